@@ -1,0 +1,336 @@
+//! Typed configuration.
+//!
+//! Sources, later ones winning:
+//!
+//! 1. built-in defaults (the [`Default`] impls below): with no file at all the daemon listens on
+//!    `0.0.0.0:5060`, answers every call and speaks the menu from `prompts/hu`;
+//! 2. the TOML file given with `--config` (`config/ugyelet.toml` documents every key);
+//! 3. the environment: `UGYELET_<SECTION>__<KEY>`, e.g. `UGYELET_SIP__LISTEN=127.0.0.1:5080`.
+//!
+//! A configuration is an immutable value. [`Config::validate`] reports every problem at once,
+//! each naming its key, so an admin fixes a file in one pass rather than one error per restart.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The whole configuration.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub sip: SipConfig,
+    pub rtp: RtpConfig,
+    pub call: CallConfig,
+    pub prompts: PromptsConfig,
+    pub dialplan: DialplanConfig,
+    pub log: LogConfig,
+}
+
+/// `[sip]`: signalling.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SipConfig {
+    /// Address for both UDP and TCP.
+    pub listen: SocketAddr,
+    /// Serve SIP over TCP as well as UDP.
+    pub tcp: bool,
+    /// Address written into Via, Contact and SDP when `listen` is a wildcard address and the
+    /// address towards the peer should not be guessed (e.g. behind 1:1 NAT).
+    pub public_addr: Option<IpAddr>,
+    /// RFC 3261 §17.1.1.1 T1, in milliseconds (RTT estimate).
+    pub t1_ms: u64,
+    /// RFC 3261 §17.1.2.2 T2, in milliseconds (maximum retransmit interval).
+    pub t2_ms: u64,
+    /// RFC 3261 §17.1.2.2 T4, in milliseconds (maximum time a message stays in the network).
+    pub t4_ms: u64,
+    /// Largest SIP message accepted, in bytes; bigger ones are refused before parsing.
+    pub max_message_bytes: usize,
+    /// `User-Agent` / `Server` header value.
+    pub user_agent: String,
+}
+
+impl Default for SipConfig {
+    fn default() -> Self {
+        SipConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 5060)),
+            tcp: true,
+            public_addr: None,
+            t1_ms: 500,
+            t2_ms: 4000,
+            t4_ms: 5000,
+            max_message_bytes: 16 * 1024,
+            user_agent: concat!("ugyelet/", env!("CARGO_PKG_VERSION")).to_owned(),
+        }
+    }
+}
+
+/// `[rtp]`: media ports.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RtpConfig {
+    /// Lowest RTP port (even). The default range stays below Linux's ephemeral ports
+    /// (32768–60999) so outgoing connections never take a media port.
+    pub port_min: u16,
+    /// Highest RTP port.
+    pub port_max: u16,
+    /// Hang up when no RTP arrives for this many seconds on an answered call (0 = never).
+    pub inactivity_timeout_s: u64,
+}
+
+impl Default for RtpConfig {
+    fn default() -> Self {
+        RtpConfig { port_min: 16384, port_max: 32766, inactivity_timeout_s: 60 }
+    }
+}
+
+/// `[call]`: per-call behaviour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallConfig {
+    /// How long the caller hears ringing (after 180) before the line answers.
+    pub answer_delay_ms: u64,
+    /// Hard limit on one call, in seconds.
+    pub max_duration_s: u64,
+}
+
+impl Default for CallConfig {
+    fn default() -> Self {
+        CallConfig { answer_delay_ms: 500, max_duration_s: 3600 }
+    }
+}
+
+/// `[prompts]`: the voice.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromptsConfig {
+    /// Directory holding `manifest.toml` and the WAV files it names.
+    pub dir: PathBuf,
+}
+
+impl Default for PromptsConfig {
+    fn default() -> Self {
+        PromptsConfig { dir: PathBuf::from("prompts/hu") }
+    }
+}
+
+/// `[dialplan]`: what the line does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DialplanConfig {
+    /// The dial plan file.
+    pub path: PathBuf,
+}
+
+impl Default for DialplanConfig {
+    fn default() -> Self {
+        DialplanConfig { path: PathBuf::from("dialplans/main.toml") }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// `[log]`: logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A `tracing` filter such as `info` or `ugyelet=debug`; `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` (human-readable) or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { level: "info".to_owned(), format: LogFormat::Text }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug)]
+pub enum ConfigError {
+    /// The file or the environment could not be read or did not fit the schema.
+    Load(String),
+    /// Values that parsed but make no sense together; every problem is listed.
+    Invalid(Vec<String>),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Load(msg) => write!(f, "configuration: {msg}"),
+            ConfigError::Invalid(problems) => {
+                write!(f, "configuration has {} problem(s):", problems.len())?;
+                for p in problems {
+                    write!(f, "\n  {p}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Environment variable prefix: `UGYELET_SIP__LISTEN` sets `sip.listen`.
+pub const ENV_PREFIX: &str = "UGYELET";
+
+impl Config {
+    /// Loads defaults, then `file` (required when given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with_env(file, std::env::vars())
+    }
+
+    /// As [`Config::load`] with an explicit environment, so tests need not touch the process's.
+    pub fn load_with_env(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut builder = config::Config::builder();
+        if let Some(path) = file {
+            builder = builder.add_source(
+                config::File::from(path).format(config::FileFormat::Toml).required(true),
+            );
+        }
+        let env_map: std::collections::HashMap<String, String> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k[ENV_PREFIX.len()..].starts_with('_'))
+            .collect();
+        builder = builder.add_source(
+            config::Environment::with_prefix(ENV_PREFIX)
+                .prefix_separator("_")
+                .separator("__")
+                .try_parsing(true)
+                .source(Some(env_map)),
+        );
+        let raw = builder.build().map_err(|e| ConfigError::Load(e.to_string()))?;
+        let cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Load(e.to_string()))?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks values that are individually well-typed but wrong together. Reports all at once.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut p = Vec::new();
+        if self.rtp.port_min == 0 || self.rtp.port_min % 2 != 0 {
+            p.push(format!(
+                "rtp.port_min: expected an even port above 0, found {}",
+                self.rtp.port_min
+            ));
+        }
+        if self.rtp.port_max < self.rtp.port_min.saturating_add(1) {
+            p.push(format!(
+                "rtp.port_max: expected a port above rtp.port_min ({}), found {}",
+                self.rtp.port_min, self.rtp.port_max
+            ));
+        }
+        if self.sip.t1_ms == 0 {
+            p.push("sip.t1_ms: expected a positive number of milliseconds, found 0".to_owned());
+        }
+        if self.sip.t2_ms < self.sip.t1_ms {
+            p.push(format!(
+                "sip.t2_ms: expected at least sip.t1_ms ({}), found {}",
+                self.sip.t1_ms, self.sip.t2_ms
+            ));
+        }
+        if self.sip.max_message_bytes < 1024 {
+            p.push(format!(
+                "sip.max_message_bytes: expected at least 1024, found {}",
+                self.sip.max_message_bytes
+            ));
+        }
+        if self.sip.user_agent.trim().is_empty() || self.sip.user_agent.contains(['\r', '\n']) {
+            p.push("sip.user_agent: expected one non-empty line".to_owned());
+        }
+        if self.call.max_duration_s == 0 {
+            p.push("call.max_duration_s: expected a positive number of seconds, found 0".to_owned());
+        }
+        if p.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(p)) }
+    }
+
+    /// The RFC 3261 timer values.
+    pub fn sip_timers(&self) -> (Duration, Duration, Duration) {
+        (
+            Duration::from_millis(self.sip.t1_ms),
+            Duration::from_millis(self.sip.t2_ms),
+            Duration::from_millis(self.sip.t4_ms),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_answer_on_all_interfaces_port_5060() {
+        let cfg = Config::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(cfg.sip.listen, "0.0.0.0:5060".parse().expect("literal"));
+        assert_eq!(cfg.prompts.dir, PathBuf::from("prompts/hu"));
+        assert!(cfg.rtp.port_max < 32768, "default RTP range must avoid ephemeral ports");
+    }
+
+    #[test]
+    fn environment_overrides_section_keys() {
+        let cfg = Config::load_with_env(
+            None,
+            env(&[
+                ("UGYELET_SIP__LISTEN", "127.0.0.1:5080"),
+                ("UGYELET_CALL__ANSWER_DELAY_MS", "1500"),
+                ("UGYELETX_SIP__LISTEN", "127.0.0.1:1"),
+            ]),
+        )
+        .expect("valid overrides");
+        assert_eq!(cfg.sip.listen, "127.0.0.1:5080".parse().expect("literal"));
+        assert_eq!(cfg.call.answer_delay_ms, 1500);
+    }
+
+    #[test]
+    fn bad_value_error_names_the_key() {
+        let err = Config::load_with_env(None, env(&[("UGYELET_SIP__LISTEN", "nowhere")]))
+            .expect_err("not an address");
+        let text = err.to_string();
+        assert!(text.contains("sip.listen"), "{text}");
+    }
+
+    #[test]
+    fn every_problem_is_reported_at_once() {
+        let err = Config::load_with_env(
+            None,
+            env(&[("UGYELET_RTP__PORT_MIN", "3001"), ("UGYELET_SIP__T1_MS", "0")]),
+        )
+        .expect_err("invalid");
+        let text = err.to_string();
+        assert!(text.contains("rtp.port_min: expected an even port"), "{text}");
+        assert!(text.contains("sip.t1_ms"), "{text}");
+    }
+
+    #[test]
+    fn shipped_config_file_matches_the_schema() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ugyelet.toml");
+        let cfg = Config::load_with_env(Some(&path), env(&[])).expect("shipped file loads");
+        assert_eq!(cfg.sip.t1_ms, 500);
+    }
+
+    #[test]
+    fn unknown_key_in_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("ugyelet-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("bad.toml");
+        std::fs::write(&path, "[sip]\nlisen = \"127.0.0.1:5060\"\n").expect("write");
+        let err = Config::load_with_env(Some(&path), env(&[])).expect_err("typo");
+        assert!(err.to_string().contains("lisen"), "{err}");
+    }
+}

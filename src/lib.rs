@@ -1,0 +1,3 @@
+//! ugyelet
+pub mod config;
+pub mod dialplan;
