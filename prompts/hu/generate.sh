@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Regenerates every prompt WAV listed in manifest.toml with espeak-ng (Hungarian voice),
+# converted by sox to 8000 Hz, mono, 16-bit signed PCM.
+#
+#   prompts/hu/generate.sh            # all prompts
+#   prompts/hu/generate.sh welcome    # only the named ids
+#
+# Each file: leading and trailing silence trimmed, peak normalised to -3 dBFS (headroom for
+# G.711), then silence appended: 100 ms after sentences, 30 ms after word fragments (ids
+# num_, ord_, word_, day_, key_, art_) so that composed numbers such as "huszon" + "három"
+# do not sound chopped. The prompt `beep` is a 1 kHz tone, not speech.
+# Dithering is off (-D) so the appended silence is digital zero.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+manifest="$here/manifest.toml"
+rate_wpm="${ESPEAK_RATE:-140}"
+
+command -v espeak-ng >/dev/null || { echo "generate.sh: espeak-ng not found" >&2; exit 1; }
+command -v sox >/dev/null || { echo "generate.sh: sox not found" >&2; exit 1; }
+
+# manifest.toml -> lines "id<TAB>file<TAB>text to speak" (tts when given, else text).
+entries="$(awk '
+  function flush() { if (id != "") { print id "\t" file "\t" (tts != "" ? tts : text) } id = file = text = tts = "" }
+  function value(line) { sub(/^[^=]*=[ \t]*"/, "", line); sub(/"[ \t]*$/, "", line); return line }
+  /^\[\[prompt\]\]/ { flush(); next }
+  /^id[ \t]*=/   { id = value($0) }
+  /^file[ \t]*=/ { file = value($0) }
+  /^text[ \t]*=/ { text = value($0) }
+  /^tts[ \t]*=/  { tts = value($0) }
+  END { flush() }
+' "$manifest")"
+
+count=0
+while IFS=$'\t' read -r id file say; do
+  if [ "$#" -gt 0 ]; then
+    wanted=0
+    for w in "$@"; do [ "$w" = "$id" ] && wanted=1; done
+    [ "$wanted" = 1 ] || continue
+  fi
+  out="$here/$file"
+  case "$id" in
+    num_*|ord_*|word_*|day_*|key_*|art_*) pad=0.03 ;;
+    *) pad=0.1 ;;
+  esac
+  if [ "$id" = beep ]; then
+    sox -q -D -n -r 8000 -c 1 -b 16 -e signed-integer "$out" \
+      synth 0.4 sine 1000 fade t 0.01 0.4 0.01 gain -n -6 pad 0 "$pad"
+  else
+    espeak-ng -v hu -s "$rate_wpm" --stdout "$say" |
+      sox -q -D -t wav - -r 8000 -c 1 -b 16 -e signed-integer "$out" \
+        silence 1 0.01 0.1% reverse silence 1 0.01 0.1% reverse \
+        gain -n -3 rate -v 8000 pad 0 "$pad"
+  fi
+  count=$((count + 1))
+done <<< "$entries"
+
+echo "generate.sh: wrote $count prompt(s) to $here"

@@ -1,0 +1,539 @@
+//! One call: the only translator between SIP/RTP events and dial-plan actions.
+//!
+//! A sans-IO core. The driver feeds it SIP happenings ([`CallInput`]), RTP datagrams and
+//! timeouts, each with `now`; it hands back SIP decisions ([`CallCommand`]) and RTP packets
+//! to send, and the instant it next needs to run.
+//!
+//! ```text
+//!   Ringing ──answer_at──► Answered ──plan hangs up / BYE / CANCEL / limits──► Ended
+//!      │                      │
+//!      └─ CANCEL/BYE ─────────┴──────────────────────────────────────────────► Ended
+//! ```
+//!
+//! While answered, media runs on one clock: the pacer says how many 20 ms frames are due
+//! (deadline = answer time + n × 20 ms), each frame comes from the prompt player (a prompt's
+//! pre-encoded frame, or silence so the stream never stops) and becomes one RTP packet.
+//! Digits arrive in three forms and all end up in [`Call::on_digit`]: RFC 4733 events (when
+//! `telephone-event` was negotiated), SIP INFO, and in-band tones heard by a Goertzel
+//! detector (only when no `telephone-event` was negotiated, so one key press is never
+//! counted twice).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::dialplan::Plan;
+use crate::dialplan::interp::{Action, Interp};
+use crate::media::player::{FrameCodec, Player, PlayerEvent};
+use crate::media::prompts::PromptSet;
+use crate::rtp::dtmf::goertzel::Goertzel;
+use crate::rtp::dtmf::rfc4733::Rfc4733Receiver;
+use crate::rtp::g711;
+use crate::rtp::pacer::Pacer;
+use crate::rtp::stream::{IncomingStream, OutgoingStream, SAMPLES_PER_FRAME};
+use crate::sdp::offer_answer::{self, Codec, Direction, LocalMedia, Negotiated};
+use crate::sip::endpoint::{DialogId, EndReason};
+
+/// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
+pub const PACKET_LEN: usize = 12 + 160;
+
+/// One outgoing RTP packet.
+pub type RtpFrame = [u8; PACKET_LEN];
+
+/// Everything a call needs to start.
+#[derive(Debug, Clone)]
+pub struct CallSetup {
+    pub dialog: DialogId,
+    /// The caller's number or user part, as received (normalised later by the forms layer).
+    pub caller: String,
+    /// Where the INVITE came from.
+    pub source: SocketAddr,
+    pub negotiated: Negotiated,
+    pub answer_sdp: Vec<u8>,
+    pub local_media: LocalMedia,
+    pub plan: Arc<Plan>,
+    pub prompts: Arc<PromptSet>,
+    /// When to send 200 OK (the caller hears ringback until then).
+    pub answer_at: Instant,
+    pub max_duration: Duration,
+    /// Hang up an answered call when no RTP arrives for this long.
+    pub inactivity: Option<Duration>,
+    /// Seeds SSRC, initial sequence number and timestamp (RFC 3550 §5.1: random).
+    pub seed: u64,
+}
+
+/// SIP happenings for the call, from the endpoint.
+#[derive(Debug, Clone)]
+pub enum CallInput {
+    /// The ACK for our 200 arrived.
+    Confirmed,
+    /// A re-INVITE with this offer (possibly empty: then we offer, RFC 3261 §14.2).
+    ReInvite { body: Vec<u8> },
+    /// An INFO (DTMF relay, or anything else).
+    Info { content_type: String, body: Vec<u8> },
+    /// The far side ended the call, or SIP gave up on it.
+    Ended(EndReason),
+}
+
+/// What the call asks of SIP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallCommand {
+    /// 200 OK to the pending INVITE with this SDP.
+    Answer { sdp: Vec<u8> },
+    /// A final error to the pending (re-)INVITE.
+    Reject { status: u16 },
+    /// BYE (or 480 while ringing).
+    Hangup,
+}
+
+/// How a call ended, for the call log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The dial plan finished the call (goodbye, hang up).
+    Completed,
+    /// The caller hung up after the answer.
+    CallerHungUp,
+    /// The caller gave up before the answer.
+    Cancelled,
+    /// No RTP from the caller for the inactivity period.
+    NoMedia,
+    /// The call reached its maximum duration.
+    MaxDuration,
+    /// SIP failed (no ACK, transport error).
+    Failed,
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Completed => "completed",
+            Outcome::CallerHungUp => "caller_hung_up",
+            Outcome::Cancelled => "cancelled",
+            Outcome::NoMedia => "no_media",
+            Outcome::MaxDuration => "max_duration",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Ringing,
+    Answered,
+    Ended,
+}
+
+/// What the call reports to its driver (for logs and, later, call records).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallEvent {
+    Answered,
+    /// A key press, with where it came from.
+    Digit { key: char, source: DigitSource },
+}
+
+/// Where a key press was heard.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigitSource {
+    Rfc4733,
+    SipInfo,
+    InBand,
+}
+
+/// One call.
+pub struct Call {
+    setup: CallSetup,
+    state: State,
+    interp: Interp,
+    player: Player,
+    pacer: Option<Pacer>,
+    out: OutgoingStream,
+    /// What we accept, and where our RTP goes: the SDP address until the caller's own
+    /// packets show where they really come from (symmetric RTP, RFC 4961).
+    incoming: IncomingStream,
+    negotiated: Negotiated,
+    local_media: LocalMedia,
+    rfc4733: Rfc4733Receiver,
+    goertzel: Option<Goertzel>,
+    pcm: Vec<i16>,
+    packets: VecDeque<RtpFrame>,
+    commands: VecDeque<CallCommand>,
+    events: VecDeque<CallEvent>,
+    last_media: Instant,
+    answered_at: Option<Instant>,
+    outcome: Option<Outcome>,
+    started: Instant,
+}
+
+impl Call {
+    /// A ringing call.
+    pub fn new(now: Instant, setup: CallSetup) -> Self {
+        let mut seed = setup.seed | 1;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let negotiated = setup.negotiated;
+        // Truncating casts: any bits of the seeded generator are equally random.
+        let out = OutgoingStream::new(next() as u32, negotiated.pt, next() as u16, next() as u32);
+        Call {
+            interp: Interp::new(Arc::clone(&setup.plan)),
+            player: Player::new(Arc::clone(&setup.prompts)),
+            pacer: None,
+            out,
+            incoming: IncomingStream::from_negotiated(&negotiated),
+            negotiated,
+            local_media: setup.local_media.clone(),
+            rfc4733: Rfc4733Receiver::new(negotiated.telephone_event.unwrap_or(101)),
+            goertzel: negotiated.telephone_event.is_none().then(Goertzel::new),
+            pcm: Vec::with_capacity(480),
+            packets: VecDeque::with_capacity(8),
+            commands: VecDeque::new(),
+            events: VecDeque::new(),
+            last_media: now,
+            answered_at: None,
+            outcome: None,
+            started: now,
+            state: State::Ringing,
+            setup,
+        }
+    }
+
+    pub fn dialog(&self) -> DialogId {
+        self.setup.dialog
+    }
+
+    pub fn caller(&self) -> &str {
+        &self.setup.caller
+    }
+
+    /// The dial-plan nodes this call went through.
+    pub fn path(&self) -> String {
+        self.interp.path()
+    }
+
+    /// The codec in use.
+    pub fn codec(&self) -> Codec {
+        self.negotiated.codec
+    }
+
+    /// How the call ended, once it has.
+    pub fn outcome(&self) -> Option<Outcome> {
+        self.outcome
+    }
+
+    /// Time since the INVITE.
+    pub fn age(&self, now: Instant) -> Duration {
+        now.saturating_duration_since(self.started)
+    }
+
+    /// A SIP happening.
+    pub fn handle_input(&mut self, now: Instant, input: CallInput) {
+        match input {
+            CallInput::Confirmed => {}
+            CallInput::ReInvite { body } => self.reinvite(&body),
+            CallInput::Info { content_type, body } => {
+                if let Some(key) = info_digit(&content_type, &body) {
+                    self.on_digit(now, key, DigitSource::SipInfo);
+                }
+            }
+            CallInput::Ended(reason) => {
+                let outcome = match (reason, self.state) {
+                    (EndReason::Cancelled, _) | (EndReason::PeerBye, State::Ringing) => Outcome::Cancelled,
+                    (EndReason::PeerBye, _) => Outcome::CallerHungUp,
+                    (EndReason::AckTimeout | EndReason::Failed, _) => Outcome::Failed,
+                };
+                self.end(outcome, false);
+            }
+        }
+    }
+
+    /// An RTP datagram arrived on the call's media port.
+    pub fn handle_rtp(&mut self, now: Instant, src: SocketAddr, datagram: &[u8]) {
+        if self.state != State::Answered {
+            return;
+        }
+        // Symmetric RTP (RFC 4961): the first packet from the caller fixes where our packets
+        // go; later packets from any other address are ignored, so nobody else can redirect
+        // or inject into the stream.
+        let Ok(pkt) = self.incoming.handle_datagram(src, datagram) else { return };
+        let te = self.negotiated.telephone_event;
+        self.last_media = now;
+        if Some(pkt.payload_type) == te {
+            self.rfc4733.handle_packet(now, &pkt);
+            self.drain_rfc4733(now);
+        } else if let Some(g) = self.goertzel.as_mut() {
+            self.pcm.clear();
+            let decode = match self.negotiated.codec {
+                Codec::Pcma => g711::alaw_decode,
+                Codec::Pcmu => g711::ulaw_decode,
+            };
+            self.pcm.extend(pkt.payload.iter().map(|b| decode(*b)));
+            g.push(&self.pcm);
+            while let Some(key) = self.goertzel.as_mut().and_then(Goertzel::poll_digit) {
+                self.on_digit(now, key, DigitSource::InBand);
+            }
+        }
+    }
+
+    /// Time passed.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        match self.state {
+            State::Ringing if now >= self.setup.answer_at => self.answer(now),
+            State::Answered => {}
+            _ => return,
+        }
+        if now >= self.started + self.setup.max_duration {
+            self.end(Outcome::MaxDuration, true);
+            return;
+        }
+        if let Some(limit) = self.setup.inactivity
+            && now >= self.last_media + limit
+        {
+            self.end(Outcome::NoMedia, true);
+            return;
+        }
+        self.rfc4733.handle_timeout(now);
+        self.drain_rfc4733(now);
+        self.interp.handle_timeout(now);
+        self.run_actions(now);
+        let due = match self.pacer.as_mut() {
+            Some(p) => {
+                let due = p.handle_timeout(now);
+                // Frames the pacer gave up on still advance the timestamp, so the receiver
+                // sees a gap rather than a clock shift.
+                self.out.skip(p.take_skipped() * SAMPLES_PER_FRAME);
+                due
+            }
+            None => 0,
+        };
+        for _ in 0..due {
+            self.next_packet(now);
+            if self.state != State::Answered {
+                break;
+            }
+        }
+    }
+
+    /// Next SIP decision.
+    #[must_use]
+    pub fn poll_command(&mut self) -> Option<CallCommand> {
+        self.commands.pop_front()
+    }
+
+    /// Next happening worth logging.
+    #[must_use]
+    pub fn poll_event(&mut self) -> Option<CallEvent> {
+        self.events.pop_front()
+    }
+
+    /// Next RTP packet and where to send it.
+    #[must_use]
+    pub fn poll_rtp(&mut self) -> Option<(SocketAddr, RtpFrame)> {
+        let frame = self.packets.pop_front()?;
+        let dst = self.incoming.send_target()?;
+        Some((dst, frame))
+    }
+
+    /// When [`Call::handle_timeout`] must next run.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match self.state {
+            State::Ringing => Some(self.setup.answer_at),
+            State::Ended => None,
+            State::Answered => {
+                let mut t = self.started + self.setup.max_duration;
+                if let Some(limit) = self.setup.inactivity {
+                    t = t.min(self.last_media + limit);
+                }
+                for x in [
+                    self.pacer.as_ref().map(Pacer::poll_timeout),
+                    self.interp.poll_timeout(),
+                    self.rfc4733.poll_timeout(),
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    t = t.min(x);
+                }
+                Some(t)
+            }
+        }
+    }
+
+    /// Ends the call from our side (shutdown, operator action).
+    pub fn hang_up(&mut self) {
+        self.end(Outcome::Completed, true);
+    }
+
+    fn answer(&mut self, now: Instant) {
+        self.commands.push_back(CallCommand::Answer { sdp: self.setup.answer_sdp.clone() });
+        self.state = State::Answered;
+        self.answered_at = Some(now);
+        self.last_media = now;
+        self.incoming.answered();
+        self.pacer = Some(Pacer::new(now));
+        self.events.push_back(CallEvent::Answered);
+        self.interp.start(now);
+        self.run_actions(now);
+    }
+
+    fn reinvite(&mut self, body: &[u8]) {
+        let mut local = self.local_media.clone();
+        local.bump_version();
+        let offer = if body.is_empty() { None } else { Some(body) };
+        match offer {
+            Some(offer) => match offer_answer::answer(offer, &local) {
+                Ok((neg, sdp)) => {
+                    self.local_media = local;
+                    if neg.codec != self.negotiated.codec || neg.pt != self.negotiated.pt {
+                        self.out.set_payload_type(neg.pt);
+                        self.out.start_talkspurt();
+                    }
+                    // A new offer may move the caller's media: latch again if it did.
+                    self.incoming.set_remote(&neg);
+                    self.rfc4733 = Rfc4733Receiver::new(neg.telephone_event.unwrap_or(101));
+                    self.negotiated = neg;
+                    self.goertzel = neg.telephone_event.is_none().then(Goertzel::new);
+                    self.commands.push_back(CallCommand::Answer { sdp });
+                }
+                // RFC 3261 §14.2: a refused re-INVITE leaves the session as it was.
+                Err(e) => self.commands.push_back(CallCommand::Reject { status: e.status() }),
+            },
+            None => {
+                let sdp = offer_answer::offer(
+                    &local,
+                    &[self.negotiated.codec],
+                    self.negotiated.telephone_event.unwrap_or(101),
+                );
+                self.local_media = local;
+                self.commands.push_back(CallCommand::Answer { sdp });
+            }
+        }
+    }
+
+    fn on_digit(&mut self, now: Instant, key: char, source: DigitSource) {
+        if self.state != State::Answered {
+            return;
+        }
+        self.events.push_back(CallEvent::Digit { key, source });
+        self.interp.handle_digit(now, key);
+        self.run_actions(now);
+    }
+
+    fn run_actions(&mut self, now: Instant) {
+        while let Some(action) = self.interp.poll_action() {
+            match action {
+                Action::Play { prompts, .. } => {
+                    for id in &prompts {
+                        // Validation guarantees the ids exist; a prompt set swapped under a
+                        // live call could still lack one, and then it is skipped, not fatal.
+                        if let Some(p) = self.setup.prompts.get(id) {
+                            self.player.play_prompt(p);
+                        }
+                    }
+                    self.check_player(now);
+                }
+                Action::StopPlayback => self.player.stop(),
+                Action::Hangup => self.end(Outcome::Completed, true),
+            }
+        }
+    }
+
+    fn check_player(&mut self, now: Instant) {
+        let mut finished = false;
+        while let Some(ev) = self.player.poll_event() {
+            if matches!(ev, PlayerEvent::Finished) {
+                finished = true;
+            }
+        }
+        if finished {
+            self.interp.handle_playback_finished(now);
+            self.run_actions(now);
+        }
+    }
+
+    fn next_packet(&mut self, now: Instant) {
+        let send = !matches!(self.negotiated.direction, Direction::RecvOnly | Direction::Inactive)
+            && self.incoming.send_target().is_some();
+        let codec = match self.negotiated.codec {
+            Codec::Pcma => FrameCodec::Pcma,
+            Codec::Pcmu => FrameCodec::Pcmu,
+        };
+        let payload = self.player.next_frame(codec).payload;
+        if send {
+            let header = self.out.next_header(SAMPLES_PER_FRAME);
+            let mut frame = [0u8; PACKET_LEN];
+            if header.write_into(payload, &mut frame).is_ok() {
+                self.packets.push_back(frame);
+            }
+        } else {
+            // On hold: the timeline goes on, so the stream resumes without a clock jump.
+            self.out.skip(SAMPLES_PER_FRAME);
+        }
+        self.check_player(now);
+    }
+
+    fn drain_rfc4733(&mut self, now: Instant) {
+        while let Some(d) = self.rfc4733.poll_event() {
+            self.on_digit(now, d.digit, DigitSource::Rfc4733);
+        }
+    }
+
+    fn end(&mut self, outcome: Outcome, send_hangup: bool) {
+        if self.state == State::Ended {
+            return;
+        }
+        self.state = State::Ended;
+        self.outcome = Some(outcome);
+        self.player.stop();
+        self.packets.clear();
+        if send_hangup {
+            self.commands.push_back(CallCommand::Hangup);
+        }
+    }
+}
+
+/// The key carried by a DTMF INFO body, if any.
+///
+/// `application/dtmf-relay` (as sent by Cisco, Zoiper, MicroSIP, Linphone):
+/// `Signal=5\r\nDuration=160\r\n`. `application/dtmf`: the bare key, `5`.
+pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
+    let ct = content_type.split(';').next().unwrap_or("").trim();
+    let text = std::str::from_utf8(body).ok()?;
+    let value = if ct.eq_ignore_ascii_case("application/dtmf-relay") {
+        text.lines().find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            k.trim().eq_ignore_ascii_case("signal").then(|| v.trim())
+        })?
+    } else if ct.eq_ignore_ascii_case("application/dtmf") {
+        text.trim()
+    } else {
+        return None;
+    };
+    let key = match value {
+        "10" => '*',
+        "11" => '#',
+        v if v.chars().count() == 1 => v.chars().next()?.to_ascii_uppercase(),
+        _ => return None,
+    };
+    "0123456789*#ABCD".contains(key).then_some(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_dtmf_relay_and_plain_dtmf_bodies_yield_the_key() {
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"), Some('5'));
+        assert_eq!(info_digit("Application/DTMF-Relay", b"signal= *\nDuration=250"), Some('*'));
+        assert_eq!(info_digit("application/dtmf", b"#"), Some('#'));
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=11\r\n"), Some('#'));
+        assert_eq!(info_digit("application/dtmf-relay", b"Duration=160\r\n"), None);
+        assert_eq!(info_digit("application/dtmf-relay", b"Signal=x\r\n"), None);
+        assert_eq!(info_digit("text/plain", b"5"), None);
+    }
+}

@@ -1,0 +1,83 @@
+//! One task per call: owns the [`Call`] core and its RTP socket.
+//!
+//! The loop waits for whichever comes first: an RTP datagram, a SIP input from the SIP task,
+//! or the core's next deadline (usually the next 20 ms frame). Because the deadline comes
+//! from the core's pacer (epoch + n × 20 ms), a late wake-up never shifts the schedule.
+//! Commands for SIP go to the SIP task; the task ends when the call does and tells the SIP
+//! task so.
+
+use std::time::Instant;
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{Instrument, debug, info, info_span};
+
+use super::ToSip;
+use crate::call::{Call, CallEvent, CallInput, CallSetup};
+use crate::pii::Pii;
+
+pub(super) async fn run(
+    now: Instant,
+    setup: CallSetup,
+    socket: UdpSocket,
+    mut inputs: mpsc::UnboundedReceiver<CallInput>,
+    to_sip: mpsc::UnboundedSender<ToSip>,
+) {
+    let span = info_span!("call", id = setup.dialog);
+    async move {
+        let dialog = setup.dialog;
+        info!(
+            caller = %Pii(&setup.caller),
+            source = %Pii(setup.source),
+            codec = ?setup.negotiated.codec,
+            rtp_port = setup.local_media.port,
+            "call started"
+        );
+        let mut call = Call::new(now, setup);
+        let mut buf = vec![0u8; 2048];
+        loop {
+            let deadline = call.poll_timeout();
+            tokio::select! {
+                r = socket.recv_from(&mut buf) => {
+                    if let Ok((len, src)) = r {
+                        call.handle_rtp(Instant::now(), src, &buf[..len]);
+                    }
+                }
+                input = inputs.recv() => match input {
+                    Some(input) => call.handle_input(Instant::now(), input),
+                    // The SIP task dropped us: the daemon is stopping.
+                    None => call.hang_up(),
+                },
+                () = super::sleep_until(deadline) => {
+                    call.handle_timeout(Instant::now());
+                }
+            }
+            while let Some(cmd) = call.poll_command() {
+                let _ = to_sip.send(ToSip::Command(dialog, cmd));
+            }
+            while let Some(ev) = call.poll_event() {
+                match ev {
+                    CallEvent::Answered => debug!("answered"),
+                    CallEvent::Digit { key, source } => info!(%key, ?source, "key pressed"),
+                }
+            }
+            while let Some((dst, frame)) = call.poll_rtp() {
+                // A failed send (e.g. ICMP unreachable reported late) must not end the call:
+                // the caller may be behind a NAT that is still opening.
+                let _ = socket.send_to(&frame, dst).await;
+            }
+            if let Some(outcome) = call.outcome() {
+                info!(
+                    outcome = outcome.as_str(),
+                    duration_s = call.age(Instant::now()).as_secs(),
+                    path = %call.path(),
+                    "call ended"
+                );
+                let _ = to_sip.send(ToSip::CallGone(dialog));
+                break;
+            }
+        }
+    }
+    .instrument(span)
+    .await;
+}

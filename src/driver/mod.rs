@@ -1,0 +1,359 @@
+//! The only place with sockets, tasks and clocks.
+//!
+//! ```text
+//!            ┌──────────── SIP task (one) ─────────────┐
+//!  UDP ─────►│ SipEndpoint (transactions, dialogs)     │──── CallInput ────► call task (one per call)
+//!  TCP conns►│ routes events to calls, sends Transmits │◄─── CallCommand ─── Call core + RTP socket
+//!            └─────────────────────────────────────────┘
+//! ```
+//!
+//! The SIP task owns the endpoint exclusively, so the endpoint needs no locks: everything that
+//! wants to change SIP state (a call answering or hanging up) sends a message to it. Each call
+//! task owns its [`Call`](crate::call::Call) core and its RTP socket, so media for different
+//! calls never contends. Both loops have the same shape: wait for one input, make one
+//! `handle_*` call, drain every `poll_*`, sleep until `poll_timeout()`.
+//!
+//! Reading the clock happens here and only here: each loop iteration takes one `now` and
+//! hands it to the core.
+
+mod call_task;
+mod rtp_ports;
+mod tcp;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use crate::call::{CallCommand, CallInput, CallSetup};
+use crate::config::Config;
+use crate::dialplan::{self, Plan};
+use crate::media::prompts::PromptSet;
+use crate::pii::Pii;
+use crate::sdp::offer_answer::{self, LocalMedia};
+use crate::sip::endpoint::{
+    DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport,
+};
+use crate::sip::transaction::TimerConfig;
+
+/// Why the daemon could not start.
+#[derive(Debug)]
+pub enum StartError {
+    Prompts(String),
+    Dialplan(Vec<String>),
+    Bind { what: &'static str, addr: SocketAddr, error: std::io::Error },
+}
+
+impl std::fmt::Display for StartError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StartError::Prompts(e) => write!(f, "prompts: {e}"),
+            StartError::Dialplan(errs) => {
+                write!(f, "the dial plan does not validate:")?;
+                for e in errs {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+            StartError::Bind { what, addr, error } => {
+                write!(f, "cannot bind {what} on {addr}: {error}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+/// Loads prompts and the dial plan (every problem reported), as `run` and `check` do.
+pub fn load_assets(cfg: &Config) -> Result<(Arc<PromptSet>, Arc<Plan>, Vec<String>), StartError> {
+    let prompts = PromptSet::load(&cfg.prompts.dir)
+        .map_err(|e| StartError::Prompts(format!("{}: {e}", cfg.prompts.dir.display())))?;
+    let ids: Vec<&str> = prompts.ids().collect();
+    let (plan, warnings) = dialplan::load(&cfg.dialplan.path, &ids)
+        .map_err(|d| StartError::Dialplan(d.iter().map(ToString::to_string).collect()))?;
+    let warnings = warnings.iter().map(ToString::to_string).collect();
+    Ok((Arc::new(prompts), Arc::new(plan), warnings))
+}
+
+/// Messages into the SIP task from elsewhere.
+pub(crate) enum ToSip {
+    /// A call wants something done.
+    Command(DialogId, CallCommand),
+    /// A call task finished.
+    CallGone(DialogId),
+    /// A complete message read from a TCP connection.
+    Tcp { conn: u64, src: SocketAddr, local: SocketAddr, bytes: Vec<u8> },
+    /// A TCP connection was accepted; its writer.
+    TcpOpen { conn: u64, writer: mpsc::UnboundedSender<Arc<[u8]>> },
+    /// A TCP connection closed.
+    TcpClosed { conn: u64 },
+}
+
+/// Runs the daemon until `shutdown` completes.
+pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
+    let (prompts, plan, warnings) = load_assets(&cfg)?;
+    for w in &warnings {
+        warn!("{w}");
+    }
+    info!(prompts = prompts.len(), plan = %plan.source, "prompts and dial plan loaded");
+
+    let listen = cfg.sip.listen;
+    let udp = UdpSocket::bind(listen)
+        .await
+        .map_err(|error| StartError::Bind { what: "SIP/UDP", addr: listen, error })?;
+    let (to_sip, mut from_others) = mpsc::unbounded_channel::<ToSip>();
+    if cfg.sip.tcp {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|error| StartError::Bind { what: "SIP/TCP", addr: listen, error })?;
+        tokio::spawn(tcp::accept_loop(listener, to_sip.clone(), cfg.sip.max_message_bytes));
+    }
+    info!(%listen, tcp = cfg.sip.tcp, "SIP listening");
+
+    let (t1, t2, t4) = cfg.sip_timers();
+    let mut endpoint = SipEndpoint::new(
+        EndpointConfig {
+            timers: TimerConfig { t1, t2, t4 },
+            user_agent: cfg.sip.user_agent.clone(),
+            contact_user: "ugyelet".to_owned(),
+        },
+        rand::random(),
+    );
+    let mut ports = rtp_ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max);
+    let mut calls: HashMap<DialogId, mpsc::UnboundedSender<CallInput>> = HashMap::new();
+    let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>> = HashMap::new();
+    let mut locals = LocalAddrs::new(listen, cfg.sip.public_addr);
+    let mut buf = vec![0u8; cfg.sip.max_message_bytes.max(2048) + 1];
+    let ctx = Arc::new(CallContext { cfg: cfg.clone(), prompts, plan });
+
+    tokio::pin!(shutdown);
+    loop {
+        let deadline = endpoint.poll_timeout();
+        tokio::select! {
+            r = udp.recv_from(&mut buf) => {
+                let now = Instant::now();
+                match r {
+                    Ok((len, src)) if len < buf.len() => {
+                        let local = locals.for_peer(src.ip());
+                        endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
+                    }
+                    Ok((_, src)) => {
+                        debug!(src = %Pii(src), "oversized SIP datagram dropped");
+                    }
+                    // ICMP port unreachable from an earlier send shows up here on Linux;
+                    // it says nothing about this socket's health.
+                    Err(e) => debug!("SIP/UDP receive: {e}"),
+                }
+            }
+            Some(msg) = from_others.recv() => {
+                let now = Instant::now();
+                match msg {
+                    ToSip::Command(dialog, cmd) => match cmd {
+                        CallCommand::Answer { sdp } => endpoint.answer(now, dialog, sdp),
+                        CallCommand::Reject { status } => endpoint.reject(now, dialog, status),
+                        CallCommand::Hangup => endpoint.hangup(now, dialog),
+                    },
+                    ToSip::CallGone(dialog) => {
+                        calls.remove(&dialog);
+                        endpoint.hangup(now, dialog);
+                    }
+                    ToSip::Tcp { conn, src, local, bytes } => {
+                        endpoint.handle_message(now, src, local, Transport::Tcp(conn), &bytes);
+                    }
+                    ToSip::TcpOpen { conn, writer } => {
+                        tcp_writers.insert(conn, writer);
+                    }
+                    ToSip::TcpClosed { conn } => {
+                        tcp_writers.remove(&conn);
+                    }
+                }
+            }
+            () = sleep_until(deadline) => {
+                endpoint.handle_timeout(Instant::now());
+            }
+            () = &mut shutdown => break,
+        }
+        let now = Instant::now();
+        while let Some(ev) = endpoint.poll_event() {
+            on_event(now, ev, &mut endpoint, &mut calls, &mut ports, &ctx, &to_sip);
+        }
+        while let Some(t) = endpoint.poll_transmit() {
+            send(&udp, &tcp_writers, t).await;
+        }
+    }
+
+    info!(calls = calls.len(), "shutting down: hanging up calls");
+    let now = Instant::now();
+    let dialogs: Vec<DialogId> = calls.keys().copied().collect();
+    for d in dialogs {
+        endpoint.hangup(now, d);
+    }
+    while let Some(t) = endpoint.poll_transmit() {
+        send(&udp, &tcp_writers, t).await;
+    }
+    Ok(())
+}
+
+/// What every call task shares.
+pub(crate) struct CallContext {
+    pub cfg: Config,
+    pub prompts: Arc<PromptSet>,
+    pub plan: Arc<Plan>,
+}
+
+fn on_event(
+    now: Instant,
+    ev: SipEvent,
+    endpoint: &mut SipEndpoint,
+    calls: &mut HashMap<DialogId, mpsc::UnboundedSender<CallInput>>,
+    ports: &mut rtp_ports::RtpPorts,
+    ctx: &Arc<CallContext>,
+    to_sip: &mpsc::UnboundedSender<ToSip>,
+) {
+    match ev {
+        SipEvent::IncomingCall { dialog, request, source, local } => {
+            let caller = request.from.uri.user().unwrap_or("").to_owned();
+            let (socket, port) = match ports.bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip())) {
+                Ok(s) => s,
+                Err(e) => {
+                    error!(dialog, "no RTP port free: {e}");
+                    endpoint.reject(now, dialog, 503);
+                    return;
+                }
+            };
+            let local_media = LocalMedia {
+                addr: local.ip(),
+                port,
+                session_id: u64::from(rand::random::<u32>()),
+                session_version: 1,
+                username: "ugyelet".to_owned(),
+            };
+            let (negotiated, answer_sdp) = match offer_answer::answer(&request.body, &local_media) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    info!(dialog, status = e.status(), "call refused: {e}");
+                    endpoint.reject(now, dialog, e.status());
+                    return;
+                }
+            };
+            endpoint.ringing(now, dialog);
+            let (tx, rx) = mpsc::unbounded_channel();
+            calls.insert(dialog, tx);
+            let setup = CallSetup {
+                dialog,
+                caller,
+                source,
+                negotiated,
+                answer_sdp,
+                local_media,
+                plan: Arc::clone(&ctx.plan),
+                prompts: Arc::clone(&ctx.prompts),
+                answer_at: now + Duration::from_millis(ctx.cfg.call.answer_delay_ms),
+                max_duration: Duration::from_secs(ctx.cfg.call.max_duration_s),
+                inactivity: match ctx.cfg.rtp.inactivity_timeout_s {
+                    0 => None,
+                    s => Some(Duration::from_secs(s)),
+                },
+                seed: rand::random(),
+            };
+            tokio::spawn(call_task::run(now, setup, socket, rx, to_sip.clone()));
+        }
+        SipEvent::Confirmed { dialog } => forward(calls, dialog, CallInput::Confirmed),
+        SipEvent::ReInvite { dialog, request } => {
+            forward(calls, dialog, CallInput::ReInvite { body: request.body });
+        }
+        SipEvent::Info { dialog, content_type, body } => {
+            forward(calls, dialog, CallInput::Info { content_type, body });
+        }
+        SipEvent::Ended { dialog, reason } => {
+            if let Some(tx) = calls.remove(&dialog) {
+                let _ = tx.send(CallInput::Ended(reason));
+            }
+        }
+    }
+}
+
+fn forward(calls: &HashMap<DialogId, mpsc::UnboundedSender<CallInput>>, dialog: DialogId, input: CallInput) {
+    if let Some(tx) = calls.get(&dialog) {
+        // A send error means the call task already ended; the endpoint hears of it through
+        // `CallGone`.
+        let _ = tx.send(input);
+    }
+}
+
+async fn send(udp: &UdpSocket, tcp: &HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>>, t: Transmit) {
+    match t.transport {
+        Transport::Udp => {
+            if let Err(e) = udp.send_to(&t.bytes, t.dst).await {
+                debug!(dst = %Pii(t.dst), "SIP/UDP send failed: {e}");
+            }
+        }
+        Transport::Tcp(conn) => {
+            if let Some(w) = tcp.get(&conn) {
+                let _ = w.send(t.bytes);
+            }
+        }
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The RTP socket binds to the SIP listen address, or, when that is a wildcard, to the
+/// address the peer reached us on.
+fn bind_ip(listen: IpAddr, local: IpAddr) -> IpAddr {
+    if listen.is_unspecified() { local } else { listen }
+}
+
+/// Our address as each peer sees it, for Via, Contact and SDP.
+///
+/// With a specific listen address that is the answer. With a wildcard, ask the kernel which
+/// source address it would use towards the peer (a connected UDP socket sends nothing), and
+/// cache it per peer address.
+struct LocalAddrs {
+    listen: SocketAddr,
+    public: Option<IpAddr>,
+    cache: HashMap<IpAddr, SocketAddr>,
+}
+
+impl LocalAddrs {
+    fn new(listen: SocketAddr, public: Option<IpAddr>) -> Self {
+        LocalAddrs { listen, public, cache: HashMap::new() }
+    }
+
+    fn for_peer(&mut self, peer: IpAddr) -> SocketAddr {
+        if let Some(ip) = self.public {
+            return SocketAddr::new(ip, self.listen.port());
+        }
+        if !self.listen.ip().is_unspecified() {
+            return self.listen;
+        }
+        if self.cache.len() > 10_000 {
+            self.cache.clear();
+        }
+        let port = self.listen.port();
+        *self.cache.entry(peer).or_insert_with(|| {
+            let any: SocketAddr = match peer {
+                IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+                IpAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+            };
+            let ip = std::net::UdpSocket::bind(any)
+                .and_then(|s| {
+                    s.connect(SocketAddr::new(peer, 9))?;
+                    s.local_addr()
+                })
+                .map(|a| a.ip())
+                .unwrap_or(peer);
+            SocketAddr::new(ip, port)
+        })
+    }
+}

@@ -1,0 +1,93 @@
+//! SIP over TCP: one reader and one writer task per connection.
+//!
+//! The reader frames messages with [`crate::sip::framing`] (Content-Length is mandatory on
+//! streams, RFC 3261 §18.3) and hands each complete message to the SIP task; CRLF
+//! keep-alives are answered with a single CRLF (RFC 5626 §4.4.1). A framing error closes the
+//! connection: after a bad length there is no way to find the next message boundary.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tracing::debug;
+
+use super::ToSip;
+use crate::pii::Pii;
+use crate::sip::framing::{Frame, next_frame};
+
+static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
+
+pub(super) async fn accept_loop(listener: TcpListener, to_sip: mpsc::UnboundedSender<ToSip>, max: usize) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, src)) => {
+                let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+                tokio::spawn(connection(conn, stream, src, to_sip.clone(), max));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                debug!("SIP/TCP accept: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    }
+}
+
+async fn connection(
+    conn: u64,
+    stream: TcpStream,
+    src: SocketAddr,
+    to_sip: mpsc::UnboundedSender<ToSip>,
+    max: usize,
+) {
+    let Ok(local) = stream.local_addr() else { return };
+    let (mut rd, mut wr) = stream.into_split();
+    let (wtx, mut wrx) = mpsc::unbounded_channel::<Arc<[u8]>>();
+    if to_sip.send(ToSip::TcpOpen { conn, writer: wtx.clone() }).is_err() {
+        return;
+    }
+    let writer = tokio::spawn(async move {
+        while let Some(bytes) = wrx.recv().await {
+            if wr.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
+    let mut chunk = vec![0u8; 4096];
+    'read: loop {
+        let n = match rd.read(&mut chunk).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        loop {
+            match next_frame(&buf, max) {
+                Frame::Incomplete => break,
+                Frame::KeepAlive(len) => {
+                    // RFC 5626 §4.4.1: a double CRLF ping is answered with a single CRLF pong.
+                    if len >= 4 {
+                        let _ = wtx.send(Arc::from(&b"\r\n"[..]));
+                    }
+                    buf.drain(..len);
+                }
+                Frame::Message(len) => {
+                    let bytes: Vec<u8> = buf.drain(..len).collect();
+                    if to_sip.send(ToSip::Tcp { conn, src, local, bytes }).is_err() {
+                        break 'read;
+                    }
+                }
+                Frame::Invalid(e) => {
+                    debug!(src = %Pii(src), "closing SIP/TCP connection: {e}");
+                    break 'read;
+                }
+            }
+        }
+    }
+    let _ = to_sip.send(ToSip::TcpClosed { conn });
+    drop(wtx);
+    let _ = writer.await;
+}

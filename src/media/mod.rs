@@ -1,0 +1,5 @@
+//! Media: voice prompts decoded once and shared, the per-call prompt player, and the
+//! Hungarian number composer.
+pub mod player;
+pub mod prompts;
+pub mod say;

@@ -1,0 +1,11 @@
+//! SIP (RFC 3261): messages, framing, transactions and the endpoint.
+//!
+//! - [`msg`]: parsing and printing, our own (see DESIGN.md for why not rsip);
+//! - [`framing`]: finding message boundaries on TCP streams;
+//! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
+//! - [`endpoint`]: transaction matching, dialogs, and the UAS behaviour of the daemon.
+
+pub mod endpoint;
+pub mod framing;
+pub mod msg;
+pub mod transaction;
