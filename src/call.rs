@@ -129,7 +129,10 @@ enum State {
 pub enum CallEvent {
     Answered,
     /// A key press, with where it came from.
-    Digit { key: char, source: DigitSource },
+    Digit {
+        key: char,
+        source: DigitSource,
+    },
 }
 
 /// Where a key press was heard.
@@ -241,7 +244,9 @@ impl Call {
             }
             CallInput::Ended(reason) => {
                 let outcome = match (reason, self.state) {
-                    (EndReason::Cancelled, _) | (EndReason::PeerBye, State::Ringing) => Outcome::Cancelled,
+                    (EndReason::Cancelled, _) | (EndReason::PeerBye, State::Ringing) => {
+                        Outcome::Cancelled
+                    }
                     (EndReason::PeerBye, _) => Outcome::CallerHungUp,
                     (EndReason::AckTimeout | EndReason::Failed, _) => Outcome::Failed,
                 };
@@ -258,7 +263,9 @@ impl Call {
         // Symmetric RTP (RFC 4961): the first packet from the caller fixes where our packets
         // go; later packets from any other address are ignored, so nobody else can redirect
         // or inject into the stream.
-        let Ok(pkt) = self.incoming.handle_datagram(src, datagram) else { return };
+        let Ok(pkt) = self.incoming.handle_datagram(src, datagram) else {
+            return;
+        };
         let te = self.negotiated.telephone_event;
         self.last_media = now;
         if Some(pkt.payload_type) == te {
@@ -369,7 +376,9 @@ impl Call {
     }
 
     fn answer(&mut self, now: Instant) {
-        self.commands.push_back(CallCommand::Answer { sdp: self.setup.answer_sdp.clone() });
+        self.commands.push_back(CallCommand::Answer {
+            sdp: self.setup.answer_sdp.clone(),
+        });
         self.state = State::Answered;
         self.answered_at = Some(now);
         self.last_media = now;
@@ -400,7 +409,9 @@ impl Call {
                     self.commands.push_back(CallCommand::Answer { sdp });
                 }
                 // RFC 3261 §14.2: a refused re-INVITE leaves the session as it was.
-                Err(e) => self.commands.push_back(CallCommand::Reject { status: e.status() }),
+                Err(e) => self
+                    .commands
+                    .push_back(CallCommand::Reject { status: e.status() }),
             },
             None => {
                 let sdp = offer_answer::offer(
@@ -456,8 +467,10 @@ impl Call {
     }
 
     fn next_packet(&mut self, now: Instant) {
-        let send = !matches!(self.negotiated.direction, Direction::RecvOnly | Direction::Inactive)
-            && self.incoming.send_target().is_some();
+        let send = !matches!(
+            self.negotiated.direction,
+            Direction::RecvOnly | Direction::Inactive
+        ) && self.incoming.send_target().is_some();
         let codec = match self.negotiated.codec {
             Codec::Pcma => FrameCodec::Pcma,
             Codec::Pcmu => FrameCodec::Pcmu,
@@ -528,11 +541,23 @@ mod tests {
 
     #[test]
     fn info_dtmf_relay_and_plain_dtmf_bodies_yield_the_key() {
-        assert_eq!(info_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"), Some('5'));
-        assert_eq!(info_digit("Application/DTMF-Relay", b"signal= *\nDuration=250"), Some('*'));
+        assert_eq!(
+            info_digit("application/dtmf-relay", b"Signal=5\r\nDuration=160\r\n"),
+            Some('5')
+        );
+        assert_eq!(
+            info_digit("Application/DTMF-Relay", b"signal= *\nDuration=250"),
+            Some('*')
+        );
         assert_eq!(info_digit("application/dtmf", b"#"), Some('#'));
-        assert_eq!(info_digit("application/dtmf-relay", b"Signal=11\r\n"), Some('#'));
-        assert_eq!(info_digit("application/dtmf-relay", b"Duration=160\r\n"), None);
+        assert_eq!(
+            info_digit("application/dtmf-relay", b"Signal=11\r\n"),
+            Some('#')
+        );
+        assert_eq!(
+            info_digit("application/dtmf-relay", b"Duration=160\r\n"),
+            None
+        );
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=x\r\n"), None);
         assert_eq!(info_digit("text/plain", b"5"), None);
     }

@@ -82,7 +82,11 @@ pub struct RtpConfig {
 
 impl Default for RtpConfig {
     fn default() -> Self {
-        RtpConfig { port_min: 16384, port_max: 32766, inactivity_timeout_s: 60 }
+        RtpConfig {
+            port_min: 16384,
+            port_max: 32766,
+            inactivity_timeout_s: 60,
+        }
     }
 }
 
@@ -98,7 +102,10 @@ pub struct CallConfig {
 
 impl Default for CallConfig {
     fn default() -> Self {
-        CallConfig { answer_delay_ms: 500, max_duration_s: 3600 }
+        CallConfig {
+            answer_delay_ms: 500,
+            max_duration_s: 3600,
+        }
     }
 }
 
@@ -112,7 +119,9 @@ pub struct PromptsConfig {
 
 impl Default for PromptsConfig {
     fn default() -> Self {
-        PromptsConfig { dir: PathBuf::from("prompts/hu") }
+        PromptsConfig {
+            dir: PathBuf::from("prompts/hu"),
+        }
     }
 }
 
@@ -126,7 +135,9 @@ pub struct DialplanConfig {
 
 impl Default for DialplanConfig {
     fn default() -> Self {
-        DialplanConfig { path: PathBuf::from("dialplans/main.toml") }
+        DialplanConfig {
+            path: PathBuf::from("dialplans/main.toml"),
+        }
     }
 }
 
@@ -150,7 +161,10 @@ pub struct LogConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { level: "info".to_owned(), format: LogFormat::Text }
+        LogConfig {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
     }
 }
 
@@ -197,7 +211,9 @@ impl Config {
         let mut builder = config::Config::builder();
         if let Some(path) = file {
             builder = builder.add_source(
-                config::File::from(path).format(config::FileFormat::Toml).required(true),
+                config::File::from(path)
+                    .format(config::FileFormat::Toml)
+                    .required(true),
             );
         }
         let env_map: std::collections::HashMap<String, String> = env
@@ -211,8 +227,12 @@ impl Config {
                 .try_parsing(true)
                 .source(Some(env_map)),
         );
-        let raw = builder.build().map_err(|e| ConfigError::Load(e.to_string()))?;
-        let cfg: Config = raw.try_deserialize().map_err(|e| ConfigError::Load(e.to_string()))?;
+        let raw = builder
+            .build()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let cfg: Config = raw
+            .try_deserialize()
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -220,7 +240,7 @@ impl Config {
     /// Checks values that are individually well-typed but wrong together. Reports all at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Vec::new();
-        if self.rtp.port_min == 0 || self.rtp.port_min % 2 != 0 {
+        if self.rtp.port_min == 0 || !self.rtp.port_min.is_multiple_of(2) {
             p.push(format!(
                 "rtp.port_min: expected an even port above 0, found {}",
                 self.rtp.port_min
@@ -251,9 +271,15 @@ impl Config {
             p.push("sip.user_agent: expected one non-empty line".to_owned());
         }
         if self.call.max_duration_s == 0 {
-            p.push("call.max_duration_s: expected a positive number of seconds, found 0".to_owned());
+            p.push(
+                "call.max_duration_s: expected a positive number of seconds, found 0".to_owned(),
+            );
         }
-        if p.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(p)) }
+        if p.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(p))
+        }
     }
 
     /// The RFC 3261 timer values.
@@ -271,7 +297,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -279,7 +308,10 @@ mod tests {
         let cfg = Config::load_with_env(None, env(&[])).expect("defaults are valid");
         assert_eq!(cfg.sip.listen, "0.0.0.0:5060".parse().expect("literal"));
         assert_eq!(cfg.prompts.dir, PathBuf::from("prompts/hu"));
-        assert!(cfg.rtp.port_max < 32768, "default RTP range must avoid ephemeral ports");
+        assert!(
+            cfg.rtp.port_max < 32768,
+            "default RTP range must avoid ephemeral ports"
+        );
     }
 
     #[test]
@@ -309,11 +341,17 @@ mod tests {
     fn every_problem_is_reported_at_once() {
         let err = Config::load_with_env(
             None,
-            env(&[("UGYELET_RTP__PORT_MIN", "3001"), ("UGYELET_SIP__T1_MS", "0")]),
+            env(&[
+                ("UGYELET_RTP__PORT_MIN", "3001"),
+                ("UGYELET_SIP__T1_MS", "0"),
+            ]),
         )
         .expect_err("invalid");
         let text = err.to_string();
-        assert!(text.contains("rtp.port_min: expected an even port"), "{text}");
+        assert!(
+            text.contains("rtp.port_min: expected an even port"),
+            "{text}"
+        );
         assert!(text.contains("sip.t1_ms"), "{text}");
     }
 

@@ -16,7 +16,14 @@ impl<T: fmt::Display> fmt::Display for Pii<T> {
             return write!(f, "{}", self.0);
         }
         let s = self.0.to_string();
-        let tail: String = s.chars().rev().take(2).collect::<Vec<_>>().into_iter().rev().collect();
+        let tail: String = s
+            .chars()
+            .rev()
+            .take(2)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
         if s.chars().count() <= 4 {
             f.write_str("***")
         } else {

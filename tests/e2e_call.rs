@@ -188,7 +188,7 @@ fn sipp_caller_hears_menu_presses_3_and_daemon_hangs_up() {
     let d = into_menu_ms().to_string();
     let result = sipp(
         &scenario("caller_hears_menu_presses_3_and_daemon_hangs_up.xml"),
-        &["-d", &d, "-timeout", "28s", &daemon.addr()],
+        &["-d", &d, "-timeout", "45s", &daemon.addr()],
     );
     result.assert_success();
     assert_eq!(result.stat("SuccessfulCall(C)"), Some("1"));
@@ -221,7 +221,7 @@ fn sipp_caller_uses_inband_dtmf() {
     let al = inband_dtmf_3_alaw(into_menu_ms());
     let result = sipp_with_files(
         &scenario("caller_uses_inband_dtmf.xml"),
-        &["-timeout", "28s", &daemon.addr()],
+        &["-timeout", "45s", &daemon.addr()],
         &[("dtmf_3_inband.al", &al)],
     );
     result.assert_success();
@@ -243,7 +243,7 @@ fn sipp_caller_sends_info_dtmf() {
     let d = into_menu_ms().to_string();
     let result = sipp(
         &scenario("caller_sends_info_dtmf.xml"),
-        &["-d", &d, "-timeout", "28s", &daemon.addr()],
+        &["-d", &d, "-timeout", "45s", &daemon.addr()],
     );
     result.assert_success();
 }

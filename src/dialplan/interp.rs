@@ -34,7 +34,10 @@ use super::{NodeId, NodeKind, Plan};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Queue these prompts after whatever is playing.
-    Play { prompts: Vec<String>, barge_in: bool },
+    Play {
+        prompts: Vec<String>,
+        barge_in: bool,
+    },
     /// Drop everything queued or playing (barge-in).
     StopPlayback,
     /// End the call.
@@ -72,7 +75,13 @@ const MAX_HOPS_FACTOR: usize = 2;
 
 impl Interp {
     pub fn new(plan: Arc<Plan>) -> Self {
-        Interp { plan, state: State::Idle, retries: 0, actions: VecDeque::new(), path: Vec::new() }
+        Interp {
+            plan,
+            state: State::Idle,
+            retries: 0,
+            actions: VecDeque::new(),
+            path: Vec::new(),
+        }
     }
 
     /// The plan this call runs on (it keeps it even when a reload swaps the daemon's).
@@ -109,7 +118,12 @@ impl Interp {
     pub fn handle_digit(&mut self, now: Instant, key: char) {
         match self.state {
             State::Playing(id) => {
-                if let NodeKind::Play { barge_in: true, next, .. } = self.plan.nodes[id].kind {
+                if let NodeKind::Play {
+                    barge_in: true,
+                    next,
+                    ..
+                } = self.plan.nodes[id].kind
+                {
                     self.actions.push_back(Action::StopPlayback);
                     self.enter(now, next, Some(key));
                 }
@@ -179,16 +193,25 @@ impl Interp {
     }
 
     fn retry(&mut self, now: Instant, id: NodeId, invalid: bool) {
-        let NodeKind::Menu(m) = &self.plan.nodes[id].kind else { return };
+        let NodeKind::Menu(m) = &self.plan.nodes[id].kind else {
+            return;
+        };
         self.retries += 1;
         if self.retries > m.max_retries {
             let fail = m.on_max_retries;
             self.enter(now, fail, None);
             return;
         }
-        let mut prompts = if invalid { m.invalid_prompts.clone() } else { m.timeout_prompts.clone() };
+        let mut prompts = if invalid {
+            m.invalid_prompts.clone()
+        } else {
+            m.timeout_prompts.clone()
+        };
         prompts.extend(m.prompts.iter().cloned());
-        self.actions.push_back(Action::Play { prompts, barge_in: m.barge_in });
+        self.actions.push_back(Action::Play {
+            prompts,
+            barge_in: m.barge_in,
+        });
         self.state = State::Prompting(id);
     }
 
@@ -198,17 +221,26 @@ impl Interp {
             self.path.push(id);
             let plan = Arc::clone(&self.plan);
             match &plan.nodes[id].kind {
-                NodeKind::Play { prompts, barge_in, next } => {
+                NodeKind::Play {
+                    prompts,
+                    barge_in,
+                    next,
+                } => {
                     if carried.is_some() && *barge_in || prompts.is_empty() {
                         id = *next;
                         continue;
                     }
-                    self.actions.push_back(Action::Play { prompts: prompts.clone(), barge_in: *barge_in });
+                    self.actions.push_back(Action::Play {
+                        prompts: prompts.clone(),
+                        barge_in: *barge_in,
+                    });
                     self.state = State::Playing(id);
                     return;
                 }
                 NodeKind::Menu(m) => {
-                    if self.state != State::Prompting(id) && !matches!(self.state, State::Waiting(n, _) if n == id) {
+                    if self.state != State::Prompting(id)
+                        && !matches!(self.state, State::Waiting(n, _) if n == id)
+                    {
                         self.retries = 0;
                     }
                     if let Some(key) = carried.take() {
@@ -216,7 +248,10 @@ impl Interp {
                         self.menu_key(now, id, key);
                         return;
                     }
-                    self.actions.push_back(Action::Play { prompts: m.prompts.clone(), barge_in: m.barge_in });
+                    self.actions.push_back(Action::Play {
+                        prompts: m.prompts.clone(),
+                        barge_in: m.barge_in,
+                    });
                     self.state = State::Prompting(id);
                     return;
                 }
@@ -267,7 +302,14 @@ type = "hangup"
 "#;
 
     fn interp() -> Interp {
-        let ids = ["welcome", "main_menu", "invalid_key", "no_input", "office_hours", "goodbye"];
+        let ids = [
+            "welcome",
+            "main_menu",
+            "invalid_key",
+            "no_input",
+            "office_hours",
+            "goodbye",
+        ];
         let (plan, _) = load_str("t.toml", PLAN, &ids).expect("valid plan");
         Interp::new(Arc::new(plan))
     }
@@ -277,7 +319,10 @@ type = "hangup"
     }
 
     fn play(p: &[&str]) -> Action {
-        Action::Play { prompts: p.iter().map(|s| s.to_string()).collect(), barge_in: true }
+        Action::Play {
+            prompts: p.iter().map(|s| s.to_string()).collect(),
+            barge_in: true,
+        }
     }
 
     #[test]
@@ -292,7 +337,10 @@ type = "hangup"
         i.handle_digit(t0, '3');
         assert_eq!(
             drain(&mut i),
-            vec![Action::Play { prompts: vec!["office_hours".into()], barge_in: false }]
+            vec![Action::Play {
+                prompts: vec!["office_hours".into()],
+                barge_in: false
+            }]
         );
         i.handle_digit(t0, '1');
         assert!(drain(&mut i).is_empty(), "no barge-in on office hours");
@@ -300,7 +348,13 @@ type = "hangup"
         i.handle_playback_finished(t0);
         assert_eq!(
             drain(&mut i),
-            vec![Action::Play { prompts: vec!["goodbye".into()], barge_in: false }, Action::Hangup]
+            vec![
+                Action::Play {
+                    prompts: vec!["goodbye".into()],
+                    barge_in: false
+                },
+                Action::Hangup
+            ]
         );
         assert!(i.is_done());
         assert_eq!(i.path(), "welcome>menu>hours>bye>end");
@@ -315,7 +369,13 @@ type = "hangup"
         i.handle_digit(t0, '3');
         let acts = drain(&mut i);
         assert_eq!(acts[0], Action::StopPlayback);
-        assert_eq!(acts[1], Action::Play { prompts: vec!["office_hours".into()], barge_in: false });
+        assert_eq!(
+            acts[1],
+            Action::Play {
+                prompts: vec!["office_hours".into()],
+                barge_in: false
+            }
+        );
     }
 
     #[test]
@@ -339,7 +399,10 @@ type = "hangup"
         i.handle_timeout(t1 + Duration::from_secs(5));
         assert_eq!(
             drain(&mut i),
-            vec![Action::Play { prompts: vec!["goodbye".into()], barge_in: false }]
+            vec![Action::Play {
+                prompts: vec!["goodbye".into()],
+                barge_in: false
+            }]
         );
     }
 
@@ -351,6 +414,9 @@ type = "hangup"
         i.handle_playback_finished(t0);
         drain(&mut i);
         i.handle_digit(t0, '*');
-        assert_eq!(drain(&mut i), vec![Action::StopPlayback, play(&["main_menu"])]);
+        assert_eq!(
+            drain(&mut i),
+            vec![Action::StopPlayback, play(&["main_menu"])]
+        );
     }
 }

@@ -70,7 +70,11 @@ pub struct Node {
 pub enum NodeKind {
     /// Play prompts, then continue at `next`. With `barge_in`, a key press cuts the prompts
     /// short and is handed to the next node (type-ahead into a menu).
-    Play { prompts: Vec<String>, barge_in: bool, next: NodeId },
+    Play {
+        prompts: Vec<String>,
+        barge_in: bool,
+        next: NodeId,
+    },
     /// Play a menu and wait for one key.
     Menu(Menu),
     /// End the call: the daemon sends BYE.

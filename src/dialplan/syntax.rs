@@ -48,7 +48,9 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let col = before.get(line_start..).map_or(1, |s| s.chars().count() + 1);
+    let col = before
+        .get(line_start..)
+        .map_or(1, |s| s.chars().count() + 1);
     (line, col)
 }
 

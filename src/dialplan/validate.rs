@@ -37,7 +37,11 @@ impl fmt::Display for Diagnostic {
             Severity::Error => "",
             Severity::Warning => "warning: ",
         };
-        write!(f, "{}:{}:{}: {}{}", self.file, self.line, self.col, sev, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}{}",
+            self.file, self.line, self.col, sev, self.message
+        )
     }
 }
 
@@ -64,7 +68,11 @@ pub fn load_str(
     text: &str,
     prompt_ids: &[&str],
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
-    let mut v = Validator { file, text, diags: Vec::new() };
+    let mut v = Validator {
+        file,
+        text,
+        diags: Vec::new(),
+    };
     let raw = match syntax::parse(text) {
         Ok(raw) => raw,
         Err((msg, span)) => {
@@ -74,7 +82,8 @@ pub fn load_str(
     };
     let plan = v.build(&raw, prompt_ids);
     let has_error = v.diags.iter().any(|d| d.severity == Severity::Error);
-    v.diags.sort_by_key(|d| (d.severity == Severity::Warning, d.line, d.col));
+    v.diags
+        .sort_by_key(|d| (d.severity == Severity::Warning, d.line, d.col));
     match plan {
         Some(plan) if !has_error => Ok((plan, v.diags)),
         _ => Err(v.diags),
@@ -93,7 +102,13 @@ const KEYS: &str = "0123456789*#ABCD";
 impl Validator<'_> {
     fn push(&mut self, span: Range<usize>, severity: Severity, message: String) {
         let (line, col) = syntax::line_col(self.text, span.start);
-        self.diags.push(Diagnostic { file: self.file.to_owned(), line, col, severity, message });
+        self.diags.push(Diagnostic {
+            file: self.file.to_owned(),
+            line,
+            col,
+            severity,
+            message,
+        });
     }
 
     fn error(&mut self, span: Range<usize>, message: String) {
@@ -102,19 +117,30 @@ impl Validator<'_> {
 
     fn build(&mut self, raw: &RawPlan, prompt_ids: &[&str]) -> Option<Plan> {
         let names: Vec<&str> = raw.nodes.keys().map(|k| k.get_ref().as_str()).collect();
-        let by_name: HashMap<String, NodeId> =
-            names.iter().enumerate().map(|(i, n)| (n.to_string(), i)).collect();
+        let by_name: HashMap<String, NodeId> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.to_string(), i))
+            .collect();
         let prompts: HashSet<&str> = prompt_ids.iter().copied().collect();
 
         let start = self.node_ref(&raw.start, &by_name, &names);
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         for (name, node) in &raw.nodes {
             let kind = self.node(name, node, &by_name, &names, &prompts, prompt_ids);
-            nodes.push(kind.map(|kind| Node { name: name.get_ref().clone(), kind }));
+            nodes.push(kind.map(|kind| Node {
+                name: name.get_ref().clone(),
+                kind,
+            }));
         }
         let nodes: Option<Vec<Node>> = nodes.into_iter().collect();
         let (start, nodes) = (start?, nodes?);
-        let plan = Plan { source: self.file.to_owned(), start, nodes, by_name };
+        let plan = Plan {
+            source: self.file.to_owned(),
+            start,
+            nodes,
+            by_name,
+        };
         self.check_graph(&plan, raw);
         Some(plan)
     }
@@ -162,16 +188,28 @@ impl Validator<'_> {
             ("keys", n.keys.as_ref().map(Spanned::span)),
             ("timeout_s", n.timeout_s.as_ref().map(Spanned::span)),
             ("max_retries", n.max_retries.as_ref().map(Spanned::span)),
-            ("invalid_prompts", n.invalid_prompts.as_ref().map(Spanned::span)),
-            ("timeout_prompts", n.timeout_prompts.as_ref().map(Spanned::span)),
-            ("on_max_retries", n.on_max_retries.as_ref().map(Spanned::span)),
+            (
+                "invalid_prompts",
+                n.invalid_prompts.as_ref().map(Spanned::span),
+            ),
+            (
+                "timeout_prompts",
+                n.timeout_prompts.as_ref().map(Spanned::span),
+            ),
+            (
+                "on_max_retries",
+                n.on_max_retries.as_ref().map(Spanned::span),
+            ),
         ];
         let mut ok = true;
         for (field, span) in present {
             if let Some(span) = span
                 && !allowed.contains(&field)
             {
-                self.error(span, format!("field \"{field}\" does not apply to a {kind} node"));
+                self.error(
+                    span,
+                    format!("field \"{field}\" does not apply to a {kind} node"),
+                );
                 ok = false;
             }
         }
@@ -204,7 +242,11 @@ impl Validator<'_> {
                     self.missing(node, name, "prompts");
                 }
                 let next = self.required_ref(node, name, &n.next, "next", by_name, names);
-                next.map(|next| NodeKind::Play { prompts: main_prompts, barge_in, next })
+                next.map(|next| NodeKind::Play {
+                    prompts: main_prompts,
+                    barge_in,
+                    next,
+                })
             }
             "menu" => {
                 if n.prompts.is_none() {
@@ -296,7 +338,10 @@ impl Validator<'_> {
         let kind = node.get_ref().kind.get_ref();
         self.error(
             name.span(),
-            format!("{kind} node \"{}\" needs the field \"{field}\"", name.get_ref()),
+            format!(
+                "{kind} node \"{}\" needs the field \"{field}\"",
+                name.get_ref()
+            ),
         );
     }
 
@@ -328,7 +373,11 @@ impl Validator<'_> {
         if id.is_none() {
             self.error(
                 target.span(),
-                format!("unknown node \"{}\" (known: {})", target.get_ref(), suggest(target.get_ref(), names)),
+                format!(
+                    "unknown node \"{}\" (known: {})",
+                    target.get_ref(),
+                    suggest(target.get_ref(), names)
+                ),
             );
         }
         id
@@ -375,7 +424,10 @@ impl Validator<'_> {
                 self.push(
                     spans[id].clone(),
                     Severity::Warning,
-                    format!("node \"{}\" cannot be reached from \"start\"", plan.nodes[id].name),
+                    format!(
+                        "node \"{}\" cannot be reached from \"start\"",
+                        plan.nodes[id].name
+                    ),
                 );
             }
         }
@@ -403,13 +455,20 @@ impl Validator<'_> {
 
 /// Up to five known names, closest first, for "unknown X" messages.
 fn suggest(wrong: &str, known: &[&str]) -> String {
-    let mut scored: Vec<(usize, &str)> = known.iter().map(|k| (edit_distance(wrong, k), *k)).collect();
+    let mut scored: Vec<(usize, &str)> = known
+        .iter()
+        .map(|k| (edit_distance(wrong, k), *k))
+        .collect();
     scored.sort();
     let mut out: Vec<&str> = scored.iter().take(5).map(|(_, k)| *k).collect();
     if known.len() > 5 {
         out.push("…");
     }
-    if out.is_empty() { "none".to_owned() } else { out.join(", ") }
+    if out.is_empty() {
+        "none".to_owned()
+    } else {
+        out.join(", ")
+    }
 }
 
 fn edit_distance(a: &str, b: &str) -> usize {
@@ -497,7 +556,9 @@ type = "hangup"
             .replace("prompts = [\"goodbye\"]", "prompts = [\"goodby\"]");
         let errs = errors(&text);
         assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(errs[0].starts_with("dialplans/main.toml:6:8: unknown node \"menuu\" (known: menu,"));
+        assert!(
+            errs[0].starts_with("dialplans/main.toml:6:8: unknown node \"menuu\" (known: menu,")
+        );
         assert!(errs[1].contains(":11:10: expected one key of 0-9, *, #, A-D, found \"11\""));
         assert!(errs[2].contains(":18:12: unknown prompt \"goodby\""));
     }
@@ -511,16 +572,26 @@ type = "hangup"
 
     #[test]
     fn field_of_another_node_type_is_refused() {
-        let text = GOOD.replace("next = \"end\"", "next = \"end\"\nkeys = { \"1\" = \"end\" }");
+        let text = GOOD.replace(
+            "next = \"end\"",
+            "next = \"end\"\nkeys = { \"1\" = \"end\" }",
+        );
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| e.contains("field \"keys\" does not apply to a play node")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("field \"keys\" does not apply to a play node")),
+            "{errs:?}"
+        );
     }
 
     #[test]
     fn play_loop_without_input_is_an_error() {
         let text = GOOD.replace("next = \"end\"", "next = \"bye\"");
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| e.contains("loops through play nodes")), "{errs:?}");
+        assert!(
+            errs.iter().any(|e| e.contains("loops through play nodes")),
+            "{errs:?}"
+        );
     }
 
     #[test]
@@ -528,13 +599,24 @@ type = "hangup"
         let text = format!("{GOOD}\n[nodes.orphan]\ntype = \"hangup\"\n");
         let (_, warnings) = load_str("p.toml", &text, PROMPTS).expect("warnings do not refuse");
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].to_string().contains("warning: node \"orphan\" cannot be reached"));
+        assert!(
+            warnings[0]
+                .to_string()
+                .contains("warning: node \"orphan\" cannot be reached")
+        );
     }
 
     #[test]
     fn menu_timeout_out_of_range_is_refused() {
-        let text = GOOD.replace("on_max_retries = \"bye\"", "on_max_retries = \"bye\"\ntimeout_s = 0");
+        let text = GOOD.replace(
+            "on_max_retries = \"bye\"",
+            "on_max_retries = \"bye\"\ntimeout_s = 0",
+        );
         let errs = errors(&text);
-        assert!(errs.iter().any(|e| e.contains("timeout_s: expected seconds between 0.5 and 60, found 0")), "{errs:?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("timeout_s: expected seconds between 0.5 and 60, found 0")),
+            "{errs:?}"
+        );
     }
 }

@@ -36,9 +36,7 @@ use crate::dialplan::{self, Plan};
 use crate::media::prompts::PromptSet;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::{self, LocalMedia};
-use crate::sip::endpoint::{
-    DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport,
-};
+use crate::sip::endpoint::{DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::transaction::TimerConfig;
 
 /// Why the daemon could not start.
@@ -46,7 +44,11 @@ use crate::sip::transaction::TimerConfig;
 pub enum StartError {
     Prompts(String),
     Dialplan(Vec<String>),
-    Bind { what: &'static str, addr: SocketAddr, error: std::io::Error },
+    Bind {
+        what: &'static str,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
 }
 
 impl std::fmt::Display for StartError {
@@ -69,15 +71,26 @@ impl std::fmt::Display for StartError {
 
 impl std::error::Error for StartError {}
 
+/// What the daemon loads before it answers: prompts, the dial plan, and the plan's warnings.
+pub struct Assets {
+    pub prompts: Arc<PromptSet>,
+    pub plan: Arc<Plan>,
+    pub warnings: Vec<String>,
+}
+
 /// Loads prompts and the dial plan (every problem reported), as `run` and `check` do.
-pub fn load_assets(cfg: &Config) -> Result<(Arc<PromptSet>, Arc<Plan>, Vec<String>), StartError> {
+pub fn load_assets(cfg: &Config) -> Result<Assets, StartError> {
     let prompts = PromptSet::load(&cfg.prompts.dir)
         .map_err(|e| StartError::Prompts(format!("{}: {e}", cfg.prompts.dir.display())))?;
     let ids: Vec<&str> = prompts.ids().collect();
     let (plan, warnings) = dialplan::load(&cfg.dialplan.path, &ids)
         .map_err(|d| StartError::Dialplan(d.iter().map(ToString::to_string).collect()))?;
     let warnings = warnings.iter().map(ToString::to_string).collect();
-    Ok((Arc::new(prompts), Arc::new(plan), warnings))
+    Ok(Assets {
+        prompts: Arc::new(prompts),
+        plan: Arc::new(plan),
+        warnings,
+    })
 }
 
 /// Messages into the SIP task from elsewhere.
@@ -87,16 +100,28 @@ pub(crate) enum ToSip {
     /// A call task finished.
     CallGone(DialogId),
     /// A complete message read from a TCP connection.
-    Tcp { conn: u64, src: SocketAddr, local: SocketAddr, bytes: Vec<u8> },
+    Tcp {
+        conn: u64,
+        src: SocketAddr,
+        local: SocketAddr,
+        bytes: Vec<u8>,
+    },
     /// A TCP connection was accepted; its writer.
-    TcpOpen { conn: u64, writer: mpsc::UnboundedSender<Arc<[u8]>> },
+    TcpOpen {
+        conn: u64,
+        writer: mpsc::UnboundedSender<Arc<[u8]>>,
+    },
     /// A TCP connection closed.
     TcpClosed { conn: u64 },
 }
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let (prompts, plan, warnings) = load_assets(&cfg)?;
+    let Assets {
+        prompts,
+        plan,
+        warnings,
+    } = load_assets(&cfg)?;
     for w in &warnings {
         warn!("{w}");
     }
@@ -105,13 +130,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let listen = cfg.sip.listen;
     let udp = UdpSocket::bind(listen)
         .await
-        .map_err(|error| StartError::Bind { what: "SIP/UDP", addr: listen, error })?;
+        .map_err(|error| StartError::Bind {
+            what: "SIP/UDP",
+            addr: listen,
+            error,
+        })?;
     let (to_sip, mut from_others) = mpsc::unbounded_channel::<ToSip>();
     if cfg.sip.tcp {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
-            .map_err(|error| StartError::Bind { what: "SIP/TCP", addr: listen, error })?;
-        tokio::spawn(tcp::accept_loop(listener, to_sip.clone(), cfg.sip.max_message_bytes));
+            .map_err(|error| StartError::Bind {
+                what: "SIP/TCP",
+                addr: listen,
+                error,
+            })?;
+        tokio::spawn(tcp::accept_loop(
+            listener,
+            to_sip.clone(),
+            cfg.sip.max_message_bytes,
+        ));
     }
     info!(%listen, tcp = cfg.sip.tcp, "SIP listening");
 
@@ -129,7 +166,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>> = HashMap::new();
     let mut locals = LocalAddrs::new(listen, cfg.sip.public_addr);
     let mut buf = vec![0u8; cfg.sip.max_message_bytes.max(2048) + 1];
-    let ctx = Arc::new(CallContext { cfg: cfg.clone(), prompts, plan });
+    let ctx = Arc::new(CallContext {
+        cfg: cfg.clone(),
+        prompts,
+        plan,
+    });
 
     tokio::pin!(shutdown);
     loop {
@@ -180,7 +221,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
         let now = Instant::now();
         while let Some(ev) = endpoint.poll_event() {
-            on_event(now, ev, &mut endpoint, &mut calls, &mut ports, &ctx, &to_sip);
+            on_event(
+                now,
+                ev,
+                &mut endpoint,
+                &mut calls,
+                &mut ports,
+                &ctx,
+                &to_sip,
+            );
         }
         while let Some(t) = endpoint.poll_transmit() {
             send(&udp, &tcp_writers, t).await;
@@ -216,7 +265,12 @@ fn on_event(
     to_sip: &mpsc::UnboundedSender<ToSip>,
 ) {
     match ev {
-        SipEvent::IncomingCall { dialog, request, source, local } => {
+        SipEvent::IncomingCall {
+            dialog,
+            request,
+            source,
+            local,
+        } => {
             let caller = request.from.uri.user().unwrap_or("").to_owned();
             let (socket, port) = match ports.bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip())) {
                 Ok(s) => s,
@@ -267,7 +321,11 @@ fn on_event(
         SipEvent::ReInvite { dialog, request } => {
             forward(calls, dialog, CallInput::ReInvite { body: request.body });
         }
-        SipEvent::Info { dialog, content_type, body } => {
+        SipEvent::Info {
+            dialog,
+            content_type,
+            body,
+        } => {
             forward(calls, dialog, CallInput::Info { content_type, body });
         }
         SipEvent::Ended { dialog, reason } => {
@@ -278,7 +336,11 @@ fn on_event(
     }
 }
 
-fn forward(calls: &HashMap<DialogId, mpsc::UnboundedSender<CallInput>>, dialog: DialogId, input: CallInput) {
+fn forward(
+    calls: &HashMap<DialogId, mpsc::UnboundedSender<CallInput>>,
+    dialog: DialogId,
+    input: CallInput,
+) {
     if let Some(tx) = calls.get(&dialog) {
         // A send error means the call task already ended; the endpoint hears of it through
         // `CallGone`.
@@ -311,7 +373,11 @@ async fn sleep_until(deadline: Option<Instant>) {
 /// The RTP socket binds to the SIP listen address, or, when that is a wildcard, to the
 /// address the peer reached us on.
 fn bind_ip(listen: IpAddr, local: IpAddr) -> IpAddr {
-    if listen.is_unspecified() { local } else { listen }
+    if listen.is_unspecified() {
+        local
+    } else {
+        listen
+    }
 }
 
 /// Our address as each peer sees it, for Via, Contact and SDP.
@@ -327,7 +393,11 @@ struct LocalAddrs {
 
 impl LocalAddrs {
     fn new(listen: SocketAddr, public: Option<IpAddr>) -> Self {
-        LocalAddrs { listen, public, cache: HashMap::new() }
+        LocalAddrs {
+            listen,
+            public,
+            cache: HashMap::new(),
+        }
     }
 
     fn for_peer(&mut self, peer: IpAddr) -> SocketAddr {

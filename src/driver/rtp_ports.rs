@@ -18,7 +18,11 @@ pub(super) struct RtpPorts {
 impl RtpPorts {
     pub(super) fn new(min: u16, max: u16) -> Self {
         let min = min + min % 2;
-        RtpPorts { min, max, next: min }
+        RtpPorts {
+            min,
+            max,
+            next: min,
+        }
     }
 
     /// Binds the next free even port on `ip`.
@@ -27,7 +31,11 @@ impl RtpPorts {
         let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "RTP port range exhausted");
         for _ in 0..count {
             let port = self.next;
-            self.next = if u32::from(port) + 2 > u32::from(self.max) { self.min } else { port + 2 };
+            self.next = if u32::from(port) + 2 > u32::from(self.max) {
+                self.min
+            } else {
+                port + 2
+            };
             match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(s) => {
                     s.set_nonblocking(true)?;

@@ -20,7 +20,11 @@ use crate::sip::framing::{Frame, next_frame};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
 
-pub(super) async fn accept_loop(listener: TcpListener, to_sip: mpsc::UnboundedSender<ToSip>, max: usize) {
+pub(super) async fn accept_loop(
+    listener: TcpListener,
+    to_sip: mpsc::UnboundedSender<ToSip>,
+    max: usize,
+) {
     loop {
         match listener.accept().await {
             Ok((stream, src)) => {
@@ -43,10 +47,18 @@ async fn connection(
     to_sip: mpsc::UnboundedSender<ToSip>,
     max: usize,
 ) {
-    let Ok(local) = stream.local_addr() else { return };
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
     let (mut rd, mut wr) = stream.into_split();
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Arc<[u8]>>();
-    if to_sip.send(ToSip::TcpOpen { conn, writer: wtx.clone() }).is_err() {
+    if to_sip
+        .send(ToSip::TcpOpen {
+            conn,
+            writer: wtx.clone(),
+        })
+        .is_err()
+    {
         return;
     }
     let writer = tokio::spawn(async move {
@@ -76,7 +88,15 @@ async fn connection(
                 }
                 Frame::Message(len) => {
                     let bytes: Vec<u8> = buf.drain(..len).collect();
-                    if to_sip.send(ToSip::Tcp { conn, src, local, bytes }).is_err() {
+                    if to_sip
+                        .send(ToSip::Tcp {
+                            conn,
+                            src,
+                            local,
+                            bytes,
+                        })
+                        .is_err()
+                    {
                         break 'read;
                     }
                 }

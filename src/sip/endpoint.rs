@@ -91,13 +91,25 @@ pub enum EndReason {
 pub enum SipEvent {
     /// A new INVITE. Answer it with [`SipEndpoint::ringing`], [`SipEndpoint::answer`] or
     /// [`SipEndpoint::reject`].
-    IncomingCall { dialog: DialogId, request: Box<Request>, source: SocketAddr, local: SocketAddr },
+    IncomingCall {
+        dialog: DialogId,
+        request: Box<Request>,
+        source: SocketAddr,
+        local: SocketAddr,
+    },
     /// The ACK for our 2xx arrived: the call is established.
     Confirmed { dialog: DialogId },
     /// A re-INVITE (e.g. hold). Answer it with [`SipEndpoint::answer`] or `reject`.
-    ReInvite { dialog: DialogId, request: Box<Request> },
+    ReInvite {
+        dialog: DialogId,
+        request: Box<Request>,
+    },
     /// An INFO request inside the dialog (already answered 200).
-    Info { dialog: DialogId, content_type: String, body: Vec<u8> },
+    Info {
+        dialog: DialogId,
+        content_type: String,
+        body: Vec<u8>,
+    },
     /// The dialog ended from the far side or by a timeout.
     Ended { dialog: DialogId, reason: EndReason },
 }
@@ -300,7 +312,9 @@ impl SipEndpoint {
 
     /// Ends the call from our side: BYE when answered, 480 when still ringing.
     pub fn hangup(&mut self, now: Instant, dialog: DialogId) {
-        let Some(d) = self.dialogs.get_mut(&dialog) else { return };
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return;
+        };
         match d.state {
             DialogState::Early => self.respond_invite(now, dialog, 480, None),
             DialogState::Answered => d.bye_pending = true,
@@ -316,7 +330,9 @@ impl SipEndpoint {
                 break;
             }
             self.timers.pop();
-            let Some(owner) = self.timer_keys.remove(&id) else { continue };
+            let Some(owner) = self.timer_keys.remove(&id) else {
+                continue;
+            };
             match owner {
                 TimerOwner::Tx(key) => {
                     match &key {
@@ -400,7 +416,11 @@ impl SipEndpoint {
 
         // Retransmission or ACK of an existing server transaction?
         let lookup = ServerKey {
-            method: if req.method == Method::Ack { Method::Invite } else { req.method.clone() },
+            method: if req.method == Method::Ack {
+                Method::Invite
+            } else {
+                req.method.clone()
+            },
             ..key.clone()
         };
         if let Some(entry) = self.servers.get_mut(&lookup) {
@@ -494,7 +514,10 @@ impl SipEndpoint {
                 }
             }
             self.insert_server(now, key, ServerTx::Invite { tx, dialog }, dst, transport);
-            self.events.push_back(SipEvent::ReInvite { dialog, request: Box::new(req) });
+            self.events.push_back(SipEvent::ReInvite {
+                dialog,
+                request: Box::new(req),
+            });
             return;
         }
 
@@ -505,7 +528,11 @@ impl SipEndpoint {
         let mut local_na = req.to.clone();
         local_na.set_tag(&local_tag);
         let remote_target = first_contact_uri(&req).unwrap_or_else(|| req.from.uri.clone());
-        let route_set = req.headers.get_all("Record-Route").map(str::to_owned).collect();
+        let route_set = req
+            .headers
+            .get_all("Record-Route")
+            .map(str::to_owned)
+            .collect();
         let d = Dialog {
             call_id: req.call_id.clone(),
             local_tag: local_tag.clone(),
@@ -524,7 +551,8 @@ impl SipEndpoint {
             retransmit_2xx: None,
             bye_pending: false,
         };
-        self.by_tags.insert((req.call_id.clone(), local_tag, remote_tag), dialog);
+        self.by_tags
+            .insert((req.call_id.clone(), local_tag, remote_tag), dialog);
         self.dialogs.insert(dialog, d);
         // Send 100 at once rather than after 200 ms: the call layer needs a few ms to set up
         // media and the caller's retransmissions stop sooner.
@@ -550,23 +578,37 @@ impl SipEndpoint {
         // RFC 3261 §9.2: the CANCEL matches the INVITE's server transaction by branch and
         // sent-by. "If the UAS did not find a matching transaction for the CANCEL request,
         // it SHOULD respond to the CANCEL with a 481".
-        let invite_key = ServerKey { method: Method::Invite, ..key.clone() };
+        let invite_key = ServerKey {
+            method: Method::Invite,
+            ..key.clone()
+        };
         let target = match self.servers.get(&invite_key) {
-            Some(ServerEntry { tx: ServerTx::Invite { dialog, .. }, .. }) => Some(*dialog),
+            Some(ServerEntry {
+                tx: ServerTx::Invite { dialog, .. },
+                ..
+            }) => Some(*dialog),
             _ => None,
         };
         let status = if target.is_some() { 200 } else { 481 };
-        let tag = target.and_then(|d| self.dialogs.get(&d)).map(|d| d.local_tag.clone());
+        let tag = target
+            .and_then(|d| self.dialogs.get(&d))
+            .map(|d| d.local_tag.clone());
         let resp = self.response(req, status, tag.as_deref());
         let mut tx = ServerNonInvite::new(now, transport.reliable(), self.cfg.timers);
         refused(tx.send_response(now, status, resp.to_bytes().into()));
         self.insert_server(now, key, ServerTx::NonInvite(tx), dst, transport);
         if let Some(dialog) = target
-            && self.dialogs.get(&dialog).is_some_and(|d| d.state == DialogState::Early)
+            && self
+                .dialogs
+                .get(&dialog)
+                .is_some_and(|d| d.state == DialogState::Early)
         {
             // "the UAS SHOULD immediately respond to the INVITE with a 487"
             self.respond_invite(now, dialog, 487, None);
-            self.events.push_back(SipEvent::Ended { dialog, reason: EndReason::Cancelled });
+            self.events.push_back(SipEvent::Ended {
+                dialog,
+                reason: EndReason::Cancelled,
+            });
         }
     }
 
@@ -592,7 +634,10 @@ impl SipEndpoint {
                         None => match req.method {
                             Method::Bye => {
                                 self.terminate(dialog);
-                                event = Some(SipEvent::Ended { dialog, reason: EndReason::PeerBye });
+                                event = Some(SipEvent::Ended {
+                                    dialog,
+                                    reason: EndReason::PeerBye,
+                                });
                                 (200, tag)
                             }
                             Method::Info => {
@@ -642,7 +687,12 @@ impl SipEndpoint {
         }
         if !matches!(
             req.method,
-            Method::Invite | Method::Ack | Method::Cancel | Method::Bye | Method::Options | Method::Info
+            Method::Invite
+                | Method::Ack
+                | Method::Cancel
+                | Method::Bye
+                | Method::Options
+                | Method::Info
         ) {
             return Some(405);
         }
@@ -652,7 +702,10 @@ impl SipEndpoint {
             return Some(416);
         }
         // RFC 3261 §8.2.2.3: an unsupported option tag in Require → 420 Bad Extension.
-        if req.method != Method::Ack && req.method != Method::Cancel && req.headers.get_all("Require").any(|t| !t.trim().is_empty()) {
+        if req.method != Method::Ack
+            && req.method != Method::Cancel
+            && req.headers.get_all("Require").any(|t| !t.trim().is_empty())
+        {
             return Some(420);
         }
         None
@@ -679,7 +732,9 @@ impl SipEndpoint {
     }
 
     fn dialog_ack(&mut self, now: Instant, dialog: DialogId) {
-        let Some(d) = self.dialogs.get_mut(&dialog) else { return };
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return;
+        };
         if let Some(r) = d.retransmit_2xx.as_mut() {
             // Later ACKs (one per retransmitted 2xx) are absorbed by the state check below.
             let _ = r.handle_ack(now);
@@ -697,9 +752,19 @@ impl SipEndpoint {
 
     // ----- responses we send -----
 
-    fn respond_invite(&mut self, now: Instant, dialog: DialogId, status: u16, sdp: Option<Vec<u8>>) {
-        let Some(d) = self.dialogs.get(&dialog) else { return };
-        let Some((key, req)) = d.pending_invite.clone() else { return };
+    fn respond_invite(
+        &mut self,
+        now: Instant,
+        dialog: DialogId,
+        status: u16,
+        sdp: Option<Vec<u8>>,
+    ) {
+        let Some(d) = self.dialogs.get(&dialog) else {
+            return;
+        };
+        let Some((key, req)) = d.pending_invite.clone() else {
+            return;
+        };
         let initial = d.state == DialogState::Early;
         let tag = d.local_tag.clone();
         let contact = self.contact(d.local_addr, d.transport);
@@ -728,7 +793,9 @@ impl SipEndpoint {
             refused(tx.send_response(now, status, Arc::clone(&bytes)));
         }
         self.drain_tx(now, TxKey::Server(key));
-        let Some(d) = self.dialogs.get_mut(&dialog) else { return };
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return;
+        };
         if status >= 200 {
             d.pending_invite = None;
         }
@@ -772,15 +839,27 @@ impl SipEndpoint {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),
         };
-        let t = if transport.reliable() { ";transport=tcp" } else { "" };
-        format!("<sip:{}@{}:{}{}>", self.cfg.contact_user, host, local.port(), t)
+        let t = if transport.reliable() {
+            ";transport=tcp"
+        } else {
+            ""
+        };
+        format!(
+            "<sip:{}@{}:{}{}>",
+            self.cfg.contact_user,
+            host,
+            local.port(),
+            t
+        )
     }
 
     // ----- our BYE -----
 
     fn send_bye(&mut self, now: Instant, dialog: DialogId) {
         let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
-        let Some(d) = self.dialogs.get_mut(&dialog) else { return };
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return;
+        };
         d.local_cseq = d.local_cseq.max(1) + 1;
         let host = match d.local_addr.ip() {
             IpAddr::V4(a) => Host::V4(a),
@@ -790,7 +869,10 @@ impl SipEndpoint {
             transport: d.transport.via_name().to_owned(),
             host,
             port: Some(d.local_addr.port()),
-            params: vec![("branch".to_owned(), Some(branch.clone())), ("rport".to_owned(), None)],
+            params: vec![
+                ("branch".to_owned(), Some(branch.clone())),
+                ("rport".to_owned(), None),
+            ],
         };
         let mut headers = msg::Headers::default();
         for r in &d.route_set {
@@ -804,7 +886,10 @@ impl SipEndpoint {
             from: d.local.clone(),
             to: d.remote.clone(),
             call_id: d.call_id.clone(),
-            cseq: msg::CSeq { seq: d.local_cseq, method: Method::Bye },
+            cseq: msg::CSeq {
+                seq: d.local_cseq,
+                method: Method::Bye,
+            },
             max_forwards: Some(70),
             headers,
             body: Vec::new(),
@@ -812,20 +897,39 @@ impl SipEndpoint {
         let dst = match &d.remote_target {
             // Send to the peer's Contact when it is a literal address; otherwise (a name we
             // would have to resolve) back to where the INVITE came from.
-            Uri::Sip(u) if d.route_set.is_empty() && matches!(u.host, Host::V4(_) | Host::V6(_)) => {
+            Uri::Sip(u)
+                if d.route_set.is_empty() && matches!(u.host, Host::V4(_) | Host::V6(_)) =>
+            {
                 let ip = match u.host {
                     Host::V4(a) => IpAddr::V4(a),
                     Host::V6(a) => IpAddr::V6(a),
                     Host::Domain(_) => d.peer.ip(),
                 };
-                if d.transport.reliable() { d.peer } else { SocketAddr::new(ip, u.port.unwrap_or(5060)) }
+                if d.transport.reliable() {
+                    d.peer
+                } else {
+                    SocketAddr::new(ip, u.port.unwrap_or(5060))
+                }
             }
             _ => d.peer,
         };
         let transport = d.transport;
         d.state = DialogState::Terminated;
-        let tx = ClientNonInvite::new(now, req.to_bytes().into(), transport.reliable(), self.cfg.timers);
-        self.clients.insert(branch.clone(), ClientEntry { tx, dst, transport, dialog });
+        let tx = ClientNonInvite::new(
+            now,
+            req.to_bytes().into(),
+            transport.reliable(),
+            self.cfg.timers,
+        );
+        self.clients.insert(
+            branch.clone(),
+            ClientEntry {
+                tx,
+                dst,
+                transport,
+                dialog,
+            },
+        );
         self.drain_tx(now, TxKey::Client(branch));
     }
 
@@ -833,7 +937,9 @@ impl SipEndpoint {
         let Some(branch) = resp.via.first().and_then(Via::branch).map(str::to_owned) else {
             return;
         };
-        let Some(entry) = self.clients.get_mut(&branch) else { return };
+        let Some(entry) = self.clients.get_mut(&branch) else {
+            return;
+        };
         if entry.tx.handle_response(now, resp.status) == Disposition::Absorb {
             self.stats.retransmissions_absorbed += 1;
         }
@@ -850,7 +956,8 @@ impl SipEndpoint {
         dst: SocketAddr,
         transport: Transport,
     ) {
-        self.servers.insert(key.clone(), ServerEntry { tx, dst, transport });
+        self.servers
+            .insert(key.clone(), ServerEntry { tx, dst, transport });
         self.drain_tx(now, TxKey::Server(key));
     }
 
@@ -860,12 +967,18 @@ impl SipEndpoint {
         let mut events = Vec::new();
         let next = match &key {
             TxKey::Server(k) => {
-                let Some(e) = self.servers.get_mut(k) else { return };
+                let Some(e) = self.servers.get_mut(k) else {
+                    return;
+                };
                 let (dst, transport) = (e.dst, e.transport);
                 match &mut e.tx {
                     ServerTx::Invite { tx, dialog } => {
                         while let Some(bytes) = tx.poll_transmit() {
-                            self.transmits.push_back(Transmit { transport, dst, bytes });
+                            self.transmits.push_back(Transmit {
+                                transport,
+                                dst,
+                                bytes,
+                            });
                         }
                         while let Some(ev) = tx.poll_event() {
                             events.push((ev, *dialog));
@@ -874,7 +987,11 @@ impl SipEndpoint {
                     }
                     ServerTx::NonInvite(tx) => {
                         while let Some(bytes) = tx.poll_transmit() {
-                            self.transmits.push_back(Transmit { transport, dst, bytes });
+                            self.transmits.push_back(Transmit {
+                                transport,
+                                dst,
+                                bytes,
+                            });
                         }
                         while let Some(ev) = tx.poll_event() {
                             events.push((ev, 0));
@@ -884,10 +1001,16 @@ impl SipEndpoint {
                 }
             }
             TxKey::Client(b) => {
-                let Some(e) = self.clients.get_mut(b) else { return };
+                let Some(e) = self.clients.get_mut(b) else {
+                    return;
+                };
                 let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
                 while let Some(bytes) = e.tx.poll_transmit() {
-                    self.transmits.push_back(Transmit { transport, dst, bytes });
+                    self.transmits.push_back(Transmit {
+                        transport,
+                        dst,
+                        bytes,
+                    });
                 }
                 while let Some(ev) = e.tx.poll_event() {
                     events.push((ev, dialog));
@@ -900,10 +1023,16 @@ impl SipEndpoint {
                 TxEvent::Terminated => terminated = true,
                 TxEvent::AckTimeout | TxEvent::TransportError if dialog != 0 => {
                     if let TxKey::Server(_) = key
-                        && self.dialogs.get(&dialog).is_some_and(|d| d.state != DialogState::Terminated)
+                        && self
+                            .dialogs
+                            .get(&dialog)
+                            .is_some_and(|d| d.state != DialogState::Terminated)
                     {
                         self.terminate(dialog);
-                        self.events.push_back(SipEvent::Ended { dialog, reason: EndReason::Failed });
+                        self.events.push_back(SipEvent::Ended {
+                            dialog,
+                            reason: EndReason::Failed,
+                        });
                     }
                 }
                 _ => {}
@@ -928,8 +1057,12 @@ impl SipEndpoint {
     }
 
     fn drain_2xx(&mut self, now: Instant, dialog: DialogId) {
-        let Some(d) = self.dialogs.get_mut(&dialog) else { return };
-        let Some(r) = d.retransmit_2xx.as_mut() else { return };
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return;
+        };
+        let Some(r) = d.retransmit_2xx.as_mut() else {
+            return;
+        };
         let (dst, transport) = (d.peer, d.transport);
         let dst = match d.pending_invite.as_ref() {
             Some((_, req)) => response_destination(req.via.first(), dst, transport),
@@ -937,7 +1070,11 @@ impl SipEndpoint {
         };
         let mut gave_up = false;
         while let Some(bytes) = r.poll_transmit() {
-            self.transmits.push_back(Transmit { transport, dst, bytes });
+            self.transmits.push_back(Transmit {
+                transport,
+                dst,
+                bytes,
+            });
         }
         while let Some(ev) = r.poll_event() {
             if matches!(ev, TxEvent::AckNotReceived) {
@@ -951,7 +1088,10 @@ impl SipEndpoint {
             // seconds without receiving an ACK, the dialog is confirmed, but the session
             // SHOULD be terminated. This is accomplished with a BYE".
             d.state = DialogState::Confirmed;
-            self.events.push_back(SipEvent::Ended { dialog, reason: EndReason::AckTimeout });
+            self.events.push_back(SipEvent::Ended {
+                dialog,
+                reason: EndReason::AckTimeout,
+            });
             self.send_bye(now, dialog);
             return;
         }
@@ -1027,7 +1167,11 @@ fn server_key(req: &Request) -> Option<ServerKey> {
             req.cseq.seq
         ),
     };
-    Some(ServerKey { branch, sent_by, method: req.method.clone() })
+    Some(ServerKey {
+        branch,
+        sent_by,
+        method: req.method.clone(),
+    })
 }
 
 /// RFC 3261 §18.2.2 with RFC 3581 §4: where a response goes. Over TCP it goes back on the
@@ -1088,7 +1232,14 @@ mod tests {
         )
     }
 
-    fn in_dialog(method: &str, branch: &str, to_tag: &str, cseq: u32, extra: &str, body: &str) -> String {
+    fn in_dialog(
+        method: &str,
+        branch: &str,
+        to_tag: &str,
+        cseq: u32,
+        extra: &str,
+        body: &str,
+    ) -> String {
         format!(
             "{method} sip:ugyelet@127.0.0.1:5060 SIP/2.0\r\n\
              Via: SIP/2.0/UDP 127.0.0.1:5062;branch={branch};rport\r\n\
@@ -1103,7 +1254,13 @@ mod tests {
     }
 
     fn feed(e: &mut SipEndpoint, now: Instant, text: &str) {
-        e.handle_message(now, addr(CALLER), addr(LOCAL), Transport::Udp, text.as_bytes());
+        e.handle_message(
+            now,
+            addr(CALLER),
+            addr(LOCAL),
+            Transport::Udp,
+            text.as_bytes(),
+        );
     }
 
     fn sent(e: &mut SipEndpoint) -> Vec<Message> {
@@ -1126,7 +1283,9 @@ mod tests {
 
     fn incoming(e: &mut SipEndpoint) -> DialogId {
         match e.poll_event() {
-            Some(SipEvent::IncomingCall { dialog, request, .. }) => {
+            Some(SipEvent::IncomingCall {
+                dialog, request, ..
+            }) => {
                 assert_eq!(request.from.uri.user(), Some("+36301234567"));
                 dialog
             }
@@ -1162,7 +1321,11 @@ mod tests {
         assert!(sent(&mut e).is_empty());
         e.handle_timeout(t0 + Duration::from_millis(1500));
         assert_eq!(statuses(&sent(&mut e)), vec![200]);
-        feed(&mut e, t0 + Duration::from_secs(2), &in_dialog("ACK", "z9hG4bK-2", &tag, 1, "", ""));
+        feed(
+            &mut e,
+            t0 + Duration::from_secs(2),
+            &in_dialog("ACK", "z9hG4bK-2", &tag, 1, "", ""),
+        );
         assert!(matches!(e.poll_event(), Some(SipEvent::Confirmed { dialog }) if dialog == d));
         e.handle_timeout(t0 + Duration::from_secs(10));
         assert!(sent(&mut e).is_empty(), "no 200 after the ACK");
@@ -1177,9 +1340,16 @@ mod tests {
         let d = incoming(&mut e);
         e.ringing(t0, d);
         let _ = sent(&mut e);
-        feed(&mut e, t0 + Duration::from_millis(500), &invite("z9hG4bK-1"));
+        feed(
+            &mut e,
+            t0 + Duration::from_millis(500),
+            &invite("z9hG4bK-1"),
+        );
         assert_eq!(statuses(&sent(&mut e)), vec![180]);
-        assert!(e.poll_event().is_none(), "a retransmission is not a new call");
+        assert!(
+            e.poll_event().is_none(),
+            "a retransmission is not a new call"
+        );
         assert_eq!(e.stats().retransmissions_absorbed, 1);
     }
 
@@ -1194,7 +1364,12 @@ mod tests {
         let cancel = invite("z9hG4bK-1")
             .replacen("INVITE sip", "CANCEL sip", 1)
             .replace("CSeq: 1 INVITE", "CSeq: 1 CANCEL");
-        let cancel = cancel.split("Content-Type").next().expect("has headers").to_owned() + "Content-Length: 0\r\n\r\n";
+        let cancel = cancel
+            .split("Content-Type")
+            .next()
+            .expect("has headers")
+            .to_owned()
+            + "Content-Length: 0\r\n\r\n";
         feed(&mut e, t0, &cancel);
         let out = sent(&mut e);
         let cseqs: Vec<(u16, Method)> = out
@@ -1205,7 +1380,13 @@ mod tests {
             })
             .collect();
         assert_eq!(cseqs, vec![(200, Method::Cancel), (487, Method::Invite)]);
-        assert!(matches!(e.poll_event(), Some(SipEvent::Ended { reason: EndReason::Cancelled, .. })));
+        assert!(matches!(
+            e.poll_event(),
+            Some(SipEvent::Ended {
+                reason: EndReason::Cancelled,
+                ..
+            })
+        ));
     }
 
     #[test]
@@ -1220,7 +1401,13 @@ mod tests {
         let _ = e.poll_event();
         feed(&mut e, t0, &in_dialog("BYE", "z9hG4bK-3", &tag, 2, "", ""));
         assert_eq!(statuses(&sent(&mut e)), vec![200]);
-        assert!(matches!(e.poll_event(), Some(SipEvent::Ended { reason: EndReason::PeerBye, .. })));
+        assert!(matches!(
+            e.poll_event(),
+            Some(SipEvent::Ended {
+                reason: EndReason::PeerBye,
+                ..
+            })
+        ));
         feed(&mut e, t0, &in_dialog("BYE", "z9hG4bK-4", &tag, 3, "", ""));
         assert_eq!(statuses(&sent(&mut e)), vec![481], "the dialog is gone");
     }
@@ -1238,7 +1425,9 @@ mod tests {
         assert!(sent(&mut e).is_empty());
         feed(&mut e, t0, &in_dialog("ACK", "z9hG4bK-2", &tag, 1, "", ""));
         let out = sent(&mut e);
-        let Some(Message::Request(bye)) = out.first() else { panic!("BYE expected, got {out:?}") };
+        let Some(Message::Request(bye)) = out.first() else {
+            panic!("BYE expected, got {out:?}")
+        };
         assert_eq!(bye.method, Method::Bye);
         assert_eq!(bye.from.tag(), Some(tag.as_str()));
         assert_eq!(bye.to.tag(), Some("caller1"));
@@ -1248,14 +1437,22 @@ mod tests {
         assert_eq!(sent(&mut e).len(), 1);
         let mut ok = Response::from_request(bye, 200, "OK", None);
         ok.to.set_tag("caller1");
-        feed(&mut e, t0 + Duration::from_millis(600), &String::from_utf8(ok.to_bytes()).expect("utf8"));
+        feed(
+            &mut e,
+            t0 + Duration::from_millis(600),
+            &String::from_utf8(ok.to_bytes()).expect("utf8"),
+        );
         assert!(sent(&mut e).is_empty(), "no retransmission after the 200");
         // RFC 3261 §17.1.2.2: Timer K (T4) absorbs response retransmissions, then the
         // transaction and with it the dialog are gone.
         e.handle_timeout(t0 + Duration::from_millis(600 + 4999));
         assert_eq!(e.dialog_count(), 1);
         e.handle_timeout(t0 + Duration::from_millis(600 + 5000));
-        assert_eq!(e.dialog_count(), 0, "the dialog is forgotten once BYE completes");
+        assert_eq!(
+            e.dialog_count(),
+            0,
+            "the dialog is forgotten once BYE completes"
+        );
     }
 
     #[test]
@@ -1264,7 +1461,9 @@ mod tests {
         let opt = "OPTIONS sip:ugyelet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-o;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:ugyelet@127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 7 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
         feed(&mut e, Instant::now(), opt);
         let out = sent(&mut e);
-        let Some(Message::Response(r)) = out.first() else { panic!("response expected") };
+        let Some(Message::Response(r)) = out.first() else {
+            panic!("response expected")
+        };
         assert_eq!(r.status, 200);
         assert_eq!(r.headers.get("Allow"), Some(ALLOW));
     }
@@ -1273,13 +1472,17 @@ mod tests {
     fn unknown_method_gets_501_and_unsupported_method_405_with_allow() {
         let mut e = ep();
         let req = |m: &str, b: &str| {
-            format!("{m} sip:ugyelet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-{b};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:ugyelet@127.0.0.1>\r\nCall-ID: {b}\r\nCSeq: 1 {m}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+            format!(
+                "{m} sip:ugyelet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-{b};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:ugyelet@127.0.0.1>\r\nCall-ID: {b}\r\nCSeq: 1 {m}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
+            )
         };
         feed(&mut e, Instant::now(), &req("FOOBAR", "a"));
         feed(&mut e, Instant::now(), &req("SUBSCRIBE", "b"));
         let out = sent(&mut e);
         assert_eq!(statuses(&out), vec![501, 405]);
-        let Message::Response(r) = &out[1] else { panic!("response expected") };
+        let Message::Response(r) = &out[1] else {
+            panic!("response expected")
+        };
         assert_eq!(r.headers.get("Allow"), Some(ALLOW));
     }
 
@@ -1306,9 +1509,22 @@ mod tests {
         feed(&mut e, t0, &in_dialog("ACK", "z9hG4bK-2", &tag, 1, "", ""));
         let _ = e.poll_event();
         let hold = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 8\r\na=sendonly\r\n";
-        feed(&mut e, t0, &in_dialog("INVITE", "z9hG4bK-5", &tag, 2, "Content-Type: application/sdp\r\n", hold));
+        feed(
+            &mut e,
+            t0,
+            &in_dialog(
+                "INVITE",
+                "z9hG4bK-5",
+                &tag,
+                2,
+                "Content-Type: application/sdp\r\n",
+                hold,
+            ),
+        );
         assert_eq!(statuses(&sent(&mut e)), vec![100]);
-        let Some(SipEvent::ReInvite { dialog, request }) = e.poll_event() else { panic!("re-INVITE event") };
+        let Some(SipEvent::ReInvite { dialog, request }) = e.poll_event() else {
+            panic!("re-INVITE event")
+        };
         assert_eq!(dialog, d);
         assert!(String::from_utf8_lossy(&request.body).contains("sendonly"));
         e.answer(t0, d, b"v=0\r\n".to_vec());
@@ -1328,10 +1544,22 @@ mod tests {
         feed(
             &mut e,
             t0,
-            &in_dialog("INFO", "z9hG4bK-6", &tag, 2, "Content-Type: application/dtmf-relay\r\n", "Signal=3\r\nDuration=160\r\n"),
+            &in_dialog(
+                "INFO",
+                "z9hG4bK-6",
+                &tag,
+                2,
+                "Content-Type: application/dtmf-relay\r\n",
+                "Signal=3\r\nDuration=160\r\n",
+            ),
         );
         assert_eq!(statuses(&sent(&mut e)), vec![200]);
-        let Some(SipEvent::Info { content_type, body, .. }) = e.poll_event() else { panic!("INFO event") };
+        let Some(SipEvent::Info {
+            content_type, body, ..
+        }) = e.poll_event()
+        else {
+            panic!("INFO event")
+        };
         assert_eq!(content_type, "application/dtmf-relay");
         assert_eq!(body, b"Signal=3\r\nDuration=160\r\n");
     }
@@ -1350,7 +1578,10 @@ mod tests {
             e.handle_timeout(t);
         }
         let out = sent(&mut e);
-        assert!(out.iter().any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye)));
+        assert!(
+            out.iter()
+                .any(|m| matches!(m, Message::Request(r) if r.method == Method::Bye))
+        );
         let mut reasons = Vec::new();
         while let Some(ev) = e.poll_event() {
             if let SipEvent::Ended { reason, .. } = ev {

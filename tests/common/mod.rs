@@ -163,7 +163,9 @@ impl Daemon {
     pub fn start(env: &[(&str, &str)]) -> Daemon {
         let dir = scratch_dir("daemon");
         let sip_port = free_ports(1);
-        let rtp_min = free_ports(40);
+        // RTP ports are even (RFC 3550 §11); the daemon refuses an odd `rtp.port_min`.
+        let block = free_ports(41);
+        let rtp_min = block + block % 2;
         let rtp_ports = (rtp_min, rtp_min + 39);
         let stderr_path = dir.join("stderr.log");
         let stderr = fs::File::create(&stderr_path).expect("create daemon stderr file");
