@@ -501,8 +501,8 @@ impl Call {
         }
         self.state = State::Ended;
         self.outcome = Some(outcome);
+        // Frames already produced still go out: the last one may hold the end of "goodbye".
         self.player.stop();
-        self.packets.clear();
         if send_hangup {
             self.commands.push_back(CallCommand::Hangup);
         }
@@ -538,6 +538,302 @@ pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dialplan::load_str;
+    use crate::media::prompts::Prompt;
+    use crate::rtp::dtmf::rfc4733::encode_event;
+    use crate::rtp::packet::{self, RtpHeader};
+
+    const PLAN: &str = r#"start = "welcome"
+[nodes.welcome]
+type = "play"
+prompts = ["welcome"]
+next = "menu"
+[nodes.menu]
+type = "menu"
+prompts = ["main_menu"]
+keys = { "3" = "hours" }
+on_max_retries = "bye"
+[nodes.hours]
+type = "play"
+prompts = ["office_hours"]
+barge_in = false
+next = "bye"
+[nodes.bye]
+type = "play"
+prompts = ["goodbye"]
+barge_in = false
+next = "end"
+[nodes.end]
+type = "hangup"
+"#;
+
+    const CALLER_RTP: &str = "127.0.0.1:40000";
+
+    /// A prompt of `frames` 20 ms frames whose samples encode its number, so every frame
+    /// on the wire says which prompt it came from.
+    fn tone(id: &str, level: i16, frames: usize) -> Prompt {
+        Prompt::from_pcm(id, id, vec![level; frames * 160])
+    }
+
+    fn call(t0: Instant, te: Option<u8>) -> (Call, Arc<PromptSet>) {
+        let prompts = Arc::new(PromptSet::from_prompts([
+            tone("welcome", 1000, 5),
+            tone("main_menu", 2000, 50),
+            tone("office_hours", 4000, 4),
+            tone("goodbye", 8000, 3),
+        ]));
+        let ids = ["welcome", "main_menu", "office_hours", "goodbye"];
+        let (plan, _) = load_str("t.toml", PLAN, &ids).expect("test plan is valid");
+        let negotiated = Negotiated {
+            codec: Codec::Pcma,
+            pt: 8,
+            telephone_event: te,
+            remote: Some(CALLER_RTP.parse().expect("literal")),
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+        };
+        let setup = CallSetup {
+            dialog: 7,
+            caller: "+36301234567".into(),
+            source: "127.0.0.1:5062".parse().expect("literal"),
+            negotiated,
+            answer_sdp: b"v=0\r\n".to_vec(),
+            local_media: LocalMedia {
+                addr: "127.0.0.1".parse().expect("literal"),
+                port: 20000,
+                session_id: 1,
+                session_version: 1,
+                username: "ugyelet".into(),
+            },
+            plan: Arc::new(plan),
+            prompts: Arc::clone(&prompts),
+            answer_at: t0 + Duration::from_millis(500),
+            max_duration: Duration::from_secs(3600),
+            inactivity: Some(Duration::from_secs(60)),
+            seed: 99,
+        };
+        (Call::new(t0, setup), prompts)
+    }
+
+    /// Runs the call's timers up to `until` in virtual time, collecting the packets sent.
+    fn run(c: &mut Call, until: Instant, out: &mut Vec<(Instant, RtpFrame)>) {
+        while let Some(t) = c.poll_timeout() {
+            if t > until {
+                break;
+            }
+            c.handle_timeout(t);
+            while let Some((dst, frame)) = c.poll_rtp() {
+                assert_eq!(dst, CALLER_RTP.parse().expect("literal"));
+                out.push((t, frame));
+            }
+        }
+    }
+
+    fn header(frame: &RtpFrame) -> RtpHeader {
+        let p = packet::parse(frame).expect("we send valid RTP");
+        RtpHeader {
+            payload_type: p.payload_type,
+            marker: p.marker,
+            sequence: p.sequence,
+            timestamp: p.timestamp,
+            ssrc: p.ssrc,
+        }
+    }
+
+    /// Which prompt a frame came from: the level its samples were made with.
+    fn source(frame: &RtpFrame) -> i16 {
+        [1000, 2000, 4000, 8000]
+            .into_iter()
+            .find(|level| g711::alaw_encode(*level) == frame[12])
+            .unwrap_or(0)
+    }
+
+    #[test]
+    fn answered_call_streams_prompt_frames_every_20_ms_with_consecutive_headers() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, prompts) = call(t0, Some(101));
+        assert_eq!(c.poll_timeout(), Some(t0 + Duration::from_millis(500)));
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_millis(499), &mut out);
+        assert!(out.is_empty(), "no RTP before the answer");
+        let answer_at = t0 + Duration::from_millis(500);
+        run(&mut c, answer_at + Duration::from_millis(2000), &mut out);
+        assert_eq!(
+            c.poll_command(),
+            Some(CallCommand::Answer {
+                sdp: b"v=0\r\n".to_vec()
+            })
+        );
+        assert_eq!(out.len(), 101, "one packet per 20 ms from the answer on");
+        let first = header(&out[0].1);
+        assert!(
+            first.marker,
+            "RFC 3551 §4.1: first packet of the talkspurt is marked"
+        );
+        for (i, (at, frame)) in out.iter().enumerate() {
+            assert_eq!(
+                *at,
+                answer_at + Duration::from_millis(20 * i as u64),
+                "epoch-based deadline"
+            );
+            let h = header(frame);
+            assert_eq!(h.payload_type, 8);
+            assert_eq!(h.ssrc, first.ssrc);
+            assert_eq!(h.sequence, first.sequence.wrapping_add(i as u16));
+            assert_eq!(h.timestamp, first.timestamp.wrapping_add(160 * i as u32));
+            assert_eq!(h.marker, i == 0);
+        }
+        let welcome = prompts.get("welcome").expect("exists");
+        for (i, (_, frame)) in out.iter().take(5).enumerate() {
+            assert_eq!(
+                &frame[12..],
+                &welcome.pcma[i][..],
+                "welcome frame {i} on the wire"
+            );
+        }
+        assert!(
+            out[5..55].iter().all(|(_, f)| source(f) == 2000),
+            "then the main menu"
+        );
+        assert!(
+            out[55..]
+                .iter()
+                .all(|(_, f)| f[12..].iter().all(|b| *b == 0xD5)),
+            "then A-law silence while the menu waits for a key: the stream never stops"
+        );
+    }
+
+    fn dtmf_packet(seq: u16, ts: u32, duration: u16, end: bool) -> Vec<u8> {
+        let payload = encode_event('3', duration, end).expect("3 is a DTMF key");
+        let mut out = Vec::new();
+        RtpHeader {
+            payload_type: 101,
+            marker: !end && duration == 160,
+            sequence: seq,
+            timestamp: ts,
+            ssrc: 5,
+        }
+        .write_to_vec(&payload, &mut out)
+        .expect("fits");
+        out
+    }
+
+    #[test]
+    fn rfc4733_key_barges_into_the_menu_then_office_hours_goodbye_and_hangup() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, Some(101));
+        let mut out = Vec::new();
+        let answer_at = t0 + Duration::from_millis(500);
+        run(&mut c, answer_at + Duration::from_millis(300), &mut out);
+        let _ = c.poll_command();
+        let src: SocketAddr = CALLER_RTP.parse().expect("literal");
+        let mut now = answer_at + Duration::from_millis(300);
+        // Seven progress packets and the end packet three times, as SIPp's pcaps send.
+        for i in 0..7u16 {
+            c.handle_rtp(now, src, &dtmf_packet(100 + i, 8000, 160 * (i + 1), false));
+            now += Duration::from_millis(20);
+        }
+        for _ in 0..3 {
+            c.handle_rtp(now, src, &dtmf_packet(107, 8000, 1120, true));
+        }
+        assert_eq!(c.poll_event(), Some(CallEvent::Answered),);
+        assert_eq!(
+            c.poll_event(),
+            Some(CallEvent::Digit {
+                key: '3',
+                source: DigitSource::Rfc4733
+            })
+        );
+        assert_eq!(c.poll_event(), None, "the repeated end packets count once");
+        let before = out.len();
+        run(&mut c, now + Duration::from_secs(1), &mut out);
+        let after: Vec<i16> = out[before..].iter().map(|(_, f)| source(f)).collect();
+        assert!(after.len() >= 7, "{after:?}");
+        assert_eq!(
+            &after[..7],
+            &[4000, 4000, 4000, 4000, 8000, 8000, 8000],
+            "office hours, goodbye"
+        );
+        assert_eq!(c.poll_command(), Some(CallCommand::Hangup));
+        assert_eq!(c.outcome(), Some(Outcome::Completed));
+        assert_eq!(c.path(), "welcome>menu>hours>bye>end");
+    }
+
+    #[test]
+    fn inband_tone_is_heard_when_no_telephone_event_was_negotiated() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, None);
+        let mut out = Vec::new();
+        let answer_at = t0 + Duration::from_millis(500);
+        run(&mut c, answer_at + Duration::from_millis(300), &mut out);
+        let src: SocketAddr = CALLER_RTP.parse().expect("literal");
+        // '3' is 697 Hz + 1477 Hz; 100 ms of tone then silence, A-law coded.
+        let mut n = 0u32;
+        let mut now = answer_at + Duration::from_millis(300);
+        for pkt in 0..15u16 {
+            let mut payload = [0u8; 160];
+            for b in payload.iter_mut() {
+                let t = f64::from(n) / 8000.0;
+                let v = if pkt < 5 {
+                    8000.0
+                        * ((2.0 * std::f64::consts::PI * 697.0 * t).sin()
+                            + (2.0 * std::f64::consts::PI * 1477.0 * t).sin())
+                } else {
+                    0.0
+                };
+                *b = g711::alaw_encode(v as i16);
+                n += 1;
+            }
+            let mut dgram = Vec::new();
+            RtpHeader {
+                payload_type: 8,
+                marker: false,
+                sequence: pkt,
+                timestamp: u32::from(pkt) * 160,
+                ssrc: 9,
+            }
+            .write_to_vec(&payload, &mut dgram)
+            .expect("fits");
+            c.handle_rtp(now, src, &dgram);
+            now += Duration::from_millis(20);
+        }
+        let digits: Vec<CallEvent> = std::iter::from_fn(|| c.poll_event())
+            .filter(|e| matches!(e, CallEvent::Digit { .. }))
+            .collect();
+        assert_eq!(
+            digits,
+            vec![CallEvent::Digit {
+                key: '3',
+                source: DigitSource::InBand
+            }]
+        );
+    }
+
+    #[test]
+    fn rtp_from_a_second_source_is_ignored_after_latching() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, Some(101));
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_millis(600), &mut out);
+        let real: SocketAddr = "127.0.0.1:41000".parse().expect("literal");
+        let intruder: SocketAddr = "127.0.0.1:42000".parse().expect("literal");
+        let now = t0 + Duration::from_millis(600);
+        c.handle_rtp(now, real, &dtmf_packet(1, 100, 160, false));
+        c.handle_rtp(now, intruder, &dtmf_packet(2, 200, 160, true));
+        c.handle_rtp(now, intruder, &dtmf_packet(2, 200, 160, true));
+        c.handle_rtp(now, intruder, &dtmf_packet(2, 200, 160, true));
+        out.clear();
+        c.handle_timeout(now + Duration::from_millis(20));
+        let (dst, _) = c.poll_rtp().expect("a frame is due");
+        assert_eq!(
+            dst, real,
+            "symmetric RTP: we send where the caller's packets come from"
+        );
+        let keys = std::iter::from_fn(|| c.poll_event())
+            .filter(|e| matches!(e, CallEvent::Digit { .. }))
+            .count();
+        assert_eq!(keys, 0, "the intruder's key press is not heard");
+    }
 
     #[test]
     fn info_dtmf_relay_and_plain_dtmf_bodies_yield_the_key() {

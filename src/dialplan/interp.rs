@@ -327,7 +327,7 @@ type = "hangup"
 
     #[test]
     fn call_hears_welcome_then_menu_and_key_3_leads_to_office_hours_then_hangup() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut i = interp();
         i.start(t0);
         assert_eq!(drain(&mut i), vec![play(&["welcome"])]);
@@ -362,7 +362,7 @@ type = "hangup"
 
     #[test]
     fn key_during_welcome_barges_in_and_reaches_the_menu() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut i = interp();
         i.start(t0);
         drain(&mut i);
@@ -380,7 +380,7 @@ type = "hangup"
 
     #[test]
     fn menu_timeout_replays_with_no_input_prompt_then_gives_up() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut i = interp();
         i.start(t0);
         i.handle_playback_finished(t0);
@@ -408,7 +408,7 @@ type = "hangup"
 
     #[test]
     fn star_repeats_the_menu_and_resets_nothing_else() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut i = interp();
         i.start(t0);
         i.handle_playback_finished(t0);

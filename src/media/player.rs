@@ -305,9 +305,9 @@ mod tests {
     #[test]
     fn prompt_frames_are_borrowed_from_the_shared_prompt_in_order() {
         let prompts = set();
-        let hello = prompts.get("hello").unwrap();
+        let hello = prompts.get("hello").expect("test data is valid");
         let mut p = Player::new(prompts);
-        p.play("hello").unwrap();
+        p.play("hello").expect("test data is valid");
         assert_eq!(p.remaining_frames(), 3);
         for i in 0..3 {
             let codec = if i == 1 {
@@ -333,9 +333,9 @@ mod tests {
     #[test]
     fn finished_fires_once_after_the_last_item_not_between_items() {
         let mut p = Player::new(set());
-        p.play_all(&["hello", "bye"]).unwrap();
+        p.play_all(&["hello", "bye"]).expect("test data is valid");
         p.play_silence(30); // two frames
-        p.play("bye").unwrap();
+        p.play("bye").expect("test data is valid");
         let kinds: Vec<FrameKind> = (0..7)
             .map(|_| {
                 let k = p.next_frame(FrameCodec::Pcma).kind;
@@ -357,10 +357,10 @@ mod tests {
     #[test]
     fn queueing_again_after_finished_plays_and_finishes_again() {
         let mut p = Player::new(set());
-        p.play("bye").unwrap();
+        p.play("bye").expect("test data is valid");
         let _ = p.next_frame(FrameCodec::Pcmu);
         assert_eq!(drain_events(&mut p), [PlayerEvent::Finished]);
-        p.play("bye").unwrap();
+        p.play("bye").expect("test data is valid");
         assert!(!p.is_idle());
         let f = p.next_frame(FrameCodec::Pcmu);
         assert_eq!(f.kind, FrameKind::Prompt);
@@ -370,7 +370,7 @@ mod tests {
     #[test]
     fn stop_drops_the_queue_mid_prompt_without_event() {
         let mut p = Player::new(set());
-        p.play_all(&["hello", "bye"]).unwrap();
+        p.play_all(&["hello", "bye"]).expect("test data is valid");
         let _ = p.next_frame(FrameCodec::Pcma);
         p.stop();
         assert!(p.is_idle());
@@ -382,7 +382,7 @@ mod tests {
     #[test]
     fn stop_discards_an_unpolled_finished() {
         let mut p = Player::new(set());
-        p.play("bye").unwrap();
+        p.play("bye").expect("test data is valid");
         let _ = p.next_frame(FrameCodec::Pcma);
         p.stop();
         assert_eq!(p.poll_event(), None);
@@ -419,14 +419,14 @@ mod tests {
     #[test]
     fn composed_number_plays_from_the_shipped_set() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/hu");
-        let prompts = Arc::new(PromptSet::load(&dir).unwrap());
+        let prompts = Arc::new(PromptSet::load(&dir).expect("test data is valid"));
         let ids = crate::media::say::queue_position(3);
         let expected: usize = ids
             .iter()
-            .map(|id| prompts.get(id).unwrap().frame_count())
+            .map(|id| prompts.get(id).expect("test data is valid").frame_count())
             .sum();
         let mut p = Player::new(prompts);
-        p.play_all(&ids).unwrap();
+        p.play_all(&ids).expect("test data is valid");
         let mut frames = 0;
         while p.poll_event().is_none() {
             assert_eq!(p.next_frame(FrameCodec::Pcma).kind, FrameKind::Prompt);

@@ -535,7 +535,7 @@ mod tests {
         let dir =
             std::env::temp_dir().join(format!("ugyelet-prompts-{}-{name}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all(&dir).expect("test data is valid");
         ScratchDir(dir)
     }
 
@@ -546,7 +546,7 @@ mod tests {
                 "[[prompt]]\nid = \"{id}\"\nfile = \"{file}\"\ntext = \"szöveg\"\n\n"
             ));
         }
-        std::fs::write(dir.join(MANIFEST_FILE), s).unwrap();
+        std::fs::write(dir.join(MANIFEST_FILE), s).expect("test data is valid");
     }
 
     fn sine(rate: u32, freq: f64, amp: f64, len: usize) -> Vec<f64> {
@@ -562,11 +562,11 @@ mod tests {
             bits_per_sample: 16,
             sample_format: hound::SampleFormat::Int,
         };
-        let mut w = hound::WavWriter::create(path, spec).unwrap();
+        let mut w = hound::WavWriter::create(path, spec).expect("test data is valid");
         for &s in samples {
-            w.write_sample(s).unwrap();
+            w.write_sample(s).expect("test data is valid");
         }
-        w.finalize().unwrap();
+        w.finalize().expect("test data is valid");
     }
 
     fn rms(x: &[f64]) -> f64 {
@@ -575,10 +575,12 @@ mod tests {
 
     #[test]
     fn shipped_hungarian_set_loads_every_manifest_entry() {
-        let set = PromptSet::load(&prompts_dir()).unwrap();
-        let manifest: Manifest =
-            toml::from_str(&std::fs::read_to_string(prompts_dir().join(MANIFEST_FILE)).unwrap())
-                .unwrap();
+        let set = PromptSet::load(&prompts_dir()).expect("test data is valid");
+        let manifest: Manifest = toml::from_str(
+            &std::fs::read_to_string(prompts_dir().join(MANIFEST_FILE))
+                .expect("test data is valid"),
+        )
+        .expect("test data is valid");
         assert_eq!(set.len(), manifest.prompt.len());
         assert!(
             set.len() >= 30 + 60,
@@ -588,16 +590,16 @@ mod tests {
         let ids: Vec<&str> = set.ids().collect();
         assert_eq!(ids[0], "welcome");
         for entry in &manifest.prompt {
-            let p = set.get(&entry.id).unwrap();
+            let p = set.get(&entry.id).expect("test data is valid");
             assert_eq!(p.text, entry.text);
         }
     }
 
     #[test]
     fn shipped_prompts_have_sane_length_and_are_not_silent() {
-        let set = PromptSet::load(&prompts_dir()).unwrap();
+        let set = PromptSet::load(&prompts_dir()).expect("test data is valid");
         for id in set.ids() {
-            let p = set.get(id).unwrap();
+            let p = set.get(id).expect("test data is valid");
             let secs = p.pcm.len() as f64 / 8000.0;
             let is_fragment = ["num_", "ord_", "word_", "day_", "key_", "art_"]
                 .iter()
@@ -610,11 +612,16 @@ mod tests {
             let samples: Vec<f64> = p.pcm.iter().map(|&s| f64::from(s)).collect();
             let level = rms(&samples);
             assert!(level > 1000.0, "{id}: rms {level:.0} looks silent");
-            let peak = p.pcm.iter().map(|s| s.unsigned_abs()).max().unwrap();
+            let peak = p
+                .pcm
+                .iter()
+                .map(|s| s.unsigned_abs())
+                .max()
+                .expect("test data is valid");
             assert!(peak < 32000, "{id}: peak {peak} leaves no headroom");
         }
         // A long sentence is longer than a single word.
-        let menu = set.get("main_menu").unwrap();
+        let menu = set.get("main_menu").expect("test data is valid");
         assert!(
             menu.pcm.len() > 10 * 8000,
             "main menu {} samples",
@@ -624,8 +631,9 @@ mod tests {
 
     #[test]
     fn shipped_manifest_text_is_safe_for_generate_script() {
-        let src = std::fs::read_to_string(prompts_dir().join(MANIFEST_FILE)).unwrap();
-        let manifest: Manifest = toml::from_str(&src).unwrap();
+        let src =
+            std::fs::read_to_string(prompts_dir().join(MANIFEST_FILE)).expect("test data is valid");
+        let manifest: Manifest = toml::from_str(&src).expect("test data is valid");
         for e in &manifest.prompt {
             for v in [&e.id, &e.file, &e.text] {
                 assert!(
@@ -688,7 +696,7 @@ mod tests {
             dir.join(MANIFEST_FILE),
             "[[prompt]]\nid = \"a\"\nfiel = \"a.wav\"\ntext = \"x\"\n",
         )
-        .unwrap();
+        .expect("test data is valid");
         let err = PromptSet::load(&dir).unwrap_err().to_string();
         assert!(
             err.contains(
@@ -698,7 +706,7 @@ mod tests {
         );
         assert!(err.contains("fiel"), "{err}");
 
-        std::fs::write(dir.join(MANIFEST_FILE), "").unwrap();
+        std::fs::write(dir.join(MANIFEST_FILE), "").expect("test data is valid");
         let err = PromptSet::load(&dir).unwrap_err().to_string();
         assert!(
             err.ends_with("manifest.toml: expected at least one [[prompt]], found none"),
@@ -730,7 +738,8 @@ mod tests {
     fn non_wav_and_unsupported_wav_errors_name_the_file() {
         let dir = scratch_dir("bad-wav");
         write_manifest(&dir, &[("a", "a.wav")]);
-        std::fs::write(dir.join("a.wav"), b"this is not a wav file at all").unwrap();
+        std::fs::write(dir.join("a.wav"), b"this is not a wav file at all")
+            .expect("test data is valid");
         let err = PromptSet::load(&dir).unwrap_err().to_string();
         assert!(
             err.contains("a.wav: expected a PCM WAV file, found:"),
@@ -744,9 +753,9 @@ mod tests {
             sample_format: hound::SampleFormat::Int,
         };
         hound::WavWriter::create(dir.join("a.wav"), spec)
-            .unwrap()
+            .expect("test data is valid")
             .finalize()
-            .unwrap();
+            .expect("test data is valid");
         let err = PromptSet::load(&dir).unwrap_err().to_string();
         assert!(
             err.ends_with("a.wav: expected at least one sample, found an empty data chunk"),
@@ -773,20 +782,28 @@ mod tests {
                 sample_format: format,
             };
             let path = dir.join(format!("{name}.wav"));
-            let mut w = hound::WavWriter::create(&path, spec).unwrap();
+            let mut w = hound::WavWriter::create(&path, spec).expect("test data is valid");
             for &x in &signal {
                 match (format, bits) {
-                    (hound::SampleFormat::Float, _) => w.write_sample(x as f32).unwrap(),
-                    (_, 8) => w.write_sample((x * 127.0).round() as i8).unwrap(),
-                    (_, 16) => w.write_sample((x * 32767.0).round() as i16).unwrap(),
-                    (_, 24) => w.write_sample((x * 8_388_607.0).round() as i32).unwrap(),
+                    (hound::SampleFormat::Float, _) => {
+                        w.write_sample(x as f32).expect("test data is valid")
+                    }
+                    (_, 8) => w
+                        .write_sample((x * 127.0).round() as i8)
+                        .expect("test data is valid"),
+                    (_, 16) => w
+                        .write_sample((x * 32767.0).round() as i16)
+                        .expect("test data is valid"),
+                    (_, 24) => w
+                        .write_sample((x * 8_388_607.0).round() as i32)
+                        .expect("test data is valid"),
                     _ => w
                         .write_sample((x * 2_147_483_647.0).round() as i32)
-                        .unwrap(),
+                        .expect("test data is valid"),
                 }
             }
-            w.finalize().unwrap();
-            let pcm = decode_wav(&path).unwrap();
+            w.finalize().expect("test data is valid");
+            let pcm = decode_wav(&path).expect("test data is valid");
             assert_eq!(pcm.len(), 800, "{name}");
             let tolerance = if bits == 8 { 300 } else { 2 };
             for (i, (&got, &want)) in pcm.iter().zip(&signal).enumerate() {
@@ -805,7 +822,10 @@ mod tests {
         let path = dir.join("s.wav");
         // Left 8000, right 2000 -> 5000; left -4000, right 0 -> -2000.
         write_wav_i16(&path, 8000, 2, &[8000, 2000, -4000, 0]);
-        assert_eq!(decode_wav(&path).unwrap(), [5000, -2000]);
+        assert_eq!(
+            decode_wav(&path).expect("test data is valid"),
+            [5000, -2000]
+        );
     }
 
     #[test]
@@ -865,15 +885,15 @@ mod tests {
             })
             .collect();
         write_wav_i16(&dir.join("welcome.wav"), 16_000, 2, &stereo);
-        let set = PromptSet::load(&dir).unwrap();
-        let p = set.get("welcome").unwrap();
+        let set = PromptSet::load(&dir).expect("test data is valid");
+        let p = set.get("welcome").expect("test data is valid");
         assert_eq!(p.pcm.len(), 4000);
         assert_eq!(p.frame_count(), 25);
         let peak = p.pcm[500..3500]
             .iter()
             .map(|s| s.unsigned_abs())
             .max()
-            .unwrap();
+            .expect("test data is valid");
         assert!((8000..8400).contains(&peak), "peak {peak}");
         assert!(set.get("other").is_none());
     }

@@ -575,15 +575,17 @@ mod tests {
     fn manifest_texts() -> HashMap<String, String> {
         let path =
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/hu/manifest.toml");
-        let value: toml::Value = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        let value: toml::Value =
+            toml::from_str(&std::fs::read_to_string(path).expect("test data is valid"))
+                .expect("test data is valid");
         value["prompt"]
             .as_array()
-            .unwrap()
+            .expect("test data is valid")
             .iter()
             .map(|p| {
                 (
-                    p["id"].as_str().unwrap().to_owned(),
-                    p["text"].as_str().unwrap().to_owned(),
+                    p["id"].as_str().expect("test data is valid").to_owned(),
+                    p["text"].as_str().expect("test data is valid").to_owned(),
                 )
             })
             .collect()
@@ -669,15 +671,39 @@ mod tests {
             ("ordinal 101", ordinal(101), "száz egyedik"),
             ("ordinal 111", ordinal(111), "száz tizenegyedik"),
             ("ordinal 200", ordinal(200), "két századik"),
-            ("key 1", key('1').unwrap(), "az egyes gomb"),
-            ("key 2", key('2').unwrap(), "a kettes gomb"),
-            ("key 5", key('5').unwrap(), "az ötös gomb"),
-            ("key 0", key('0').unwrap(), "a nullás gomb"),
-            ("key *", key('*').unwrap(), "a csillag gomb"),
-            ("key #", key('#').unwrap(), "a kettős kereszt gomb"),
+            (
+                "key 1",
+                key('1').expect("test data is valid"),
+                "az egyes gomb",
+            ),
+            (
+                "key 2",
+                key('2').expect("test data is valid"),
+                "a kettes gomb",
+            ),
+            (
+                "key 5",
+                key('5').expect("test data is valid"),
+                "az ötös gomb",
+            ),
+            (
+                "key 0",
+                key('0').expect("test data is valid"),
+                "a nullás gomb",
+            ),
+            (
+                "key *",
+                key('*').expect("test data is valid"),
+                "a csillag gomb",
+            ),
+            (
+                "key #",
+                key('#').expect("test data is valid"),
+                "a kettős kereszt gomb",
+            ),
             (
                 "press 1",
-                press_key('1').unwrap(),
+                press_key('1').expect("test data is valid"),
                 "nyomja meg az egyes gombot",
             ),
             ("7:00", time_of_day(7, 0, TimeSuffix::None), "hét óra"),
@@ -913,8 +939,8 @@ mod tests {
             add(line_opens_next(d, 7, 30));
         }
         for c in "0123456789*#".chars() {
-            add(key(c).unwrap());
-            add(press_key(c).unwrap());
+            add(key(c).expect("test data is valid"));
+            add(press_key(c).expect("test data is valid"));
         }
         add(digits("0123456789"));
         for number in [

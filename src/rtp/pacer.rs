@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn first_frame_is_due_at_the_epoch_and_then_every_20_ms() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut p = Pacer::new(t0);
         let mut deadlines = Vec::new();
         for _ in 0..4 {
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn early_wakeup_sends_nothing_and_keeps_the_deadline() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut p = Pacer::new(t0);
         assert_eq!(p.handle_timeout(t0), 1);
         assert_eq!(p.handle_timeout(t0 + ms(19)), 0);
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn late_wakeup_within_cap_sends_the_missed_frames_at_once() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut p = Pacer::new(t0);
         assert_eq!(p.handle_timeout(t0 + ms(45)), 3, "frames 0, 1 and 2");
         assert_eq!(p.take_skipped(), 0);
@@ -165,7 +165,7 @@ mod tests {
 
     #[test]
     fn late_wakeup_beyond_cap_skips_the_oldest_frames_and_counts_them() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut p = Pacer::new(t0);
         assert_eq!(
             p.handle_timeout(t0 + ms(200)),
@@ -181,7 +181,7 @@ mod tests {
 
     #[test]
     fn wakeup_before_the_epoch_sends_nothing() {
-        let t0 = Instant::now() + ms(100);
+        let t0 = crate::clock::test_epoch() + ms(100);
         let mut p = Pacer::new(t0);
         assert_eq!(p.handle_timeout(t0 - ms(50)), 0);
         assert_eq!(p.poll_timeout(), t0);
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn ten_minutes_of_slightly_late_wakeups_do_not_drift() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let end = t0 + Duration::from_secs(600);
         let mut rng = XorShift(0x5eed_1234_abcd_0001);
         let mut p = Pacer::new(t0);
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn stalls_keep_rtp_timestamps_on_the_wall_clock() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rng = XorShift(42);
         let mut p = Pacer::new(t0);
         let mut s = OutgoingStream::new(7, 8, 1000, 500_000);
@@ -250,7 +250,7 @@ mod tests {
             p.skipped_total() > 0,
             "the seed produces stalls beyond the cap"
         );
-        let last = last.unwrap();
+        let last = last.expect("test data is valid");
         // The last frame sent was frame next_frame - 1, and its timestamp says exactly that.
         let expected_ts = 500_000 + (p.next_frame() as u32 - 1) * SAMPLES_PER_FRAME;
         assert_eq!(last.timestamp, expected_ts);

@@ -201,7 +201,9 @@ mod tests {
     #[test]
     fn written_header_has_exact_bytes() {
         let mut buf = [0u8; 64];
-        let len = HEADER.write_into(&[0xd5, 0x55], &mut buf).unwrap();
+        let len = HEADER
+            .write_into(&[0xd5, 0x55], &mut buf)
+            .expect("test data is valid");
         assert_eq!(
             &buf[..len],
             &[
@@ -214,9 +216,11 @@ mod tests {
     fn write_then_parse_round_trips() {
         let mut buf = Vec::new();
         let payload = [7u8; 160];
-        HEADER.write_to_vec(&payload, &mut buf).unwrap();
+        HEADER
+            .write_to_vec(&payload, &mut buf)
+            .expect("test data is valid");
         assert_eq!(buf.len(), 172);
-        let p = parse(&buf).unwrap();
+        let p = parse(&buf).expect("test data is valid");
         assert_eq!(
             p,
             RtpPacket {
@@ -239,7 +243,8 @@ mod tests {
                 sequence: seq,
                 ..HEADER
             };
-            h.write_to_vec(&[0u8; 160], &mut buf).unwrap();
+            h.write_to_vec(&[0u8; 160], &mut buf)
+                .expect("test data is valid");
             assert_eq!(buf.as_ptr(), ptr, "buffer moved, so it was reallocated");
             assert_eq!(buf.capacity(), HEADER_LEN + 160);
         }
@@ -295,7 +300,10 @@ mod tests {
         let mut p = vec![0x82, 0x00, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3];
         p.extend_from_slice(&[1, 1, 1, 1, 2, 2, 2, 2]);
         p.extend_from_slice(&[0xaa, 0xbb]);
-        assert_eq!(parse(&p).unwrap().payload, &[0xaa, 0xbb]);
+        assert_eq!(
+            parse(&p).expect("test data is valid").payload,
+            &[0xaa, 0xbb]
+        );
     }
 
     #[test]
@@ -315,7 +323,7 @@ mod tests {
         let mut p = vec![0x90, 0x00, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3];
         p.extend_from_slice(&[0xbe, 0xde, 0, 1, 9, 9, 9, 9]);
         p.push(0xcc);
-        assert_eq!(parse(&p).unwrap().payload, &[0xcc]);
+        assert_eq!(parse(&p).expect("test data is valid").payload, &[0xcc]);
     }
 
     #[test]
@@ -333,7 +341,10 @@ mod tests {
         let p = [
             0xa0, 0x08, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0x11, 0x22, 0, 0, 3,
         ];
-        assert_eq!(parse(&p).unwrap().payload, &[0x11, 0x22]);
+        assert_eq!(
+            parse(&p).expect("test data is valid").payload,
+            &[0x11, 0x22]
+        );
     }
 
     #[test]

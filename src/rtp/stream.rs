@@ -447,7 +447,7 @@ mod tests {
     use crate::rtp::packet::parse;
 
     fn addr(s: &str) -> SocketAddr {
-        s.parse().unwrap()
+        s.parse().expect("test data is valid")
     }
 
     fn datagram(pt: u8, seq: u16, ssrc: u32) -> Vec<u8> {
@@ -460,7 +460,7 @@ mod tests {
             ssrc,
         }
         .write_to_vec(&[0xd5; 160], &mut out)
-        .unwrap();
+        .expect("test data is valid");
         out
     }
 
@@ -525,8 +525,9 @@ mod tests {
     fn write_frame_produces_a_parseable_packet() {
         let mut s = OutgoingStream::new(42, 0, 5, 50);
         let mut buf = Vec::with_capacity(172);
-        s.write_frame(&[0xff; 160], &mut buf).unwrap();
-        let p = parse(&buf).unwrap();
+        s.write_frame(&[0xff; 160], &mut buf)
+            .expect("test data is valid");
+        let p = parse(&buf).expect("test data is valid");
         assert_eq!(
             (p.sequence, p.timestamp, p.ssrc, p.marker),
             (5, 50, 42, true)
@@ -568,7 +569,8 @@ mod tests {
         s.answered();
         let real = addr("192.0.2.5:5000");
         let other = addr("192.0.2.99:6666");
-        s.handle_datagram(real, &datagram(8, 1, 9)).unwrap();
+        s.handle_datagram(real, &datagram(8, 1, 9))
+            .expect("test data is valid");
         assert_eq!(
             s.handle_datagram(other, &datagram(8, 2, 9)),
             Err(Ignored::UnexpectedSource { from: other })
@@ -606,7 +608,7 @@ mod tests {
         let mut s = IncomingStream::from_negotiated(&first);
         s.answered();
         s.handle_datagram(addr("192.0.2.5:5000"), &datagram(8, 1, 9))
-            .unwrap();
+            .expect("test data is valid");
         s.set_remote(&first);
         assert_eq!(
             s.latched(),
@@ -621,7 +623,7 @@ mod tests {
         assert_eq!(s.latched(), None);
         assert_eq!(s.send_target(), Some(addr("192.0.2.8:7000")));
         s.handle_datagram(addr("192.0.2.8:7000"), &datagram(8, 500, 10))
-            .unwrap();
+            .expect("test data is valid");
         assert_eq!(s.latched(), Some(addr("192.0.2.8:7000")));
     }
 
@@ -645,8 +647,10 @@ mod tests {
     fn duplicate_is_not_passed_on() {
         let mut s = IncomingStream::new(0, None, None);
         let from = addr("192.0.2.5:5000");
-        s.handle_datagram(from, &datagram(0, 10, 1)).unwrap();
-        s.handle_datagram(from, &datagram(0, 11, 1)).unwrap();
+        s.handle_datagram(from, &datagram(0, 10, 1))
+            .expect("test data is valid");
+        s.handle_datagram(from, &datagram(0, 11, 1))
+            .expect("test data is valid");
         assert_eq!(
             s.handle_datagram(from, &datagram(0, 10, 1)),
             Err(Ignored::Duplicate { sequence: 10 })
@@ -658,7 +662,8 @@ mod tests {
         let mut s = IncomingStream::new(0, None, None);
         let from = addr("192.0.2.5:5000");
         for seq in 100..110 {
-            s.handle_datagram(from, &datagram(0, seq, 1)).unwrap();
+            s.handle_datagram(from, &datagram(0, seq, 1))
+                .expect("test data is valid");
         }
         assert_eq!(
             s.handle_datagram(from, &datagram(0, 30000, 1)),
@@ -675,10 +680,14 @@ mod tests {
         let mut s = IncomingStream::new(0, None, None);
         s.answered();
         let from = addr("192.0.2.5:5000");
-        s.handle_datagram(from, &datagram(0, 100, 1)).unwrap();
-        s.handle_datagram(from, &datagram(0, 101, 1)).unwrap();
-        s.handle_datagram(from, &datagram(0, 9000, 2)).unwrap();
-        s.handle_datagram(from, &datagram(0, 9001, 2)).unwrap();
+        s.handle_datagram(from, &datagram(0, 100, 1))
+            .expect("test data is valid");
+        s.handle_datagram(from, &datagram(0, 101, 1))
+            .expect("test data is valid");
+        s.handle_datagram(from, &datagram(0, 9000, 2))
+            .expect("test data is valid");
+        s.handle_datagram(from, &datagram(0, 9001, 2))
+            .expect("test data is valid");
         let st = s.stats();
         assert_eq!((st.received, st.lost, st.ssrc_changes), (4, 0, 1));
     }

@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn baresip_offer_keeps_formats_and_attributes_in_order() {
-        let sdp = parse(fixtures::BARESIP.as_bytes()).unwrap();
+        let sdp = parse(fixtures::BARESIP.as_bytes()).expect("test data is valid");
         assert_eq!(sdp.medias.len(), 1);
         let m = &sdp.medias[0];
         assert_eq!((m.media.as_str(), m.port), ("audio", 17024));
@@ -264,7 +264,7 @@ mod tests {
 
     #[test]
     fn missing_timing_line_and_bare_lf_are_tolerated() {
-        let sdp = parse(fixtures::NO_TIMING_LF.as_bytes()).unwrap();
+        let sdp = parse(fixtures::NO_TIMING_LF.as_bytes()).expect("test data is valid");
         assert!(sdp.times.is_empty());
         assert_eq!(sdp.medias[0].fmt, "97 96");
         assert_eq!(sdp.origin.username.as_deref(), Some("door"));
@@ -272,7 +272,7 @@ mod tests {
 
     #[test]
     fn media_level_connection_is_kept_per_stream() {
-        let sdp = parse(fixtures::MICROSIP.as_bytes()).unwrap();
+        let sdp = parse(fixtures::MICROSIP.as_bytes()).expect("test data is valid");
         assert!(sdp.connection.is_none());
         assert_eq!(
             sdp.medias[0].connections[0].connection_address,
@@ -282,19 +282,23 @@ mod tests {
 
     #[test]
     fn ipv6_connection_is_parsed() {
-        let sdp = parse(fixtures::IPV6.as_bytes()).unwrap();
-        let c = sdp.connection.unwrap();
+        let sdp = parse(fixtures::IPV6.as_bytes()).expect("test data is valid");
+        let c = sdp.connection.expect("test data is valid");
         assert_eq!(c.addrtype.as_str(), "IP6");
         assert_eq!(
-            c.connection_address.parse::<std::net::IpAddr>().unwrap(),
-            "2001:db8::20".parse::<std::net::IpAddr>().unwrap()
+            c.connection_address
+                .parse::<std::net::IpAddr>()
+                .expect("test data is valid"),
+            "2001:db8::20"
+                .parse::<std::net::IpAddr>()
+                .expect("test data is valid")
         );
     }
 
     #[test]
     fn print_writes_crlf_and_adds_timing_when_missing() {
-        let sdp = parse(fixtures::NO_TIMING_LF.as_bytes()).unwrap();
-        let text = String::from_utf8(print(&sdp)).unwrap();
+        let sdp = parse(fixtures::NO_TIMING_LF.as_bytes()).expect("test data is valid");
+        let text = String::from_utf8(print(&sdp)).expect("test data is valid");
         assert!(text.starts_with("v=0\r\no=door 1 1 IN IP4 192.0.2.77\r\ns=call\r\n"));
         assert!(text.contains("\r\nt=0 0\r\n"));
         assert!(text.contains("\r\nm=audio 5004 RTP/AVP 97 96\r\n"));
@@ -304,8 +308,8 @@ mod tests {
     #[test]
     fn print_then_parse_is_identity_for_captured_offers() {
         for body in [fixtures::BARESIP, fixtures::SIPP_UAC, fixtures::LINPHONE] {
-            let sdp = parse(body.as_bytes()).unwrap();
-            assert_eq!(parse(&print(&sdp)).unwrap(), sdp);
+            let sdp = parse(body.as_bytes()).expect("test data is valid");
+            assert_eq!(parse(&print(&sdp)).expect("test data is valid"), sdp);
         }
     }
 

@@ -589,7 +589,7 @@ mod tests {
 
     fn local() -> LocalMedia {
         LocalMedia {
-            addr: "192.0.2.100".parse().unwrap(),
+            addr: "192.0.2.100".parse().expect("test data is valid"),
             port: 40000,
             session_id: 7_000_001,
             session_version: 1,
@@ -598,8 +598,8 @@ mod tests {
     }
 
     fn answer_text(offer: &str) -> (Negotiated, String) {
-        let (n, body) = answer(offer.as_bytes(), &local()).unwrap();
-        (n, String::from_utf8(body).unwrap())
+        let (n, body) = answer(offer.as_bytes(), &local()).expect("test data is valid");
+        (n, String::from_utf8(body).expect("test data is valid"))
     }
 
     fn m_lines(sdp: &str) -> Vec<&str> {
@@ -615,7 +615,7 @@ mod tests {
                 codec: Codec::Pcmu,
                 pt: 0,
                 telephone_event: Some(101),
-                remote: Some("192.0.2.2:17024".parse().unwrap()),
+                remote: Some("192.0.2.2:17024".parse().expect("test data is valid")),
                 ptime_ms: 20,
                 direction: Direction::SendRecv,
             }
@@ -640,7 +640,10 @@ mod tests {
     fn offerer_order_wins_pcma_first_from_microsip() {
         let (n, body) = answer_text(fixtures::MICROSIP);
         assert_eq!((n.codec, n.pt), (Codec::Pcma, 8));
-        assert_eq!(n.remote, Some("198.51.100.7:4002".parse().unwrap()));
+        assert_eq!(
+            n.remote,
+            Some("198.51.100.7:4002".parse().expect("test data is valid"))
+        );
         assert!(body.contains("m=audio 40000 RTP/AVP 8 101\r\n"));
     }
 
@@ -655,7 +658,10 @@ mod tests {
     fn sipp_uac_static_pcmu_is_accepted_without_telephone_event() {
         let (n, body) = answer_text(fixtures::SIPP_UAC);
         assert_eq!((n.codec, n.pt, n.telephone_event), (Codec::Pcmu, 0, None));
-        assert_eq!(n.remote, Some("127.0.0.1:16010".parse().unwrap()));
+        assert_eq!(
+            n.remote,
+            Some("127.0.0.1:16010".parse().expect("test data is valid"))
+        );
         assert!(body.contains("m=audio 40000 RTP/AVP 0\r\n"));
         assert!(!body.contains("telephone-event"));
     }
@@ -725,7 +731,10 @@ mod tests {
                      m=audio 5000 RTP/AVP 8\r\n\
                      m=audio 5002 RTP/AVP 0\r\n";
         let (n, body) = answer_text(offer);
-        assert_eq!(n.remote, Some("192.0.2.5:5000".parse().unwrap()));
+        assert_eq!(
+            n.remote,
+            Some("192.0.2.5:5000".parse().expect("test data is valid"))
+        );
         assert_eq!(
             m_lines(&body),
             [
@@ -780,7 +789,10 @@ mod tests {
     fn sendonly_hold_is_answered_recvonly() {
         let (n, body) = answer_text(fixtures::LINPHONE_HOLD);
         assert_eq!(n.direction, Direction::RecvOnly);
-        assert_eq!(n.remote, Some("192.0.2.30:7078".parse().unwrap()));
+        assert_eq!(
+            n.remote,
+            Some("192.0.2.30:7078".parse().expect("test data is valid"))
+        );
         assert!(body.contains("\r\na=recvonly\r\n"));
     }
 
@@ -822,17 +834,18 @@ mod tests {
     #[test]
     fn session_version_in_answers_follows_the_callers_counter() {
         let mut local = local();
-        let (_, first) = answer(fixtures::TRUNK.as_bytes(), &local).unwrap();
+        let (_, first) = answer(fixtures::TRUNK.as_bytes(), &local).expect("test data is valid");
         local.bump_version();
-        let (_, second) = answer(fixtures::TRUNK_HOLD_OLD_STYLE.as_bytes(), &local).unwrap();
+        let (_, second) =
+            answer(fixtures::TRUNK_HOLD_OLD_STYLE.as_bytes(), &local).expect("test data is valid");
         assert!(
             String::from_utf8(first)
-                .unwrap()
+                .expect("test data is valid")
                 .contains("o=ugyelet 7000001 1 IN IP4")
         );
         assert!(
             String::from_utf8(second)
-                .unwrap()
+                .expect("test data is valid")
                 .contains("o=ugyelet 7000001 2 IN IP4")
         );
     }
@@ -840,10 +853,13 @@ mod tests {
     #[test]
     fn ipv6_offer_gets_ipv6_remote_and_ipv6_answer() {
         let mut local = local();
-        local.addr = "2001:db8::100".parse().unwrap();
-        let (n, body) = answer(fixtures::IPV6.as_bytes(), &local).unwrap();
-        let body = String::from_utf8(body).unwrap();
-        assert_eq!(n.remote, Some("[2001:db8::20]:17030".parse().unwrap()));
+        local.addr = "2001:db8::100".parse().expect("test data is valid");
+        let (n, body) = answer(fixtures::IPV6.as_bytes(), &local).expect("test data is valid");
+        let body = String::from_utf8(body).expect("test data is valid");
+        assert_eq!(
+            n.remote,
+            Some("[2001:db8::20]:17030".parse().expect("test data is valid"))
+        );
         assert!(body.contains("o=ugyelet 7000001 1 IN IP6 2001:db8::100\r\n"));
         assert!(body.contains("c=IN IP6 2001:db8::100\r\n"));
     }
@@ -853,7 +869,7 @@ mod tests {
         let offer = "v=0\r\nc=IN IP4 192.0.2.5\r\nm=audio 5000 RTP/AVP 8\r\nc=IN IP4 192.0.2.6\r\n";
         assert_eq!(
             answer_text(offer).0.remote,
-            Some("192.0.2.6:5000".parse().unwrap())
+            Some("192.0.2.6:5000".parse().expect("test data is valid"))
         );
     }
 
@@ -894,12 +910,12 @@ mod tests {
                 assert_eq!(*name, "only_opus_and_video");
                 continue;
             };
-            let parsed = crate::sdp::parse(&answer_body).unwrap();
-            let offered = crate::sdp::parse(body.as_bytes()).unwrap();
+            let parsed = crate::sdp::parse(&answer_body).expect("test data is valid");
+            let offered = crate::sdp::parse(body.as_bytes()).expect("test data is valid");
             assert_eq!(parsed.medias.len(), offered.medias.len(), "{name}");
             assert!(
                 String::from_utf8(answer_body)
-                    .unwrap()
+                    .expect("test data is valid")
                     .contains("a=ptime:20\r\n"),
                 "{name}"
             );
@@ -911,7 +927,7 @@ mod tests {
     fn our_offer_lists_codecs_in_order_with_events_0_16() {
         let body = offer(&local(), &[Codec::Pcma, Codec::Pcmu], 101);
         assert_eq!(
-            String::from_utf8(body).unwrap(),
+            String::from_utf8(body).expect("test data is valid"),
             "v=0\r\n\
              o=ugyelet 7000001 1 IN IP4 192.0.2.100\r\n\
              s=-\r\n\
@@ -931,18 +947,21 @@ mod tests {
     fn our_offer_answered_by_ourselves_round_trips() {
         let ours = offer(&local(), &[Codec::Pcma, Codec::Pcmu], 101);
         let mut peer = local();
-        peer.addr = "192.0.2.200".parse().unwrap();
+        peer.addr = "192.0.2.200".parse().expect("test data is valid");
         peer.port = 50000;
-        let (theirs, answer_body) = answer(&ours, &peer).unwrap();
-        assert_eq!(theirs.remote, Some("192.0.2.100:40000".parse().unwrap()));
-        let n = accept_answer(&answer_body).unwrap();
+        let (theirs, answer_body) = answer(&ours, &peer).expect("test data is valid");
+        assert_eq!(
+            theirs.remote,
+            Some("192.0.2.100:40000".parse().expect("test data is valid"))
+        );
+        let n = accept_answer(&answer_body).expect("test data is valid");
         assert_eq!(
             n,
             Negotiated {
                 codec: Codec::Pcma,
                 pt: 8,
                 telephone_event: Some(101),
-                remote: Some("192.0.2.200:50000".parse().unwrap()),
+                remote: Some("192.0.2.200:50000".parse().expect("test data is valid")),
                 ptime_ms: 20,
                 direction: Direction::SendRecv,
             }
@@ -954,9 +973,12 @@ mod tests {
         // What `sipp -sn uas` answers: PCMU only, no telephone-event.
         let sipp = "v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\n\
                     c=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 6000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n";
-        let n = accept_answer(sipp.as_bytes()).unwrap();
+        let n = accept_answer(sipp.as_bytes()).expect("test data is valid");
         assert_eq!((n.codec, n.pt, n.telephone_event), (Codec::Pcmu, 0, None));
-        assert_eq!(n.remote, Some("127.0.0.1:6000".parse().unwrap()));
+        assert_eq!(
+            n.remote,
+            Some("127.0.0.1:6000".parse().expect("test data is valid"))
+        );
     }
 
     #[test]
@@ -972,7 +994,9 @@ mod tests {
     fn recvonly_answer_means_we_send_only() {
         let a = "v=0\r\nc=IN IP4 192.0.2.5\r\nm=audio 5000 RTP/AVP 8\r\na=recvonly\r\n";
         assert_eq!(
-            accept_answer(a.as_bytes()).unwrap().direction,
+            accept_answer(a.as_bytes())
+                .expect("test data is valid")
+                .direction,
             Direction::SendOnly
         );
     }
@@ -981,10 +1005,10 @@ mod tests {
     fn origin_username_never_breaks_the_o_line() {
         let mut l = local();
         l.username = "ugyelet help line".to_owned();
-        let body = String::from_utf8(offer(&l, &[Codec::Pcma], 101)).unwrap();
+        let body = String::from_utf8(offer(&l, &[Codec::Pcma], 101)).expect("test data is valid");
         assert!(body.contains("o=ugyelet_help_line 7000001 1 IN IP4 192.0.2.100\r\n"));
         l.username = String::new();
-        let body = String::from_utf8(offer(&l, &[Codec::Pcma], 101)).unwrap();
+        let body = String::from_utf8(offer(&l, &[Codec::Pcma], 101)).expect("test data is valid");
         assert!(body.contains("o=- 7000001 1 IN IP4 192.0.2.100\r\n"));
     }
 

@@ -1304,7 +1304,7 @@ mod tests {
 
     #[test]
     fn invite_gets_100_then_180_then_200_retransmitted_until_ack() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         assert_eq!(statuses(&sent(&mut e)), vec![100]);
@@ -1333,7 +1333,7 @@ mod tests {
 
     #[test]
     fn retransmitted_invite_is_absorbed_and_answered_with_the_last_response() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let _ = sent(&mut e);
@@ -1355,7 +1355,7 @@ mod tests {
 
     #[test]
     fn cancel_before_answer_gets_200_and_invite_gets_487() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let d = incoming(&mut e);
@@ -1391,7 +1391,7 @@ mod tests {
 
     #[test]
     fn bye_from_caller_gets_200_and_ends_the_call() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let d = incoming(&mut e);
@@ -1414,7 +1414,7 @@ mod tests {
 
     #[test]
     fn daemon_hangup_sends_bye_to_the_contact_and_retransmits_until_answered() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let d = incoming(&mut e);
@@ -1459,7 +1459,7 @@ mod tests {
     fn options_gets_200_with_allow() {
         let mut e = ep();
         let opt = "OPTIONS sip:ugyelet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-o;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:ugyelet@127.0.0.1>\r\nCall-ID: o1\r\nCSeq: 7 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n";
-        feed(&mut e, Instant::now(), opt);
+        feed(&mut e, crate::clock::test_epoch(), opt);
         let out = sent(&mut e);
         let Some(Message::Response(r)) = out.first() else {
             panic!("response expected")
@@ -1476,8 +1476,8 @@ mod tests {
                 "{m} sip:ugyelet@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5062;branch=z9hG4bK-{b};rport\r\nFrom: <sip:probe@127.0.0.1>;tag=p\r\nTo: <sip:ugyelet@127.0.0.1>\r\nCall-ID: {b}\r\nCSeq: 1 {m}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
             )
         };
-        feed(&mut e, Instant::now(), &req("FOOBAR", "a"));
-        feed(&mut e, Instant::now(), &req("SUBSCRIBE", "b"));
+        feed(&mut e, crate::clock::test_epoch(), &req("FOOBAR", "a"));
+        feed(&mut e, crate::clock::test_epoch(), &req("SUBSCRIBE", "b"));
         let out = sent(&mut e);
         assert_eq!(statuses(&out), vec![501, 405]);
         let Message::Response(r) = &out[1] else {
@@ -1490,9 +1490,9 @@ mod tests {
     fn wrong_sip_version_gets_505_and_garbage_is_dropped_and_counted() {
         let mut e = ep();
         let bad = invite("z9hG4bK-v").replacen("SIP/2.0\r\n", "SIP/7.0\r\n", 1);
-        feed(&mut e, Instant::now(), &bad);
+        feed(&mut e, crate::clock::test_epoch(), &bad);
         assert_eq!(statuses(&sent(&mut e)), vec![505]);
-        feed(&mut e, Instant::now(), "\u{0}\u{1}garbage");
+        feed(&mut e, crate::clock::test_epoch(), "\u{0}\u{1}garbage");
         assert!(sent(&mut e).is_empty());
         assert_eq!(e.stats().malformed_dropped, 1);
         assert!(e.poll_event().is_none());
@@ -1500,7 +1500,7 @@ mod tests {
 
     #[test]
     fn reinvite_for_hold_is_passed_on_and_answered() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let d = incoming(&mut e);
@@ -1533,7 +1533,7 @@ mod tests {
 
     #[test]
     fn info_in_dialog_is_answered_and_delivered() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let d = incoming(&mut e);
@@ -1566,7 +1566,7 @@ mod tests {
 
     #[test]
     fn unanswered_2xx_gives_up_after_64_t1_and_sends_bye() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut e = ep();
         feed(&mut e, t0, &invite("z9hG4bK-1"));
         let d = incoming(&mut e);

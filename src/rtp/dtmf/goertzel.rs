@@ -447,13 +447,13 @@ mod tests {
     #[test]
     fn hungarian_speech_prompts_give_no_digit() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/hu");
-        let set = crate::media::prompts::PromptSet::load(&dir).unwrap();
+        let set = crate::media::prompts::PromptSet::load(&dir).expect("test data is valid");
         let mut speech_samples = 0;
         for id in set.ids() {
             if id == "beep" {
                 continue;
             }
-            let prompt = set.get(id).unwrap();
+            let prompt = set.get(id).expect("test data is valid");
             speech_samples += prompt.pcm.len();
             assert_eq!(detect(&prompt.pcm), "", "talk-off in prompt {id}");
         }
@@ -466,8 +466,8 @@ mod tests {
     #[test]
     fn speech_followed_by_a_key_press_detects_only_the_key() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("prompts/hu");
-        let set = crate::media::prompts::PromptSet::load(&dir).unwrap();
-        let menu = set.get("main_menu").unwrap();
+        let set = crate::media::prompts::PromptSet::load(&dir).expect("test data is valid");
+        let menu = set.get("main_menu").expect("test data is valid");
         let mut signal: Vec<i16> = menu.pcm[..8000 * 3].to_vec();
         signal.extend(pcm(&tone('2', 80)));
         signal.extend(&menu.pcm[8000 * 3..8000 * 5]);

@@ -320,13 +320,19 @@ mod tests {
             timestamp: ts,
             ssrc: 5,
         }
-        .write_to_vec(&encode_event(digit, duration, end).unwrap(), &mut out)
-        .unwrap();
+        .write_to_vec(
+            &encode_event(digit, duration, end).expect("test data is valid"),
+            &mut out,
+        )
+        .expect("test data is valid");
         out
     }
 
     fn feed(rx: &mut Rfc4733Receiver, t0: Instant, at_ms: u64, datagram: &[u8]) {
-        rx.handle_packet(t0 + Duration::from_millis(at_ms), &parse(datagram).unwrap());
+        rx.handle_packet(
+            t0 + Duration::from_millis(at_ms),
+            &parse(datagram).expect("test data is valid"),
+        );
     }
 
     fn drain(rx: &mut Rfc4733Receiver) -> Vec<DtmfDigit> {
@@ -354,7 +360,7 @@ mod tests {
     #[test]
     fn decode_reads_event_end_bit_volume_and_duration() {
         assert_eq!(
-            decode(&[0x01, 0x8a, 0x08, 0xc0]).unwrap(),
+            decode(&[0x01, 0x8a, 0x08, 0xc0]).expect("test data is valid"),
             EventPayload {
                 event: 1,
                 end: true,
@@ -362,7 +368,10 @@ mod tests {
                 duration: 2240
             }
         );
-        assert!(!decode(&[11, 0x4a, 0, 0]).unwrap().end, "R bit is not E");
+        assert!(
+            !decode(&[11, 0x4a, 0, 0]).expect("test data is valid").end,
+            "R bit is not E"
+        );
     }
 
     #[test]
@@ -380,7 +389,8 @@ mod tests {
         assert_eq!(encode_event('#', 800, true), Some([11, 0x8a, 0x03, 0x20]));
         assert_eq!(encode_event('5', 0, false), Some([5, 0x0a, 0, 0]));
         for digit in "0123456789*#ABCD".chars() {
-            let p = decode(&encode_event(digit, 1234, false).unwrap()).unwrap();
+            let p = decode(&encode_event(digit, 1234, false).expect("test data is valid"))
+                .expect("test data is valid");
             assert_eq!(event_to_digit(p.event), Some(digit));
             assert_eq!((p.duration, p.volume, p.end), (1234, DEFAULT_VOLUME, false));
         }
@@ -390,10 +400,10 @@ mod tests {
 
     #[test]
     fn sipp_rfc2833_pcap_yields_exactly_one_digit_1() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         for (at_us, bytes) in &SIPP_DTMF_1 {
-            let p = parse(bytes).unwrap();
+            let p = parse(bytes).expect("test data is valid");
             assert_eq!((p.payload_type, p.timestamp), (101, 0x33e0));
             rx.handle_packet(t0 + Duration::from_micros(*at_us), &p);
         }
@@ -415,8 +425,8 @@ mod tests {
         // The stream drops the two repeated end packets as duplicate sequence numbers; the
         // receiver must not depend on seeing them.
         use crate::rtp::stream::IncomingStream;
-        let t0 = Instant::now();
-        let from: std::net::SocketAddr = "127.0.0.1:6000".parse().unwrap();
+        let t0 = crate::clock::test_epoch();
+        let from: std::net::SocketAddr = "127.0.0.1:6000".parse().expect("test data is valid");
         let mut stream = IncomingStream::new(8, Some(101), Some(from));
         stream.answered();
         let mut rx = Rfc4733Receiver::new(101);
@@ -435,7 +445,7 @@ mod tests {
 
     #[test]
     fn end_packet_triplet_yields_one_digit() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         for (at, d) in press(&mut seq, 8000, '7', 0, 5) {
@@ -452,7 +462,7 @@ mod tests {
 
     #[test]
     fn lost_start_packets_still_yield_the_digit_with_its_full_duration() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         for (at, d) in press(&mut seq, 8000, '4', 0, 5).into_iter().skip(2) {
@@ -469,7 +479,7 @@ mod tests {
 
     #[test]
     fn only_end_packets_still_yield_the_digit() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         for (at, d) in press(&mut seq, 8000, '*', 0, 5).into_iter().skip(5) {
@@ -483,7 +493,7 @@ mod tests {
 
     #[test]
     fn new_event_after_a_lost_end_yields_both_digits() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         let first: Vec<_> = press(&mut seq, 8000, '2', 0, 4)
@@ -507,7 +517,7 @@ mod tests {
 
     #[test]
     fn same_digit_pressed_twice_is_two_digits() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         for (at, d) in press(&mut seq, 1000, '9', 0, 3).into_iter().chain(press(
@@ -527,7 +537,7 @@ mod tests {
 
     #[test]
     fn digit_without_end_is_reported_after_the_timeout() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         for (at, d) in press(&mut seq, 500, '#', 0, 4).into_iter().take(4) {
@@ -550,7 +560,7 @@ mod tests {
 
     #[test]
     fn end_packets_arriving_after_the_timeout_are_not_a_second_digit() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         let all = press(&mut seq, 500, '3', 0, 2);
@@ -564,7 +574,7 @@ mod tests {
 
     #[test]
     fn stale_progress_packet_of_a_finished_event_is_ignored() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         let first = press(&mut seq, 8000, '5', 0, 3);
@@ -582,7 +592,7 @@ mod tests {
 
     #[test]
     fn sender_restarting_its_timestamps_far_back_still_gets_digits() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut seq = 1;
         for (at, d) in press(&mut seq, 4_000_000, '1', 0, 2)
@@ -599,7 +609,7 @@ mod tests {
 
     #[test]
     fn other_payload_types_flash_and_short_payloads_are_ignored() {
-        let t0 = Instant::now();
+        let t0 = crate::clock::test_epoch();
         let mut rx = Rfc4733Receiver::new(101);
         let mut audio = Vec::new();
         RtpHeader {
@@ -610,7 +620,7 @@ mod tests {
             ssrc: 5,
         }
         .write_to_vec(&[1, 0x8a, 0, 160], &mut audio)
-        .unwrap();
+        .expect("test data is valid");
         feed(&mut rx, t0, 0, &audio);
         let mut flash = event(2, 100, '0', 160, true);
         flash[12] = 16;

@@ -473,7 +473,7 @@ pub(crate) mod test_util {
     /// The origin of virtual time. The only clock read in the tests: every other instant
     /// is this one plus a fixed offset, so no result depends on when the test runs.
     pub fn epoch() -> Instant {
-        Instant::now()
+        crate::clock::test_epoch()
     }
 
     pub fn ms(n: u64) -> Duration {

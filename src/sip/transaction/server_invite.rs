@@ -346,7 +346,8 @@ mod tests {
     #[test]
     fn no_100_trying_when_tu_responds_within_200_ms() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0 + ms(150), 180, bytes("180")).unwrap();
+        tx.send_response(t0 + ms(150), 180, bytes("180"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(150), &mut log);
         run_until(&mut tx, t0, t0 + ms(10_000), &mut log);
         assert_eq!(sent(&log), [(150, "180")]);
@@ -364,8 +365,10 @@ mod tests {
     #[test]
     fn request_retransmission_in_proceeding_resends_last_provisional() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0 + ms(10), 180, bytes("180")).unwrap();
-        tx.send_response(t0 + ms(10), 183, bytes("183")).unwrap();
+        tx.send_response(t0 + ms(10), 180, bytes("180"))
+            .expect("test data is valid");
+        tx.send_response(t0 + ms(10), 183, bytes("183"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(10), &mut log);
         tx.handle_request_retransmit(t0 + ms(500));
         drain(&mut tx, t0, t0 + ms(500), &mut log);
@@ -375,7 +378,8 @@ mod tests {
     #[test]
     fn failure_final_is_retransmitted_by_timer_g_capped_at_t2_until_timer_h() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0, 486, bytes("486")).unwrap();
+        tx.send_response(t0, 486, bytes("486"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0, &mut log);
         assert_eq!(tx.state(), State::Completed);
         run_until(&mut tx, t0, t0 + ms(60_000), &mut log);
@@ -396,7 +400,8 @@ mod tests {
     #[test]
     fn request_retransmission_in_completed_resends_final() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0, 603, bytes("603")).unwrap();
+        tx.send_response(t0, 603, bytes("603"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0, &mut log);
         tx.handle_request_retransmit(t0 + ms(100));
         drain(&mut tx, t0, t0 + ms(100), &mut log);
@@ -406,7 +411,8 @@ mod tests {
     #[test]
     fn ack_in_completed_confirms_stops_timer_g_and_timer_i_is_t4() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0, 486, bytes("486")).unwrap();
+        tx.send_response(t0, 486, bytes("486"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0, &mut log);
         run_until(&mut tx, t0, t0 + ms(2_000), &mut log);
         assert_eq!(tx.handle_ack(t0 + ms(2_000)), Disposition::Absorb);
@@ -423,7 +429,8 @@ mod tests {
     #[test]
     fn reliable_transport_has_no_timer_g_and_timer_i_is_zero() {
         let (t0, mut tx, mut log) = start(true);
-        tx.send_response(t0, 486, bytes("486")).unwrap();
+        tx.send_response(t0, 486, bytes("486"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0, &mut log);
         assert_eq!(tx.poll_timeout(), Some(t0 + ms(32_000)), "only H is armed");
         assert_eq!(tx.handle_ack(t0 + ms(40)), Disposition::Absorb);
@@ -435,7 +442,8 @@ mod tests {
     #[test]
     fn reliable_transport_still_times_out_on_timer_h() {
         let (t0, mut tx, mut log) = start(true);
-        tx.send_response(t0 + ms(1_000), 500, bytes("500")).unwrap();
+        tx.send_response(t0 + ms(1_000), 500, bytes("500"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(1_000), &mut log);
         run_until(&mut tx, t0, t0 + ms(60_000), &mut log);
         assert_eq!(log.sent_at(), [1_000]);
@@ -448,16 +456,19 @@ mod tests {
     #[test]
     fn rfc6026_2xx_moves_to_accepted_absorbs_invite_and_passes_ack_until_timer_l() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0 + ms(100), 180, bytes("180")).unwrap();
+        tx.send_response(t0 + ms(100), 180, bytes("180"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(100), &mut log);
-        tx.send_response(t0 + ms(1_000), 200, bytes("200")).unwrap();
+        tx.send_response(t0 + ms(1_000), 200, bytes("200"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(1_000), &mut log);
         assert_eq!(tx.state(), State::Accepted);
         assert_eq!(tx.poll_timeout(), Some(t0 + ms(33_000)), "L = 64*T1");
         tx.handle_request_retransmit(t0 + ms(1_200));
         drain(&mut tx, t0, t0 + ms(1_200), &mut log);
         // A 2xx retransmission from the TU is sent; other classes are refused.
-        tx.send_response(t0 + ms(1_500), 200, bytes("200")).unwrap();
+        tx.send_response(t0 + ms(1_500), 200, bytes("200"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(1_500), &mut log);
         assert_eq!(
             tx.send_response(t0 + ms(1_600), 486, bytes("486")),
@@ -482,14 +493,16 @@ mod tests {
     #[test]
     fn timer_l_applies_on_reliable_transport_too() {
         let (t0, mut tx, _) = start(true);
-        tx.send_response(t0, 200, bytes("200")).unwrap();
+        tx.send_response(t0, 200, bytes("200"))
+            .expect("test data is valid");
         assert_eq!(tx.poll_timeout(), Some(t0 + ms(32_000)));
     }
 
     #[test]
     fn responses_after_a_failure_final_are_refused() {
         let (t0, mut tx, _) = start(false);
-        tx.send_response(t0, 486, bytes("486")).unwrap();
+        tx.send_response(t0, 486, bytes("486"))
+            .expect("test data is valid");
         let err = tx.send_response(t0, 200, bytes("200")).unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -513,7 +526,8 @@ mod tests {
     #[test]
     fn transport_error_terminates_and_informs_tu() {
         let (t0, mut tx, _) = start(false);
-        tx.send_response(t0, 486, bytes("486")).unwrap();
+        tx.send_response(t0, 486, bytes("486"))
+            .expect("test data is valid");
         tx.handle_transport_error(t0);
         assert_eq!(tx.state(), State::Terminated);
         assert_eq!(tx.poll_transmit(), None);

@@ -214,11 +214,13 @@ mod tests {
     #[test]
     fn provisional_then_final_and_retransmissions_resend_the_last_response() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0 + ms(100), 180, bytes("180")).unwrap();
+        tx.send_response(t0 + ms(100), 180, bytes("180"))
+            .expect("test data is valid");
         assert_eq!(tx.state(), State::Proceeding);
         tx.handle_request_retransmit(t0 + ms(500));
         drain(&mut tx, t0, t0 + ms(500), &mut log);
-        tx.send_response(t0 + ms(800), 200, bytes("200")).unwrap();
+        tx.send_response(t0 + ms(800), 200, bytes("200"))
+            .expect("test data is valid");
         assert_eq!(tx.state(), State::Completed);
         drain(&mut tx, t0, t0 + ms(800), &mut log);
         tx.handle_request_retransmit(t0 + ms(1_500));
@@ -232,7 +234,8 @@ mod tests {
     #[test]
     fn timer_j_is_64_t1_on_unreliable_transport() {
         let (t0, mut tx, mut log) = start(false);
-        tx.send_response(t0 + ms(1_000), 200, bytes("200")).unwrap();
+        tx.send_response(t0 + ms(1_000), 200, bytes("200"))
+            .expect("test data is valid");
         drain(&mut tx, t0, t0 + ms(1_000), &mut log);
         assert_eq!(tx.poll_timeout(), Some(t0 + ms(33_000)));
         run_until(&mut tx, t0, t0 + ms(60_000), &mut log);
@@ -247,7 +250,8 @@ mod tests {
     #[test]
     fn timer_j_is_zero_on_reliable_transport() {
         let (t0, mut tx, _) = start(true);
-        tx.send_response(t0, 404, bytes("404")).unwrap();
+        tx.send_response(t0, 404, bytes("404"))
+            .expect("test data is valid");
         assert_eq!(tx.state(), State::Terminated);
         assert_eq!(tx.poll_transmit().as_deref(), Some(&b"404"[..]));
         assert_eq!(tx.poll_event(), Some(TxEvent::Terminated));
@@ -257,7 +261,8 @@ mod tests {
     #[test]
     fn final_responses_after_completed_are_refused() {
         let (t0, mut tx, _) = start(false);
-        tx.send_response(t0, 200, bytes("200")).unwrap();
+        tx.send_response(t0, 200, bytes("200"))
+            .expect("test data is valid");
         assert_eq!(
             tx.send_response(t0, 500, bytes("500")),
             Err(TxError::ResponseNotAllowed {
@@ -277,7 +282,8 @@ mod tests {
     #[test]
     fn transport_error_terminates_and_informs_tu() {
         let (t0, mut tx, _) = start(false);
-        tx.send_response(t0, 200, bytes("200")).unwrap();
+        tx.send_response(t0, 200, bytes("200"))
+            .expect("test data is valid");
         tx.handle_transport_error(t0);
         assert_eq!(tx.state(), State::Terminated);
         assert_eq!(tx.poll_transmit(), None);
