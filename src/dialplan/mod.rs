@@ -24,6 +24,7 @@
 //! sans-IO state machine: digits, playback completions and timeouts in; play/stop/hang-up
 //! actions out. The dial-plan layer knows nothing of SIP or RTP.
 
+pub mod calendar;
 pub mod interp;
 pub mod syntax;
 pub mod validate;
