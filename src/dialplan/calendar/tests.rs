@@ -890,3 +890,67 @@ fn dates_may_be_bare_toml_dates() {
         vec![(t("07:00"), t("08:00"))]
     );
 }
+
+#[test]
+fn calendar_can_be_shared_between_calls() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Calendar>();
+}
+
+/// The admin guide's examples are real files: they load and mean what the guide says.
+#[test]
+fn readme_examples_load() {
+    let readme =
+        std::fs::read_to_string(shipped_dir().join("README.md")).expect("README.md present");
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let pick = |needle: &str| {
+        blocks
+            .iter()
+            .find(|b| b.contains(needle))
+            .map(|b| (*b).to_owned())
+            .expect("example present")
+    };
+    let files = vec![
+        ("hu-2026.toml".to_owned(), pick("year = 2026")),
+        ("hu-2027.toml".to_owned(), pick("year = 2027")),
+        ("closures.toml".to_owned(), pick("[[closure]]")),
+        ("schedules.toml".to_owned(), pick("[staffed]")),
+    ];
+    let (cal, warnings) = load_files(&files, d("2026-06-01")).expect("examples load");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(cal.day(d("2026-07-01")).kind, DayKind::Override);
+    assert_eq!(cal.day(d("2026-12-28")).kind, DayKind::Closure);
+    assert_eq!(
+        cal.windows("staffed", d("2026-12-29")),
+        vec![(t("09:00"), t("12:00"))]
+    );
+    assert_eq!(
+        cal.windows("staffed", d("2026-01-10")),
+        vec![(t("07:00"), t("08:00"))]
+    );
+}
+
+/// The commented examples in the shipped closures.toml work when uncommented.
+#[test]
+fn shipped_closures_examples_load_when_uncommented() {
+    let text = std::fs::read_to_string(shipped_dir().join("closures.toml")).expect("present");
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.starts_with("[[") || rest.contains(" = ") => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let cal = with(&uncommented, "");
+    assert_eq!(cal.day(d("2026-12-28")).kind, DayKind::Closure);
+    assert_eq!(cal.day(d("2026-07-01")).kind, DayKind::Override);
+    assert_eq!(
+        cal.windows("staffed", d("2026-12-29")),
+        vec![(t("09:00"), t("12:00"))]
+    );
+}
