@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dialplan::Plan;
-use crate::dialplan::interp::{Action, Interp};
+use crate::dialplan::interp::{Action, CallEnv, Interp, PlayItem};
 use crate::media::player::{FrameCodec, Player, PlayerEvent};
 use crate::media::prompts::PromptSet;
 use crate::rtp::dtmf::goertzel::Goertzel;
@@ -42,7 +42,7 @@ pub const PACKET_LEN: usize = 12 + 160;
 pub type RtpFrame = [u8; PACKET_LEN];
 
 /// Everything a call needs to start.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CallSetup {
     pub dialog: DialogId,
     /// The caller's number or user part, as received (normalised later by the forms layer).
@@ -61,6 +61,8 @@ pub struct CallSetup {
     pub inactivity: Option<Duration>,
     /// Seeds SSRC, initial sequence number and timestamp (RFC 3550 §5.1: random).
     pub seed: u64,
+    /// What the dial plan knows of the call: caller (E.164), civil start time, schedules.
+    pub env: CallEnv,
 }
 
 /// SIP happenings for the call, from the endpoint.
@@ -133,6 +135,11 @@ pub enum CallEvent {
         key: char,
         source: DigitSource,
     },
+    /// Why the dial plan did something (for the call's debug log).
+    Plan {
+        node: String,
+        text: String,
+    },
 }
 
 /// Where a key press was heard.
@@ -182,7 +189,7 @@ impl Call {
         // Truncating casts: any bits of the seeded generator are equally random.
         let out = OutgoingStream::new(next() as u32, negotiated.pt, next() as u16, next() as u32);
         Call {
-            interp: Interp::new(Arc::clone(&setup.plan)),
+            interp: Interp::new(Arc::clone(&setup.plan), setup.env.clone()),
             player: Player::new(Arc::clone(&setup.prompts)),
             pacer: None,
             out,
@@ -437,18 +444,34 @@ impl Call {
     fn run_actions(&mut self, now: Instant) {
         while let Some(action) = self.interp.poll_action() {
             match action {
-                Action::Play { prompts, .. } => {
-                    for id in &prompts {
-                        // Validation guarantees the ids exist; a prompt set swapped under a
-                        // live call could still lack one, and then it is skipped, not fatal.
-                        if let Some(p) = self.setup.prompts.get(id) {
-                            self.player.play_prompt(p);
+                Action::Play { items, .. } => {
+                    for item in &items {
+                        match item {
+                            // Validation guarantees the ids exist; a prompt set swapped under
+                            // a live call could still lack one, and then it is skipped.
+                            PlayItem::Prompt(id) => {
+                                if let Some(p) = self.setup.prompts.get(id) {
+                                    self.player.play_prompt(p);
+                                }
+                            }
+                            PlayItem::Pause(ms) => self.player.play_silence(*ms),
                         }
                     }
                     self.check_player(now);
                 }
                 Action::StopPlayback => self.player.stop(),
                 Action::Hangup => self.end(Outcome::Completed, true),
+                other => {
+                    if let Some(result) = other.current_result() {
+                        self.interp.handle_result(now, result);
+                    }
+                }
+            }
+            while let Some(t) = self.interp.poll_trace() {
+                self.events.push_back(CallEvent::Plan {
+                    node: t.node,
+                    text: t.text,
+                });
             }
         }
     }
@@ -569,6 +592,21 @@ type = "hangup"
 
     const CALLER_RTP: &str = "127.0.0.1:40000";
 
+    /// The test plan has no schedule nodes.
+    struct NoSchedules;
+    impl crate::dialplan::interp::Schedules for NoSchedules {
+        fn state(
+            &self,
+            _: &str,
+            _: &jiff::ZonedDateTime,
+        ) -> Option<crate::dialplan::interp::ScheduleState> {
+            None
+        }
+        fn next_opening(&self, _: &str, _: &jiff::ZonedDateTime) -> Option<jiff::ZonedDateTime> {
+            None
+        }
+    }
+
     /// A prompt of `frames` 20 ms frames whose samples encode its number, so every frame
     /// on the wire says which prompt it came from.
     fn tone(id: &str, level: i16, frames: usize) -> Prompt {
@@ -583,7 +621,11 @@ type = "hangup"
             tone("goodbye", 8000, 3),
         ]));
         let ids = ["welcome", "main_menu", "office_hours", "goodbye"];
-        let (plan, _) = load_str("t.toml", PLAN, &ids).expect("test plan is valid");
+        let known = crate::dialplan::Known {
+            prompts: &ids,
+            ..Default::default()
+        };
+        let (plan, _) = load_str("t.toml", PLAN, &known).expect("test plan is valid");
         let negotiated = Negotiated {
             codec: Codec::Pcma,
             pt: 8,
@@ -611,6 +653,14 @@ type = "hangup"
             max_duration: Duration::from_secs(3600),
             inactivity: Some(Duration::from_secs(60)),
             seed: 99,
+            env: CallEnv {
+                caller: Some("+36301234567".into()),
+                civil_start: jiff::civil::date(2026, 12, 1)
+                    .at(17, 0, 0, 0)
+                    .in_tz("Europe/Budapest")
+                    .expect("valid civil time"),
+                schedules: Arc::new(NoSchedules),
+            },
         };
         (Call::new(t0, setup), prompts)
     }
@@ -736,15 +786,20 @@ type = "hangup"
         for _ in 0..3 {
             c.handle_rtp(now, src, &dtmf_packet(107, 8000, 1120, true));
         }
-        assert_eq!(c.poll_event(), Some(CallEvent::Answered),);
+        let events: Vec<CallEvent> = std::iter::from_fn(|| c.poll_event())
+            .filter(|e| !matches!(e, CallEvent::Plan { .. }))
+            .collect();
         assert_eq!(
-            c.poll_event(),
-            Some(CallEvent::Digit {
-                key: '3',
-                source: DigitSource::Rfc4733
-            })
+            events,
+            vec![
+                CallEvent::Answered,
+                CallEvent::Digit {
+                    key: '3',
+                    source: DigitSource::Rfc4733
+                }
+            ],
+            "the repeated end packets count once"
         );
-        assert_eq!(c.poll_event(), None, "the repeated end packets count once");
         let before = out.len();
         run(&mut c, now + Duration::from_secs(1), &mut out);
         let after: Vec<i16> = out[before..].iter().map(|(_, f)| source(f)).collect();

@@ -26,6 +26,9 @@ pub struct Config {
     pub call: CallConfig,
     pub prompts: PromptsConfig,
     pub dialplan: DialplanConfig,
+    pub admin: AdminConfig,
+    pub state: StateConfig,
+    pub forms: FormsConfig,
     pub log: LogConfig,
 }
 
@@ -129,14 +132,73 @@ impl Default for PromptsConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DialplanConfig {
-    /// The dial plan file.
+    /// The dial plan file. Its `calendar` key names the calendar directory next to it.
     pub path: PathBuf,
+    /// How often to look for edited plan, calendar and prompt files, in milliseconds
+    /// (0: only on SIGHUP or the admin API's reload).
+    pub watch_interval_ms: u64,
+    /// Operator queues `queue` nodes may name.
+    pub queues: Vec<String>,
 }
 
 impl Default for DialplanConfig {
     fn default() -> Self {
         DialplanConfig {
             path: PathBuf::from("dialplans/main.toml"),
+            watch_interval_ms: 2000,
+            queues: vec!["operators".to_owned()],
+        }
+    }
+}
+
+/// `[admin]`: the HTTP admin API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Address of the admin API; empty string to disable it. Loopback by default: anything
+    /// else requires `token`.
+    pub listen: String,
+    /// Bearer token required on every request (set it with `UGYELET_ADMIN__TOKEN`).
+    pub token: Option<String>,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: "127.0.0.1:8080".to_owned(),
+            token: None,
+        }
+    }
+}
+
+/// `[state]`: what the daemon keeps across restarts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StateConfig {
+    /// Directory for the manual override and (later) the call records and outbox.
+    pub dir: PathBuf,
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            dir: PathBuf::from("state"),
+        }
+    }
+}
+
+/// `[forms]`: the forms catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FormsConfig {
+    /// The catalog file (`[[form]]` entries with `id` and `title`).
+    pub catalog: PathBuf,
+}
+
+impl Default for FormsConfig {
+    fn default() -> Self {
+        FormsConfig {
+            catalog: PathBuf::from("config/forms.toml"),
         }
     }
 }
@@ -269,6 +331,23 @@ impl Config {
         }
         if self.sip.user_agent.trim().is_empty() || self.sip.user_agent.contains(['\r', '\n']) {
             p.push("sip.user_agent: expected one non-empty line".to_owned());
+        }
+        if !self.admin.listen.is_empty() {
+            match self.admin.listen.parse::<SocketAddr>() {
+                Err(_) => p.push(format!(
+                    "admin.listen: expected an address such as 127.0.0.1:8080, found \"{}\"",
+                    self.admin.listen
+                )),
+                Ok(a)
+                    if !a.ip().is_loopback()
+                        && self.admin.token.as_deref().is_none_or(str::is_empty) =>
+                {
+                    p.push(format!(
+                        "admin.token: required when admin.listen ({a}) is not a loopback address"
+                    ));
+                }
+                Ok(_) => {}
+            }
         }
         if self.call.max_duration_s == 0 {
             p.push(

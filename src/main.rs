@@ -4,9 +4,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 use ugyelet::config::{Config, LogFormat};
+use ugyelet::dialplan::calendar;
+use ugyelet::dialplan::interp::CallEnv;
+use ugyelet::dialplan::simulate;
+use ugyelet::driver::{live, overrides};
 
 /// SIP/RTP daemon of the "Segít a hivatal" after-hours help line: answers calls, speaks
 /// Hungarian voice menus and follows the dial plan.
@@ -23,50 +29,123 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the daemon until SIGINT or SIGTERM.
+    /// Run the daemon until SIGINT or SIGTERM (SIGHUP reloads the dial plan).
     Run,
-    /// Validate the configuration, the prompts and a dial plan, and report every problem as
-    /// file:line:col. Exit code 1 on errors; warnings alone exit 0.
+    /// Validate the configuration, the prompts, a dial plan and its calendar, and report
+    /// every problem as file:line:col. Exit code 1 on errors; warnings alone exit 0.
     Check {
         /// Dial plan to check instead of the configured one.
         plan: Option<PathBuf>,
+    },
+    /// Walk the dial plan without a call and print what the caller would hear and why.
+    Simulate {
+        /// Civil time in Budapest, e.g. "2026-12-24 16:30" (default: now).
+        #[arg(long)]
+        at: Option<String>,
+        /// Caller's number (any common form), or "anonymous".
+        #[arg(long, default_value = "+36301234567")]
+        from: String,
+        /// Keys the caller presses, in order, e.g. "1,2" or "2#".
+        #[arg(long, default_value = "")]
+        keys: String,
+        /// Instead of a call: print for each day of a month (YYYY-MM) or a range
+        /// (YYYY-MM-DD..YYYY-MM-DD) whether the line is open, closed or on a holiday.
+        #[arg(long)]
+        sweep: Option<String>,
+        /// Schedule for --sweep.
+        #[arg(long, default_value = "staffed")]
+        schedule: String,
+        /// Dial plan to simulate instead of the configured one.
+        plan: Option<PathBuf>,
+    },
+    /// Open or close the line by hand, or return it to the calendar ("auto"). Stored in the
+    /// state directory: it survives restarts and a running daemon picks it up.
+    Override {
+        /// open, closed or auto
+        mode: String,
+        /// Until when, in Budapest time ("2026-12-24 18:00"); then back to the calendar.
+        #[arg(long)]
+        until: Option<String>,
+        /// Why (shown in logs, status and the simulator).
+        #[arg(long)]
+        reason: Option<String>,
     },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let mut cfg = match Config::load(cli.config.as_deref()) {
+    let cfg = match Config::load(cli.config.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("ugyelet: {e}");
             return ExitCode::from(2);
         }
     };
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(calendar::tz())
+        .date();
     match cli.command {
-        Command::Check { plan } => {
-            if let Some(plan) = plan {
-                cfg.dialplan.path = plan;
+        Command::Check { plan } => match live::load(&cfg, plan.as_deref(), today, 1) {
+            Ok(l) => {
+                for w in &l.warnings {
+                    eprintln!("{w}");
+                }
+                println!(
+                    "ok: {} ({} nodes), {} prompts, schedules: {}, {} warning(s)",
+                    l.plan.source,
+                    l.plan.nodes.len(),
+                    l.prompts.len(),
+                    l.calendar.schedule_names().join(", "),
+                    l.warnings.len()
+                );
+                ExitCode::SUCCESS
             }
-            match ugyelet::driver::load_assets(&cfg) {
-                Ok(ugyelet::driver::Assets {
-                    prompts,
-                    plan,
-                    warnings,
-                }) => {
-                    for w in &warnings {
-                        eprintln!("{w}");
-                    }
+            Err(errors) => {
+                for e in &errors {
+                    eprintln!("{e}");
+                }
+                eprintln!("{} error(s)", errors.len());
+                ExitCode::FAILURE
+            }
+        },
+        Command::Simulate {
+            at,
+            from,
+            keys,
+            sweep,
+            schedule,
+            plan,
+        } => simulate(&cfg, today, at, &from, &keys, sweep, &schedule, plan),
+        Command::Override {
+            mode,
+            until,
+            reason,
+        } => {
+            let parsed = overrides::parse_mode(&mode).and_then(|m| {
+                let until = until.as_deref().map(overrides::parse_until).transpose()?;
+                Ok(m.map(|mode| calendar::ManualOverride {
+                    mode,
+                    until,
+                    reason,
+                }))
+            });
+            let value = match parsed {
+                Ok(v) => v,
+                Err(e) => {
+                    eprintln!("ugyelet override: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match overrides::save(&cfg.state.dir, value.as_ref()) {
+                Ok(()) => {
                     println!(
-                        "ok: {} ({} nodes), {} prompts, {} warning(s)",
-                        plan.source,
-                        plan.nodes.len(),
-                        prompts.len(),
-                        warnings.len()
+                        "override {mode} stored in {}",
+                        overrides::path(&cfg.state.dir).display()
                     );
                     ExitCode::SUCCESS
                 }
                 Err(e) => {
-                    eprintln!("{e}");
+                    eprintln!("ugyelet override: {e}");
                     ExitCode::FAILURE
                 }
             }
@@ -93,6 +172,92 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)] // the simulate subcommand's flags, passed straight through
+fn simulate(
+    cfg: &Config,
+    today: jiff::civil::Date,
+    at: Option<String>,
+    from: &str,
+    keys: &str,
+    sweep: Option<String>,
+    schedule: &str,
+    plan: Option<PathBuf>,
+) -> ExitCode {
+    let l = match live::load(cfg, plan.as_deref(), today, 1) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(range) = sweep {
+        let Some((from_d, to_d)) = parse_range(&range) else {
+            eprintln!(
+                "ugyelet simulate: --sweep: expected YYYY-MM or YYYY-MM-DD..YYYY-MM-DD, found \"{range}\""
+            );
+            return ExitCode::from(2);
+        };
+        if !l.calendar.schedule_names().contains(&schedule) {
+            eprintln!(
+                "ugyelet simulate: unknown schedule \"{schedule}\" (known: {})",
+                l.calendar.schedule_names().join(", ")
+            );
+            return ExitCode::from(2);
+        }
+        for line in calendar::sweep(&l.calendar, schedule, from_d, to_d) {
+            println!("{line}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    let civil_start = match at.as_deref() {
+        None => jiff::Timestamp::now().to_zoned_datetime(calendar::tz()),
+        Some(s) => match overrides::parse_until(s) {
+            Ok(ts) => ts.to_zoned_datetime(calendar::tz()),
+            Err(e) => {
+                eprintln!("ugyelet simulate: --at: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let caller = if from == "anonymous" {
+        None
+    } else {
+        ugyelet::phone::normalize(from)
+    };
+    let manual = overrides::load(&cfg.state.dir).unwrap_or_default();
+    let env = CallEnv {
+        caller,
+        civil_start,
+        schedules: Arc::new(live::CalendarSchedules {
+            calendar: Arc::clone(&l.calendar),
+            manual,
+        }),
+    };
+    let keys: Vec<char> = keys.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
+    let prompts = Arc::clone(&l.prompts);
+    let text_of = move |id: &str| prompts.get(id).map(|p| p.text.clone());
+    for line in simulate::run(
+        Arc::clone(&l.plan),
+        simulate::Script { env, keys },
+        &text_of,
+        std::time::Instant::now(),
+    ) {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `2026-12` or `2026-12-20..2027-01-05`.
+fn parse_range(s: &str) -> Option<(jiff::civil::Date, jiff::civil::Date)> {
+    if let Some((a, b)) = s.split_once("..") {
+        return Some((a.trim().parse().ok()?, b.trim().parse().ok()?));
+    }
+    let first: jiff::civil::Date = format!("{s}-01").parse().ok()?;
+    Some((first, first.last_of_month()))
 }
 
 fn init_logging(cfg: &Config) {

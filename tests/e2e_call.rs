@@ -10,8 +10,6 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 const SECOND: Duration = Duration::from_secs(1);
-/// A prompt counts as heard above this NCC (G.711 keeps true matches above ~0.99 here).
-const HEARD: f64 = 0.9;
 /// A prompt counts as absent below this NCC (unrelated speech scores ~0.2 at most).
 const ABSENT: f64 = 0.5;
 
@@ -22,40 +20,6 @@ fn answered_call() -> (Daemon, Baresip) {
     phone.dial(&daemon.uri());
     phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
     (daemon, phone)
-}
-
-/// Polls what `phone` received until `prompt` is found in it (from `from` on) and
-/// `after` more samples arrived behind the prompt's end. Returns the prompt's offset and
-/// NCC and the received audio. Panics after `timeout`.
-fn wait_for_prompt(
-    phone: &Baresip,
-    id: &str,
-    from: usize,
-    after: usize,
-    timeout: Duration,
-) -> (usize, f64, Vec<i16>) {
-    let prompt = load_prompt(id);
-    let deadline = Instant::now() + timeout;
-    let mut best = None;
-    loop {
-        let got = phone.received_wav();
-        if got.len() > from
-            && let Some((at, ncc)) = find_prompt(&got[from..], &prompt)
-        {
-            best = Some((from + at, ncc));
-            if ncc > HEARD && got.len() >= from + at + prompt.len() + after {
-                return (from + at, ncc, got);
-            }
-        }
-        let closed = phone.events().iter().any(|e| e.kind == "CALL_CLOSED");
-        assert!(
-            Instant::now() < deadline && !closed,
-            "prompt {id} not heard after sample {from} within {timeout:?} (call closed: \
-             {closed}); best match {best:?} in {} received samples",
-            got.len()
-        );
-        thread::sleep(Duration::from_millis(200));
-    }
 }
 
 /// Waits until the menu has played for one second after the welcome prompt and returns

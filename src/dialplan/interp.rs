@@ -1,85 +1,181 @@
 //! Runs a [`Plan`] for one call.
 //!
-//! A sans-IO state machine: the call feeds it key presses, "playback finished" and timeouts,
-//! each with `now`; it answers with [`Action`]s (play these prompts, stop playing, hang up)
-//! and the instant it next wants to be woken.
+//! A sans-IO state machine: the call feeds it key presses, "playback finished", results of
+//! long-running actions (queue, voicemail, form sending) and timeouts, each with `now`; it
+//! answers with [`Action`]s, [`Trace`]s saying why it did what it did, and the instant it
+//! next wants to be woken. It reads no clock: civil time (for schedules) is the call's
+//! start time plus the `Instant`s it is given.
 //!
 //! ```text
 //!            enter(node)
 //!                 │
-//!      ┌──────────▼──────────┐  finished / key (barge-in)   ┌───────────────┐
-//!      │ Playing(play node)  ├─────────────────────────────►│ enter(next)   │
-//!      └─────────────────────┘                              └───────────────┘
-//!      ┌─────────────────────┐  finished    ┌──────────────────────┐
-//!      │ Prompting(menu)     ├─────────────►│ Waiting(menu, until) │
-//!      └──────────┬──────────┘              └───┬────────┬─────────┘
-//!            key  │ (barge-in)              key │        │ timeout
-//!                 ▼                             ▼        ▼
-//!        known key → enter(target)     unknown key / timeout: retries += 1,
-//!                                      replay invalid/timeout prompt + menu,
-//!                                      or enter(on_max_retries) once retries run out
+//!   play ─────────┼─► Playing ──finished / key (barge-in)──► enter(next)
+//!   menu ─────────┼─► Prompting ──finished──► Waiting ──key──► enter(target)
+//!                 │       └── key (barge-in) ──────────────┘   └ bad key / timeout: retry
+//!   collect ──────┼─► Prompting ─► Entering ─► [ReadingBack ─► Confirming] ─► enter(next)
+//!   schedule, caller, set, goto: decide at once ─► enter(…)
+//!   queue, voicemail, send_form, transfer ─► Busy ──result──► enter(…)
+//!   hangup ─► Done
 //! ```
 //!
 //! Key presses during a `play` node without barge-in are ignored; with barge-in they stop
 //! the prompt and are handed on to the next node, so a caller who knows the menu can press
 //! a key during the welcome ("type-ahead").
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{NodeId, NodeKind, Plan};
+use jiff::ZonedDateTime as Zoned;
+
+use super::{Address, CallerMatch, Channel, DigitCheck, Item, NodeId, NodeKind, Plan};
+use crate::media::say;
+use crate::phone;
+
+/// A schedule's verdict at a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduleState {
+    pub open: bool,
+    /// Why, in words an admin reads in logs and the simulator.
+    pub why: String,
+}
+
+/// What a plan may ask about opening hours: the calendar with holidays, closures and the
+/// admins' manual override, seen from outside the dial-plan layer.
+pub trait Schedules: Send + Sync {
+    fn state(&self, schedule: &str, at: &Zoned) -> Option<ScheduleState>;
+    fn next_opening(&self, schedule: &str, at: &Zoned) -> Option<Zoned>;
+}
+
+/// What the interpreter knows about the call.
+#[derive(Clone)]
+pub struct CallEnv {
+    /// The caller's number in E.164, if there was a usable caller ID.
+    pub caller: Option<String>,
+    /// Civil time (Europe/Budapest) when the call started.
+    pub civil_start: Zoned,
+    pub schedules: Arc<dyn Schedules>,
+}
+
+/// One thing to play.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlayItem {
+    Prompt(String),
+    /// Silence, in milliseconds (between digit groups of a number read back).
+    Pause(u32),
+}
 
 /// What the call must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    /// Queue these prompts after whatever is playing.
+    /// Queue these items after whatever is playing.
     Play {
-        prompts: Vec<String>,
+        items: Vec<PlayItem>,
         barge_in: bool,
     },
     /// Drop everything queued or playing (barge-in).
     StopPlayback,
     /// End the call.
     Hangup,
+    /// Put the caller in an operator queue; answer with [`ActionResult`].
+    Queue { queue: String },
+    /// Record a voice message; answer with [`ActionResult`].
+    Voicemail,
+    /// Send a form; answer with [`ActionResult`].
+    SendForm {
+        form: String,
+        channel: Channel,
+        to: String,
+    },
+    /// Hand the call to an allowed number; answer with [`ActionResult`].
+    Transfer { to: String },
+}
+
+impl Action {
+    /// What the daemon answers today for actions whose machinery is not part of it yet:
+    /// operator queues have no registered operators (so `NoAgents`), and voice messages,
+    /// forms and transfers cannot be carried out (so `Failed`, and the plan's `on_error`
+    /// branch tells the caller). The call layer and the simulator both use this, so the
+    /// simulator shows what a real call does.
+    pub fn current_result(&self) -> Option<ActionResult> {
+        match self {
+            Action::Queue { .. } => Some(ActionResult::NoAgents),
+            Action::Voicemail | Action::SendForm { .. } | Action::Transfer { .. } => {
+                Some(ActionResult::Failed)
+            }
+            Action::Play { .. } | Action::StopPlayback | Action::Hangup => None,
+        }
+    }
+}
+
+/// How a long-running action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionResult {
+    Done,
+    Failed,
+    /// A queue had nobody who could take the call.
+    NoAgents,
+}
+
+/// Why the interpreter did something: for logs and the simulator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Trace {
+    pub node: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Prompts playing; keys may barge in.
+    Prompting,
+    /// Waiting for (more) digits until the deadline.
+    Entering(Instant),
+    /// Reading the entry back.
+    ReadingBack,
+    /// Waiting for 1 (yes) or 2 (again) until the deadline.
+    Confirming(Option<Instant>),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
-    /// Not started yet.
     Idle,
-    /// Playing a `play` node's prompts.
     Playing(NodeId),
-    /// Playing a menu's prompts; keys may barge in.
     Prompting(NodeId),
-    /// Menu prompts finished; waiting for a key until the deadline.
     Waiting(NodeId, Instant),
-    /// Hung up.
+    Collecting(NodeId, Phase),
+    Busy(NodeId),
     Done,
 }
 
 /// The interpreter for one call.
-#[derive(Debug)]
 pub struct Interp {
     plan: Arc<Plan>,
+    env: CallEnv,
+    started: Option<Instant>,
     state: State,
     retries: u32,
+    digits: String,
+    vars: HashMap<String, String>,
     actions: VecDeque<Action>,
-    /// Node names entered, in order: the call's menu path.
+    traces: VecDeque<Trace>,
     path: Vec<NodeId>,
 }
 
-/// A hop limit per input: a valid plan cannot loop through play nodes (validation refuses
-/// that), so more hops than nodes means a bug, and the call hangs up instead of spinning.
-const MAX_HOPS_FACTOR: usize = 2;
+/// Pause between the groups of a number read back, so the caller can follow.
+const GROUP_PAUSE_MS: u32 = 300;
 
 impl Interp {
-    pub fn new(plan: Arc<Plan>) -> Self {
+    pub fn new(plan: Arc<Plan>, env: CallEnv) -> Self {
         Interp {
             plan,
+            env,
+            started: None,
             state: State::Idle,
             retries: 0,
+            digits: String::new(),
+            vars: HashMap::new(),
             actions: VecDeque::new(),
+            traces: VecDeque::new(),
             path: Vec::new(),
         }
     }
@@ -92,12 +188,13 @@ impl Interp {
     /// Starts at the plan's entry node.
     pub fn start(&mut self, now: Instant) {
         if self.state == State::Idle {
+            self.started = Some(now);
             let start = self.plan.start;
             self.enter(now, start, None);
         }
     }
 
-    /// The prompts queued by the last `Play` action have all been played.
+    /// The items queued by the last `Play` action have all been played.
     pub fn handle_playback_finished(&mut self, now: Instant) {
         match self.state {
             State::Playing(id) => {
@@ -108,6 +205,21 @@ impl Interp {
             State::Prompting(id) => {
                 if let NodeKind::Menu(m) = &self.plan.nodes[id].kind {
                     self.state = State::Waiting(id, now + m.timeout);
+                }
+            }
+            State::Collecting(id, Phase::Prompting) => {
+                if let NodeKind::Collect(c) = &self.plan.nodes[id].kind {
+                    let wait = if self.digits.is_empty() {
+                        c.timeout
+                    } else {
+                        c.inter_digit_timeout
+                    };
+                    self.state = State::Collecting(id, Phase::Entering(now + wait));
+                }
+            }
+            State::Collecting(id, Phase::ReadingBack | Phase::Confirming(None)) => {
+                if let NodeKind::Collect(c) = &self.plan.nodes[id].kind {
+                    self.state = State::Collecting(id, Phase::Confirming(Some(now + c.timeout)));
                 }
             }
             _ => {}
@@ -136,16 +248,57 @@ impl Interp {
                 }
             }
             State::Waiting(id, _) => self.menu_key(now, id, key),
-            State::Idle | State::Done => {}
+            State::Collecting(id, phase) => self.collect_key(now, id, phase, key),
+            State::Idle | State::Busy(_) | State::Done => {}
         }
     }
 
-    /// Time passed; acts on a menu's no-input deadline.
+    /// Time passed; acts on menu and entry deadlines.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if let State::Waiting(id, deadline) = self.state
-            && now >= deadline
-        {
-            self.retry(now, id, false);
+        match self.state {
+            State::Waiting(id, deadline) if now >= deadline => self.retry(now, id, false),
+            State::Collecting(id, Phase::Entering(deadline)) if now >= deadline => {
+                if self.digits.is_empty() {
+                    self.retry(now, id, false);
+                } else {
+                    self.finish_entry(now, id);
+                }
+            }
+            State::Collecting(id, Phase::Confirming(Some(deadline))) if now >= deadline => {
+                self.retry(now, id, false);
+            }
+            _ => {}
+        }
+    }
+
+    /// A long-running action (queue, voicemail, send_form, transfer) ended.
+    pub fn handle_result(&mut self, now: Instant, result: ActionResult) {
+        let State::Busy(id) = self.state else { return };
+        let plan = Arc::clone(&self.plan);
+        let next = match (&plan.nodes[id].kind, result) {
+            (NodeKind::Queue { no_agents, .. }, ActionResult::NoAgents | ActionResult::Failed) => {
+                Some(*no_agents)
+            }
+            (NodeKind::Queue { .. }, ActionResult::Done) => None,
+            (
+                NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. },
+                r,
+            ) => Some(if r == ActionResult::Done {
+                *next
+            } else {
+                *on_error
+            }),
+            (
+                NodeKind::Transfer { on_error, .. },
+                ActionResult::Failed | ActionResult::NoAgents,
+            ) => Some(*on_error),
+            _ => None,
+        };
+        self.trace(id, format!("result: {result:?}"));
+        match next {
+            Some(n) => self.enter(now, n, None),
+            // The operator or the transfer target took the call over; the call layer ends it.
+            None => self.state = State::Done,
         }
     }
 
@@ -153,7 +306,8 @@ impl Interp {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         match self.state {
-            State::Waiting(_, deadline) => Some(deadline),
+            State::Waiting(_, d)
+            | State::Collecting(_, Phase::Entering(d) | Phase::Confirming(Some(d))) => Some(d),
             _ => None,
         }
     }
@@ -162,6 +316,12 @@ impl Interp {
     #[must_use]
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()
+    }
+
+    /// The next explanation, if any.
+    #[must_use]
+    pub fn poll_trace(&mut self) -> Option<Trace> {
+        self.traces.pop_front()
     }
 
     /// Names of the nodes the call went through, e.g. `welcome>main_menu>office_hours`.
@@ -176,9 +336,32 @@ impl Interp {
         out
     }
 
-    /// Whether the plan has hung up.
+    /// A variable's value (set by `set` or `collect`).
+    pub fn var(&self, name: &str) -> Option<&str> {
+        self.vars.get(name).map(String::as_str)
+    }
+
+    /// Whether the plan has finished with the call.
     pub fn is_done(&self) -> bool {
         self.state == State::Done
+    }
+
+    /// Civil time now, from the call's start and the monotonic clock.
+    pub fn civil_now(&self, now: Instant) -> Zoned {
+        let elapsed = self
+            .started
+            .map_or(Duration::ZERO, |s| now.saturating_duration_since(s));
+        jiff::SignedDuration::try_from(elapsed)
+            .ok()
+            .and_then(|d| self.env.civil_start.checked_add(d).ok())
+            .unwrap_or_else(|| self.env.civil_start.clone())
+    }
+
+    fn trace(&mut self, id: NodeId, text: String) {
+        self.traces.push_back(Trace {
+            node: self.plan.nodes[id].name.clone(),
+            text,
+        });
     }
 
     fn menu_key(&mut self, now: Instant, id: NodeId, key: char) {
@@ -187,72 +370,338 @@ impl Interp {
             _ => None,
         };
         match target {
-            Some(t) => self.enter(now, t, None),
-            None => self.retry(now, id, true),
+            Some(t) => {
+                self.trace(id, format!("key {key} → {}", self.plan.nodes[t].name));
+                self.enter(now, t, None);
+            }
+            None => {
+                self.trace(id, format!("key {key} is not in the menu"));
+                self.retry(now, id, true);
+            }
+        }
+    }
+
+    fn collect_key(&mut self, now: Instant, id: NodeId, phase: Phase, key: char) {
+        let plan = Arc::clone(&self.plan);
+        let NodeKind::Collect(c) = &plan.nodes[id].kind else {
+            return;
+        };
+        match phase {
+            Phase::Prompting if !c.barge_in => {}
+            Phase::Prompting | Phase::Entering(_) => {
+                if phase == Phase::Prompting {
+                    self.actions.push_back(Action::StopPlayback);
+                }
+                if Some(key) == c.terminator {
+                    if self.digits.is_empty() {
+                        self.retry(now, id, true);
+                    } else {
+                        self.finish_entry(now, id);
+                    }
+                    return;
+                }
+                if !key.is_ascii_digit() {
+                    self.trace(id, format!("key {key} is not a digit"));
+                    self.retry(now, id, true);
+                    return;
+                }
+                self.digits.push(key);
+                if self.digits.len() >= c.max_digits {
+                    self.finish_entry(now, id);
+                } else {
+                    self.state =
+                        State::Collecting(id, Phase::Entering(now + c.inter_digit_timeout));
+                }
+            }
+            Phase::ReadingBack | Phase::Confirming(_) => {
+                if phase == Phase::ReadingBack {
+                    self.actions.push_back(Action::StopPlayback);
+                }
+                match key {
+                    '1' => {
+                        let value = self.vars.get(&c.var).cloned().unwrap_or_default();
+                        self.trace(id, format!("confirmed {} = {}", c.var, value));
+                        self.enter(now, c.next, None);
+                    }
+                    '2' => {
+                        self.trace(id, "caller asked to key the number again".to_owned());
+                        self.digits.clear();
+                        let items = self.expand(now, &c.prompts);
+                        self.actions.push_back(Action::Play {
+                            items,
+                            barge_in: c.barge_in,
+                        });
+                        self.state = State::Collecting(id, Phase::Prompting);
+                    }
+                    _ => {
+                        let items = self.expand(now, &c.confirm_prompts);
+                        self.actions.push_back(Action::Play {
+                            items,
+                            barge_in: true,
+                        });
+                        self.state = State::Collecting(id, Phase::Confirming(None));
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish_entry(&mut self, now: Instant, id: NodeId) {
+        let plan = Arc::clone(&self.plan);
+        let NodeKind::Collect(c) = &plan.nodes[id].kind else {
+            return;
+        };
+        let digits = std::mem::take(&mut self.digits);
+        let value = if digits.len() < c.min_digits {
+            None
+        } else {
+            match c.check {
+                DigitCheck::Any => Some(digits.clone()),
+                DigitCheck::HuMobile => phone::normalize(&digits).filter(|n| phone::is_mobile(n)),
+            }
+        };
+        let Some(value) = value else {
+            self.trace(id, format!("entry {digits} refused"));
+            self.retry(now, id, true);
+            return;
+        };
+        self.vars.insert(c.var.clone(), value.clone());
+        if c.readback {
+            let mut items = vec![PlayItem::Prompt("readback_intro".to_owned())];
+            items.extend(number_items(&value));
+            items.push(PlayItem::Pause(GROUP_PAUSE_MS));
+            items.extend(self.expand(now, &c.confirm_prompts));
+            self.actions.push_back(Action::Play {
+                items,
+                barge_in: true,
+            });
+            self.state = State::Collecting(id, Phase::ReadingBack);
+        } else {
+            self.trace(id, format!("{} = {value}", c.var));
+            self.enter(now, c.next, None);
         }
     }
 
     fn retry(&mut self, now: Instant, id: NodeId, invalid: bool) {
-        let NodeKind::Menu(m) = &self.plan.nodes[id].kind else {
-            return;
+        let plan = Arc::clone(&self.plan);
+        let (max, fail, mut items, barge_in, collect) = match &plan.nodes[id].kind {
+            NodeKind::Menu(m) => (
+                m.max_retries,
+                m.on_max_retries,
+                if invalid {
+                    m.invalid_prompts.clone()
+                } else {
+                    m.timeout_prompts.clone()
+                },
+                m.barge_in,
+                false,
+            ),
+            NodeKind::Collect(c) => (
+                c.max_retries,
+                c.on_max_retries,
+                if invalid {
+                    c.invalid_prompts.clone()
+                } else {
+                    c.timeout_prompts.clone()
+                },
+                c.barge_in,
+                true,
+            ),
+            _ => return,
         };
         self.retries += 1;
-        if self.retries > m.max_retries {
-            let fail = m.on_max_retries;
+        self.digits.clear();
+        if self.retries > max {
+            self.trace(
+                id,
+                format!("{} retries used up → {}", max, plan.nodes[fail].name),
+            );
             self.enter(now, fail, None);
             return;
         }
-        let mut prompts = if invalid {
-            m.invalid_prompts.clone()
+        self.trace(
+            id,
+            (if invalid {
+                "invalid input, again"
+            } else {
+                "no input, again"
+            })
+            .to_owned(),
+        );
+        match &plan.nodes[id].kind {
+            NodeKind::Menu(m) => items.extend(m.prompts.iter().cloned()),
+            NodeKind::Collect(c) => items.extend(c.prompts.iter().cloned()),
+            _ => {}
+        }
+        let items = self.expand(now, &items);
+        self.actions.push_back(Action::Play { items, barge_in });
+        self.state = if collect {
+            State::Collecting(id, Phase::Prompting)
         } else {
-            m.timeout_prompts.clone()
+            State::Prompting(id)
         };
-        prompts.extend(m.prompts.iter().cloned());
-        self.actions.push_back(Action::Play {
-            prompts,
-            barge_in: m.barge_in,
-        });
-        self.state = State::Prompting(id);
     }
 
     /// Enters a node. `carried` is a key pressed during the previous node (type-ahead).
     fn enter(&mut self, now: Instant, mut id: NodeId, mut carried: Option<char>) {
-        for _ in 0..self.plan.nodes.len() * MAX_HOPS_FACTOR + 1 {
+        // A valid plan cannot loop without waiting for the caller (validation refuses
+        // that), so more hops than twice the nodes means a bug: hang up rather than spin.
+        for _ in 0..self.plan.nodes.len() * 2 + 1 {
             self.path.push(id);
             let plan = Arc::clone(&self.plan);
+            let was_here = matches!(
+                self.state,
+                State::Prompting(n) | State::Waiting(n, _) | State::Collecting(n, _) if n == id
+            );
+            if !was_here {
+                self.retries = 0;
+            }
             match &plan.nodes[id].kind {
                 NodeKind::Play {
-                    prompts,
+                    items,
                     barge_in,
                     next,
                 } => {
-                    if carried.is_some() && *barge_in || prompts.is_empty() {
+                    if carried.is_some() && *barge_in || items.is_empty() {
                         id = *next;
                         continue;
                     }
+                    let items = self.expand(now, items);
                     self.actions.push_back(Action::Play {
-                        prompts: prompts.clone(),
+                        items,
                         barge_in: *barge_in,
                     });
                     self.state = State::Playing(id);
                     return;
                 }
                 NodeKind::Menu(m) => {
-                    if self.state != State::Prompting(id)
-                        && !matches!(self.state, State::Waiting(n, _) if n == id)
-                    {
-                        self.retries = 0;
-                    }
                     if let Some(key) = carried.take() {
                         self.state = State::Waiting(id, now + m.timeout);
                         self.menu_key(now, id, key);
                         return;
                     }
+                    let items = self.expand(now, &m.prompts);
                     self.actions.push_back(Action::Play {
-                        prompts: m.prompts.clone(),
+                        items,
                         barge_in: m.barge_in,
                     });
                     self.state = State::Prompting(id);
+                    return;
+                }
+                NodeKind::Collect(c) => {
+                    self.digits.clear();
+                    self.state =
+                        State::Collecting(id, Phase::Entering(now + c.inter_digit_timeout));
+                    if let Some(key) = carried.take() {
+                        self.collect_key(now, id, Phase::Entering(now), key);
+                        return;
+                    }
+                    let items = self.expand(now, &c.prompts);
+                    self.actions.push_back(Action::Play {
+                        items,
+                        barge_in: c.barge_in,
+                    });
+                    self.state = State::Collecting(id, Phase::Prompting);
+                    return;
+                }
+                NodeKind::Schedule {
+                    schedule,
+                    open,
+                    closed,
+                } => {
+                    let at = self.civil_now(now);
+                    let state = self.env.schedules.state(schedule, &at);
+                    let (is_open, why) = match state {
+                        Some(s) => (s.open, s.why),
+                        None => (
+                            false,
+                            format!("unknown schedule {schedule}: treated as closed"),
+                        ),
+                    };
+                    let target = if is_open { *open } else { *closed };
+                    self.trace(
+                        id,
+                        format!(
+                            "{schedule} at {}: {} ({why}) → {}",
+                            at.strftime("%Y-%m-%d %H:%M"),
+                            if is_open { "open" } else { "closed" },
+                            plan.nodes[target].name
+                        ),
+                    );
+                    id = target;
+                }
+                NodeKind::Caller { rules, default } => {
+                    let caller = self.env.caller.as_deref();
+                    let hit = rules.iter().find(|(m, _)| match (m, caller) {
+                        (CallerMatch::Numbers(list), Some(c)) => list.iter().any(|n| n == c),
+                        (CallerMatch::Mobile, Some(c)) => phone::is_mobile(c),
+                        (CallerMatch::Landline, Some(c)) => !phone::is_mobile(c),
+                        (CallerMatch::Anonymous, None) => true,
+                        _ => false,
+                    });
+                    let (why, target) = match hit {
+                        Some((m, t)) => (format!("{m:?}"), *t),
+                        None => ("no rule matched".to_owned(), *default),
+                    };
+                    self.trace(
+                        id,
+                        format!(
+                            "caller {}: {why} → {}",
+                            caller.unwrap_or("anonymous"),
+                            plan.nodes[target].name
+                        ),
+                    );
+                    id = target;
+                }
+                NodeKind::Set { vars, next } => {
+                    for (k, v) in vars {
+                        self.vars.insert(k.clone(), v.clone());
+                    }
+                    id = *next;
+                }
+                NodeKind::Goto { next } => id = *next,
+                NodeKind::Queue { queue, .. } => {
+                    self.actions.push_back(Action::Queue {
+                        queue: queue.clone(),
+                    });
+                    self.state = State::Busy(id);
+                    return;
+                }
+                NodeKind::Voicemail { .. } => {
+                    self.actions.push_back(Action::Voicemail);
+                    self.state = State::Busy(id);
+                    return;
+                }
+                NodeKind::SendForm {
+                    form,
+                    channel,
+                    to,
+                    on_error,
+                    ..
+                } => {
+                    let address = match to {
+                        Address::Caller => self.env.caller.clone(),
+                        Address::Var(v) => self.vars.get(v).cloned(),
+                    };
+                    match address {
+                        Some(to) => {
+                            self.actions.push_back(Action::SendForm {
+                                form: form.clone(),
+                                channel: *channel,
+                                to,
+                            });
+                            self.state = State::Busy(id);
+                            return;
+                        }
+                        None => {
+                            self.trace(id, "no address to send to".to_owned());
+                            id = *on_error;
+                        }
+                    }
+                }
+                NodeKind::Transfer { to, .. } => {
+                    self.actions.push_back(Action::Transfer { to: to.clone() });
+                    self.state = State::Busy(id);
                     return;
                 }
                 NodeKind::Hangup => {
@@ -265,13 +714,85 @@ impl Interp {
         self.actions.push_back(Action::Hangup);
         self.state = State::Done;
     }
+
+    /// Turns plan items into prompt ids, composing the dynamic ones.
+    fn expand(&mut self, now: Instant, items: &[Item]) -> Vec<PlayItem> {
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            match item {
+                Item::Prompt(id) => out.push(PlayItem::Prompt(id.clone())),
+                Item::Var(name) => {
+                    if let Some(v) = self.vars.get(name) {
+                        out.extend(number_items(v));
+                    }
+                }
+                Item::Caller => {
+                    if let Some(c) = &self.env.caller {
+                        out.extend(number_items(c));
+                    }
+                }
+                Item::NextOpening(schedule) => {
+                    let at = self.civil_now(now);
+                    if let Some(opening) = self.env.schedules.next_opening(schedule, &at) {
+                        // More than a week away the words would mislead: say nothing.
+                        if let Some(words) = next_opening_words(&at, &opening) {
+                            out.extend(words.into_iter().map(|w| PlayItem::Prompt(w.to_owned())));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A number read back in digit groups with short pauses. E.164 Hungarian numbers are read
+/// the way callers key them: `+36301234567` as "nulla hat, harminc, …".
+fn number_items(value: &str) -> Vec<PlayItem> {
+    let national = value.strip_prefix("+36").map(|rest| format!("06{rest}"));
+    let groups = say::phone_number_groups(national.as_deref().unwrap_or(value));
+    let mut out = Vec::new();
+    for (i, group) in groups.into_iter().enumerate() {
+        if i > 0 {
+            out.push(PlayItem::Pause(GROUP_PAUSE_MS));
+        }
+        out.extend(group.into_iter().map(|w| PlayItem::Prompt(w.to_owned())));
+    }
+    out
+}
+
+/// "A vonal legközelebb holnap reggel hét órakor nyit." — `None` when the opening is more
+/// than six days away (a weekday name would then be ambiguous).
+pub fn next_opening_words(now: &Zoned, opening: &Zoned) -> Option<Vec<&'static str>> {
+    let days = (opening.date() - now.date()).get_days();
+    let day = match days {
+        0 => say::Day::Today,
+        1 => say::Day::Tomorrow,
+        2..=6 => match opening.weekday() {
+            jiff::civil::Weekday::Monday => say::Day::Monday,
+            jiff::civil::Weekday::Tuesday => say::Day::Tuesday,
+            jiff::civil::Weekday::Wednesday => say::Day::Wednesday,
+            jiff::civil::Weekday::Thursday => say::Day::Thursday,
+            jiff::civil::Weekday::Friday => say::Day::Friday,
+            jiff::civil::Weekday::Saturday => say::Day::Saturday,
+            jiff::civil::Weekday::Sunday => say::Day::Sunday,
+        },
+        _ => return None,
+    };
+    let hour = u32::try_from(opening.hour()).unwrap_or(0);
+    let minute = u32::try_from(opening.minute()).unwrap_or(0);
+    let mut words = say::line_opens_next(day, hour, minute);
+    // "holnap reggel hét órakor": morning hours read as 1–9 need "reggel" to be clear.
+    if hour < 10 {
+        words.insert(2, "word_reggel");
+    }
+    Some(words)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialplan::load_str;
-    use std::time::Duration;
+    use crate::dialplan::{Known, load_str};
 
     const PLAN: &str = r#"start = "welcome"
 [nodes.welcome]
@@ -281,7 +802,7 @@ next = "menu"
 [nodes.menu]
 type = "menu"
 prompts = ["main_menu"]
-keys = { "3" = "hours", "*" = "menu" }
+keys = { "3" = "hours", "*" = "menu", "2" = "number" }
 invalid_prompts = ["invalid_key"]
 timeout_prompts = ["no_input"]
 max_retries = 2
@@ -292,6 +813,15 @@ type = "play"
 prompts = ["office_hours"]
 barge_in = false
 next = "bye"
+[nodes.number]
+type = "collect"
+prompts = ["enter_mobile"]
+var = "mobile"
+validate = "hu_mobile"
+readback = true
+invalid_prompts = ["mobile_invalid"]
+next = "bye"
+on_max_retries = "bye"
 [nodes.bye]
 type = "play"
 prompts = ["goodbye"]
@@ -301,27 +831,59 @@ next = "end"
 type = "hangup"
 "#;
 
+    struct AlwaysOpen;
+    impl Schedules for AlwaysOpen {
+        fn state(&self, _: &str, _: &Zoned) -> Option<ScheduleState> {
+            Some(ScheduleState {
+                open: true,
+                why: "test".into(),
+            })
+        }
+        fn next_opening(&self, _: &str, _: &Zoned) -> Option<Zoned> {
+            None
+        }
+    }
+
+    fn env() -> CallEnv {
+        CallEnv {
+            caller: Some("+36301234567".into()),
+            civil_start: jiff::civil::date(2026, 12, 1)
+                .at(17, 0, 0, 0)
+                .in_tz("Europe/Budapest")
+                .expect("valid civil time"),
+            schedules: Arc::new(AlwaysOpen),
+        }
+    }
+
     fn interp() -> Interp {
-        let ids = [
+        let prompts = [
             "welcome",
             "main_menu",
             "invalid_key",
             "no_input",
             "office_hours",
             "goodbye",
+            "enter_mobile",
+            "mobile_invalid",
+            "confirm_number",
+            "readback_intro",
         ];
-        let (plan, _) = load_str("t.toml", PLAN, &ids).expect("valid plan");
-        Interp::new(Arc::new(plan))
+        let known = Known {
+            prompts: &prompts,
+            ..Known::default()
+        };
+        let (plan, _) = load_str("t.toml", PLAN, &known).expect("valid plan");
+        Interp::new(Arc::new(plan), env())
     }
 
     fn drain(i: &mut Interp) -> Vec<Action> {
         std::iter::from_fn(|| i.poll_action()).collect()
     }
 
-    fn play(p: &[&str]) -> Action {
+    fn play(p: &[&str], barge_in: bool) -> Action {
         Action::Play {
-            prompts: p.iter().map(|s| s.to_string()).collect(),
-            barge_in: true,
+            items: p.iter().map(|s| PlayItem::Prompt(s.to_string())).collect(),
+            barge_in,
         }
     }
 
@@ -330,31 +892,19 @@ type = "hangup"
         let t0 = crate::clock::test_epoch();
         let mut i = interp();
         i.start(t0);
-        assert_eq!(drain(&mut i), vec![play(&["welcome"])]);
+        assert_eq!(drain(&mut i), vec![play(&["welcome"], true)]);
         i.handle_playback_finished(t0);
-        assert_eq!(drain(&mut i), vec![play(&["main_menu"])]);
+        assert_eq!(drain(&mut i), vec![play(&["main_menu"], true)]);
         i.handle_playback_finished(t0);
         i.handle_digit(t0, '3');
-        assert_eq!(
-            drain(&mut i),
-            vec![Action::Play {
-                prompts: vec!["office_hours".into()],
-                barge_in: false
-            }]
-        );
+        assert_eq!(drain(&mut i), vec![play(&["office_hours"], false)]);
         i.handle_digit(t0, '1');
         assert!(drain(&mut i).is_empty(), "no barge-in on office hours");
         i.handle_playback_finished(t0);
         i.handle_playback_finished(t0);
         assert_eq!(
             drain(&mut i),
-            vec![
-                Action::Play {
-                    prompts: vec!["goodbye".into()],
-                    barge_in: false
-                },
-                Action::Hangup
-            ]
+            vec![play(&["goodbye"], false), Action::Hangup]
         );
         assert!(i.is_done());
         assert_eq!(i.path(), "welcome>menu>hours>bye>end");
@@ -368,13 +918,9 @@ type = "hangup"
         drain(&mut i);
         i.handle_digit(t0, '3');
         let acts = drain(&mut i);
-        assert_eq!(acts[0], Action::StopPlayback);
         assert_eq!(
-            acts[1],
-            Action::Play {
-                prompts: vec!["office_hours".into()],
-                barge_in: false
-            }
+            acts,
+            vec![Action::StopPlayback, play(&["office_hours"], false)]
         );
     }
 
@@ -391,23 +937,20 @@ type = "hangup"
         assert!(drain(&mut i).is_empty(), "deadline not reached");
         let t1 = t0 + Duration::from_secs(5);
         i.handle_timeout(t1);
-        assert_eq!(drain(&mut i), vec![play(&["no_input", "main_menu"])]);
+        assert_eq!(drain(&mut i), vec![play(&["no_input", "main_menu"], true)]);
         i.handle_playback_finished(t1);
         i.handle_digit(t1, '9');
-        assert_eq!(drain(&mut i), vec![play(&["invalid_key", "main_menu"])]);
-        i.handle_playback_finished(t1);
-        i.handle_timeout(t1 + Duration::from_secs(5));
         assert_eq!(
             drain(&mut i),
-            vec![Action::Play {
-                prompts: vec!["goodbye".into()],
-                barge_in: false
-            }]
+            vec![play(&["invalid_key", "main_menu"], true)]
         );
+        i.handle_playback_finished(t1);
+        i.handle_timeout(t1 + Duration::from_secs(5));
+        assert_eq!(drain(&mut i), vec![play(&["goodbye"], false)]);
     }
 
     #[test]
-    fn star_repeats_the_menu_and_resets_nothing_else() {
+    fn star_repeats_the_menu() {
         let t0 = crate::clock::test_epoch();
         let mut i = interp();
         i.start(t0);
@@ -416,7 +959,131 @@ type = "hangup"
         i.handle_digit(t0, '*');
         assert_eq!(
             drain(&mut i),
-            vec![Action::StopPlayback, play(&["main_menu"])]
+            vec![Action::StopPlayback, play(&["main_menu"], true)]
         );
+    }
+
+    #[test]
+    fn collected_mobile_number_is_read_back_in_groups_and_confirmed() {
+        let t0 = crate::clock::test_epoch();
+        let mut i = interp();
+        i.start(t0);
+        i.handle_playback_finished(t0);
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '2');
+        drain(&mut i);
+        i.handle_playback_finished(t0);
+        for d in "06301234567".chars() {
+            i.handle_digit(t0, d);
+        }
+        i.handle_digit(t0, '#');
+        let acts = drain(&mut i);
+        let Some(Action::Play { items, .. }) = acts.first() else {
+            panic!("read-back expected: {acts:?}")
+        };
+        assert_eq!(
+            items.first(),
+            Some(&PlayItem::Prompt("readback_intro".into()))
+        );
+        assert_eq!(
+            items.last(),
+            Some(&PlayItem::Prompt("confirm_number".into()))
+        );
+        let pauses = items
+            .iter()
+            .filter(|p| matches!(p, PlayItem::Pause(_)))
+            .count();
+        assert!(pauses >= 3, "digit groups are separated: {items:?}");
+        assert_eq!(i.var("mobile"), Some("+36301234567"));
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '1');
+        assert_eq!(drain(&mut i), vec![play(&["goodbye"], false)]);
+    }
+
+    #[test]
+    fn landline_number_is_refused_by_hu_mobile_and_asked_again() {
+        let t0 = crate::clock::test_epoch();
+        let mut i = interp();
+        i.start(t0);
+        i.handle_playback_finished(t0);
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '2');
+        drain(&mut i);
+        i.handle_playback_finished(t0);
+        for d in "0623444555#".chars() {
+            i.handle_digit(t0, d);
+        }
+        assert_eq!(
+            drain(&mut i),
+            vec![play(&["mobile_invalid", "enter_mobile"], true)]
+        );
+        assert_eq!(i.var("mobile"), None);
+    }
+
+    #[test]
+    fn entry_ends_after_the_inter_digit_timeout() {
+        let t0 = crate::clock::test_epoch();
+        let mut i = interp();
+        i.start(t0);
+        i.handle_playback_finished(t0);
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '2');
+        drain(&mut i);
+        i.handle_playback_finished(t0);
+        for d in "06701234567".chars() {
+            i.handle_digit(t0, d);
+        }
+        assert_eq!(i.poll_timeout(), Some(t0 + Duration::from_secs(4)));
+        i.handle_timeout(t0 + Duration::from_secs(4));
+        assert_eq!(i.var("mobile"), Some("+36701234567"));
+    }
+
+    #[test]
+    fn next_opening_is_spoken_with_day_and_hour() {
+        let tz = "Europe/Budapest";
+        let mon = jiff::civil::date(2026, 11, 30)
+            .at(8, 30, 0, 0)
+            .in_tz(tz)
+            .expect("valid");
+        let tue7 = jiff::civil::date(2026, 12, 1)
+            .at(7, 0, 0, 0)
+            .in_tz(tz)
+            .expect("valid");
+        let tue16 = jiff::civil::date(2026, 12, 1)
+            .at(16, 0, 0, 0)
+            .in_tz(tz)
+            .expect("valid");
+        let fri = jiff::civil::date(2026, 12, 4)
+            .at(8, 10, 0, 0)
+            .in_tz(tz)
+            .expect("valid");
+        let mon7 = jiff::civil::date(2026, 12, 7)
+            .at(7, 0, 0, 0)
+            .in_tz(tz)
+            .expect("valid");
+        let text = |w: Option<Vec<&str>>| -> String {
+            w.expect("within a week")
+                .iter()
+                .map(|id| say::fragment_text(id).unwrap_or(id))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(
+            text(next_opening_words(&mon, &tue7)),
+            "line_next holnap reggel hét line_opens_at_hour"
+        );
+        assert_eq!(
+            text(next_opening_words(&mon, &tue16)),
+            "line_next holnap tizenhat line_opens_at_hour"
+        );
+        assert_eq!(
+            text(next_opening_words(&fri, &mon7)),
+            "line_next hétfőn reggel hét line_opens_at_hour"
+        );
+        let far = jiff::civil::date(2027, 1, 4)
+            .at(7, 0, 0, 0)
+            .in_tz(tz)
+            .expect("valid");
+        assert_eq!(next_opening_words(&fri, &far), None);
     }
 }

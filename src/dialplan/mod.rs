@@ -26,13 +26,14 @@
 
 pub mod calendar;
 pub mod interp;
+pub mod simulate;
 pub mod syntax;
 pub mod validate;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-pub use validate::{Diagnostic, load, load_str};
+pub use validate::{Diagnostic, Known, Severity, load, load_str};
 
 /// Index of a node inside a [`Plan`].
 pub type NodeId = usize;
@@ -48,6 +49,10 @@ pub struct Plan {
     pub nodes: Vec<Node>,
     /// Node names to ids.
     pub by_name: HashMap<String, NodeId>,
+    /// The calendar directory named by the plan (relative to the plan file).
+    pub calendar_dir: String,
+    /// E.164 numbers `transfer` nodes may call; nothing else is ever dialled.
+    pub transfer_allowed: Vec<String>,
 }
 
 impl Plan {
@@ -66,18 +71,94 @@ pub struct Node {
     pub kind: NodeKind,
 }
 
+/// Something to say: a recorded prompt, or words the daemon composes at call time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A prompt id from the manifest.
+    Prompt(String),
+    /// `@next_opening:SCHEDULE`: "A vonal legközelebb holnap hét órakor nyit."
+    NextOpening(String),
+    /// `@var:NAME`: the digits kept in a variable, read in groups (a phone number).
+    Var(String),
+    /// `@caller`: the caller's number, read in groups.
+    Caller,
+}
+
+/// Where a form goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+/// Who a form goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Address {
+    /// The number the caller calls from.
+    Caller,
+    /// A number or address kept in a variable (e.g. keyed in with `collect`).
+    Var(String),
+}
+
+/// What a `caller` rule matches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerMatch {
+    /// Any of these E.164 numbers.
+    Numbers(Vec<String>),
+    /// A Hungarian mobile number (can receive SMS).
+    Mobile,
+    /// A number that is not a Hungarian mobile.
+    Landline,
+    /// No usable caller ID.
+    Anonymous,
+}
+
 /// The node types.
 #[derive(Debug, Clone)]
 pub enum NodeKind {
     /// Play prompts, then continue at `next`. With `barge_in`, a key press cuts the prompts
     /// short and is handed to the next node (type-ahead into a menu).
     Play {
-        prompts: Vec<String>,
+        items: Vec<Item>,
         barge_in: bool,
         next: NodeId,
     },
     /// Play a menu and wait for one key.
     Menu(Menu),
+    /// Collect several digits into a variable, optionally read them back and confirm.
+    Collect(Collect),
+    /// Branch on whether a schedule is open now (calendar, holidays, overrides included).
+    Schedule {
+        schedule: String,
+        open: NodeId,
+        closed: NodeId,
+    },
+    /// Branch on the caller's number.
+    Caller {
+        rules: Vec<(CallerMatch, NodeId)>,
+        default: NodeId,
+    },
+    /// Set variables, then continue.
+    Set {
+        vars: Vec<(String, String)>,
+        next: NodeId,
+    },
+    /// Continue elsewhere.
+    Goto { next: NodeId },
+    /// Wait for an operator of a queue; `no_agents` when nobody can take the call.
+    Queue { queue: String, no_agents: NodeId },
+    /// Record a voice message.
+    Voicemail { next: NodeId, on_error: NodeId },
+    /// Send a form by SMS link or email.
+    SendForm {
+        form: String,
+        channel: Channel,
+        to: Address,
+        next: NodeId,
+        on_error: NodeId,
+    },
+    /// Hand the call to a number the plan allows.
+    Transfer { to: String, on_error: NodeId },
     /// End the call: the daemon sends BYE.
     Hangup,
 }
@@ -85,7 +166,7 @@ pub enum NodeKind {
 /// A one-key menu.
 #[derive(Debug, Clone)]
 pub struct Menu {
-    pub prompts: Vec<String>,
+    pub prompts: Vec<Item>,
     pub barge_in: bool,
     /// Key (`0`–`9`, `*`, `#`, `A`–`D`) to node.
     pub keys: Vec<(char, NodeId)>,
@@ -93,8 +174,8 @@ pub struct Menu {
     pub timeout: Duration,
     /// How many invalid keys or timeouts are forgiven before `on_max_retries`.
     pub max_retries: u32,
-    pub invalid_prompts: Vec<String>,
-    pub timeout_prompts: Vec<String>,
+    pub invalid_prompts: Vec<Item>,
+    pub timeout_prompts: Vec<Item>,
     pub on_max_retries: NodeId,
 }
 
@@ -103,4 +184,39 @@ impl Menu {
     pub fn target(&self, key: char) -> Option<NodeId> {
         self.keys.iter().find(|(k, _)| *k == key).map(|(_, n)| *n)
     }
+}
+
+/// What collected digits must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigitCheck {
+    /// Anything of the right length.
+    Any,
+    /// A Hungarian mobile number (`06 30 …`); stored as E.164.
+    HuMobile,
+}
+
+/// A multi-digit entry.
+#[derive(Debug, Clone)]
+pub struct Collect {
+    pub prompts: Vec<Item>,
+    pub barge_in: bool,
+    /// Variable that receives the digits (E.164 for `HuMobile`).
+    pub var: String,
+    pub min_digits: usize,
+    pub max_digits: usize,
+    /// Key that ends the entry early (usually `#`).
+    pub terminator: Option<char>,
+    /// Silence before the first digit.
+    pub timeout: Duration,
+    /// Silence between digits that ends the entry.
+    pub inter_digit_timeout: Duration,
+    /// Read the entry back and ask for confirmation (`1` yes, `2` again).
+    pub readback: bool,
+    pub confirm_prompts: Vec<Item>,
+    pub check: DigitCheck,
+    pub max_retries: u32,
+    pub invalid_prompts: Vec<Item>,
+    pub timeout_prompts: Vec<Item>,
+    pub next: NodeId,
+    pub on_max_retries: NodeId,
 }

@@ -11,8 +11,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::syntax::{self, RawNode, RawPlan};
-use super::{Menu, Node, NodeId, NodeKind, Plan};
+use super::syntax::{self, RawItems, RawNode, RawPlan, RawRef};
+use super::{
+    Address, CallerMatch, Channel, Collect, DigitCheck, Item, Menu, Node, NodeId, NodeKind, Plan,
+};
+use crate::phone;
 
 /// How bad a [`Diagnostic`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +48,19 @@ impl fmt::Display for Diagnostic {
     }
 }
 
-/// Reads and validates a plan file against the prompt ids that exist.
+/// The ids a plan may refer to, from outside the plan file.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Known<'a> {
+    pub prompts: &'a [&'a str],
+    pub queues: &'a [&'a str],
+    pub forms: &'a [&'a str],
+    pub schedules: &'a [&'a str],
+}
+
+/// Reads and validates a plan file.
 ///
 /// On success returns the plan and its warnings; on failure every diagnostic (errors first).
-pub fn load(path: &Path, prompt_ids: &[&str]) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
+pub fn load(path: &Path, known: &Known<'_>) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| {
         vec![Diagnostic {
@@ -59,19 +71,22 @@ pub fn load(path: &Path, prompt_ids: &[&str]) -> Result<(Plan, Vec<Diagnostic>),
             message: format!("cannot read the dial plan: {e}"),
         }]
     })?;
-    load_str(&file, &text, prompt_ids)
+    load_str(&file, &text, known)
 }
 
 /// As [`load`], from text already in memory.
 pub fn load_str(
     file: &str,
     text: &str,
-    prompt_ids: &[&str],
+    known: &Known<'_>,
 ) -> Result<(Plan, Vec<Diagnostic>), Vec<Diagnostic>> {
     let mut v = Validator {
         file,
         text,
+        known,
         diags: Vec::new(),
+        names: Vec::new(),
+        by_name: HashMap::new(),
     };
     let raw = match syntax::parse(text) {
         Ok(raw) => raw,
@@ -80,7 +95,7 @@ pub fn load_str(
             return Err(v.diags);
         }
     };
-    let plan = v.build(&raw, prompt_ids);
+    let plan = v.build(&raw);
     let has_error = v.diags.iter().any(|d| d.severity == Severity::Error);
     v.diags
         .sort_by_key(|d| (d.severity == Severity::Warning, d.line, d.col));
@@ -93,11 +108,71 @@ pub fn load_str(
 struct Validator<'a> {
     file: &'a str,
     text: &'a str,
+    known: &'a Known<'a>,
     diags: Vec<Diagnostic>,
+    names: Vec<String>,
+    by_name: HashMap<String, NodeId>,
 }
 
-const NODE_TYPES: &[&str] = &["play", "menu", "hangup"];
+const NODE_TYPES: &[&str] = &[
+    "play",
+    "menu",
+    "collect",
+    "schedule",
+    "caller",
+    "set",
+    "goto",
+    "queue",
+    "voicemail",
+    "send_form",
+    "transfer",
+    "hangup",
+];
 const KEYS: &str = "0123456789*#ABCD";
+
+/// Fields each node type takes.
+fn allowed_fields(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "play" => &["prompts", "barge_in", "next"],
+        "menu" => &[
+            "prompts",
+            "barge_in",
+            "keys",
+            "timeout_s",
+            "max_retries",
+            "invalid_prompts",
+            "timeout_prompts",
+            "on_max_retries",
+        ],
+        "collect" => &[
+            "prompts",
+            "barge_in",
+            "var",
+            "min_digits",
+            "max_digits",
+            "terminator",
+            "timeout_s",
+            "inter_digit_timeout_s",
+            "readback",
+            "confirm_prompts",
+            "validate",
+            "max_retries",
+            "invalid_prompts",
+            "timeout_prompts",
+            "next",
+            "on_max_retries",
+        ],
+        "schedule" => &["schedule", "open", "closed"],
+        "caller" => &["rules", "default"],
+        "set" => &["vars", "next"],
+        "goto" => &["next"],
+        "queue" => &["queue", "no_agents"],
+        "voicemail" => &["next", "on_error"],
+        "send_form" => &["form", "channel", "to", "next", "on_error"],
+        "transfer" => &["to", "on_error"],
+        _ => &[],
+    }
+}
 
 impl Validator<'_> {
     fn push(&mut self, span: Range<usize>, severity: Severity, message: String) {
@@ -115,19 +190,45 @@ impl Validator<'_> {
         self.push(span, Severity::Error, message);
     }
 
-    fn build(&mut self, raw: &RawPlan, prompt_ids: &[&str]) -> Option<Plan> {
-        let names: Vec<&str> = raw.nodes.keys().map(|k| k.get_ref().as_str()).collect();
-        let by_name: HashMap<String, NodeId> = names
+    fn build(&mut self, raw: &RawPlan) -> Option<Plan> {
+        self.names = raw.nodes.keys().map(|k| k.get_ref().clone()).collect();
+        self.by_name = self
+            .names
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.to_string(), i))
+            .map(|(i, n)| (n.clone(), i))
             .collect();
-        let prompts: HashSet<&str> = prompt_ids.iter().copied().collect();
 
-        let start = self.node_ref(&raw.start, &by_name, &names);
+        let start = self.node_ref(&raw.start);
+        let mut transfer_allowed = Vec::new();
+        if let Some(t) = &raw.transfer {
+            for n in &t.get_ref().allowed {
+                match phone::normalize(n.get_ref()) {
+                    Some(e164) => transfer_allowed.push(e164),
+                    None => self.error(
+                        n.span(),
+                        format!("expected a phone number, found \"{}\"", n.get_ref()),
+                    ),
+                }
+            }
+        }
+        let vars_set: HashSet<String> = raw
+            .nodes
+            .values()
+            .flat_map(|n| {
+                let n = n.get_ref();
+                let mut v: Vec<String> = n.var.iter().map(|s| s.get_ref().clone()).collect();
+                v.extend(
+                    n.vars
+                        .iter()
+                        .flat_map(|m| m.get_ref().keys().map(|k| k.get_ref().clone())),
+                );
+                v
+            })
+            .collect();
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         for (name, node) in &raw.nodes {
-            let kind = self.node(name, node, &by_name, &names, &prompts, prompt_ids);
+            let kind = self.node(name, node, &vars_set, &transfer_allowed);
             nodes.push(kind.map(|kind| Node {
                 name: name.get_ref().clone(),
                 kind,
@@ -135,11 +236,17 @@ impl Validator<'_> {
         }
         let nodes: Option<Vec<Node>> = nodes.into_iter().collect();
         let (start, nodes) = (start?, nodes?);
+        let calendar_dir = raw
+            .calendar
+            .as_ref()
+            .map_or_else(|| "calendar".to_owned(), |c| c.get_ref().clone());
         let plan = Plan {
             source: self.file.to_owned(),
             start,
             nodes,
-            by_name,
+            by_name: self.by_name.clone(),
+            calendar_dir,
+            transfer_allowed,
         };
         self.check_graph(&plan, raw);
         Some(plan)
@@ -149,189 +256,346 @@ impl Validator<'_> {
         &mut self,
         name: &Spanned<String>,
         node: &Spanned<RawNode>,
-        by_name: &HashMap<String, NodeId>,
-        names: &[&str],
-        prompts: &HashSet<&str>,
-        prompt_ids: &[&str],
+        vars_set: &HashSet<String>,
+        transfer_allowed: &[String],
     ) -> Option<NodeKind> {
         let n = node.get_ref();
         let kind = n.kind.get_ref().as_str();
-        let allowed: &[&str] = match kind {
-            "play" => &["prompts", "barge_in", "next"],
-            "menu" => &[
-                "prompts",
-                "barge_in",
-                "keys",
-                "timeout_s",
-                "max_retries",
-                "invalid_prompts",
-                "timeout_prompts",
-                "on_max_retries",
-            ],
-            "hangup" => &[],
-            other => {
-                self.error(
-                    n.kind.span(),
-                    format!(
-                        "unknown node type \"{other}\" in node \"{}\" (known: {})",
-                        name.get_ref(),
-                        NODE_TYPES.join(", ")
-                    ),
-                );
-                return None;
-            }
-        };
-        let present: [(&str, Option<Range<usize>>); 9] = [
-            ("prompts", n.prompts.as_ref().map(Spanned::span)),
-            ("barge_in", n.barge_in.as_ref().map(Spanned::span)),
-            ("next", n.next.as_ref().map(Spanned::span)),
-            ("keys", n.keys.as_ref().map(Spanned::span)),
-            ("timeout_s", n.timeout_s.as_ref().map(Spanned::span)),
-            ("max_retries", n.max_retries.as_ref().map(Spanned::span)),
-            (
-                "invalid_prompts",
-                n.invalid_prompts.as_ref().map(Spanned::span),
-            ),
-            (
-                "timeout_prompts",
-                n.timeout_prompts.as_ref().map(Spanned::span),
-            ),
-            (
-                "on_max_retries",
-                n.on_max_retries.as_ref().map(Spanned::span),
-            ),
-        ];
-        let mut ok = true;
-        for (field, span) in present {
-            if let Some(span) = span
-                && !allowed.contains(&field)
-            {
+        if !NODE_TYPES.contains(&kind) {
+            self.error(
+                n.kind.span(),
+                format!(
+                    "unknown node type \"{kind}\" in node \"{}\" (known: {})",
+                    name.get_ref(),
+                    NODE_TYPES.join(", ")
+                ),
+            );
+            return None;
+        }
+        let errors_before = self.error_count();
+        let allowed = allowed_fields(kind);
+        for (field, span) in n.present_fields() {
+            if !allowed.contains(&field) {
                 self.error(
                     span,
                     format!("field \"{field}\" does not apply to a {kind} node"),
                 );
-                ok = false;
             }
         }
-        let mut prompt_list = |v: &mut Self, list: &Option<Spanned<Vec<Spanned<String>>>>| {
-            let mut out = Vec::new();
-            for p in list.iter().flat_map(|l| l.get_ref()) {
-                if prompts.contains(p.get_ref().as_str()) {
-                    out.push(p.get_ref().clone());
-                } else {
-                    v.error(
-                        p.span(),
-                        format!(
-                            "unknown prompt \"{}\" (known: {})",
-                            p.get_ref(),
-                            suggest(p.get_ref(), prompt_ids)
-                        ),
-                    );
-                    ok = false;
-                }
-            }
-            out
-        };
-        let main_prompts = prompt_list(self, &n.prompts);
-        let invalid_prompts = prompt_list(self, &n.invalid_prompts);
-        let timeout_prompts = prompt_list(self, &n.timeout_prompts);
         let barge_in = n.barge_in.as_ref().is_none_or(|b| *b.get_ref());
         let built = match kind {
             "play" => {
-                if n.prompts.is_none() {
-                    self.missing(node, name, "prompts");
-                }
-                let next = self.required_ref(node, name, &n.next, "next", by_name, names);
-                next.map(|next| NodeKind::Play {
-                    prompts: main_prompts,
+                let items = self.required_items(node, name, &n.prompts, vars_set);
+                let next = self.required_ref(node, name, &n.next, "next");
+                Some(NodeKind::Play {
+                    items,
                     barge_in,
-                    next,
+                    next: next?,
                 })
             }
             "menu" => {
-                if n.prompts.is_none() {
-                    self.missing(node, name, "prompts");
-                }
+                let prompts = self.required_items(node, name, &n.prompts, vars_set);
                 let mut keys = Vec::new();
                 match &n.keys {
                     Some(k) if !k.get_ref().is_empty() => {
                         for (key, target) in k.get_ref() {
-                            let key_char = self.key(key);
-                            let target = self.node_ref(target, by_name, names);
-                            if let (Some(c), Some(t)) = (key_char, target) {
+                            if let (Some(c), Some(t)) = (self.key(key), self.node_ref(target)) {
                                 keys.push((c, t));
-                            } else {
-                                ok = false;
                             }
                         }
                     }
-                    Some(k) => {
-                        self.error(k.span(), "a menu needs at least one key".to_owned());
-                        ok = false;
+                    Some(k) => self.error(k.span(), "a menu needs at least one key".to_owned()),
+                    None => self.missing(node, name, "keys"),
+                }
+                let timeout = self.seconds(&n.timeout_s, "timeout_s", 6.0, 0.5, 60.0);
+                let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
+                let invalid_prompts = self.items(&n.invalid_prompts, vars_set);
+                let timeout_prompts = self.items(&n.timeout_prompts, vars_set);
+                let fail = self.required_ref(node, name, &n.on_max_retries, "on_max_retries");
+                Some(NodeKind::Menu(Menu {
+                    prompts,
+                    barge_in,
+                    keys,
+                    timeout,
+                    max_retries,
+                    invalid_prompts,
+                    timeout_prompts,
+                    on_max_retries: fail?,
+                }))
+            }
+            "collect" => {
+                let prompts = self.required_items(node, name, &n.prompts, vars_set);
+                let var = match &n.var {
+                    Some(v) => self.var_name(v),
+                    None => {
+                        self.missing(node, name, "var");
+                        String::new()
+                    }
+                };
+                let min_digits = self.count(&n.min_digits, "min_digits", 1, 1, 32);
+                let max_digits = self.count(&n.max_digits, "max_digits", 15, 1, 32);
+                if let Some(m) = &n.max_digits
+                    && max_digits < min_digits
+                {
+                    self.error(
+                        m.span(),
+                        format!("max_digits: expected at least min_digits ({min_digits}), found {max_digits}"),
+                    );
+                }
+                let terminator = match &n.terminator {
+                    None => Some('#'),
+                    Some(t) if t.get_ref().is_empty() => None,
+                    Some(t) => self.key(t),
+                };
+                let check = match n
+                    .validate
+                    .as_ref()
+                    .map(|v| (v.get_ref().as_str(), v.span()))
+                {
+                    None => DigitCheck::Any,
+                    Some(("hu_mobile", _)) => DigitCheck::HuMobile,
+                    Some((other, span)) => {
+                        self.error(
+                            span,
+                            format!("validate: expected \"hu_mobile\", found \"{other}\""),
+                        );
+                        DigitCheck::Any
+                    }
+                };
+                let c = Collect {
+                    prompts,
+                    barge_in,
+                    var,
+                    min_digits,
+                    max_digits,
+                    terminator,
+                    timeout: self.seconds(&n.timeout_s, "timeout_s", 8.0, 0.5, 60.0),
+                    inter_digit_timeout: self.seconds(
+                        &n.inter_digit_timeout_s,
+                        "inter_digit_timeout_s",
+                        4.0,
+                        0.5,
+                        30.0,
+                    ),
+                    readback: n.readback.as_ref().is_some_and(|r| *r.get_ref()),
+                    confirm_prompts: match &n.confirm_prompts {
+                        Some(_) => self.items(&n.confirm_prompts, vars_set),
+                        None => self.default_prompt(node, name, "confirm_number"),
+                    },
+                    check,
+                    max_retries: self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32,
+                    invalid_prompts: self.items(&n.invalid_prompts, vars_set),
+                    timeout_prompts: self.items(&n.timeout_prompts, vars_set),
+                    next: 0,
+                    on_max_retries: 0,
+                };
+                let next = self.required_ref(node, name, &n.next, "next");
+                let fail = self.required_ref(node, name, &n.on_max_retries, "on_max_retries");
+                Some(NodeKind::Collect(Collect {
+                    next: next?,
+                    on_max_retries: fail?,
+                    ..c
+                }))
+            }
+            "schedule" => {
+                let schedule =
+                    self.known_id(node, name, &n.schedule, "schedule", self.known.schedules);
+                let open = self.required_ref(node, name, &n.open, "open");
+                let closed = self.required_ref(node, name, &n.closed, "closed");
+                Some(NodeKind::Schedule {
+                    schedule: schedule?,
+                    open: open?,
+                    closed: closed?,
+                })
+            }
+            "caller" => {
+                let mut rules = Vec::new();
+                match &n.rules {
+                    Some(list) => {
+                        for rule in list.get_ref() {
+                            let r = rule.get_ref();
+                            let m = match (&r.numbers, &r.kind) {
+                                (Some(nums), None) => {
+                                    let mut out = Vec::new();
+                                    for num in nums.get_ref() {
+                                        match phone::normalize(num.get_ref()) {
+                                            Some(e) => out.push(e),
+                                            None => self.error(
+                                                num.span(),
+                                                format!(
+                                                    "expected a phone number, found \"{}\"",
+                                                    num.get_ref()
+                                                ),
+                                            ),
+                                        }
+                                    }
+                                    Some(CallerMatch::Numbers(out))
+                                }
+                                (None, Some(k)) => match k.get_ref().as_str() {
+                                    "mobile" => Some(CallerMatch::Mobile),
+                                    "landline" => Some(CallerMatch::Landline),
+                                    "anonymous" => Some(CallerMatch::Anonymous),
+                                    other => {
+                                        self.error(
+                                            k.span(),
+                                            format!("kind: expected mobile, landline or anonymous, found \"{other}\""),
+                                        );
+                                        None
+                                    }
+                                },
+                                _ => {
+                                    self.error(
+                                        rule.span(),
+                                        "a caller rule needs exactly one of \"numbers\" and \"kind\"".to_owned(),
+                                    );
+                                    None
+                                }
+                            };
+                            let t = self.node_ref(&r.next);
+                            if let (Some(m), Some(t)) = (m, t) {
+                                rules.push((m, t));
+                            }
+                        }
+                    }
+                    None => self.missing(node, name, "rules"),
+                }
+                let default = self.required_ref(node, name, &n.default, "default");
+                Some(NodeKind::Caller {
+                    rules,
+                    default: default?,
+                })
+            }
+            "set" => {
+                let mut vars = Vec::new();
+                match &n.vars {
+                    Some(m) => {
+                        for (k, val) in m.get_ref() {
+                            let key = self.var_name(k);
+                            vars.push((key, val.get_ref().clone()));
+                        }
+                    }
+                    None => self.missing(node, name, "vars"),
+                }
+                let next = self.required_ref(node, name, &n.next, "next");
+                Some(NodeKind::Set { vars, next: next? })
+            }
+            "goto" => Some(NodeKind::Goto {
+                next: self.required_ref(node, name, &n.next, "next")?,
+            }),
+            "queue" => {
+                let queue = self.known_id(node, name, &n.queue, "queue", self.known.queues);
+                let no_agents = self.required_ref(node, name, &n.no_agents, "no_agents");
+                Some(NodeKind::Queue {
+                    queue: queue?,
+                    no_agents: no_agents?,
+                })
+            }
+            "voicemail" => {
+                let next = self.required_ref(node, name, &n.next, "next");
+                let on_error = self.required_ref(node, name, &n.on_error, "on_error");
+                Some(NodeKind::Voicemail {
+                    next: next?,
+                    on_error: on_error?,
+                })
+            }
+            "send_form" => {
+                let form = self.known_id(node, name, &n.form, "form", self.known.forms);
+                let channel = match n.channel.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+                    Some(("sms", _)) => Some(Channel::Sms),
+                    Some(("email", _)) => Some(Channel::Email),
+                    Some((other, span)) => {
+                        self.error(
+                            span,
+                            format!("channel: expected \"sms\" or \"email\", found \"{other}\""),
+                        );
+                        None
                     }
                     None => {
-                        self.missing(node, name, "keys");
-                        ok = false;
-                    }
-                }
-                let timeout = match &n.timeout_s {
-                    None => Duration::from_secs(6),
-                    Some(t) if (0.5..=60.0).contains(t.get_ref()) => {
-                        Duration::from_secs_f64(*t.get_ref())
-                    }
-                    Some(t) => {
-                        self.error(
-                            t.span(),
-                            format!(
-                                "timeout_s: expected seconds between 0.5 and 60, found {}",
-                                t.get_ref()
-                            ),
-                        );
-                        ok = false;
-                        Duration::ZERO
+                        self.missing(node, name, "channel");
+                        None
                     }
                 };
-                let max_retries = match &n.max_retries {
-                    None => 3,
-                    Some(r) if (0..=10).contains(r.get_ref()) => {
-                        u32::try_from(*r.get_ref()).unwrap_or(3)
-                    }
-                    Some(r) => {
-                        self.error(
-                            r.span(),
-                            format!(
-                                "max_retries: expected a number from 0 to 10, found {}",
-                                r.get_ref()
-                            ),
-                        );
-                        ok = false;
-                        0
+                let to = match n.to.as_ref() {
+                    None => Some(Address::Caller),
+                    Some(t) if t.get_ref() == "@caller" => Some(Address::Caller),
+                    Some(t) => match t.get_ref().strip_prefix("@var:") {
+                        Some(v) if vars_set.contains(v) => Some(Address::Var(v.to_owned())),
+                        Some(v) => {
+                            self.error(
+                                t.span(),
+                                format!("variable \"{v}\" is never set by a collect or set node"),
+                            );
+                            None
+                        }
+                        None => {
+                            self.error(
+                                t.span(),
+                                format!(
+                                    "to: expected \"@caller\" or \"@var:NAME\", found \"{}\"",
+                                    t.get_ref()
+                                ),
+                            );
+                            None
+                        }
+                    },
+                };
+                let next = self.required_ref(node, name, &n.next, "next");
+                let on_error = self.required_ref(node, name, &n.on_error, "on_error");
+                Some(NodeKind::SendForm {
+                    form: form?,
+                    channel: channel?,
+                    to: to?,
+                    next: next?,
+                    on_error: on_error?,
+                })
+            }
+            "transfer" => {
+                let to = match &n.to {
+                    Some(t) => match phone::normalize(t.get_ref()) {
+                        Some(e) if transfer_allowed.contains(&e) => Some(e),
+                        Some(e) => {
+                            self.error(
+                                t.span(),
+                                format!(
+                                    "transfer to {e} is not allowed: add it to [transfer] allowed (allowed: {})",
+                                    if transfer_allowed.is_empty() { "none".to_owned() } else { transfer_allowed.join(", ") }
+                                ),
+                            );
+                            None
+                        }
+                        None => {
+                            self.error(
+                                t.span(),
+                                format!("expected a phone number, found \"{}\"", t.get_ref()),
+                            );
+                            None
+                        }
+                    },
+                    None => {
+                        self.missing(node, name, "to");
+                        None
                     }
                 };
-                let fail = self.required_ref(
-                    node,
-                    name,
-                    &n.on_max_retries,
-                    "on_max_retries",
-                    by_name,
-                    names,
-                );
-                fail.map(|on_max_retries| {
-                    NodeKind::Menu(Menu {
-                        prompts: main_prompts,
-                        barge_in,
-                        keys,
-                        timeout,
-                        max_retries,
-                        invalid_prompts,
-                        timeout_prompts,
-                        on_max_retries,
-                    })
+                let on_error = self.required_ref(node, name, &n.on_error, "on_error");
+                Some(NodeKind::Transfer {
+                    to: to?,
+                    on_error: on_error?,
                 })
             }
             _ => Some(NodeKind::Hangup),
         };
-        if ok { built } else { None }
+        if self.error_count() > errors_before {
+            None
+        } else {
+            built
+        }
+    }
+
+    fn error_count(&self) -> usize {
+        self.diags
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
     }
 
     fn missing(&mut self, node: &Spanned<RawNode>, name: &Spanned<String>, field: &str) {
@@ -349,13 +613,11 @@ impl Validator<'_> {
         &mut self,
         node: &Spanned<RawNode>,
         name: &Spanned<String>,
-        field_value: &Option<Spanned<String>>,
+        field_value: &Option<RawRef>,
         field: &str,
-        by_name: &HashMap<String, NodeId>,
-        names: &[&str],
     ) -> Option<NodeId> {
         match field_value {
-            Some(target) => self.node_ref(target, by_name, names),
+            Some(target) => self.node_ref(target),
             None => {
                 self.missing(node, name, field);
                 None
@@ -363,24 +625,186 @@ impl Validator<'_> {
         }
     }
 
-    fn node_ref(
-        &mut self,
-        target: &Spanned<String>,
-        by_name: &HashMap<String, NodeId>,
-        names: &[&str],
-    ) -> Option<NodeId> {
-        let id = by_name.get(target.get_ref()).copied();
+    fn node_ref(&mut self, target: &RawRef) -> Option<NodeId> {
+        let id = self.by_name.get(target.get_ref()).copied();
         if id.is_none() {
+            let names: Vec<&str> = self.names.iter().map(String::as_str).collect();
+            let known = suggest(target.get_ref(), &names);
             self.error(
                 target.span(),
-                format!(
-                    "unknown node \"{}\" (known: {})",
-                    target.get_ref(),
-                    suggest(target.get_ref(), names)
-                ),
+                format!("unknown node \"{}\" (known: {known})", target.get_ref()),
             );
         }
         id
+    }
+
+    fn known_id(
+        &mut self,
+        node: &Spanned<RawNode>,
+        name: &Spanned<String>,
+        value: &Option<Spanned<String>>,
+        what: &str,
+        known: &[&str],
+    ) -> Option<String> {
+        let Some(v) = value else {
+            self.missing(node, name, what);
+            return None;
+        };
+        if known.contains(&v.get_ref().as_str()) {
+            Some(v.get_ref().clone())
+        } else {
+            self.error(
+                v.span(),
+                format!(
+                    "unknown {what} \"{}\" (known: {})",
+                    v.get_ref(),
+                    suggest(v.get_ref(), known)
+                ),
+            );
+            None
+        }
+    }
+
+    fn required_items(
+        &mut self,
+        node: &Spanned<RawNode>,
+        name: &Spanned<String>,
+        list: &Option<RawItems>,
+        vars_set: &HashSet<String>,
+    ) -> Vec<Item> {
+        if list.is_none() {
+            self.missing(node, name, "prompts");
+        }
+        self.items(list, vars_set)
+    }
+
+    fn default_prompt(
+        &mut self,
+        node: &Spanned<RawNode>,
+        name: &Spanned<String>,
+        id: &str,
+    ) -> Vec<Item> {
+        if !self.known.prompts.contains(&id) {
+            self.error(
+                node.span(),
+                format!(
+                    "node \"{}\" uses the default prompt \"{id}\", which the prompt set lacks",
+                    name.get_ref()
+                ),
+            );
+        }
+        vec![Item::Prompt(id.to_owned())]
+    }
+
+    /// Prompt items: ids from the manifest, or `@next_opening:SCHEDULE`, `@var:NAME`, `@caller`.
+    fn items(&mut self, list: &Option<RawItems>, vars_set: &HashSet<String>) -> Vec<Item> {
+        let mut out = Vec::new();
+        for p in list.iter().flat_map(|l| l.get_ref()) {
+            let text = p.get_ref().as_str();
+            if let Some(schedule) = text.strip_prefix("@next_opening:") {
+                if self.known.schedules.contains(&schedule) {
+                    out.push(Item::NextOpening(schedule.to_owned()));
+                } else {
+                    self.error(
+                        p.span(),
+                        format!(
+                            "unknown schedule \"{schedule}\" (known: {})",
+                            suggest(schedule, self.known.schedules)
+                        ),
+                    );
+                }
+            } else if let Some(var) = text.strip_prefix("@var:") {
+                if vars_set.contains(var) {
+                    out.push(Item::Var(var.to_owned()));
+                } else {
+                    self.error(
+                        p.span(),
+                        format!("variable \"{var}\" is never set by a collect or set node"),
+                    );
+                }
+            } else if text == "@caller" {
+                out.push(Item::Caller);
+            } else if text.starts_with('@') {
+                self.error(
+                    p.span(),
+                    format!(
+                        "expected @next_opening:SCHEDULE, @var:NAME or @caller, found \"{text}\""
+                    ),
+                );
+            } else if self.known.prompts.contains(&text) {
+                out.push(Item::Prompt(text.to_owned()));
+            } else {
+                self.error(
+                    p.span(),
+                    format!(
+                        "unknown prompt \"{text}\" (known: {})",
+                        suggest(text, self.known.prompts)
+                    ),
+                );
+            }
+        }
+        out
+    }
+
+    fn var_name(&mut self, v: &Spanned<String>) -> String {
+        let name = v.get_ref();
+        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+            self.error(
+                v.span(),
+                format!("expected a variable name of letters, digits and _, found \"{name}\""),
+            );
+        }
+        name.clone()
+    }
+
+    fn seconds(
+        &mut self,
+        v: &Option<Spanned<f64>>,
+        field: &str,
+        default: f64,
+        min: f64,
+        max: f64,
+    ) -> Duration {
+        match v {
+            None => Duration::from_secs_f64(default),
+            Some(t) if (min..=max).contains(t.get_ref()) => Duration::from_secs_f64(*t.get_ref()),
+            Some(t) => {
+                self.error(
+                    t.span(),
+                    format!(
+                        "{field}: expected seconds between {min} and {max}, found {}",
+                        t.get_ref()
+                    ),
+                );
+                Duration::from_secs_f64(default)
+            }
+        }
+    }
+
+    fn count(
+        &mut self,
+        v: &Option<Spanned<i64>>,
+        field: &str,
+        default: usize,
+        min: i64,
+        max: i64,
+    ) -> usize {
+        match v {
+            None => default,
+            Some(r) if (min..=max).contains(r.get_ref()) => {
+                usize::try_from(*r.get_ref()).unwrap_or(default)
+            }
+            Some(r) => {
+                self.error(
+                    r.span(),
+                    format!(
+                        "{field}: expected a number from {min} to {max}, found {}",
+                        r.get_ref()
+                    ),
+                );
+                default
+            }
+        }
     }
 
     fn key(&mut self, key: &Spanned<String>) -> Option<char> {
@@ -400,26 +824,21 @@ impl Validator<'_> {
         }
     }
 
-    /// Whole-plan checks: unreachable nodes (warning) and `play` chains that loop forever
-    /// without ever waiting for a key (error: the caller could never leave).
+    /// Whole-plan checks: unreachable nodes (warning); loops that never wait for the caller
+    /// (error: the call would spin); menus from which the call can never end (error).
     fn check_graph(&mut self, plan: &Plan, raw: &RawPlan) {
         let spans: Vec<Range<usize>> = raw.nodes.keys().map(Spanned::span).collect();
-        let mut seen = vec![false; plan.nodes.len()];
-        let mut stack = vec![plan.start];
-        while let Some(id) = stack.pop() {
-            if std::mem::replace(&mut seen[id], true) {
-                continue;
-            }
-            match &plan.nodes[id].kind {
-                NodeKind::Play { next, .. } => stack.push(*next),
-                NodeKind::Menu(m) => {
-                    stack.extend(m.keys.iter().map(|(_, t)| *t));
-                    stack.push(m.on_max_retries);
+        let reach = |from: NodeId| -> Vec<bool> {
+            let mut seen = vec![false; plan.nodes.len()];
+            let mut stack = vec![from];
+            while let Some(id) = stack.pop() {
+                if !std::mem::replace(&mut seen[id], true) {
+                    stack.extend(successors(&plan.nodes[id].kind));
                 }
-                NodeKind::Hangup => {}
             }
-        }
-        for (id, reached) in seen.iter().enumerate() {
+            seen
+        };
+        for (id, reached) in reach(plan.start).iter().enumerate() {
             if !reached {
                 self.push(
                     spans[id].clone(),
@@ -431,26 +850,89 @@ impl Validator<'_> {
                 );
             }
         }
+        // A cycle through nodes that never wait for the caller spins forever.
         for (id, node) in plan.nodes.iter().enumerate() {
-            let mut cur = id;
-            for _ in 0..=plan.nodes.len() {
-                match &plan.nodes[cur].kind {
-                    NodeKind::Play { next, .. } => cur = *next,
-                    _ => break,
-                }
-                if cur == id {
+            if waits_for_caller(&node.kind) {
+                continue;
+            }
+            let mut seen = vec![false; plan.nodes.len()];
+            let mut stack: Vec<NodeId> = successors(&node.kind);
+            while let Some(n) = stack.pop() {
+                if n == id {
                     self.error(
                         spans[id].clone(),
                         format!(
-                            "node \"{}\" loops through play nodes back to itself without ever waiting for a key",
+                            "node \"{}\" loops back to itself without ever waiting for a key",
                             node.name
                         ),
                     );
                     break;
                 }
+                if std::mem::replace(&mut seen[n], true) || waits_for_caller(&plan.nodes[n].kind) {
+                    continue;
+                }
+                stack.extend(successors(&plan.nodes[n].kind));
+            }
+        }
+        // Every menu must lead somewhere the call can end (hang-up, queue, transfer).
+        for (id, node) in plan.nodes.iter().enumerate() {
+            if !matches!(node.kind, NodeKind::Menu(_) | NodeKind::Collect(_)) {
+                continue;
+            }
+            let ends = reach(id).iter().enumerate().any(|(n, r)| {
+                *r && matches!(
+                    plan.nodes[n].kind,
+                    NodeKind::Hangup | NodeKind::Queue { .. } | NodeKind::Transfer { .. }
+                )
+            });
+            if !ends {
+                self.error(
+                    spans[id].clone(),
+                    format!(
+                        "menu \"{}\" has no way out: no key or retry path ever ends the call",
+                        node.name
+                    ),
+                );
             }
         }
     }
+}
+
+/// Nodes a node can lead to.
+pub(crate) fn successors(kind: &NodeKind) -> Vec<NodeId> {
+    match kind {
+        NodeKind::Play { next, .. } | NodeKind::Set { next, .. } | NodeKind::Goto { next } => {
+            vec![*next]
+        }
+        NodeKind::Menu(m) => m
+            .keys
+            .iter()
+            .map(|(_, t)| *t)
+            .chain([m.on_max_retries])
+            .collect(),
+        NodeKind::Collect(c) => vec![c.next, c.on_max_retries],
+        NodeKind::Schedule { open, closed, .. } => vec![*open, *closed],
+        NodeKind::Caller { rules, default } => {
+            rules.iter().map(|(_, t)| *t).chain([*default]).collect()
+        }
+        NodeKind::Queue { no_agents, .. } => vec![*no_agents],
+        NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. } => {
+            vec![*next, *on_error]
+        }
+        NodeKind::Transfer { on_error, .. } => vec![*on_error],
+        NodeKind::Hangup => Vec::new(),
+    }
+}
+
+/// Nodes where time passes only when the caller acts (or a timeout says they did not).
+fn waits_for_caller(kind: &NodeKind) -> bool {
+    matches!(
+        kind,
+        NodeKind::Menu(_)
+            | NodeKind::Collect(_)
+            | NodeKind::Voicemail { .. }
+            | NodeKind::Queue { .. }
+    )
 }
 
 /// Up to five known names, closest first, for "unknown X" messages.
@@ -489,7 +971,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
 mod tests {
     use super::*;
 
-    const PROMPTS: &[&str] = &["welcome", "main_menu", "invalid_key", "no_input", "goodbye"];
+    const PROMPTS: &[&str] = &[
+        "welcome",
+        "main_menu",
+        "invalid_key",
+        "no_input",
+        "goodbye",
+        "enter_mobile",
+    ];
+    const KNOWN: Known<'static> = Known {
+        prompts: PROMPTS,
+        queues: &["operators"],
+        forms: &["tajekoztato", "lakcim"],
+        schedules: &["staffed"],
+    };
 
     const GOOD: &str = r#"start = "welcome"
 
@@ -516,7 +1011,7 @@ type = "hangup"
 "#;
 
     fn errors(text: &str) -> Vec<String> {
-        match load_str("dialplans/main.toml", text, PROMPTS) {
+        match load_str("dialplans/main.toml", text, &KNOWN) {
             Ok(_) => Vec::new(),
             Err(d) => d.iter().map(ToString::to_string).collect(),
         }
@@ -524,7 +1019,7 @@ type = "hangup"
 
     #[test]
     fn valid_plan_loads_with_defaults() {
-        let (plan, warnings) = load_str("p.toml", GOOD, PROMPTS).expect("valid");
+        let (plan, warnings) = load_str("p.toml", GOOD, &KNOWN).expect("valid");
         assert!(warnings.is_empty(), "{warnings:?}");
         let NodeKind::Menu(m) = &plan.nodes[plan.node_id("menu").expect("exists")].kind else {
             panic!("menu node expected");
@@ -532,35 +1027,43 @@ type = "hangup"
         assert_eq!(m.timeout, Duration::from_secs(6));
         assert_eq!(m.max_retries, 3);
         assert_eq!(m.target('1'), plan.node_id("bye"));
+        assert_eq!(plan.calendar_dir, "calendar");
     }
 
     #[test]
     fn unknown_prompt_is_reported_with_position_and_suggestions() {
         let text = GOOD.replace("prompts = [\"main_menu\"]", "prompts = [\"main_menu_2\"]");
         let errs = errors(&text);
-        assert_eq!(errs.len(), 1, "{errs:?}");
-        assert!(
-            errs[0].starts_with(
-                "dialplans/main.toml:10:12: unknown prompt \"main_menu_2\" (known: main_menu,"
-            ),
-            "{}",
-            errs[0]
+        assert_eq!(
+            errs,
+            vec![
+                "dialplans/main.toml:10:12: unknown prompt \"main_menu_2\" (known: main_menu, no_input, welcome, enter_mobile, goodbye, …)"
+            ]
         );
     }
 
     #[test]
-    fn every_problem_is_reported_not_just_the_first() {
+    fn five_different_mistakes_yield_five_located_errors() {
         let text = GOOD
             .replace("next = \"menu\"", "next = \"menuu\"")
             .replace("\"1\" = \"bye\"", "\"11\" = \"bye\"")
-            .replace("prompts = [\"goodbye\"]", "prompts = [\"goodby\"]");
+            .replace("prompts = [\"goodbye\"]", "prompts = [\"goodby\"]")
+            .replace(
+                "on_max_retries = \"bye\"",
+                "on_max_retries = \"bye\"\ntimeout_s = 0",
+            )
+            .replace("type = \"hangup\"", "type = \"hangup\"\nnext = \"welcome\"");
         let errs = errors(&text);
-        assert_eq!(errs.len(), 3, "{errs:?}");
-        assert!(
-            errs[0].starts_with("dialplans/main.toml:6:8: unknown node \"menuu\" (known: menu,")
+        assert_eq!(
+            errs,
+            vec![
+                "dialplans/main.toml:6:8: unknown node \"menuu\" (known: menu, end, bye, welcome)",
+                "dialplans/main.toml:11:10: expected one key of 0-9, *, #, A-D, found \"11\"",
+                "dialplans/main.toml:15:13: timeout_s: expected seconds between 0.5 and 60, found 0",
+                "dialplans/main.toml:19:12: unknown prompt \"goodby\" (known: goodbye, no_input, welcome, invalid_key, main_menu, …)",
+                "dialplans/main.toml:24:8: field \"next\" does not apply to a hangup node",
+            ]
         );
-        assert!(errs[1].contains(":11:10: expected one key of 0-9, *, #, A-D, found \"11\""));
-        assert!(errs[2].contains(":18:12: unknown prompt \"goodby\""));
     }
 
     #[test]
@@ -571,25 +1074,26 @@ type = "hangup"
     }
 
     #[test]
-    fn field_of_another_node_type_is_refused() {
-        let text = GOOD.replace(
-            "next = \"end\"",
-            "next = \"end\"\nkeys = { \"1\" = \"end\" }",
-        );
+    fn play_loop_without_input_is_an_error() {
+        let text = GOOD.replace("next = \"end\"", "next = \"bye\"");
         let errs = errors(&text);
         assert!(
             errs.iter()
-                .any(|e| e.contains("field \"keys\" does not apply to a play node")),
+                .any(|e| e
+                    .contains("node \"bye\" loops back to itself without ever waiting for a key")),
             "{errs:?}"
         );
     }
 
     #[test]
-    fn play_loop_without_input_is_an_error() {
-        let text = GOOD.replace("next = \"end\"", "next = \"bye\"");
+    fn menu_with_no_way_out_is_an_error() {
+        let text = GOOD
+            .replace("\"1\" = \"bye\"", "\"1\" = \"menu\"")
+            .replace("on_max_retries = \"bye\"", "on_max_retries = \"menu\"");
         let errs = errors(&text);
         assert!(
-            errs.iter().any(|e| e.contains("loops through play nodes")),
+            errs.iter()
+                .any(|e| e.contains("menu \"menu\" has no way out")),
             "{errs:?}"
         );
     }
@@ -597,25 +1101,67 @@ type = "hangup"
     #[test]
     fn unreachable_node_is_a_warning_only() {
         let text = format!("{GOOD}\n[nodes.orphan]\ntype = \"hangup\"\n");
-        let (_, warnings) = load_str("p.toml", &text, PROMPTS).expect("warnings do not refuse");
+        let (_, warnings) = load_str("p.toml", &text, &KNOWN).expect("warnings do not refuse");
         assert_eq!(warnings.len(), 1);
-        assert!(
-            warnings[0]
-                .to_string()
-                .contains("warning: node \"orphan\" cannot be reached")
+        assert_eq!(
+            warnings[0].to_string(),
+            "p.toml:24:8: warning: node \"orphan\" cannot be reached from \"start\""
         );
     }
 
     #[test]
-    fn menu_timeout_out_of_range_is_refused() {
+    fn unknown_schedule_queue_and_form_are_refused_with_suggestions() {
         let text = GOOD.replace(
-            "on_max_retries = \"bye\"",
-            "on_max_retries = \"bye\"\ntimeout_s = 0",
+            "[nodes.bye]",
+            "[nodes.s]\ntype = \"schedule\"\nschedule = \"stafed\"\nopen = \"q\"\nclosed = \"f\"\n\n[nodes.q]\ntype = \"queue\"\nqueue = \"operator\"\nno_agents = \"bye\"\n\n[nodes.f]\ntype = \"send_form\"\nform = \"lakcm\"\nchannel = \"fax\"\nnext = \"bye\"\non_error = \"bye\"\n\n[nodes.bye]",
         );
         let errs = errors(&text);
         assert!(
             errs.iter()
-                .any(|e| e.contains("timeout_s: expected seconds between 0.5 and 60, found 0")),
+                .any(|e| e.contains("unknown schedule \"stafed\" (known: staffed)")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("unknown queue \"operator\" (known: operators)")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("unknown form \"lakcm\" (known: lakcim, tajekoztato)")),
+            "{errs:?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("channel: expected \"sms\" or \"email\", found \"fax\"")),
+            "{errs:?}"
+        );
+    }
+
+    #[test]
+    fn transfer_only_to_numbers_the_plan_allows() {
+        let plan = |allowed: &str| {
+            GOOD.replace("start = \"welcome\"", &format!("start = \"welcome\"\n[transfer]\nallowed = [{allowed}]"))
+                .replace("[nodes.bye]", "[nodes.t]\ntype = \"transfer\"\nto = \"06 23 444 555\"\non_error = \"bye\"\n\n[nodes.bye]")
+        };
+        let errs = errors(&plan("\"+36 1 111 2222\""));
+        assert!(
+            errs.iter().any(|e| e.contains("transfer to +3623444555 is not allowed: add it to [transfer] allowed (allowed: +3611112222)")),
+            "{errs:?}"
+        );
+        assert!(errors(&plan("\"+3623444555\"")).is_empty());
+    }
+
+    #[test]
+    fn undefined_variable_is_refused() {
+        let text = GOOD.replace(
+            "prompts = [\"goodbye\"]",
+            "prompts = [\"goodbye\", \"@var:mobile\"]",
+        );
+        let errs = errors(&text);
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("variable \"mobile\" is never set by a collect or set node")),
             "{errs:?}"
         );
     }

@@ -59,6 +59,7 @@ pub(super) async fn run(
                 match ev {
                     CallEvent::Answered => debug!("answered"),
                     CallEvent::Digit { key, source } => info!(%key, ?source, "key pressed"),
+                    CallEvent::Plan { node, text } => debug!(%node, "{text}"),
                 }
             }
             while let Some((dst, frame)) = call.poll_rtp() {

@@ -17,8 +17,11 @@
 //! hands it to the core.
 
 mod call_task;
+pub mod live;
+pub mod overrides;
 mod rtp_ports;
 mod tcp;
+mod watch;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -32,8 +35,8 @@ use tracing::{debug, error, info, warn};
 
 use crate::call::{CallCommand, CallInput, CallSetup};
 use crate::config::Config;
-use crate::dialplan::{self, Plan};
-use crate::media::prompts::PromptSet;
+use crate::dialplan::interp::CallEnv;
+use crate::phone;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::{self, LocalMedia};
 use crate::sip::endpoint::{DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport};
@@ -42,8 +45,10 @@ use crate::sip::transaction::TimerConfig;
 /// Why the daemon could not start.
 #[derive(Debug)]
 pub enum StartError {
-    Prompts(String),
-    Dialplan(Vec<String>),
+    /// Prompts, dial plan or calendar do not load; every problem is listed.
+    Assets(Vec<String>),
+    /// The stored manual override cannot be read.
+    Override(String),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -54,14 +59,14 @@ pub enum StartError {
 impl std::fmt::Display for StartError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StartError::Prompts(e) => write!(f, "prompts: {e}"),
-            StartError::Dialplan(errs) => {
-                write!(f, "the dial plan does not validate:")?;
+            StartError::Assets(errs) => {
+                write!(f, "prompts, dial plan or calendar do not load:")?;
                 for e in errs {
                     write!(f, "\n  {e}")?;
                 }
                 Ok(())
             }
+            StartError::Override(e) => write!(f, "manual override: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -70,28 +75,6 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
-
-/// What the daemon loads before it answers: prompts, the dial plan, and the plan's warnings.
-pub struct Assets {
-    pub prompts: Arc<PromptSet>,
-    pub plan: Arc<Plan>,
-    pub warnings: Vec<String>,
-}
-
-/// Loads prompts and the dial plan (every problem reported), as `run` and `check` do.
-pub fn load_assets(cfg: &Config) -> Result<Assets, StartError> {
-    let prompts = PromptSet::load(&cfg.prompts.dir)
-        .map_err(|e| StartError::Prompts(format!("{}: {e}", cfg.prompts.dir.display())))?;
-    let ids: Vec<&str> = prompts.ids().collect();
-    let (plan, warnings) = dialplan::load(&cfg.dialplan.path, &ids)
-        .map_err(|d| StartError::Dialplan(d.iter().map(ToString::to_string).collect()))?;
-    let warnings = warnings.iter().map(ToString::to_string).collect();
-    Ok(Assets {
-        prompts: Arc::new(prompts),
-        plan: Arc::new(plan),
-        warnings,
-    })
-}
 
 /// Messages into the SIP task from elsewhere.
 pub(crate) enum ToSip {
@@ -117,15 +100,27 @@ pub(crate) enum ToSip {
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let Assets {
-        prompts,
-        plan,
-        warnings,
-    } = load_assets(&cfg)?;
-    for w in &warnings {
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(crate::dialplan::calendar::tz())
+        .date();
+    let live = live::load(&cfg, None, today, 1).map_err(StartError::Assets)?;
+    for w in &live.warnings {
         warn!("{w}");
     }
-    info!(prompts = prompts.len(), plan = %plan.source, "prompts and dial plan loaded");
+    info!(prompts = live.prompts.len(), plan = %live.plan.source, "prompts, dial plan and calendar loaded");
+    let manual = overrides::load(&cfg.state.dir).map_err(StartError::Override)?;
+    if manual.is_some() {
+        info!(
+            "manual override in force from {}",
+            overrides::path(&cfg.state.dir).display()
+        );
+    }
+    let shared = Arc::new(live::Shared {
+        cfg: cfg.clone(),
+        live: std::sync::RwLock::new(Arc::new(live)),
+        reload: std::sync::Mutex::new(live::ReloadStatus::default()),
+        manual: std::sync::RwLock::new(manual),
+    });
 
     let listen = cfg.sip.listen;
     let udp = UdpSocket::bind(listen)
@@ -151,6 +146,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         ));
     }
     info!(%listen, tcp = cfg.sip.tcp, "SIP listening");
+    if !cfg.admin.listen.is_empty() {
+        // Validation checked the address parses.
+        let addr: SocketAddr = cfg.admin.listen.parse().map_err(|_| StartError::Bind {
+            what: "admin API",
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            error: std::io::Error::other("bad address"),
+        })?;
+        let listener =
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|error| StartError::Bind {
+                    what: "admin API",
+                    addr,
+                    error,
+                })?;
+        info!(%addr, "admin API listening");
+        tokio::spawn(crate::http::serve(listener, Arc::clone(&shared)));
+    }
+    tokio::spawn(watch::run(Arc::clone(&shared)));
 
     let (t1, t2, t4) = cfg.sip_timers();
     let mut endpoint = SipEndpoint::new(
@@ -166,11 +180,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>> = HashMap::new();
     let mut locals = LocalAddrs::new(listen, cfg.sip.public_addr);
     let mut buf = vec![0u8; cfg.sip.max_message_bytes.max(2048) + 1];
-    let ctx = Arc::new(CallContext {
-        cfg: cfg.clone(),
-        prompts,
-        plan,
-    });
+    let ctx = Arc::clone(&shared);
 
     tokio::pin!(shutdown);
     loop {
@@ -248,20 +258,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     Ok(())
 }
 
-/// What every call task shares.
-pub(crate) struct CallContext {
-    pub cfg: Config,
-    pub prompts: Arc<PromptSet>,
-    pub plan: Arc<Plan>,
-}
-
 fn on_event(
     now: Instant,
     ev: SipEvent,
     endpoint: &mut SipEndpoint,
     calls: &mut HashMap<DialogId, mpsc::UnboundedSender<CallInput>>,
     ports: &mut rtp_ports::RtpPorts,
-    ctx: &Arc<CallContext>,
+    ctx: &Arc<live::Shared>,
     to_sip: &mpsc::UnboundedSender<ToSip>,
 ) {
     match ev {
@@ -296,6 +299,18 @@ fn on_event(
                 }
             };
             endpoint.ringing(now, dialog);
+            // The call is served from what is loaded now, to its end, whatever reloads
+            // happen meanwhile.
+            let served = ctx.current();
+            let env = CallEnv {
+                caller: phone::normalize(&caller),
+                civil_start: jiff::Timestamp::now()
+                    .to_zoned_datetime(crate::dialplan::calendar::tz()),
+                schedules: Arc::new(live::CalendarSchedules {
+                    calendar: Arc::clone(&served.calendar),
+                    manual: ctx.manual(),
+                }),
+            };
             let (tx, rx) = mpsc::unbounded_channel();
             calls.insert(dialog, tx);
             let setup = CallSetup {
@@ -305,8 +320,8 @@ fn on_event(
                 negotiated,
                 answer_sdp,
                 local_media,
-                plan: Arc::clone(&ctx.plan),
-                prompts: Arc::clone(&ctx.prompts),
+                plan: Arc::clone(&served.plan),
+                prompts: Arc::clone(&served.prompts),
                 answer_at: now + Duration::from_millis(ctx.cfg.call.answer_delay_ms),
                 max_duration: Duration::from_secs(ctx.cfg.call.max_duration_s),
                 inactivity: match ctx.cfg.rtp.inactivity_timeout_s {
@@ -314,6 +329,7 @@ fn on_event(
                     s => Some(Duration::from_secs(s)),
                 },
                 seed: rand::random(),
+                env,
             };
             tokio::spawn(call_task::run(now, setup, socket, rx, to_sip.clone()));
         }

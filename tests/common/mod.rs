@@ -152,6 +152,10 @@ pub struct Daemon {
     pub sip_port: u16,
     /// RTP port range given to the daemon (inclusive).
     pub rtp_ports: (u16, u16),
+    /// Admin HTTP API port on 127.0.0.1.
+    pub admin_port: u16,
+    /// The daemon's state directory (manual override).
+    pub state_dir: PathBuf,
     dir: PathBuf,
     stderr_path: PathBuf,
 }
@@ -167,6 +171,16 @@ impl Daemon {
         let block = free_ports(41);
         let rtp_min = block + block % 2;
         let rtp_ports = (rtp_min, rtp_min + 39);
+        let admin_port = free_ports(1);
+        // The line is staffed only a few hours a week: unless a test says otherwise, it is
+        // opened by hand (the manual override), so calls reach the main menu at any hour.
+        let state_dir = dir.join("state");
+        fs::create_dir_all(&state_dir).expect("create state dir");
+        fs::write(
+            state_dir.join("override.toml"),
+            "mode = \"open\"\nreason = \"test\"\n",
+        )
+        .expect("write override");
         let stderr_path = dir.join("stderr.log");
         let stderr = fs::File::create(&stderr_path).expect("create daemon stderr file");
         let stdout = fs::File::create(dir.join("stdout.log")).expect("create daemon stdout file");
@@ -178,6 +192,9 @@ impl Daemon {
             .env("UGYELET_RTP__PORT_MIN", rtp_ports.0.to_string())
             .env("UGYELET_RTP__PORT_MAX", rtp_ports.1.to_string())
             .env("UGYELET_CALL__ANSWER_DELAY_MS", "200")
+            .env("UGYELET_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
+            .env("UGYELET_STATE__DIR", &state_dir)
+            .env("UGYELET_DIALPLAN__WATCH_INTERVAL_MS", "200")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -191,6 +208,8 @@ impl Daemon {
             child,
             sip_port,
             rtp_ports,
+            admin_port,
+            state_dir,
             dir,
             stderr_path,
         };
@@ -1265,4 +1284,41 @@ pub fn log_fields(line: &str) -> HashMap<String, String> {
         .filter_map(|w| w.split_once('='))
         .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
         .collect()
+}
+
+/// A prompt counts as heard above this NCC (G.711 keeps true matches above ~0.99 here).
+pub const HEARD: f64 = 0.9;
+
+/// Polls what `phone` received until `prompt` is found in it (from `from` on) and
+/// `after` more samples arrived behind the prompt's end. Returns the prompt's offset and
+/// NCC and the received audio. Panics after `timeout`.
+pub fn wait_for_prompt(
+    phone: &Baresip,
+    id: &str,
+    from: usize,
+    after: usize,
+    timeout: Duration,
+) -> (usize, f64, Vec<i16>) {
+    let prompt = load_prompt(id);
+    let deadline = Instant::now() + timeout;
+    let mut best = None;
+    loop {
+        let got = phone.received_wav();
+        if got.len() > from
+            && let Some((at, ncc)) = find_prompt(&got[from..], &prompt)
+        {
+            best = Some((from + at, ncc));
+            if ncc > HEARD && got.len() >= from + at + prompt.len() + after {
+                return (from + at, ncc, got);
+            }
+        }
+        let closed = phone.events().iter().any(|e| e.kind == "CALL_CLOSED");
+        assert!(
+            Instant::now() < deadline && !closed,
+            "prompt {id} not heard after sample {from} within {timeout:?} (call closed: \
+             {closed}); best match {best:?} in {} received samples",
+            got.len()
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
 }

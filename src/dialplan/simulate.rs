@@ -1,0 +1,141 @@
+//! Walks a plan without a call: `ugyelet simulate`.
+//!
+//! The simulated caller listens to every prompt to its end, then presses the next key of
+//! the script; when the script is used up it stays silent, so menus time out as they would.
+//! Long-running actions (queue, voicemail, forms, transfer) get the answer the daemon gives
+//! today ([`Action::current_result`]). Each line says which node acted and why.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::Plan;
+use super::interp::{Action, CallEnv, Interp, PlayItem};
+
+/// A simulated call.
+pub struct Script {
+    pub env: CallEnv,
+    pub keys: Vec<char>,
+}
+
+/// Most steps a simulation takes before it stops (a plan that never hangs up).
+const MAX_STEPS: usize = 400;
+
+/// Runs the script and returns the transcript, one line per step. `text_of` gives a
+/// prompt's Hungarian text (from the manifest); `origin` is any instant (virtual time).
+pub fn run(
+    plan: Arc<Plan>,
+    script: Script,
+    text_of: &dyn Fn(&str) -> Option<String>,
+    origin: Instant,
+) -> Vec<String> {
+    let at = script.env.civil_start.clone();
+    let mut out = vec![format!(
+        "{} ({}), caller {}",
+        at.strftime("%Y-%m-%d %H:%M"),
+        weekday_hu(at.weekday()),
+        script.env.caller.as_deref().unwrap_or("anonymous")
+    )];
+    let mut interp = Interp::new(plan, script.env);
+    let mut keys = script.keys.into_iter();
+    let mut now = origin;
+    let mut playing = false;
+    interp.start(now);
+    for _ in 0..MAX_STEPS {
+        while let Some(t) = interp.poll_trace() {
+            out.push(format!("  {}: {}", t.node, t.text));
+        }
+        let mut pending = Vec::new();
+        while let Some(a) = interp.poll_action() {
+            pending.push(a);
+        }
+        for action in pending {
+            match &action {
+                Action::Play { items, .. } => {
+                    playing = true;
+                    out.push(format!("  play: \"{}\"", render(items, text_of)));
+                }
+                Action::StopPlayback => out.push("  (prompt cut short)".to_owned()),
+                Action::Hangup => {
+                    out.push("  hang up".to_owned());
+                }
+                other => {
+                    let result = other.current_result();
+                    out.push(format!("  {}: {:?}", describe(other), result));
+                    if let Some(r) = result {
+                        interp.handle_result(now, r);
+                    }
+                }
+            }
+        }
+        while let Some(t) = interp.poll_trace() {
+            out.push(format!("  {}: {}", t.node, t.text));
+        }
+        if interp.is_done() {
+            out.push(format!("path: {}", interp.path()));
+            return out;
+        }
+        if playing {
+            playing = false;
+            interp.handle_playback_finished(now);
+        } else if let Some(timeout) = interp.poll_timeout() {
+            match keys.next() {
+                Some(k) => {
+                    out.push(format!("  caller presses {k}"));
+                    interp.handle_digit(now, k);
+                }
+                None => {
+                    out.push(format!(
+                        "  caller stays silent ({} s)",
+                        timeout.saturating_duration_since(now).as_secs()
+                    ));
+                    now = timeout;
+                    interp.handle_timeout(now);
+                }
+            }
+        } else {
+            now += Duration::from_millis(20);
+        }
+    }
+    out.push(format!(
+        "stopped after {MAX_STEPS} steps; path: {}",
+        interp.path()
+    ));
+    out
+}
+
+fn describe(action: &Action) -> String {
+    match action {
+        Action::Queue { queue } => format!("queue {queue}"),
+        Action::Voicemail => "voicemail".to_owned(),
+        Action::SendForm { form, channel, to } => {
+            format!("send form {form} by {channel:?} to {to}")
+        }
+        Action::Transfer { to } => format!("transfer to {to}"),
+        other => format!("{other:?}"),
+    }
+}
+
+fn render(items: &[PlayItem], text_of: &dyn Fn(&str) -> Option<String>) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for item in items {
+        match item {
+            PlayItem::Prompt(id) => parts.push(text_of(id).unwrap_or_else(|| format!("[{id}]"))),
+            PlayItem::Pause(_) => parts.push("–".to_owned()),
+        }
+    }
+    parts.join(" ")
+}
+
+/// Hungarian weekday name.
+pub fn weekday_hu(w: jiff::civil::Weekday) -> &'static str {
+    use jiff::civil::Weekday::*;
+    match w {
+        Monday => "hétfő",
+        Tuesday => "kedd",
+        Wednesday => "szerda",
+        Thursday => "csütörtök",
+        Friday => "péntek",
+        Saturday => "szombat",
+        Sunday => "vasárnap",
+    }
+}

@@ -1,0 +1,243 @@
+//! What the daemon serves from: prompts, dial plan, calendar. Loaded as one immutable
+//! value and swapped whole on reload.
+//!
+//! A reload builds a complete new [`Live`] off the call path (prompts decoded, plan and
+//! calendar validated against each other) and swaps it in only if everything validates.
+//! Calls hold the `Arc`s they started with, so a swap never changes a live call; new calls
+//! get the new value. A refused reload leaves the old value serving and records why.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::config::Config;
+use crate::dialplan::calendar::{self, Calendar, ManualOverride};
+use crate::dialplan::interp::{ScheduleState, Schedules};
+use crate::dialplan::{self, Known, Plan};
+use crate::media::prompts::PromptSet;
+
+/// One consistent set of what calls are served from.
+pub struct Live {
+    pub prompts: Arc<PromptSet>,
+    pub plan: Arc<Plan>,
+    pub calendar: Arc<Calendar>,
+    /// Warnings of the plan and the calendar (e.g. next year's holidays missing).
+    pub warnings: Vec<String>,
+    /// Counts successful loads since start.
+    pub version: u64,
+}
+
+/// The calendar directory a plan names, relative to the plan file.
+pub fn calendar_dir(plan_path: &Path, named: &str) -> PathBuf {
+    plan_path.parent().unwrap_or(Path::new(".")).join(named)
+}
+
+/// Form ids from the catalog (a missing catalog means no forms).
+pub fn form_ids(path: &Path) -> Result<Vec<String>, String> {
+    #[derive(serde::Deserialize)]
+    struct Catalog {
+        #[serde(default)]
+        form: Vec<Entry>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Entry {
+        id: String,
+    }
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let cat: Catalog =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
+    Ok(cat.form.into_iter().map(|f| f.id).collect())
+}
+
+/// Loads everything, reporting every problem found. `plan_path` overrides the configured
+/// plan (for `ugyelet check PATH`).
+pub fn load(
+    cfg: &Config,
+    plan_path: Option<&Path>,
+    today: jiff::civil::Date,
+    version: u64,
+) -> Result<Live, Vec<String>> {
+    let plan_path = plan_path.unwrap_or(&cfg.dialplan.path);
+    let mut errors = Vec::new();
+    let prompts = PromptSet::load(&cfg.prompts.dir)
+        .map_err(|e| errors.push(format!("{}: {e}", cfg.prompts.dir.display())))
+        .ok();
+    let forms = form_ids(&cfg.forms.catalog)
+        .map_err(|e| errors.push(e))
+        .unwrap_or_default();
+
+    // The plan names its calendar directory; read that key first so the calendar's
+    // schedules can be checked against the plan in the same pass.
+    let named = std::fs::read_to_string(plan_path)
+        .ok()
+        .and_then(|t| toml::from_str::<toml::Table>(&t).ok())
+        .and_then(|t| {
+            t.get("calendar")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "calendar".to_owned());
+    let cal_dir = calendar_dir(plan_path, &named);
+    let mut warnings = Vec::new();
+    let calendar = match calendar::load_dir(&cal_dir, today) {
+        Ok((cal, warns)) => {
+            warnings.extend(warns.iter().map(ToString::to_string));
+            warnings.extend(cal.warnings(today));
+            Some(cal)
+        }
+        Err(diags) => {
+            errors.extend(diags.iter().map(ToString::to_string));
+            None
+        }
+    };
+    let prompt_ids: Vec<&str> = prompts
+        .as_ref()
+        .map(|p| p.ids().collect())
+        .unwrap_or_default();
+    let queues: Vec<&str> = cfg.dialplan.queues.iter().map(String::as_str).collect();
+    let form_refs: Vec<&str> = forms.iter().map(String::as_str).collect();
+    let schedules: Vec<&str> = calendar
+        .as_ref()
+        .map(|c| c.schedule_names())
+        .unwrap_or_default();
+    let known = Known {
+        prompts: &prompt_ids,
+        queues: &queues,
+        forms: &form_refs,
+        schedules: &schedules,
+    };
+    let plan = match dialplan::load(plan_path, &known) {
+        Ok((plan, warns)) => {
+            warnings.extend(warns.iter().map(ToString::to_string));
+            Some(plan)
+        }
+        Err(diags) => {
+            errors.extend(diags.iter().map(ToString::to_string));
+            None
+        }
+    };
+    match (prompts, plan, calendar) {
+        (Some(prompts), Some(plan), Some(calendar)) if errors.is_empty() => Ok(Live {
+            prompts: Arc::new(prompts),
+            plan: Arc::new(plan),
+            calendar: Arc::new(calendar),
+            warnings,
+            version,
+        }),
+        _ => Err(errors),
+    }
+}
+
+/// The calendar as the dial plan sees it, with the manual override of the moment.
+pub struct CalendarSchedules {
+    pub calendar: Arc<Calendar>,
+    pub manual: Option<ManualOverride>,
+}
+
+impl Schedules for CalendarSchedules {
+    fn state(&self, schedule: &str, at: &jiff::ZonedDateTime) -> Option<ScheduleState> {
+        self.calendar
+            .state(schedule, at, self.manual.as_ref())
+            .map(|s| ScheduleState {
+                open: s.open,
+                why: s.why,
+            })
+    }
+
+    fn next_opening(
+        &self,
+        schedule: &str,
+        at: &jiff::ZonedDateTime,
+    ) -> Option<jiff::ZonedDateTime> {
+        self.calendar
+            .next_opening(schedule, at, self.manual.as_ref())
+    }
+}
+
+/// The outcome of the last reload attempt, for the admin API and logs.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct ReloadStatus {
+    pub attempts: u64,
+    pub failures: u64,
+    /// Errors of the last refused reload; empty once a reload succeeds.
+    pub last_errors: Vec<String>,
+}
+
+/// State shared between the SIP task, the reload machinery and the admin API.
+pub struct Shared {
+    pub cfg: Config,
+    pub live: RwLock<Arc<Live>>,
+    pub reload: Mutex<ReloadStatus>,
+    pub manual: RwLock<Option<ManualOverride>>,
+}
+
+impl Shared {
+    /// The value new calls are served from.
+    pub fn current(&self) -> Arc<Live> {
+        match self.live.read() {
+            Ok(g) => Arc::clone(&g),
+            // A panic while holding the lock cannot leave an `Arc` half-written.
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    /// The manual override now (expired ones count as none).
+    pub fn manual(&self) -> Option<ManualOverride> {
+        let m = match self.manual.read() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        m.filter(|m| m.until.is_none_or(|u| u > jiff::Timestamp::now()))
+    }
+
+    /// Replaces the manual override in memory (persisting is the caller's job).
+    pub fn set_manual(&self, value: Option<ManualOverride>) {
+        match self.manual.write() {
+            Ok(mut g) => *g = value,
+            Err(p) => *p.into_inner() = value,
+        }
+    }
+
+    /// Reloads prompts, plan and calendar; swaps them in only if all validate.
+    pub fn reload(&self, why: &str) -> Result<u64, Vec<String>> {
+        let old = self.current();
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(calendar::tz())
+            .date();
+        let result = load(&self.cfg, None, today, old.version + 1);
+        let mut status = self
+            .reload
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        status.attempts += 1;
+        match result {
+            Ok(live) => {
+                let version = live.version;
+                for w in &live.warnings {
+                    tracing::warn!("{w}");
+                }
+                match self.live.write() {
+                    Ok(mut g) => *g = Arc::new(live),
+                    Err(p) => *p.into_inner() = Arc::new(live),
+                }
+                status.last_errors.clear();
+                tracing::info!(version, trigger = why, "dial plan reloaded");
+                Ok(version)
+            }
+            Err(errors) => {
+                status.failures += 1;
+                status.last_errors = errors.clone();
+                for e in &errors {
+                    tracing::error!(
+                        trigger = why,
+                        "reload refused, the previous plan keeps serving: {e}"
+                    );
+                }
+                Err(errors)
+            }
+        }
+    }
+}

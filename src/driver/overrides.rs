@@ -1,0 +1,115 @@
+//! The admins' manual override (open / closed / auto, optionally until a time), kept in
+//! `<state.dir>/override.toml` so it survives restarts.
+//!
+//! Both the CLI (`ugyelet override …`, which works whether or not the daemon runs) and the
+//! admin API write the same file; the daemon re-reads it whenever it changes. Writes go to
+//! a temporary file renamed into place, so a reader never sees half a file.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::dialplan::calendar::{ManualMode, ManualOverride, tz};
+
+const FILE: &str = "override.toml";
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Stored {
+    mode: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+/// Where the override lives.
+pub fn path(state_dir: &Path) -> PathBuf {
+    state_dir.join(FILE)
+}
+
+/// Reads the stored override; a missing file means "auto".
+pub fn load(state_dir: &Path) -> Result<Option<ManualOverride>, String> {
+    let p = path(state_dir);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", p.display())),
+    };
+    let stored: Stored =
+        toml::from_str(&text).map_err(|e| format!("{}: {}", p.display(), e.message()))?;
+    let mode = match stored.mode.as_str() {
+        "open" => ManualMode::Open,
+        "closed" => ManualMode::Closed,
+        other => {
+            return Err(format!(
+                "{}: mode: expected \"open\" or \"closed\", found \"{other}\"",
+                p.display()
+            ));
+        }
+    };
+    let until = stored
+        .until
+        .as_deref()
+        .map(parse_until)
+        .transpose()
+        .map_err(|e| format!("{}: until: {e}", p.display()))?;
+    Ok(Some(ManualOverride {
+        mode,
+        until,
+        reason: stored.reason,
+    }))
+}
+
+/// Stores an override, or removes it (`None` = back to the calendar).
+pub fn save(state_dir: &Path, value: Option<&ManualOverride>) -> Result<(), String> {
+    let p = path(state_dir);
+    let Some(m) = value else {
+        return match std::fs::remove_file(&p) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("{}: {e}", p.display())),
+        };
+    };
+    std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+    let stored = Stored {
+        mode: match m.mode {
+            ManualMode::Open => "open".to_owned(),
+            ManualMode::Closed => "closed".to_owned(),
+        },
+        until: m.until.map(|t| {
+            t.to_zoned_datetime(tz())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string()
+        }),
+        reason: m.reason.clone(),
+    };
+    let text = toml::to_string(&stored).map_err(|e| e.to_string())?;
+    let tmp = state_dir.join(format!(".{FILE}.tmp"));
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, &p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// A time in Budapest as admins write it (`2026-12-24 18:00`), or RFC 3339.
+pub fn parse_until(s: &str) -> Result<jiff::Timestamp, String> {
+    let s = s.trim();
+    if let Ok(ts) = s.parse::<jiff::Timestamp>() {
+        return Ok(ts);
+    }
+    let civil = jiff::civil::DateTime::strptime("%Y-%m-%d %H:%M", s)
+        .map_err(|_| format!("expected a time like \"2026-12-24 18:00\", found \"{s}\""))?;
+    civil
+        .to_zoned_datetime(tz())
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("{s}: {e}"))
+}
+
+/// Parses the CLI/API words `open`, `closed`, `auto`.
+pub fn parse_mode(s: &str) -> Result<Option<ManualMode>, String> {
+    match s {
+        "open" => Ok(Some(ManualMode::Open)),
+        "closed" => Ok(Some(ManualMode::Closed)),
+        "auto" => Ok(None),
+        other => Err(format!("expected open, closed or auto, found \"{other}\"")),
+    }
+}

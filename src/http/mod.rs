@@ -1,0 +1,168 @@
+//! The HTTP admin API (JSON), on 127.0.0.1 unless configured otherwise.
+//!
+//! | method | path            | what                                                     |
+//! |--------|-----------------|----------------------------------------------------------|
+//! | GET    | `/api/status`   | plan version and source, reload errors, calendar warnings, manual override |
+//! | POST   | `/api/reload`   | reload plan, calendar and prompts now; 422 with every error if refused |
+//! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
+//! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
+//!
+//! With `admin.token` set, every request needs `Authorization: Bearer <token>`.
+
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::dialplan::calendar::{ManualMode, ManualOverride, tz};
+use crate::driver::live::Shared;
+use crate::driver::overrides;
+
+/// Serves the admin API on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    let app = Router::new()
+        .route("/api/status", get(status))
+        .route("/api/reload", post(reload))
+        .route("/api/override", get(get_override).put(put_override))
+        .with_state(shared);
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!("admin API stopped: {e}");
+    }
+}
+
+fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let Some(token) = shared.cfg.admin.token.as_deref().filter(|t| !t.is_empty()) else {
+        return Ok(());
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Compare without an early exit so the time taken says nothing about the token.
+    let ok = given.is_some_and(|g| {
+        g.len() == token.len()
+            && g.bytes()
+                .zip(token.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if ok {
+        Ok(())
+    } else {
+        let denied = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "missing or wrong bearer token"})),
+        );
+        Err(Box::new(denied.into_response()))
+    }
+}
+
+fn override_json(m: Option<&ManualOverride>) -> Value {
+    match m {
+        None => json!({"mode": "auto"}),
+        Some(m) => json!({
+            "mode": match m.mode { ManualMode::Open => "open", ManualMode::Closed => "closed" },
+            "until": m.until.map(|t| t.to_zoned_datetime(tz()).strftime("%Y-%m-%d %H:%M").to_string()),
+            "reason": m.reason,
+        }),
+    }
+}
+
+async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let live = shared.current();
+    let reload = shared
+        .reload
+        .lock()
+        .map(|g| g.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
+    Json(json!({
+        "plan": {
+            "source": live.plan.source,
+            "version": live.version,
+            "nodes": live.plan.nodes.len(),
+        },
+        "prompts": live.prompts.len(),
+        "warnings": live.warnings,
+        "reload": reload,
+        "override": override_json(shared.manual().as_ref()),
+    }))
+    .into_response()
+}
+
+async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let s = Arc::clone(&shared);
+    // Decoding prompts and parsing files is blocking work: keep it off the async threads.
+    match tokio::task::spawn_blocking(move || s.reload("admin API")).await {
+        Ok(Ok(version)) => Json(json!({"version": version})).into_response(),
+        Ok(Err(errors)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({"errors": errors})),
+        )
+            .into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
+}
+
+async fn get_override(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    Json(override_json(shared.manual().as_ref())).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideRequest {
+    mode: String,
+    until: Option<String>,
+    reason: Option<String>,
+}
+
+async fn put_override(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Result<Json<OverrideRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let bad = |msg: String| (StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response();
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return bad(e.body_text()),
+    };
+    let mode = match overrides::parse_mode(&req.mode) {
+        Ok(m) => m,
+        Err(e) => return bad(format!("mode: {e}")),
+    };
+    let until = match req.until.as_deref().map(overrides::parse_until).transpose() {
+        Ok(u) => u,
+        Err(e) => return bad(format!("until: {e}")),
+    };
+    let value = mode.map(|mode| ManualOverride {
+        mode,
+        until,
+        reason: req.reason,
+    });
+    if let Err(e) = overrides::save(&shared.cfg.state.dir, value.as_ref()) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response();
+    }
+    shared.set_manual(value.clone());
+    tracing::info!(mode = %req.mode, "manual override set through the admin API");
+    Json(override_json(value.as_ref())).into_response()
+}
