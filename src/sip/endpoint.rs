@@ -13,7 +13,8 @@
 //!
 //! What it answers by itself: OPTIONS (200 with `Allow`), unknown methods (501), methods it
 //! knows but does not serve (405 with `Allow`), unsupported `Require` extensions (420),
-//! unknown URI schemes (416), requests inside a dialog it does not know (481), CANCEL (200,
+//! unknown URI schemes (416), INVITE bodies other than SDP (415) and INVITEs whose `Accept`
+//! rules SDP out (406), requests inside a dialog it does not know (481), CANCEL (200,
 //! then 487 on the INVITE), BYE (200) and INFO (200). Everything about *what to do* with a
 //! call is left to its user through [`SipEvent`]s.
 //!
@@ -708,6 +709,34 @@ impl SipEndpoint {
         {
             return Some(420);
         }
+        // RFC 3261 §8.2.3: "If a UAS does not understand the body's content type ... the
+        // UAS MUST reject the request with a 415 (Unsupported Media Type) response." An
+        // INVITE's body is its session description; SDP is the only kind served.
+        if req.method == Method::Invite
+            && !req.body.is_empty()
+            && req
+                .content_type()
+                .is_some_and(|ct| !media_type_is(ct, "application/sdp"))
+        {
+            return Some(415);
+        }
+        // RFC 3261 §20.1: "If no Accept header field is present, the server SHOULD assume a
+        // default value of application/sdp"; one that rules SDP out leaves no answer to send,
+        // and RFC 4475 §3.3.15 has such an INVITE refused with 406 (Not Acceptable).
+        if req.method == Method::Invite
+            && req.headers.get("Accept").is_some()
+            && !req
+                .headers
+                .get_all("Accept")
+                .flat_map(|v| v.split(','))
+                .any(|range| {
+                    ["application/sdp", "application/*", "*/*"]
+                        .iter()
+                        .any(|t| media_type_is(range, t))
+                })
+        {
+            return Some(406);
+        }
         None
     }
 
@@ -814,17 +843,27 @@ impl SipEndpoint {
         }
     }
 
-    /// A response to `req` with the mandatory headers copied (RFC 3261 §8.2.6.2).
-    fn response(&self, req: &Request, status: u16, to_tag: Option<&str>) -> Response {
+    /// A response to `req` with the mandatory headers copied (RFC 3261 §8.2.6.2: "if the
+    /// To header field in the request did not contain a tag, ... the UAS MUST add a tag to
+    /// the To header field in the response (with the exception of the 100 (Trying)
+    /// response"). Without a dialog tag a fresh one is drawn; the transaction resends these
+    /// same bytes to retransmissions.
+    fn response(&mut self, req: &Request, status: u16, to_tag: Option<&str>) -> Response {
+        let fresh =
+            (to_tag.is_none() && status > 100 && req.to.tag().is_none()).then(|| self.token(10));
+        let to_tag = to_tag.or(fresh.as_deref());
         let mut r = Response::from_request(req, status, msg::reason_phrase(status), to_tag);
         r.headers.set("Server", self.cfg.user_agent.clone());
         r
     }
 
-    fn error_response(&self, req: &Request, status: u16) -> Response {
+    fn error_response(&mut self, req: &Request, status: u16) -> Response {
         let mut r = self.response(req, status, None);
         match status {
             405 | 501 => r.headers.set("Allow", ALLOW),
+            // RFC 3261 §8.2.3: the 415 "MUST contain an Accept header field listing the
+            // types of all bodies it understands".
+            415 => r.headers.set("Accept", "application/sdp"),
             420 => {
                 let tags: Vec<&str> = req.headers.get_all("Require").map(str::trim).collect();
                 r.headers.set("Unsupported", tags.join(", "));
@@ -1186,6 +1225,15 @@ fn response_destination(top: Option<&Via>, src: SocketAddr, transport: Transport
         Some(v) => SocketAddr::new(src.ip(), v.port.unwrap_or(5060)),
         None => src,
     }
+}
+
+/// `value` (a Content-Type or one Accept media range, parameters allowed) names the media
+/// type `ty`; RFC 3261 §7.3.1: media types compare case-insensitively.
+fn media_type_is(value: &str, ty: &str) -> bool {
+    value
+        .split(';')
+        .next()
+        .is_some_and(|t| t.trim().eq_ignore_ascii_case(ty))
 }
 
 fn first_contact_uri(req: &Request) -> Option<Uri> {
