@@ -413,6 +413,9 @@ impl Interp {
                         State::Collecting(id, Phase::Entering(now + c.inter_digit_timeout));
                 }
             }
+            // The terminator pressed after an entry that was already complete (max_digits
+            // reached) must not cut the read-back short: callers were told to press it.
+            Phase::ReadingBack | Phase::Confirming(_) if Some(key) == c.terminator => {}
             Phase::ReadingBack | Phase::Confirming(_) => {
                 if phase == Phase::ReadingBack {
                     self.actions.push_back(Action::StopPlayback);
@@ -818,6 +821,7 @@ type = "collect"
 prompts = ["enter_mobile"]
 var = "mobile"
 validate = "hu_mobile"
+max_digits = 11
 readback = true
 invalid_prompts = ["mobile_invalid"]
 next = "bye"
@@ -1001,6 +1005,30 @@ type = "hangup"
     }
 
     #[test]
+    fn terminator_after_a_full_entry_does_not_cut_the_read_back() {
+        let t0 = crate::clock::test_epoch();
+        let mut i = interp();
+        i.start(t0);
+        i.handle_playback_finished(t0);
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '2');
+        drain(&mut i);
+        i.handle_playback_finished(t0);
+        for d in "06301234567".chars() {
+            i.handle_digit(t0, d);
+        }
+        assert!(
+            matches!(drain(&mut i).as_slice(), [Action::Play { .. }]),
+            "read-back starts"
+        );
+        i.handle_digit(t0, '#');
+        assert!(
+            drain(&mut i).is_empty(),
+            "# neither stops the read-back nor counts as a wrong key"
+        );
+    }
+
+    #[test]
     fn landline_number_is_refused_by_hu_mobile_and_asked_again() {
         let t0 = crate::clock::test_epoch();
         let mut i = interp();
@@ -1030,7 +1058,9 @@ type = "hangup"
         i.handle_digit(t0, '2');
         drain(&mut i);
         i.handle_playback_finished(t0);
-        for d in "06701234567".chars() {
+        // Nine digits without the 06 prefix: shorter than max_digits, so only the silence
+        // after them ends the entry.
+        for d in "701234567".chars() {
             i.handle_digit(t0, d);
         }
         assert_eq!(i.poll_timeout(), Some(t0 + Duration::from_secs(4)));
