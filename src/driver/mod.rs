@@ -294,7 +294,7 @@ fn on_event(
                 Ok(ok) => ok,
                 Err(e) => {
                     info!(dialog, status = e.status(), "call refused: {e}");
-                    endpoint.reject(now, dialog, e.status());
+                    endpoint.reject_because(now, dialog, e.status(), &e.to_string());
                     return;
                 }
             };

@@ -199,6 +199,8 @@ struct Dialog {
     /// The INVITE (initial or re-INVITE) awaiting our final response.
     pending_invite: Option<(ServerKey, Box<Request>)>,
     retransmit_2xx: Option<Uas2xxRetransmitter>,
+    /// Why the pending INVITE is refused, for a `Warning` header.
+    warning: Option<String>,
     /// Hang-up requested before the ACK arrived: RFC 3261 §15 "the callee's UA MUST NOT
     /// send a BYE on a confirmed dialog until it has received an ACK for its 2xx response
     /// or until the server transaction times out".
@@ -309,6 +311,15 @@ impl SipEndpoint {
     pub fn reject(&mut self, now: Instant, dialog: DialogId, status: u16) {
         debug_assert!(status >= 300, "reject takes a final error status");
         self.respond_invite(now, dialog, status.max(300), None);
+    }
+
+    /// As [`SipEndpoint::reject`], with a `Warning` header saying why (RFC 3261 §20.43,
+    /// code 399: "Miscellaneous warning"), e.g. what was wrong with the offered SDP.
+    pub fn reject_because(&mut self, now: Instant, dialog: DialogId, status: u16, why: &str) {
+        if let Some(d) = self.dialogs.get_mut(&dialog) {
+            d.warning = Some(why.replace(['"', '\\', '\r', '\n'], "'"));
+        }
+        self.reject(now, dialog, status);
     }
 
     /// Ends the call from our side: BYE when answered, 480 when still ringing.
@@ -550,6 +561,7 @@ impl SipEndpoint {
             state: DialogState::Early,
             pending_invite: Some((key.clone(), Box::new(req.clone()))),
             retransmit_2xx: None,
+            warning: None,
             bye_pending: false,
         };
         self.by_tags
@@ -797,9 +809,13 @@ impl SipEndpoint {
         let initial = d.state == DialogState::Early;
         let tag = d.local_tag.clone();
         let contact = self.contact(d.local_addr, d.transport);
+        let warning = d.warning.clone();
         let mut resp = if status >= 300 {
             let mut r = self.error_response(&req, status);
             r.to.set_tag(&tag);
+            if let Some(w) = warning {
+                r.headers.set("Warning", format!("399 ugyelet \"{w}\""));
+            }
             r
         } else {
             self.response(&req, status, Some(&tag))
@@ -1500,6 +1516,30 @@ mod tests {
             e.dialog_count(),
             0,
             "the dialog is forgotten once BYE completes"
+        );
+    }
+
+    #[test]
+    fn refused_offer_gets_488_with_a_warning_saying_why() {
+        let t0 = crate::clock::test_epoch();
+        let mut e = ep();
+        feed(&mut e, t0, &invite("z9hG4bK-w"));
+        let d = incoming(&mut e);
+        let _ = sent(&mut e);
+        e.reject_because(
+            t0,
+            d,
+            488,
+            "expected PCMA/8000 or PCMU/8000, found \"G729/8000\"",
+        );
+        let out = sent(&mut e);
+        let Some(Message::Response(r)) = out.first() else {
+            panic!("a response: {out:?}")
+        };
+        assert_eq!(r.status, 488);
+        assert_eq!(
+            r.headers.get("Warning"),
+            Some("399 ugyelet \"expected PCMA/8000 or PCMU/8000, found 'G729/8000'\"")
         );
     }
 
