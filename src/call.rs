@@ -229,6 +229,17 @@ impl Call {
         self.negotiated.codec
     }
 
+    /// RTP counts so far, for metrics.
+    pub fn media_counts(&self) -> crate::metrics::MediaCounts {
+        let rx = self.incoming.stats();
+        crate::metrics::MediaCounts {
+            sent: self.out.packets_sent(),
+            received: rx.received,
+            lost: rx.lost,
+            late: self.pacer.as_ref().map_or(0, Pacer::skipped_total),
+        }
+    }
+
     /// How the call ended, once it has.
     pub fn outcome(&self) -> Option<Outcome> {
         self.outcome

@@ -101,6 +101,8 @@ pub struct CallConfig {
     pub answer_delay_ms: u64,
     /// Hard limit on one call, in seconds.
     pub max_duration_s: u64,
+    /// On SIGTERM, how long calls in progress may go on (new calls get 503 meanwhile).
+    pub drain_timeout_s: u64,
 }
 
 impl Default for CallConfig {
@@ -108,6 +110,7 @@ impl Default for CallConfig {
         CallConfig {
             answer_delay_ms: 500,
             max_duration_s: 3600,
+            drain_timeout_s: 300,
         }
     }
 }

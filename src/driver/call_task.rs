@@ -22,6 +22,7 @@ pub(super) async fn run(
     socket: UdpSocket,
     mut inputs: mpsc::UnboundedReceiver<CallInput>,
     to_sip: mpsc::UnboundedSender<ToSip>,
+    metrics: std::sync::Arc<super::live::Shared>,
 ) {
     let span = info_span!("call", id = setup.dialog);
     async move {
@@ -74,6 +75,11 @@ pub(super) async fn run(
                     path = %call.path(),
                     "call ended"
                 );
+                metrics.metrics.call_ended(outcome, call.media_counts());
+                metrics
+                    .metrics
+                    .calls_active
+                    .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
                 let _ = to_sip.send(ToSip::CallGone(dialog));
                 break;
             }

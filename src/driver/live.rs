@@ -169,6 +169,7 @@ pub struct ReloadStatus {
 /// State shared between the SIP task, the reload machinery and the admin API.
 pub struct Shared {
     pub cfg: Config,
+    pub metrics: crate::metrics::Metrics,
     pub live: RwLock<Arc<Live>>,
     pub reload: Mutex<ReloadStatus>,
     pub manual: RwLock<Option<ManualOverride>>,
@@ -224,11 +225,20 @@ impl Shared {
                     Err(p) => *p.into_inner() = Arc::new(live),
                 }
                 status.last_errors.clear();
+                self.metrics
+                    .reloads_ok
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics
+                    .plan_version
+                    .store(version, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(version, trigger = why, "dial plan reloaded");
                 Ok(version)
             }
             Err(errors) => {
                 status.failures += 1;
+                self.metrics
+                    .reloads_refused
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 status.last_errors = errors.clone();
                 for e in &errors {
                     tracing::error!(

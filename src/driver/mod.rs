@@ -18,6 +18,7 @@
 
 mod call_task;
 pub mod live;
+mod notify;
 pub mod overrides;
 mod rtp_ports;
 mod tcp;
@@ -117,6 +118,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     let shared = Arc::new(live::Shared {
         cfg: cfg.clone(),
+        metrics: crate::metrics::Metrics::default(),
         live: std::sync::RwLock::new(Arc::new(live)),
         reload: std::sync::Mutex::new(live::ReloadStatus::default()),
         manual: std::sync::RwLock::new(manual),
@@ -165,6 +167,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         tokio::spawn(crate::http::serve(listener, Arc::clone(&shared)));
     }
     tokio::spawn(watch::run(Arc::clone(&shared)));
+    shared
+        .metrics
+        .plan_version
+        .store(1, std::sync::atomic::Ordering::Relaxed);
+    notify::send("READY=1");
+    let watchdog = notify::watchdog_interval();
 
     let (t1, t2, t4) = cfg.sip_timers();
     let mut endpoint = SipEndpoint::new(
@@ -183,8 +191,40 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let ctx = Arc::clone(&shared);
 
     tokio::pin!(shutdown);
+    // Draining: after SIGTERM new calls get 503, calls in progress run to their end (or
+    // until the drain timeout), then the daemon exits.
+    let mut drain_until: Option<Instant> = None;
+    let mut published = Instant::now();
+    let mut petted = Instant::now();
     loop {
-        let deadline = endpoint.poll_timeout();
+        let now = Instant::now();
+        // `calls` forgets a call as soon as SIP ends it; the call's task may still be
+        // finishing (its log line, its counters). Stop only when every task is done.
+        let tasks = ctx
+            .metrics
+            .calls_active
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if let Some(until) = drain_until
+            && ((calls.is_empty() && tasks == 0) || now >= until)
+        {
+            break;
+        }
+        if now.duration_since(published) >= Duration::from_secs(1) {
+            ctx.metrics.set_sip(endpoint.stats());
+            published = now;
+        }
+        if let Some(every) = watchdog
+            && now.duration_since(petted) >= every
+        {
+            notify::send("WATCHDOG=1");
+            petted = now;
+        }
+        let mut deadline = endpoint.poll_timeout();
+        let housekeeping = now + Duration::from_secs(1);
+        deadline = Some(deadline.map_or(housekeeping, |d| d.min(housekeeping)));
+        if let Some(until) = drain_until {
+            deadline = deadline.map(|d| d.min(until));
+        }
         tokio::select! {
             r = udp.recv_from(&mut buf) => {
                 let now = Instant::now();
@@ -227,7 +267,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             () = sleep_until(deadline) => {
                 endpoint.handle_timeout(Instant::now());
             }
-            () = &mut shutdown => break,
+            () = &mut shutdown, if drain_until.is_none() => {
+                let timeout = Duration::from_secs(cfg.call.drain_timeout_s);
+                info!(calls = calls.len(), timeout_s = timeout.as_secs(), "draining: new calls get 503, calls in progress may finish");
+                notify::send("STOPPING=1");
+                endpoint.set_draining(true);
+                ctx.metrics.draining.store(1, std::sync::atomic::Ordering::Relaxed);
+                drain_until = Some(Instant::now() + timeout);
+            }
         }
         let now = Instant::now();
         while let Some(ev) = endpoint.poll_event() {
@@ -246,15 +293,36 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
     }
 
-    info!(calls = calls.len(), "shutting down: hanging up calls");
+    // Calls still up after the drain timeout are hung up; a short grace period lets their
+    // BYEs (and retransmissions) go out and be answered.
+    let remaining: Vec<DialogId> = calls.keys().copied().collect();
+    info!(calls = remaining.len(), "shutting down");
     let now = Instant::now();
-    let dialogs: Vec<DialogId> = calls.keys().copied().collect();
-    for d in dialogs {
-        endpoint.hangup(now, d);
+    for d in &remaining {
+        endpoint.hangup(now, *d);
     }
-    while let Some(t) = endpoint.poll_transmit() {
-        send(&udp, &tcp_writers, t).await;
+    let grace = now + Duration::from_secs(if remaining.is_empty() { 0 } else { 2 });
+    loop {
+        while let Some(t) = endpoint.poll_transmit() {
+            send(&udp, &tcp_writers, t).await;
+        }
+        let now = Instant::now();
+        if now >= grace {
+            break;
+        }
+        let wake = endpoint.poll_timeout().map_or(grace, |t| t.min(grace));
+        tokio::select! {
+            r = udp.recv_from(&mut buf) => {
+                if let Ok((len, src)) = r && len < buf.len() {
+                    let local = locals.for_peer(src.ip());
+                    endpoint.handle_message(Instant::now(), src, local, Transport::Udp, &buf[..len]);
+                }
+            }
+            () = tokio::time::sleep_until(wake.into()) => endpoint.handle_timeout(Instant::now()),
+        }
+        while endpoint.poll_event().is_some() {}
     }
+    info!("stopped");
     Ok(())
 }
 
@@ -331,7 +399,17 @@ fn on_event(
                 seed: rand::random(),
                 env,
             };
-            tokio::spawn(call_task::run(now, setup, socket, rx, to_sip.clone()));
+            ctx.metrics
+                .calls_active
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tokio::spawn(call_task::run(
+                now,
+                setup,
+                socket,
+                rx,
+                to_sip.clone(),
+                Arc::clone(ctx),
+            ));
         }
         SipEvent::Confirmed { dialog } => forward(calls, dialog, CallInput::Confirmed),
         SipEvent::ReInvite { dialog, request } => {

@@ -6,6 +6,8 @@
 //! | POST   | `/api/reload`   | reload plan, calendar and prompts now; 422 with every error if refused |
 //! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
+//! | GET    | `/metrics`      | Prometheus text format                                   |
+//! | GET    | `/healthz`      | 200 `ok` while serving (SIP bound, plan loaded); 503 `draining` during shutdown; no token needed |
 //!
 //! With `admin.token` set, every request needs `Authorization: Bearer <token>`.
 
@@ -29,6 +31,8 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/status", get(status))
         .route("/api/reload", post(reload))
         .route("/api/override", get(get_override).put(put_override))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
         .with_state(shared);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("admin API stopped: {e}");
@@ -95,6 +99,36 @@ async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         "override": override_json(shared.manual().as_ref()),
     }))
     .into_response()
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let body = shared.metrics.render();
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        body,
+    )
+        .into_response()
+}
+
+/// Liveness for load balancers and systemd: the admin API only starts once SIP listens and
+/// the plan is loaded, so reaching it means serving, unless draining.
+async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
+    if shared
+        .metrics
+        .draining
+        .load(std::sync::atomic::Ordering::Relaxed)
+        == 1
+    {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        (StatusCode::OK, "ok\n").into_response()
+    }
 }
 
 async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

@@ -119,11 +119,22 @@ pub enum SipEvent {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {
     pub requests: u64,
+    /// Requests by method, in the order of [`STATS_METHODS`] (last: any other).
+    pub requests_by_method: [u64; 8],
     pub responses: u64,
+    /// Responses received, by class (1xx … 6xx).
+    pub responses_by_class: [u64; 6],
+    /// New calls refused with 503 while the daemon drains for shutdown.
+    pub refused_draining: u64,
     pub malformed_answered: u64,
     pub malformed_dropped: u64,
     pub retransmissions_absorbed: u64,
 }
+
+/// Methods counted one by one in [`Stats::requests_by_method`]; others share the last slot.
+pub const STATS_METHODS: [&str; 8] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "other",
+];
 
 /// Endpoint settings.
 #[derive(Debug, Clone)]
@@ -222,6 +233,7 @@ pub struct SipEndpoint {
     transmits: VecDeque<Transmit>,
     events: VecDeque<SipEvent>,
     stats: Stats,
+    draining: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -248,7 +260,14 @@ impl SipEndpoint {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
+            draining: false,
         }
+    }
+
+    /// While draining for shutdown, new calls are refused with 503 and `Retry-After`
+    /// (RFC 3261 §21.5.4); calls in progress and everything else are served as usual.
+    pub fn set_draining(&mut self, on: bool) {
+        self.draining = on;
     }
 
     /// Counters so far.
@@ -274,10 +293,22 @@ impl SipEndpoint {
         match msg::parse(bytes) {
             Ok(Message::Request(req)) => {
                 self.stats.requests += 1;
+                let slot = STATS_METHODS[..7]
+                    .iter()
+                    .position(|m| *m == req.method.as_str())
+                    .unwrap_or(7);
+                self.stats.requests_by_method[slot] += 1;
                 self.handle_request(now, src, local, transport, req);
             }
             Ok(Message::Response(resp)) => {
                 self.stats.responses += 1;
+                if let Some(c) = self
+                    .stats
+                    .responses_by_class
+                    .get_mut(usize::from(resp.status / 100).saturating_sub(1))
+                {
+                    *c += 1;
+                }
                 self.handle_response(now, resp);
             }
             Err(err) => match err.stateless_reply() {
@@ -492,6 +523,14 @@ impl SipEndpoint {
         if let Some(status) = self.precheck(&req) {
             let resp = self.error_response(&req, status);
             refused(tx.send_response(now, status, resp.to_bytes().into()));
+            self.insert_server(now, key, ServerTx::Invite { tx, dialog: 0 }, dst, transport);
+            return;
+        }
+        if self.draining && req.to.tag().is_none() {
+            self.stats.refused_draining += 1;
+            let mut resp = self.response(&req, 503, None);
+            resp.headers.set("Retry-After", "120");
+            refused(tx.send_response(now, 503, resp.to_bytes().into()));
             self.insert_server(now, key, ServerTx::Invite { tx, dialog: 0 }, dst, transport);
             return;
         }
@@ -1541,6 +1580,23 @@ mod tests {
             r.headers.get("Warning"),
             Some("399 ugyelet \"expected PCMA/8000 or PCMU/8000, found 'G729/8000'\"")
         );
+    }
+
+    #[test]
+    fn draining_endpoint_refuses_new_calls_with_503_and_retry_after() {
+        let t0 = crate::clock::test_epoch();
+        let mut e = ep();
+        e.set_draining(true);
+        feed(&mut e, t0, &invite("z9hG4bK-d"));
+        let out = sent(&mut e);
+        let Some(Message::Response(r)) = out.first() else {
+            panic!("a response: {out:?}")
+        };
+        assert_eq!(r.status, 503);
+        assert_eq!(r.headers.get("Retry-After"), Some("120"));
+        assert!(e.poll_event().is_none(), "no call is started");
+        assert_eq!(e.stats().refused_draining, 1);
+        assert_eq!(e.stats().requests_by_method[0], 1, "counted as an INVITE");
     }
 
     #[test]

@@ -285,6 +285,17 @@ impl Daemon {
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
+
+    /// Sends SIGTERM, as `systemctl stop` does.
+    pub fn terminate(&self) {
+        signal(&self.child, "-TERM");
+    }
+
+    /// Waits up to `timeout` for the daemon to exit by itself; its exit code, or `None` if
+    /// it had to be killed.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        wait_bounded(&mut self.child, timeout)
+    }
 }
 
 impl Drop for Daemon {

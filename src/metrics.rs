@@ -1,0 +1,262 @@
+//! Counters for `/metrics` (Prometheus text format, version 0.0.4).
+//!
+//! Plain atomics that the SIP task and the call tasks bump and the admin API reads; the
+//! endpoint's own counters are copied in by the SIP task (it owns the endpoint). Nothing
+//! here allocates on the packet path: calls add their media counts once, when they end,
+//! and publish running totals at most once a second.
+
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use crate::call::Outcome;
+use crate::sip::endpoint::{STATS_METHODS, Stats};
+
+/// Every outcome, in a fixed order, for labels.
+pub const OUTCOMES: [Outcome; 6] = [
+    Outcome::Completed,
+    Outcome::CallerHungUp,
+    Outcome::Cancelled,
+    Outcome::NoMedia,
+    Outcome::MaxDuration,
+    Outcome::Failed,
+];
+
+/// The daemon's counters.
+#[derive(Default)]
+pub struct Metrics {
+    pub calls_active: AtomicI64,
+    calls_by_outcome: [AtomicU64; 6],
+    pub rtp_sent: AtomicU64,
+    pub rtp_received: AtomicU64,
+    pub rtp_lost: AtomicU64,
+    /// Frames the pacer had to skip because the task woke too late.
+    pub rtp_late: AtomicU64,
+    pub reloads_ok: AtomicU64,
+    pub reloads_refused: AtomicU64,
+    pub plan_version: AtomicU64,
+    pub draining: AtomicU64,
+    sip: Mutex<Stats>,
+}
+
+/// RTP counts of one call, added when it ends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MediaCounts {
+    pub sent: u64,
+    pub received: u64,
+    pub lost: u64,
+    pub late: u64,
+}
+
+impl Metrics {
+    /// A call ended.
+    pub fn call_ended(&self, outcome: Outcome, media: MediaCounts) {
+        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+            self.calls_by_outcome[i].fetch_add(1, Relaxed);
+        }
+        self.rtp_sent.fetch_add(media.sent, Relaxed);
+        self.rtp_received.fetch_add(media.received, Relaxed);
+        self.rtp_lost.fetch_add(media.lost, Relaxed);
+        self.rtp_late.fetch_add(media.late, Relaxed);
+    }
+
+    /// The SIP task publishes the endpoint's counters.
+    pub fn set_sip(&self, stats: Stats) {
+        match self.sip.lock() {
+            Ok(mut g) => *g = stats,
+            Err(p) => *p.into_inner() = stats,
+        }
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let sip = match self.sip.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        };
+        let mut out = String::with_capacity(4096);
+        let mut metric = |name: &str, kind: &str, help: &str, samples: &[(String, String)]| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+            for (labels, value) in samples {
+                let _ = writeln!(out, "{name}{labels} {value}");
+            }
+        };
+        let one = |v: String| vec![(String::new(), v)];
+        metric(
+            "ugyelet_calls_active",
+            "gauge",
+            "Calls in progress.",
+            &one(self.calls_active.load(Relaxed).to_string()),
+        );
+        let by_outcome: Vec<(String, String)> = OUTCOMES
+            .iter()
+            .zip(&self.calls_by_outcome)
+            .map(|(o, c)| {
+                (
+                    format!("{{outcome=\"{}\"}}", o.as_str()),
+                    c.load(Relaxed).to_string(),
+                )
+            })
+            .collect();
+        metric(
+            "ugyelet_calls_total",
+            "counter",
+            "Calls ended, by outcome.",
+            &by_outcome,
+        );
+        metric(
+            "ugyelet_calls_refused_draining_total",
+            "counter",
+            "New calls refused with 503 while draining for shutdown.",
+            &one(sip.refused_draining.to_string()),
+        );
+        let by_method: Vec<(String, String)> = STATS_METHODS
+            .iter()
+            .zip(sip.requests_by_method)
+            .map(|(m, c)| (format!("{{method=\"{m}\"}}"), c.to_string()))
+            .collect();
+        metric(
+            "ugyelet_sip_requests_total",
+            "counter",
+            "SIP requests received, by method.",
+            &by_method,
+        );
+        let by_class: Vec<(String, String)> = sip
+            .responses_by_class
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (format!("{{class=\"{}xx\"}}", i + 1), c.to_string()))
+            .collect();
+        metric(
+            "ugyelet_sip_responses_total",
+            "counter",
+            "SIP responses received, by class.",
+            &by_class,
+        );
+        metric(
+            "ugyelet_sip_malformed_total",
+            "counter",
+            "Malformed SIP messages: answered with a stateless 400/505, or dropped.",
+            &[
+                (
+                    "{action=\"answered\"}".to_owned(),
+                    sip.malformed_answered.to_string(),
+                ),
+                (
+                    "{action=\"dropped\"}".to_owned(),
+                    sip.malformed_dropped.to_string(),
+                ),
+            ],
+        );
+        metric(
+            "ugyelet_sip_retransmissions_absorbed_total",
+            "counter",
+            "Retransmitted requests answered from their transaction.",
+            &one(sip.retransmissions_absorbed.to_string()),
+        );
+        metric(
+            "ugyelet_rtp_packets_total",
+            "counter",
+            "RTP packets of ended calls, by direction.",
+            &[
+                (
+                    "{direction=\"sent\"}".to_owned(),
+                    self.rtp_sent.load(Relaxed).to_string(),
+                ),
+                (
+                    "{direction=\"received\"}".to_owned(),
+                    self.rtp_received.load(Relaxed).to_string(),
+                ),
+            ],
+        );
+        metric(
+            "ugyelet_rtp_packets_lost_total",
+            "counter",
+            "RTP packets the callers sent that never arrived.",
+            &one(self.rtp_lost.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_rtp_frames_late_total",
+            "counter",
+            "20 ms frames skipped because a call task woke too late.",
+            &one(self.rtp_late.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_dialplan_reloads_total",
+            "counter",
+            "Dial-plan reloads, by result.",
+            &[
+                (
+                    "{result=\"ok\"}".to_owned(),
+                    self.reloads_ok.load(Relaxed).to_string(),
+                ),
+                (
+                    "{result=\"refused\"}".to_owned(),
+                    self.reloads_refused.load(Relaxed).to_string(),
+                ),
+            ],
+        );
+        metric(
+            "ugyelet_dialplan_version",
+            "gauge",
+            "Version of the dial plan serving new calls.",
+            &one(self.plan_version.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_draining",
+            "gauge",
+            "1 while the daemon refuses new calls before shutting down.",
+            &one(self.draining.load(Relaxed).to_string()),
+        );
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_help_type_and_labelled_samples() {
+        let m = Metrics::default();
+        m.calls_active.store(2, Relaxed);
+        m.call_ended(
+            Outcome::Cancelled,
+            MediaCounts {
+                sent: 50,
+                received: 40,
+                lost: 1,
+                late: 0,
+            },
+        );
+        let mut s = Stats::default();
+        s.requests_by_method[0] = 3;
+        s.responses_by_class[1] = 4;
+        m.set_sip(s);
+        let text = m.render();
+        assert!(
+            text.contains("# TYPE ugyelet_calls_active gauge\nugyelet_calls_active 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_calls_total{outcome=\"cancelled\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_sip_requests_total{method=\"INVITE\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_sip_responses_total{class=\"2xx\"} 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_rtp_packets_total{direction=\"sent\"} 50\n"),
+            "{text}"
+        );
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let (_, value) = line.rsplit_once(' ').expect("name and value");
+            assert!(value.parse::<f64>().is_ok(), "{line}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! Running it as a service: metrics scraped during a call, and a graceful stop — on SIGTERM
+//! a call in progress finishes, a new call is refused with 503 and Retry-After, and the
+//! daemon exits 0 once the line is quiet.
+
+mod common;
+
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::thread;
+use std::time::{Duration, Instant};
+
+const SECOND: Duration = Duration::from_secs(1);
+
+fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin API reachable");
+    s.set_read_timeout(Some(5 * SECOND)).expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read");
+    let status = resp
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    (
+        status,
+        resp.split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default(),
+    )
+}
+
+/// The value of one sample line, e.g. `ugyelet_calls_active`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.split_once(' ').is_some_and(|(name, _)| name == series))
+        .and_then(|l| l.rsplit_once(' '))
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn invite(from: std::net::SocketAddr, port: u16) -> String {
+    let sdp = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 9 RTP/AVP 8\r\n";
+    format!(
+        "INVITE sip:ugyelet@127.0.0.1:{port} SIP/2.0\r\nVia: SIP/2.0/UDP {from};branch=z9hG4bK-late-1;rport\r\n\
+         Max-Forwards: 70\r\nFrom: <sip:+36301234567@127.0.0.1>;tag=late\r\nTo: <sip:ugyelet@127.0.0.1>\r\n\
+         Call-ID: late-caller@127.0.0.1\r\nCSeq: 1 INVITE\r\nContact: <sip:late@{from}>\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        sdp.len()
+    )
+}
+
+#[test]
+fn sigterm_lets_the_call_finish_refuses_new_calls_with_503_and_exits_0() {
+    let mut daemon = Daemon::start(&[]);
+    let addr = daemon.addr();
+    let admin = daemon.admin_port;
+    let call = thread::spawn(move || {
+        sipp(
+            &scenario("caller_stays_on_the_line_then_hangs_up.xml"),
+            &["-d", "6000", "-timeout", "20s", &addr],
+        )
+    });
+
+    // During the call: /metrics says so.
+    let deadline = Instant::now() + 10 * SECOND;
+    let metrics = loop {
+        let (code, body) = get(admin, "/metrics");
+        assert_eq!(code, 200);
+        if sample(&body, "ugyelet_calls_active") == Some(1.0) {
+            break body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no active call in /metrics:\n{body}"
+        );
+        thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        metrics.contains("# TYPE ugyelet_sip_requests_total counter"),
+        "{metrics}"
+    );
+    assert_eq!(sample(&metrics, "ugyelet_draining"), Some(0.0));
+
+    daemon.terminate();
+    thread::sleep(Duration::from_millis(500));
+    assert_eq!(get(admin, "/healthz"), (503, "draining\n".to_owned()));
+
+    // A new caller is turned away with 503 and told when to retry.
+    let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    sock.set_read_timeout(Some(2 * SECOND)).expect("timeout");
+    let local = sock.local_addr().expect("addr");
+    sock.send_to(
+        invite(local, daemon.sip_port).as_bytes(),
+        ("127.0.0.1", daemon.sip_port),
+    )
+    .expect("send");
+    let mut buf = [0u8; 4096];
+    let (n, _) = sock.recv_from(&mut buf).expect("an answer");
+    let answer = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(answer.starts_with("SIP/2.0 503 "), "{answer}");
+    assert!(answer.contains("Retry-After: 120"), "{answer}");
+
+    // The call in progress goes on until the caller hangs up, and ends cleanly.
+    assert!(daemon.is_running(), "the daemon waits for the call");
+    let result = call.join().expect("sipp thread");
+    result.assert_success();
+    assert_eq!(
+        daemon.wait_exit(10 * SECOND),
+        Some(0),
+        "exit 0 once the line is quiet"
+    );
+    let log = daemon.stderr();
+    assert!(log.contains("draining"), "{log}");
+    assert!(log.contains("outcome=\"caller_hung_up\""), "{log}");
+}
