@@ -422,6 +422,12 @@ fn on_event(
         } => {
             forward(calls, dialog, CallInput::Info { content_type, body });
         }
+        // The daemon places no outgoing calls yet (operator legs come with the ACD).
+        SipEvent::OutgoingProgress { dialog, .. }
+        | SipEvent::OutgoingAnswered { dialog, .. }
+        | SipEvent::OutgoingFailed { dialog, .. } => {
+            debug!(dialog, "event for an outgoing leg no call owns");
+        }
         SipEvent::Ended { dialog, reason } => {
             if let Some(tx) = calls.remove(&dialog) {
                 let _ = tx.send(CallInput::Ended(reason));

@@ -29,8 +29,8 @@ use std::time::Instant;
 
 use super::msg::{self, Host, Message, Method, NameAddr, Request, Response, Uri, Via};
 use super::transaction::{
-    ClientNonInvite, Disposition, ServerInvite, ServerNonInvite, TimerConfig, TxEvent,
-    Uas2xxRetransmitter,
+    ClientInvite, ClientNonInvite, Disposition, ServerInvite, ServerNonInvite, TimerConfig,
+    TxEvent, Uas2xxRetransmitter,
 };
 
 /// Methods this endpoint serves, for `Allow` (RFC 3261 §20.5).
@@ -113,6 +113,31 @@ pub enum SipEvent {
     },
     /// The dialog ended from the far side or by a timeout.
     Ended { dialog: DialogId, reason: EndReason },
+    /// Our INVITE (see [`SipEndpoint::invite`]) got a provisional response.
+    OutgoingProgress { dialog: DialogId, status: u16 },
+    /// Our INVITE was answered (the ACK is already sent); the body is the answer SDP.
+    OutgoingAnswered { dialog: DialogId, sdp: Vec<u8> },
+    /// Our INVITE failed: a final error, a timeout (408), or our own CANCEL (487).
+    OutgoingFailed { dialog: DialogId, status: u16 },
+}
+
+/// An INVITE the daemon sends (the operator leg of a bridged call).
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// Request-URI: the Contact the operator's softphone registered.
+    pub request_uri: Uri,
+    /// Where to send it: the address the REGISTER really came from (its NAT binding).
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    /// Our address as `dst` sees it.
+    pub local: SocketAddr,
+    /// The operator's address of record.
+    pub to: NameAddr,
+    /// Who the operator sees calling (display name and user: the caller's number).
+    pub from: NameAddr,
+    /// Extra headers, e.g. `X-Ugyelet-Path`.
+    pub headers: Vec<(String, String)>,
+    pub sdp: Vec<u8>,
 }
 
 /// Counters for metrics and tests.
@@ -158,7 +183,24 @@ struct ServerKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TxKey {
     Server(ServerKey),
+    /// Non-INVITE client transactions by `"<branch> <METHOD>"` (a CANCEL shares its
+    /// INVITE's branch, RFC 3261 §9.1).
     Client(String),
+    /// Our INVITEs by branch.
+    Invite(String),
+}
+
+/// An INVITE of ours in progress.
+struct UacInvite {
+    tx: ClientInvite,
+    dialog: DialogId,
+    dst: SocketAddr,
+    transport: Transport,
+    request: Request,
+    provisional: bool,
+    cancel_pending: bool,
+    cancelled: bool,
+    answered: bool,
 }
 
 enum ServerTx {
@@ -212,6 +254,12 @@ struct Dialog {
     retransmit_2xx: Option<Uas2xxRetransmitter>,
     /// Why the pending INVITE is refused, for a `Warning` header.
     warning: Option<String>,
+    /// In-dialog requests go to `peer` (the flow the dialog was set up on) rather than to
+    /// the Contact: true for dialogs we started towards registered softphones behind NAT.
+    use_flow: bool,
+    /// The ACK we sent for our INVITE's 2xx, re-sent for each retransmitted 2xx
+    /// (RFC 3261 §13.2.2.4).
+    ack_2xx: Option<Arc<[u8]>>,
     /// Hang-up requested before the ACK arrived: RFC 3261 §15 "the callee's UA MUST NOT
     /// send a BYE on a confirmed dialog until it has received an ACK for its 2xx response
     /// or until the server transaction times out".
@@ -224,6 +272,7 @@ pub struct SipEndpoint {
     rng: u64,
     servers: HashMap<ServerKey, ServerEntry>,
     clients: HashMap<String, ClientEntry>,
+    invites: HashMap<String, UacInvite>,
     dialogs: HashMap<DialogId, Dialog>,
     by_tags: HashMap<(String, String, String), DialogId>,
     next_dialog: DialogId,
@@ -251,6 +300,7 @@ impl SipEndpoint {
             rng: seed | 1,
             servers: HashMap::new(),
             clients: HashMap::new(),
+            invites: HashMap::new(),
             dialogs: HashMap::new(),
             by_tags: HashMap::new(),
             next_dialog: 1,
@@ -359,6 +409,7 @@ impl SipEndpoint {
             return;
         };
         match d.state {
+            DialogState::Early if d.pending_invite.is_none() => self.cancel(now, dialog),
             DialogState::Early => self.respond_invite(now, dialog, 480, None),
             DialogState::Answered => d.bye_pending = true,
             DialogState::Confirmed => self.send_bye(now, dialog),
@@ -389,6 +440,11 @@ impl SipEndpoint {
                         }
                         TxKey::Client(b) => {
                             if let Some(e) = self.clients.get_mut(b) {
+                                e.tx.handle_timeout(now);
+                            }
+                        }
+                        TxKey::Invite(b) => {
+                            if let Some(e) = self.invites.get_mut(b) {
                                 e.tx.handle_timeout(now);
                             }
                         }
@@ -601,6 +657,8 @@ impl SipEndpoint {
             pending_invite: Some((key.clone(), Box::new(req.clone()))),
             retransmit_2xx: None,
             warning: None,
+            use_flow: false,
+            ack_2xx: None,
             bye_pending: false,
         };
         self.by_tags
@@ -989,6 +1047,7 @@ impl SipEndpoint {
             body: Vec::new(),
         };
         let dst = match &d.remote_target {
+            _ if d.use_flow => d.peer,
             // Send to the peer's Contact when it is a literal address; otherwise (a name we
             // would have to resolve) back to where the INVITE came from.
             Uri::Sip(u)
@@ -1015,6 +1074,7 @@ impl SipEndpoint {
             transport.reliable(),
             self.cfg.timers,
         );
+        let branch = format!("{branch} BYE");
         self.clients.insert(
             branch.clone(),
             ClientEntry {
@@ -1031,6 +1091,13 @@ impl SipEndpoint {
         let Some(branch) = resp.via.first().and_then(Via::branch).map(str::to_owned) else {
             return;
         };
+        // RFC 3261 §17.1.3: a response matches a client transaction by branch and CSeq
+        // method.
+        if resp.cseq.method == Method::Invite && self.invites.contains_key(&branch) {
+            self.handle_invite_response(now, branch, resp);
+            return;
+        }
+        let branch = format!("{branch} {}", resp.cseq.method.as_str());
         let Some(entry) = self.clients.get_mut(&branch) else {
             return;
         };
@@ -1038,6 +1105,335 @@ impl SipEndpoint {
             self.stats.retransmissions_absorbed += 1;
         }
         self.drain_tx(now, TxKey::Client(branch));
+    }
+
+    // ----- our INVITEs (the operator leg) -----
+
+    /// Sends an INVITE (RFC 3261 §13.2.1) and returns the dialog it will create. What
+    /// happens next arrives as [`SipEvent::OutgoingProgress`], [`SipEvent::OutgoingAnswered`]
+    /// or [`SipEvent::OutgoingFailed`]; the daemon ACKs a 2xx by itself.
+    pub fn invite(&mut self, now: Instant, call: OutgoingCall) -> DialogId {
+        let dialog = self.next_dialog;
+        self.next_dialog += 1;
+        let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let local_tag = self.token(10);
+        let call_id = format!("{}@ugyelet", self.token(20));
+        let mut from = call.from.clone();
+        from.set_tag(&local_tag);
+        let mut headers = msg::Headers::default();
+        headers.push("Contact", self.contact(call.local, call.transport));
+        headers.push("Allow", ALLOW);
+        headers.push("User-Agent", self.cfg.user_agent.clone());
+        for (k, v) in &call.headers {
+            headers.push(k, v.clone());
+        }
+        headers.push("Content-Type", "application/sdp");
+        let req = Request {
+            method: Method::Invite,
+            uri: call.request_uri.clone(),
+            via: vec![self.our_via(call.local, call.transport, &branch)],
+            from: from.clone(),
+            to: call.to.clone(),
+            call_id: call_id.clone(),
+            cseq: msg::CSeq {
+                seq: 1,
+                method: Method::Invite,
+            },
+            max_forwards: Some(70),
+            headers,
+            body: call.sdp,
+        };
+        let d = Dialog {
+            call_id,
+            local_tag,
+            remote_tag: String::new(),
+            local: from,
+            remote: call.to,
+            remote_target: call.request_uri,
+            route_set: Vec::new(),
+            remote_cseq: 0,
+            local_cseq: 1,
+            peer: call.dst,
+            local_addr: call.local,
+            transport: call.transport,
+            state: DialogState::Early,
+            pending_invite: None,
+            retransmit_2xx: None,
+            warning: None,
+            use_flow: true,
+            ack_2xx: None,
+            bye_pending: false,
+        };
+        self.dialogs.insert(dialog, d);
+        let tx = ClientInvite::new(
+            now,
+            req.to_bytes().into(),
+            call.transport.reliable(),
+            self.cfg.timers,
+        );
+        self.invites.insert(
+            branch.clone(),
+            UacInvite {
+                tx,
+                dialog,
+                dst: call.dst,
+                transport: call.transport,
+                request: req,
+                provisional: false,
+                cancel_pending: false,
+                cancelled: false,
+                answered: false,
+            },
+        );
+        self.drain_tx(now, TxKey::Invite(branch));
+        dialog
+    }
+
+    /// Withdraws our INVITE (the caller hung up while the operator's phone rang).
+    ///
+    /// RFC 3261 §9.1: "a CANCEL request SHOULD NOT be sent to cancel an INVITE unless a
+    /// provisional response has been received"; before that the CANCEL waits for one.
+    pub fn cancel(&mut self, now: Instant, dialog: DialogId) {
+        let Some((branch, e)) = self.invites.iter_mut().find(|(_, e)| e.dialog == dialog) else {
+            return;
+        };
+        if e.answered || e.cancelled {
+            return;
+        }
+        if !e.provisional {
+            e.cancel_pending = true;
+            return;
+        }
+        e.cancelled = true;
+        let branch = branch.clone();
+        self.send_cancel(now, &branch);
+    }
+
+    fn send_cancel(&mut self, now: Instant, branch: &str) {
+        let Some(e) = self.invites.get(branch) else {
+            return;
+        };
+        let inv = &e.request;
+        // RFC 3261 §9.1: same Request-URI, Call-ID, To, From, CSeq number and top Via
+        // (branch included) as the INVITE; method CANCEL.
+        let mut headers = msg::Headers::default();
+        for r in inv.headers.get_all("Route") {
+            headers.push("Route", r.to_owned());
+        }
+        headers.push("User-Agent", self.cfg.user_agent.clone());
+        let cancel = Request {
+            method: Method::Cancel,
+            uri: inv.uri.clone(),
+            via: inv.via.first().cloned().into_iter().collect(),
+            from: inv.from.clone(),
+            to: inv.to.clone(),
+            call_id: inv.call_id.clone(),
+            cseq: msg::CSeq {
+                seq: inv.cseq.seq,
+                method: Method::Cancel,
+            },
+            max_forwards: Some(70),
+            headers,
+            body: Vec::new(),
+        };
+        let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
+        let tx = ClientNonInvite::new(
+            now,
+            cancel.to_bytes().into(),
+            transport.reliable(),
+            self.cfg.timers,
+        );
+        let key = format!("{branch} CANCEL");
+        self.clients.insert(
+            key.clone(),
+            ClientEntry {
+                tx,
+                dst,
+                transport,
+                dialog,
+            },
+        );
+        self.drain_tx(now, TxKey::Client(key));
+    }
+
+    fn handle_invite_response(&mut self, now: Instant, branch: String, resp: Response) {
+        let status = resp.status;
+        let Some(e) = self.invites.get(&branch) else {
+            return;
+        };
+        // RFC 3261 §17.1.1.3: the ACK for a 300–699 is part of the transaction: same
+        // Request-URI, top Via, From, Call-ID, CSeq number; To from the response.
+        let ack = (300..700).contains(&status).then(|| {
+            let mut headers = msg::Headers::default();
+            for r in e.request.headers.get_all("Route") {
+                headers.push("Route", r.to_owned());
+            }
+            Request {
+                method: Method::Ack,
+                uri: e.request.uri.clone(),
+                via: e.request.via.first().cloned().into_iter().collect(),
+                from: e.request.from.clone(),
+                to: resp.to.clone(),
+                call_id: e.request.call_id.clone(),
+                cseq: msg::CSeq {
+                    seq: e.request.cseq.seq,
+                    method: Method::Ack,
+                },
+                max_forwards: Some(70),
+                headers,
+                body: Vec::new(),
+            }
+            .to_bytes()
+            .into()
+        });
+        let Some(e) = self.invites.get_mut(&branch) else {
+            return;
+        };
+        let disposition = e.tx.handle_response(now, status, ack);
+        let dialog = e.dialog;
+        if disposition == Disposition::Absorb {
+            self.stats.retransmissions_absorbed += 1;
+            self.drain_tx(now, TxKey::Invite(branch));
+            return;
+        }
+        match status {
+            100..=199 => {
+                let first = !e.provisional;
+                e.provisional = true;
+                let cancel_now = e.cancel_pending && !e.cancelled;
+                if cancel_now {
+                    e.cancelled = true;
+                    self.send_cancel(now, &branch);
+                } else if first || status != 100 {
+                    self.events
+                        .push_back(SipEvent::OutgoingProgress { dialog, status });
+                }
+            }
+            200..=299 => {
+                let was_answered = e.answered;
+                e.answered = true;
+                let withdrawn = e.cancelled || e.cancel_pending;
+                if was_answered {
+                    // A retransmitted 2xx: RFC 3261 §13.2.2.4, the ACK goes again.
+                    if let Some(d) = self.dialogs.get(&dialog)
+                        && let Some(ack) = d.ack_2xx.clone()
+                    {
+                        self.transmits.push_back(Transmit {
+                            transport: d.transport,
+                            dst: d.peer,
+                            bytes: ack,
+                        });
+                    }
+                } else {
+                    self.confirm_uac_dialog(dialog, &resp);
+                    if withdrawn {
+                        // The operator answered as we cancelled: RFC 3261 §15, ACK then BYE.
+                        self.send_bye(now, dialog);
+                        self.events.push_back(SipEvent::OutgoingFailed {
+                            dialog,
+                            status: 487,
+                        });
+                    } else {
+                        self.events.push_back(SipEvent::OutgoingAnswered {
+                            dialog,
+                            sdp: resp.body.clone(),
+                        });
+                    }
+                }
+            }
+            _ => {
+                self.terminate(dialog);
+                self.events
+                    .push_back(SipEvent::OutgoingFailed { dialog, status });
+            }
+        }
+        self.drain_tx(now, TxKey::Invite(branch));
+    }
+
+    /// A 2xx to our INVITE: the dialog takes the peer's tag, Contact and route set
+    /// (RFC 3261 §12.1.2), and the ACK is sent (§13.2.2.4).
+    fn confirm_uac_dialog(&mut self, dialog: DialogId, resp: &Response) {
+        let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let Some(d) = self.dialogs.get_mut(&dialog) else {
+            return;
+        };
+        d.remote_tag = resp.to.tag().unwrap_or_default().to_owned();
+        d.remote = resp.to.clone();
+        if let Some(c) = resp
+            .headers
+            .get_all("Contact")
+            .next()
+            .and_then(|c| NameAddr::parse(c).ok())
+        {
+            d.remote_target = c.uri;
+        }
+        // RFC 3261 §12.1.2: "The route set MUST be set to the list of URIs in the
+        // Record-Route header field from the response, taken in reverse order".
+        d.route_set = resp
+            .headers
+            .get_all("Record-Route")
+            .map(str::to_owned)
+            .collect();
+        d.route_set.reverse();
+        d.state = DialogState::Confirmed;
+        self.by_tags.insert(
+            (d.call_id.clone(), d.local_tag.clone(), d.remote_tag.clone()),
+            dialog,
+        );
+        let mut headers = msg::Headers::default();
+        for r in &d.route_set {
+            headers.push("Route", r.clone());
+        }
+        let host = match d.local_addr.ip() {
+            IpAddr::V4(a) => Host::V4(a),
+            IpAddr::V6(a) => Host::V6(a),
+        };
+        let ack = Request {
+            method: Method::Ack,
+            uri: d.remote_target.clone(),
+            via: vec![Via {
+                transport: d.transport.via_name().to_owned(),
+                host,
+                port: Some(d.local_addr.port()),
+                params: vec![
+                    ("branch".to_owned(), Some(branch)),
+                    ("rport".to_owned(), None),
+                ],
+            }],
+            from: d.local.clone(),
+            to: d.remote.clone(),
+            call_id: d.call_id.clone(),
+            cseq: msg::CSeq {
+                seq: 1,
+                method: Method::Ack,
+            },
+            max_forwards: Some(70),
+            headers,
+            body: Vec::new(),
+        };
+        let bytes: Arc<[u8]> = ack.to_bytes().into();
+        d.ack_2xx = Some(Arc::clone(&bytes));
+        self.transmits.push_back(Transmit {
+            transport: d.transport,
+            dst: d.peer,
+            bytes,
+        });
+    }
+
+    fn our_via(&self, local: SocketAddr, transport: Transport, branch: &str) -> Via {
+        let host = match local.ip() {
+            IpAddr::V4(a) => Host::V4(a),
+            IpAddr::V6(a) => Host::V6(a),
+        };
+        Via {
+            transport: transport.via_name().to_owned(),
+            host,
+            port: Some(local.port()),
+            params: vec![
+                ("branch".to_owned(), Some(branch.to_owned())),
+                ("rport".to_owned(), None),
+            ],
+        }
     }
 
     // ----- plumbing -----
@@ -1094,6 +1490,23 @@ impl SipEndpoint {
                     }
                 }
             }
+            TxKey::Invite(b) => {
+                let Some(e) = self.invites.get_mut(b) else {
+                    return;
+                };
+                let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
+                while let Some(bytes) = e.tx.poll_transmit() {
+                    self.transmits.push_back(Transmit {
+                        transport,
+                        dst,
+                        bytes,
+                    });
+                }
+                while let Some(ev) = e.tx.poll_event() {
+                    events.push((ev, dialog));
+                }
+                e.tx.poll_timeout()
+            }
             TxKey::Client(b) => {
                 let Some(e) = self.clients.get_mut(b) else {
                     return;
@@ -1115,6 +1528,25 @@ impl SipEndpoint {
         for (ev, dialog) in events {
             match ev {
                 TxEvent::Terminated => terminated = true,
+                // Timer B, or the transport failed, before any final response.
+                TxEvent::Timeout | TxEvent::TransportError if matches!(key, TxKey::Invite(_)) => {
+                    let answered = match &key {
+                        TxKey::Invite(b) => self.invites.get(b).is_some_and(|e| e.answered),
+                        _ => false,
+                    };
+                    if !answered
+                        && self
+                            .dialogs
+                            .get(&dialog)
+                            .is_some_and(|d| d.state != DialogState::Terminated)
+                    {
+                        self.terminate(dialog);
+                        self.events.push_back(SipEvent::OutgoingFailed {
+                            dialog,
+                            status: 408,
+                        });
+                    }
+                }
                 TxEvent::AckTimeout | TxEvent::TransportError if dialog != 0 => {
                     if let TxKey::Server(_) = key
                         && self
@@ -1138,9 +1570,14 @@ impl SipEndpoint {
                     self.servers.remove(k);
                 }
                 TxKey::Client(b) => {
-                    if let Some(e) = self.clients.remove(b) {
+                    if let Some(e) = self.clients.remove(b)
+                        && b.ends_with(" BYE")
+                    {
                         self.forget_dialog(e.dialog);
                     }
+                }
+                TxKey::Invite(b) => {
+                    self.invites.remove(b);
                 }
             }
             return;
@@ -1597,6 +2034,169 @@ mod tests {
         assert!(e.poll_event().is_none(), "no call is started");
         assert_eq!(e.stats().refused_draining, 1);
         assert_eq!(e.stats().requests_by_method[0], 1, "counted as an INVITE");
+    }
+
+    const OPERATOR: &str = "127.0.0.1:5070";
+
+    fn outgoing() -> OutgoingCall {
+        OutgoingCall {
+            request_uri: Uri::parse("sip:op1@127.0.0.1:5070").expect("uri"),
+            dst: addr(OPERATOR),
+            transport: Transport::Udp,
+            local: addr(LOCAL),
+            to: NameAddr::parse("<sip:op1@127.0.0.1>").expect("name-addr"),
+            from: NameAddr::parse("\"+36301234567\" <sip:+36301234567@127.0.0.1>")
+                .expect("name-addr"),
+            headers: vec![("X-Ugyelet-Path".into(), "welcome>main_menu>operator".into())],
+            sdp: b"v=0\r\n".to_vec(),
+        }
+    }
+
+    fn to_operator(e: &mut SipEndpoint) -> Vec<Message> {
+        std::iter::from_fn(|| e.poll_transmit())
+            .map(|t| {
+                assert_eq!(
+                    t.dst,
+                    addr(OPERATOR),
+                    "the operator leg goes to the registered flow"
+                );
+                msg::parse(&t.bytes).expect("we send parseable messages")
+            })
+            .collect()
+    }
+
+    fn reply(e: &mut SipEndpoint, now: Instant, req: &Request, status: u16, tag: Option<&str>) {
+        let mut r = Response::from_request(req, status, msg::reason_phrase(status), tag);
+        if status == 200 {
+            r.headers.set("Contact", "<sip:op1@127.0.0.1:5070>");
+            r.body = b"v=0\r\n".to_vec();
+        }
+        e.handle_message(
+            now,
+            addr(OPERATOR),
+            addr(LOCAL),
+            Transport::Udp,
+            &r.to_bytes(),
+        );
+    }
+
+    fn sent_invite(out: &[Message]) -> Request {
+        match out.first() {
+            Some(Message::Request(r)) if r.method == Method::Invite => r.clone(),
+            other => panic!("INVITE expected, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn outgoing_invite_is_acked_on_200_and_the_ack_repeats_for_a_retransmitted_200() {
+        let t0 = crate::clock::test_epoch();
+        let mut e = ep();
+        let d = e.invite(t0, outgoing());
+        let inv = sent_invite(&to_operator(&mut e));
+        assert_eq!(
+            inv.headers.get("X-Ugyelet-Path"),
+            Some("welcome>main_menu>operator")
+        );
+        assert_eq!(
+            inv.from.display.as_deref(),
+            Some("+36301234567"),
+            "the operator sees who calls"
+        );
+        reply(&mut e, t0, &inv, 180, Some("op"));
+        assert!(matches!(
+            e.poll_event(),
+            Some(SipEvent::OutgoingProgress { status: 180, .. })
+        ));
+        reply(&mut e, t0, &inv, 200, Some("op"));
+        let acks = to_operator(&mut e);
+        let Some(Message::Request(ack)) = acks.first() else {
+            panic!("ACK expected")
+        };
+        assert_eq!((ack.method.clone(), ack.cseq.seq), (Method::Ack, 1));
+        assert_eq!(ack.to.tag(), Some("op"));
+        assert!(
+            matches!(e.poll_event(), Some(SipEvent::OutgoingAnswered { dialog, .. }) if dialog == d)
+        );
+        reply(&mut e, t0, &inv, 200, Some("op"));
+        assert_eq!(
+            to_operator(&mut e).len(),
+            1,
+            "RFC 3261 §13.2.2.4: ACK again"
+        );
+        assert!(e.poll_event().is_none(), "no second answer");
+        // The operator hangs up: their BYE ends our dialog.
+        let bye = format!(
+            "BYE sip:ugyelet@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-ob;rport\r\n\
+             From: <sip:op1@127.0.0.1>;tag=op\r\nTo: {}\r\nCall-ID: {}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n",
+            inv.from, inv.call_id
+        );
+        e.handle_message(
+            t0,
+            addr(OPERATOR),
+            addr(LOCAL),
+            Transport::Udp,
+            bye.as_bytes(),
+        );
+        assert!(
+            matches!(e.poll_event(), Some(SipEvent::Ended { reason: EndReason::PeerBye, dialog }) if dialog == d)
+        );
+    }
+
+    #[test]
+    fn cancel_waits_for_a_provisional_response_then_the_487_is_acked() {
+        let t0 = crate::clock::test_epoch();
+        let mut e = ep();
+        let d = e.invite(t0, outgoing());
+        let inv = sent_invite(&to_operator(&mut e));
+        e.hangup(t0, d);
+        assert!(
+            to_operator(&mut e).is_empty(),
+            "RFC 3261 §9.1: no CANCEL before a provisional"
+        );
+        reply(&mut e, t0, &inv, 180, Some("op"));
+        let out = to_operator(&mut e);
+        let Some(Message::Request(cancel)) = out.first() else {
+            panic!("CANCEL expected: {out:?}")
+        };
+        assert_eq!(cancel.method, Method::Cancel);
+        assert_eq!(
+            cancel.via[0].branch(),
+            inv.via[0].branch(),
+            "same branch as the INVITE"
+        );
+        assert_eq!(cancel.cseq.seq, inv.cseq.seq);
+        reply(&mut e, t0, &inv, 487, Some("op"));
+        let out = to_operator(&mut e);
+        assert!(
+            out.iter()
+                .any(|m| matches!(m, Message::Request(r) if r.method == Method::Ack))
+        );
+        assert!(matches!(
+            e.poll_event(),
+            Some(SipEvent::OutgoingFailed { status: 487, .. })
+        ));
+    }
+
+    #[test]
+    fn unanswered_outgoing_invite_times_out_with_408_after_64_t1() {
+        let t0 = crate::clock::test_epoch();
+        let mut e = ep();
+        let _ = e.invite(t0, outgoing());
+        let mut t = t0;
+        let mut sends = 0;
+        while t <= t0 + Duration::from_secs(33) {
+            e.handle_timeout(t);
+            sends += to_operator(&mut e).len();
+            t += Duration::from_millis(100);
+        }
+        assert_eq!(sends, 7, "Timer A: the INVITE and six retransmissions");
+        let mut failed = Vec::new();
+        while let Some(ev) = e.poll_event() {
+            if let SipEvent::OutgoingFailed { status, .. } = ev {
+                failed.push(status);
+            }
+        }
+        assert_eq!(failed, vec![408]);
     }
 
     #[test]
