@@ -63,6 +63,12 @@ pub struct CallSetup {
     pub seed: u64,
     /// What the dial plan knows of the call: caller (E.164), civil start time, schedules.
     pub env: CallEnv,
+    /// The SIP Call-ID of the caller's leg (for the call record).
+    pub sip_call_id: String,
+    /// What the caller dialled (for the call record).
+    pub called: String,
+    /// Wall-clock time of the INVITE (for the call record).
+    pub start_ts: jiff::Timestamp,
 }
 
 /// SIP happenings for the call, from the endpoint.
@@ -227,6 +233,45 @@ impl Call {
     /// The codec in use.
     pub fn codec(&self) -> Codec {
         self.negotiated.codec
+    }
+
+    /// The call record, once the call has ended (`now` is its end).
+    pub fn record(&self, now: Instant) -> Option<crate::cdr::CallRecord> {
+        let outcome = self.outcome?;
+        let at = |i: Instant| {
+            jiff::SignedDuration::try_from(i.saturating_duration_since(self.started))
+                .ok()
+                .and_then(|d| self.setup.start_ts.checked_add(d).ok())
+                .unwrap_or(self.setup.start_ts)
+        };
+        let closed = self.interp.saw_closed();
+        let outcome = match outcome {
+            Outcome::Cancelled => "cancelled",
+            Outcome::Completed | Outcome::CallerHungUp if closed => "closed",
+            Outcome::Completed => "completed",
+            Outcome::CallerHungUp => "abandoned_menu",
+            Outcome::NoMedia => "no_media",
+            Outcome::MaxDuration => "max_duration",
+            Outcome::Failed => "failed",
+        };
+        Some(crate::cdr::CallRecord {
+            call_id: self.setup.sip_call_id.clone(),
+            caller: self
+                .setup
+                .env
+                .caller
+                .clone()
+                .unwrap_or_else(|| self.setup.caller.clone()),
+            called: self.setup.called.clone(),
+            start: self.setup.start_ts,
+            answer: self.answered_at.map(at),
+            end: at(now),
+            path: self.interp.path(),
+            queue_wait_s: None,
+            operator: None,
+            outcome: outcome.to_owned(),
+            forms: Vec::new(),
+        })
     }
 
     /// RTP counts so far, for metrics.
@@ -672,6 +717,9 @@ type = "hangup"
                     .expect("valid civil time"),
                 schedules: Arc::new(NoSchedules),
             },
+            sip_call_id: "c1@test".into(),
+            called: "ugyelet".into(),
+            start_ts: "2026-12-01T16:00:00Z".parse().expect("timestamp"),
         };
         (Call::new(t0, setup), prompts)
     }

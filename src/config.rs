@@ -29,6 +29,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub state: StateConfig,
     pub forms: FormsConfig,
+    pub records: RecordsConfig,
     pub log: LogConfig,
 }
 
@@ -186,6 +187,28 @@ impl Default for StateConfig {
     fn default() -> Self {
         StateConfig {
             dir: PathBuf::from("state"),
+        }
+    }
+}
+
+/// `[records]`: call records (CDR) and how long personal data is kept.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RecordsConfig {
+    /// After this many days the caller's number in a record becomes a pseudonym.
+    pub pseudonymize_after_days: u64,
+    /// After this many days a record is deleted.
+    pub retention_days: u64,
+    /// Salt of the pseudonyms; unset: a random one kept in the state directory.
+    pub salt: Option<String>,
+}
+
+impl Default for RecordsConfig {
+    fn default() -> Self {
+        RecordsConfig {
+            pseudonymize_after_days: 90,
+            retention_days: 730,
+            salt: None,
         }
     }
 }
@@ -351,6 +374,12 @@ impl Config {
                 }
                 Ok(_) => {}
             }
+        }
+        if self.records.retention_days < self.records.pseudonymize_after_days {
+            p.push(format!(
+                "records.retention_days: expected at least records.pseudonymize_after_days ({}), found {}",
+                self.records.pseudonymize_after_days, self.records.retention_days
+            ));
         }
         if self.call.max_duration_s == 0 {
             p.push(

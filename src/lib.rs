@@ -44,6 +44,7 @@
 //! `unwrap()` on anything that came from outside; each `expect` states its invariant.
 
 pub mod call;
+pub mod cdr;
 pub mod clock;
 pub mod config;
 pub mod dialplan;

@@ -58,6 +58,11 @@ enum Command {
         /// Dial plan to simulate instead of the configured one.
         plan: Option<PathBuf>,
     },
+    /// Call records.
+    Cdr {
+        #[command(subcommand)]
+        command: CdrCommand,
+    },
     /// Open or close the line by hand, or return it to the calendar ("auto"). Stored in the
     /// state directory: it survives restarts and a running daemon picks it up.
     Override {
@@ -69,6 +74,19 @@ enum Command {
         /// Why (shown in logs, status and the simulator).
         #[arg(long)]
         reason: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum CdrCommand {
+    /// Write the calls that started in a period as CSV to standard output.
+    Export {
+        /// First day (Budapest time), e.g. 2026-11-01.
+        #[arg(long)]
+        since: String,
+        /// Day after the last one (default: tomorrow).
+        #[arg(long)]
+        until: Option<String>,
     },
 }
 
@@ -116,6 +134,9 @@ fn main() -> ExitCode {
             schedule,
             plan,
         } => simulate(&cfg, today, at, &from, &keys, sweep, &schedule, plan),
+        Command::Cdr {
+            command: CdrCommand::Export { since, until },
+        } => cdr_export(&cfg, today, &since, until.as_deref()),
         Command::Override {
             mode,
             until,
@@ -258,6 +279,48 @@ fn parse_range(s: &str) -> Option<(jiff::civil::Date, jiff::civil::Date)> {
     }
     let first: jiff::civil::Date = format!("{s}-01").parse().ok()?;
     Some((first, first.last_of_month()))
+}
+
+fn cdr_export(
+    cfg: &Config,
+    today: jiff::civil::Date,
+    since: &str,
+    until: Option<&str>,
+) -> ExitCode {
+    let day = |s: &str| -> Result<jiff::Timestamp, String> {
+        let d: jiff::civil::Date = s
+            .parse()
+            .map_err(|_| format!("expected a date YYYY-MM-DD, found \"{s}\""))?;
+        d.to_zoned_datetime(calendar::tz())
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string())
+    };
+    let range = day(since).and_then(|from| {
+        let to = match until {
+            Some(u) => day(u)?,
+            None => day(&today.tomorrow().map_err(|e| e.to_string())?.to_string())?,
+        };
+        Ok((from, to))
+    });
+    let (from, to) = match range {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ugyelet cdr export: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = ugyelet::cdr::Records::open(&cfg.state.dir)
+        .and_then(|r| r.export_csv(from, to, &mut std::io::stdout().lock()));
+    match result {
+        Ok(n) => {
+            eprintln!("{n} call(s)");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ugyelet cdr export: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn init_logging(cfg: &Config) {

@@ -159,6 +159,8 @@ pub struct Interp {
     actions: VecDeque<Action>,
     traces: VecDeque<Trace>,
     path: Vec<NodeId>,
+    /// A schedule node found the line closed during this call.
+    saw_closed: bool,
 }
 
 /// Pause between the groups of a number read back, so the caller can follow.
@@ -177,6 +179,7 @@ impl Interp {
             actions: VecDeque::new(),
             traces: VecDeque::new(),
             path: Vec::new(),
+            saw_closed: false,
         }
     }
 
@@ -339,6 +342,11 @@ impl Interp {
     /// A variable's value (set by `set` or `collect`).
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// Whether a schedule node found the line closed during this call.
+    pub fn saw_closed(&self) -> bool {
+        self.saw_closed
     }
 
     /// Whether the plan has finished with the call.
@@ -622,6 +630,7 @@ impl Interp {
                         ),
                     };
                     let target = if is_open { *open } else { *closed };
+                    self.saw_closed |= !is_open;
                     self.trace(
                         id,
                         format!(

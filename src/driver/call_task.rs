@@ -23,6 +23,7 @@ pub(super) async fn run(
     mut inputs: mpsc::UnboundedReceiver<CallInput>,
     to_sip: mpsc::UnboundedSender<ToSip>,
     metrics: std::sync::Arc<super::live::Shared>,
+    records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
 ) {
     let span = info_span!("call", id = setup.dialog);
     async move {
@@ -76,6 +77,10 @@ pub(super) async fn run(
                     "call ended"
                 );
                 metrics.metrics.call_ended(outcome, call.media_counts());
+                if let Some(r) = call.record(Instant::now()) {
+                    // The writer only stops after every call task has ended.
+                    let _ = records.send(r);
+                }
                 metrics
                     .metrics
                     .calls_active

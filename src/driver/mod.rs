@@ -20,6 +20,7 @@ mod call_task;
 pub mod live;
 mod notify;
 pub mod overrides;
+mod records;
 mod rtp_ports;
 mod tcp;
 mod watch;
@@ -50,6 +51,8 @@ pub enum StartError {
     Assets(Vec<String>),
     /// The stored manual override cannot be read.
     Override(String),
+    /// The call-record database cannot be opened.
+    Records(String),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -68,6 +71,7 @@ impl std::fmt::Display for StartError {
                 Ok(())
             }
             StartError::Override(e) => write!(f, "manual override: {e}"),
+            StartError::Records(e) => write!(f, "call records: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -76,6 +80,12 @@ impl std::fmt::Display for StartError {
 }
 
 impl std::error::Error for StartError {}
+
+/// Where call tasks send what they produce: SIP commands, and their record when they end.
+struct Outlets {
+    to_sip: mpsc::UnboundedSender<ToSip>,
+    records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
+}
 
 /// Messages into the SIP task from elsewhere.
 pub(crate) enum ToSip {
@@ -171,6 +181,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .metrics
         .plan_version
         .store(1, std::sync::atomic::Ordering::Relaxed);
+    let (records_tx, records_thread) = records::spawn(&cfg).map_err(StartError::Records)?;
+    let outlets = Outlets {
+        to_sip: to_sip.clone(),
+        records: records_tx,
+    };
     notify::send("READY=1");
     let watchdog = notify::watchdog_interval();
 
@@ -285,7 +300,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 &mut calls,
                 &mut ports,
                 &ctx,
-                &to_sip,
+                &outlets,
             );
         }
         while let Some(t) = endpoint.poll_transmit() {
@@ -322,6 +337,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
         while endpoint.poll_event().is_some() {}
     }
+    // Every call task has ended (or been hung up): let the record writer finish.
+    drop(outlets);
+    drop(ctx);
+    if records_thread.join().is_err() {
+        error!("the call-record writer panicked");
+    }
     info!("stopped");
     Ok(())
 }
@@ -333,7 +354,7 @@ fn on_event(
     calls: &mut HashMap<DialogId, mpsc::UnboundedSender<CallInput>>,
     ports: &mut rtp_ports::RtpPorts,
     ctx: &Arc<live::Shared>,
-    to_sip: &mpsc::UnboundedSender<ToSip>,
+    out: &Outlets,
 ) {
     match ev {
         SipEvent::IncomingCall {
@@ -343,6 +364,7 @@ fn on_event(
             local,
         } => {
             let caller = request.from.uri.user().unwrap_or("").to_owned();
+            let start_ts = jiff::Timestamp::now();
             let (socket, port) = match ports.bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip())) {
                 Ok(s) => s,
                 Err(e) => {
@@ -398,6 +420,9 @@ fn on_event(
                 },
                 seed: rand::random(),
                 env,
+                sip_call_id: request.call_id.clone(),
+                called: request.uri.user().unwrap_or("").to_owned(),
+                start_ts,
             };
             ctx.metrics
                 .calls_active
@@ -407,8 +432,9 @@ fn on_event(
                 setup,
                 socket,
                 rx,
-                to_sip.clone(),
+                out.to_sip.clone(),
                 Arc::clone(ctx),
+                out.records.clone(),
             ));
         }
         SipEvent::Confirmed { dialog } => forward(calls, dialog, CallInput::Confirmed),

@@ -1,0 +1,318 @@
+//! Call records: one row per call in SQLite, exported to CSV, pseudonymised and deleted by
+//! age.
+//!
+//! The database is `<state.dir>/ugyelet.db` (WAL mode, so `ugyelet cdr export` can read it
+//! while the daemon writes). Rows are written by one thread of their own, never on a call's
+//! path. Personal data: after `records.pseudonymize_after_days` the caller's number is
+//! replaced by a salted SHA-256 pseudonym (the same number gives the same pseudonym, so
+//! repeat callers can still be counted); after `records.retention_days` the row is deleted.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, params};
+use sha2::{Digest, Sha256};
+
+/// One call, as the town hall wants to see it afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRecord {
+    /// The SIP Call-ID of the caller's leg.
+    pub call_id: String,
+    /// Caller in E.164 when it could be normalised, else as received (or empty).
+    pub caller: String,
+    /// The number or user the caller dialled.
+    pub called: String,
+    pub start: Timestamp,
+    pub answer: Option<Timestamp>,
+    pub end: Timestamp,
+    /// Dial-plan nodes the call went through.
+    pub path: String,
+    /// Seconds in an operator queue, if it was queued.
+    pub queue_wait_s: Option<u64>,
+    /// The operator who took it, if any.
+    pub operator: Option<String>,
+    /// completed, closed, abandoned_menu, abandoned_queue, voicemail, callback, cancelled,
+    /// no_media, max_duration, failed.
+    pub outcome: String,
+    /// Forms sent during the call.
+    pub forms: Vec<String>,
+}
+
+/// The call-record database.
+pub struct Records {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS calls (
+    id INTEGER PRIMARY KEY,
+    call_id TEXT NOT NULL,
+    caller TEXT NOT NULL,
+    called TEXT NOT NULL,
+    start TEXT NOT NULL,
+    answer TEXT,
+    end TEXT NOT NULL,
+    path TEXT NOT NULL,
+    queue_wait_s INTEGER,
+    operator TEXT,
+    outcome TEXT NOT NULL,
+    forms TEXT NOT NULL,
+    pseudonymized INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS calls_start ON calls(start);
+";
+
+/// The database file in a state directory.
+pub fn db_path(state_dir: &Path) -> PathBuf {
+    state_dir.join("ugyelet.db")
+}
+
+impl Records {
+    /// Opens (creating if needed) the database in `state_dir`.
+    pub fn open(state_dir: &Path) -> Result<Records, String> {
+        std::fs::create_dir_all(state_dir).map_err(|e| format!("{}: {e}", state_dir.display()))?;
+        let path = db_path(state_dir);
+        let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+            .and_then(|()| conn.execute_batch(SCHEMA))
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Records { conn })
+    }
+
+    /// Stores one call.
+    pub fn insert(&self, r: &CallRecord) -> Result<(), String> {
+        self.conn
+            .execute(
+                "INSERT INTO calls (call_id, caller, called, start, answer, end, path, queue_wait_s, operator, outcome, forms)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    r.call_id,
+                    r.caller,
+                    r.called,
+                    r.start.to_string(),
+                    r.answer.map(|t| t.to_string()),
+                    r.end.to_string(),
+                    r.path,
+                    r.queue_wait_s.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                    r.operator,
+                    r.outcome,
+                    r.forms.join(" "),
+                ],
+            )
+            .map(|_| ())
+            .map_err(|e| format!("storing a call record: {e}"))
+    }
+
+    /// Writes the calls that started in `[since, until)` as CSV (RFC 4180, header line
+    /// first); returns how many rows.
+    pub fn export_csv(
+        &self,
+        since: Timestamp,
+        until: Timestamp,
+        out: &mut impl Write,
+    ) -> Result<usize, String> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT start, answer, end, caller, called, outcome, path, queue_wait_s, operator, forms, call_id
+                 FROM calls WHERE start >= ?1 AND start < ?2 ORDER BY start, id",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map(params![since.to_string(), until.to_string()], |row| {
+                Ok([
+                    row.get::<_, String>(0)?,
+                    row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+                    row.get::<_, String>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, String>(5)?,
+                    row.get::<_, String>(6)?,
+                    row.get::<_, Option<i64>>(7)?
+                        .map(|v| v.to_string())
+                        .unwrap_or_default(),
+                    row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                    row.get::<_, String>(9)?,
+                    row.get::<_, String>(10)?,
+                ])
+            })
+            .map_err(|e| e.to_string())?;
+        let io = |e: std::io::Error| e.to_string();
+        writeln!(
+            out,
+            "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id"
+        )
+        .map_err(io)?;
+        let mut n = 0;
+        for row in rows {
+            let row = row.map_err(|e| e.to_string())?;
+            let line: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+            writeln!(out, "{}", line.join(",")).map_err(io)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Pseudonymises callers of calls older than `pseudonymize_before` and deletes calls
+    /// older than `delete_before`. Returns (pseudonymised, deleted).
+    pub fn apply_retention(
+        &self,
+        pseudonymize_before: Timestamp,
+        delete_before: Timestamp,
+        salt: &str,
+    ) -> Result<(usize, usize), String> {
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM calls WHERE start < ?1",
+                params![delete_before.to_string()],
+            )
+            .map_err(|e| e.to_string())?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, caller FROM calls WHERE pseudonymized = 0 AND start < ?1")
+            .map_err(|e| e.to_string())?;
+        let due: Vec<(i64, String)> = stmt
+            .query_map(params![pseudonymize_before.to_string()], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(|e| e.to_string())?
+            .filter_map(Result::ok)
+            .collect();
+        for (id, caller) in &due {
+            self.conn
+                .execute(
+                    "UPDATE calls SET caller = ?1, pseudonymized = 1 WHERE id = ?2",
+                    params![pseudonym(caller, salt), id],
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        Ok((due.len(), deleted))
+    }
+}
+
+/// A stable pseudonym for a phone number: `anon-` and 16 hex digits of SHA-256(salt, number).
+pub fn pseudonym(number: &str, salt: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    h.update([0]);
+    h.update(number.as_bytes());
+    let digest = h.finalize();
+    let mut out = String::from("anon-");
+    for b in &digest[..8] {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// RFC 4180 field: quoted when it holds a comma, quote or line break.
+fn csv_field(f: &str) -> String {
+    if f.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", f.replace('"', "\"\""))
+    } else {
+        f.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(caller: &str, start: &str, outcome: &str) -> CallRecord {
+        let start: Timestamp = start.parse().expect("timestamp");
+        CallRecord {
+            call_id: format!("c-{start}"),
+            caller: caller.into(),
+            called: "ugyelet".into(),
+            start,
+            answer: Some(start),
+            end: start,
+            path: "welcome>check_open>main_menu,x".into(),
+            queue_wait_s: None,
+            operator: None,
+            outcome: outcome.into(),
+            forms: vec![],
+        }
+    }
+
+    fn dir(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("ugyelet-cdr-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn records_survive_reopening_and_export_as_csv_by_time_range() {
+        let d = dir("export");
+        {
+            let r = Records::open(&d).expect("open");
+            r.insert(&record("+36301234567", "2026-11-02T16:05:00Z", "completed"))
+                .expect("insert");
+            r.insert(&record("+3623444555", "2026-11-03T18:00:00Z", "closed"))
+                .expect("insert");
+            r.insert(&record("+36701234567", "2026-12-01T07:00:00Z", "cancelled"))
+                .expect("insert");
+        }
+        let r = Records::open(&d).expect("reopen");
+        let mut csv = Vec::new();
+        let n = r
+            .export_csv(
+                "2026-11-01T00:00:00Z".parse().expect("ts"),
+                "2026-12-01T00:00:00Z".parse().expect("ts"),
+                &mut csv,
+            )
+            .expect("export");
+        assert_eq!(n, 2);
+        let text = String::from_utf8(csv).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines[0],
+            "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id"
+        );
+        assert!(lines[1].starts_with("2026-11-02T16:05:00Z,2026-11-02T16:05:00Z,2026-11-02T16:05:00Z,+36301234567,ugyelet,completed,\"welcome>check_open>main_menu,x\",,,,"), "{}", lines[1]);
+        assert!(lines[2].contains(",closed,"));
+    }
+
+    #[test]
+    fn old_callers_are_pseudonymised_then_old_rows_deleted() {
+        let d = dir("retention");
+        let r = Records::open(&d).expect("open");
+        r.insert(&record("+36301234567", "2025-01-01T10:00:00Z", "completed"))
+            .expect("insert");
+        r.insert(&record("+36301234567", "2026-10-01T10:00:00Z", "completed"))
+            .expect("insert");
+        r.insert(&record("+36701234567", "2026-11-27T10:00:00Z", "completed"))
+            .expect("insert");
+        let (p, del) = r
+            .apply_retention(
+                "2026-11-01T00:00:00Z".parse().expect("ts"),
+                "2025-11-28T00:00:00Z".parse().expect("ts"),
+                "salt",
+            )
+            .expect("retention");
+        assert_eq!((p, del), (1, 1));
+        let mut csv = Vec::new();
+        r.export_csv(
+            "2000-01-01T00:00:00Z".parse().expect("ts"),
+            "2100-01-01T00:00:00Z".parse().expect("ts"),
+            &mut csv,
+        )
+        .expect("export");
+        let text = String::from_utf8(csv).expect("utf-8");
+        assert!(!text.contains("+36301234567"), "{text}");
+        assert!(text.contains(&pseudonym("+36301234567", "salt")), "{text}");
+        assert!(
+            text.contains("+36701234567"),
+            "recent calls keep the number"
+        );
+        assert_eq!(
+            pseudonym("+36301234567", "salt"),
+            pseudonym("+36301234567", "salt")
+        );
+        assert_ne!(
+            pseudonym("+36301234567", "salt"),
+            pseudonym("+36301234567", "other")
+        );
+    }
+}

@@ -1,0 +1,72 @@
+//! The call-record writer: one thread that owns the SQLite connection, so no call ever
+//! waits for the disk. It also applies the retention rules once an hour.
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crate::cdr::{CallRecord, Records};
+use crate::config::Config;
+
+/// Starts the writer. Dropping every sender makes it flush and stop; join the handle to
+/// wait for that.
+pub(super) fn spawn(cfg: &Config) -> Result<(mpsc::Sender<CallRecord>, JoinHandle<()>), String> {
+    let records = Records::open(&cfg.state.dir)?;
+    let salt = match &cfg.records.salt {
+        Some(s) if !s.is_empty() => s.clone(),
+        _ => stored_salt(&cfg.state.dir)?,
+    };
+    let pseudo = Duration::from_secs(cfg.records.pseudonymize_after_days * 86_400);
+    let delete = Duration::from_secs(cfg.records.retention_days * 86_400);
+    let (tx, rx) = mpsc::channel::<CallRecord>();
+    let handle = std::thread::Builder::new()
+        .name("call-records".to_owned())
+        .spawn(move || {
+            let retention = || {
+                let now = jiff::Timestamp::now();
+                let before = |d: Duration| {
+                    jiff::SignedDuration::try_from(d)
+                        .ok()
+                        .and_then(|d| now.checked_sub(d).ok())
+                };
+                if let (Some(p), Some(d)) = (before(pseudo), before(delete)) {
+                    match records.apply_retention(p, d, &salt) {
+                        Ok((0, 0)) => {}
+                        Ok((p, d)) => tracing::info!(
+                            pseudonymized = p,
+                            deleted = d,
+                            "call-record retention applied"
+                        ),
+                        Err(e) => tracing::error!("call-record retention: {e}"),
+                    }
+                }
+            };
+            retention();
+            loop {
+                match rx.recv_timeout(Duration::from_secs(3600)) {
+                    Ok(r) => {
+                        if let Err(e) = records.insert(&r) {
+                            tracing::error!("{e}");
+                        }
+                    }
+                    Err(mpsc::RecvTimeoutError::Timeout) => retention(),
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the call-record writer: {e}"))?;
+    Ok((tx, handle))
+}
+
+/// A random salt created once per installation.
+fn stored_salt(dir: &std::path::Path) -> Result<String, String> {
+    let path = dir.join("pseudonym.salt");
+    match std::fs::read_to_string(&path) {
+        Ok(s) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+        _ => {
+            let salt = format!("{:032x}", rand::random::<u128>());
+            std::fs::write(&path, &salt).map_err(|e| format!("{}: {e}", path.display()))?;
+            Ok(salt)
+        }
+    }
+}
