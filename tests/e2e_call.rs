@@ -263,10 +263,11 @@ fn each_call_ends_with_one_log_line_stating_its_outcome_without_the_caller_numbe
         second.get("outcome"),
         "a cancelled call and an answered call the caller ended must differ in outcome"
     );
-    for line in &lines {
+    // Nothing the daemon logs at info level names the caller.
+    for line in daemon.stderr().lines() {
         assert!(
             !line.contains("36301234567"),
-            "caller number leaked into the call log: {line}"
+            "caller number leaked into the log: {line}"
         );
     }
 }

@@ -117,3 +117,41 @@ fn sigterm_lets_the_call_finish_refuses_new_calls_with_503_and_exits_0() {
     assert!(log.contains("draining"), "{log}");
     assert!(log.contains("outcome=\"caller_hung_up\""), "{log}");
 }
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_call_id_and_no_phone_number() {
+    let mut daemon = Daemon::start(&[("UGYELET_LOG__FORMAT", "json")]);
+    sipp(
+        &scenario("caller_hangs_up_with_bye.xml"),
+        &["-timeout", "15s", &daemon.addr()],
+    )
+    .assert_success();
+    daemon
+        .wait_for_line(5 * SECOND, |l| l.contains("call ended"))
+        .expect("the call's end is logged");
+    daemon.terminate();
+    assert_eq!(daemon.wait_exit(10 * SECOND), Some(0));
+    let log = daemon.stderr();
+    let mut call_lines = 0;
+    for line in log.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(
+            v.get("level").is_some() && v.get("fields").is_some(),
+            "{line}"
+        );
+        if v["fields"]["message"] == "call ended" {
+            call_lines += 1;
+            assert!(
+                v["span"]["id"].is_u64(),
+                "the call's id is on its lines: {line}"
+            );
+            assert_eq!(v["fields"]["outcome"], "caller_hung_up");
+        }
+        assert!(
+            !line.contains("36301234567"),
+            "caller number leaked: {line}"
+        );
+    }
+    assert_eq!(call_lines, 1, "{log}");
+}
