@@ -84,6 +84,12 @@ fn sigterm_lets_the_call_finish_refuses_new_calls_with_503_and_exits_0() {
         "{metrics}"
     );
     assert_eq!(sample(&metrics, "ugyelet_draining"), Some(0.0));
+    let (code, calls) = get(admin, "/api/calls");
+    assert_eq!(code, 200);
+    assert!(
+        calls.contains(r#""caller":"+36301234567""#) && calls.contains(r#""plan_version":1"#),
+        "{calls}"
+    );
 
     daemon.terminate();
     thread::sleep(Duration::from_millis(500));

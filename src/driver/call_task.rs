@@ -77,6 +77,9 @@ pub(super) async fn run(
                     "call ended"
                 );
                 metrics.metrics.call_ended(outcome, call.media_counts());
+                if let Ok(mut live) = metrics.calls.lock() {
+                    live.remove(&dialog);
+                }
                 if let Some(r) = call.record(Instant::now()) {
                     // The writer only stops after every call task has ended.
                     let _ = records.send(r);

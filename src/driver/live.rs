@@ -157,6 +157,17 @@ impl Schedules for CalendarSchedules {
     }
 }
 
+/// A call in progress as the admin API shows it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LiveCall {
+    pub id: u64,
+    /// E.164 when it could be normalised, else as received.
+    pub caller: String,
+    pub started: String,
+    /// Version of the dial plan the call runs on.
+    pub plan_version: u64,
+}
+
 /// The outcome of the last reload attempt, for the admin API and logs.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ReloadStatus {
@@ -170,6 +181,8 @@ pub struct ReloadStatus {
 pub struct Shared {
     pub cfg: Config,
     pub metrics: crate::metrics::Metrics,
+    /// Calls in progress, for the admin API.
+    pub calls: Mutex<std::collections::BTreeMap<u64, LiveCall>>,
     pub live: RwLock<Arc<Live>>,
     pub reload: Mutex<ReloadStatus>,
     pub manual: RwLock<Option<ManualOverride>>,

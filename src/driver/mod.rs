@@ -129,6 +129,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let shared = Arc::new(live::Shared {
         cfg: cfg.clone(),
         metrics: crate::metrics::Metrics::default(),
+        calls: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         live: std::sync::RwLock::new(Arc::new(live)),
         reload: std::sync::Mutex::new(live::ReloadStatus::default()),
         manual: std::sync::RwLock::new(manual),
@@ -427,6 +428,21 @@ fn on_event(
             ctx.metrics
                 .calls_active
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if let Ok(mut live) = ctx.calls.lock() {
+                live.insert(
+                    dialog,
+                    live::LiveCall {
+                        id: dialog,
+                        caller: setup
+                            .env
+                            .caller
+                            .clone()
+                            .unwrap_or_else(|| setup.caller.clone()),
+                        started: setup.start_ts.to_string(),
+                        plan_version: served.version,
+                    },
+                );
+            }
             tokio::spawn(call_task::run(
                 now,
                 setup,

@@ -6,6 +6,7 @@
 //! | POST   | `/api/reload`   | reload plan, calendar and prompts now; 422 with every error if refused |
 //! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
+//! | GET    | `/api/calls`    | calls in progress: id, caller, start, plan version       |
 //! | GET    | `/metrics`      | Prometheus text format                                   |
 //! | GET    | `/healthz`      | 200 `ok` while serving (SIP bound, plan loaded); 503 `draining` during shutdown; no token needed |
 //!
@@ -31,6 +32,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/status", get(status))
         .route("/api/reload", post(reload))
         .route("/api/override", get(get_override).put(put_override))
+        .route("/api/calls", get(calls))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(shared);
@@ -99,6 +101,17 @@ async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
         "override": override_json(shared.manual().as_ref()),
     }))
     .into_response()
+}
+
+async fn calls(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let list: Vec<_> = match shared.calls.lock() {
+        Ok(g) => g.values().cloned().collect(),
+        Err(p) => p.into_inner().values().cloned().collect(),
+    };
+    Json(json!({ "calls": list })).into_response()
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
