@@ -54,6 +54,12 @@ pub struct SipConfig {
     pub max_message_bytes: usize,
     /// `User-Agent` / `Server` header value.
     pub user_agent: String,
+    /// Messages per second one source (address and port) may send on average.
+    pub rate_limit_per_s: f64,
+    /// Messages one source may send in a burst.
+    pub rate_limit_burst: f64,
+    /// Seconds a source that keeps flooding is ignored (doubling on each repeat).
+    pub block_s: u64,
 }
 
 impl Default for SipConfig {
@@ -67,6 +73,9 @@ impl Default for SipConfig {
             t4_ms: 5000,
             max_message_bytes: 16 * 1024,
             user_agent: concat!("ugyelet/", env!("CARGO_PKG_VERSION")).to_owned(),
+            rate_limit_per_s: 50.0,
+            rate_limit_burst: 100.0,
+            block_s: 60,
         }
     }
 }
@@ -353,6 +362,15 @@ impl Config {
             p.push(format!(
                 "sip.max_message_bytes: expected at least 1024, found {}",
                 self.sip.max_message_bytes
+            ));
+        }
+        if self.sip.rate_limit_per_s.is_nan()
+            || self.sip.rate_limit_per_s <= 0.0
+            || self.sip.rate_limit_burst < 1.0
+        {
+            p.push(format!(
+                "sip.rate_limit_per_s / sip.rate_limit_burst: expected a positive rate and a burst of at least 1, found {} and {}",
+                self.sip.rate_limit_per_s, self.sip.rate_limit_burst
             ));
         }
         if self.sip.user_agent.trim().is_empty() || self.sip.user_agent.contains(['\r', '\n']) {

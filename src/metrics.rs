@@ -36,6 +36,10 @@ pub struct Metrics {
     pub reloads_refused: AtomicU64,
     pub plan_version: AtomicU64,
     pub draining: AtomicU64,
+    /// SIP messages dropped by the per-source rate limit.
+    pub rate_limited: AtomicU64,
+    /// Sources blocked for flooding.
+    pub sources_blocked: AtomicU64,
     sip: Mutex<Stats>,
 }
 
@@ -147,6 +151,18 @@ impl Metrics {
                     sip.malformed_dropped.to_string(),
                 ),
             ],
+        );
+        metric(
+            "ugyelet_sip_rate_limited_total",
+            "counter",
+            "SIP messages dropped because their source exceeded its rate.",
+            &one(self.rate_limited.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_sip_sources_blocked_total",
+            "counter",
+            "Sources blocked for a while for flooding.",
+            &one(self.sources_blocked.load(Relaxed).to_string()),
         );
         metric(
             "ugyelet_sip_retransmissions_absorbed_total",

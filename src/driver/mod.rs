@@ -42,6 +42,7 @@ use crate::phone;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::{self, LocalMedia};
 use crate::sip::endpoint::{DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport};
+use crate::sip::ratelimit::{Limits, RateLimiter, Verdict};
 use crate::sip::transaction::TimerConfig;
 
 /// Why the daemon could not start.
@@ -200,6 +201,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         rand::random(),
     );
     let mut ports = rtp_ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max);
+    let mut limiter = RateLimiter::new(Limits {
+        rate: cfg.sip.rate_limit_per_s,
+        burst: cfg.sip.rate_limit_burst,
+        strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
+        block: Duration::from_secs(cfg.sip.block_s),
+    });
     let mut calls: HashMap<DialogId, mpsc::UnboundedSender<CallInput>> = HashMap::new();
     let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>> = HashMap::new();
     let mut locals = LocalAddrs::new(listen, cfg.sip.public_addr);
@@ -227,6 +234,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         }
         if now.duration_since(published) >= Duration::from_secs(1) {
             ctx.metrics.set_sip(endpoint.stats());
+            ctx.metrics
+                .rate_limited
+                .store(limiter.dropped(), std::sync::atomic::Ordering::Relaxed);
+            ctx.metrics
+                .sources_blocked
+                .store(limiter.blocks(), std::sync::atomic::Ordering::Relaxed);
             published = now;
         }
         if let Some(every) = watchdog
@@ -246,8 +259,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                 let now = Instant::now();
                 match r {
                     Ok((len, src)) if len < buf.len() => {
-                        let local = locals.for_peer(src.ip());
-                        endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
+                        if admit(&mut limiter, now, src) {
+                            let local = locals.for_peer(src.ip());
+                            endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
+                        }
                     }
                     Ok((_, src)) => {
                         debug!(src = %Pii(src), "oversized SIP datagram dropped");
@@ -270,7 +285,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                         endpoint.hangup(now, dialog);
                     }
                     ToSip::Tcp { conn, src, local, bytes } => {
-                        endpoint.handle_message(now, src, local, Transport::Tcp(conn), &bytes);
+                        if admit(&mut limiter, now, src) {
+                            endpoint.handle_message(now, src, local, Transport::Tcp(conn), &bytes);
+                        }
                     }
                     ToSip::TcpOpen { conn, writer } => {
                         tcp_writers.insert(conn, writer);
@@ -487,6 +504,22 @@ fn forward(
         // A send error means the call task already ended; the endpoint hears of it through
         // `CallGone`.
         let _ = tx.send(input);
+    }
+}
+
+/// Applies the per-source rate limit; logs a source when it gets blocked.
+fn admit(limiter: &mut RateLimiter, now: Instant, src: SocketAddr) -> bool {
+    match limiter.check(now, src) {
+        Verdict::Allow => true,
+        Verdict::Drop => false,
+        Verdict::Blocked { until } => {
+            warn!(
+                src = %Pii(src),
+                seconds = until.saturating_duration_since(now).as_secs(),
+                "source keeps flooding: ignored for a while"
+            );
+            false
+        }
     }
 }
 

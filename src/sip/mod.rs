@@ -3,9 +3,11 @@
 //! - [`msg`]: parsing and printing, our own (see DESIGN.md for why not rsip);
 //! - [`framing`]: finding message boundaries on TCP streams;
 //! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
-//! - [`endpoint`]: transaction matching, dialogs, and the UAS behaviour of the daemon.
+//! - [`endpoint`]: transaction matching, dialogs, and the UAS behaviour of the daemon;
+//! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others.
 
 pub mod endpoint;
 pub mod framing;
 pub mod msg;
+pub mod ratelimit;
 pub mod transaction;

@@ -1,0 +1,82 @@
+//! Hostile input: one source floods the daemon with garbage and valid OPTIONS as fast as it
+//! can while a resident's call goes through the menu untouched.
+
+mod common;
+
+use common::*;
+use std::net::UdpSocket;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+#[test]
+fn a_flooding_source_is_limited_and_a_call_still_hears_its_menu() {
+    let daemon = Daemon::start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let flood = {
+        let (stop, sent, answered) = (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&answered));
+        let port = daemon.sip_port;
+        thread::spawn(move || {
+            let sock = UdpSocket::bind("127.0.0.1:0").expect("bind");
+            sock.set_nonblocking(true).expect("nonblocking");
+            let me = sock.local_addr().expect("addr");
+            let mut buf = [0u8; 4096];
+            let mut n: u32 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let msg = if n.is_multiple_of(2) {
+                    options_request(me, port, n).into_bytes()
+                } else {
+                    format!("GARBAGE {n} \u{1}\u{2}\r\n\r\n").into_bytes()
+                };
+                if sock.send_to(&msg, ("127.0.0.1", port)).is_ok() {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                while sock.recv_from(&mut buf).is_ok() {
+                    answered.fetch_add(1, Ordering::Relaxed);
+                }
+                if n.is_multiple_of(64) {
+                    // Leave the loopback queue some room; still thousands per second.
+                    thread::sleep(Duration::from_millis(1));
+                }
+            }
+        })
+    };
+    thread::sleep(SECOND);
+
+    let phone = Baresip::caller();
+    phone.dial(&daemon.uri());
+    phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (w_at, w_ncc, _) = wait_for_prompt(&phone, "welcome", 0, 0, 20 * SECOND);
+    let end = w_at + load_prompt("welcome").len();
+    let (_, m_ncc, _) = wait_for_prompt(&phone, "main_menu", end, 0, 30 * SECOND);
+    phone.hangup();
+    stop.store(true, Ordering::Relaxed);
+    flood.join().expect("flood thread");
+
+    let (sent, answered) = (
+        sent.load(Ordering::Relaxed),
+        answered.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "flood: {sent} sent, {answered} answered; welcome ncc {w_ncc:.4}, menu ncc {m_ncc:.4}"
+    );
+    assert!(
+        w_ncc > HEARD && m_ncc > HEARD,
+        "the caller's audio is intact"
+    );
+    assert!(sent > 20_000, "the flood was a flood: {sent}");
+    assert!(
+        answered < sent / 20,
+        "the flooding source is mostly ignored: {answered} of {sent}"
+    );
+    let log = daemon.stderr();
+    assert!(
+        log.contains("source keeps flooding: ignored for a while"),
+        "the block is logged"
+    );
+}
