@@ -69,6 +69,9 @@ pub struct CallSetup {
     pub called: String,
     /// Wall-clock time of the INVITE (for the call record).
     pub start_ts: jiff::Timestamp,
+    /// Send media to an SDP address on another host than the signalling before any media
+    /// came from it (`rtp.trust_sdp_address`, for trunks with separate media servers).
+    pub trust_sdp_address: bool,
 }
 
 /// SIP happenings for the call, from the endpoint.
@@ -403,8 +406,22 @@ impl Call {
     #[must_use]
     pub fn poll_rtp(&mut self) -> Option<(SocketAddr, RtpFrame)> {
         let frame = self.packets.pop_front()?;
-        let dst = self.incoming.send_target()?;
+        let dst = self.media_target()?;
         Some((dst, frame))
+    }
+
+    /// Where our RTP goes: where the caller's media really comes from once it has arrived
+    /// (symmetric RTP, RFC 4961); before that the SDP address, but only when it is the
+    /// address the call was signalled from. An INVITE whose SDP names some other host gets
+    /// no media until that host itself sends some, so the line cannot be used to aim a
+    /// stream of prompts at a third party.
+    fn media_target(&self) -> Option<SocketAddr> {
+        if let Some(latched) = self.incoming.latched() {
+            return Some(latched);
+        }
+        self.incoming
+            .send_target()
+            .filter(|sdp| sdp.ip() == self.setup.source.ip() || self.setup.trust_sdp_address)
     }
 
     /// When [`Call::handle_timeout`] must next run.
@@ -549,7 +566,7 @@ impl Call {
         let send = !matches!(
             self.negotiated.direction,
             Direction::RecvOnly | Direction::Inactive
-        ) && self.incoming.send_target().is_some();
+        ) && self.media_target().is_some();
         let codec = match self.negotiated.codec {
             Codec::Pcma => FrameCodec::Pcma,
             Codec::Pcmu => FrameCodec::Pcmu,
@@ -720,6 +737,7 @@ type = "hangup"
             sip_call_id: "c1@test".into(),
             called: "ugyelet".into(),
             start_ts: "2026-12-01T16:00:00Z".parse().expect("timestamp"),
+            trust_sdp_address: false,
         };
         (Call::new(t0, setup), prompts)
     }
@@ -921,6 +939,28 @@ type = "hangup"
                 source: DigitSource::InBand
             }]
         );
+    }
+
+    #[test]
+    fn sdp_naming_another_host_gets_no_media_until_media_comes_from_it() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, Some(101));
+        c.setup.source = "127.0.0.2:5062".parse().expect("literal");
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_millis(1000), &mut out);
+        assert!(
+            out.is_empty(),
+            "no prompts aimed at {CALLER_RTP}, which did not call"
+        );
+        let real: SocketAddr = "127.0.0.2:41000".parse().expect("literal");
+        c.handle_rtp(
+            t0 + Duration::from_millis(1000),
+            real,
+            &dtmf_packet(1, 100, 160, false),
+        );
+        c.handle_timeout(t0 + Duration::from_millis(1020));
+        let (dst, _) = c.poll_rtp().expect("media flows once the caller's arrives");
+        assert_eq!(dst, real);
     }
 
     #[test]

@@ -91,6 +91,10 @@ pub struct RtpConfig {
     pub port_max: u16,
     /// Hang up when no RTP arrives for this many seconds on an answered call (0 = never).
     pub inactivity_timeout_s: u64,
+    /// Send media to an SDP address on another host than the call's signalling before any
+    /// media arrived from it. Off: such calls get media only once the far end sends some
+    /// (so the line cannot be used to reflect prompts at a third party).
+    pub trust_sdp_address: bool,
 }
 
 impl Default for RtpConfig {
@@ -99,6 +103,7 @@ impl Default for RtpConfig {
             port_min: 16384,
             port_max: 32766,
             inactivity_timeout_s: 60,
+            trust_sdp_address: false,
         }
     }
 }

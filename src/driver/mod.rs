@@ -441,6 +441,7 @@ fn on_event(
                 sip_call_id: request.call_id.clone(),
                 called: request.uri.user().unwrap_or("").to_owned(),
                 start_ts,
+                trust_sdp_address: ctx.cfg.rtp.trust_sdp_address,
             };
             ctx.metrics
                 .calls_active
