@@ -52,6 +52,7 @@ pub mod http;
 pub mod media;
 pub mod phone;
 pub mod pii;
+pub mod registrar;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
