@@ -385,12 +385,10 @@ fn keepalives_are_options_over_udp_and_crlf_over_tcp_on_schedule() {
     );
     assert_eq!(reg.poll_timeout(), Some(t0 + Duration::from_secs(25)));
     let mut sent = Vec::new();
-    let mut now = t0;
-    while let Some(next) = reg.poll_timeout() {
-        if next >= t0 + Duration::from_secs(100) {
+    while let Some(now) = reg.poll_timeout() {
+        if now >= t0 + Duration::from_secs(100) {
             break;
         }
-        now = next;
         reg.handle_timeout(now);
         while let Some(k) = reg.poll_keepalive() {
             sent.push((now.duration_since(t0).as_secs(), k.aor, k.kind, k.target));
