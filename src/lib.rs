@@ -54,6 +54,7 @@ pub mod media;
 pub mod metrics;
 pub mod phone;
 pub mod pii;
+pub mod registrar;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

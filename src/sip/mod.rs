@@ -1,11 +1,13 @@
 //! SIP (RFC 3261): messages, framing, transactions and the endpoint.
 //!
+//! - [`auth`]: HTTP Digest (RFC 3261 §22, RFC 7616, RFC 8760), server side;
 //! - [`msg`]: parsing and printing, our own (see DESIGN.md for why not rsip);
 //! - [`framing`]: finding message boundaries on TCP streams;
 //! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
 //! - [`endpoint`]: transaction matching, dialogs, and the UAS behaviour of the daemon;
 //! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others.
 
+pub mod auth;
 pub mod endpoint;
 pub mod framing;
 pub mod msg;
