@@ -460,13 +460,20 @@ fn each_torture_message_gets_the_rfc4475_answer_and_its_retransmission_the_same_
             Discard => {
                 assert!(first.sent.is_empty(), "{ctx}");
                 assert!(first.events.is_empty(), "{ctx}");
+                let mut by_class = [0u64; 6];
+                let code: usize = String::from_utf8_lossy(&bytes)
+                    .get(8..11)
+                    .and_then(|c| c.parse().ok())
+                    .expect("a response vector has a status code");
+                by_class[code / 100 - 1] = 1;
                 assert_eq!(
                     stats,
                     Stats {
                         responses: 1,
+                        responses_by_class: by_class,
                         ..Stats::default()
                     },
-                    "{ctx}: counted as a response"
+                    "{ctx}: counted as a response, by its class"
                 );
             }
         }
