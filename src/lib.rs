@@ -50,6 +50,7 @@ pub mod dialplan;
 pub mod driver;
 pub mod http;
 pub mod media;
+pub mod notify;
 pub mod phone;
 pub mod pii;
 pub mod rtp;
