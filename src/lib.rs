@@ -56,3 +56,4 @@ pub mod pii;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod store;

@@ -9,6 +9,8 @@
 //!
 //! With `admin.token` set, every request needs `Authorization: Bearer <token>`.
 
+pub mod forms;
+
 use std::sync::Arc;
 
 use axum::extract::State;
