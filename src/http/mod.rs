@@ -12,6 +12,8 @@
 //!
 //! With `admin.token` set, every request needs `Authorization: Bearer <token>`.
 
+pub mod forms;
+
 use std::sync::Arc;
 
 use axum::extract::State;

@@ -1,0 +1,164 @@
+//! The forms catalog (`config/forms.toml`): what a resident can ask for.
+//!
+//! ```toml
+//! [[form]]
+//! id = "lakcim"                      # named by dial-plan `send_form` nodes and the API
+//! title = "Lakcímbejelentés"         # Hungarian title: SMS text, email subject, web page
+//! file = "forms/lakcim.pdf"          # relative to the daemon's working directory
+//! prompt = "form_lakcim"             # prompt id the menu plays for it
+//! key = "2"                          # the menu key that selects it
+//! ```
+
+use std::path::{Path, PathBuf};
+
+/// One form.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Form {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub prompt: Option<String>,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+/// All forms, with file paths resolved against a root directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    forms: Vec<Form>,
+}
+
+/// Catalog problems, all found in one pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CatalogError(pub Vec<String>);
+
+impl std::fmt::Display for CatalogError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("\n"))
+    }
+}
+
+impl std::error::Error for CatalogError {}
+
+impl Catalog {
+    /// Parses `text` (from `path`, for messages); relative `file`s are joined to `root`.
+    /// Reports duplicate ids and keys, and files that do not exist.
+    pub fn parse(text: &str, path: &Path, root: &Path) -> Result<Self, CatalogError> {
+        #[derive(serde::Deserialize)]
+        struct Doc {
+            #[serde(default)]
+            form: Vec<Form>,
+        }
+        let doc: Doc = toml::from_str(text)
+            .map_err(|e| CatalogError(vec![format!("{}: {}", path.display(), e.message())]))?;
+        let mut errors = Vec::new();
+        let mut forms = Vec::with_capacity(doc.form.len());
+        for mut f in doc.form {
+            if forms.iter().any(|g: &Form| g.id == f.id) {
+                errors.push(format!(
+                    "{}: form id {:?} appears twice",
+                    path.display(),
+                    f.id
+                ));
+            }
+            if let Some(k) = &f.key
+                && let Some(g) = forms.iter().find(|g: &&Form| g.key.as_ref() == Some(k))
+            {
+                errors.push(format!(
+                    "{}: key {k:?} of form {:?} is already form {:?}'s",
+                    path.display(),
+                    f.id,
+                    g.id
+                ));
+            }
+            if let Some(file) = f.file.take() {
+                let full = if file.is_absolute() {
+                    file
+                } else {
+                    root.join(file)
+                };
+                if !full.is_file() {
+                    errors.push(format!(
+                        "{}: form {:?}: expected a file at {}, found none",
+                        path.display(),
+                        f.id,
+                        full.display()
+                    ));
+                }
+                f.file = Some(full);
+            }
+            forms.push(f);
+        }
+        if errors.is_empty() {
+            Ok(Self { forms })
+        } else {
+            Err(CatalogError(errors))
+        }
+    }
+
+    /// Reads and parses the catalog at `path`.
+    pub fn load(path: &Path, root: &Path) -> Result<Self, CatalogError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CatalogError(vec![format!("{}: {e}", path.display())]))?;
+        Self::parse(&text, path, root)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Form> {
+        self.forms.iter().find(|f| f.id == id)
+    }
+
+    pub fn by_key(&self, key: &str) -> Option<&Form> {
+        self.forms.iter().find(|f| f.key.as_deref() == Some(key))
+    }
+
+    pub fn forms(&self) -> &[Form] {
+        &self.forms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_catalog_loads_and_every_form_has_a_pdf() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let cat = Catalog::load(&root.join("config/forms.toml"), root).expect("valid");
+        assert_eq!(cat.forms().len(), 5);
+        for f in cat.forms() {
+            let file = f.file.as_ref().expect("every shipped form has a file");
+            let bytes = std::fs::read(file).expect("readable");
+            assert!(bytes.starts_with(b"%PDF-1."), "{} is a PDF", file.display());
+            assert!(bytes.len() < 8_000, "{} stays small", file.display());
+            assert!(f.key.is_some() && f.prompt.is_some(), "{}", f.id);
+        }
+        assert_eq!(cat.by_key("2").map(|f| f.id.as_str()), Some("lakcim"));
+    }
+
+    #[test]
+    fn duplicate_ids_keys_and_missing_files_are_all_reported() {
+        let text = r#"
+            [[form]]
+            id = "a"
+            title = "A"
+            key = "1"
+            [[form]]
+            id = "a"
+            title = "B"
+            key = "1"
+            file = "nincs.pdf"
+        "#;
+        let err = Catalog::parse(text, Path::new("forms.toml"), Path::new("/nonexistent"))
+            .expect_err("three problems");
+        assert_eq!(
+            err.0,
+            [
+                "forms.toml: form id \"a\" appears twice",
+                "forms.toml: key \"1\" of form \"a\" is already form \"a\"'s",
+                "forms.toml: form \"a\": expected a file at /nonexistent/nincs.pdf, found none",
+            ]
+        );
+    }
+}

@@ -1,0 +1,560 @@
+//! The durable outbox: SQLite on disk.
+//!
+//! Every SMS and email is a row here *before* the caller hears "elküldtük": [`Store::enqueue`]
+//! returns only after the commit is on disk. The database runs in WAL mode with
+//! `synchronous=FULL`; SQLite's documentation (pragma `synchronous`): in WAL mode, FULL
+//! syncs the WAL after each transaction commit, so a committed row survives a crash or power
+//! loss (NORMAL would only guarantee consistency, not durability).
+//!
+//! Each state change is one transaction that checks the state it moves from
+//! (`UPDATE … WHERE id = ? AND state = ?`), so two writers cannot both move a message and
+//! delivery reports cannot move one backwards. After a crash, rows left in `sending` are
+//! handed back by [`Store::pending`]; the outbox core queues them again with the same
+//! idempotency key.
+//!
+//! Times are Unix milliseconds passed in by the caller; this module reads no clock.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::notify::outbox::{Event, Outbox, Report, State};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS outbox (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT    NOT NULL UNIQUE,
+    channel     TEXT    NOT NULL CHECK (channel IN ('sms', 'email')),
+    recipient   TEXT    NOT NULL,
+    form_id     TEXT,
+    subject     TEXT,
+    body        TEXT    NOT NULL,
+    state       TEXT    NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    due_ms      INTEGER,
+    last_error  TEXT,
+    provider_id TEXT,
+    created_ms  INTEGER NOT NULL,
+    updated_ms  INTEGER NOT NULL,
+    downloads   INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS outbox_state_due ON outbox (state, due_ms);
+CREATE INDEX IF NOT EXISTS outbox_provider ON outbox (provider_id);
+";
+
+const COLUMNS: &str = "id, key, channel, recipient, form_id, subject, body, state, attempts, \
+                       due_ms, last_error, provider_id, created_ms, updated_ms, downloads";
+
+/// How a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Sms,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sms => "sms",
+            Self::Email => "email",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "sms" => Some(Self::Sms),
+            "email" => Some(Self::Email),
+            _ => None,
+        }
+    }
+}
+
+/// A message to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// Idempotency key: enqueueing the same key twice yields the first row.
+    pub key: String,
+    pub channel: Channel,
+    /// E.164 number or email address.
+    pub recipient: String,
+    pub form_id: Option<String>,
+    /// Email subject (unused for SMS).
+    pub subject: Option<String>,
+}
+
+/// One stored message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: u64,
+    pub key: String,
+    pub channel: Channel,
+    pub recipient: String,
+    pub form_id: Option<String>,
+    pub subject: Option<String>,
+    /// SMS text or email body.
+    pub body: String,
+    pub state: State,
+    pub attempts: u32,
+    pub due_ms: Option<i64>,
+    pub last_error: Option<String>,
+    pub provider_id: Option<String>,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+    pub downloads: u64,
+}
+
+/// What [`Store::enqueue`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Enqueued {
+    pub id: u64,
+    /// False when a row with the same key already existed (nothing was written).
+    pub created: bool,
+}
+
+/// Store errors.
+#[derive(Debug)]
+pub enum StoreError {
+    Sqlite(rusqlite::Error),
+    /// A row holds a value this version cannot read (hand-edited or from a newer version).
+    Corrupt {
+        id: i64,
+        column: &'static str,
+        found: String,
+    },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(e) => write!(f, "outbox database: {e}"),
+            Self::Corrupt { id, column, found } => {
+                write!(f, "outbox row {id}: unexpected {column} {found:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Sqlite(e)
+    }
+}
+
+/// The outbox database.
+#[derive(Debug)]
+pub struct Store {
+    conn: Connection,
+}
+
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> {
+    let id: i64 = r.get(0)?;
+    let channel: String = r.get(2)?;
+    let state: String = r.get(7)?;
+    let attempts: i64 = r.get(8)?;
+    let downloads: i64 = r.get(14)?;
+    let Some(channel) = Channel::parse(&channel) else {
+        return Ok(Err(StoreError::Corrupt {
+            id,
+            column: "channel",
+            found: channel,
+        }));
+    };
+    let Some(state) = State::parse(&state) else {
+        return Ok(Err(StoreError::Corrupt {
+            id,
+            column: "state",
+            found: state,
+        }));
+    };
+    Ok(Ok(Row {
+        id: id as u64,
+        key: r.get(1)?,
+        channel,
+        recipient: r.get(3)?,
+        form_id: r.get(4)?,
+        subject: r.get(5)?,
+        body: r.get(6)?,
+        state,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        due_ms: r.get(9)?,
+        last_error: r.get(10)?,
+        provider_id: r.get(11)?,
+        created_ms: r.get(12)?,
+        updated_ms: r.get(13)?,
+        downloads: u64::try_from(downloads).unwrap_or(0),
+    }))
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` in WAL mode with full sync.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn })
+    }
+
+    /// The journal mode in force (`"wal"` after [`Store::open`]).
+    pub fn journal_mode(&self) -> Result<String, StoreError> {
+        Ok(self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
+    }
+
+    /// Writes a queued message, due now, and commits it durably. `body` makes the text
+    /// from the new row's id (an SMS link names its message); it is not called when the
+    /// key already exists, and then the existing row's id comes back.
+    pub fn enqueue(
+        &mut self,
+        new: &NewMessage,
+        now_ms: i64,
+        body: impl FnOnce(u64) -> String,
+    ) -> Result<Enqueued, StoreError> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<i64> = tx
+            .query_row("SELECT id FROM outbox WHERE key = ?1", [&new.key], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(Enqueued {
+                id: id as u64,
+                created: false,
+            });
+        }
+        tx.execute(
+            "INSERT INTO outbox (key, channel, recipient, form_id, subject, body, state, \
+             due_ms, created_ms, updated_ms) VALUES (?1, ?2, ?3, ?4, ?5, '', 'queued', ?6, ?6, ?6)",
+            params![
+                new.key,
+                new.channel.as_str(),
+                new.recipient,
+                new.form_id,
+                new.subject,
+                now_ms
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        let text = body(id as u64);
+        tx.execute(
+            "UPDATE outbox SET body = ?1 WHERE id = ?2",
+            params![text, id],
+        )?;
+        tx.commit()?;
+        Ok(Enqueued {
+            id: id as u64,
+            created: true,
+        })
+    }
+
+    pub fn get(&self, id: u64) -> Result<Option<Row>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE id = ?1");
+        match self
+            .conn
+            .query_row(&sql, [id as i64], row_from)
+            .optional()?
+        {
+            Some(r) => r.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The message a provider knows by `provider_id` (for delivery reports).
+    pub fn by_provider_id(&self, provider_id: &str) -> Result<Option<Row>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE provider_id = ?1");
+        match self
+            .conn
+            .query_row(&sql, [provider_id], row_from)
+            .optional()?
+        {
+            Some(r) => r.map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn select(&self, filter: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<Row>, StoreError> {
+        let sql = format!("SELECT {COLUMNS} FROM outbox WHERE {filter} ORDER BY id");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(args, row_from)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Messages not yet sent (queued, or left `sending` by a crash) with id above
+    /// `after_id`: what the worker loads at start (0) and picks up as new rows later.
+    pub fn pending(&self, after_id: u64) -> Result<Vec<Row>, StoreError> {
+        self.select(
+            "state IN ('queued', 'sending') AND id > ?1",
+            &[&(after_id as i64)],
+        )
+    }
+
+    /// Queued messages due at `now_ms`.
+    pub fn due(&self, now_ms: i64) -> Result<Vec<Row>, StoreError> {
+        self.select(
+            "state = 'queued' AND (due_ms IS NULL OR due_ms <= ?1)",
+            &[&now_ms],
+        )
+    }
+
+    /// Messages in `state` (e.g. failed ones for the admin API).
+    pub fn in_state(&self, state: State) -> Result<Vec<Row>, StoreError> {
+        self.select("state = ?1", &[&state.as_str()])
+    }
+
+    /// Persists one outbox event in a transaction; `due_ms` is the event's due time in
+    /// Unix ms. Returns false (and writes nothing) when the row is no longer in
+    /// `event.from`.
+    pub fn apply(
+        &mut self,
+        event: &Event,
+        due_ms: Option<i64>,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let tx = self.conn.transaction()?;
+        let n = tx.execute(
+            "UPDATE outbox SET state = ?1, attempts = ?2, due_ms = ?3, \
+             last_error = COALESCE(?4, last_error), provider_id = COALESCE(?5, provider_id), \
+             updated_ms = ?6 WHERE id = ?7 AND state = ?8",
+            params![
+                event.to.as_str(),
+                event.attempts,
+                due_ms,
+                event.reason,
+                event.provider_id,
+                now_ms,
+                event.id as i64,
+                event.from.as_str()
+            ],
+        )?;
+        tx.commit()?;
+        Ok(n == 1)
+    }
+
+    /// Applies a delivery report to message `id`, only forward. Returns the new state,
+    /// or `None` when the report changed nothing (unknown id, or not forward).
+    pub fn report(
+        &mut self,
+        id: u64,
+        report: &Report,
+        now_ms: i64,
+    ) -> Result<Option<State>, StoreError> {
+        let tx = self.conn.transaction()?;
+        let current: Option<String> = tx
+            .query_row("SELECT state FROM outbox WHERE id = ?1", [id as i64], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let from = State::parse(&current).ok_or(StoreError::Corrupt {
+            id: id as i64,
+            column: "state",
+            found: current.clone(),
+        })?;
+        let Some(to) = Outbox::report_transition(from, report) else {
+            return Ok(None);
+        };
+        let reason = match report {
+            Report::Undelivered { reason } => Some(reason.as_str()),
+            _ => None,
+        };
+        tx.execute(
+            "UPDATE outbox SET state = ?1, due_ms = NULL, \
+             last_error = COALESCE(?2, last_error), updated_ms = ?3 WHERE id = ?4 AND state = ?5",
+            params![to.as_str(), reason, now_ms, id as i64, from.as_str()],
+        )?;
+        tx.commit()?;
+        Ok(Some(to))
+    }
+
+    /// Counts one download of the form sent in message `id`; returns the new count
+    /// (`None` for an unknown id).
+    pub fn count_download(&mut self, id: u64) -> Result<Option<u64>, StoreError> {
+        let n: Option<i64> = self
+            .conn
+            .query_row(
+                "UPDATE outbox SET downloads = downloads + 1 WHERE id = ?1 RETURNING downloads",
+                [id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(n.map(|n| n as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempDb(std::path::PathBuf);
+
+    impl TempDb {
+        fn new(name: &str) -> Self {
+            let dir =
+                std::env::temp_dir().join(format!("ugyelet-store-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("temp dir");
+            Self(dir)
+        }
+        fn path(&self) -> std::path::PathBuf {
+            self.0.join("outbox.sqlite")
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    fn sms(key: &str) -> NewMessage {
+        NewMessage {
+            key: key.into(),
+            channel: Channel::Sms,
+            recipient: "+36301234567".into(),
+            form_id: Some("lakcim".into()),
+            subject: None,
+        }
+    }
+
+    fn ev(id: u64, from: State, to: State, attempts: u32) -> Event {
+        Event {
+            id,
+            from,
+            to,
+            attempts,
+            due: None,
+            reason: None,
+            provider_id: None,
+        }
+    }
+
+    #[test]
+    fn an_enqueued_row_survives_reopening_and_the_database_is_wal() {
+        let db = TempDb::new("reopen");
+        let id = {
+            let mut s = Store::open(&db.path()).expect("open");
+            assert_eq!(s.journal_mode().expect("pragma"), "wal");
+            let e = s
+                .enqueue(&sms("k1"), 1_000, |id| format!("link for {id}"))
+                .expect("enqueue");
+            assert!(e.created);
+            e.id
+        };
+        let s = Store::open(&db.path()).expect("reopen");
+        let row = s.get(id).expect("read").expect("row exists");
+        assert_eq!(row.body, format!("link for {id}"));
+        assert_eq!(row.state, State::Queued);
+        assert_eq!(row.due_ms, Some(1_000));
+        assert_eq!(row.recipient, "+36301234567");
+        assert_eq!(s.pending(0).expect("pending").len(), 1);
+    }
+
+    #[test]
+    fn the_same_idempotency_key_yields_the_same_row_once() {
+        let db = TempDb::new("idem");
+        let mut s = Store::open(&db.path()).expect("open");
+        let a = s.enqueue(&sms("same"), 1, |_| "a".into()).expect("first");
+        let b = s
+            .enqueue(&sms("same"), 2, |_| panic!("body not rendered twice"))
+            .expect("second");
+        assert_eq!(
+            b,
+            Enqueued {
+                id: a.id,
+                created: false
+            }
+        );
+        assert_eq!(s.pending(0).expect("pending").len(), 1);
+    }
+
+    #[test]
+    fn transitions_check_the_state_they_leave() {
+        let db = TempDb::new("trans");
+        let mut s = Store::open(&db.path()).expect("open");
+        let id = s.enqueue(&sms("k"), 0, |_| "t".into()).expect("enqueue").id;
+        assert!(
+            s.apply(&ev(id, State::Queued, State::Sending, 1), None, 5)
+                .expect("apply")
+        );
+        assert!(
+            !s.apply(&ev(id, State::Queued, State::Sending, 2), None, 6)
+                .expect("apply"),
+            "already sending"
+        );
+        let mut sent = ev(id, State::Sending, State::Sent, 1);
+        sent.provider_id = Some("SM123".into());
+        assert!(s.apply(&sent, None, 7).expect("apply"));
+        let row = s.by_provider_id("SM123").expect("read").expect("found");
+        assert_eq!((row.id, row.state, row.attempts), (id, State::Sent, 1));
+        assert!(s.due(i64::MAX).expect("due").is_empty());
+    }
+
+    #[test]
+    fn delivery_reports_move_rows_only_forward() {
+        let db = TempDb::new("report");
+        let mut s = Store::open(&db.path()).expect("open");
+        let id = s.enqueue(&sms("k"), 0, |_| "t".into()).expect("enqueue").id;
+        s.apply(&ev(id, State::Queued, State::Sending, 1), None, 1)
+            .expect("apply");
+        s.apply(&ev(id, State::Sending, State::Sent, 1), None, 2)
+            .expect("apply");
+        assert_eq!(
+            s.report(id, &Report::Delivered, 3).expect("report"),
+            Some(State::Delivered)
+        );
+        let late = Report::Undelivered {
+            reason: "expired".into(),
+        };
+        assert_eq!(s.report(id, &late, 4).expect("report"), None);
+        assert_eq!(s.report(id, &Report::Sent, 5).expect("report"), None);
+        assert_eq!(
+            s.get(id).expect("get").expect("row").state,
+            State::Delivered
+        );
+        assert_eq!(s.report(999, &Report::Delivered, 5).expect("report"), None);
+    }
+
+    #[test]
+    fn rows_left_sending_by_a_crash_come_back_with_their_key() {
+        let db = TempDb::new("crash");
+        let id = {
+            let mut s = Store::open(&db.path()).expect("open");
+            let id = s
+                .enqueue(&sms("crash-key"), 0, |_| "t".into())
+                .expect("enqueue")
+                .id;
+            s.apply(&ev(id, State::Queued, State::Sending, 1), None, 1)
+                .expect("apply");
+            id
+            // Dropped without finishing: the process "crashed" mid-send.
+        };
+        let s = Store::open(&db.path()).expect("reopen");
+        let pending = s.pending(0).expect("pending");
+        assert_eq!(pending.len(), 1);
+        assert_eq!(
+            (pending[0].id, pending[0].state, pending[0].key.as_str()),
+            (id, State::Sending, "crash-key")
+        );
+    }
+
+    #[test]
+    fn downloads_are_counted_per_message() {
+        let db = TempDb::new("dl");
+        let mut s = Store::open(&db.path()).expect("open");
+        let id = s.enqueue(&sms("k"), 0, |_| "t".into()).expect("enqueue").id;
+        assert_eq!(s.count_download(id).expect("count"), Some(1));
+        assert_eq!(s.count_download(id).expect("count"), Some(2));
+        assert_eq!(s.count_download(id + 1).expect("count"), None);
+        assert_eq!(s.get(id).expect("get").expect("row").downloads, 2);
+    }
+}
