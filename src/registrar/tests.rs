@@ -123,7 +123,7 @@ fn contacts(r: &Response) -> Vec<&str> {
 
 #[test]
 fn register_without_credentials_gets_401_with_both_challenges_and_a_to_tag() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let req = p.request("Contact: <sip:op1@10.0.0.5:5060>\r\n");
@@ -140,7 +140,7 @@ fn register_without_credentials_gets_401_with_both_challenges_and_a_to_tag() {
 
 #[test]
 fn binding_records_the_real_source_address_for_nat() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("tele1", "jelszo-t1");
     let src = udp("203.0.113.7:40000");
@@ -172,7 +172,7 @@ fn binding_records_the_real_source_address_for_nat() {
 
 #[test]
 fn contact_expires_param_wins_and_long_requests_are_shortened_to_the_maximum() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let src = udp("192.0.2.50:5060");
@@ -194,7 +194,7 @@ fn contact_expires_param_wins_and_long_requests_are_shortened_to_the_maximum() {
 
 #[test]
 fn too_brief_expiry_gets_423_with_min_expires_and_binds_nothing() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let r = p.register(
@@ -211,7 +211,7 @@ fn too_brief_expiry_gets_423_with_min_expires_and_binds_nothing() {
 
 #[test]
 fn refresh_updates_the_binding_and_expires_zero_removes_it() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let src = udp("192.0.2.50:5060");
@@ -252,7 +252,7 @@ fn refresh_updates_the_binding_and_expires_zero_removes_it() {
 
 #[test]
 fn wildcard_with_expires_zero_removes_every_binding() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let src = udp("192.0.2.50:5060");
@@ -271,7 +271,7 @@ fn wildcard_with_expires_zero_removes_every_binding() {
 
 #[test]
 fn same_call_id_with_old_cseq_is_refused_and_changes_nothing() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let src = udp("192.0.2.50:5060");
@@ -290,7 +290,7 @@ fn same_call_id_with_old_cseq_is_refused_and_changes_nothing() {
 
 #[test]
 fn an_operator_cannot_register_another_operators_aor() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let req = p.request("Contact: <sip:x@192.0.2.50>\r\n");
@@ -324,7 +324,7 @@ fn an_operator_cannot_register_another_operators_aor() {
 
 #[test]
 fn binding_expires_exactly_at_its_deadline() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let cfg = RegistrarConfig {
         keepalive_udp: Duration::from_secs(1000),
         ..RegistrarConfig::default()
@@ -359,7 +359,7 @@ fn binding_expires_exactly_at_its_deadline() {
 
 #[test]
 fn keepalives_are_options_over_udp_and_crlf_over_tcp_on_schedule() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut a = Phone::new("op1", "jelszo-1");
     let mut b = Phone::new("tele1", "jelszo-t1");
@@ -407,7 +407,7 @@ fn keepalives_are_options_over_udp_and_crlf_over_tcp_on_schedule() {
 
 #[test]
 fn failed_keepalive_and_closed_connection_drop_bindings() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut a = Phone::new("op1", "jelszo-1");
     let mut b = Phone::new("tele1", "jelszo-t1");
@@ -445,7 +445,7 @@ fn failed_keepalive_and_closed_connection_drop_bindings() {
 
 #[test]
 fn same_instance_from_a_new_address_replaces_its_binding() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("tele1", "jelszo-t1");
     let inst = ";+sip.instance=\"<urn:uuid:00000000-0000-1000-8000-000A95A0E128>\"";
@@ -466,7 +466,7 @@ fn same_instance_from_a_new_address_replaces_its_binding() {
 
 #[test]
 fn a_binding_beyond_the_limit_replaces_the_oldest() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let src = udp("192.0.2.50:5060");
@@ -486,7 +486,7 @@ fn a_binding_beyond_the_limit_replaces_the_oldest() {
 
 #[test]
 fn register_without_contact_lists_current_bindings() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "jelszo-1");
     let src = udp("192.0.2.50:5060");
@@ -502,7 +502,7 @@ fn register_without_contact_lists_current_bindings() {
 
 #[test]
 fn wrong_passwords_from_one_address_are_throttled_with_403() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut reg = registrar(t0);
     let mut p = Phone::new("op1", "rossz");
     let src = udp("198.51.100.9:5060");

@@ -1013,19 +1013,7 @@ impl SipEndpoint {
             return;
         };
         d.local_cseq = d.local_cseq.max(1) + 1;
-        let host = match d.local_addr.ip() {
-            IpAddr::V4(a) => Host::V4(a),
-            IpAddr::V6(a) => Host::V6(a),
-        };
-        let via = Via {
-            transport: d.transport.via_name().to_owned(),
-            host,
-            port: Some(d.local_addr.port()),
-            params: vec![
-                ("branch".to_owned(), Some(branch.clone())),
-                ("rport".to_owned(), None),
-            ],
-        };
+        let via = our_via(d.local_addr, d.transport, &branch);
         let mut headers = msg::Headers::default();
         for r in &d.route_set {
             headers.push("Route", r.clone());
@@ -1131,7 +1119,7 @@ impl SipEndpoint {
         let req = Request {
             method: Method::Invite,
             uri: call.request_uri.clone(),
-            via: vec![self.our_via(call.local, call.transport, &branch)],
+            via: vec![our_via(call.local, call.transport, &branch)],
             from: from.clone(),
             to: call.to.clone(),
             call_id: call_id.clone(),
@@ -1384,22 +1372,10 @@ impl SipEndpoint {
         for r in &d.route_set {
             headers.push("Route", r.clone());
         }
-        let host = match d.local_addr.ip() {
-            IpAddr::V4(a) => Host::V4(a),
-            IpAddr::V6(a) => Host::V6(a),
-        };
         let ack = Request {
             method: Method::Ack,
             uri: d.remote_target.clone(),
-            via: vec![Via {
-                transport: d.transport.via_name().to_owned(),
-                host,
-                port: Some(d.local_addr.port()),
-                params: vec![
-                    ("branch".to_owned(), Some(branch)),
-                    ("rport".to_owned(), None),
-                ],
-            }],
+            via: vec![our_via(d.local_addr, d.transport, &branch)],
             from: d.local.clone(),
             to: d.remote.clone(),
             call_id: d.call_id.clone(),
@@ -1418,22 +1394,6 @@ impl SipEndpoint {
             dst: d.peer,
             bytes,
         });
-    }
-
-    fn our_via(&self, local: SocketAddr, transport: Transport, branch: &str) -> Via {
-        let host = match local.ip() {
-            IpAddr::V4(a) => Host::V4(a),
-            IpAddr::V6(a) => Host::V6(a),
-        };
-        Via {
-            transport: transport.via_name().to_owned(),
-            host,
-            port: Some(local.port()),
-            params: vec![
-                ("branch".to_owned(), Some(branch.to_owned())),
-                ("rport".to_owned(), None),
-            ],
-        }
     }
 
     // ----- plumbing -----
@@ -1676,6 +1636,24 @@ impl SipEndpoint {
 fn refused(r: Result<(), super::transaction::TxError>) {
     if let Err(e) = r {
         tracing::warn!("SIP transaction refused a response: {e}");
+    }
+}
+
+/// Our Via for a request we send: RFC 3261 §8.1.1.7 (a fresh branch with the magic
+/// cookie) and RFC 3581 §3 (`rport`, so answers come back through NAT).
+fn our_via(local: SocketAddr, transport: Transport, branch: &str) -> Via {
+    let host = match local.ip() {
+        IpAddr::V4(a) => Host::V4(a),
+        IpAddr::V6(a) => Host::V6(a),
+    };
+    Via {
+        transport: transport.via_name().to_owned(),
+        host,
+        port: Some(local.port()),
+        params: vec![
+            ("branch".to_owned(), Some(branch.to_owned())),
+            ("rport".to_owned(), None),
+        ],
     }
 }
 

@@ -233,7 +233,7 @@ fn first_challenge(a: &mut DigestAuth, now: Instant) -> Vec<String> {
 
 #[test]
 fn challenge_offers_sha256_then_md5_with_one_nonce_and_qop_auth() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     assert_eq!(ch.len(), 2);
@@ -256,7 +256,7 @@ fn challenge_offers_sha256_then_md5_with_one_nonce_and_qop_auth() {
 
 #[test]
 fn correct_answer_authenticates_with_either_algorithm() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     // Both share one nonce, so the second answer counts on from the first.
@@ -275,7 +275,7 @@ fn correct_answer_authenticates_with_either_algorithm() {
 
 #[test]
 fn replayed_nonce_count_is_rejected() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     let h1 = answer(&ch[0], "op1", "jelszo-1", 1);
@@ -303,7 +303,7 @@ fn replayed_nonce_count_is_rejected() {
 
 #[test]
 fn unknown_user_is_indistinguishable_from_wrong_password() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     let unknown = answer(&ch[0], "nobody", "jelszo-1", 1);
@@ -335,7 +335,7 @@ fn unknown_user_is_indistinguishable_from_wrong_password() {
 
 #[test]
 fn expired_nonce_with_right_password_is_stale_not_a_failure() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     let h = answer(&ch[0], "op1", "jelszo-1", 1);
@@ -375,7 +375,7 @@ fn expired_nonce_with_right_password_is_stale_not_a_failure() {
 
 #[test]
 fn nonce_signed_with_another_secret_is_stale_for_the_right_password() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut before_restart = DigestAuth::new(DigestConfig::default(), b"old secret", t0);
     let ch = first_challenge(&mut before_restart, t0);
     let h = answer(&ch[0], "op1", "jelszo-1", 1);
@@ -393,7 +393,7 @@ fn nonce_signed_with_another_secret_is_stale_for_the_right_password() {
 
 #[test]
 fn five_failures_in_a_minute_block_the_address_for_a_growing_period() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     let wrong = answer(&ch[0], "op1", "rossz", 1);
@@ -437,7 +437,7 @@ fn five_failures_in_a_minute_block_the_address_for_a_growing_period() {
 
 #[test]
 fn failures_spread_over_more_than_the_window_do_not_block() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let mut t = t0;
     for i in 0..20 {
@@ -451,7 +451,7 @@ fn failures_spread_over_more_than_the_window_do_not_block() {
 
 #[test]
 fn success_clears_the_failure_record() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     let wrong = answer(&ch[0], "op1", "rossz", 1);
@@ -474,7 +474,7 @@ fn success_clears_the_failure_record() {
 
 #[test]
 fn forgotten_nonce_is_stale_so_eviction_reopens_no_replay() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let cfg = DigestConfig {
         max_nonces: 2,
         ..DigestConfig::default()
@@ -506,7 +506,7 @@ fn forgotten_nonce_is_stale_so_eviction_reopens_no_replay() {
 
 #[test]
 fn digest_uri_must_name_the_request_uri() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     let h = answer(&ch[0], "op1", "jelszo-1", 1).replace(RURI, "sip:evil.example");
@@ -522,7 +522,7 @@ fn digest_uri_must_name_the_request_uri() {
 
 #[test]
 fn answer_without_qop_or_with_unoffered_algorithm_fails() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let cfg = DigestConfig {
         algorithms: vec![Algorithm::Md5],
         ..DigestConfig::default()
@@ -551,7 +551,7 @@ fn answer_without_qop_or_with_unoffered_algorithm_fails() {
 
 #[test]
 fn malformed_authorization_is_a_bad_request_and_a_failure() {
-    let t0 = Instant::now();
+    let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     for _ in 0..5 {
         assert!(matches!(
