@@ -21,7 +21,10 @@
 //! ```
 //!
 //! Layers point down only: `sip` knows nothing of dial plans, `dialplan` nothing of SIP or
-//! RTP; `call` translates between them; `driver` wires them to the network.
+//! RTP; `call` translates between them; `driver` wires them to the network. The operator
+//! queue router `acd` knows operators by name and calls by id only: the driver feeds it the
+//! registrar's bindings and the operator legs' outcomes, and turns its `Ring`/`CancelRing`
+//! into INVITEs and CANCELs.
 //!
 //! # The run-loop contract
 //!
@@ -43,6 +46,7 @@
 //! stateless 400 or is dropped and counted, RTP that does not parse is ignored. There is no
 //! `unwrap()` on anything that came from outside; each `expect` states its invariant.
 
+pub mod acd;
 pub mod call;
 pub mod cdr;
 pub mod clock;

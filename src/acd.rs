@@ -1,0 +1,969 @@
+//! The operator queue (ACD): which waiting caller is offered to which operator, and when.
+//!
+//! A sans-IO core like every other: the driver tells it what happened (`handle_*`, each with
+//! `now`), drains [`Acd::poll_action`] and sleeps until [`Acd::poll_timeout`]. It knows
+//! nothing of SIP: a call is a [`CallRef`], an operator a name. "Ring" means "the driver
+//! sends an INVITE to that operator's phone for this caller"; the answer, a failure or the
+//! end of the bridged call come back as `handle_answered`, `handle_ring_failed` and
+//! `handle_call_ended`.
+//!
+//! # Routing rules
+//!
+//! * Callers wait in order of arrival, first in first out within each queue; the head call
+//!   is offered first.
+//! * A call goes to the longest-idle available **on-site** operator. Teleworkers (`Remote`)
+//!   are the overflow: they are offered a call once it has waited `overflow_after`, or at
+//!   once when no on-site operator of that queue is logged in at all. On-site operators are
+//!   still preferred after the overflow.
+//! * A ring lasts `ring_timeout`; then it is cancelled and the call moves on. No answer,
+//!   busy or a rejection also move on. An operator who already failed to take a call is not
+//!   offered the same call again until everyone eligible has failed it; then the round
+//!   starts over (a caller is never parked just because the only free operator missed once).
+//! * `max_missed` missed offers in a row (no answer, busy, rejected, unreachable by the
+//!   network) pause the operator with the reason `"missed calls"`, so one forgotten phone
+//!   does not make every caller wait a ring timeout. Offers withdrawn by the router (the
+//!   caller hung up, someone else answered, the operator went offline) are not misses.
+//! * After each bridged call the operator has `wrap_up` before the next offer.
+//! * With [`Strategy::RingAll`] every eligible available operator rings at once; the first
+//!   answer wins and the others are cancelled.
+//! * A queue with nobody logged in cannot help: a new call gets [`AcdAction::NoAgents`] at
+//!   once, and waiting calls get it when the last operator of their queue logs out or
+//!   unregisters. "Logged in" means logged in and reachable (has a registration), whether
+//!   busy, in wrap-up or paused: a paused team still answers soon, an absent one never.
+//! * A caller waits at most `max_wait` ([`AcdAction::MaxWait`]) and hears the position in
+//!   the queue every `announce_every`.
+//!
+//! # Operator states
+//!
+//! ```text
+//!                       login / registers                     Ring
+//!     ┌──────────┐  ───────────────────────►  ┌───────────┐ ─────────► ┌─────────┐
+//!     │ offline  │                            │ available │            │ ringing │
+//!     └──────────┘  ◄───────────────────────  └───────────┘ ◄───────── └─────────┘
+//!          ▲           logout / unregisters     ▲     │ ▲   timeout,      │
+//!          │                                    │     │ │   busy, reject, │ answered
+//!          │                          wrap_up   │     │ │   cancel        ▼
+//!          │                          elapsed   │     │ │  unpause   ┌─────────┐
+//!          │                         ┌─────────┐│     │ └─────────── │ on_call │
+//!          │                         │ wrap_up │┘     │ pause,       └─────────┘
+//!          │                         └─────────┘      │ max_missed        │
+//!          │                              ▲           ▼ misses            │
+//!          │                              │      ┌────────┐               │
+//!          └──────────────────────────────┼───── │ paused │               │
+//!                  logout                 │      └────────┘               │
+//!                                         └───────────────────────────────┘
+//!                                                   call ended
+//! ```
+//!
+//! `logged_in`, `reachable` and the pause reason are flags beside the busy state (ringing,
+//! on call, wrap-up), so an operator paused or logged out during a call finishes the call
+//! and then stays out. The reported state is the first that applies of: on call, ringing,
+//! offline, wrap-up, paused, available.
+//!
+//! # Restarts and reloads
+//!
+//! Accounts come from `operators.toml` ([`Acd::set_agents`] on reload keeps the state of
+//! names that remain). A new account starts logged in: registering a phone is enough to take
+//! calls. Logging out and pausing are explicit and survive restarts through
+//! [`Acd::saved_state`] / [`Acd::restore`]. Every agent starts unreachable: the driver
+//! reports the registrar's bindings with [`Acd::handle_reachable`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// The caller leg's dialog id.
+pub type CallRef = u64;
+
+/// Where an operator works: on-site operators are offered calls first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    OnSite,
+    Remote,
+}
+
+/// One operator account as configured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AgentSpec {
+    /// SIP user name.
+    pub name: String,
+    pub location: Location,
+    /// Queues served; empty means every queue.
+    pub queues: Vec<String>,
+}
+
+impl AgentSpec {
+    fn serves(&self, queue: &str) -> bool {
+        self.queues.is_empty() || self.queues.iter().any(|q| q == queue)
+    }
+}
+
+/// How a call is offered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// One operator at a time, the one idle the longest first.
+    #[default]
+    LongestIdle,
+    /// Every eligible available operator at once; the first answer wins.
+    RingAll,
+}
+
+/// Queue timing. Durations above a year are treated as a year, so deadline arithmetic on
+/// `Instant` cannot overflow whatever the configuration says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AcdConfig {
+    pub strategy: Strategy,
+    /// How long one offer rings before it is cancelled.
+    pub ring_timeout: Duration,
+    /// How long a call waits for an on-site operator before teleworkers are offered it too.
+    pub overflow_after: Duration,
+    /// Pause after each bridged call before the next offer.
+    pub wrap_up: Duration,
+    /// Missed offers in a row that pause an operator (0: never).
+    pub max_missed: u32,
+    /// Longest a caller waits before the dial plan's `no_agents` branch.
+    pub max_wait: Duration,
+    /// Interval of position announcements (zero: none).
+    pub announce_every: Duration,
+    /// Average handle time assumed before any call has been handled.
+    pub default_handle_time: Duration,
+}
+
+impl Default for AcdConfig {
+    fn default() -> Self {
+        AcdConfig {
+            strategy: Strategy::LongestIdle,
+            ring_timeout: Duration::from_secs(20),
+            overflow_after: Duration::from_secs(30),
+            wrap_up: Duration::from_secs(10),
+            max_missed: 3,
+            max_wait: Duration::from_secs(10 * 60),
+            announce_every: Duration::from_secs(45),
+            default_handle_time: Duration::from_secs(180),
+        }
+    }
+}
+
+const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
+
+impl AcdConfig {
+    fn clamped(mut self) -> AcdConfig {
+        for d in [
+            &mut self.ring_timeout,
+            &mut self.overflow_after,
+            &mut self.wrap_up,
+            &mut self.max_wait,
+            &mut self.announce_every,
+            &mut self.default_handle_time,
+        ] {
+            *d = (*d).min(YEAR);
+        }
+        self
+    }
+}
+
+/// Why an offer ended without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingFailure {
+    /// Rang until the phone or the network gave up (the router's own timeout counts too).
+    NoAnswer,
+    /// 486/600: the phone is busy.
+    Busy,
+    /// 603 or another final refusal.
+    Rejected,
+    /// Transport error, 408, 480, or the registration went away.
+    Unreachable,
+}
+
+/// What the driver must do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcdAction {
+    /// INVITE the operator's phone for this call.
+    Ring { call: CallRef, agent: String },
+    /// CANCEL that INVITE (ring timeout, another operator answered, caller left, operator
+    /// went offline or paused).
+    CancelRing { call: CallRef, agent: String },
+    /// Nobody is logged in for the call's queue; the call has left the queue and takes the
+    /// dial plan's `no_agents` branch.
+    NoAgents { call: CallRef },
+    /// The call waited `max_wait`; it has left the queue and takes the `no_agents` branch.
+    MaxWait { call: CallRef },
+    /// Tell the caller where they stand. `position` is 1-based; `estimated_wait` is `None`
+    /// when nobody serving the queue is taking calls (all paused).
+    Announce {
+        call: CallRef,
+        position: usize,
+        estimated_wait: Option<Duration>,
+    },
+}
+
+/// A request about an operator the router does not know.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AcdError {
+    UnknownAgent { name: String, known: Vec<String> },
+}
+
+impl fmt::Display for AcdError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AcdError::UnknownAgent { name, known } => write!(
+                f,
+                "expected an operator name (known: {}), found \"{name}\"",
+                known.join(", ")
+            ),
+        }
+    }
+}
+
+impl std::error::Error for AcdError {}
+
+/// An operator's state as a supervisor sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    Offline,
+    Available,
+    Ringing,
+    OnCall,
+    WrapUp,
+    Paused,
+}
+
+/// One row of the operator board.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentStatus {
+    pub name: String,
+    pub location: Location,
+    pub state: AgentState,
+    pub pause_reason: Option<String>,
+    pub reachable: bool,
+    pub logged_in: bool,
+    /// Seconds since the operator became available (only while available).
+    pub idle_s: Option<u64>,
+    pub calls_taken: u64,
+    pub missed_in_row: u32,
+}
+
+/// One waiting caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WaitingCall {
+    pub call: CallRef,
+    pub queue: String,
+    /// 1-based position within its queue.
+    pub position: usize,
+    pub waited_s: u64,
+    /// Operators whose phones ring for this call now.
+    pub ringing: Vec<String>,
+}
+
+/// Counters since start, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AcdStats {
+    pub answered: u64,
+    pub abandoned: u64,
+    pub max_wait: u64,
+    pub no_agents: u64,
+}
+
+/// What survives a restart: per operator, logged in or not and the pause reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAgents {
+    pub agents: BTreeMap<String, SavedAgent>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAgent {
+    pub logged_in: bool,
+    #[serde(default)]
+    pub paused: Option<String>,
+}
+
+/// The reason given to operators paused by [`AcdConfig::max_missed`].
+pub const MISSED_CALLS: &str = "missed calls";
+
+/// Weight of the newest call in the average handle time: an exponential moving average, so
+/// the estimate follows the evening's mix of calls without storing them. 1/8 as in TCP's
+/// smoothed RTT (RFC 6298 §2): one long call moves the estimate, it does not replace it.
+const HANDLE_TIME_WEIGHT: f64 = 0.125;
+
+/// Why a ringing offer ends without an answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Withdraw {
+    /// The router takes it back (caller left, another operator answered, the operator
+    /// logged out or paused, maximum wait): CANCEL, nobody to blame.
+    Router,
+    /// `ring_timeout` elapsed: CANCEL, a miss.
+    TimedOut,
+    /// The INVITE failed (the driver says so, nothing to cancel): a miss, whatever the
+    /// reason, since the call was offered and not taken.
+    Failed,
+    /// The operator's registration went away: CANCEL, try someone else, but not a miss.
+    Unregistered,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Busy {
+    Idle,
+    Ringing { call: CallRef, until: Instant },
+    OnCall { since: Instant },
+    WrapUp { until: Instant },
+}
+
+#[derive(Debug)]
+struct Agent {
+    spec: AgentSpec,
+    logged_in: bool,
+    reachable: bool,
+    paused: Option<String>,
+    busy: Busy,
+    /// When the operator last became available; the oldest is offered the next call. A
+    /// missed offer does not reset it: that operator took no call.
+    idle_since: Instant,
+    calls_taken: u64,
+    missed_in_row: u32,
+}
+
+impl Agent {
+    fn new(spec: AgentSpec, now: Instant) -> Agent {
+        Agent {
+            spec,
+            logged_in: true,
+            reachable: false,
+            paused: None,
+            busy: Busy::Idle,
+            idle_since: now,
+            calls_taken: 0,
+            missed_in_row: 0,
+        }
+    }
+
+    /// Counts for "is anyone there for this queue": logged in and registered, busy or not.
+    fn signed_in(&self) -> bool {
+        self.logged_in && self.reachable
+    }
+
+    fn available(&self) -> bool {
+        self.signed_in() && self.paused.is_none() && self.busy == Busy::Idle
+    }
+
+    fn ringing_for(&self, call: CallRef) -> bool {
+        matches!(self.busy, Busy::Ringing { call: c, .. } if c == call)
+    }
+
+    fn state(&self) -> AgentState {
+        match self.busy {
+            Busy::OnCall { .. } => AgentState::OnCall,
+            Busy::Ringing { .. } => AgentState::Ringing,
+            _ if !self.signed_in() => AgentState::Offline,
+            Busy::WrapUp { .. } => AgentState::WrapUp,
+            Busy::Idle if self.paused.is_some() => AgentState::Paused,
+            Busy::Idle => AgentState::Available,
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Waiting {
+    call: CallRef,
+    queue: String,
+    since: Instant,
+    /// Operators who failed to take this call in the current round.
+    tried: Vec<String>,
+    next_announce: Option<Instant>,
+    /// Waited `overflow_after` already (teleworkers may ring).
+    overflowed: bool,
+}
+
+/// The operator queue router.
+#[derive(Debug)]
+pub struct Acd {
+    cfg: AcdConfig,
+    agents: Vec<Agent>,
+    /// Every waiting call of every queue, in order of arrival.
+    calls: Vec<Waiting>,
+    actions: VecDeque<AcdAction>,
+    avg_handle_s: f64,
+    stats: AcdStats,
+}
+
+impl Acd {
+    pub fn new(cfg: AcdConfig, agents: Vec<AgentSpec>, now: Instant) -> Acd {
+        let cfg = cfg.clamped();
+        let mut acd = Acd {
+            avg_handle_s: cfg.default_handle_time.as_secs_f64(),
+            cfg,
+            agents: Vec::new(),
+            calls: Vec::new(),
+            actions: VecDeque::new(),
+            stats: AcdStats::default(),
+        };
+        for spec in agents {
+            if acd.index(&spec.name).is_none() {
+                acd.agents.push(Agent::new(spec, now));
+            }
+        }
+        acd
+    }
+
+    /// New timing for offers made from now on; rings in progress keep their deadline.
+    pub fn set_config(&mut self, cfg: AcdConfig) {
+        self.cfg = cfg.clamped();
+    }
+
+    pub fn config(&self) -> &AcdConfig {
+        &self.cfg
+    }
+
+    /// Replaces the operator list (a reload of `operators.toml`). Operators that remain keep
+    /// their state and take the new location and queues; new ones start logged in and
+    /// unreachable; removed ones that were ringing are cancelled (a removed operator on a
+    /// call finishes it, unseen by the router).
+    pub fn set_agents(&mut self, now: Instant, agents: Vec<AgentSpec>) {
+        let mut old = std::mem::take(&mut self.agents);
+        for spec in agents {
+            if self.index(&spec.name).is_some() {
+                continue;
+            }
+            match old.iter().position(|a| a.spec.name == spec.name) {
+                Some(i) => {
+                    let mut a = old.swap_remove(i);
+                    a.spec = spec;
+                    self.agents.push(a);
+                }
+                None => self.agents.push(Agent::new(spec, now)),
+            }
+        }
+        for gone in old {
+            if let Busy::Ringing { call, .. } = gone.busy {
+                self.actions.push_back(AcdAction::CancelRing {
+                    call,
+                    agent: gone.spec.name,
+                });
+            }
+        }
+        self.check_staffing();
+        self.tick(now);
+    }
+
+    /// The registrar's view: whether the operator has at least one binding.
+    pub fn handle_reachable(&mut self, now: Instant, agent: &str, reachable: bool) {
+        if let Some(i) = self.index(agent) {
+            let a = &mut self.agents[i];
+            if a.reachable != reachable {
+                if reachable {
+                    a.reachable = true;
+                    if a.available() {
+                        a.idle_since = now;
+                    }
+                } else {
+                    self.withdraw_ring(i, Withdraw::Unregistered);
+                    self.agents[i].reachable = false;
+                    self.check_staffing();
+                }
+            }
+        }
+        self.tick(now);
+    }
+
+    pub fn login(&mut self, now: Instant, agent: &str) -> Result<(), AcdError> {
+        let i = self.require(agent)?;
+        let a = &mut self.agents[i];
+        if !a.logged_in {
+            a.logged_in = true;
+            if a.available() {
+                a.idle_since = now;
+            }
+        }
+        self.tick(now);
+        Ok(())
+    }
+
+    /// Takes the operator out of the queue; a ringing offer is cancelled, a call in progress
+    /// goes on. Waiting calls of a queue left with nobody get [`AcdAction::NoAgents`].
+    pub fn logout(&mut self, now: Instant, agent: &str) -> Result<(), AcdError> {
+        let i = self.require(agent)?;
+        self.withdraw_ring(i, Withdraw::Router);
+        self.agents[i].logged_in = false;
+        self.check_staffing();
+        self.tick(now);
+        Ok(())
+    }
+
+    /// No more offers until [`Acd::unpause`]; a ringing offer is cancelled. Pausing again
+    /// replaces the reason.
+    pub fn pause(&mut self, now: Instant, agent: &str, reason: &str) -> Result<(), AcdError> {
+        let i = self.require(agent)?;
+        self.withdraw_ring(i, Withdraw::Router);
+        self.agents[i].paused = Some(reason.to_owned());
+        self.tick(now);
+        Ok(())
+    }
+
+    /// Back to taking calls; also forgets the missed offers, so the next miss does not pause
+    /// the operator again at once.
+    pub fn unpause(&mut self, now: Instant, agent: &str) -> Result<(), AcdError> {
+        let i = self.require(agent)?;
+        let a = &mut self.agents[i];
+        if a.paused.take().is_some() {
+            a.missed_in_row = 0;
+            if a.available() {
+                a.idle_since = now;
+            }
+        }
+        self.tick(now);
+        Ok(())
+    }
+
+    /// A caller asks for an operator. Calls already waiting are left as they are.
+    pub fn handle_enqueue(&mut self, now: Instant, call: CallRef, queue: &str) {
+        if self.calls.iter().any(|c| c.call == call) {
+            return;
+        }
+        if !self.staffed(queue) {
+            self.stats.no_agents += 1;
+            self.actions.push_back(AcdAction::NoAgents { call });
+            return;
+        }
+        let every = self.cfg.announce_every;
+        self.calls.push(Waiting {
+            call,
+            queue: queue.to_owned(),
+            since: now,
+            tried: Vec::new(),
+            next_announce: (!every.is_zero()).then(|| now + every),
+            overflowed: false,
+        });
+        self.tick(now);
+    }
+
+    /// The caller hung up or left the queue with a key.
+    pub fn handle_abandon(&mut self, now: Instant, call: CallRef) {
+        if let Some(ci) = self.call_index(call) {
+            self.remove_call(ci);
+            self.stats.abandoned += 1;
+        }
+        self.tick(now);
+    }
+
+    /// An operator's phone answered. `false` when that offer is no longer open (cancelled,
+    /// timed out, another operator won): the driver then hangs up the operator's leg.
+    pub fn handle_answered(&mut self, now: Instant, call: CallRef, agent: &str) -> bool {
+        let won = match (self.index(agent), self.call_index(call)) {
+            (Some(i), Some(ci)) if self.agents[i].ringing_for(call) => {
+                let a = &mut self.agents[i];
+                a.busy = Busy::OnCall { since: now };
+                a.calls_taken += 1;
+                a.missed_in_row = 0;
+                self.remove_call(ci);
+                self.stats.answered += 1;
+                true
+            }
+            _ => false,
+        };
+        self.tick(now);
+        won
+    }
+
+    /// An offer failed; the call moves on to the next operator.
+    /// Every reason counts as a miss: the call was offered and not taken (`why` is for the
+    /// driver's logs and the signature's clarity).
+    pub fn handle_ring_failed(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        agent: &str,
+        why: RingFailure,
+    ) {
+        let _ = why;
+        if let Some(i) = self.index(agent)
+            && self.agents[i].ringing_for(call)
+        {
+            self.withdraw_ring(i, Withdraw::Failed);
+        }
+        self.tick(now);
+    }
+
+    /// The bridged call is over: wrap-up starts, and its length feeds the average handle
+    /// time used in the announced wait estimate.
+    pub fn handle_call_ended(&mut self, now: Instant, agent: &str) {
+        if let Some(i) = self.index(agent)
+            && let Busy::OnCall { since } = self.agents[i].busy
+        {
+            let took = now.saturating_duration_since(since).as_secs_f64();
+            self.avg_handle_s += HANDLE_TIME_WEIGHT * (took - self.avg_handle_s);
+            let wrap_up = self.cfg.wrap_up;
+            let a = &mut self.agents[i];
+            if wrap_up.is_zero() {
+                a.busy = Busy::Idle;
+                a.idle_since = now;
+            } else {
+                a.busy = Busy::WrapUp {
+                    until: now + wrap_up,
+                };
+            }
+        }
+        self.tick(now);
+    }
+
+    /// Deadlines at or before `now`: ring timeouts, ends of wrap-up, maximum waits,
+    /// announcements, overflow.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.tick(now);
+    }
+
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<AcdAction> {
+        self.actions.pop_front()
+    }
+
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let agents = self.agents.iter().filter_map(|a| match a.busy {
+            Busy::Ringing { until, .. } | Busy::WrapUp { until } => Some(until),
+            Busy::Idle | Busy::OnCall { .. } => None,
+        });
+        let calls = self.calls.iter().flat_map(|c| {
+            [
+                Some(c.since + self.cfg.max_wait),
+                c.next_announce,
+                (!c.overflowed).then(|| c.since + self.cfg.overflow_after),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        agents.chain(calls).min()
+    }
+
+    /// The operator board, in configuration order.
+    pub fn agents(&self, now: Instant) -> Vec<AgentStatus> {
+        self.agents
+            .iter()
+            .map(|a| {
+                let state = a.state();
+                AgentStatus {
+                    name: a.spec.name.clone(),
+                    location: a.spec.location,
+                    state,
+                    pause_reason: a.paused.clone(),
+                    reachable: a.reachable,
+                    logged_in: a.logged_in,
+                    idle_s: (state == AgentState::Available)
+                        .then(|| now.saturating_duration_since(a.idle_since).as_secs()),
+                    calls_taken: a.calls_taken,
+                    missed_in_row: a.missed_in_row,
+                }
+            })
+            .collect()
+    }
+
+    /// Waiting callers in order of arrival.
+    pub fn waiting(&self, now: Instant) -> Vec<WaitingCall> {
+        self.calls
+            .iter()
+            .enumerate()
+            .map(|(ci, c)| WaitingCall {
+                call: c.call,
+                queue: c.queue.clone(),
+                position: self.position(ci),
+                waited_s: now.saturating_duration_since(c.since).as_secs(),
+                ringing: self
+                    .agents
+                    .iter()
+                    .filter(|a| a.ringing_for(c.call))
+                    .map(|a| a.spec.name.clone())
+                    .collect(),
+            })
+            .collect()
+    }
+
+    pub fn stats(&self) -> AcdStats {
+        self.stats
+    }
+
+    /// The current average handle time (exponential moving average of bridged calls).
+    pub fn average_handle_time(&self) -> Duration {
+        Duration::from_secs_f64(self.avg_handle_s.max(0.0))
+    }
+
+    pub fn saved_state(&self) -> SavedAgents {
+        SavedAgents {
+            agents: self
+                .agents
+                .iter()
+                .map(|a| {
+                    (
+                        a.spec.name.clone(),
+                        SavedAgent {
+                            logged_in: a.logged_in,
+                            paused: a.paused.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Applies a saved state; operators missing from it keep theirs, saved names no longer
+    /// configured are ignored.
+    pub fn restore(&mut self, now: Instant, saved: &SavedAgents) {
+        for i in 0..self.agents.len() {
+            let Some(s) = saved.agents.get(&self.agents[i].spec.name) else {
+                continue;
+            };
+            if !s.logged_in || s.paused.is_some() {
+                self.withdraw_ring(i, Withdraw::Router);
+            }
+            let a = &mut self.agents[i];
+            let was = a.available();
+            a.logged_in = s.logged_in;
+            a.paused.clone_from(&s.paused);
+            if !was && a.available() {
+                a.idle_since = now;
+            }
+        }
+        self.check_staffing();
+        self.tick(now);
+    }
+
+    // ---- internals ----
+
+    fn index(&self, name: &str) -> Option<usize> {
+        self.agents.iter().position(|a| a.spec.name == name)
+    }
+
+    fn require(&self, name: &str) -> Result<usize, AcdError> {
+        self.index(name).ok_or_else(|| AcdError::UnknownAgent {
+            name: name.to_owned(),
+            known: self.agents.iter().map(|a| a.spec.name.clone()).collect(),
+        })
+    }
+
+    fn call_index(&self, call: CallRef) -> Option<usize> {
+        self.calls.iter().position(|c| c.call == call)
+    }
+
+    /// Someone logged in (busy or paused) serves the queue.
+    fn staffed(&self, queue: &str) -> bool {
+        self.agents
+            .iter()
+            .any(|a| a.signed_in() && a.spec.serves(queue))
+    }
+
+    /// 1-based position of a call among the waiting calls of its queue.
+    fn position(&self, ci: usize) -> usize {
+        let queue = &self.calls[ci].queue;
+        self.calls[..ci]
+            .iter()
+            .filter(|c| &c.queue == queue)
+            .count()
+            + 1
+    }
+
+    /// Ends the operator's ringing offer, if any, for the reason given.
+    fn withdraw_ring(&mut self, i: usize, why: Withdraw) {
+        let Busy::Ringing { call, .. } = self.agents[i].busy else {
+            return;
+        };
+        let a = &mut self.agents[i];
+        a.busy = Busy::Idle;
+        let name = a.spec.name.clone();
+        let (cancel, tried, missed) = match why {
+            Withdraw::Router => (true, false, false),
+            Withdraw::TimedOut => (true, true, true),
+            Withdraw::Failed => (false, true, true),
+            Withdraw::Unregistered => (true, true, false),
+        };
+        if missed {
+            a.missed_in_row += 1;
+            let max = self.cfg.max_missed;
+            if max > 0 && a.missed_in_row >= max && a.paused.is_none() {
+                a.paused = Some(MISSED_CALLS.to_owned());
+            }
+        }
+        if tried
+            && let Some(ci) = self.call_index(call)
+            && !self.calls[ci].tried.contains(&name)
+        {
+            self.calls[ci].tried.push(name.clone());
+        }
+        if cancel {
+            self.actions
+                .push_back(AcdAction::CancelRing { call, agent: name });
+        }
+    }
+
+    /// Removes a call from the queue, cancelling every offer of it.
+    fn remove_call(&mut self, ci: usize) {
+        let call = self.calls.remove(ci).call;
+        for i in 0..self.agents.len() {
+            if self.agents[i].ringing_for(call) {
+                self.withdraw_ring(i, Withdraw::Router);
+            }
+        }
+    }
+
+    /// Waiting calls whose queue has nobody logged in leave with `NoAgents`.
+    fn check_staffing(&mut self) {
+        let mut ci = 0;
+        while ci < self.calls.len() {
+            if self.staffed(&self.calls[ci].queue) {
+                ci += 1;
+            } else {
+                let call = self.calls[ci].call;
+                self.remove_call(ci);
+                self.stats.no_agents += 1;
+                self.actions.push_back(AcdAction::NoAgents { call });
+            }
+        }
+    }
+
+    /// Runs every deadline due at `now`, then offers calls to free operators.
+    fn tick(&mut self, now: Instant) {
+        // Maximum waits first, so an offer expiring at the same instant is withdrawn
+        // rather than counted as the operator's miss.
+        let mut ci = 0;
+        while ci < self.calls.len() {
+            if self.calls[ci].since + self.cfg.max_wait <= now {
+                let call = self.calls[ci].call;
+                self.remove_call(ci);
+                self.stats.max_wait += 1;
+                self.actions.push_back(AcdAction::MaxWait { call });
+            } else {
+                ci += 1;
+            }
+        }
+        for i in 0..self.agents.len() {
+            match self.agents[i].busy {
+                Busy::Ringing { until, .. } if until <= now => {
+                    self.withdraw_ring(i, Withdraw::TimedOut);
+                }
+                Busy::WrapUp { until } if until <= now => {
+                    let a = &mut self.agents[i];
+                    a.busy = Busy::Idle;
+                    a.idle_since = until;
+                }
+                _ => {}
+            }
+        }
+        self.announce(now);
+        self.dispatch(now);
+    }
+
+    fn announce(&mut self, now: Instant) {
+        let every = self.cfg.announce_every;
+        for ci in 0..self.calls.len() {
+            let Some(at) = self.calls[ci].next_announce else {
+                continue;
+            };
+            if at > now || every.is_zero() {
+                continue;
+            }
+            let mut next = at;
+            while next <= now {
+                next += every;
+            }
+            self.calls[ci].next_announce = Some(next);
+            let position = self.position(ci);
+            let estimated_wait = self.estimate(&self.calls[ci].queue, position);
+            self.actions.push_back(AcdAction::Announce {
+                call: self.calls[ci].call,
+                position,
+                estimated_wait,
+            });
+        }
+    }
+
+    /// ceil(position × average handle time / operators logged in for the queue), in whole
+    /// seconds; `None` when every one of them is paused.
+    fn estimate(&self, queue: &str, position: usize) -> Option<Duration> {
+        let serving = || {
+            self.agents
+                .iter()
+                .filter(move |a| a.signed_in() && a.spec.serves(queue))
+        };
+        if serving().all(|a| a.paused.is_some()) {
+            return None;
+        }
+        let n = serving().count().max(1);
+        let secs = (position as f64 * self.avg_handle_s / n as f64).ceil();
+        Some(Duration::from_secs_f64(secs.clamp(0.0, YEAR.as_secs_f64())))
+    }
+
+    /// Offers waiting calls, oldest first, to available operators.
+    fn dispatch(&mut self, now: Instant) {
+        for ci in 0..self.calls.len() {
+            let c = &mut self.calls[ci];
+            if !c.overflowed && c.since + self.cfg.overflow_after <= now {
+                c.overflowed = true;
+            }
+            let c = &self.calls[ci];
+            let call = c.call;
+            let ringing = self.agents.iter().any(|a| a.ringing_for(call));
+            if ringing && self.cfg.strategy == Strategy::LongestIdle {
+                continue;
+            }
+            let on_site_here = self.agents.iter().any(|a| {
+                a.signed_in() && a.spec.serves(&c.queue) && a.spec.location == Location::OnSite
+            });
+            let remote_ok = c.overflowed || !on_site_here;
+            let eligible: Vec<usize> = (0..self.agents.len())
+                .filter(|&i| {
+                    let a = &self.agents[i];
+                    a.available()
+                        && a.spec.serves(&c.queue)
+                        && (a.spec.location == Location::OnSite || remote_ok)
+                })
+                .collect();
+            if eligible.is_empty() {
+                continue;
+            }
+            let mut fresh: Vec<usize> = eligible
+                .iter()
+                .copied()
+                .filter(|&i| !c.tried.contains(&self.agents[i].spec.name))
+                .collect();
+            if fresh.is_empty() {
+                if ringing {
+                    continue;
+                }
+                // Everyone eligible has failed this call: start a new round.
+                self.calls[ci].tried.clear();
+                fresh = eligible;
+            }
+            match self.cfg.strategy {
+                Strategy::LongestIdle => {
+                    let best = fresh.iter().copied().min_by_key(|&i| {
+                        let a = &self.agents[i];
+                        (a.spec.location != Location::OnSite, a.idle_since, i)
+                    });
+                    if let Some(i) = best {
+                        self.ring(i, call, now);
+                    }
+                }
+                Strategy::RingAll => {
+                    for i in fresh {
+                        self.ring(i, call, now);
+                    }
+                }
+            }
+        }
+    }
+
+    fn ring(&mut self, i: usize, call: CallRef, now: Instant) {
+        let a = &mut self.agents[i];
+        a.busy = Busy::Ringing {
+            call,
+            until: now + self.cfg.ring_timeout,
+        };
+        self.actions.push_back(AcdAction::Ring {
+            call,
+            agent: a.spec.name.clone(),
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
