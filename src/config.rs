@@ -60,6 +60,11 @@ pub struct SipConfig {
     pub rate_limit_burst: f64,
     /// Seconds a source that keeps flooding is ignored (doubling on each repeat).
     pub block_s: u64,
+    /// Digest authentication realm (RFC 3261 §22.1). Stored HA1s are hashes of
+    /// `name:realm:password`, so changing it means setting every operator password again.
+    pub realm: String,
+    /// Operator accounts (`ugyelet passwd` writes it; HA1 digests only, no passwords).
+    pub operators: PathBuf,
 }
 
 impl Default for SipConfig {
@@ -76,6 +81,8 @@ impl Default for SipConfig {
             rate_limit_per_s: 50.0,
             rate_limit_burst: 100.0,
             block_s: 60,
+            realm: "ugyelet".to_owned(),
+            operators: PathBuf::from("config/operators.toml"),
         }
     }
 }
@@ -318,9 +325,15 @@ impl Config {
                     .required(true),
             );
         }
+        // Every key is in a section, so a configuration variable always has `__`; others
+        // with the prefix (`UGYELET_PASSWORD` of `ugyelet passwd`) are not configuration.
         let env_map: std::collections::HashMap<String, String> = env
             .into_iter()
-            .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k[ENV_PREFIX.len()..].starts_with('_'))
+            .filter(|(k, _)| {
+                k.strip_prefix(ENV_PREFIX)
+                    .and_then(|rest| rest.strip_prefix('_'))
+                    .is_some_and(|rest| rest.contains("__"))
+            })
             .collect();
         builder = builder.add_source(
             config::Environment::with_prefix(ENV_PREFIX)
@@ -376,6 +389,18 @@ impl Config {
             p.push(format!(
                 "sip.rate_limit_per_s / sip.rate_limit_burst: expected a positive rate and a burst of at least 1, found {} and {}",
                 self.sip.rate_limit_per_s, self.sip.rate_limit_burst
+            ));
+        }
+        if self.sip.realm.is_empty()
+            || !self
+                .sip
+                .realm
+                .chars()
+                .all(|c| c.is_ascii_graphic() && c != '"' && c != '\\')
+        {
+            p.push(format!(
+                "sip.realm: expected a non-empty realm of printable ASCII without quotes, found {:?}",
+                self.sip.realm
             ));
         }
         if self.sip.user_agent.trim().is_empty() || self.sip.user_agent.contains(['\r', '\n']) {
@@ -456,9 +481,12 @@ mod tests {
                 ("UGYELET_SIP__LISTEN", "127.0.0.1:5080"),
                 ("UGYELET_CALL__ANSWER_DELAY_MS", "1500"),
                 ("UGYELETX_SIP__LISTEN", "127.0.0.1:1"),
+                ("UGYELET_PASSWORD", "for ugyelet passwd, not a key"),
+                ("UGYELET_SIP__REALM", "budaors"),
             ]),
         )
         .expect("valid overrides");
+        assert_eq!(cfg.sip.realm, "budaors");
         assert_eq!(cfg.sip.listen, "127.0.0.1:5080".parse().expect("literal"));
         assert_eq!(cfg.call.answer_delay_ms, 1500);
     }
