@@ -57,6 +57,7 @@ pub mod http;
 pub mod media;
 pub mod metrics;
 pub mod notify;
+pub mod operators;
 pub mod phone;
 pub mod pii;
 pub mod registrar;

@@ -63,6 +63,25 @@ enum Command {
         #[command(subcommand)]
         command: CdrCommand,
     },
+    /// Add an operator account or set its password in the operators file. Only the HA1
+    /// digests (MD5 and SHA-256 of name:realm:password, realm from [sip] realm) are written;
+    /// the password is neither stored nor printed. The password comes from the environment
+    /// variable UGYELET_PASSWORD if set (for scripts), else from standard input: asked twice
+    /// without echo on a terminal, or the first line of piped input.
+    Passwd {
+        /// SIP user name of the operator: a-z, 0-9, '.', '_' and '-'.
+        name: String,
+        /// on_site, or remote for a teleworker (offered calls only as overflow). Default for a
+        /// new account: on_site; an existing account keeps its own.
+        #[arg(long, value_parser = ["on_site", "remote"])]
+        location: Option<String>,
+        /// Name shown to supervisors, e.g. "Kovács Anna".
+        #[arg(long)]
+        display: Option<String>,
+        /// Operators file to edit (default: [sip] operators of the configuration).
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
     /// Open or close the line by hand, or return it to the calendar ("auto"). Stored in the
     /// state directory: it survives restarts and a running daemon picks it up.
     Override {
@@ -137,6 +156,12 @@ fn main() -> ExitCode {
         Command::Cdr {
             command: CdrCommand::Export { since, until },
         } => cdr_export(&cfg, today, &since, until.as_deref()),
+        Command::Passwd {
+            name,
+            location,
+            display,
+            file,
+        } => passwd(&cfg, &name, location.as_deref(), display.as_deref(), file),
         Command::Override {
             mode,
             until,
@@ -321,6 +346,104 @@ fn cdr_export(
             ExitCode::FAILURE
         }
     }
+}
+
+/// `ugyelet passwd`: read the password, compute both HA1s, edit the file in place.
+fn passwd(
+    cfg: &Config,
+    name: &str,
+    location: Option<&str>,
+    display: Option<&str>,
+    file: Option<PathBuf>,
+) -> ExitCode {
+    use ugyelet::driver::operators_file;
+    use ugyelet::operators::{self, Update, Upserted};
+    use ugyelet::sip::auth::Credentials;
+
+    let path = file.unwrap_or_else(|| cfg.sip.operators.clone());
+    if !operators::valid_name(name) {
+        eprintln!(
+            "ugyelet passwd: expected a user name of a-z, 0-9, '.', '_' and '-', found {name:?}"
+        );
+        return ExitCode::from(2);
+    }
+    let location = location.and_then(operators::parse_location);
+    let text = match operators_file::read_or_empty(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ugyelet passwd: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let password = match read_password(name) {
+        Ok(pw) => pw,
+        Err(e) => {
+            eprintln!("ugyelet passwd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let credentials = Credentials::from_password(name, &cfg.sip.realm, &password);
+    let file_name = path.display().to_string();
+    let update = Update {
+        name,
+        display,
+        location,
+        credentials: &credentials,
+    };
+    let (new_text, how) = match operators::upsert(&text, &file_name, &update) {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("ugyelet passwd: {} left unchanged", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = operators_file::write_atomically(&path, &new_text) {
+        eprintln!("ugyelet passwd: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    let verb = match how {
+        Upserted::Added => "added",
+        Upserted::Updated => "updated",
+    };
+    println!(
+        "operator {name} {verb} in {} (realm \"{}\")",
+        path.display(),
+        cfg.sip.realm
+    );
+    ExitCode::SUCCESS
+}
+
+/// The password: `UGYELET_PASSWORD`, else asked twice without echo on a terminal, else the
+/// first line of standard input.
+fn read_password(name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+
+    let pw = if let Ok(pw) = std::env::var("UGYELET_PASSWORD") {
+        pw
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {name}: "))
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        if first != again {
+            return Err("the two passwords differ; nothing changed".to_owned());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if pw.is_empty() {
+        return Err("expected a password, found an empty one; nothing changed".to_owned());
+    }
+    Ok(pw)
 }
 
 fn init_logging(cfg: &Config) {

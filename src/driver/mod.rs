@@ -19,6 +19,7 @@
 mod call_task;
 pub mod live;
 mod notify;
+pub mod operators_file;
 pub mod overrides;
 mod records;
 mod rtp_ports;
