@@ -18,7 +18,8 @@
 //! * A ring lasts `ring_timeout`; then it is cancelled and the call moves on. No answer,
 //!   busy or a rejection also move on. An operator who already failed to take a call is not
 //!   offered the same call again until everyone eligible has failed it; then the round
-//!   starts over (a caller is never parked just because the only free operator missed once).
+//!   starts over (a caller is never parked just because the only free operator missed once),
+//!   at the earliest `ring_timeout` after the previous round began.
 //! * `max_missed` missed offers in a row (no answer, busy, rejected, unreachable by the
 //!   network) pause the operator with the reason `"missed calls"`, so one forgotten phone
 //!   does not make every caller wait a ring timeout. Offers withdrawn by the router (the
@@ -36,23 +37,21 @@
 //! # Operator states
 //!
 //! ```text
-//!                       login / registers                     Ring
-//!     ┌──────────┐  ───────────────────────►  ┌───────────┐ ─────────► ┌─────────┐
-//!     │ offline  │                            │ available │            │ ringing │
-//!     └──────────┘  ◄───────────────────────  └───────────┘ ◄───────── └─────────┘
-//!          ▲           logout / unregisters     ▲     │ ▲   timeout,      │
-//!          │                                    │     │ │   busy, reject, │ answered
-//!          │                          wrap_up   │     │ │   cancel        ▼
-//!          │                          elapsed   │     │ │  unpause   ┌─────────┐
-//!          │                         ┌─────────┐│     │ └─────────── │ on_call │
-//!          │                         │ wrap_up │┘     │ pause,       └─────────┘
-//!          │                         └─────────┘      │ max_missed        │
-//!          │                              ▲           ▼ misses            │
-//!          │                              │      ┌────────┐               │
-//!          └──────────────────────────────┼───── │ paused │               │
-//!                  logout                 │      └────────┘               │
-//!                                         └───────────────────────────────┘
-//!                                                   call ended
+//!                login, registers                      Ring
+//!   ┌─────────┐ ───────────────────► ┌─────────────────┐ ───────► ┌─────────┐
+//!   │ offline │                      │    available    │          │ ringing │
+//!   └─────────┘ ◄─────────────────── └─────────────────┘ ◄─────── └─────────┘
+//!        ▲      logout, unregisters    │      ▲      ▲   timeout,      │
+//!        │                             │      │      │   busy, reject, │ answered
+//!        │                      pause, │      │      │   cancel        ▼
+//!        │           max_missed misses │      │      │            ┌─────────┐
+//!        │                             ▼      │      │            │ on_call │
+//!        │                      ┌────────┐    │      │ wrap_up    └─────────┘
+//!        └───────────────────── │ paused │ ───┘      │ elapsed         │
+//!                logout         └────────┘ unpause   │                 │
+//!                                               ┌─────────┐            │
+//!                                               │ wrap_up │ ◄──────────┘
+//!                                               └─────────┘  call ended
 //! ```
 //!
 //! `logged_in`, `reachable` and the pause reason are flags beside the busy state (ringing,
@@ -375,6 +374,10 @@ struct Waiting {
     next_announce: Option<Instant>,
     /// Waited `overflow_after` already (teleworkers may ring).
     overflowed: bool,
+    /// When the current round of offers began.
+    round_since: Instant,
+    /// A new round is due but waits until then (see `dispatch`).
+    retry_at: Option<Instant>,
 }
 
 /// The operator queue router.
@@ -535,6 +538,8 @@ impl Acd {
             tried: Vec::new(),
             next_announce: (!every.is_zero()).then(|| now + every),
             overflowed: false,
+            round_since: now,
+            retry_at: None,
         });
         self.tick(now);
     }
@@ -630,6 +635,7 @@ impl Acd {
                 Some(c.since + self.cfg.max_wait),
                 c.next_announce,
                 (!c.overflowed).then(|| c.since + self.cfg.overflow_after),
+                c.retry_at,
             ]
             .into_iter()
             .flatten()
@@ -893,11 +899,17 @@ impl Acd {
     }
 
     /// Offers waiting calls, oldest first, to available operators.
+    ///
+    /// A round is one pass over the eligible operators for a call; an operator who failed
+    /// the call is not offered it again in the same round.
     fn dispatch(&mut self, now: Instant) {
         for ci in 0..self.calls.len() {
             let c = &mut self.calls[ci];
             if !c.overflowed && c.since + self.cfg.overflow_after <= now {
                 c.overflowed = true;
+            }
+            if c.retry_at.is_some_and(|t| t <= now) {
+                c.retry_at = None;
             }
             let c = &self.calls[ci];
             let call = c.call;
@@ -929,8 +941,17 @@ impl Acd {
                 if ringing {
                     continue;
                 }
-                // Everyone eligible has failed this call: start a new round.
-                self.calls[ci].tried.clear();
+                // Everyone eligible has failed this call: start a new round, but at most one
+                // per ring timeout, so phones that refuse at once (do-not-disturb answering
+                // 486) are not sent a stream of INVITEs.
+                let c = &mut self.calls[ci];
+                let earliest = c.round_since + self.cfg.ring_timeout;
+                if now < earliest {
+                    c.retry_at = Some(earliest);
+                    continue;
+                }
+                c.tried.clear();
+                c.round_since = now;
                 fresh = eligible;
             }
             match self.cfg.strategy {

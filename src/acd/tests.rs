@@ -193,7 +193,12 @@ fn busy_or_rejecting_operator_passes_the_call_on_and_the_round_starts_over_when_
     assert_eq!(f.take(), vec![ring(1, "bela")]);
     f.acd
         .handle_ring_failed(f.now, 1, "bela", RingFailure::Rejected);
-    // Both failed this call: a new round, longest idle first again.
+    // Both failed this call: a new round, longest idle first again, but not before a ring
+    // timeout has passed since the first round began (no INVITE storm at refusing phones).
+    assert_eq!(f.take(), vec![]);
+    f.advance(AcdConfig::default().ring_timeout - MS);
+    assert_eq!(f.take(), vec![]);
+    f.advance(MS);
     assert_eq!(f.take(), vec![ring(1, "anna")]);
     // A failure report for an offer that is not open changes nothing.
     f.acd
@@ -525,4 +530,71 @@ fn status_reports_serialise_for_the_admin_api() {
     assert_eq!(json[0]["ringing"][0], "anna");
     assert_eq!(json[0]["queue"], "operators");
     assert_eq!(f.t0 + 7 * S + MS, f.now);
+}
+
+#[test]
+fn ring_all_adds_an_operator_who_becomes_free_and_rings_everyone_again_after_a_timeout() {
+    let cfg = AcdConfig {
+        strategy: Strategy::RingAll,
+        announce_every: Duration::ZERO,
+        ..AcdConfig::default()
+    };
+    let mut f = Floor::new(cfg.clone(), vec![on_site("anna"), on_site("bela")]);
+    f.acd.pause(f.now, "bela", "coffee").expect("known");
+    assert_eq!(f.enqueue(1), vec![ring(1, "anna")]);
+    f.acd.unpause(f.now, "bela").expect("known");
+    assert_eq!(f.take(), vec![ring(1, "bela")]);
+    f.advance(cfg.ring_timeout);
+    // bela's ring started at the same instant here, so both time out together and a new
+    // round rings both again.
+    assert_eq!(
+        f.take(),
+        vec![
+            cancel(1, "anna"),
+            cancel(1, "bela"),
+            ring(1, "anna"),
+            ring(1, "bela")
+        ]
+    );
+}
+
+#[test]
+fn a_phone_refusing_at_once_is_offered_the_call_at_most_once_per_ring_timeout() {
+    let cfg = AcdConfig {
+        max_missed: 0,
+        announce_every: Duration::ZERO,
+        ..AcdConfig::default()
+    };
+    let mut f = Floor::new(cfg.clone(), vec![on_site("anna")]);
+    let mut rings = 0;
+    let mut actions = f.enqueue(1);
+    for _ in 0..(3 * 20) {
+        rings += actions
+            .iter()
+            .filter(|a| matches!(a, AcdAction::Ring { .. }))
+            .count();
+        if f.state("anna").state == AgentState::Ringing {
+            f.acd
+                .handle_ring_failed(f.now, 1, "anna", RingFailure::Busy);
+        }
+        actions = f.take();
+        f.advance(S);
+    }
+    // 60 s of a do-not-disturb phone: a ring at 0, 20 and 40 s. max_missed = 0 never pauses.
+    assert_eq!(rings, 3);
+    assert_eq!(f.state("anna").pause_reason, None);
+    assert_eq!(f.state("anna").missed_in_row, 3);
+}
+
+#[test]
+fn enqueueing_a_call_twice_keeps_its_place() {
+    let mut f = Floor::new(AcdConfig::default(), vec![on_site("anna")]);
+    f.acd.pause(f.now, "anna", "x").expect("known");
+    f.enqueue(1);
+    f.enqueue(2);
+    f.advance(S);
+    assert_eq!(f.enqueue(1), vec![]);
+    let w = f.acd.waiting(f.now);
+    assert_eq!(w.iter().map(|c| c.call).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(w[0].waited_s, 1);
 }
