@@ -165,7 +165,8 @@ impl AcdConfig {
 }
 
 /// Why an offer ended without an answer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RingFailure {
     /// Rang until the phone or the network gave up (the router's own timeout counts too).
     NoAnswer,
@@ -244,6 +245,9 @@ pub struct AgentStatus {
     pub idle_s: Option<u64>,
     pub calls_taken: u64,
     pub missed_in_row: u32,
+    /// Why the last missed offer failed (cleared when the operator answers one): tells a
+    /// supervisor whether a "missed calls" pause was a phone left ringing or one refusing.
+    pub last_missed: Option<RingFailure>,
 }
 
 /// One waiting caller.
@@ -298,7 +302,7 @@ enum Withdraw {
     TimedOut,
     /// The INVITE failed (the driver says so, nothing to cancel): a miss, whatever the
     /// reason, since the call was offered and not taken.
-    Failed,
+    Failed(RingFailure),
     /// The operator's registration went away: CANCEL, try someone else, but not a miss.
     Unregistered,
 }
@@ -323,6 +327,7 @@ struct Agent {
     idle_since: Instant,
     calls_taken: u64,
     missed_in_row: u32,
+    last_missed: Option<RingFailure>,
 }
 
 impl Agent {
@@ -336,6 +341,7 @@ impl Agent {
             idle_since: now,
             calls_taken: 0,
             missed_in_row: 0,
+            last_missed: None,
         }
     }
 
@@ -562,6 +568,7 @@ impl Acd {
                 a.busy = Busy::OnCall { since: now };
                 a.calls_taken += 1;
                 a.missed_in_row = 0;
+                a.last_missed = None;
                 self.remove_call(ci);
                 self.stats.answered += 1;
                 true
@@ -573,8 +580,9 @@ impl Acd {
     }
 
     /// An offer failed; the call moves on to the next operator.
-    /// Every reason counts as a miss: the call was offered and not taken (`why` is for the
-    /// driver's logs and the signature's clarity).
+    ///
+    /// Every reason counts as a miss, since the call was offered and not taken; `why` is
+    /// shown to supervisors as the operator's `last_missed`.
     pub fn handle_ring_failed(
         &mut self,
         now: Instant,
@@ -582,11 +590,10 @@ impl Acd {
         agent: &str,
         why: RingFailure,
     ) {
-        let _ = why;
         if let Some(i) = self.index(agent)
             && self.agents[i].ringing_for(call)
         {
-            self.withdraw_ring(i, Withdraw::Failed);
+            self.withdraw_ring(i, Withdraw::Failed(why));
         }
         self.tick(now);
     }
@@ -660,6 +667,7 @@ impl Acd {
                         .then(|| now.saturating_duration_since(a.idle_since).as_secs()),
                     calls_taken: a.calls_taken,
                     missed_in_row: a.missed_in_row,
+                    last_missed: a.last_missed,
                 }
             })
             .collect()
@@ -777,12 +785,13 @@ impl Acd {
         a.busy = Busy::Idle;
         let name = a.spec.name.clone();
         let (cancel, tried, missed) = match why {
-            Withdraw::Router => (true, false, false),
-            Withdraw::TimedOut => (true, true, true),
-            Withdraw::Failed => (false, true, true),
-            Withdraw::Unregistered => (true, true, false),
+            Withdraw::Router => (true, false, None),
+            Withdraw::TimedOut => (true, true, Some(RingFailure::NoAnswer)),
+            Withdraw::Failed(failure) => (false, true, Some(failure)),
+            Withdraw::Unregistered => (true, true, None),
         };
-        if missed {
+        if let Some(failure) = missed {
+            a.last_missed = Some(failure);
             a.missed_in_row += 1;
             let max = self.cfg.max_missed;
             if max > 0 && a.missed_in_row >= max && a.paused.is_none() {

@@ -205,6 +205,8 @@ fn busy_or_rejecting_operator_passes_the_call_on_and_the_round_starts_over_when_
         .handle_ring_failed(f.now, 1, "bela", RingFailure::Busy);
     assert_eq!(f.take(), vec![]);
     assert_eq!(f.state("bela").missed_in_row, 1);
+    assert_eq!(f.state("bela").last_missed, Some(RingFailure::Rejected));
+    assert_eq!(f.state("anna").last_missed, Some(RingFailure::Busy));
 }
 
 #[test]
@@ -252,6 +254,7 @@ fn operator_is_paused_after_max_missed_offers_in_a_row() {
     assert_eq!(anna.state, AgentState::Paused);
     assert_eq!(anna.pause_reason.as_deref(), Some(MISSED_CALLS));
     assert_eq!(anna.missed_in_row, cfg.max_missed);
+    assert_eq!(anna.last_missed, Some(RingFailure::NoAnswer));
     // Still logged in: the caller keeps waiting rather than being told nobody is there.
     assert_eq!(f.acd.waiting(f.now).len(), 1);
     f.acd.unpause(f.now, "anna").expect("known");
