@@ -399,6 +399,9 @@ pub struct Acd {
 }
 
 impl Acd {
+    /// A router with no waiting calls. Every operator starts logged in, unpaused and
+    /// unreachable until the driver reports a registration with [`Acd::handle_reachable`];
+    /// apply a saved state with [`Acd::restore`]. A repeated name is taken once.
     pub fn new(cfg: AcdConfig, agents: Vec<AgentSpec>, now: Instant) -> Acd {
         let cfg = cfg.clamped();
         let mut acd = Acd {
@@ -699,7 +702,7 @@ impl Acd {
 
     /// The current average handle time (exponential moving average of bridged calls).
     pub fn average_handle_time(&self) -> Duration {
-        Duration::from_secs_f64(self.avg_handle_s.max(0.0))
+        Duration::try_from_secs_f64(self.avg_handle_s.max(0.0)).unwrap_or(YEAR)
     }
 
     pub fn saved_state(&self) -> SavedAgents {

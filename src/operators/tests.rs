@@ -196,3 +196,10 @@ fn upsert_refuses_a_bad_name_and_a_broken_file() {
         "{errors:?}"
     );
 }
+
+#[test]
+fn shipped_operators_file_is_valid_and_has_no_accounts() {
+    let text = include_str!("../../config/operators.toml");
+    let ops = Operators::parse(text, "config/operators.toml").expect("valid");
+    assert!(ops.is_empty(), "the repository ships no real accounts");
+}
