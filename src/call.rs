@@ -24,7 +24,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dialplan::Plan;
-use crate::dialplan::interp::{Action, CallEnv, Interp, PlayItem};
+use crate::dialplan::interp::{Action, ActionResult, CallEnv, Interp, PlayItem};
+use crate::media::bridge::{Bridge, Relayed, Side};
 use crate::media::player::{FrameCodec, Player, PlayerEvent};
 use crate::media::prompts::PromptSet;
 use crate::rtp::dtmf::goertzel::Goertzel;
@@ -37,6 +38,9 @@ use crate::sip::endpoint::{DialogId, EndReason};
 
 /// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
 pub const PACKET_LEN: usize = 12 + 160;
+
+/// The prompt looped while a caller waits for an operator.
+pub const MUSIC_ON_HOLD: &str = "music_on_hold";
 
 /// One outgoing RTP packet.
 pub type RtpFrame = [u8; PACKET_LEN];
@@ -85,6 +89,28 @@ pub enum CallInput {
     Info { content_type: String, body: Vec<u8> },
     /// The far side ended the call, or SIP gave up on it.
     Ended(EndReason),
+    /// News from the operator queue the call waits in.
+    Queue(QueueNews),
+}
+
+/// What the operator queue tells a waiting call.
+#[derive(Debug, Clone)]
+pub enum QueueNews {
+    /// Where the caller stands, for the periodic announcement.
+    Position {
+        position: u32,
+        estimated_wait: Option<Duration>,
+    },
+    /// The queue gave the call back to the dial plan: nobody logged in, or the longest
+    /// wait passed (both take the queue node's `no_agents` branch).
+    Left(ActionResult),
+    /// An operator answered with this media: relay from now on.
+    Connected {
+        operator: String,
+        negotiated: Negotiated,
+    },
+    /// The operator hung up: the caller's leg ends too.
+    OperatorHungUp,
 }
 
 /// What the call asks of SIP.
@@ -96,6 +122,16 @@ pub enum CallCommand {
     Reject { status: u16 },
     /// BYE (or 480 while ringing).
     Hangup,
+    /// Put the caller in this operator queue; `path` is the menu path for the operator's
+    /// display.
+    Enqueue {
+        queue: String,
+        path: String,
+        /// The caller's number (E.164 when known) for the operator's display.
+        caller: String,
+        /// The caller leg's codec, offered first to the operator.
+        codec: Codec,
+    },
 }
 
 /// How a call ended, for the call log.
@@ -113,6 +149,8 @@ pub enum Outcome {
     MaxDuration,
     /// SIP failed (no ACK, transport error).
     Failed,
+    /// An operator took the call, and one side hung up.
+    Operator,
 }
 
 impl Outcome {
@@ -124,8 +162,22 @@ impl Outcome {
             Outcome::NoMedia => "no_media",
             Outcome::MaxDuration => "max_duration",
             Outcome::Failed => "failed",
+            Outcome::Operator => "operator",
         }
     }
+}
+
+/// Where the caller's audio comes from while the call is answered.
+enum Media {
+    /// Prompts of the dial plan.
+    Menu,
+    /// Waiting for an operator: music on hold and position announcements.
+    Queued { since: Instant },
+    /// Talking to an operator: RTP relayed both ways.
+    Bridged {
+        bridge: Box<Bridge>,
+        operator: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,6 +234,13 @@ pub struct Call {
     answered_at: Option<Instant>,
     outcome: Option<Outcome>,
     started: Instant,
+    media: Media,
+    /// How long the caller waited for an operator, once the wait ended.
+    queue_wait: Option<Duration>,
+    /// The operator who took the call.
+    operator: Option<String>,
+    /// The queue gave the call back (no operator, longest wait): a call to return.
+    queue_gave_up: bool,
 }
 
 impl Call {
@@ -215,6 +274,10 @@ impl Call {
             answered_at: None,
             outcome: None,
             started: now,
+            media: Media::Menu,
+            queue_wait: None,
+            operator: None,
+            queue_gave_up: false,
             state: State::Ringing,
             setup,
         }
@@ -248,8 +311,12 @@ impl Call {
                 .unwrap_or(self.setup.start_ts)
         };
         let closed = self.interp.saw_closed();
+        let queued = matches!(self.media, Media::Queued { .. });
         let outcome = match outcome {
             Outcome::Cancelled => "cancelled",
+            Outcome::Operator => "operator",
+            Outcome::CallerHungUp if queued => "abandoned_queue",
+            Outcome::Completed | Outcome::CallerHungUp if self.queue_gave_up => "no_operator",
             Outcome::Completed | Outcome::CallerHungUp if closed => "closed",
             Outcome::Completed => "completed",
             Outcome::CallerHungUp => "abandoned_menu",
@@ -270,8 +337,14 @@ impl Call {
             answer: self.answered_at.map(at),
             end: at(now),
             path: self.interp.path(),
-            queue_wait_s: None,
-            operator: None,
+            queue_wait_s: self
+                .queue_wait
+                .or(match self.media {
+                    Media::Queued { since } => Some(now.saturating_duration_since(since)),
+                    _ => None,
+                })
+                .map(|d| d.as_secs()),
+            operator: self.operator.clone(),
             outcome: outcome.to_owned(),
             forms: Vec::new(),
         })
@@ -279,7 +352,10 @@ impl Call {
 
     /// RTP counts so far, for metrics.
     pub fn media_counts(&self) -> crate::metrics::MediaCounts {
-        let rx = self.incoming.stats();
+        let rx = match &self.media {
+            Media::Bridged { bridge, .. } => bridge.caller_stream().stats(),
+            _ => self.incoming.stats(),
+        };
         crate::metrics::MediaCounts {
             sent: self.out.packets_sent(),
             received: rx.received,
@@ -316,14 +392,129 @@ impl Call {
                     (EndReason::PeerBye, _) => Outcome::CallerHungUp,
                     (EndReason::AckTimeout | EndReason::Failed, _) => Outcome::Failed,
                 };
+                let outcome = match (outcome, &self.media) {
+                    (Outcome::CallerHungUp, Media::Bridged { .. }) => Outcome::Operator,
+                    (o, _) => o,
+                };
                 self.end(outcome, false);
             }
+            CallInput::Queue(news) => self.queue_news(now, news),
+        }
+    }
+
+    /// Whether RTP is being relayed to an operator (the driver then also reads the
+    /// operator leg's socket and hands its datagrams to [`Call::relay_rtp`]).
+    pub fn is_bridged(&self) -> bool {
+        matches!(self.media, Media::Bridged { .. })
+    }
+
+    /// Relays one datagram of a bridged call, written into `out`; the driver sends
+    /// `out[..len]` to `dst` from the other leg's socket.
+    pub fn relay_rtp(
+        &mut self,
+        now: Instant,
+        from: Side,
+        src: SocketAddr,
+        datagram: &[u8],
+        out: &mut [u8],
+    ) -> Relayed {
+        let Media::Bridged { bridge, .. } = &mut self.media else {
+            return Relayed::Dropped;
+        };
+        let r = bridge.relay(from, src, datagram, out);
+        if from == Side::Caller && !matches!(r, Relayed::Dropped) {
+            self.last_media = now;
+        }
+        r
+    }
+
+    fn queue_news(&mut self, now: Instant, news: QueueNews) {
+        if self.state != State::Answered {
+            return;
+        }
+        match (news, &self.media) {
+            (
+                QueueNews::Position {
+                    position,
+                    estimated_wait,
+                },
+                Media::Queued { .. },
+            ) => {
+                // The announcement interrupts the music, which resumes after it.
+                self.player.stop();
+                let mut ids = crate::media::say::queue_position(position);
+                if position > 1
+                    && let Some(wait) = estimated_wait
+                {
+                    let minutes = u32::try_from(wait.as_secs().div_ceil(60)).unwrap_or(u32::MAX);
+                    ids.extend(crate::media::say::wait_minutes(minutes));
+                }
+                for id in ids {
+                    if let Some(p) = self.setup.prompts.get(id) {
+                        self.player.play_prompt(p);
+                    }
+                }
+            }
+            (QueueNews::Left(result), Media::Queued { since }) => {
+                self.queue_wait = Some(now.saturating_duration_since(*since));
+                self.queue_gave_up = true;
+                self.media = Media::Menu;
+                self.player.stop();
+                self.interp.handle_result(now, result);
+                self.run_actions(now);
+            }
+            (
+                QueueNews::Connected {
+                    operator,
+                    negotiated,
+                },
+                Media::Queued { since },
+            ) => {
+                self.queue_wait = Some(now.saturating_duration_since(*since));
+                self.player.stop();
+                self.packets.clear();
+                let mut bridge = Bridge::new(
+                    self.negotiated,
+                    self.incoming.clone(),
+                    negotiated,
+                    self.setup.seed.rotate_left(17),
+                );
+                // The caller's phone keeps seeing our one stream: same SSRC, sequence
+                // and timestamp carry on where the menu left them.
+                bridge.continue_caller_stream(
+                    self.out.ssrc(),
+                    self.out.next_sequence(),
+                    self.out.next_timestamp(),
+                );
+                self.pacer = None;
+                self.operator = Some(operator.clone());
+                self.media = Media::Bridged {
+                    bridge: Box::new(bridge),
+                    operator,
+                };
+                self.events.push_back(CallEvent::Plan {
+                    node: "queue".to_owned(),
+                    text: "an operator answered: media relayed".to_owned(),
+                });
+            }
+            (QueueNews::OperatorHungUp, Media::Bridged { .. }) => {
+                self.end(Outcome::Operator, true);
+            }
+            _ => {}
+        }
+    }
+
+    /// The operator the call is bridged to, if any.
+    pub fn operator(&self) -> Option<&str> {
+        match &self.media {
+            Media::Bridged { operator, .. } => Some(operator),
+            _ => None,
         }
     }
 
     /// An RTP datagram arrived on the call's media port.
     pub fn handle_rtp(&mut self, now: Instant, src: SocketAddr, datagram: &[u8]) {
-        if self.state != State::Answered {
+        if self.state != State::Answered || self.is_bridged() {
             return;
         }
         // Symmetric RTP (RFC 4961): the first packet from the caller fixes where our packets
@@ -510,6 +701,9 @@ impl Call {
             return;
         }
         self.events.push_back(CallEvent::Digit { key, source });
+        if !matches!(self.media, Media::Menu) {
+            return;
+        }
         self.interp.handle_digit(now, key);
         self.run_actions(now);
     }
@@ -534,6 +728,22 @@ impl Call {
                 }
                 Action::StopPlayback => self.player.stop(),
                 Action::Hangup => self.end(Outcome::Completed, true),
+                Action::Queue { queue } => {
+                    self.commands.push_back(CallCommand::Enqueue {
+                        queue,
+                        path: self.interp.path(),
+                        caller: self
+                            .setup
+                            .env
+                            .caller
+                            .clone()
+                            .unwrap_or_else(|| self.setup.caller.clone()),
+                        codec: self.negotiated.codec,
+                    });
+                    self.media = Media::Queued { since: now };
+                    self.player.stop();
+                    self.start_hold_music(true);
+                }
                 other => {
                     if let Some(result) = other.current_result() {
                         self.interp.handle_result(now, result);
@@ -549,12 +759,31 @@ impl Call {
         }
     }
 
+    /// Music on hold, after "please hold" when the wait starts.
+    fn start_hold_music(&mut self, greeting: bool) {
+        let ids: &[&str] = if greeting {
+            &["hold", MUSIC_ON_HOLD]
+        } else {
+            &[MUSIC_ON_HOLD]
+        };
+        for id in ids {
+            if let Some(p) = self.setup.prompts.get(id) {
+                self.player.play_prompt(p);
+            }
+        }
+    }
+
     fn check_player(&mut self, now: Instant) {
         let mut finished = false;
         while let Some(ev) = self.player.poll_event() {
             if matches!(ev, PlayerEvent::Finished) {
                 finished = true;
             }
+        }
+        if finished && matches!(self.media, Media::Queued { .. }) {
+            // The music loops (and resumes after an announcement) while the caller waits.
+            self.start_hold_music(false);
+            return;
         }
         if finished {
             self.interp.handle_playback_finished(now);

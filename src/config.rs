@@ -29,6 +29,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub state: StateConfig,
     pub forms: FormsConfig,
+    pub operators: OperatorsConfig,
     pub records: RecordsConfig,
     pub log: LogConfig,
 }
@@ -63,6 +64,8 @@ pub struct SipConfig {
     /// Digest authentication realm (RFC 3261 §22.1). Stored HA1s are hashes of
     /// `name:realm:password`, so changing it means setting every operator password again.
     pub realm: String,
+    /// Digest algorithms challenged with, most preferred first: "MD5", "SHA-256".
+    pub digest_algorithms: Vec<String>,
     /// Operator accounts (`ugyelet passwd` writes it; HA1 digests only, no passwords).
     pub operators: PathBuf,
 }
@@ -82,6 +85,9 @@ impl Default for SipConfig {
             rate_limit_burst: 100.0,
             block_s: 60,
             realm: "ugyelet".to_owned(),
+            // baresip 1.x (libre) refuses a 401 as soon as any of its challenges is not
+            // MD5, so SHA-256 is opt-in until every operator phone handles it.
+            digest_algorithms: vec!["MD5".to_owned()],
             operators: PathBuf::from("config/operators.toml"),
         }
     }
@@ -250,6 +256,60 @@ impl Default for FormsConfig {
     }
 }
 
+/// How the operator queue offers calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QueueStrategy {
+    /// One operator at a time, the longest idle first.
+    LongestIdle,
+    /// Every free operator at once; the first to answer takes the call.
+    RingAll,
+}
+
+/// `[operators]`: registration and the operator queue (the accounts file is `sip.operators`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OperatorsConfig {
+    pub strategy: QueueStrategy,
+    /// How long an operator's phone rings before the next operator is tried.
+    pub ring_timeout_s: u64,
+    /// How long a caller waits for an on-site operator before teleworkers are rung too.
+    pub overflow_after_s: u64,
+    /// Pause after each call before the operator gets the next one.
+    pub wrap_up_s: u64,
+    /// Calls missed in a row after which an operator is paused.
+    pub max_missed: u32,
+    /// Longest wait in the queue; then the queue node's `no_agents` branch.
+    pub max_wait_s: u64,
+    /// How often a waiting caller hears their position and the expected wait.
+    pub announce_every_s: u64,
+    /// Expected length of a call before any has been measured (for the wait estimate).
+    pub handle_time_s: u64,
+    /// Registration lifetimes granted (seconds).
+    pub min_expires_s: u32,
+    pub max_expires_s: u32,
+    /// Keep-alive interval towards registered phones over UDP (OPTIONS), seconds.
+    pub keepalive_udp_s: u64,
+}
+
+impl Default for OperatorsConfig {
+    fn default() -> Self {
+        OperatorsConfig {
+            strategy: QueueStrategy::LongestIdle,
+            ring_timeout_s: 20,
+            overflow_after_s: 30,
+            wrap_up_s: 10,
+            max_missed: 3,
+            max_wait_s: 600,
+            announce_every_s: 45,
+            handle_time_s: 180,
+            min_expires_s: 60,
+            max_expires_s: 3600,
+            keepalive_udp_s: 25,
+        }
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -367,6 +427,20 @@ impl Config {
                 self.rtp.port_min, self.rtp.port_max
             ));
         }
+        if self.operators.ring_timeout_s == 0 || self.operators.announce_every_s == 0 {
+            p.push(
+                "operators.ring_timeout_s, operators.announce_every_s: expected positive seconds, found 0"
+                    .to_owned(),
+            );
+        }
+        if self.operators.min_expires_s == 0
+            || self.operators.max_expires_s < self.operators.min_expires_s
+        {
+            p.push(format!(
+                "operators.max_expires_s: expected at least operators.min_expires_s ({}) and both above 0, found {}",
+                self.operators.min_expires_s, self.operators.max_expires_s
+            ));
+        }
         if self.sip.t1_ms == 0 {
             p.push("sip.t1_ms: expected a positive number of milliseconds, found 0".to_owned());
         }
@@ -389,6 +463,18 @@ impl Config {
             p.push(format!(
                 "sip.rate_limit_per_s / sip.rate_limit_burst: expected a positive rate and a burst of at least 1, found {} and {}",
                 self.sip.rate_limit_per_s, self.sip.rate_limit_burst
+            ));
+        }
+        if self.sip.digest_algorithms.is_empty()
+            || self
+                .sip
+                .digest_algorithms
+                .iter()
+                .any(|a| crate::sip::auth::Algorithm::parse(a).is_none())
+        {
+            p.push(format!(
+                "sip.digest_algorithms: expected one or more of \"MD5\", \"SHA-256\", found {:?}",
+                self.sip.digest_algorithms
             ));
         }
         if self.sip.realm.is_empty()

@@ -13,20 +13,21 @@ use crate::call::Outcome;
 use crate::sip::endpoint::{STATS_METHODS, Stats};
 
 /// Every outcome, in a fixed order, for labels.
-pub const OUTCOMES: [Outcome; 6] = [
+pub const OUTCOMES: [Outcome; 7] = [
     Outcome::Completed,
     Outcome::CallerHungUp,
     Outcome::Cancelled,
     Outcome::NoMedia,
     Outcome::MaxDuration,
     Outcome::Failed,
+    Outcome::Operator,
 ];
 
 /// The daemon's counters.
 #[derive(Default)]
 pub struct Metrics {
     pub calls_active: AtomicI64,
-    calls_by_outcome: [AtomicU64; 6],
+    calls_by_outcome: [AtomicU64; 7],
     pub rtp_sent: AtomicU64,
     pub rtp_received: AtomicU64,
     pub rtp_lost: AtomicU64,

@@ -283,6 +283,7 @@ fn endpoint() -> SipEndpoint {
             timers: TimerConfig::default(),
             user_agent: "ugyelet-test".into(),
             contact_user: "ugyelet".into(),
+            registrar: false,
         },
         4475,
     )

@@ -8,7 +8,8 @@
 # Each file: leading and trailing silence trimmed, peak normalised to -3 dBFS (headroom for
 # G.711), then silence appended: 100 ms after sentences, 30 ms after word fragments (ids
 # num_, ord_, word_, day_, key_, art_) so that composed numbers such as "huszon" + "három"
-# do not sound chopped. The prompt `beep` is a 1 kHz tone, not speech.
+# do not sound chopped. The prompt `beep` is a 1 kHz tone and `music_on_hold` a plucked
+# melody, not speech.
 # Dithering is off (-D) so the appended silence is digital zero.
 set -euo pipefail
 
@@ -43,7 +44,21 @@ while IFS=$'\t' read -r id file say; do
     num_*|ord_*|word_*|day_*|key_*|art_*) pad=0.03 ;;
     *) pad=0.1 ;;
   esac
-  if [ "$id" = beep ]; then
+  if [ "$id" = music_on_hold ]; then
+    # A calm 16-second phrase of plucked notes (C major), looped while callers wait.
+    notes="C4 E4 G4 C5 B4 G4 E4 G4 A4 F4 D4 F4 G4 E4 C4 D4 C4 E4 G4 C5 D5 B4 G4 D4 E4 C4 A3 C4 D4 B3 G3 C4"
+    parts=()
+    tmpdir="$(mktemp -d)"
+    i=0
+    for n in $notes; do
+      sox -q -D -n -r 8000 -c 1 -b 16 -e signed-integer "$tmpdir/$i.wav" \
+        synth 0.5 pluck "$n" fade t 0.005 0.5 0.15
+      parts+=("$tmpdir/$i.wav")
+      i=$((i + 1))
+    done
+    sox -q -D "${parts[@]}" -r 8000 -c 1 -b 16 -e signed-integer "$out" gain -n -12
+    rm -rf "$tmpdir"
+  elif [ "$id" = beep ]; then
     sox -q -D -n -r 8000 -c 1 -b 16 -e signed-integer "$out" \
       synth 0.4 sine 1000 fade t 0.01 0.4 0.01 gain -n -6 pad 0 "$pad"
   else

@@ -13,14 +13,27 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::ToSip;
-use crate::call::{Call, CallEvent, CallInput, CallSetup};
+use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews};
+use crate::media::bridge::{Relayed, Side};
 use crate::pii::Pii;
+use crate::sdp::offer_answer::Negotiated;
+
+/// What the SIP task tells a call task.
+pub(crate) enum ToCall {
+    Sip(CallInput),
+    /// An operator answered: from now on the call also owns the operator leg's RTP socket.
+    Bridge {
+        socket: UdpSocket,
+        operator: String,
+        negotiated: Negotiated,
+    },
+}
 
 pub(super) async fn run(
     now: Instant,
     setup: CallSetup,
     socket: UdpSocket,
-    mut inputs: mpsc::UnboundedReceiver<CallInput>,
+    mut inputs: mpsc::UnboundedReceiver<ToCall>,
     to_sip: mpsc::UnboundedSender<ToSip>,
     metrics: std::sync::Arc<super::live::Shared>,
     records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
@@ -37,16 +50,40 @@ pub(super) async fn run(
         );
         let mut call = Call::new(now, setup);
         let mut buf = vec![0u8; 2048];
+        let mut relay_out = vec![0u8; 2048];
+        // The operator leg's socket, once bridged.
+        let mut op_socket: Option<UdpSocket> = None;
+        let mut op_buf = vec![0u8; 2048];
         loop {
             let deadline = call.poll_timeout();
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
                     if let Ok((len, src)) = r {
-                        call.handle_rtp(Instant::now(), src, &buf[..len]);
+                        if call.is_bridged() {
+                            if let Relayed::Forward { dst, len } = call.relay_rtp(Instant::now(), Side::Caller, src, &buf[..len], &mut relay_out)
+                                && let Some(op) = op_socket.as_ref()
+                            {
+                                let _ = op.send_to(&relay_out[..len], dst).await;
+                            }
+                        } else {
+                            call.handle_rtp(Instant::now(), src, &buf[..len]);
+                        }
+                    }
+                }
+                r = recv_opt(op_socket.as_ref(), &mut op_buf) => {
+                    if let Ok((len, src)) = r
+                        && let Relayed::Forward { dst, len } = call.relay_rtp(Instant::now(), Side::Operator, src, &op_buf[..len], &mut relay_out)
+                    {
+                        let _ = socket.send_to(&relay_out[..len], dst).await;
                     }
                 }
                 input = inputs.recv() => match input {
-                    Some(input) => call.handle_input(Instant::now(), input),
+                    Some(ToCall::Sip(input)) => call.handle_input(Instant::now(), input),
+                    Some(ToCall::Bridge { socket: op, operator, negotiated }) => {
+                        info!(operator = %operator, "operator answered: bridged");
+                        op_socket = Some(op);
+                        call.handle_input(Instant::now(), CallInput::Queue(QueueNews::Connected { operator, negotiated }));
+                    }
                     // The SIP task dropped us: the daemon is stopping.
                     None => call.hang_up(),
                 },
@@ -95,4 +132,15 @@ pub(super) async fn run(
     }
     .instrument(span)
     .await;
+}
+
+/// Receives on the operator leg's socket once there is one; until then never completes.
+async fn recv_opt(
+    socket: Option<&UdpSocket>,
+    buf: &mut [u8],
+) -> std::io::Result<(usize, std::net::SocketAddr)> {
+    match socket {
+        Some(s) => s.recv_from(buf).await,
+        None => std::future::pending().await,
+    }
 }

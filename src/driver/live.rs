@@ -186,6 +186,10 @@ pub struct Shared {
     pub live: RwLock<Arc<Live>>,
     pub reload: Mutex<ReloadStatus>,
     pub manual: RwLock<Option<ManualOverride>>,
+    /// Operators and waiting callers as the SIP task last published them.
+    pub operators: Mutex<serde_json::Value>,
+    /// Into the SIP task (operator state changes from the admin API).
+    pub to_sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<super::ToSip>>>,
 }
 
 impl Shared {

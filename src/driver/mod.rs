@@ -23,6 +23,7 @@ pub mod operators_file;
 pub mod overrides;
 mod records;
 mod rtp_ports;
+mod switchboard;
 mod tcp;
 mod watch;
 
@@ -45,6 +46,7 @@ use crate::sdp::offer_answer::{self, LocalMedia};
 use crate::sip::endpoint::{DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::ratelimit::{Limits, RateLimiter, Verdict};
 use crate::sip::transaction::TimerConfig;
+use call_task::ToCall;
 
 /// Why the daemon could not start.
 #[derive(Debug)]
@@ -53,6 +55,8 @@ pub enum StartError {
     Assets(Vec<String>),
     /// The stored manual override cannot be read.
     Override(String),
+    /// The operator accounts file does not load; every problem is listed.
+    Operators(Vec<String>),
     /// The call-record database cannot be opened.
     Records(String),
     Bind {
@@ -73,6 +77,13 @@ impl std::fmt::Display for StartError {
                 Ok(())
             }
             StartError::Override(e) => write!(f, "manual override: {e}"),
+            StartError::Operators(errs) => {
+                write!(f, "operator accounts do not load:")?;
+                for e in errs {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
             StartError::Records(e) => write!(f, "call records: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
@@ -90,7 +101,7 @@ struct Outlets {
 }
 
 /// Messages into the SIP task from elsewhere.
-pub(crate) enum ToSip {
+pub enum ToSip {
     /// A call wants something done.
     Command(DialogId, CallCommand),
     /// A call task finished.
@@ -109,6 +120,21 @@ pub(crate) enum ToSip {
     },
     /// A TCP connection closed.
     TcpClosed { conn: u64 },
+    /// An admin asks to change an operator's state.
+    Agent {
+        name: String,
+        op: AgentOp,
+        reply: tokio::sync::oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// Operator state changes from the admin API.
+#[derive(Debug, Clone)]
+pub enum AgentOp {
+    Login,
+    Logout,
+    Pause(String),
+    Unpause,
 }
 
 /// Runs the daemon until `shutdown` completes.
@@ -135,6 +161,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         live: std::sync::RwLock::new(Arc::new(live)),
         reload: std::sync::Mutex::new(live::ReloadStatus::default()),
         manual: std::sync::RwLock::new(manual),
+        operators: std::sync::Mutex::new(serde_json::Value::Null),
+        to_sip: std::sync::Mutex::new(None),
     });
 
     let listen = cfg.sip.listen;
@@ -146,6 +174,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             error,
         })?;
     let (to_sip, mut from_others) = mpsc::unbounded_channel::<ToSip>();
+    if let Ok(mut g) = shared.to_sip.lock() {
+        *g = Some(to_sip.clone());
+    }
     if cfg.sip.tcp {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -185,6 +216,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .plan_version
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let (records_tx, records_thread) = records::spawn(&cfg).map_err(StartError::Records)?;
+    let mut board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+    board.publish(&shared, Instant::now());
     let outlets = Outlets {
         to_sip: to_sip.clone(),
         records: records_tx,
@@ -198,6 +231,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             timers: TimerConfig { t1, t2, t4 },
             user_agent: cfg.sip.user_agent.clone(),
             contact_user: "ugyelet".to_owned(),
+            registrar: true,
         },
         rand::random(),
     );
@@ -208,7 +242,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
         block: Duration::from_secs(cfg.sip.block_s),
     });
-    let mut calls: HashMap<DialogId, mpsc::UnboundedSender<CallInput>> = HashMap::new();
+    let mut calls: HashMap<DialogId, mpsc::UnboundedSender<ToCall>> = HashMap::new();
     let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>> = HashMap::new();
     let mut locals = LocalAddrs::new(listen, cfg.sip.public_addr);
     let mut buf = vec![0u8; cfg.sip.max_message_bytes.max(2048) + 1];
@@ -250,6 +284,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             petted = now;
         }
         let mut deadline = endpoint.poll_timeout();
+        if let Some(b) = board.poll_timeout() {
+            deadline = Some(deadline.map_or(b, |d| d.min(b)));
+        }
         let housekeeping = now + Duration::from_secs(1);
         deadline = Some(deadline.map_or(housekeeping, |d| d.min(housekeeping)));
         if let Some(until) = drain_until {
@@ -280,10 +317,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                         CallCommand::Answer { sdp } => endpoint.answer(now, dialog, sdp),
                         CallCommand::Reject { status } => endpoint.reject(now, dialog, status),
                         CallCommand::Hangup => endpoint.hangup(now, dialog),
+                        CallCommand::Enqueue { queue, path, caller, codec } => {
+                            board.enqueue(now, dialog, &queue, caller, path, codec);
+                        }
                     },
                     ToSip::CallGone(dialog) => {
                         calls.remove(&dialog);
                         endpoint.hangup(now, dialog);
+                        let mut cx = switchboard::Ctx {
+                            endpoint: &mut endpoint,
+                            calls: &calls,
+                            ports: &mut ports,
+                            locals: &mut locals,
+                            tcp: &tcp_writers,
+                            listen_ip: listen.ip(),
+                        };
+                        board.call_gone(now, &mut cx, dialog);
+                    }
+                    ToSip::Agent { name, op, reply } => {
+                        let _ = reply.send(board.agent_op(now, &name, op));
                     }
                     ToSip::Tcp { conn, src, local, bytes } => {
                         if admit(&mut limiter, now, src) {
@@ -295,11 +347,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                     }
                     ToSip::TcpClosed { conn } => {
                         tcp_writers.remove(&conn);
+                        board.connection_closed(now, conn);
                     }
                 }
             }
             () = sleep_until(deadline) => {
-                endpoint.handle_timeout(Instant::now());
+                let now = Instant::now();
+                endpoint.handle_timeout(now);
+                board.handle_timeout(now);
             }
             () = &mut shutdown, if drain_until.is_none() => {
                 let timeout = Duration::from_secs(cfg.call.drain_timeout_s);
@@ -311,17 +366,35 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             }
         }
         let now = Instant::now();
-        while let Some(ev) = endpoint.poll_event() {
-            on_event(
-                now,
-                ev,
-                &mut endpoint,
-                &mut calls,
-                &mut ports,
-                &ctx,
-                &outlets,
-            );
+        loop {
+            while let Some(ev) = endpoint.poll_event() {
+                on_event(
+                    now,
+                    ev,
+                    &mut endpoint,
+                    &mut calls,
+                    &mut ports,
+                    &ctx,
+                    &outlets,
+                    &mut board,
+                    &mut locals,
+                    &tcp_writers,
+                );
+            }
+            let mut cx = switchboard::Ctx {
+                endpoint: &mut endpoint,
+                calls: &calls,
+                ports: &mut ports,
+                locals: &mut locals,
+                tcp: &tcp_writers,
+                listen_ip: listen.ip(),
+            };
+            board.drain(now, &mut cx);
+            if !endpoint.has_events() {
+                break;
+            }
         }
+        board.publish(&ctx, now);
         while let Some(t) = endpoint.poll_transmit() {
             send(&udp, &tcp_writers, t).await;
         }
@@ -366,15 +439,59 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)] // the SIP task's state, lent for one event
 fn on_event(
     now: Instant,
     ev: SipEvent,
     endpoint: &mut SipEndpoint,
-    calls: &mut HashMap<DialogId, mpsc::UnboundedSender<CallInput>>,
+    calls: &mut HashMap<DialogId, mpsc::UnboundedSender<ToCall>>,
     ports: &mut rtp_ports::RtpPorts,
     ctx: &Arc<live::Shared>,
     out: &Outlets,
+    board: &mut switchboard::Switchboard,
+    locals: &mut LocalAddrs,
+    tcp: &HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>>,
 ) {
+    let listen_ip = ctx.cfg.sip.listen.ip();
+    let leg = match &ev {
+        SipEvent::OutgoingProgress { dialog, .. }
+        | SipEvent::OutgoingAnswered { dialog, .. }
+        | SipEvent::OutgoingFailed { dialog, .. }
+        | SipEvent::Ended { dialog, .. }
+        | SipEvent::ReInvite { dialog, .. }
+        | SipEvent::Confirmed { dialog }
+        | SipEvent::Info { dialog, .. } => board.owns(*dialog),
+        _ => false,
+    };
+    if leg || matches!(ev, SipEvent::Register { .. } | SipEvent::ProbeResult { .. }) {
+        let mut cx = switchboard::Ctx {
+            endpoint,
+            calls,
+            ports,
+            locals,
+            tcp,
+            listen_ip,
+        };
+        match ev {
+            SipEvent::Register {
+                id,
+                request,
+                source,
+                transport,
+            } => board.register(now, &mut cx, id, &request, source, transport),
+            SipEvent::ProbeResult { probe, status } => board.probe_result(now, probe, status),
+            SipEvent::OutgoingAnswered { dialog, sdp } => {
+                board.answered(now, &mut cx, dialog, &sdp)
+            }
+            SipEvent::OutgoingFailed { dialog, status } => board.failed(now, dialog, status),
+            SipEvent::Ended { dialog, .. } => board.ended(now, &mut cx, dialog),
+            SipEvent::ReInvite { dialog, request } => {
+                board.reinvite(now, &mut cx, dialog, &request.body);
+            }
+            _ => {}
+        }
+        return;
+    }
     match ev {
         SipEvent::IncomingCall {
             dialog,
@@ -483,29 +600,29 @@ fn on_event(
         } => {
             forward(calls, dialog, CallInput::Info { content_type, body });
         }
-        // The daemon places no outgoing calls yet (operator legs come with the ACD).
         SipEvent::OutgoingProgress { dialog, .. }
         | SipEvent::OutgoingAnswered { dialog, .. }
         | SipEvent::OutgoingFailed { dialog, .. } => {
-            debug!(dialog, "event for an outgoing leg no call owns");
+            debug!(dialog, "event for an operator leg already withdrawn");
         }
         SipEvent::Ended { dialog, reason } => {
             if let Some(tx) = calls.remove(&dialog) {
-                let _ = tx.send(CallInput::Ended(reason));
+                let _ = tx.send(ToCall::Sip(CallInput::Ended(reason)));
             }
         }
+        SipEvent::Register { .. } | SipEvent::ProbeResult { .. } => {}
     }
 }
 
 fn forward(
-    calls: &HashMap<DialogId, mpsc::UnboundedSender<CallInput>>,
+    calls: &HashMap<DialogId, mpsc::UnboundedSender<ToCall>>,
     dialog: DialogId,
     input: CallInput,
 ) {
     if let Some(tx) = calls.get(&dialog) {
         // A send error means the call task already ended; the endpoint hears of it through
         // `CallGone`.
-        let _ = tx.send(input);
+        let _ = tx.send(ToCall::Sip(input));
     }
 }
 
@@ -562,7 +679,7 @@ fn bind_ip(listen: IpAddr, local: IpAddr) -> IpAddr {
 /// With a specific listen address that is the answer. With a wildcard, ask the kernel which
 /// source address it would use towards the peer (a connected UDP socket sends nothing), and
 /// cache it per peer address.
-struct LocalAddrs {
+pub(crate) struct LocalAddrs {
     listen: SocketAddr,
     public: Option<IpAddr>,
     cache: HashMap<IpAddr, SocketAddr>,
@@ -577,7 +694,7 @@ impl LocalAddrs {
         }
     }
 
-    fn for_peer(&mut self, peer: IpAddr) -> SocketAddr {
+    pub(crate) fn for_peer(&mut self, peer: IpAddr) -> SocketAddr {
         if let Some(ip) = self.public {
             return SocketAddr::new(ip, self.listen.port());
         }

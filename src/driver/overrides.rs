@@ -85,9 +85,21 @@ pub fn save(state_dir: &Path, value: Option<&ManualOverride>) -> Result<(), Stri
         reason: m.reason.clone(),
     };
     let text = toml::to_string(&stored).map_err(|e| e.to_string())?;
-    let tmp = state_dir.join(format!(".{FILE}.tmp"));
-    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, &p).map_err(|e| format!("{}: {e}", p.display()))
+    write_atomic(&p, text.as_bytes())
+}
+
+/// Writes a state file so that a reader (or a restart after a crash) sees the old
+/// contents or the new, never half: a temporary file beside it, renamed into place.
+pub fn write_atomic(p: &Path, bytes: &[u8]) -> Result<(), String> {
+    let dir = p.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let name = p
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, p).map_err(|e| format!("{}: {e}", p.display()))
 }
 
 /// A time in Budapest as admins write it (`2026-12-24 18:00`), or RFC 3339.

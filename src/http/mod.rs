@@ -35,6 +35,8 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/reload", post(reload))
         .route("/api/override", get(get_override).put(put_override))
         .route("/api/calls", get(calls))
+        .route("/api/operators", get(operators))
+        .route("/api/operators/{name}/{action}", post(operator_action))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(shared);
@@ -114,6 +116,83 @@ async fn calls(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respons
         Err(p) => p.into_inner().values().cloned().collect(),
     };
     Json(json!({ "calls": list })).into_response()
+}
+
+async fn operators(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let view = match shared.operators.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    Json(view).into_response()
+}
+
+#[derive(Deserialize, Default)]
+struct PauseRequest {
+    reason: Option<String>,
+}
+
+/// `POST /api/operators/{name}/login|logout|pause|unpause` (pause takes `{"reason": …}`).
+async fn operator_action(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path((name, action)): axum::extract::Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let err = |code: StatusCode, msg: String| (code, Json(json!({"error": msg}))).into_response();
+    let op = match action.as_str() {
+        "login" => crate::driver::AgentOp::Login,
+        "logout" => crate::driver::AgentOp::Logout,
+        "unpause" => crate::driver::AgentOp::Unpause,
+        "pause" => {
+            let req: PauseRequest = if body.is_empty() {
+                PauseRequest::default()
+            } else {
+                match serde_json::from_slice(&body) {
+                    Ok(r) => r,
+                    Err(e) => return err(StatusCode::BAD_REQUEST, format!("body: {e}")),
+                }
+            };
+            crate::driver::AgentOp::Pause(req.reason.unwrap_or_else(|| "admin".to_owned()))
+        }
+        other => {
+            return err(
+                StatusCode::NOT_FOUND,
+                format!("expected login, logout, pause or unpause, found \"{other}\""),
+            );
+        }
+    };
+    let tx = match shared.to_sip.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    let Some(tx) = tx else {
+        return err(StatusCode::SERVICE_UNAVAILABLE, "not running".to_owned());
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if tx
+        .send(crate::driver::ToSip::Agent {
+            name: name.clone(),
+            op,
+            reply,
+        })
+        .is_err()
+    {
+        return err(StatusCode::SERVICE_UNAVAILABLE, "stopping".to_owned());
+    }
+    match answer.await {
+        Ok(Ok(())) => {
+            tracing::info!(operator = %name, action = %action, "operator state set through the admin API");
+            Json(json!({"operator": name, "done": action})).into_response()
+        }
+        Ok(Err(e)) => err(StatusCode::NOT_FOUND, e),
+        Err(_) => err(StatusCode::SERVICE_UNAVAILABLE, "stopping".to_owned()),
+    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {

@@ -131,8 +131,8 @@ fn register_without_credentials_gets_401_with_both_challenges_and_a_to_tag() {
     assert_eq!(out.response.status, 401);
     let ch: Vec<_> = out.response.headers.get_all("WWW-Authenticate").collect();
     assert_eq!(ch.len(), 2);
-    assert!(ch[0].contains("algorithm=SHA-256"));
-    assert!(ch[1].contains("algorithm=MD5"));
+    assert!(ch[0].contains("algorithm=MD5"));
+    assert!(ch[1].contains("algorithm=SHA-256"));
     assert!(out.response.to.tag().is_some());
     assert!(events(&mut reg).is_empty());
     assert!(!reg.is_registered("op1"));

@@ -426,7 +426,10 @@ impl Default for DigestConfig {
     fn default() -> Self {
         DigestConfig {
             realm: "ugyelet".to_owned(),
-            algorithms: vec![Algorithm::Sha256, Algorithm::Md5],
+            // MD5 first: RFC 8760 §2.4 asks clients to take the first challenge they can
+            // compute, but common softphones (baresip 1.0's libre, answering ENOSYS) give up
+            // at a first challenge they do not know. SHA-256 is still offered and accepted.
+            algorithms: vec![Algorithm::Md5, Algorithm::Sha256],
             nonce_lifetime: Duration::from_secs(300),
             max_nonces: 4096,
             max_failures: 5,

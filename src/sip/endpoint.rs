@@ -36,6 +36,9 @@ use super::transaction::{
 /// Methods this endpoint serves, for `Allow` (RFC 3261 §20.5).
 pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
 
+/// `Allow` of an endpoint that also serves as the operators' registrar.
+pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
+
 /// RFC 3261 §8.1.1.7: "The branch ID inserted by an element compliant with this
 /// specification MUST always begin with the characters "z9hG4bK"."
 pub const BRANCH_MAGIC: &str = "z9hG4bK";
@@ -119,7 +122,22 @@ pub enum SipEvent {
     OutgoingAnswered { dialog: DialogId, sdp: Vec<u8> },
     /// Our INVITE failed: a final error, a timeout (408), or our own CANCEL (487).
     OutgoingFailed { dialog: DialogId, status: u16 },
+    /// A REGISTER (only with [`EndpointConfig::registrar`]). Answer it with
+    /// [`SipEndpoint::respond`]; its server transaction absorbs retransmissions meanwhile.
+    Register {
+        id: RequestId,
+        request: Box<Request>,
+        /// Where it really came from (the NAT binding to reach the softphone at).
+        source: SocketAddr,
+        transport: Transport,
+    },
+    /// The answer to a keep-alive OPTIONS sent with [`SipEndpoint::probe`]: `Some(status)`
+    /// for any response (the path is open), `None` when none came (Timer F).
+    ProbeResult { probe: u64, status: Option<u16> },
 }
+
+/// A request handed to the endpoint's user to answer.
+pub type RequestId = u64;
 
 /// An INVITE the daemon sends (the operator leg of a bridged call).
 #[derive(Debug, Clone)]
@@ -168,6 +186,8 @@ pub struct EndpointConfig {
     pub user_agent: String,
     /// User part of our Contact URI.
     pub contact_user: String,
+    /// Serve REGISTER (as [`SipEvent::Register`]); without it REGISTER gets 405.
+    pub registrar: bool,
 }
 
 /// RFC 3261 §17.2.3: a server transaction is matched by the top Via's branch, its
@@ -283,6 +303,11 @@ pub struct SipEndpoint {
     events: VecDeque<SipEvent>,
     stats: Stats,
     draining: bool,
+    /// REGISTERs handed out and not yet answered.
+    pending_requests: HashMap<RequestId, ServerKey>,
+    next_request: RequestId,
+    /// Keep-alive OPTIONS in flight, by client transaction key.
+    probes: HashMap<String, u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -311,13 +336,92 @@ impl SipEndpoint {
             events: VecDeque::new(),
             stats: Stats::default(),
             draining: false,
+            pending_requests: HashMap::new(),
+            next_request: 1,
+            probes: HashMap::new(),
         }
+    }
+
+    /// Answers a request handed out as [`SipEvent::Register`]. The response is sent as
+    /// given, with our `Server` header; a second answer to the same request is ignored.
+    pub fn respond(&mut self, now: Instant, id: RequestId, mut resp: Response) {
+        let Some(key) = self.pending_requests.remove(&id) else {
+            return;
+        };
+        resp.headers.set("Server", self.cfg.user_agent.clone());
+        let status = resp.status;
+        if let Some(entry) = self.servers.get_mut(&key)
+            && let ServerTx::NonInvite(tx) = &mut entry.tx
+        {
+            refused(tx.send_response(now, status, resp.to_bytes().into()));
+        }
+        self.drain_tx(now, TxKey::Server(key));
+    }
+
+    /// Sends an out-of-dialog OPTIONS to a registered contact to keep its NAT pinhole open
+    /// (RFC 3261 §11). The outcome arrives as [`SipEvent::ProbeResult`] with `probe`.
+    pub fn probe(
+        &mut self,
+        now: Instant,
+        probe: u64,
+        dst: SocketAddr,
+        transport: Transport,
+        local: SocketAddr,
+        uri: Uri,
+    ) {
+        let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let mut from = NameAddr::parse(&self.contact(local, transport))
+            .unwrap_or_else(|_| NameAddr::new(uri.clone()));
+        from.set_tag(&self.token(10));
+        let mut headers = msg::Headers::default();
+        headers.push("User-Agent", self.cfg.user_agent.clone());
+        let req = Request {
+            method: Method::Options,
+            uri: uri.clone(),
+            via: vec![our_via(local, transport, &branch)],
+            from,
+            to: NameAddr::new(uri),
+            call_id: format!("{}@ugyelet", self.token(20)),
+            cseq: msg::CSeq {
+                seq: 1,
+                method: Method::Options,
+            },
+            max_forwards: Some(70),
+            headers,
+            body: Vec::new(),
+        };
+        let tx = ClientNonInvite::new(
+            now,
+            req.to_bytes().into(),
+            transport.reliable(),
+            self.cfg.timers,
+        );
+        let key = format!("{branch} OPTIONS");
+        self.probes.insert(key.clone(), probe);
+        self.clients.insert(
+            key.clone(),
+            ClientEntry {
+                tx,
+                dst,
+                transport,
+                dialog: 0,
+            },
+        );
+        self.drain_tx(now, TxKey::Client(key));
     }
 
     /// While draining for shutdown, new calls are refused with 503 and `Retry-After`
     /// (RFC 3261 §21.5.4); calls in progress and everything else are served as usual.
     pub fn set_draining(&mut self, on: bool) {
         self.draining = on;
+    }
+
+    fn allow(&self) -> &'static str {
+        if self.cfg.registrar {
+            ALLOW_WITH_REGISTER
+        } else {
+            ALLOW
+        }
     }
 
     /// Counters so far.
@@ -469,6 +573,12 @@ impl SipEndpoint {
         self.transmits.pop_front()
     }
 
+    /// Whether events wait to be polled.
+    #[must_use]
+    pub fn has_events(&self) -> bool {
+        !self.events.is_empty()
+    }
+
     /// Next event for the user.
     #[must_use]
     pub fn poll_event(&mut self) -> Option<SipEvent> {
@@ -559,6 +669,21 @@ impl SipEndpoint {
             }
             Method::Cancel => self.handle_cancel(now, key, dst, transport, &req),
             Method::Invite => self.handle_invite(now, key, src, local, dst, transport, req),
+            Method::Register if self.cfg.registrar && self.precheck(&req).is_none() => {
+                let tx = ServerNonInvite::new(now, transport.reliable(), self.cfg.timers);
+                // RFC 3261 §8.2.6.1: a non-INVITE server transaction sends no 100 on
+                // its own; the registrar answers within the same loop turn.
+                let id = self.next_request;
+                self.next_request += 1;
+                self.insert_server(now, key.clone(), ServerTx::NonInvite(tx), dst, transport);
+                self.pending_requests.insert(id, key);
+                self.events.push_back(SipEvent::Register {
+                    id,
+                    request: Box::new(req),
+                    source: src,
+                    transport,
+                });
+            }
             _ => self.handle_non_invite(now, key, dst, transport, req),
         }
     }
@@ -777,7 +902,7 @@ impl SipEndpoint {
             self.response(&req, status, tag.as_deref())
         };
         if req.method == Method::Options && status == 200 {
-            resp.headers.set("Allow", ALLOW);
+            resp.headers.set("Allow", self.allow());
             resp.headers.set("Accept", "application/sdp");
             resp.headers.set("Accept-Language", "hu");
             resp.headers.set("Supported", "");
@@ -795,7 +920,7 @@ impl SipEndpoint {
         if let Method::Extension(_) = req.method {
             return Some(501);
         }
-        if !matches!(
+        let served = matches!(
             req.method,
             Method::Invite
                 | Method::Ack
@@ -803,7 +928,8 @@ impl SipEndpoint {
                 | Method::Bye
                 | Method::Options
                 | Method::Info
-        ) {
+        ) || (req.method == Method::Register && self.cfg.registrar);
+        if !served {
             return Some(405);
         }
         // RFC 3261 §8.2.2.1: "If the Request-URI uses a scheme not supported by the UAS, it
@@ -921,7 +1047,7 @@ impl SipEndpoint {
             resp.headers.set("Contact", contact);
         }
         if status == 200 {
-            resp.headers.set("Allow", ALLOW);
+            resp.headers.set("Allow", self.allow());
             resp.headers.set("Supported", "");
         }
         if let Some(body) = sdp {
@@ -973,7 +1099,7 @@ impl SipEndpoint {
     fn error_response(&mut self, req: &Request, status: u16) -> Response {
         let mut r = self.response(req, status, None);
         match status {
-            405 | 501 => r.headers.set("Allow", ALLOW),
+            405 | 501 => r.headers.set("Allow", self.allow()),
             // RFC 3261 §8.2.3: the 415 "MUST contain an Accept header field listing the
             // types of all bodies it understands".
             415 => r.headers.set("Accept", "application/sdp"),
@@ -1091,6 +1217,13 @@ impl SipEndpoint {
         };
         if entry.tx.handle_response(now, resp.status) == Disposition::Absorb {
             self.stats.retransmissions_absorbed += 1;
+        } else if resp.status >= 200
+            && let Some(probe) = self.probes.remove(&branch)
+        {
+            self.events.push_back(SipEvent::ProbeResult {
+                probe,
+                status: Some(resp.status),
+            });
         }
         self.drain_tx(now, TxKey::Client(branch));
     }
@@ -1110,7 +1243,7 @@ impl SipEndpoint {
         from.set_tag(&local_tag);
         let mut headers = msg::Headers::default();
         headers.push("Contact", self.contact(call.local, call.transport));
-        headers.push("Allow", ALLOW);
+        headers.push("Allow", self.allow());
         headers.push("User-Agent", self.cfg.user_agent.clone());
         for (k, v) in &call.headers {
             headers.push(k, v.clone());
@@ -1535,6 +1668,13 @@ impl SipEndpoint {
                     {
                         self.forget_dialog(e.dialog);
                     }
+                    // Terminated without a final response: Timer F or a transport error.
+                    if let Some(probe) = self.probes.remove(b) {
+                        self.events.push_back(SipEvent::ProbeResult {
+                            probe,
+                            status: None,
+                        });
+                    }
                 }
                 TxKey::Invite(b) => {
                     self.invites.remove(b);
@@ -1724,6 +1864,7 @@ mod tests {
                 timers: TimerConfig::default(),
                 user_agent: "ugyelet-test".into(),
                 contact_user: "ugyelet".into(),
+                registrar: false,
             },
             42,
         )

@@ -359,6 +359,9 @@ pub struct BaresipConfig {
     pub source: Option<PathBuf>,
     /// Codecs offered, in order.
     pub codecs: String,
+    /// Register with the daemon at this `host:port` with this password (an operator's
+    /// softphone), instead of a caller's account that never registers.
+    pub register: Option<(String, String)>,
 }
 
 impl Default for BaresipConfig {
@@ -369,6 +372,7 @@ impl Default for BaresipConfig {
             manual_answer: false,
             source: None,
             codecs: "PCMA,PCMU".to_string(),
+            register: None,
         }
     }
 }
@@ -439,6 +443,7 @@ impl Baresip {
              module g711.so\n\
              module aufile.so\n\
              module sndfile.so\n\
+             module uuid.so\n\
              snd_path {snd}\n\
              module_app account.so\n\
              module_app menu.so\n\
@@ -459,10 +464,16 @@ impl Baresip {
         } else {
             ""
         };
-        let account = format!(
-            "<sip:{}@127.0.0.1>;regint=0{answermode};audio_codecs={}\n",
-            cfg.user, cfg.codecs
-        );
+        let account = match &cfg.register {
+            None => format!(
+                "<sip:{}@127.0.0.1>;regint=0{answermode};audio_codecs={}\n",
+                cfg.user, cfg.codecs
+            ),
+            Some((registrar, password)) => format!(
+                "<sip:{}@{registrar}>;auth_pass={password};regint=600{answermode};audio_codecs={}\n",
+                cfg.user, cfg.codecs
+            ),
+        };
         fs::write(dir.join("accounts"), account).expect("write baresip accounts");
 
         let log = fs::File::create(dir.join("baresip.log")).expect("create baresip log");
@@ -1332,4 +1343,34 @@ pub fn wait_for_prompt(
         );
         thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// One HTTP/1.1 request to the admin API; returns status code and body.
+pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("admin API reachable");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = body.unwrap_or("");
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    s.write_all(req.as_bytes()).expect("send request");
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).expect("read response");
+    let status = resp
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .expect("status line");
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// `GET path` on the admin API.
+pub fn http_get(port: u16, path: &str) -> (u16, String) {
+    http(port, "GET", path, None)
 }

@@ -232,19 +232,19 @@ fn first_challenge(a: &mut DigestAuth, now: Instant) -> Vec<String> {
 }
 
 #[test]
-fn challenge_offers_sha256_then_md5_with_one_nonce_and_qop_auth() {
+fn challenge_offers_md5_then_sha256_with_one_nonce_and_qop_auth() {
     let t0 = crate::clock::test_epoch();
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     assert_eq!(ch.len(), 2);
     assert!(ch[0].starts_with("Digest realm=\"ugyelet\", nonce=\""));
     assert!(
-        ch[0].ends_with(", algorithm=SHA-256, qop=\"auth\""),
+        ch[0].ends_with(", algorithm=MD5, qop=\"auth\""),
         "{}",
         ch[0]
     );
     assert!(
-        ch[1].ends_with(", algorithm=MD5, qop=\"auth\""),
+        ch[1].ends_with(", algorithm=SHA-256, qop=\"auth\""),
         "{}",
         ch[1]
     );
@@ -260,7 +260,7 @@ fn correct_answer_authenticates_with_either_algorithm() {
     let mut a = auth(t0);
     let ch = first_challenge(&mut a, t0);
     // Both share one nonce, so the second answer counts on from the first.
-    for (nc, c, alg) in [(1, &ch[0], Algorithm::Sha256), (2, &ch[1], Algorithm::Md5)] {
+    for (nc, c, alg) in [(1, &ch[0], Algorithm::Md5), (2, &ch[1], Algorithm::Sha256)] {
         let h = answer(c, "op1", "jelszo-1", nc);
         let v = a.verify(t0 + Duration::from_secs(1), &attempt(Some(&h), 1), &store());
         assert_eq!(

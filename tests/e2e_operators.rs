@@ -1,0 +1,298 @@
+//! Operators end to end: real baresip softphones register with digest passwords and
+//! auto-answer; a baresip caller chooses "operator" in the menu. What each side heard is
+//! judged on the audio it received (normalised cross-correlation with the WAV the other
+//! side sent), not on the daemon's logs.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+use ugyelet::sip::auth::Credentials;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// An operator account for the accounts file.
+struct Account<'a> {
+    name: &'a str,
+    location: &'a str,
+    password: &'a str,
+}
+
+/// Writes an operators file holding only HA1 digests, as `ugyelet passwd` would.
+fn operators_file(dir: &Path, accounts: &[Account<'_>]) -> PathBuf {
+    let mut text = String::new();
+    for a in accounts {
+        let c = Credentials::from_password(a.name, "ugyelet", a.password);
+        text.push_str(&format!(
+            "[[operator]]\nname = \"{}\"\nlocation = \"{}\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n\n",
+            a.name,
+            a.location,
+            c.ha1_md5.unwrap_or_default(),
+            c.ha1_sha256.unwrap_or_default()
+        ));
+    }
+    let p = dir.join("operators.toml");
+    fs::write(&p, text).expect("write operators file");
+    p
+}
+
+/// Speech followed by silence, long enough to outlast the test (baresip ends the call
+/// when its source file ends).
+fn speech_file(dir: &Path, name: &str, text: &str) -> (PathBuf, Vec<i16>) {
+    let speech = espeak_hu(text);
+    let mut samples = Vec::with_capacity(RATE * 90);
+    // Said twice, two seconds apart, then silence: whichever moment the bridge starts,
+    // one whole copy crosses it.
+    for _ in 0..6 {
+        samples.extend_from_slice(&speech);
+        samples.extend(std::iter::repeat_n(0i16, ms(2000)));
+    }
+    samples.resize(RATE * 90, 0);
+    let p = dir.join(name);
+    write_wav_8k(&p, &samples);
+    (p, speech)
+}
+
+fn start_daemon(ops: &Path, extra: &[(&str, &str)]) -> Daemon {
+    let file = ops.display().to_string();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("UGYELET_SIP__OPERATORS", file.as_str()),
+        ("UGYELET_OPERATORS__RING_TIMEOUT_S", "10"),
+        ("UGYELET_OPERATORS__OVERFLOW_AFTER_S", "3"),
+        ("UGYELET_OPERATORS__WRAP_UP_S", "1"),
+    ];
+    env.extend_from_slice(extra);
+    Daemon::start(&env)
+}
+
+fn operator_phone(
+    daemon: &Daemon,
+    user: &str,
+    password: &str,
+    source: Option<PathBuf>,
+    auto: bool,
+) -> Baresip {
+    Baresip::start(BaresipConfig {
+        user: user.to_owned(),
+        auto_answer: auto,
+        manual_answer: !auto,
+        source,
+        register: Some((daemon.addr(), password.to_owned())),
+        ..BaresipConfig::default()
+    })
+}
+
+/// Waits until the daemon's admin API lists `name` as available.
+fn wait_available(daemon: &Daemon, name: &str) {
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let (status, body) = http_get(daemon.admin_port, "/api/operators");
+        if status == 200 && operator_state(&body, name).as_deref() == Some("available") {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "operator {name} not available within 10 s: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The `state` of operator `name` in the `/api/operators` JSON.
+fn operator_state(body: &str, name: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(body).ok()?;
+    v["operators"]
+        .as_array()?
+        .iter()
+        .find(|o| o["name"] == name)
+        .and_then(|o| o["state"].as_str().map(str::to_owned))
+}
+
+/// Calls the line, goes through the welcome, presses 1 (operator).
+fn call_and_ask_for_operator(daemon: &Daemon, source: Option<PathBuf>) -> Baresip {
+    let caller = Baresip::start(BaresipConfig {
+        source,
+        ..BaresipConfig::default()
+    });
+    caller.dial(&daemon.uri());
+    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    wait_for_prompt(&caller, "main_menu", 0, 0, 30 * SECOND);
+    caller.send_dtmf('1');
+    caller
+}
+
+fn ncc(received: &[i16], expected: &[i16]) -> f64 {
+    find_prompt(received, expected).map_or(0.0, |(_, n)| n)
+}
+
+/// Waits until `phone` has received `speech` (NCC above `min`), returning the best NCC.
+fn wait_heard(phone: &Baresip, speech: &[i16], min: f64, timeout: Duration) -> f64 {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = phone.received_wav();
+        let n = ncc(&got, speech);
+        if n > min || Instant::now() >= deadline {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn caller_talks_to_the_on_site_operator_then_the_busy_operator_overflows_to_the_teleworker() {
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[
+            Account {
+                name: "anna",
+                location: "on_site",
+                password: "anna-jelszava-7",
+            },
+            Account {
+                name: "bela",
+                location: "remote",
+                password: "bela-jelszava-9",
+            },
+        ],
+    );
+    let daemon = start_daemon(&ops, &[]);
+    let (anna_wav, anna_speech) = speech_file(
+        &dir,
+        "anna.wav",
+        "Jó napot kívánok, Kovács Anna vagyok, miben segíthetek?",
+    );
+    let (bela_wav, bela_speech) = speech_file(
+        &dir,
+        "bela.wav",
+        "Szép estét, itt Nagy Béla, a távmunkás ügyintéző.",
+    );
+    let (caller_wav, caller_speech) = speech_file(
+        &dir,
+        "caller.wav",
+        "Az építési engedélyről szeretnék érdeklődni, köszönöm szépen.",
+    );
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", Some(anna_wav), true);
+    let bela = operator_phone(&daemon, "bela", "bela-jelszava-9", Some(bela_wav), true);
+    wait_available(&daemon, "anna");
+    wait_available(&daemon, "bela");
+
+    // First caller: the on-site operator answers although the teleworker is free too.
+    let first = call_and_ask_for_operator(&daemon, Some(caller_wav));
+    anna.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+    let heard_anna = wait_heard(&first, &anna_speech, HEARD, 30 * SECOND);
+    let anna_heard_caller = wait_heard(&anna, &caller_speech, HEARD, 30 * SECOND);
+    eprintln!("caller heard anna: {heard_anna:.3}; anna heard caller: {anna_heard_caller:.3}");
+    assert!(
+        heard_anna > HEARD,
+        "the caller must hear the on-site operator (ncc {heard_anna:.3})"
+    );
+    assert!(
+        anna_heard_caller > HEARD,
+        "the operator must hear the caller (ncc {anna_heard_caller:.3})"
+    );
+    assert!(
+        bela.events().iter().all(|e| e.kind != "CALL_INCOMING"),
+        "the teleworker must not ring while the on-site operator is free"
+    );
+
+    // Second caller while anna is busy: after the overflow time the teleworker rings.
+    let second = call_and_ask_for_operator(&daemon, None);
+    bela.wait_event("CALL_ESTABLISHED", 30 * SECOND);
+    let heard_bela = wait_heard(&second, &bela_speech, HEARD, 30 * SECOND);
+    assert!(
+        heard_bela > HEARD,
+        "with the on-site operator busy the caller must reach the teleworker (ncc {heard_bela:.3})"
+    );
+
+    // The caller hangs up: the operator's call ends too (BYE), and the record says so.
+    first.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+    second.hangup();
+    bela.wait_event("CALL_CLOSED", 10 * SECOND);
+}
+
+#[test]
+fn with_nobody_logged_in_the_caller_reaches_the_fallback_node() {
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    );
+    // anna has an account but no phone registered.
+    let daemon = start_daemon(&ops, &[]);
+    let caller = call_and_ask_for_operator(&daemon, None);
+    let before = caller.received_wav().len();
+    wait_for_prompt(&caller, "no_operator", before, 0, 20 * SECOND);
+}
+
+#[test]
+fn caller_hanging_up_while_the_operator_rings_stops_the_ringing() {
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    );
+    let daemon = start_daemon(&ops, &[]);
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, false);
+    wait_available(&daemon, "anna");
+    let caller = call_and_ask_for_operator(&daemon, None);
+    anna.wait_event("CALL_INCOMING", 20 * SECOND);
+    caller.hangup();
+    // baresip closes an incoming call it has not answered when the CANCEL arrives.
+    let closed = anna.wait_event("CALL_CLOSED", 10 * SECOND);
+    assert!(
+        anna.events().iter().all(|e| e.kind != "CALL_ESTABLISHED"),
+        "the operator's phone must stop ringing, not connect: {}",
+        closed.raw
+    );
+}
+
+#[test]
+fn wrong_password_is_refused_and_the_operator_never_rings() {
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    );
+    let daemon = start_daemon(&ops, &[]);
+    let anna = operator_phone(&daemon, "anna", "rossz-jelszo", None, true);
+    // The phone registers before its control connection is up, so its own log tells.
+    let log = anna.dir().join("baresip.log");
+    let deadline = Instant::now() + 10 * SECOND;
+    let refused = loop {
+        let text = fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("reg:") && l.contains("Forbidden"))
+        {
+            break line.to_owned();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the phone was not refused within 10 s: {text}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!("baresip: {refused}");
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    assert_ne!(
+        operator_state(&body, "anna").as_deref(),
+        Some("available"),
+        "a phone with a wrong password must not take calls: {body}"
+    );
+}
