@@ -97,7 +97,8 @@ impl Switchboard {
             legs: HashMap::new(),
             probes: HashMap::new(),
             next_probe: 1,
-            dirty: false,
+            // Publish the first view at once.
+            dirty: true,
         }
     }
 
@@ -125,8 +126,15 @@ impl Switchboard {
             },
             &self.accounts,
         );
-        if let Some(e) = &out.error {
-            info!(src = %Pii(source), status = out.response.status, "REGISTER refused: {e}");
+        match &out.error {
+            Some(e) => {
+                info!(src = %Pii(source), status = out.response.status, "REGISTER refused: {e}");
+            }
+            // 403 without a reason of its own: too many failed answers from this address.
+            None if out.response.status == 403 => {
+                warn!(src = %Pii(source), "REGISTER refused: throttled after failed passwords");
+            }
+            None => {}
         }
         cx.endpoint.respond(now, id, out.response);
         self.after_registrar(now);

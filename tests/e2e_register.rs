@@ -1,0 +1,102 @@
+//! Operator phones registering, driven by SIPp: digest authentication (RFC 3261 §22,
+//! qop=auth) leads to a binding the admin API shows; a phone guessing passwords is
+//! throttled (403) after a few wrong answers, and the daemon says so in its log.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::time::{Duration, Instant};
+use ugyelet::sip::auth::Credentials;
+
+fn daemon_with_operator(name: &str, password: &str) -> Daemon {
+    let dir = scratch_dir("register");
+    let c = Credentials::from_password(name, "ugyelet", password);
+    let file = dir.join("operators.toml");
+    fs::write(
+        &file,
+        format!(
+            "[[operator]]\nname = \"{name}\"\nha1_md5 = \"{}\"\n",
+            c.ha1_md5.unwrap_or_default()
+        ),
+    )
+    .expect("write operators file");
+    let file = file.display().to_string();
+    Daemon::start(&[("UGYELET_SIP__OPERATORS", file.as_str())])
+}
+
+fn state_of(daemon: &Daemon, name: &str) -> Option<String> {
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    let v: serde_json::Value = serde_json::from_str(&body).ok()?;
+    v["operators"]
+        .as_array()?
+        .iter()
+        .find(|o| o["name"] == name)
+        .and_then(|o| o["state"].as_str().map(str::to_owned))
+}
+
+#[test]
+fn sipp_registers_with_digest_and_unregisters() {
+    let daemon = daemon_with_operator("kati", "Kati-titka-42");
+    assert_eq!(state_of(&daemon, "kati").as_deref(), Some("offline"));
+    let r = sipp(
+        &scenario("operator_registers_with_digest.xml"),
+        &[
+            daemon.addr().as_str(),
+            "-s",
+            "kati",
+            "-au",
+            "kati",
+            "-ap",
+            "Kati-titka-42",
+        ],
+    );
+    r.assert_success();
+    // Registered, then unregistered at the scenario's end: the daemon logged both.
+    let registered = daemon.wait_for_line(Duration::from_secs(5), |l| {
+        l.contains("operator registered") && l.contains("kati")
+    });
+    assert!(
+        registered.is_some(),
+        "no registration logged:\n{}",
+        daemon.stderr()
+    );
+    let removed = daemon.wait_for_line(Duration::from_secs(5), |l| {
+        l.contains("operator binding removed") && l.contains("kati")
+    });
+    assert!(
+        removed.is_some(),
+        "no unregistration logged:\n{}",
+        daemon.stderr()
+    );
+    assert_eq!(state_of(&daemon, "kati").as_deref(), Some("offline"));
+}
+
+#[test]
+fn sipp_guessing_passwords_is_throttled_with_403() {
+    let daemon = daemon_with_operator("kati", "Kati-titka-42");
+    let started = Instant::now();
+    let r = sipp(
+        &scenario("operator_wrong_password_is_throttled.xml"),
+        &[
+            daemon.addr().as_str(),
+            "-s",
+            "kati",
+            "-au",
+            "kati",
+            "-ap",
+            "talan-ez",
+        ],
+    );
+    r.assert_success();
+    eprintln!("throttled after {:?}", started.elapsed());
+    assert_ne!(state_of(&daemon, "kati").as_deref(), Some("available"));
+    let throttled = daemon.wait_for_line(Duration::from_secs(5), |l| {
+        l.contains("REGISTER refused: throttled")
+    });
+    assert!(
+        throttled.is_some(),
+        "throttling not logged:\n{}",
+        daemon.stderr()
+    );
+}
