@@ -232,6 +232,11 @@ impl Registrar {
         &self.cfg
     }
 
+    /// The verifier, for other requests operators must authenticate (feature codes).
+    pub fn auth_mut(&mut self) -> &mut DigestAuth {
+        &mut self.auth
+    }
+
     /// Processes a REGISTER (RFC 3261 §10.3) and returns the response to send back to
     /// `source` (the transaction layer sends it and absorbs retransmissions).
     pub fn handle_register(

@@ -296,3 +296,58 @@ fn wrong_password_is_refused_and_the_operator_never_rings() {
         "a phone with a wrong password must not take calls: {body}"
     );
 }
+
+#[test]
+fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    );
+    let daemon = start_daemon(&ops, &[]);
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
+    wait_available(&daemon, "anna");
+    for (code, expected) in [
+        ("*23", "paused"),
+        ("*24", "available"),
+        ("*22", "offline"),
+        ("*21", "available"),
+    ] {
+        let before = anna
+            .events()
+            .iter()
+            .filter(|e| e.kind == "CALL_CLOSED")
+            .count();
+        anna.dial(&format!("sip:{code}@{}", daemon.addr()));
+        // The daemon answers (after a digest challenge), plays a tone and hangs up.
+        let deadline = Instant::now() + 15 * SECOND;
+        while anna
+            .events()
+            .iter()
+            .filter(|e| e.kind == "CALL_CLOSED")
+            .count()
+            == before
+        {
+            assert!(Instant::now() < deadline, "feature call {code} did not end");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let (_, body) = http_get(daemon.admin_port, "/api/operators");
+        assert_eq!(
+            operator_state(&body, "anna").as_deref(),
+            Some(expected),
+            "after {code}: {body}"
+        );
+    }
+    // The confirmation is the 1 kHz `beep` prompt.
+    let got = anna.received_wav();
+    let share = tone_share(&got, 1000.0);
+    assert!(
+        got.len() >= ms(300) && share > 0.5,
+        "the confirmation tone: {} samples, 1 kHz share {share:.2}",
+        got.len()
+    );
+}

@@ -24,7 +24,24 @@ pub struct Live {
     pub warnings: Vec<String>,
     /// Counts successful loads since start.
     pub version: u64,
+    /// What an operator hears after a feature code (`*21` …): a tone, then the daemon
+    /// hangs up.
+    pub feature_plan: Arc<Plan>,
 }
+
+/// The built-in plan behind feature codes.
+const FEATURE_PLAN: &str = r#"
+start = "confirm"
+
+[nodes.confirm]
+type = "play"
+prompts = ["beep"]
+barge_in = false
+next = "bye"
+
+[nodes.bye]
+type = "hangup"
+"#;
 
 /// The calendar directory a plan names, relative to the plan file.
 pub fn calendar_dir(plan_path: &Path, named: &str) -> PathBuf {
@@ -119,14 +136,25 @@ pub fn load(
             None
         }
     };
-    match (prompts, plan, calendar) {
-        (Some(prompts), Some(plan), Some(calendar)) if errors.is_empty() => Ok(Live {
-            prompts: Arc::new(prompts),
-            plan: Arc::new(plan),
-            calendar: Arc::new(calendar),
-            warnings,
-            version,
-        }),
+    let feature_plan =
+        match crate::dialplan::validate::load_str("(feature codes)", FEATURE_PLAN, &known) {
+            Ok((plan, _)) => Some(plan),
+            Err(diags) => {
+                errors.extend(diags.iter().map(ToString::to_string));
+                None
+            }
+        };
+    match (prompts, plan, calendar, feature_plan) {
+        (Some(prompts), Some(plan), Some(calendar), Some(feature_plan)) if errors.is_empty() => {
+            Ok(Live {
+                prompts: Arc::new(prompts),
+                plan: Arc::new(plan),
+                calendar: Arc::new(calendar),
+                warnings,
+                version,
+                feature_plan: Arc::new(feature_plan),
+            })
+        }
         _ => Err(errors),
     }
 }

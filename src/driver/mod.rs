@@ -499,6 +499,18 @@ fn on_event(
             source,
             local,
         } => {
+            let feature_plan = match board.feature_code(now, &request, source) {
+                switchboard::Feature::No => None,
+                switchboard::Feature::Challenge(ch) => {
+                    endpoint.challenge(now, dialog, ch);
+                    return;
+                }
+                switchboard::Feature::Refuse(status) => {
+                    endpoint.reject(now, dialog, status);
+                    return;
+                }
+                switchboard::Feature::Done => Some(Arc::clone(&ctx.current().feature_plan)),
+            };
             let caller = request.from.uri.user().unwrap_or("").to_owned();
             let start_ts = jiff::Timestamp::now();
             let (socket, port) = match ports.bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip())) {
@@ -546,7 +558,7 @@ fn on_event(
                 negotiated,
                 answer_sdp,
                 local_media,
-                plan: Arc::clone(&served.plan),
+                plan: feature_plan.unwrap_or_else(|| Arc::clone(&served.plan)),
                 prompts: Arc::clone(&served.prompts),
                 answer_at: now + Duration::from_millis(ctx.cfg.call.answer_delay_ms),
                 max_duration: Duration::from_secs(ctx.cfg.call.max_duration_s),

@@ -569,7 +569,63 @@ fn acd_config(o: &crate::config::OperatorsConfig) -> AcdConfig {
     }
 }
 
+/// What to do with an INVITE to a feature code.
+pub(super) enum Feature {
+    /// Not a feature code: an ordinary call to the line.
+    No,
+    /// Ask for credentials (401 with these challenges).
+    Challenge(Vec<String>),
+    /// Refuse with this status (unknown code, throttled, bad credentials format).
+    Refuse(u16),
+    /// Done: confirm with a tone.
+    Done,
+}
+
 impl Switchboard {
+    /// Handles an INVITE whose Request-URI user is a feature code (`*21` log in, `*22` log
+    /// out, `*23` pause, `*24` end the pause). Only an operator authenticated by Digest on
+    /// this very INVITE may use them, and only for their own account.
+    pub fn feature_code(&mut self, now: Instant, request: &Request, source: SocketAddr) -> Feature {
+        let Some(user) = request.uri.user() else {
+            return Feature::No;
+        };
+        let op = match user {
+            "*21" => AgentOp::Login,
+            "*22" => AgentOp::Logout,
+            "*23" => AgentOp::Pause("phone".to_owned()),
+            "*24" => AgentOp::Unpause,
+            u if u.starts_with('*') => return Feature::Refuse(404),
+            _ => return Feature::No,
+        };
+        let ruri = request.uri.to_string();
+        let attempt = crate::sip::auth::Attempt {
+            method: "INVITE",
+            request_uri: &ruri,
+            authorization: request.headers.get("Authorization"),
+            source: source.ip(),
+        };
+        let verdict = self
+            .registrar
+            .auth_mut()
+            .verify(now, &attempt, &self.accounts);
+        match verdict {
+            crate::sip::auth::Verdict::Ok { username, .. } => {
+                match self.agent_op(now, &username, op.clone()) {
+                    Ok(()) => {
+                        info!(operator = %username, code = user, ?op, "feature code");
+                        Feature::Done
+                    }
+                    Err(_) => Feature::Refuse(404),
+                }
+            }
+            crate::sip::auth::Verdict::Challenge {
+                www_authenticate, ..
+            } => Feature::Challenge(www_authenticate),
+            crate::sip::auth::Verdict::BadRequest(_) => Feature::Refuse(400),
+            crate::sip::auth::Verdict::Throttled { .. } => Feature::Refuse(403),
+        }
+    }
+
     /// An operator state change from the admin API.
     pub fn agent_op(&mut self, now: Instant, name: &str, op: AgentOp) -> Result<(), String> {
         let r = match op {

@@ -274,6 +274,8 @@ struct Dialog {
     retransmit_2xx: Option<Uas2xxRetransmitter>,
     /// Why the pending INVITE is refused, for a `Warning` header.
     warning: Option<String>,
+    /// `WWW-Authenticate` challenges for a 401 to the pending INVITE.
+    challenges: Vec<String>,
     /// In-dialog requests go to `peer` (the flow the dialog was set up on) rather than to
     /// the Contact: true for dialogs we started towards registered softphones behind NAT.
     use_flow: bool,
@@ -505,6 +507,15 @@ impl SipEndpoint {
             d.warning = Some(why.replace(['"', '\\', '\r', '\n'], "'"));
         }
         self.reject(now, dialog, status);
+    }
+
+    /// Refuses a new INVITE with 401 and these `WWW-Authenticate` challenges (RFC 3261
+    /// §22.3: a UAS may challenge); the phone sends the INVITE again with credentials.
+    pub fn challenge(&mut self, now: Instant, dialog: DialogId, challenges: Vec<String>) {
+        if let Some(d) = self.dialogs.get_mut(&dialog) {
+            d.challenges = challenges;
+        }
+        self.respond_invite(now, dialog, 401, None);
     }
 
     /// Ends the call from our side: BYE when answered, 480 when still ringing.
@@ -782,6 +793,7 @@ impl SipEndpoint {
             pending_invite: Some((key.clone(), Box::new(req.clone()))),
             retransmit_2xx: None,
             warning: None,
+            challenges: Vec::new(),
             use_flow: false,
             ack_2xx: None,
             bye_pending: false,
@@ -1033,11 +1045,17 @@ impl SipEndpoint {
         let tag = d.local_tag.clone();
         let contact = self.contact(d.local_addr, d.transport);
         let warning = d.warning.clone();
+        let challenges = d.challenges.clone();
         let mut resp = if status >= 300 {
             let mut r = self.error_response(&req, status);
             r.to.set_tag(&tag);
             if let Some(w) = warning {
                 r.headers.set("Warning", format!("399 ugyelet \"{w}\""));
+            }
+            if status == 401 {
+                for c in challenges {
+                    r.headers.push("WWW-Authenticate", c);
+                }
             }
             r
         } else {
@@ -1281,6 +1299,7 @@ impl SipEndpoint {
             pending_invite: None,
             retransmit_2xx: None,
             warning: None,
+            challenges: Vec::new(),
             use_flow: true,
             ack_2xx: None,
             bye_pending: false,
