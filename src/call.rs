@@ -122,6 +122,8 @@ pub enum CallCommand {
     Reject { status: u16 },
     /// BYE (or 480 while ringing).
     Hangup,
+    /// The caller left the queue with a key (the dial plan goes on).
+    LeaveQueue,
     /// Put the caller in this operator queue; `path` is the menu path for the operator's
     /// display.
     Enqueue {
@@ -241,6 +243,8 @@ pub struct Call {
     operator: Option<String>,
     /// The queue gave the call back (no operator, longest wait): a call to return.
     queue_gave_up: bool,
+    /// The caller left the queue with a key (for a message or a callback).
+    left_queue: bool,
 }
 
 impl Call {
@@ -278,6 +282,7 @@ impl Call {
             queue_wait: None,
             operator: None,
             queue_gave_up: false,
+            left_queue: false,
             state: State::Ringing,
             setup,
         }
@@ -317,6 +322,7 @@ impl Call {
             Outcome::Operator => "operator",
             Outcome::CallerHungUp if queued => "abandoned_queue",
             Outcome::Completed | Outcome::CallerHungUp if self.queue_gave_up => "no_operator",
+            Outcome::Completed | Outcome::CallerHungUp if self.left_queue => "left_queue",
             Outcome::Completed | Outcome::CallerHungUp if closed => "closed",
             Outcome::Completed => "completed",
             Outcome::CallerHungUp => "abandoned_menu",
@@ -701,7 +707,8 @@ impl Call {
             return;
         }
         self.events.push_back(CallEvent::Digit { key, source });
-        if !matches!(self.media, Media::Menu) {
+        // While bridged, keys are the operator's business (relayed as RFC 4733).
+        if self.is_bridged() {
             return;
         }
         self.interp.handle_digit(now, key);
@@ -728,6 +735,15 @@ impl Call {
                 }
                 Action::StopPlayback => self.player.stop(),
                 Action::Hangup => self.end(Outcome::Completed, true),
+                Action::LeaveQueue => {
+                    if let Media::Queued { since } = self.media {
+                        self.queue_wait = Some(now.saturating_duration_since(since));
+                        self.left_queue = true;
+                        self.media = Media::Menu;
+                        self.player.stop();
+                        self.commands.push_back(CallCommand::LeaveQueue);
+                    }
+                }
                 Action::Queue { queue } => {
                     self.commands.push_back(CallCommand::Enqueue {
                         queue,
@@ -742,7 +758,7 @@ impl Call {
                     });
                     self.media = Media::Queued { since: now };
                     self.player.stop();
-                    self.start_hold_music(true);
+                    self.start_hold_music();
                 }
                 other => {
                     if let Some(result) = other.current_result() {
@@ -759,17 +775,10 @@ impl Call {
         }
     }
 
-    /// Music on hold, after "please hold" when the wait starts.
-    fn start_hold_music(&mut self, greeting: bool) {
-        let ids: &[&str] = if greeting {
-            &["hold", MUSIC_ON_HOLD]
-        } else {
-            &[MUSIC_ON_HOLD]
-        };
-        for id in ids {
-            if let Some(p) = self.setup.prompts.get(id) {
-                self.player.play_prompt(p);
-            }
+    /// Music on hold (what to say before the wait is the dial plan's business).
+    fn start_hold_music(&mut self) {
+        if let Some(p) = self.setup.prompts.get(MUSIC_ON_HOLD) {
+            self.player.play_prompt(p);
         }
     }
 
@@ -782,7 +791,7 @@ impl Call {
         }
         if finished && matches!(self.media, Media::Queued { .. }) {
             // The music loops (and resumes after an announcement) while the caller waits.
-            self.start_hold_music(false);
+            self.start_hold_music();
             return;
         }
         if finished {

@@ -104,6 +104,33 @@ impl Records {
             .map_err(|e| format!("storing a call record: {e}"))
     }
 
+    /// Calls since `since` that someone should return: the caller hung up while waiting
+    /// for an operator, the queue gave up (nobody logged in, longest wait), or the caller
+    /// left the queue with a key (callback request, voice message). Newest first.
+    pub fn to_call_back(&self, since: Timestamp) -> Result<Vec<serde_json::Value>, String> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT start, caller, outcome, path, queue_wait_s, call_id FROM calls
+                 WHERE start >= ?1 AND outcome IN ('abandoned_queue', 'no_operator', 'left_queue')
+                 ORDER BY start DESC, id DESC LIMIT 1000",
+            )
+            .map_err(|e| e.to_string())?;
+        let rows = stmt
+            .query_map(params![since.to_string()], |row| {
+                Ok(serde_json::json!({
+                    "start": row.get::<_, String>(0)?,
+                    "caller": row.get::<_, String>(1)?,
+                    "outcome": row.get::<_, String>(2)?,
+                    "path": row.get::<_, String>(3)?,
+                    "queue_wait_s": row.get::<_, Option<i64>>(4)?,
+                    "call_id": row.get::<_, String>(5)?,
+                }))
+            })
+            .map_err(|e| e.to_string())?;
+        rows.map(|r| r.map_err(|e| e.to_string())).collect()
+    }
+
     /// Writes the calls that started in `[since, until)` as CSV (RFC 4180, header line
     /// first); returns how many rows.
     pub fn export_csv(

@@ -351,3 +351,63 @@ fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
         got.len()
     );
 }
+
+#[test]
+fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_listed_for_a_callback()
+{
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    );
+    let daemon = start_daemon(&ops, &[("UGYELET_OPERATORS__ANNOUNCE_EVERY_S", "3")]);
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
+    wait_available(&daemon, "anna");
+    // Logged in but paused: callers wait for her.
+    let (code, body) = http(
+        daemon.admin_port,
+        "POST",
+        "/api/operators/anna/pause",
+        Some(r#"{"reason": "ebéd"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    let caller = call_and_ask_for_operator(&daemon, None);
+    let (offer_at, _, _) = wait_for_prompt(&caller, "callback_offer", 0, 0, 20 * SECOND);
+    let after_offer = offer_at + load_prompt("callback_offer").len();
+    let (next_at, ncc, _) = wait_for_prompt(&caller, "queue_next", after_offer, 0, 20 * SECOND);
+    eprintln!(
+        "\"Ön a következő a sorban.\" {:.1} s after the offer (ncc {ncc:.3})",
+        (next_at - after_offer) as f64 / RATE as f64
+    );
+    assert!(
+        anna.events().iter().all(|e| e.kind != "CALL_INCOMING"),
+        "a paused operator must not ring"
+    );
+    let pressed = caller.received_wav().len();
+    caller.send_dtmf('2');
+    wait_for_prompt(&caller, "voicemail_intro", pressed, 0, 10 * SECOND);
+    caller.hangup();
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let (code, body) = http_get(daemon.admin_port, "/api/callbacks");
+        assert_eq!(code, 200, "{body}");
+        let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let listed = v["calls"].as_array().is_some_and(|calls| {
+            calls
+                .iter()
+                .any(|c| c["caller"] == "+36301234567" && c["outcome"] == "left_queue")
+        });
+        if listed {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the caller who left the queue is not listed for a callback: {body}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}

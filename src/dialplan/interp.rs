@@ -79,6 +79,9 @@ pub enum Action {
     Hangup,
     /// Put the caller in an operator queue; answer with [`ActionResult`].
     Queue { queue: String },
+    /// The caller pressed a key of the queue node: take them out of the queue (the plan
+    /// goes on at that key's node).
+    LeaveQueue,
     /// Record a voice message; answer with [`ActionResult`].
     Voicemail,
     /// Send a form; answer with [`ActionResult`].
@@ -103,7 +106,9 @@ impl Action {
             Action::Voicemail | Action::SendForm { .. } | Action::Transfer { .. } => {
                 Some(ActionResult::Failed)
             }
-            Action::Play { .. } | Action::StopPlayback | Action::Hangup => None,
+            Action::Play { .. } | Action::StopPlayback | Action::Hangup | Action::LeaveQueue => {
+                None
+            }
         }
     }
 }
@@ -252,7 +257,16 @@ impl Interp {
             }
             State::Waiting(id, _) => self.menu_key(now, id, key),
             State::Collecting(id, phase) => self.collect_key(now, id, phase, key),
-            State::Idle | State::Busy(_) | State::Done => {}
+            State::Busy(id) => {
+                if let NodeKind::Queue { keys, .. } = &self.plan.nodes[id].kind
+                    && let Some(&(_, target)) = keys.iter().find(|(k, _)| *k == key)
+                {
+                    self.actions.push_back(Action::LeaveQueue);
+                    self.actions.push_back(Action::StopPlayback);
+                    self.enter(now, target, Some(key));
+                }
+            }
+            State::Idle | State::Done => {}
         }
     }
 

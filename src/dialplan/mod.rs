@@ -145,8 +145,13 @@ pub enum NodeKind {
     },
     /// Continue elsewhere.
     Goto { next: NodeId },
-    /// Wait for an operator of a queue; `no_agents` when nobody can take the call.
-    Queue { queue: String, no_agents: NodeId },
+    /// Wait for an operator of a queue; `no_agents` when nobody can take the call; a key
+    /// of `keys` leaves the queue for its node.
+    Queue {
+        queue: String,
+        no_agents: NodeId,
+        keys: Vec<(char, NodeId)>,
+    },
     /// Record a voice message.
     Voicemail { next: NodeId, on_error: NodeId },
     /// Send a form by SMS link or email.

@@ -166,7 +166,7 @@ fn allowed_fields(kind: &str) -> &'static [&'static str] {
         "caller" => &["rules", "default"],
         "set" => &["vars", "next"],
         "goto" => &["next"],
-        "queue" => &["queue", "no_agents"],
+        "queue" => &["queue", "no_agents", "keys"],
         "voicemail" => &["next", "on_error"],
         "send_form" => &["form", "channel", "to", "next", "on_error"],
         "transfer" => &["to", "on_error"],
@@ -485,9 +485,19 @@ impl Validator<'_> {
             "queue" => {
                 let queue = self.known_id(node, name, &n.queue, "queue", self.known.queues);
                 let no_agents = self.required_ref(node, name, &n.no_agents, "no_agents");
+                // Keys that take a waiting caller out of the queue (e.g. to leave a message).
+                let mut keys = Vec::new();
+                if let Some(k) = &n.keys {
+                    for (key, target) in k.get_ref() {
+                        if let (Some(c), Some(t)) = (self.key(key), self.node_ref(target)) {
+                            keys.push((c, t));
+                        }
+                    }
+                }
                 Some(NodeKind::Queue {
                     queue: queue?,
                     no_agents: no_agents?,
+                    keys,
                 })
             }
             "voicemail" => {
@@ -915,7 +925,11 @@ pub(crate) fn successors(kind: &NodeKind) -> Vec<NodeId> {
         NodeKind::Caller { rules, default } => {
             rules.iter().map(|(_, t)| *t).chain([*default]).collect()
         }
-        NodeKind::Queue { no_agents, .. } => vec![*no_agents],
+        NodeKind::Queue {
+            no_agents, keys, ..
+        } => std::iter::once(*no_agents)
+            .chain(keys.iter().map(|(_, t)| *t))
+            .collect(),
         NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. } => {
             vec![*next, *on_error]
         }

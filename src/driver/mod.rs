@@ -320,6 +320,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                         CallCommand::Enqueue { queue, path, caller, codec } => {
                             board.enqueue(now, dialog, &queue, caller, path, codec);
                         }
+                        CallCommand::LeaveQueue => {
+                            let mut cx = switchboard::Ctx {
+                                endpoint: &mut endpoint,
+                                calls: &calls,
+                                ports: &mut ports,
+                                locals: &mut locals,
+                                tcp: &tcp_writers,
+                                listen_ip: listen.ip(),
+                            };
+                            board.call_gone(now, &mut cx, dialog);
+                        }
                     },
                     ToSip::CallGone(dialog) => {
                         calls.remove(&dialog);

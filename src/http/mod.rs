@@ -36,6 +36,7 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/override", get(get_override).put(put_override))
         .route("/api/calls", get(calls))
         .route("/api/operators", get(operators))
+        .route("/api/callbacks", get(callbacks))
         .route("/api/operators/{name}/{action}", post(operator_action))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
@@ -127,6 +128,53 @@ async fn operators(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Res
         Err(p) => p.into_inner().clone(),
     };
     Json(view).into_response()
+}
+
+/// `GET /api/callbacks[?days=N]`: calls of the last N days (default 7) that nobody took:
+/// abandoned in the queue, no operator, or a callback or message asked for.
+async fn callbacks(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let days_param = uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("days="));
+    let days: i64 = match days_param.map(str::parse::<i64>) {
+        None => 7,
+        Some(Ok(d)) if (1..=3660).contains(&d) => d,
+        Some(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "days: expected a number of days from 1 to 3660"})),
+            )
+                .into_response();
+        }
+    };
+    let since = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_hours(24 * days))
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+    let dir = shared.cfg.state.dir.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        crate::cdr::Records::open(&dir).and_then(|r| r.to_call_back(since))
+    })
+    .await;
+    match result {
+        Ok(Ok(calls)) => Json(json!({ "calls": calls })).into_response(),
+        Ok(Err(e)) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
+        }
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({"error": e.to_string()})),
+        )
+            .into_response(),
+    }
 }
 
 #[derive(Deserialize, Default)]
