@@ -45,6 +45,16 @@ pub struct Transports {
 
 impl Transports {
     fn attachment(&self, row: &Row) -> Option<EmailAttachment> {
+        if let Some(path) = &row.attachment {
+            let path = std::path::Path::new(path);
+            return Some(EmailAttachment {
+                filename: path
+                    .file_name()
+                    .map_or_else(|| "uzenet.wav".into(), |n| n.to_string_lossy().into_owned()),
+                content_type: "audio/wav".into(),
+                bytes: std::fs::read(path).ok()?,
+            });
+        }
         let file = self.catalog.get(row.form_id.as_deref()?)?.file.as_ref()?;
         let bytes = std::fs::read(file).ok()?;
         (bytes.len() <= self.attach_limit_bytes).then(|| EmailAttachment {
