@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dialplan::Plan;
-use crate::dialplan::interp::{Action, CallEnv, Interp, PlayItem};
+use crate::dialplan::interp::{Action, ActionResult, CallEnv, Interp, PlayItem};
 use crate::media::player::{FrameCodec, Player, PlayerEvent};
 use crate::media::prompts::PromptSet;
 use crate::rtp::dtmf::goertzel::Goertzel;
@@ -151,6 +151,17 @@ pub enum CallEvent {
     },
 }
 
+/// A long-running action the driver carries out (sending a form); the call waits, in
+/// silence, until [`Call::handle_action_result`] brings the outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub action: Action,
+    /// The dial-plan node that asked, and how many nodes the call had been through then:
+    /// with the SIP Call-ID they name the request uniquely (its idempotency key).
+    pub node: String,
+    pub step: usize,
+}
+
 /// Where a key press was heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigitSource {
@@ -178,6 +189,8 @@ pub struct Call {
     packets: VecDeque<RtpFrame>,
     commands: VecDeque<CallCommand>,
     events: VecDeque<CallEvent>,
+    /// Long-running actions handed to the driver (see [`Call::poll_request`]).
+    requests: VecDeque<Request>,
     last_media: Instant,
     answered_at: Option<Instant>,
     outcome: Option<Outcome>,
@@ -211,6 +224,7 @@ impl Call {
             packets: VecDeque::with_capacity(8),
             commands: VecDeque::new(),
             events: VecDeque::new(),
+            requests: VecDeque::new(),
             last_media: now,
             answered_at: None,
             outcome: None,
@@ -402,6 +416,27 @@ impl Call {
         self.events.pop_front()
     }
 
+    /// Next long-running action for the driver; answer each with
+    /// [`Call::handle_action_result`].
+    #[must_use]
+    pub fn poll_request(&mut self) -> Option<Request> {
+        self.requests.pop_front()
+    }
+
+    /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
+    pub fn handle_action_result(&mut self, now: Instant, result: ActionResult) {
+        if self.state != State::Answered {
+            return;
+        }
+        self.interp.handle_result(now, result);
+        self.run_actions(now);
+    }
+
+    /// The SIP Call-ID of the caller's leg.
+    pub fn sip_call_id(&self) -> &str {
+        &self.setup.sip_call_id
+    }
+
     /// Next RTP packet and where to send it.
     #[must_use]
     pub fn poll_rtp(&mut self) -> Option<(SocketAddr, RtpFrame)> {
@@ -534,6 +569,14 @@ impl Call {
                 }
                 Action::StopPlayback => self.player.stop(),
                 Action::Hangup => self.end(Outcome::Completed, true),
+                Action::SendForm { .. } => {
+                    let path = self.interp.path();
+                    self.requests.push_back(Request {
+                        action,
+                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
+                        step: path.split('>').count(),
+                    });
+                }
                 other => {
                     if let Some(result) = other.current_result() {
                         self.interp.handle_result(now, result);
@@ -687,6 +730,10 @@ type = "hangup"
     }
 
     fn call(t0: Instant, te: Option<u8>) -> (Call, Arc<PromptSet>) {
+        call_with_plan(t0, te, PLAN)
+    }
+
+    fn call_with_plan(t0: Instant, te: Option<u8>, plan: &str) -> (Call, Arc<PromptSet>) {
         let prompts = Arc::new(PromptSet::from_prompts([
             tone("welcome", 1000, 5),
             tone("main_menu", 2000, 50),
@@ -696,9 +743,10 @@ type = "hangup"
         let ids = ["welcome", "main_menu", "office_hours", "goodbye"];
         let known = crate::dialplan::Known {
             prompts: &ids,
+            forms: &["lakcim"],
             ..Default::default()
         };
-        let (plan, _) = load_str("t.toml", PLAN, &known).expect("test plan is valid");
+        let (plan, _) = load_str("t.toml", plan, &known).expect("test plan is valid");
         let negotiated = Negotiated {
             codec: Codec::Pcma,
             pt: 8,
@@ -987,6 +1035,78 @@ type = "hangup"
             .filter(|e| matches!(e, CallEvent::Digit { .. }))
             .count();
         assert_eq!(keys, 0, "the intruder's key press is not heard");
+    }
+
+    const SEND_PLAN: &str = r#"start = "send"
+[nodes.send]
+type = "send_form"
+form = "lakcim"
+channel = "sms"
+to = "@caller"
+next = "sent"
+on_error = "failed"
+[nodes.sent]
+type = "play"
+prompts = ["goodbye"]
+next = "end"
+[nodes.failed]
+type = "play"
+prompts = ["office_hours"]
+next = "end"
+[nodes.end]
+type = "hangup"
+"#;
+
+    #[test]
+    fn send_form_waits_in_silence_for_the_driver_then_follows_the_result() {
+        for (result, heard) in [(ActionResult::Done, 8000), (ActionResult::Failed, 4000)] {
+            let t0 = crate::clock::test_epoch();
+            let (mut c, _) = call_with_plan(t0, Some(101), SEND_PLAN);
+            let mut out = Vec::new();
+            run(&mut c, t0 + Duration::from_millis(1500), &mut out);
+            let req = c.poll_request().expect("the plan asked for a form");
+            assert_eq!(
+                req,
+                Request {
+                    action: Action::SendForm {
+                        form: "lakcim".into(),
+                        channel: crate::dialplan::Channel::Sms,
+                        to: "+36301234567".into(),
+                    },
+                    node: "send".into(),
+                    step: 1,
+                }
+            );
+            assert_eq!(c.poll_request(), None, "asked once");
+            assert!(
+                out.iter().all(|(_, f)| f[12..].iter().all(|b| *b == 0xD5)),
+                "silence while the driver works"
+            );
+            out.clear();
+            let now = t0 + Duration::from_millis(1500);
+            c.handle_action_result(now, result);
+            run(&mut c, now + Duration::from_millis(200), &mut out);
+            assert!(
+                out.iter().take(3).all(|(_, f)| source(f) == heard),
+                "{result:?} leads to its branch"
+            );
+        }
+    }
+
+    #[test]
+    fn a_result_after_the_call_ended_is_ignored() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call_with_plan(t0, Some(101), SEND_PLAN);
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_millis(600), &mut out);
+        assert!(c.poll_request().is_some());
+        c.handle_input(
+            t0 + Duration::from_millis(700),
+            CallInput::Ended(EndReason::PeerBye),
+        );
+        c.handle_action_result(t0 + Duration::from_millis(800), ActionResult::Done);
+        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
+        assert_eq!(c.path(), "send");
     }
 
     #[test]

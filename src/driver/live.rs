@@ -166,6 +166,9 @@ pub struct LiveCall {
     pub started: String,
     /// Version of the dial plan the call runs on.
     pub plan_version: u64,
+    /// The SIP Call-ID (part of the idempotency key of forms sent during the call).
+    #[serde(skip)]
+    pub sip_call_id: String,
 }
 
 /// The outcome of the last reload attempt, for the admin API and logs.
@@ -179,6 +182,8 @@ pub struct ReloadStatus {
 
 /// State shared between the SIP task, the reload machinery and the admin API.
 pub struct Shared {
+    /// Sends forms (SMS links, email) through the durable outbox.
+    pub forms: Arc<super::forms::Forms>,
     pub cfg: Config,
     pub metrics: crate::metrics::Metrics,
     /// Calls in progress, for the admin API.

@@ -7,6 +7,8 @@
 //! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
 //! | GET    | `/api/calls`    | calls in progress: id, caller, start, plan version       |
+//! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…}` once the message is durably queued; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
+//! | GET    | `/api/outbox`   | messages (`?state=queued\|sending\|sent\|delivered\|failed`, `&limit=100`), newest last, with recipients and last errors |
 //! | GET    | `/metrics`      | Prometheus text format                                   |
 //! | GET    | `/healthz`      | 200 `ok` while serving (SIP bound, plan loaded); 503 `draining` during shutdown; no token needed |
 //!
@@ -35,6 +37,8 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/reload", post(reload))
         .route("/api/override", get(get_override).put(put_override))
         .route("/api/calls", get(calls))
+        .route("/api/calls/{id}/forms", post(send_form))
+        .route("/api/outbox", get(outbox))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(shared);
@@ -214,4 +218,145 @@ async fn put_override(
     shared.set_manual(value.clone());
     tracing::info!(mode = %req.mode, "manual override set through the admin API");
     Json(override_json(value.as_ref())).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormRequest {
+    form: String,
+    channel: String,
+    to: String,
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// An operator sends a form during a call; the caller dictates the address.
+async fn send_form(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Result<Json<FormRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let call = id.parse::<u64>().ok().and_then(|id| {
+        let calls = shared
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.get(&id).cloned()
+    });
+    let Some(call) = call else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no call {id} in progress (GET /api/calls lists them)"),
+        );
+    };
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let Some(channel) = crate::store::Channel::parse(&req.channel) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "channel: expected \"sms\" or \"email\", found {:?}",
+                req.channel
+            ),
+        );
+    };
+    // Sending the same form to the same address during one call is one message, however
+    // often the operator clicks.
+    let to = req.to.trim().to_lowercase();
+    let key = crate::notify::outbox::derive_key(&[
+        &call.sip_call_id,
+        "operator",
+        &req.form,
+        channel.as_str(),
+        &crate::phone::normalize(&to).unwrap_or(to.clone()),
+    ]);
+    match shared.forms.send_form(key, &req.form, channel, &to).await {
+        Ok(e) => {
+            tracing::info!(call = call.id, id = e.id, "operator sent a form");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"id": e.id, "created": e.created})),
+            )
+                .into_response()
+        }
+        Err(e) => error(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.to_string(),
+        ),
+    }
+}
+
+/// The outbox for admins: what was sent, what is pending, what failed and why.
+async fn outbox(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let mut state = None;
+    let mut limit = 100u32;
+    for (k, v) in forms::parse_form(uri.query().unwrap_or("")) {
+        match k.as_str() {
+            "state" => match crate::notify::outbox::State::parse(&v) {
+                Some(s) => state = Some(s),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "state: expected queued, sending, sent, delivered or failed, found {v:?}"
+                        ),
+                    );
+                }
+            },
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=10_000).contains(&n) => limit = n,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("limit: expected 1 to 10000, found {v:?}"),
+                    );
+                }
+            },
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter {other:?} (known: state, limit)"),
+                );
+            }
+        }
+    }
+    match shared.forms.list(state, limit).await {
+        Ok(rows) => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "channel": r.channel.as_str(),
+                        "recipient": r.recipient,
+                        "form": r.form_id,
+                        "state": r.state.as_str(),
+                        "attempts": r.attempts,
+                        "last_error": r.last_error,
+                        "provider_id": r.provider_id,
+                        "created_ms": r.created_ms,
+                        "updated_ms": r.updated_ms,
+                        "downloads": r.downloads,
+                    })
+                })
+                .collect();
+            Json(json!({"messages": list})).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }

@@ -1,0 +1,179 @@
+//! Forms end to end: the real daemon, a SIPp caller pressing keys (RFC 4733), a real HTTP
+//! server on 127.0.0.1 standing in for the SMS gateway, and the daemon's own public
+//! listener serving the link. Also a SIGKILL while a message is pending, and the
+//! operator API.
+
+mod common;
+
+use common::*;
+use std::time::Duration;
+
+const SECOND: Duration = Duration::from_secs(1);
+
+/// Milliseconds into the call by which the welcome prompt is over (the key then lands in
+/// the closed-line announcement, which lets it through to the closed menu).
+fn into_menu_ms() -> u64 {
+    (load_prompt("welcome").len() * 1000 / RATE) as u64 + 1500
+}
+
+/// Settings for a generic gateway at `port`, quick retries without jitter.
+fn gateway_env(port: u16) -> Vec<(&'static str, String)> {
+    vec![
+        ("UGYELET_NOTIFY__SMS__KIND", "generic".into()),
+        (
+            "UGYELET_NOTIFY__SMS__URL",
+            format!("http://127.0.0.1:{port}/send"),
+        ),
+        (
+            "UGYELET_NOTIFY__SMS__BODY_TEMPLATE",
+            r#"{"to":"{to}","text":"{text}","ref":"{id}"}"#.into(),
+        ),
+        ("UGYELET_NOTIFY__SMS__TIMEOUT_S", "3".into()),
+        ("UGYELET_NOTIFY__RETRY_INITIAL_MS", "400".into()),
+        ("UGYELET_NOTIFY__RETRY_MAX_S", "2".into()),
+        ("UGYELET_NOTIFY__RETRY_JITTER", "0.0".into()),
+    ]
+}
+
+fn start(env: &[(&'static str, String)]) -> Daemon {
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Daemon::start(&pairs)
+}
+
+fn close_the_line(d: &Daemon) {
+    let (status, body) = http_request(
+        d.admin_port,
+        "PUT",
+        "/api/override",
+        Some(r#"{"mode":"closed","reason":"test"}"#),
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+}
+
+fn call_for_sms(d: &Daemon) -> SippResult {
+    let delay = into_menu_ms().to_string();
+    sipp(
+        &scenario("mobile_caller_presses_1_when_closed_and_gets_a_form_by_sms.xml"),
+        &["-d", &delay, "-timeout", "60s", &d.addr()],
+    )
+}
+
+fn outbox(d: &Daemon, query: &str) -> serde_json::Value {
+    let (status, body) = http_request(
+        d.admin_port,
+        "GET",
+        &format!("/api/outbox{query}"),
+        None,
+        None,
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("JSON")
+}
+
+#[test]
+fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_form() {
+    // The gateway refuses the first attempt: the retry must not make a second SMS.
+    let gateway = HttpStub::start(&[(503, "busy")]);
+    let daemon = start(&gateway_env(gateway.port));
+    close_the_line(&daemon);
+
+    let result = call_for_sms(&daemon);
+    result.assert_success();
+
+    let seen = gateway.wait_requests(2, 20 * SECOND);
+    std::thread::sleep(2 * SECOND);
+    let seen_later = gateway.requests();
+    assert_eq!(
+        seen_later.len(),
+        2,
+        "one refused attempt and one accepted: {seen_later:?}"
+    );
+    assert_eq!(seen[0].body, seen[1].body, "the retry is the same SMS");
+    assert_eq!(
+        seen[0].header("idempotency-key"),
+        seen[1].header("idempotency-key")
+    );
+    let req: serde_json::Value = serde_json::from_slice(&seen[1].body).expect("JSON body");
+    assert_eq!(req["to"], "+36301234567", "the caller's own number, E.164");
+    let text = req["text"].as_str().expect("text");
+    assert!(
+        text.starts_with("Ügyintézési tajékoztato: mit hozzon magaval: "),
+        "transliterated title (GSM-7 keeps Ü and é) then the link: {text}"
+    );
+    assert!(text.chars().count() <= 160, "one SMS segment: {text}");
+    let prefix = format!("http://127.0.0.1:{}/f/", daemon.public_port);
+    let at = text
+        .find(&prefix)
+        .expect("a link to the daemon's public listener");
+    let path = &text[at + prefix.len() - 3..];
+
+    let (status, bytes) = http_request(daemon.public_port, "GET", path, None, None);
+    assert_eq!(status, 200);
+    let want = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/forms/tajekoztato.pdf"
+    ))
+    .expect("form file");
+    assert_eq!(bytes, want, "the link serves the form's bytes");
+
+    let sent = outbox(&daemon, "?state=sent");
+    let msgs = sent["messages"].as_array().expect("list");
+    assert_eq!(msgs.len(), 1, "{sent}");
+    assert_eq!(msgs[0]["attempts"], 2);
+    assert_eq!(msgs[0]["downloads"], 1);
+    assert_eq!(msgs[0]["form"], "tajekoztato");
+    // Logs protect callers: the number never appears at info level.
+    assert!(
+        !daemon.stderr().contains("301234567"),
+        "the caller's number leaked into the log"
+    );
+}
+
+#[test]
+fn without_a_gateway_the_caller_hears_sms_failed_and_nothing_is_queued() {
+    let daemon = Daemon::start(&[]);
+    close_the_line(&daemon);
+    call_for_sms(&daemon).assert_success();
+    assert!(
+        daemon
+            .wait_for_line(5 * SECOND, |l| l.contains("form not sent")
+                && l.contains("status=503"))
+            .is_some(),
+        "the refusal is logged"
+    );
+    assert_eq!(outbox(&daemon, "")["messages"], serde_json::json!([]));
+}
+
+#[test]
+fn a_message_pending_when_the_daemon_is_killed_is_delivered_once_after_restart() {
+    let gateway_port = free_ports(1);
+    let state = scratch_dir("forms-kill-state");
+    let mut env = gateway_env(gateway_port);
+    env.push(("UGYELET_STATE__DIR", state.display().to_string()));
+
+    let mut first = start(&env);
+    close_the_line(&first);
+    call_for_sms(&first).assert_success();
+    assert!(
+        first
+            .wait_for_line(10 * SECOND, |l| l.contains("send attempt failed"))
+            .is_some(),
+        "the gateway is down: the first attempt fails"
+    );
+    first.kill();
+
+    let gateway = HttpStub::start_on(gateway_port, &[]);
+    let second = start(&env);
+    let seen = gateway.wait_requests(1, 15 * SECOND);
+    assert_eq!(seen.len(), 1, "delivered after the restart");
+    std::thread::sleep(3 * SECOND);
+    assert_eq!(gateway.requests().len(), 1, "and only once");
+    let req: serde_json::Value = serde_json::from_slice(&seen[0].body).expect("JSON body");
+    assert_eq!(req["to"], "+36301234567");
+    let msgs = outbox(&second, "");
+    assert_eq!(msgs["messages"].as_array().map(Vec::len), Some(1), "{msgs}");
+    assert_eq!(msgs["messages"][0]["state"], "sent");
+    drop(second);
+    let _ = std::fs::remove_dir_all(&state);
+}
