@@ -177,3 +177,183 @@ fn a_message_pending_when_the_daemon_is_killed_is_delivered_once_after_restart()
     drop(second);
     let _ = std::fs::remove_dir_all(&state);
 }
+
+/// Length of a prompt in milliseconds.
+fn prompt_ms(id: &str) -> u64 {
+    (load_prompt(id).len() * 1000 / RATE) as u64
+}
+
+#[test]
+fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_listed_until_done() {
+    let smtp = SmtpSink::start();
+    let daemon = start(&smtp.daemon_env());
+    close_the_line(&daemon);
+
+    // The caller: quiet until the recording has surely begun, a sentence, then quiet.
+    let key_at = into_menu_ms();
+    let speak_at = key_at + prompt_ms("voicemail_intro") + prompt_ms("beep") + 1500;
+    let speech = espeak_hu("Kérem, hívjanak vissza a lakcímbejelentés ügyében. Köszönöm.");
+    let speech_ms = (speech.len() * 1000 / RATE) as u64;
+    let mut source = vec![0i16; ms(speak_at)];
+    source.extend_from_slice(&speech);
+    source.resize(source.len() + ms(60_000), 0);
+    let dir = scratch_dir("voicemail-source");
+    let wav = dir.join("caller.wav");
+    write_wav_8k(&wav, &source);
+    let phone = Baresip::start(BaresipConfig {
+        source: Some(wav),
+        ..BaresipConfig::default()
+    });
+    phone.dial(&daemon.uri());
+    let established = phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let sleep_to = |at_ms: u64| {
+        let at = established.at + Duration::from_millis(at_ms);
+        std::thread::sleep(at.saturating_duration_since(std::time::Instant::now()));
+    };
+    sleep_to(key_at);
+    phone.send_dtmf('2');
+    sleep_to(speak_at + speech_ms + 1000);
+    phone.send_dtmf('#');
+    phone.wait_event("CALL_CLOSED", 30 * SECOND);
+
+    let mails = smtp.wait_messages(1, 20 * SECOND);
+    assert_eq!(mails.len(), 1, "one email to the office");
+    let m = &mails[0];
+    assert_eq!(
+        m["rcpt_tos"],
+        serde_json::json!(["ugyfelszolgalat@example.hu"])
+    );
+    assert_eq!(m["subject"], "Hangüzenet az ügyeleti vonalon: +36301234567");
+    let body = m["body"].as_str().expect("body");
+    assert!(body.contains("Hívó: +36301234567"), "{body}");
+    assert!(
+        body.contains("Menü: welcome>check_open>closed_info>closed_menu>leave_message>record"),
+        "{body}"
+    );
+    assert_eq!(m["attachments"][0]["content_type"], "audio/wav");
+    let got = dir.join("received.wav");
+    std::fs::write(&got, attachment_bytes(m, 0)).expect("write");
+    let recorded = read_wav_8k(&got);
+    let (_, ncc) = find_prompt(&recorded, &through_alaw(&speech)).expect("recording long enough");
+    assert!(
+        ncc > HEARD,
+        "the WAV holds what the caller said (ncc {ncc:.4})"
+    );
+    assert!(
+        recorded.len() < ms(speech_ms + 6000),
+        "'#' ended the recording ({} samples)",
+        recorded.len()
+    );
+
+    let list = |q: &str| {
+        let (status, body) = http_request(
+            daemon.admin_port,
+            "GET",
+            &format!("/api/messages{q}"),
+            None,
+            None,
+        );
+        assert_eq!(status, 200);
+        serde_json::from_slice::<serde_json::Value>(&body).expect("JSON")
+    };
+    let open = list("");
+    assert_eq!(open["messages"].as_array().map(Vec::len), Some(1), "{open}");
+    assert_eq!(open["messages"][0]["caller"], "+36301234567");
+    let id = open["messages"][0]["id"].as_u64().expect("id");
+    let done = |id: u64| {
+        http_request(
+            daemon.admin_port,
+            "POST",
+            &format!("/api/messages/{id}/done"),
+            None,
+            None,
+        )
+        .0
+    };
+    assert_eq!(done(id), 200);
+    assert_eq!(done(id), 409, "already done");
+    assert_eq!(done(id + 1), 404);
+    assert_eq!(list("")["messages"], serde_json::json!([]));
+    assert_eq!(list("?all=1")["messages"][0]["done"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
+    let smtp = SmtpSink::start();
+    let daemon = start(&smtp.daemon_env());
+    let phone = Baresip::caller();
+    phone.dial(&daemon.uri());
+    phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (status, body) = http_request(daemon.admin_port, "GET", "/api/calls", None, None);
+    assert_eq!(status, 200);
+    let calls: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    let call = calls["calls"][0]["id"]
+        .as_u64()
+        .expect("a call in progress");
+    let post = |call: u64, json: &str| {
+        let (status, body) = http_request(
+            daemon.admin_port,
+            "POST",
+            &format!("/api/calls/{call}/forms"),
+            Some(json),
+            None,
+        );
+        (status, String::from_utf8_lossy(&body).into_owned())
+    };
+
+    let good = r#"{"form":"lakcim","channel":"email","to":"Lakos@Example.hu"}"#;
+    let (status, first) = post(call, good);
+    assert_eq!(status, 202, "{first}");
+    let first: serde_json::Value = serde_json::from_str(&first).expect("JSON");
+    assert_eq!(first["created"], true);
+    let (status, again) = post(call, good);
+    assert_eq!(status, 202);
+    let again: serde_json::Value = serde_json::from_str(&again).expect("JSON");
+    assert_eq!(
+        (&again["id"], &again["created"]),
+        (&first["id"], &serde_json::json!(false)),
+        "a second click sends nothing more"
+    );
+
+    let (status, e) = post(call + 100, good);
+    assert_eq!(status, 404, "{e}");
+    let (status, e) = post(call, r#"{"form":"nincs","channel":"email","to":"a@b.hu"}"#);
+    assert_eq!(status, 400);
+    assert!(
+        e.contains(r#"unknown form \"nincs\" (known: tajekoztato, lakcim"#),
+        "{e}"
+    );
+    let (status, e) = post(call, r#"{"form":"lakcim","channel":"fax","to":"a@b.hu"}"#);
+    assert_eq!(status, 400);
+    assert!(
+        e.contains(r#"expected \"sms\" or \"email\", found \"fax\""#),
+        "{e}"
+    );
+    let (status, e) = post(
+        call,
+        r#"{"form":"lakcim","channel":"email","to":"nem cím"}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(e.contains("expected an email address"), "{e}");
+    let (status, e) = post(
+        call,
+        r#"{"form":"lakcim","channel":"sms","to":"06301234567"}"#,
+    );
+    assert_eq!(status, 503, "no SMS gateway here: {e}");
+
+    let mails = smtp.wait_messages(1, 20 * SECOND);
+    phone.hangup();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
+    assert_eq!(m["rcpt_tos"], serde_json::json!(["lakos@example.hu"]));
+    assert_eq!(m["subject"], "Kért nyomtatvány: Lakcímbejelentés");
+    assert_eq!(m["attachments"][0]["filename"], "lakcim.pdf");
+    let want =
+        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/forms/lakcim.pdf")).expect("form");
+    assert_eq!(attachment_bytes(m, 0), want);
+    std::thread::sleep(SECOND);
+    assert_eq!(smtp.messages().len(), 1, "exactly one mail");
+    let sent = outbox(&daemon, "?state=sent");
+    assert_eq!(sent["messages"][0]["recipient"], "lakos@example.hu");
+}

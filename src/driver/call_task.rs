@@ -65,7 +65,7 @@ pub(super) async fn run(
                 Some(result) = results.recv() => call.handle_action_result(Instant::now(), result),
             }
             while let Some(req) = call.poll_request() {
-                fulfil(req, call.sip_call_id(), &metrics, results_tx.clone());
+                fulfil(req, &call, &metrics, results_tx.clone());
             }
             while let Some(cmd) = call.poll_command() {
                 let _ = to_sip.send(ToSip::Command(dialog, cmd));
@@ -113,20 +113,46 @@ pub(super) async fn run(
 /// Carries out a call's request on a task of its own; the result goes to `done`.
 fn fulfil(
     req: Request,
-    sip_call_id: &str,
+    call: &Call,
     shared: &std::sync::Arc<super::live::Shared>,
     done: mpsc::UnboundedSender<ActionResult>,
 ) {
-    let Action::SendForm { form, channel, to } = req.action else {
-        let _ = done.send(ActionResult::Failed);
-        return;
+    let sip_call_id = call.sip_call_id();
+    let forms = std::sync::Arc::clone(&shared.forms);
+    let (form, channel, to) = match req.action {
+        Action::SendForm { form, channel, to } => (form, channel, to),
+        Action::Voicemail => {
+            let msg = super::forms::VoiceMessageIn {
+                key: derive_key(&[sip_call_id, &req.node, &req.step.to_string(), "voicemail"]),
+                caller: call.caller_e164().map(str::to_owned),
+                menu_path: call.path(),
+                audio: req.audio,
+            };
+            tokio::spawn(
+                async move {
+                    let result = match forms.save_voice_message(msg).await {
+                        Ok(_) => ActionResult::Done,
+                        Err(e) => {
+                            tracing::error!("voice message not kept: {e}");
+                            ActionResult::Failed
+                        }
+                    };
+                    let _ = done.send(result);
+                }
+                .in_current_span(),
+            );
+            return;
+        }
+        _ => {
+            let _ = done.send(ActionResult::Failed);
+            return;
+        }
     };
     let channel = match channel {
         crate::dialplan::Channel::Sms => Channel::Sms,
         crate::dialplan::Channel::Email => Channel::Email,
     };
     let key = derive_key(&[sip_call_id, &req.node, &req.step.to_string(), &form]);
-    let forms = std::sync::Arc::clone(&shared.forms);
     tokio::spawn(
         async move {
             let result = match forms.send_form(key, &form, channel, &to).await {

@@ -37,7 +37,7 @@ use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
 use crate::notify::text;
 use crate::notify::worker::{Transports, Worker};
 use crate::phone;
-use crate::store::{Channel, Enqueued, NewMessage, Row, Store};
+use crate::store::{Channel, Enqueued, NewMessage, OfficeMail, Row, Store, VoiceMessage};
 
 /// Why a form was not queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +110,17 @@ pub struct Forms {
     sms_ready: bool,
     email_ready: bool,
     wake: Arc<tokio::sync::Notify>,
+    /// Where voice messages are kept (`state.dir/messages`).
+    messages_dir: PathBuf,
+}
+
+/// A voice message handed over by a call.
+pub struct VoiceMessageIn {
+    pub key: String,
+    pub caller: Option<String>,
+    pub menu_path: String,
+    /// 8 kHz 16-bit mono.
+    pub audio: Vec<i16>,
 }
 
 fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
@@ -252,6 +263,83 @@ impl Forms {
         out
     }
 
+    /// Keeps a voice message: the WAV on disk (synced), the row listed in the admin API and,
+    /// when email and the office mailbox are configured, the email to the office with the
+    /// WAV attached, queued in the same transaction. Returns the message id once all of
+    /// it is on disk. A message with no voice in it is a callback request.
+    pub async fn save_voice_message(&self, msg: VoiceMessageIn) -> Result<u64, String> {
+        let store = Arc::clone(&self.store);
+        let dir = self.messages_dir.clone();
+        let office = self
+            .cfg
+            .smtp
+            .office
+            .clone()
+            .filter(|o| self.email_ready && !o.is_empty());
+        if office.is_none() {
+            warn!(
+                "voice message kept, but no email goes out (notify.smtp.host or notify.smtp.office unset)"
+            );
+        }
+        let res = tokio::task::spawn_blocking(move || {
+            let now = jiff::Timestamp::now();
+            let created_ms = now.as_millisecond();
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let stamp = now
+                .to_zoned_datetime(crate::dialplan::calendar::tz())
+                .strftime("%Y%m%d-%H%M%S")
+                .to_string();
+            let file = dir.join(format!("{stamp}-{}.wav", &msg.key[..msg.key.len().min(8)]));
+            write_wav(&file, &msg.audio).map_err(|e| format!("{}: {e}", file.display()))?;
+            let seconds = msg.audio.len() as f64 / 8000.0;
+            let voiced = msg.audio.chunks(160).any(crate::call::is_voice);
+            let when = now
+                .to_zoned_datetime(crate::dialplan::calendar::tz())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string();
+            let mail = office.map(|to| office_mail(to, &msg, voiced, seconds, &when));
+            let row = VoiceMessage {
+                id: 0,
+                key: msg.key,
+                caller: msg.caller,
+                created_ms,
+                menu_path: msg.menu_path,
+                file: file.display().to_string(),
+                seconds,
+                outbox_id: None,
+                done_ms: None,
+            };
+            lock(&store)
+                .add_voice_message(&row, mail.as_ref())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("voice message task: {e}"))?;
+        if let Ok(id) = &res {
+            info!(id, "voice message kept");
+            self.wake.notify_one();
+        }
+        res
+    }
+
+    /// Voice messages for the admin API (only those not yet done unless `all`).
+    pub async fn voice_messages(&self, all: bool) -> Result<Vec<VoiceMessage>, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || lock(&store).voice_messages(all))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Marks a voice message handled (see [`Store::voice_message_done`]).
+    pub async fn voice_message_done(&self, id: u64) -> Result<Option<bool>, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || lock(&store).voice_message_done(id, unix_ms()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     /// Messages for the admin API, newest `limit`, in `state` when given.
     pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, String> {
         let store = Arc::clone(&self.store);
@@ -260,6 +348,59 @@ impl Forms {
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
     }
+}
+
+/// The office's email about a voice message: who, when, through which menu, how long.
+fn office_mail(
+    to: String,
+    msg: &VoiceMessageIn,
+    voiced: bool,
+    seconds: f64,
+    when: &str,
+) -> OfficeMail {
+    let who = msg
+        .caller
+        .clone()
+        .unwrap_or_else(|| "ismeretlen (a hívó nem küldött számot)".to_owned());
+    let (subject, intro) = if voiced {
+        (
+            format!("Hangüzenet az ügyeleti vonalon: {who}"),
+            "Hangüzenet érkezett az ügyeleti vonalon. A felvételt csatoltuk (WAV).",
+        )
+    } else {
+        (
+            format!("Visszahívási kérés az ügyeleti vonalon: {who}"),
+            "A hívó nem mondott üzenetet: kérjük, hívja vissza. A felvételt csatoltuk (WAV).",
+        )
+    };
+    OfficeMail {
+        to,
+        subject,
+        body: format!(
+            "{intro}\n\nHívó: {who}\nIdőpont: {when}\nMenü: {}\nHossz: {seconds:.0} másodperc\n\n\
+             Elintézés után jelölje késznek az ügyeleti rendszerben \
+             (POST /api/messages/{{id}}/done).\n",
+            msg.menu_path
+        ),
+    }
+}
+
+/// Writes 8 kHz 16-bit mono PCM as a WAV file and syncs it to disk.
+fn write_wav(path: &Path, pcm: &[i16]) -> Result<(), String> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(|e| e.to_string())?;
+    for s in pcm {
+        w.write_sample(*s).map_err(|e| e.to_string())?;
+    }
+    w.finalize().map_err(|e| e.to_string())?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| e.to_string())
 }
 
 /// The form's file name and bytes (empty when it has no file or cannot be read: the
@@ -416,6 +557,7 @@ pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
         sms_ready: sms.is_some(),
         email_ready: smtp.is_some(),
         wake: Arc::new(tokio::sync::Notify::new()),
+        messages_dir: cfg.state.dir.join("messages"),
     });
     let policy = RetryPolicy {
         initial: Duration::from_millis(n.retry_initial_ms),

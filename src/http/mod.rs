@@ -8,6 +8,8 @@
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
 //! | GET    | `/api/calls`    | calls in progress: id, caller, start, plan version       |
 //! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…}` once the message is durably queued; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
+//! | GET    | `/api/messages` | voice messages and callback requests not yet done (`?all=1`: every one): caller, time, menu path, length, WAV file, the office email's state |
+//! | POST   | `/api/messages/{id}/done` | mark one handled: 200, 404 unknown, 409 already done |
 //! | GET    | `/api/outbox`   | messages (`?state=queued\|sending\|sent\|delivered\|failed`, `&limit=100`), newest last, with recipients and last errors |
 //! | GET    | `/metrics`      | Prometheus text format                                   |
 //! | GET    | `/healthz`      | 200 `ok` while serving (SIP bound, plan loaded); 503 `draining` during shutdown; no token needed |
@@ -39,6 +41,8 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/calls", get(calls))
         .route("/api/calls/{id}/forms", post(send_form))
         .route("/api/outbox", get(outbox))
+        .route("/api/messages", get(messages))
+        .route("/api/messages/{id}/done", post(message_done))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(shared);
@@ -357,6 +361,68 @@ async fn outbox(
                 .collect();
             Json(json!({"messages": list})).into_response()
         }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// Voice messages and callback requests for the office.
+async fn messages(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let all = forms::parse_form(uri.query().unwrap_or(""))
+        .iter()
+        .any(|(k, v)| k == "all" && (v == "1" || v == "true"));
+    match shared.forms.voice_messages(all).await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .iter()
+                .map(|m| {
+                    json!({
+                        "id": m.id,
+                        "caller": m.caller,
+                        "created": jiff::Timestamp::from_millisecond(m.created_ms)
+                            .map(|t| t.to_zoned_datetime(tz()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default(),
+                        "menu_path": m.menu_path,
+                        "seconds": m.seconds,
+                        "file": m.file,
+                        "email": m.outbox_id,
+                        "done": m.done_ms.is_some(),
+                    })
+                })
+                .collect();
+            Json(json!({ "messages": list })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn message_done(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let Ok(n) = id.parse::<u64>() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("expected a message id, found {id:?}"),
+        );
+    };
+    match shared.forms.voice_message_done(n).await {
+        Ok(Some(true)) => {
+            tracing::info!(id = n, "voice message marked done");
+            Json(json!({"id": n, "done": true})).into_response()
+        }
+        Ok(Some(false)) => error(StatusCode::CONFLICT, format!("message {n} is already done")),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no voice message {n}")),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
     }
 }

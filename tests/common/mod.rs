@@ -1533,3 +1533,120 @@ pub fn http_request(
         .expect("status code");
     (status, raw[split + 4..].to_vec())
 }
+
+// ---------------------------------------------------------------------------------------
+// SMTP: a real server that keeps what it receives
+// ---------------------------------------------------------------------------------------
+
+/// A Python that has aiosmtpd: Debian's first (pyenv shims may shadow it on PATH).
+fn python_with_aiosmtpd() -> &'static str {
+    for p in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(p)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return p;
+        }
+    }
+    panic!("aiosmtpd is missing: apt-get install -y python3-aiosmtpd");
+}
+
+/// `python3 -m aiosmtpd` on 127.0.0.1 with `tests/support/smtp_sink.py` saving every
+/// message as JSON (subject, body, attachments in base64). Killed on drop.
+pub struct SmtpSink {
+    child: Child,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let dir = scratch_dir("smtp");
+        let port = free_ports(1);
+        let child = Command::new(python_with_aiosmtpd())
+            .env(
+                "PYTHONPATH",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support"),
+            )
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "smtp_sink.Saver"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start on {port}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink { child, dir, port }
+    }
+
+    /// Daemon settings that send through this server (plain SMTP on loopback).
+    pub fn daemon_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("UGYELET_NOTIFY__SMTP__HOST", "127.0.0.1".into()),
+            ("UGYELET_NOTIFY__SMTP__PORT", self.port.to_string()),
+            ("UGYELET_NOTIFY__SMTP__SECURITY", "none".into()),
+            (
+                "UGYELET_NOTIFY__SMTP__FROM",
+                "Polgármesteri Hivatal <ugyelet@example.hu>".into(),
+            ),
+            (
+                "UGYELET_NOTIFY__SMTP__OFFICE",
+                "ugyfelszolgalat@example.hu".into(),
+            ),
+        ]
+    }
+
+    /// Every message received so far, in order.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut names: Vec<_> = fs::read_dir(&self.dir)
+            .expect("mail dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&fs::read(p).expect("read")).expect("JSON"))
+            .collect()
+    }
+
+    /// Waits (at most `timeout`) for `n` messages; returns what arrived.
+    pub fn wait_messages(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.messages();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        finish_dir(&self.dir, "SMTP sink");
+    }
+}
+
+/// The bytes of a saved message's attachment number `i`.
+pub fn attachment_bytes(mail: &serde_json::Value, i: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let data = mail["attachments"][i]["data"]
+        .as_str()
+        .expect("attachment data");
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64")
+}
