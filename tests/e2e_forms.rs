@@ -281,7 +281,15 @@ fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_li
 #[test]
 fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     let smtp = SmtpSink::start();
-    let daemon = start(&smtp.daemon_env());
+    let dir = scratch_dir("forms-catalog");
+    let catalog = dir.join("forms.toml");
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms.toml"))
+            .expect("shipped catalog");
+    std::fs::write(&catalog, &shipped).expect("write catalog");
+    let mut env = smtp.daemon_env();
+    env.push(("UGYELET_FORMS__CATALOG", catalog.display().to_string()));
+    let daemon = start(&env);
     let phone = Baresip::caller();
     phone.dial(&daemon.uri());
     phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
@@ -343,7 +351,6 @@ fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     assert_eq!(status, 503, "no SMS gateway here: {e}");
 
     let mails = smtp.wait_messages(1, 20 * SECOND);
-    phone.hangup();
     assert_eq!(mails.len(), 1);
     let m = &mails[0];
     assert_eq!(m["rcpt_tos"], serde_json::json!(["lakos@example.hu"]));
@@ -356,4 +363,24 @@ fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     assert_eq!(smtp.messages().len(), 1, "exactly one mail");
     let sent = outbox(&daemon, "?state=sent");
     assert_eq!(sent["messages"][0]["recipient"], "lakos@example.hu");
+
+    // A form added to the catalog is sendable after a reload, without a restart.
+    let new_form = r#"{"form":"uj","channel":"email","to":"lakos@example.hu"}"#;
+    assert_eq!(post(call, new_form).0, 400, "not in the catalog yet");
+    std::fs::write(
+        &catalog,
+        format!(
+            "{shipped}\n[[form]]\nid = \"uj\"\ntitle = \"Új űrlap\"\nfile = \"forms/lakcim.pdf\"\n"
+        ),
+    )
+    .expect("edit catalog");
+    let (status, body) = http_request(daemon.admin_port, "POST", "/api/reload", None, None);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let (status, e) = post(call, new_form);
+    phone.hangup();
+    assert_eq!(status, 202, "{e}");
+    let mails = smtp.wait_messages(2, 20 * SECOND);
+    assert_eq!(mails.len(), 2);
+    assert_eq!(mails[1]["subject"], "Kért nyomtatvány: Új űrlap");
+    let _ = std::fs::remove_dir_all(&dir);
 }

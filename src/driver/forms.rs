@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, NotifyConfig, SmsKind};
-use crate::notify::catalog::{Catalog, Form};
+use crate::notify::catalog::{Catalog, Form, LiveCatalog};
 use crate::notify::email::{EmailSender, form_email};
 use crate::notify::limit::{LimitExceeded, SmsLimits};
 use crate::notify::link::{Link, LinkKey};
@@ -103,7 +103,7 @@ impl std::error::Error for SendError {}
 /// The forms service, shared by call tasks and the admin API.
 pub struct Forms {
     store: Arc<Mutex<Store>>,
-    catalog: Arc<Catalog>,
+    catalog: LiveCatalog,
     link_key: LinkKey,
     cfg: NotifyConfig,
     limits: SmsLimits,
@@ -146,10 +146,11 @@ impl Forms {
         channel: Channel,
         to: &str,
     ) -> Result<Enqueued, SendError> {
-        let Some(form) = self.catalog.get(form_id).cloned() else {
+        let catalog = self.catalog.get();
+        let Some(form) = catalog.get(form_id).cloned() else {
             return Err(SendError::UnknownForm {
                 found: form_id.to_owned(),
-                known: self.catalog.forms().iter().map(|f| f.id.clone()).collect(),
+                known: catalog.forms().iter().map(|f| f.id.clone()).collect(),
             });
         };
         let bad = || SendError::BadAddress {
@@ -340,6 +341,15 @@ impl Forms {
             .map_err(|e| e.to_string())
     }
 
+    /// Loads the catalog again (after a reload of the plan, which may name new forms);
+    /// a catalog that does not load leaves the previous one in force.
+    pub fn reload_catalog(&self, path: &Path) -> Result<usize, String> {
+        let catalog = load_catalog(path)?;
+        let n = catalog.forms().len();
+        self.catalog.set(catalog);
+        Ok(n)
+    }
+
     /// Messages for the admin API, newest `limit`, in `state` when given.
     pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, String> {
         let store = Arc::clone(&self.store);
@@ -347,6 +357,17 @@ impl Forms {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
+    }
+}
+
+/// The catalog at `path` (form files relative to the working directory); none when the
+/// file does not exist.
+fn load_catalog(path: &Path) -> Result<Catalog, String> {
+    if path.exists() {
+        Catalog::load(path, Path::new(".")).map_err(|e| format!("forms catalog: {e}"))
+    } else {
+        warn!(path = %path.display(), "no forms catalog: no forms can be sent");
+        Ok(Catalog::default())
     }
 }
 
@@ -502,14 +523,7 @@ pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
     let n = &cfg.notify;
     std::fs::create_dir_all(&cfg.state.dir)
         .map_err(|e| format!("{}: {e}", cfg.state.dir.display()))?;
-    let catalog = if cfg.forms.catalog.exists() {
-        Catalog::load(&cfg.forms.catalog, Path::new("."))
-            .map_err(|e| format!("forms catalog: {e}"))?
-    } else {
-        warn!(path = %cfg.forms.catalog.display(), "no forms catalog: no forms can be sent");
-        Catalog::default()
-    };
-    let catalog = Arc::new(catalog);
+    let catalog = LiveCatalog::from(load_catalog(&cfg.forms.catalog)?);
     let link_key = link_key(cfg)?;
     let db: PathBuf = n.db_path(&cfg.state.dir);
     let store = {
@@ -547,7 +561,7 @@ pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
     }
     let forms = Arc::new(Forms {
         store: Arc::clone(&store),
-        catalog: Arc::clone(&catalog),
+        catalog: catalog.clone(),
         link_key: link_key.clone(),
         cfg: n.clone(),
         limits: SmsLimits {
@@ -569,7 +583,7 @@ pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
         Arc::clone(&store),
         sms,
         smtp,
-        (*catalog).clone(),
+        catalog.clone(),
         n.smtp.attach_limit_bytes,
         policy,
         Arc::clone(&forms.wake),
@@ -627,7 +641,7 @@ fn spawn_worker(
     store: Arc<Mutex<Store>>,
     sms: Option<SmsSender>,
     smtp: Option<crate::notify::email::SmtpConfig>,
-    catalog: Catalog,
+    catalog: LiveCatalog,
     attach_limit_bytes: usize,
     policy: RetryPolicy,
     wake: Arc<tokio::sync::Notify>,

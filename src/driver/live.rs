@@ -250,6 +250,11 @@ impl Shared {
                     .plan_version
                     .store(version, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(version, trigger = why, "dial plan reloaded");
+                // The plan may name forms the catalog just gained.
+                match self.forms.reload_catalog(&self.cfg.forms.catalog) {
+                    Ok(n) => tracing::info!(forms = n, "forms catalog reloaded"),
+                    Err(e) => tracing::error!("{e}; the previous forms catalog stays in force"),
+                }
                 Ok(version)
             }
             Err(errors) => {
