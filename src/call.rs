@@ -226,6 +226,9 @@ pub struct Call {
     /// Long-running actions handed to the driver (see [`Call::poll_request`]).
     requests: VecDeque<Request>,
     recording: Option<Recording>,
+    /// The form a `send_form` request is waiting for, and the forms sent (for the record).
+    awaiting_form: Option<String>,
+    forms_sent: Vec<String>,
     last_media: Instant,
     answered_at: Option<Instant>,
     outcome: Option<Outcome>,
@@ -261,6 +264,8 @@ impl Call {
             events: VecDeque::new(),
             requests: VecDeque::new(),
             recording: None,
+            awaiting_form: None,
+            forms_sent: Vec::new(),
             last_media: now,
             answered_at: None,
             outcome: None,
@@ -323,7 +328,7 @@ impl Call {
             queue_wait_s: None,
             operator: None,
             outcome: outcome.to_owned(),
-            forms: Vec::new(),
+            forms: self.forms_sent.clone(),
         })
     }
 
@@ -475,6 +480,11 @@ impl Call {
 
     /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
     pub fn handle_action_result(&mut self, now: Instant, result: ActionResult) {
+        if let Some(form) = self.awaiting_form.take()
+            && result == ActionResult::Done
+        {
+            self.forms_sent.push(form);
+        }
         if self.state != State::Answered {
             return;
         }
@@ -629,7 +639,8 @@ impl Call {
                 }
                 Action::StopPlayback => self.player.stop(),
                 Action::Hangup => self.end(Outcome::Completed, true),
-                Action::SendForm { .. } => {
+                Action::SendForm { ref form, .. } => {
+                    self.awaiting_form = Some(form.clone());
                     let path = self.interp.path();
                     self.requests.push_back(Request {
                         action,
@@ -1176,6 +1187,14 @@ type = "hangup"
                 out.iter().take(3).all(|(_, f)| source(f) == heard),
                 "{result:?} leads to its branch"
             );
+            run(&mut c, now + Duration::from_secs(1), &mut out);
+            let record = c.record(now + Duration::from_secs(1)).expect("ended");
+            let sent: &[&str] = if result == ActionResult::Done {
+                &["lakcim"]
+            } else {
+                &[]
+            };
+            assert_eq!(record.forms, sent, "the call record names the forms sent");
         }
     }
 
