@@ -205,6 +205,51 @@ pub enum CallEvent {
     },
 }
 
+/// A long-running action the driver carries out (sending a form, keeping a voice
+/// message); the call waits, in silence, until [`Call::handle_action_result`] brings the
+/// outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub action: Action,
+    /// The dial-plan node that asked, and how many nodes the call had been through then:
+    /// with the SIP Call-ID they name the request uniquely (its idempotency key).
+    pub node: String,
+    pub step: usize,
+    /// For [`Action::Voicemail`]: what the caller said, 8 kHz 16-bit mono.
+    pub audio: Vec<i16>,
+}
+
+/// Longest voice message.
+pub const VOICEMAIL_MAX: Duration = Duration::from_secs(120);
+/// A voice message ends after this long without voice.
+pub const VOICEMAIL_SILENCE: Duration = Duration::from_secs(5);
+
+/// Whether a frame of decoded G.711 holds voice rather than line noise: its mean absolute
+/// level is above 200 (idle A-law decodes to ±8, quiet speech is in the thousands).
+pub fn is_voice(pcm: &[i16]) -> bool {
+    if pcm.is_empty() {
+        return false;
+    }
+    let sum: u64 = pcm.iter().map(|s| u64::from(s.unsigned_abs())).sum();
+    sum / pcm.len() as u64 > 200
+}
+
+/// A voice message being recorded: from the `voicemail` action until `#`, silence,
+/// [`VOICEMAIL_MAX`] or the end of the call.
+struct Recording {
+    pcm: Vec<i16>,
+    started: Instant,
+    last_voice: Instant,
+    node: String,
+    step: usize,
+}
+
+impl Recording {
+    fn deadline(&self) -> Instant {
+        (self.started + VOICEMAIL_MAX).min(self.last_voice + VOICEMAIL_SILENCE)
+    }
+}
+
 /// Where a key press was heard.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DigitSource {
@@ -232,6 +277,12 @@ pub struct Call {
     packets: VecDeque<RtpFrame>,
     commands: VecDeque<CallCommand>,
     events: VecDeque<CallEvent>,
+    /// Long-running actions handed to the driver (see [`Call::poll_request`]).
+    requests: VecDeque<Request>,
+    recording: Option<Recording>,
+    /// The form a `send_form` request is waiting for, and the forms sent (for the record).
+    awaiting_form: Option<String>,
+    forms_sent: Vec<String>,
     last_media: Instant,
     answered_at: Option<Instant>,
     outcome: Option<Outcome>,
@@ -274,6 +325,10 @@ impl Call {
             packets: VecDeque::with_capacity(8),
             commands: VecDeque::new(),
             events: VecDeque::new(),
+            requests: VecDeque::new(),
+            recording: None,
+            awaiting_form: None,
+            forms_sent: Vec::new(),
             last_media: now,
             answered_at: None,
             outcome: None,
@@ -352,7 +407,7 @@ impl Call {
                 .map(|d| d.as_secs()),
             operator: self.operator.clone(),
             outcome: outcome.to_owned(),
-            forms: Vec::new(),
+            forms: self.forms_sent.clone(),
         })
     }
 
@@ -534,16 +589,27 @@ impl Call {
         if Some(pkt.payload_type) == te {
             self.rfc4733.handle_packet(now, &pkt);
             self.drain_rfc4733(now);
-        } else if let Some(g) = self.goertzel.as_mut() {
+        } else if self.goertzel.is_some() || self.recording.is_some() {
             self.pcm.clear();
             let decode = match self.negotiated.codec {
                 Codec::Pcma => g711::alaw_decode,
                 Codec::Pcmu => g711::ulaw_decode,
             };
             self.pcm.extend(pkt.payload.iter().map(|b| decode(*b)));
-            g.push(&self.pcm);
-            while let Some(key) = self.goertzel.as_mut().and_then(Goertzel::poll_digit) {
-                self.on_digit(now, key, DigitSource::InBand);
+            // Only the negotiated codec is audio (comfort noise and others are not G.711).
+            if let Some(r) = self.recording.as_mut()
+                && pkt.payload_type == self.negotiated.pt
+            {
+                r.pcm.extend_from_slice(&self.pcm);
+                if is_voice(&self.pcm) {
+                    r.last_voice = now;
+                }
+            }
+            if let Some(g) = self.goertzel.as_mut() {
+                g.push(&self.pcm);
+                while let Some(key) = self.goertzel.as_mut().and_then(Goertzel::poll_digit) {
+                    self.on_digit(now, key, DigitSource::InBand);
+                }
             }
         }
     }
@@ -564,6 +630,9 @@ impl Call {
         {
             self.end(Outcome::NoMedia, true);
             return;
+        }
+        if self.recording.as_ref().is_some_and(|r| now >= r.deadline()) {
+            self.finish_recording();
         }
         self.rfc4733.handle_timeout(now);
         self.drain_rfc4733(now);
@@ -597,6 +666,37 @@ impl Call {
     #[must_use]
     pub fn poll_event(&mut self) -> Option<CallEvent> {
         self.events.pop_front()
+    }
+
+    /// Next long-running action for the driver; answer each with
+    /// [`Call::handle_action_result`].
+    #[must_use]
+    pub fn poll_request(&mut self) -> Option<Request> {
+        self.requests.pop_front()
+    }
+
+    /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
+    pub fn handle_action_result(&mut self, now: Instant, result: ActionResult) {
+        if let Some(form) = self.awaiting_form.take()
+            && result == ActionResult::Done
+        {
+            self.forms_sent.push(form);
+        }
+        if self.state != State::Answered {
+            return;
+        }
+        self.interp.handle_result(now, result);
+        self.run_actions(now);
+    }
+
+    /// The caller's number in E.164, when the caller ID could be normalised.
+    pub fn caller_e164(&self) -> Option<&str> {
+        self.setup.env.caller.as_deref()
+    }
+
+    /// The SIP Call-ID of the caller's leg.
+    pub fn sip_call_id(&self) -> &str {
+        &self.setup.sip_call_id
     }
 
     /// Next RTP packet and where to send it.
@@ -636,6 +736,7 @@ impl Call {
                     self.pacer.as_ref().map(Pacer::poll_timeout),
                     self.interp.poll_timeout(),
                     self.rfc4733.poll_timeout(),
+                    self.recording.as_ref().map(Recording::deadline),
                 ]
                 .into_iter()
                 .flatten()
@@ -711,6 +812,10 @@ impl Call {
         if self.is_bridged() {
             return;
         }
+        if key == '#' && self.recording.is_some() {
+            self.finish_recording();
+            return;
+        }
         self.interp.handle_digit(now, key);
         self.run_actions(now);
     }
@@ -759,6 +864,26 @@ impl Call {
                     self.media = Media::Queued { since: now };
                     self.player.stop();
                     self.start_hold_music();
+                }
+                Action::SendForm { ref form, .. } => {
+                    self.awaiting_form = Some(form.clone());
+                    let path = self.interp.path();
+                    self.requests.push_back(Request {
+                        action,
+                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
+                        step: path.split('>').count(),
+                        audio: Vec::new(),
+                    });
+                }
+                Action::Voicemail => {
+                    let path = self.interp.path();
+                    self.recording = Some(Recording {
+                        pcm: Vec::new(),
+                        started: now,
+                        last_voice: now,
+                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
+                        step: path.split('>').count(),
+                    });
                 }
                 other => {
                     if let Some(result) = other.current_result() {
@@ -829,10 +954,24 @@ impl Call {
         }
     }
 
+    /// Hands the voice message being recorded to the driver.
+    fn finish_recording(&mut self) {
+        if let Some(r) = self.recording.take() {
+            self.requests.push_back(Request {
+                action: Action::Voicemail,
+                node: r.node,
+                step: r.step,
+                audio: r.pcm,
+            });
+        }
+    }
+
     fn end(&mut self, outcome: Outcome, send_hangup: bool) {
         if self.state == State::Ended {
             return;
         }
+        // A caller who hangs up while speaking has left a message all the same.
+        self.finish_recording();
         self.state = State::Ended;
         self.outcome = Some(outcome);
         // Frames already produced still go out: the last one may hold the end of "goodbye".
@@ -925,6 +1064,10 @@ type = "hangup"
     }
 
     fn call(t0: Instant, te: Option<u8>) -> (Call, Arc<PromptSet>) {
+        call_with_plan(t0, te, PLAN)
+    }
+
+    fn call_with_plan(t0: Instant, te: Option<u8>, plan: &str) -> (Call, Arc<PromptSet>) {
         let prompts = Arc::new(PromptSet::from_prompts([
             tone("welcome", 1000, 5),
             tone("main_menu", 2000, 50),
@@ -934,9 +1077,10 @@ type = "hangup"
         let ids = ["welcome", "main_menu", "office_hours", "goodbye"];
         let known = crate::dialplan::Known {
             prompts: &ids,
+            forms: &["lakcim"],
             ..Default::default()
         };
-        let (plan, _) = load_str("t.toml", PLAN, &known).expect("test plan is valid");
+        let (plan, _) = load_str("t.toml", plan, &known).expect("test plan is valid");
         let negotiated = Negotiated {
             codec: Codec::Pcma,
             pt: 8,
@@ -1225,6 +1369,188 @@ type = "hangup"
             .filter(|e| matches!(e, CallEvent::Digit { .. }))
             .count();
         assert_eq!(keys, 0, "the intruder's key press is not heard");
+    }
+
+    const SEND_PLAN: &str = r#"start = "send"
+[nodes.send]
+type = "send_form"
+form = "lakcim"
+channel = "sms"
+to = "@caller"
+next = "sent"
+on_error = "failed"
+[nodes.sent]
+type = "play"
+prompts = ["goodbye"]
+next = "end"
+[nodes.failed]
+type = "play"
+prompts = ["office_hours"]
+next = "end"
+[nodes.end]
+type = "hangup"
+"#;
+
+    #[test]
+    fn send_form_waits_in_silence_for_the_driver_then_follows_the_result() {
+        for (result, heard) in [(ActionResult::Done, 8000), (ActionResult::Failed, 4000)] {
+            let t0 = crate::clock::test_epoch();
+            let (mut c, _) = call_with_plan(t0, Some(101), SEND_PLAN);
+            let mut out = Vec::new();
+            run(&mut c, t0 + Duration::from_millis(1500), &mut out);
+            let req = c.poll_request().expect("the plan asked for a form");
+            assert_eq!(
+                req,
+                Request {
+                    action: Action::SendForm {
+                        form: "lakcim".into(),
+                        channel: crate::dialplan::Channel::Sms,
+                        to: "+36301234567".into(),
+                    },
+                    node: "send".into(),
+                    step: 1,
+                    audio: Vec::new(),
+                }
+            );
+            assert_eq!(c.poll_request(), None, "asked once");
+            assert!(
+                out.iter().all(|(_, f)| f[12..].iter().all(|b| *b == 0xD5)),
+                "silence while the driver works"
+            );
+            out.clear();
+            let now = t0 + Duration::from_millis(1500);
+            c.handle_action_result(now, result);
+            run(&mut c, now + Duration::from_millis(200), &mut out);
+            assert!(
+                out.iter().take(3).all(|(_, f)| source(f) == heard),
+                "{result:?} leads to its branch"
+            );
+            run(&mut c, now + Duration::from_secs(1), &mut out);
+            let record = c.record(now + Duration::from_secs(1)).expect("ended");
+            let sent: &[&str] = if result == ActionResult::Done {
+                &["lakcim"]
+            } else {
+                &[]
+            };
+            assert_eq!(record.forms, sent, "the call record names the forms sent");
+        }
+    }
+
+    #[test]
+    fn a_result_after_the_call_ended_is_ignored() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call_with_plan(t0, Some(101), SEND_PLAN);
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_millis(600), &mut out);
+        assert!(c.poll_request().is_some());
+        c.handle_input(
+            t0 + Duration::from_millis(700),
+            CallInput::Ended(EndReason::PeerBye),
+        );
+        c.handle_action_result(t0 + Duration::from_millis(800), ActionResult::Done);
+        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
+        assert_eq!(c.path(), "send");
+    }
+
+    const VOICEMAIL_PLAN: &str = r#"start = "record"
+[nodes.record]
+type = "voicemail"
+next = "saved"
+on_error = "failed"
+[nodes.saved]
+type = "play"
+prompts = ["goodbye"]
+next = "end"
+[nodes.failed]
+type = "play"
+prompts = ["office_hours"]
+next = "end"
+[nodes.end]
+type = "hangup"
+"#;
+
+    /// One 20 ms PCMA packet whose samples all decode to about `level`.
+    fn audio_packet(seq: u16, level: i16) -> Vec<u8> {
+        let mut out = Vec::new();
+        RtpHeader {
+            payload_type: 8,
+            marker: false,
+            sequence: seq,
+            timestamp: u32::from(seq) * 160,
+            ssrc: 5,
+        }
+        .write_to_vec(&[g711::alaw_encode(level); 160], &mut out)
+        .expect("fits");
+        out
+    }
+
+    /// A voicemail call answered at 500 ms, with `voiced` packets of speech-level audio
+    /// then `quiet` packets of line noise, 20 ms apart from 600 ms on. Returns the call
+    /// and the instant after the last packet.
+    fn record(voiced: u16, quiet: u16) -> (Call, Instant) {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call_with_plan(t0, Some(101), VOICEMAIL_PLAN);
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_millis(600), &mut out);
+        let src: SocketAddr = CALLER_RTP.parse().expect("literal");
+        let mut now = t0 + Duration::from_millis(600);
+        for seq in 0..voiced + quiet {
+            let level = if seq < voiced { 3000 } else { 8 };
+            c.handle_rtp(now, src, &audio_packet(seq, level));
+            now += Duration::from_millis(20);
+            run(&mut c, now, &mut out);
+        }
+        (c, now)
+    }
+
+    #[test]
+    fn voicemail_records_the_callers_audio_until_hash() {
+        let (mut c, now) = record(50, 10);
+        assert_eq!(c.poll_request(), None, "still recording");
+        c.handle_input(
+            now,
+            CallInput::Info {
+                content_type: "application/dtmf".into(),
+                body: b"#".to_vec(),
+            },
+        );
+        let req = c.poll_request().expect("the message is handed over");
+        assert_eq!(
+            (req.action, req.node.as_str()),
+            (Action::Voicemail, "record")
+        );
+        assert_eq!(
+            req.audio.len(),
+            60 * 160,
+            "every packet's samples, in order"
+        );
+        let level = g711::alaw_decode(g711::alaw_encode(3000));
+        assert!(req.audio[..50 * 160].iter().all(|s| *s == level));
+        assert!(is_voice(&req.audio[..160]) && !is_voice(&req.audio[50 * 160..]));
+        c.handle_action_result(now, ActionResult::Done);
+        assert!(c.path().ends_with("record>saved"), "{}", c.path());
+    }
+
+    #[test]
+    fn voicemail_ends_after_five_seconds_without_voice_or_when_the_caller_hangs_up() {
+        let (mut c, now) = record(25, 10);
+        let last_voice = now - Duration::from_millis(20 * 11);
+        let mut out = Vec::new();
+        run(
+            &mut c,
+            last_voice + VOICEMAIL_SILENCE - Duration::from_millis(1),
+            &mut out,
+        );
+        assert_eq!(c.poll_request(), None, "not yet five seconds");
+        run(&mut c, last_voice + VOICEMAIL_SILENCE, &mut out);
+        let req = c.poll_request().expect("ended by silence");
+        assert_eq!(req.audio.len(), 35 * 160);
+
+        let (mut c, now) = record(25, 0);
+        c.handle_input(now, CallInput::Ended(EndReason::PeerBye));
+        let req = c.poll_request().expect("a hang-up keeps the message");
+        assert_eq!(req.audio.len(), 25 * 160);
+        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
     }
 
     #[test]

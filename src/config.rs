@@ -30,6 +30,7 @@ pub struct Config {
     pub state: StateConfig,
     pub forms: FormsConfig,
     pub operators: OperatorsConfig,
+    pub notify: NotifyConfig,
     pub records: RecordsConfig,
     pub log: LogConfig,
 }
@@ -310,6 +311,214 @@ impl Default for OperatorsConfig {
     }
 }
 
+/// `[notify]`: forms by SMS link and email, the durable outbox, the public HTTP listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    /// The outbox database; unset: `outbox.db` in `state.dir`.
+    pub db: Option<PathBuf>,
+    /// Secret the download links are signed with (at least 32 bytes). Unset: a random one
+    /// is made once and kept in `state.dir/link.secret` (mode 0600), so links survive
+    /// restarts.
+    pub link_secret: Option<String>,
+    /// Start of every download link, as residents' phones reach the public listener.
+    pub public_base_url: String,
+    /// Address of the public listener (form downloads, delivery webhooks); empty: none.
+    pub public_listen: String,
+    /// Hours a download link stays valid.
+    pub link_ttl_h: u64,
+    /// Secret path segment of the delivery-report webhooks; unset: webhooks refused.
+    pub hook_secret: Option<String>,
+    /// First retry delay after a transient failure, in milliseconds (doubles each time).
+    pub retry_initial_ms: u64,
+    /// Longest retry delay, in seconds.
+    pub retry_max_s: u64,
+    /// Attempts before a message is marked failed.
+    pub max_attempts: u32,
+    /// Spread of the retry delays, as a fraction (0.0 to 1.0).
+    pub retry_jitter: f64,
+    /// SMS to one number at most this many per rolling hour ...
+    pub sms_per_hour: u32,
+    /// ... and this many per rolling day (0: no limit).
+    pub sms_per_day: u32,
+    pub sms: SmsConfig,
+    pub smtp: SmtpSection,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            db: None,
+            link_secret: None,
+            public_base_url: "http://127.0.0.1:8081".to_owned(),
+            public_listen: "127.0.0.1:8081".to_owned(),
+            link_ttl_h: 72,
+            hook_secret: None,
+            retry_initial_ms: 10_000,
+            retry_max_s: 1800,
+            max_attempts: 12,
+            retry_jitter: 0.2,
+            sms_per_hour: 3,
+            sms_per_day: 10,
+            sms: SmsConfig::default(),
+            smtp: SmtpSection::default(),
+        }
+    }
+}
+
+impl NotifyConfig {
+    /// Where the outbox database lives.
+    pub fn db_path(&self, state_dir: &Path) -> PathBuf {
+        self.db
+            .clone()
+            .unwrap_or_else(|| state_dir.join("outbox.db"))
+    }
+}
+
+/// Which SMS gateway adapter sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsKind {
+    /// No gateway: SMS requests fail at once and the caller is told so.
+    None,
+    /// Any HTTP gateway: `url`, `method`, `headers`, `body_template`, `content_type`.
+    Generic,
+    Twilio,
+    Infobip,
+}
+
+impl SmsKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SmsKind::None => "none",
+            SmsKind::Generic => "generic",
+            SmsKind::Twilio => "twilio",
+            SmsKind::Infobip => "infobip",
+        }
+    }
+}
+
+/// `[notify.sms]`: the SMS gateway. Which keys matter depends on `kind`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmsConfig {
+    pub kind: SmsKind,
+    /// Every attempt ends within this many seconds.
+    pub timeout_s: u64,
+    /// generic: URL, may contain `{to}`, `{text}`, `{id}`.
+    pub url: String,
+    /// generic: HTTP method.
+    pub method: String,
+    /// generic: extra headers, e.g. `[["X-Api-Key", "..."]]`.
+    pub headers: Vec<(String, String)>,
+    /// generic: body with `{to}`, `{text}`, `{id}` escaped for `content_type`.
+    pub body_template: String,
+    /// generic: the body's content type.
+    pub content_type: String,
+    /// generic: top-level JSON field of the answer with the gateway's message id.
+    pub id_field: Option<String>,
+    /// twilio, infobip: API base URL (twilio defaults to `https://api.twilio.com`).
+    pub base_url: String,
+    /// twilio: account SID.
+    pub account_sid: String,
+    /// twilio: auth token; infobip: API key. Better from the environment.
+    pub token: Option<String>,
+    /// twilio, infobip: sender number or alphanumeric sender id.
+    pub from: String,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        SmsConfig {
+            kind: SmsKind::None,
+            timeout_s: 10,
+            url: String::new(),
+            method: "POST".to_owned(),
+            headers: Vec::new(),
+            body_template: String::new(),
+            content_type: "application/json".to_owned(),
+            id_field: None,
+            base_url: String::new(),
+            account_sid: String::new(),
+            token: None,
+            from: String::new(),
+        }
+    }
+}
+
+/// `[notify.smtp]`: outgoing email. An empty `host` means no email.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SmtpSection {
+    pub host: String,
+    pub port: u16,
+    /// `starttls`, `tls` (implicit) or `none` (only to a relay on loopback).
+    pub security: crate::notify::email::Security,
+    pub username: Option<String>,
+    /// Better from the environment: `UGYELET_NOTIFY__SMTP__PASSWORD`.
+    pub password: Option<String>,
+    /// `From:` mailbox.
+    pub from: String,
+    /// Right-hand side of Message-IDs; empty: the domain of `from`.
+    pub message_id_domain: String,
+    /// The office mailbox that voice messages and callback requests go to.
+    pub office: Option<String>,
+    pub timeout_s: u64,
+    /// A PEM file with an extra trusted root certificate.
+    pub ca_file: Option<PathBuf>,
+    /// Forms larger than this are linked, not attached.
+    pub attach_limit_bytes: usize,
+}
+
+impl Default for SmtpSection {
+    fn default() -> Self {
+        SmtpSection {
+            host: String::new(),
+            port: 587,
+            security: crate::notify::email::Security::Starttls,
+            username: None,
+            password: None,
+            from: String::new(),
+            message_id_domain: String::new(),
+            office: None,
+            timeout_s: 30,
+            ca_file: None,
+            attach_limit_bytes: 5 * 1024 * 1024,
+        }
+    }
+}
+
+impl SmtpSection {
+    /// The sender's settings, when email is configured.
+    pub fn sender_config(&self) -> Option<crate::notify::email::SmtpConfig> {
+        if self.host.is_empty() {
+            return None;
+        }
+        let domain = if self.message_id_domain.is_empty() {
+            self.from
+                .rsplit('@')
+                .next()
+                .unwrap_or("localhost")
+                .trim_end_matches('>')
+                .to_owned()
+        } else {
+            self.message_id_domain.clone()
+        };
+        Some(crate::notify::email::SmtpConfig {
+            host: self.host.clone(),
+            port: self.port,
+            security: self.security,
+            username: self.username.clone(),
+            password: self.password.clone(),
+            from: self.from.clone(),
+            message_id_domain: domain,
+            timeout_s: self.timeout_s,
+            ca_file: self.ca_file.clone(),
+            attach_limit_bytes: self.attach_limit_bytes,
+        })
+    }
+}
+
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -515,6 +724,7 @@ impl Config {
                 self.records.pseudonymize_after_days, self.records.retention_days
             ));
         }
+        self.validate_notify(&mut p);
         if self.call.max_duration_s == 0 {
             p.push(
                 "call.max_duration_s: expected a positive number of seconds, found 0".to_owned(),
@@ -524,6 +734,94 @@ impl Config {
             Ok(())
         } else {
             Err(ConfigError::Invalid(p))
+        }
+    }
+
+    fn validate_notify(&self, p: &mut Vec<String>) {
+        let n = &self.notify;
+        if let Some(s) = n.link_secret.as_deref().filter(|s| !s.is_empty())
+            && s.len() < crate::notify::link::MIN_SECRET_LEN
+        {
+            p.push(format!(
+                "notify.link_secret: expected at least {} bytes, found {}",
+                crate::notify::link::MIN_SECRET_LEN,
+                s.len()
+            ));
+        }
+        if !n.public_listen.is_empty() && n.public_listen.parse::<SocketAddr>().is_err() {
+            p.push(format!(
+                "notify.public_listen: expected an address such as 127.0.0.1:8081, found \"{}\"",
+                n.public_listen
+            ));
+        }
+        if !(n.public_base_url.starts_with("http://") || n.public_base_url.starts_with("https://"))
+        {
+            p.push(format!(
+                "notify.public_base_url: expected a URL starting with http:// or https://, found \"{}\"",
+                n.public_base_url
+            ));
+        }
+        if n.link_ttl_h == 0 {
+            p.push("notify.link_ttl_h: expected a positive number of hours, found 0".to_owned());
+        }
+        if n.retry_initial_ms == 0 || n.max_attempts == 0 {
+            p.push(format!(
+                "notify.retry_initial_ms / notify.max_attempts: expected positive values, found {} and {}",
+                n.retry_initial_ms, n.max_attempts
+            ));
+        }
+        if !(0.0..=1.0).contains(&n.retry_jitter) {
+            p.push(format!(
+                "notify.retry_jitter: expected a fraction from 0.0 to 1.0, found {}",
+                n.retry_jitter
+            ));
+        }
+        let sms = &n.sms;
+        let mut need = |key: &str, value: &str| {
+            if value.trim().is_empty() {
+                p.push(format!(
+                    "notify.sms.{key}: required when notify.sms.kind = \"{}\"",
+                    sms.kind.as_str()
+                ));
+            }
+        };
+        match sms.kind {
+            SmsKind::None => {}
+            SmsKind::Generic => {
+                need("url", &sms.url);
+                need("body_template", &sms.body_template);
+            }
+            SmsKind::Twilio => {
+                need("account_sid", &sms.account_sid);
+                need("token", sms.token.as_deref().unwrap_or(""));
+                need("from", &sms.from);
+            }
+            SmsKind::Infobip => {
+                need("base_url", &sms.base_url);
+                need("token", sms.token.as_deref().unwrap_or(""));
+                need("from", &sms.from);
+            }
+        }
+        if sms.kind != SmsKind::None && sms.timeout_s == 0 {
+            p.push(
+                "notify.sms.timeout_s: expected a positive number of seconds, found 0".to_owned(),
+            );
+        }
+        let smtp = &n.smtp;
+        if !smtp.host.is_empty() {
+            if smtp.from.parse::<lettre::message::Mailbox>().is_err() {
+                p.push(format!(
+                    "notify.smtp.from: expected a mailbox such as \"Hivatal <ugyelet@example.hu>\", found \"{}\"",
+                    smtp.from
+                ));
+            }
+            if let Some(office) = &smtp.office
+                && office.parse::<lettre::message::Mailbox>().is_err()
+            {
+                p.push(format!(
+                    "notify.smtp.office: expected an email address, found \"{office}\""
+                ));
+            }
         }
     }
 
@@ -608,6 +906,53 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ugyelet.toml");
         let cfg = Config::load_with_env(Some(&path), env(&[])).expect("shipped file loads");
         assert_eq!(cfg.sip.t1_ms, 500);
+    }
+
+    #[test]
+    fn notify_defaults_have_no_gateway_and_a_local_public_listener() {
+        let cfg = Config::load_with_env(None, env(&[])).expect("defaults are valid");
+        assert_eq!(cfg.notify.sms.kind, SmsKind::None);
+        assert_eq!(cfg.notify.public_listen, "127.0.0.1:8081");
+        assert!(cfg.notify.smtp.sender_config().is_none());
+        assert_eq!(
+            cfg.notify.db_path(Path::new("/var/lib/ugyelet")),
+            PathBuf::from("/var/lib/ugyelet/outbox.db")
+        );
+    }
+
+    #[test]
+    fn notify_gateway_keys_come_from_the_environment_and_missing_ones_are_named() {
+        let cfg = Config::load_with_env(
+            None,
+            env(&[
+                ("UGYELET_NOTIFY__SMS__KIND", "generic"),
+                ("UGYELET_NOTIFY__SMS__URL", "http://127.0.0.1:9/send"),
+                ("UGYELET_NOTIFY__SMS__BODY_TEMPLATE", "to={to}"),
+                ("UGYELET_NOTIFY__SMTP__HOST", "127.0.0.1"),
+                ("UGYELET_NOTIFY__SMTP__FROM", "Hivatal <ugyelet@example.hu>"),
+            ]),
+        )
+        .expect("valid");
+        assert_eq!(cfg.notify.sms.kind, SmsKind::Generic);
+        let smtp = cfg.notify.smtp.sender_config().expect("configured");
+        assert_eq!(smtp.message_id_domain, "example.hu");
+        let err = Config::load_with_env(
+            None,
+            env(&[
+                ("UGYELET_NOTIFY__SMS__KIND", "twilio"),
+                ("UGYELET_NOTIFY__LINK_SECRET", "short"),
+            ]),
+        )
+        .expect_err("incomplete");
+        let text = err.to_string();
+        for want in [
+            "notify.sms.account_sid: required when notify.sms.kind = \"twilio\"",
+            "notify.sms.token: required",
+            "notify.sms.from: required",
+            "notify.link_secret: expected at least 32 bytes, found 5",
+        ] {
+            assert!(text.contains(want), "{want} in {text}");
+        }
     }
 
     #[test]

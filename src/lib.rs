@@ -4,7 +4,9 @@
 //!
 //! ```text
 //!   main.rs ─► driver/ ───────────── sockets, tasks, clocks (the only I/O)
-//!                 │
+//!                 │  └──────────────► notify/ (outbox, links, SMS limits, SMS and SMTP
+//!                 │                   adapters), store (SQLite), http/ (admin API,
+//!                 │                   form downloads, delivery webhooks)
 //!                 ▼
 //!              call.rs ───────────── one call: SIP/RTP events ⇄ dial-plan actions
 //!              │   │   │

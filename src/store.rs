@@ -40,10 +40,22 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_state_due ON outbox (state, due_ms);
 CREATE INDEX IF NOT EXISTS outbox_provider ON outbox (provider_id);
+CREATE TABLE IF NOT EXISTS voice_messages (
+    id          INTEGER PRIMARY KEY,
+    key         TEXT    NOT NULL UNIQUE,
+    caller      TEXT,
+    created_ms  INTEGER NOT NULL,
+    menu_path   TEXT    NOT NULL,
+    file        TEXT    NOT NULL,
+    seconds     REAL    NOT NULL,
+    outbox_id   INTEGER,
+    done_ms     INTEGER
+);
 ";
 
 const COLUMNS: &str = "id, key, channel, recipient, form_id, subject, body, state, attempts, \
-                       due_ms, last_error, provider_id, created_ms, updated_ms, downloads";
+                       due_ms, last_error, provider_id, created_ms, updated_ms, downloads, \
+                       attachment";
 
 /// How a message travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -101,6 +113,33 @@ pub struct Row {
     pub created_ms: i64,
     pub updated_ms: i64,
     pub downloads: u64,
+    /// A file to attach instead of the form's (a voice message's WAV).
+    pub attachment: Option<String>,
+}
+
+/// A voice message (or, when silent, a callback request) left by a caller.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VoiceMessage {
+    pub id: u64,
+    pub key: String,
+    /// E.164 when the caller ID could be normalised.
+    pub caller: Option<String>,
+    pub created_ms: i64,
+    pub menu_path: String,
+    /// The WAV file.
+    pub file: String,
+    pub seconds: f64,
+    /// The email to the office, when one was queued.
+    pub outbox_id: Option<u64>,
+    pub done_ms: Option<i64>,
+}
+
+/// The email that tells the office about a voice message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OfficeMail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
 }
 
 /// What [`Store::enqueue`] did.
@@ -184,6 +223,7 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> 
         created_ms: r.get(12)?,
         updated_ms: r.get(13)?,
         downloads: u64::try_from(downloads).unwrap_or(0),
+        attachment: r.get(15)?,
     }))
 }
 
@@ -195,6 +235,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        // Databases made before voice messages lack the attachment column.
+        let has_attachment: bool = conn
+            .prepare("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'attachment'")?
+            .exists([])?;
+        if !has_attachment {
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN attachment TEXT")?;
+        }
         Ok(Self { conn })
     }
 
@@ -336,6 +383,148 @@ impl Store {
         )?;
         tx.commit()?;
         Ok(n == 1)
+    }
+
+    /// The id of the message with idempotency key `key`, if there is one.
+    pub fn id_for_key(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        let id: Option<i64> = self
+            .conn
+            .query_row("SELECT id FROM outbox WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?;
+        Ok(id.map(|i| i as u64))
+    }
+
+    /// When SMS to `recipient` were enqueued since `since_ms` (failed ones excluded: they
+    /// never reached the number). Feeds [`crate::notify::limit::SmsLimits::check`].
+    pub fn sms_times_since(&self, recipient: &str, since_ms: i64) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT created_ms FROM outbox WHERE channel = 'sms' AND recipient = ?1 \
+             AND created_ms > ?2 AND state != 'failed'",
+        )?;
+        let rows = stmt.query_map(params![recipient, since_ms], |r| r.get(0))?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// The newest `limit` messages, in `state` when given, oldest first.
+    pub fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, StoreError> {
+        let sql = format!(
+            "SELECT * FROM (SELECT {COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 \
+             ORDER BY id DESC LIMIT ?2) ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let rows = stmt.query_map(params![state.map(State::as_str), limit], row_from)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r??);
+        }
+        Ok(out)
+    }
+
+    /// Records a voice message and, when `mail` is given, queues the email to the office
+    /// with the WAV attached, in one transaction. The same key again changes nothing and
+    /// returns the first message's id.
+    pub fn add_voice_message(
+        &mut self,
+        msg: &VoiceMessage,
+        mail: Option<&OfficeMail>,
+    ) -> Result<u64, StoreError> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM voice_messages WHERE key = ?1",
+                [&msg.key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(id) = existing {
+            return Ok(id as u64);
+        }
+        let outbox_id = match mail {
+            None => None,
+            Some(m) => {
+                tx.execute(
+                    "INSERT INTO outbox (key, channel, recipient, subject, body, state, due_ms, \
+                     created_ms, updated_ms, attachment) \
+                     VALUES (?1, 'email', ?2, ?3, ?4, 'queued', ?5, ?5, ?5, ?6)",
+                    params![
+                        format!("{}/mail", msg.key),
+                        m.to,
+                        m.subject,
+                        m.body,
+                        msg.created_ms,
+                        msg.file
+                    ],
+                )?;
+                Some(tx.last_insert_rowid())
+            }
+        };
+        tx.execute(
+            "INSERT INTO voice_messages (key, caller, created_ms, menu_path, file, seconds, \
+             outbox_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                msg.key,
+                msg.caller,
+                msg.created_ms,
+                msg.menu_path,
+                msg.file,
+                msg.seconds,
+                outbox_id
+            ],
+        )?;
+        let id = tx.last_insert_rowid();
+        tx.commit()?;
+        Ok(id as u64)
+    }
+
+    /// Voice messages, oldest first; only those not yet marked done unless `all`.
+    pub fn voice_messages(&self, all: bool) -> Result<Vec<VoiceMessage>, StoreError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, key, caller, created_ms, menu_path, file, seconds, outbox_id, done_ms \
+             FROM voice_messages WHERE ?1 OR done_ms IS NULL ORDER BY id",
+        )?;
+        let rows = stmt.query_map([all], |r| {
+            Ok(VoiceMessage {
+                id: r.get::<_, i64>(0)? as u64,
+                key: r.get(1)?,
+                caller: r.get(2)?,
+                created_ms: r.get(3)?,
+                menu_path: r.get(4)?,
+                file: r.get(5)?,
+                seconds: r.get(6)?,
+                outbox_id: r.get::<_, Option<i64>>(7)?.map(|i| i as u64),
+                done_ms: r.get(8)?,
+            })
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
+    /// Marks a voice message handled. `None` for an unknown id; `Some(false)` when it was
+    /// already done.
+    pub fn voice_message_done(&mut self, id: u64, now_ms: i64) -> Result<Option<bool>, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE voice_messages SET done_ms = ?1 WHERE id = ?2 AND done_ms IS NULL",
+            params![now_ms, id as i64],
+        )?;
+        if n == 1 {
+            return Ok(Some(true));
+        }
+        let known: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM voice_messages WHERE id = ?1",
+                [id as i64],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(known.map(|_| false))
     }
 
     /// Applies a delivery report to message `id`, only forward. Returns the new state,
@@ -545,6 +734,80 @@ mod tests {
             (pending[0].id, pending[0].state, pending[0].key.as_str()),
             (id, State::Sending, "crash-key")
         );
+    }
+
+    #[test]
+    fn sms_times_keys_and_listing_by_state() {
+        let db = TempDb::new("list");
+        let mut s = Store::open(&db.path()).expect("open");
+        let a = s.enqueue(&sms("a"), 10, |_| "t".into()).expect("a").id;
+        let b = s.enqueue(&sms("b"), 20, |_| "t".into()).expect("b").id;
+        s.apply(&ev(b, State::Queued, State::Sending, 1), None, 21)
+            .expect("apply");
+        s.apply(&ev(b, State::Sending, State::Failed, 1), None, 22)
+            .expect("apply");
+        assert_eq!(
+            s.sms_times_since("+36301234567", 0).expect("times"),
+            [10],
+            "a failed SMS never reached the number"
+        );
+        assert!(
+            s.sms_times_since("+36301234567", 10)
+                .expect("times")
+                .is_empty()
+        );
+        assert_eq!(s.id_for_key("a").expect("key"), Some(a));
+        assert_eq!(s.id_for_key("zz").expect("key"), None);
+        let failed = s.list(Some(State::Failed), 10).expect("list");
+        assert_eq!(failed.iter().map(|r| r.id).collect::<Vec<_>>(), [b]);
+        let all = s.list(None, 10).expect("list");
+        assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [a, b]);
+        assert_eq!(s.list(None, 1).expect("list")[0].id, b, "newest first kept");
+    }
+
+    #[test]
+    fn a_voice_message_and_its_office_mail_are_one_write_and_listed_until_done() {
+        let db = TempDb::new("voice");
+        let mut s = Store::open(&db.path()).expect("open");
+        let msg = VoiceMessage {
+            id: 0,
+            key: "call-1/record".into(),
+            caller: Some("+36301234567".into()),
+            created_ms: 5,
+            menu_path: "welcome>record".into(),
+            file: "/var/lib/ugyelet/messages/a.wav".into(),
+            seconds: 3.5,
+            outbox_id: None,
+            done_ms: None,
+        };
+        let mail = OfficeMail {
+            to: "office@example.hu".into(),
+            subject: "Hangüzenet".into(),
+            body: "b".into(),
+        };
+        let id = s.add_voice_message(&msg, Some(&mail)).expect("add");
+        assert_eq!(s.add_voice_message(&msg, Some(&mail)).expect("again"), id);
+        let listed = s.voice_messages(false).expect("list");
+        assert_eq!(listed.len(), 1);
+        let row = s
+            .get(listed[0].outbox_id.expect("mail queued"))
+            .expect("get")
+            .expect("row");
+        assert_eq!(
+            row.attachment.as_deref(),
+            Some("/var/lib/ugyelet/messages/a.wav")
+        );
+        assert_eq!((row.channel, row.state), (Channel::Email, State::Queued));
+        assert_eq!(
+            s.pending(0).expect("pending").len(),
+            1,
+            "one email, not two"
+        );
+        assert_eq!(s.voice_message_done(id, 9).expect("done"), Some(true));
+        assert_eq!(s.voice_message_done(id, 9).expect("done"), Some(false));
+        assert_eq!(s.voice_message_done(id + 1, 9).expect("done"), None);
+        assert!(s.voice_messages(false).expect("list").is_empty());
+        assert_eq!(s.voice_messages(true).expect("list")[0].done_ms, Some(9));
     }
 
     #[test]

@@ -42,14 +42,13 @@ fn operators_file(dir: &Path, accounts: &[Account<'_>]) -> PathBuf {
 /// when its source file ends).
 fn speech_file(dir: &Path, name: &str, text: &str) -> (PathBuf, Vec<i16>) {
     let speech = espeak_hu(text);
-    let mut samples = Vec::with_capacity(RATE * 90);
-    // Said twice, two seconds apart, then silence: whichever moment the bridge starts,
-    // one whole copy crosses it.
-    for _ in 0..6 {
+    let mut samples = Vec::with_capacity(RATE * 130);
+    // Said again and again, two seconds apart, for two minutes: whenever the bridge
+    // starts, whole copies cross it.
+    while samples.len() < RATE * 120 {
         samples.extend_from_slice(&speech);
         samples.extend(std::iter::repeat_n(0i16, ms(2000)));
     }
-    samples.resize(RATE * 90, 0);
     let p = dir.join(name);
     write_wav_8k(&p, &samples);
     (p, speech)
@@ -389,7 +388,7 @@ fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_lis
     );
     let pressed = caller.received_wav().len();
     caller.send_dtmf('2');
-    wait_for_prompt(&caller, "voicemail_intro", pressed, 0, 10 * SECOND);
+    wait_for_prompt(&caller, "voicemail_intro", pressed, 0, 20 * SECOND);
     caller.hangup();
     let deadline = Instant::now() + 10 * SECOND;
     loop {

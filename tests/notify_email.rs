@@ -263,7 +263,7 @@ async fn smtp_server_down_for_a_while_then_the_mail_arrives_once_it_is_back() {
     let transports = Transports {
         sms: None,
         email: Some(EmailSender::new(&smtp(port, Security::None)).expect("sender")),
-        catalog,
+        catalog: catalog.into(),
         attach_limit_bytes: 1 << 20,
     };
     let mut worker = Worker::new(RetryPolicy::default(), 9);

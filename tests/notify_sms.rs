@@ -415,7 +415,7 @@ async fn gateway_503_twice_then_200_delivers_exactly_one_sms() {
             .expect("client"),
         ),
         email: None,
-        catalog: catalog(),
+        catalog: catalog().into(),
         attach_limit_bytes: 1 << 20,
     };
     let mut worker = Worker::new(RetryPolicy::default(), 0x5eed);
@@ -509,7 +509,7 @@ async fn a_message_left_sending_by_a_crash_is_sent_once_after_restart_with_its_k
             .expect("client"),
         ),
         email: None,
-        catalog: catalog(),
+        catalog: catalog().into(),
         attach_limit_bytes: 1 << 20,
     };
     let mut worker = Worker::new(RetryPolicy::default(), 2);
@@ -561,7 +561,7 @@ async fn a_link_serves_the_form_bytes_counts_downloads_and_refuses_expired_or_fo
     let id = enqueue_form_sms(&store, "k-links", now_s as i64 * 1000);
     let base = serve_forms(FormsState {
         store: store.clone(),
-        catalog: Arc::new(catalog()),
+        catalog: catalog().into(),
         link_key: link_key(),
         hook_secret: "s3cr3t".into(),
         unix_now: Arc::new(move || now_s),
@@ -672,7 +672,7 @@ async fn delivery_webhooks_move_messages_only_forward() {
     }
     let base = serve_forms(FormsState {
         store: store.clone(),
-        catalog: Arc::new(catalog()),
+        catalog: catalog().into(),
         link_key: link_key(),
         hook_secret: "s3cr3t".into(),
         unix_now: Arc::new(|| 0),

@@ -65,10 +65,9 @@ fn christmas_eve_is_closed_and_the_next_opening_is_spoken() {
         out.contains("play: \"Az ügyeleti vonal most zárva van. A vonal legközelebb hétfőn reggel hét órakor nyit.\""),
         "{out}"
     );
-    // Key 2 leaves a message; recording is not part of the daemon yet, so the plan's
-    // on_error branch tells the caller.
+    // Key 2 leaves a message, which the daemon keeps and mails to the office.
     assert!(out.contains("closed_menu: key 2 → leave_message"), "{out}");
-    assert!(out.ends_with("path: welcome>check_open>closed_info>closed_menu>leave_message>record>message_unavailable>goodbye>hang_up\n"), "{out}");
+    assert!(out.ends_with("path: welcome>check_open>closed_info>closed_menu>leave_message>record>message_saved>goodbye>hang_up\n"), "{out}");
 }
 
 #[test]

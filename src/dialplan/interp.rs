@@ -95,17 +95,17 @@ pub enum Action {
 }
 
 impl Action {
-    /// What the daemon answers today for actions whose machinery is not part of it yet:
-    /// operator queues have no registered operators (so `NoAgents`), and voice messages,
-    /// forms and transfers cannot be carried out (so `Failed`, and the plan's `on_error`
-    /// branch tells the caller). The call layer and the simulator both use this, so the
-    /// simulator shows what a real call does.
+    /// The answer given without carrying the action out. The call layer uses it for what
+    /// the daemon cannot do yet: operator queues have no registered operators (so
+    /// `NoAgents`) and transfers cannot be made (so `Failed`, and the plan's `on_error`
+    /// branch tells the caller). Voice messages and forms are carried out by the driver;
+    /// the simulator assumes they succeed (a voice message is always kept; a form by SMS
+    /// needs a configured gateway, without which a real call takes `on_error`).
     pub fn current_result(&self) -> Option<ActionResult> {
         match self {
             Action::Queue { .. } => Some(ActionResult::NoAgents),
-            Action::Voicemail | Action::SendForm { .. } | Action::Transfer { .. } => {
-                Some(ActionResult::Failed)
-            }
+            Action::Transfer { .. } => Some(ActionResult::Failed),
+            Action::Voicemail | Action::SendForm { .. } => Some(ActionResult::Done),
             Action::Play { .. } | Action::StopPlayback | Action::Hangup | Action::LeaveQueue => {
                 None
             }

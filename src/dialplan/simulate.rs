@@ -2,8 +2,8 @@
 //!
 //! The simulated caller listens to every prompt to its end, then presses the next key of
 //! the script; when the script is used up it stays silent, so menus time out as they would.
-//! Long-running actions (queue, voicemail, forms, transfer) get the answer the daemon gives
-//! today ([`Action::current_result`]). Each line says which node acted and why.
+//! Long-running actions (queue, voicemail, forms, transfer) get the answers of
+//! [`Action::current_result`]: no operators, no transfers, voice messages and forms succeed. Each line says which node acted and why.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

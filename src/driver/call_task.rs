@@ -5,6 +5,10 @@
 //! from the core's pacer (epoch + n × 20 ms), a late wake-up never shifts the schedule.
 //! Commands for SIP go to the SIP task; the task ends when the call does and tells the SIP
 //! task so.
+//!
+//! A form the plan sends is written to the outbox by a task of its own (the commit waits
+//! for the disk, and the frames must keep flowing meanwhile); its result comes back on a
+//! channel this loop also waits on.
 
 use std::time::Instant;
 
@@ -13,10 +17,13 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::ToSip;
-use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews};
+use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews, Request};
+use crate::dialplan::interp::{Action, ActionResult};
 use crate::media::bridge::{Relayed, Side};
+use crate::notify::outbox::derive_key;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::Negotiated;
+use crate::store::Channel;
 
 /// What the SIP task tells a call task.
 pub(crate) enum ToCall {
@@ -54,6 +61,7 @@ pub(super) async fn run(
         // The operator leg's socket, once bridged.
         let mut op_socket: Option<UdpSocket> = None;
         let mut op_buf = vec![0u8; 2048];
+        let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
         loop {
             let deadline = call.poll_timeout();
             tokio::select! {
@@ -90,6 +98,11 @@ pub(super) async fn run(
                 () = super::sleep_until(deadline) => {
                     call.handle_timeout(Instant::now());
                 }
+                // The loop holds a sender, so this never yields `None`.
+                Some(result) = results.recv() => call.handle_action_result(Instant::now(), result),
+            }
+            while let Some(req) = call.poll_request() {
+                fulfil(req, &call, &metrics, results_tx.clone());
             }
             while let Some(cmd) = call.poll_command() {
                 let _ = to_sip.send(ToSip::Command(dialog, cmd));
@@ -143,4 +156,65 @@ async fn recv_opt(
         Some(s) => s.recv_from(buf).await,
         None => std::future::pending().await,
     }
+}
+
+/// Carries out a call's request on a task of its own; the result goes to `done`.
+fn fulfil(
+    req: Request,
+    call: &Call,
+    shared: &std::sync::Arc<super::live::Shared>,
+    done: mpsc::UnboundedSender<ActionResult>,
+) {
+    let sip_call_id = call.sip_call_id();
+    let forms = std::sync::Arc::clone(&shared.forms);
+    let (form, channel, to) = match req.action {
+        Action::SendForm { form, channel, to } => (form, channel, to),
+        Action::Voicemail => {
+            let msg = super::forms::VoiceMessageIn {
+                key: derive_key(&[sip_call_id, &req.node, &req.step.to_string(), "voicemail"]),
+                caller: call.caller_e164().map(str::to_owned),
+                menu_path: call.path(),
+                audio: req.audio,
+            };
+            tokio::spawn(
+                async move {
+                    let result = match forms.save_voice_message(msg).await {
+                        Ok(_) => ActionResult::Done,
+                        Err(e) => {
+                            tracing::error!("voice message not kept: {e}");
+                            ActionResult::Failed
+                        }
+                    };
+                    let _ = done.send(result);
+                }
+                .in_current_span(),
+            );
+            return;
+        }
+        _ => {
+            let _ = done.send(ActionResult::Failed);
+            return;
+        }
+    };
+    let channel = match channel {
+        crate::dialplan::Channel::Sms => Channel::Sms,
+        crate::dialplan::Channel::Email => Channel::Email,
+    };
+    let key = derive_key(&[sip_call_id, &req.node, &req.step.to_string(), &form]);
+    tokio::spawn(
+        async move {
+            let result = match forms.send_form(key, &form, channel, &to).await {
+                Ok(_) => ActionResult::Done,
+                Err(e) => {
+                    // The error text may quote the number: only its kind at info level.
+                    info!(form, status = e.status(), "form not sent");
+                    debug!("form not sent: {e}");
+                    ActionResult::Failed
+                }
+            };
+            // The call may have ended meanwhile; the message is queued all the same.
+            let _ = done.send(result);
+        }
+        .in_current_span(),
+    );
 }

@@ -194,6 +194,9 @@ pub struct LiveCall {
     pub started: String,
     /// Version of the dial plan the call runs on.
     pub plan_version: u64,
+    /// The SIP Call-ID (part of the idempotency key of forms sent during the call).
+    #[serde(skip)]
+    pub sip_call_id: String,
 }
 
 /// The outcome of the last reload attempt, for the admin API and logs.
@@ -207,6 +210,8 @@ pub struct ReloadStatus {
 
 /// State shared between the SIP task, the reload machinery and the admin API.
 pub struct Shared {
+    /// Sends forms (SMS links, email) through the durable outbox.
+    pub forms: Arc<super::forms::Forms>,
     pub cfg: Config,
     pub metrics: crate::metrics::Metrics,
     /// Calls in progress, for the admin API.
@@ -277,6 +282,11 @@ impl Shared {
                     .plan_version
                     .store(version, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(version, trigger = why, "dial plan reloaded");
+                // The plan may name forms the catalog just gained.
+                match self.forms.reload_catalog(&self.cfg.forms.catalog) {
+                    Ok(n) => tracing::info!(forms = n, "forms catalog reloaded"),
+                    Err(e) => tracing::error!("{e}; the previous forms catalog stays in force"),
+                }
                 Ok(version)
             }
             Err(errors) => {

@@ -17,6 +17,7 @@
 //! hands it to the core.
 
 mod call_task;
+pub mod forms;
 pub mod live;
 mod notify;
 pub mod operators_file;
@@ -59,6 +60,8 @@ pub enum StartError {
     Operators(Vec<String>),
     /// The call-record database cannot be opened.
     Records(String),
+    /// The outbox, the forms catalog, the link secret or the public listener.
+    Notify(String),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -85,6 +88,7 @@ impl std::fmt::Display for StartError {
                 Ok(())
             }
             StartError::Records(e) => write!(f, "call records: {e}"),
+            StartError::Notify(e) => write!(f, "forms and messages: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -154,7 +158,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             overrides::path(&cfg.state.dir).display()
         );
     }
+    let forms = forms::start(&cfg).await.map_err(StartError::Notify)?;
     let shared = Arc::new(live::Shared {
+        forms,
         cfg: cfg.clone(),
         metrics: crate::metrics::Metrics::default(),
         calls: std::sync::Mutex::new(std::collections::BTreeMap::new()),
@@ -599,6 +605,7 @@ fn on_event(
                             .unwrap_or_else(|| setup.caller.clone()),
                         started: setup.start_ts.to_string(),
                         plan_version: served.version,
+                        sip_call_id: setup.sip_call_id.clone(),
                     },
                 );
             }

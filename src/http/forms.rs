@@ -19,7 +19,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
-use crate::notify::catalog::Catalog;
+use crate::notify::catalog::LiveCatalog;
 use crate::notify::link::{LinkError, LinkKey};
 use crate::notify::outbox::Report;
 use crate::store::Store;
@@ -28,7 +28,8 @@ use crate::store::Store;
 #[derive(Clone)]
 pub struct FormsState {
     pub store: Arc<Mutex<Store>>,
-    pub catalog: Arc<Catalog>,
+    /// Swapped by a reload; a link for a form no longer in it gets a Hungarian page.
+    pub catalog: LiveCatalog,
     pub link_key: LinkKey,
     /// The secret path segment of the webhook URLs.
     pub hook_secret: String,
@@ -115,7 +116,12 @@ async fn download(State(st): State<FormsState>, Path(token): Path<String>) -> Re
         Err(LinkError::Expired { .. }) => return expired_page(),
         Err(_) => return invalid_page(),
     };
-    let Some(file) = st.catalog.get(&link.form_id).and_then(|f| f.file.clone()) else {
+    let Some(file) = st
+        .catalog
+        .get()
+        .get(&link.form_id)
+        .and_then(|f| f.file.clone())
+    else {
         return page(
             StatusCode::NOT_FOUND,
             "A nyomtatvány már nem érhető el",

@@ -7,6 +7,10 @@
 //! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
 //! | GET    | `/api/calls`    | calls in progress: id, caller, start, plan version       |
+//! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…}` once the message is durably queued; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
+//! | GET    | `/api/messages` | voice messages and callback requests not yet done (`?all=1`: every one): caller, time, menu path, length, WAV file, the office email's state |
+//! | POST   | `/api/messages/{id}/done` | mark one handled: 200, 404 unknown, 409 already done |
+//! | GET    | `/api/outbox`   | messages (`?state=queued\|sending\|sent\|delivered\|failed`, `&limit=100`), newest last, with recipients and last errors |
 //! | GET    | `/metrics`      | Prometheus text format                                   |
 //! | GET    | `/healthz`      | 200 `ok` while serving (SIP bound, plan loaded); 503 `draining` during shutdown; no token needed |
 //!
@@ -38,6 +42,10 @@ pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         .route("/api/operators", get(operators))
         .route("/api/callbacks", get(callbacks))
         .route("/api/operators/{name}/{action}", post(operator_action))
+        .route("/api/calls/{id}/forms", post(send_form))
+        .route("/api/outbox", get(outbox))
+        .route("/api/messages", get(messages))
+        .route("/api/messages/{id}/done", post(message_done))
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .with_state(shared);
@@ -341,4 +349,207 @@ async fn put_override(
     shared.set_manual(value.clone());
     tracing::info!(mode = %req.mode, "manual override set through the admin API");
     Json(override_json(value.as_ref())).into_response()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FormRequest {
+    form: String,
+    channel: String,
+    to: String,
+}
+
+fn error(status: StatusCode, msg: impl Into<String>) -> Response {
+    (status, Json(json!({"error": msg.into()}))).into_response()
+}
+
+/// An operator sends a form during a call; the caller dictates the address.
+async fn send_form(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    body: Result<Json<FormRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let call = id.parse::<u64>().ok().and_then(|id| {
+        let calls = shared
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        calls.get(&id).cloned()
+    });
+    let Some(call) = call else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("no call {id} in progress (GET /api/calls lists them)"),
+        );
+    };
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(e) => return error(StatusCode::BAD_REQUEST, e.body_text()),
+    };
+    let Some(channel) = crate::store::Channel::parse(&req.channel) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "channel: expected \"sms\" or \"email\", found {:?}",
+                req.channel
+            ),
+        );
+    };
+    // Sending the same form to the same address during one call is one message, however
+    // often the operator clicks.
+    let to = req.to.trim().to_lowercase();
+    let key = crate::notify::outbox::derive_key(&[
+        &call.sip_call_id,
+        "operator",
+        &req.form,
+        channel.as_str(),
+        &crate::phone::normalize(&to).unwrap_or(to.clone()),
+    ]);
+    match shared.forms.send_form(key, &req.form, channel, &to).await {
+        Ok(e) => {
+            tracing::info!(call = call.id, id = e.id, "operator sent a form");
+            (
+                StatusCode::ACCEPTED,
+                Json(json!({"id": e.id, "created": e.created})),
+            )
+                .into_response()
+        }
+        Err(e) => error(
+            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.to_string(),
+        ),
+    }
+}
+
+/// The outbox for admins: what was sent, what is pending, what failed and why.
+async fn outbox(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let mut state = None;
+    let mut limit = 100u32;
+    for (k, v) in forms::parse_form(uri.query().unwrap_or("")) {
+        match k.as_str() {
+            "state" => match crate::notify::outbox::State::parse(&v) {
+                Some(s) => state = Some(s),
+                None => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!(
+                            "state: expected queued, sending, sent, delivered or failed, found {v:?}"
+                        ),
+                    );
+                }
+            },
+            "limit" => match v.parse::<u32>() {
+                Ok(n) if (1..=10_000).contains(&n) => limit = n,
+                _ => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        format!("limit: expected 1 to 10000, found {v:?}"),
+                    );
+                }
+            },
+            other => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    format!("unknown parameter {other:?} (known: state, limit)"),
+                );
+            }
+        }
+    }
+    match shared.forms.list(state, limit).await {
+        Ok(rows) => {
+            let list: Vec<Value> = rows
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "channel": r.channel.as_str(),
+                        "recipient": r.recipient,
+                        "form": r.form_id,
+                        "state": r.state.as_str(),
+                        "attempts": r.attempts,
+                        "last_error": r.last_error,
+                        "provider_id": r.provider_id,
+                        "created_ms": r.created_ms,
+                        "updated_ms": r.updated_ms,
+                        "downloads": r.downloads,
+                    })
+                })
+                .collect();
+            Json(json!({"messages": list})).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// Voice messages and callback requests for the office.
+async fn messages(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let all = forms::parse_form(uri.query().unwrap_or(""))
+        .iter()
+        .any(|(k, v)| k == "all" && (v == "1" || v == "true"));
+    match shared.forms.voice_messages(all).await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .iter()
+                .map(|m| {
+                    json!({
+                        "id": m.id,
+                        "caller": m.caller,
+                        "created": jiff::Timestamp::from_millisecond(m.created_ms)
+                            .map(|t| t.to_zoned_datetime(tz()).strftime("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_default(),
+                        "menu_path": m.menu_path,
+                        "seconds": m.seconds,
+                        "file": m.file,
+                        "email": m.outbox_id,
+                        "done": m.done_ms.is_some(),
+                    })
+                })
+                .collect();
+            Json(json!({ "messages": list })).into_response()
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+async fn message_done(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Response {
+    if let Err(r) = authorized(&shared, &headers) {
+        return *r;
+    }
+    let Ok(n) = id.parse::<u64>() else {
+        return error(
+            StatusCode::NOT_FOUND,
+            format!("expected a message id, found {id:?}"),
+        );
+    };
+    match shared.forms.voice_message_done(n).await {
+        Ok(Some(true)) => {
+            tracing::info!(id = n, "voice message marked done");
+            Json(json!({"id": n, "done": true})).into_response()
+        }
+        Ok(Some(false)) => error(StatusCode::CONFLICT, format!("message {n} is already done")),
+        Ok(None) => error(StatusCode::NOT_FOUND, format!("no voice message {n}")),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
 }

@@ -10,6 +10,7 @@
 //! ```
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 /// One form.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
@@ -118,6 +119,36 @@ impl Catalog {
     }
 }
 
+/// The catalog in force, shared by the senders and the download route, and swapped whole
+/// when a reload finds a valid new one (a reader keeps the `Arc` it took).
+#[derive(Debug, Clone, Default)]
+pub struct LiveCatalog(Arc<RwLock<Arc<Catalog>>>);
+
+impl LiveCatalog {
+    /// The catalog now.
+    pub fn get(&self) -> Arc<Catalog> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            // Replacing an `Arc` cannot leave it half-written.
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Puts `catalog` in force.
+    pub fn set(&self, catalog: Catalog) {
+        match self.0.write() {
+            Ok(mut g) => *g = Arc::new(catalog),
+            Err(p) => *p.into_inner() = Arc::new(catalog),
+        }
+    }
+}
+
+impl From<Catalog> for LiveCatalog {
+    fn from(c: Catalog) -> Self {
+        Self(Arc::new(RwLock::new(Arc::new(c))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,6 +166,25 @@ mod tests {
             assert!(f.key.is_some() && f.prompt.is_some(), "{}", f.id);
         }
         assert_eq!(cat.by_key("2").map(|f| f.id.as_str()), Some("lakcim"));
+    }
+
+    #[test]
+    fn a_live_catalog_swaps_whole_and_readers_keep_what_they_took() {
+        let one = Catalog::parse(
+            "[[form]]\nid = \"a\"\ntitle = \"A\"\n",
+            Path::new("f.toml"),
+            Path::new("."),
+        )
+        .expect("valid");
+        let live = LiveCatalog::from(one);
+        let before = live.get();
+        let shared = live.clone();
+        shared.set(Catalog::default());
+        assert!(before.get("a").is_some(), "a reader keeps its catalog");
+        assert!(
+            live.get().get("a").is_none(),
+            "every handle sees the new one"
+        );
     }
 
     #[test]

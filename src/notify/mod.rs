@@ -3,12 +3,14 @@
 //! - [`catalog`]: the forms catalog (`config/forms.toml`).
 //! - [`text`]: GSM-7 classification, Hungarian transliteration, SMS segment counting.
 //! - [`link`]: signed, expiring download links.
+//! - [`limit`]: per-number SMS limits (a pure decision over the outbox's send times).
 //! - [`outbox`]: the per-message state machine with retry timing (a core: no I/O).
 //! - [`sms`], [`email`]: adapters that send one message and classify the answer.
 //! - [`worker`]: one pass of the send loop over the store, the outbox and the adapters.
 
 pub mod catalog;
 pub mod email;
+pub mod limit;
 pub mod link;
 pub mod outbox;
 pub mod sms;

@@ -23,7 +23,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::notify::catalog::Catalog;
+use crate::notify::catalog::LiveCatalog;
 use crate::notify::email::{EmailAttachment, EmailSender};
 use crate::notify::outbox::{Event, Message, Outbox, Outcome, RetryPolicy};
 use crate::notify::sms::{Sms, SmsSender};
@@ -38,14 +38,25 @@ pub trait Deliver {
 pub struct Transports {
     pub sms: Option<SmsSender>,
     pub email: Option<EmailSender>,
-    pub catalog: Catalog,
+    pub catalog: LiveCatalog,
     /// Forms up to this size are attached (the same limit the body was written for).
     pub attach_limit_bytes: usize,
 }
 
 impl Transports {
     fn attachment(&self, row: &Row) -> Option<EmailAttachment> {
-        let file = self.catalog.get(row.form_id.as_deref()?)?.file.as_ref()?;
+        if let Some(path) = &row.attachment {
+            let path = std::path::Path::new(path);
+            return Some(EmailAttachment {
+                filename: path
+                    .file_name()
+                    .map_or_else(|| "uzenet.wav".into(), |n| n.to_string_lossy().into_owned()),
+                content_type: "audio/wav".into(),
+                bytes: std::fs::read(path).ok()?,
+            });
+        }
+        let catalog = self.catalog.get();
+        let file = catalog.get(row.form_id.as_deref()?)?.file.as_ref()?;
         let bytes = std::fs::read(file).ok()?;
         (bytes.len() <= self.attach_limit_bytes).then(|| EmailAttachment {
             filename: file.file_name().map_or_else(

@@ -154,6 +154,8 @@ pub struct Daemon {
     pub rtp_ports: (u16, u16),
     /// Admin HTTP API port on 127.0.0.1.
     pub admin_port: u16,
+    /// Public HTTP port (form downloads, delivery webhooks) on 127.0.0.1.
+    pub public_port: u16,
     /// The daemon's state directory (manual override).
     pub state_dir: PathBuf,
     dir: PathBuf,
@@ -172,6 +174,7 @@ impl Daemon {
         let rtp_min = block + block % 2;
         let rtp_ports = (rtp_min, rtp_min + 39);
         let admin_port = free_ports(1);
+        let public_port = free_ports(1);
         // The line is staffed only a few hours a week: unless a test says otherwise, it is
         // opened by hand (the manual override), so calls reach the main menu at any hour.
         let state_dir = dir.join("state");
@@ -195,6 +198,14 @@ impl Daemon {
             .env("UGYELET_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
             .env("UGYELET_STATE__DIR", &state_dir)
             .env("UGYELET_DIALPLAN__WATCH_INTERVAL_MS", "200")
+            .env(
+                "UGYELET_NOTIFY__PUBLIC_LISTEN",
+                format!("127.0.0.1:{public_port}"),
+            )
+            .env(
+                "UGYELET_NOTIFY__PUBLIC_BASE_URL",
+                format!("http://127.0.0.1:{public_port}"),
+            )
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -209,6 +220,7 @@ impl Daemon {
             sip_port,
             rtp_ports,
             admin_port,
+            public_port,
             state_dir,
             dir,
             stderr_path,
@@ -284,6 +296,12 @@ impl Daemon {
     /// The daemon's process still runs.
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Sends SIGKILL (a crash, a power cut for everything not yet on disk) and reaps it.
+    pub fn kill(&mut self) {
+        signal(&self.child, "-KILL");
+        let _ = wait_bounded(&mut self.child, Duration::from_secs(5));
     }
 
     /// Sends SIGTERM, as `systemctl stop` does.
@@ -1373,4 +1391,303 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> (u16, St
 /// `GET path` on the admin API.
 pub fn http_get(port: u16, path: &str) -> (u16, String) {
     http(port, "GET", path, None)
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTP: a stand-in SMS gateway and a minimal client
+// ---------------------------------------------------------------------------------------
+
+/// One request as [`HttpStub`] saw it.
+#[derive(Clone, Debug)]
+pub struct HttpSeen {
+    pub method: String,
+    pub path: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpSeen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body_text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A real HTTP/1.1 server on 127.0.0.1 standing in for an SMS gateway: records every
+/// request and answers from a script (then 200 `{}`), closing each connection. Stops on
+/// drop.
+pub struct HttpStub {
+    pub port: u16,
+    seen: Arc<Mutex<Vec<HttpSeen>>>,
+    script: Arc<Mutex<std::collections::VecDeque<(u16, String)>>>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpStub {
+    /// On a free port.
+    pub fn start(script: &[(u16, &str)]) -> HttpStub {
+        HttpStub::start_on(free_ports(1), script)
+    }
+
+    /// On `port` (e.g. one chosen earlier, so a daemon could be pointed at it while
+    /// nothing listened there).
+    pub fn start_on(port: u16, script: &[(u16, &str)]) -> HttpStub {
+        let listener = TcpListener::bind(("127.0.0.1", port)).expect("bind HTTP stub");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let stub = HttpStub {
+            port,
+            seen: Arc::default(),
+            script: Arc::new(Mutex::new(
+                script.iter().map(|(s, b)| (*s, (*b).to_owned())).collect(),
+            )),
+            stop: Arc::default(),
+        };
+        let (seen, script, stop) = (
+            Arc::clone(&stub.seen),
+            Arc::clone(&stub.script),
+            Arc::clone(&stub.stop),
+        );
+        thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        let _ = conn.set_nonblocking(false);
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(5)));
+                        if let Some(req) = read_http_request(&conn) {
+                            seen.lock().expect("lock").push(req);
+                            let (status, body) = script
+                                .lock()
+                                .expect("lock")
+                                .pop_front()
+                                .unwrap_or((200, "{}".to_owned()));
+                            let mut conn = conn;
+                            let _ = write!(
+                                conn,
+                                "HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n\
+                                 Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                                body.len()
+                            );
+                        }
+                    }
+                    Err(_) => thread::sleep(Duration::from_millis(10)),
+                }
+            }
+        });
+        stub
+    }
+
+    pub fn requests(&self) -> Vec<HttpSeen> {
+        self.seen.lock().expect("lock").clone()
+    }
+
+    /// Waits (at most `timeout`) until at least `n` requests arrived; returns them all.
+    pub fn wait_requests(&self, n: usize, timeout: Duration) -> Vec<HttpSeen> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let seen = self.requests();
+            if seen.len() >= n || Instant::now() >= deadline {
+                return seen;
+            }
+            thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for HttpStub {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn read_http_request(conn: &TcpStream) -> Option<HttpSeen> {
+    let mut r = BufReader::new(conn);
+    let mut line = String::new();
+    r.read_line(&mut line).ok()?;
+    let mut parts = line.split_whitespace();
+    let method = parts.next()?.to_owned();
+    let path = parts.next()?.to_owned();
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h).ok()?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_owned(), v.trim().to_owned()));
+        }
+    }
+    let len = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    r.read_exact(&mut body).ok()?;
+    Some(HttpSeen {
+        method,
+        path,
+        headers,
+        body,
+    })
+}
+
+/// One HTTP/1.1 request to 127.0.0.1:`port` (`Connection: close`); the status and body.
+/// `bearer` adds an `Authorization` header.
+pub fn http_request(
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    bearer: Option<&str>,
+) -> (u16, Vec<u8>) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).expect("HTTP server reachable");
+    s.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let body = body.unwrap_or("");
+    let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .expect("send request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read response");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("response has a header end");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .expect("status code");
+    (status, raw[split + 4..].to_vec())
+}
+
+// ---------------------------------------------------------------------------------------
+// SMTP: a real server that keeps what it receives
+// ---------------------------------------------------------------------------------------
+
+/// A Python that has aiosmtpd: Debian's first (pyenv shims may shadow it on PATH).
+fn python_with_aiosmtpd() -> &'static str {
+    for p in ["/usr/bin/python3", "python3"] {
+        let ok = Command::new(p)
+            .args(["-c", "import aiosmtpd"])
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if ok {
+            return p;
+        }
+    }
+    panic!("aiosmtpd is missing: apt-get install -y python3-aiosmtpd");
+}
+
+/// `python3 -m aiosmtpd` on 127.0.0.1 with `tests/support/smtp_sink.py` saving every
+/// message as JSON (subject, body, attachments in base64). Killed on drop.
+pub struct SmtpSink {
+    child: Child,
+    dir: PathBuf,
+    pub port: u16,
+}
+
+impl SmtpSink {
+    pub fn start() -> SmtpSink {
+        let dir = scratch_dir("smtp");
+        let port = free_ports(1);
+        let child = Command::new(python_with_aiosmtpd())
+            .env(
+                "PYTHONPATH",
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support"),
+            )
+            .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(["-c", "smtp_sink.Saver"])
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start aiosmtpd");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "aiosmtpd did not start on {port}"
+            );
+            thread::sleep(Duration::from_millis(50));
+        }
+        SmtpSink { child, dir, port }
+    }
+
+    /// Daemon settings that send through this server (plain SMTP on loopback).
+    pub fn daemon_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("UGYELET_NOTIFY__SMTP__HOST", "127.0.0.1".into()),
+            ("UGYELET_NOTIFY__SMTP__PORT", self.port.to_string()),
+            ("UGYELET_NOTIFY__SMTP__SECURITY", "none".into()),
+            (
+                "UGYELET_NOTIFY__SMTP__FROM",
+                "Polgármesteri Hivatal <ugyelet@example.hu>".into(),
+            ),
+            (
+                "UGYELET_NOTIFY__SMTP__OFFICE",
+                "ugyfelszolgalat@example.hu".into(),
+            ),
+        ]
+    }
+
+    /// Every message received so far, in order.
+    pub fn messages(&self) -> Vec<serde_json::Value> {
+        let mut names: Vec<_> = fs::read_dir(&self.dir)
+            .expect("mail dir")
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| serde_json::from_slice(&fs::read(p).expect("read")).expect("JSON"))
+            .collect()
+    }
+
+    /// Waits (at most `timeout`) for `n` messages; returns what arrived.
+    pub fn wait_messages(&self, n: usize, timeout: Duration) -> Vec<serde_json::Value> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let got = self.messages();
+            if got.len() >= n || Instant::now() >= deadline {
+                return got;
+            }
+            thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for SmtpSink {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        finish_dir(&self.dir, "SMTP sink");
+    }
+}
+
+/// The bytes of a saved message's attachment number `i`.
+pub fn attachment_bytes(mail: &serde_json::Value, i: usize) -> Vec<u8> {
+    use base64::Engine as _;
+    let data = mail["attachments"][i]["data"]
+        .as_str()
+        .expect("attachment data");
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .expect("base64")
 }

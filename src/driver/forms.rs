@@ -1,0 +1,692 @@
+//! The forms service: the durable outbox, the thread that sends from it, and the public
+//! HTTP listener for form downloads and delivery webhooks.
+//!
+//! ```text
+//!   call task / admin API ──send_form──► spawn_blocking: limit check + INSERT, COMMIT ──► "Done"
+//!                                                               │ wake
+//!                                                               ▼
+//!   "outbox" thread (own current-thread runtime): Worker::run_due ──► SMS gateway / SMTP
+//!   public listener: GET /f/{token}, POST /hooks/… ──► the same store
+//! ```
+//!
+//! Concurrency: one SQLite connection behind a `std::sync::Mutex`. Every use of it is
+//! blocking (WAL with full sync: each commit waits for the disk), so it never runs on the
+//! async threads that pace RTP: enqueueing goes through `spawn_blocking`, and the worker
+//! runs on a thread of its own, where a slow fsync or a slow gateway delays only other
+//! messages. A call waiting for its row hears silence for the few milliseconds of the
+//! commit; the caller is told "elküldtük" only after the commit returned.
+//!
+//! Shutdown: the worker thread is not joined. Whatever it was doing when the process
+//! exits is exactly the crash case the store is built for: a row left `sending` is sent
+//! again with its idempotency key after the next start.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tracing::{debug, error, info, warn};
+
+use crate::config::{Config, NotifyConfig, SmsKind};
+use crate::notify::catalog::{Catalog, Form, LiveCatalog};
+use crate::notify::email::{EmailSender, form_email};
+use crate::notify::limit::{LimitExceeded, SmsLimits};
+use crate::notify::link::{Link, LinkKey};
+use crate::notify::outbox::{Event, RetryPolicy, State};
+use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
+use crate::notify::text;
+use crate::notify::worker::{Transports, Worker};
+use crate::phone;
+use crate::store::{Channel, Enqueued, NewMessage, OfficeMail, Row, Store, VoiceMessage};
+
+/// Why a form was not queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    UnknownForm {
+        found: String,
+        known: Vec<String>,
+    },
+    /// No SMS gateway or no SMTP server is configured.
+    NotConfigured(Channel),
+    /// Not a Hungarian mobile number (SMS) or not an email address.
+    BadAddress {
+        channel: Channel,
+        found: String,
+    },
+    Limited(LimitExceeded),
+    Store(String),
+}
+
+impl SendError {
+    /// The HTTP status the admin API answers with.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownForm { .. } | Self::BadAddress { .. } => 400,
+            Self::Limited(_) => 429,
+            Self::NotConfigured(_) => 503,
+            Self::Store(_) => 500,
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UnknownForm { found, known } => {
+                write!(f, "unknown form {found:?} (known: {})", known.join(", "))
+            }
+            Self::NotConfigured(Channel::Sms) => {
+                f.write_str("SMS sending is not configured (notify.sms.kind = \"none\")")
+            }
+            Self::NotConfigured(Channel::Email) => {
+                f.write_str("email sending is not configured (notify.smtp.host is empty)")
+            }
+            Self::BadAddress {
+                channel: Channel::Sms,
+                found,
+            } => write!(
+                f,
+                "expected a Hungarian mobile number (+36 20/30/31/50/70 …), found {found:?}"
+            ),
+            Self::BadAddress {
+                channel: Channel::Email,
+                found,
+            } => write!(f, "expected an email address, found {found:?}"),
+            Self::Limited(l) => write!(f, "SMS limit reached: {l}"),
+            Self::Store(e) => write!(f, "outbox: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The forms service, shared by call tasks and the admin API.
+pub struct Forms {
+    store: Arc<Mutex<Store>>,
+    catalog: LiveCatalog,
+    link_key: LinkKey,
+    cfg: NotifyConfig,
+    limits: SmsLimits,
+    sms_ready: bool,
+    email_ready: bool,
+    wake: Arc<tokio::sync::Notify>,
+    /// Where voice messages are kept (`state.dir/messages`).
+    messages_dir: PathBuf,
+}
+
+/// A voice message handed over by a call.
+pub struct VoiceMessageIn {
+    pub key: String,
+    pub caller: Option<String>,
+    pub menu_path: String,
+    /// 8 kHz 16-bit mono.
+    pub audio: Vec<i16>,
+}
+
+fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
+    // Every write is its own transaction, so the connection is sound after a panic.
+    store
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl Forms {
+    /// Queues `form` for `to` by `channel` under idempotency key `key` and returns once the
+    /// row is committed. The same key again returns the first message and sends nothing.
+    pub async fn send_form(
+        &self,
+        key: String,
+        form_id: &str,
+        channel: Channel,
+        to: &str,
+    ) -> Result<Enqueued, SendError> {
+        let catalog = self.catalog.get();
+        let Some(form) = catalog.get(form_id).cloned() else {
+            return Err(SendError::UnknownForm {
+                found: form_id.to_owned(),
+                known: catalog.forms().iter().map(|f| f.id.clone()).collect(),
+            });
+        };
+        let bad = || SendError::BadAddress {
+            channel,
+            found: to.to_owned(),
+        };
+        let recipient = match channel {
+            Channel::Sms if !self.sms_ready => return Err(SendError::NotConfigured(channel)),
+            Channel::Email if !self.email_ready => return Err(SendError::NotConfigured(channel)),
+            Channel::Sms => phone::normalize(to)
+                .filter(|n| phone::is_mobile(n))
+                .ok_or_else(bad)?,
+            Channel::Email => to
+                .trim()
+                .parse::<lettre::Address>()
+                .map_err(|_| bad())?
+                .to_string(),
+        };
+        let store = Arc::clone(&self.store);
+        let link_key = self.link_key.clone();
+        let base = self.cfg.public_base_url.trim_end_matches('/').to_owned();
+        let ttl_s = self.cfg.link_ttl_h.saturating_mul(3600);
+        let limits = self.limits;
+        let attach_limit = self.cfg.smtp.attach_limit_bytes;
+        let res = tokio::task::spawn_blocking(move || {
+            let now_ms = unix_ms();
+            let mut s = lock(&store);
+            if let Some(id) = s.id_for_key(&key)? {
+                return Ok(Ok(Enqueued { id, created: false }));
+            }
+            if channel == Channel::Sms {
+                let times = s.sms_times_since(&recipient, now_ms - limits.window_ms())?;
+                if let Err(l) = limits.check(&times, now_ms) {
+                    return Ok(Err(SendError::Limited(l)));
+                }
+            }
+            let form_id = form.id.clone();
+            let link = move |id: u64| {
+                let token = link_key
+                    .sign(&Link {
+                        form_id: form_id.clone(),
+                        expires_at: (now_ms / 1000) as u64 + ttl_s,
+                        message_id: id,
+                    })
+                    // Only an expiry after 2106 fails to sign.
+                    .unwrap_or_default();
+                format!("{base}/f/{token}")
+            };
+            let (subject, body): (Option<String>, Box<dyn FnOnce(u64) -> String>) = match channel {
+                Channel::Sms => {
+                    let title = form.title.clone();
+                    (
+                        None,
+                        Box::new(move |id| {
+                            let t = format!("{title}: {}", link(id));
+                            let t = text::transliterate(&t).into_owned();
+                            debug!(segments = text::segments(&t).count, "form SMS text");
+                            t
+                        }),
+                    )
+                }
+                Channel::Email => {
+                    let (file_name, bytes) = form_file(&form);
+                    let mail_to = recipient.clone();
+                    let key2 = key.clone();
+                    let title = form.title.clone();
+                    let subject =
+                        form_email(&mail_to, &key2, &title, "", Vec::new(), "", 0).subject;
+                    (
+                        Some(subject),
+                        Box::new(move |id| {
+                            form_email(
+                                &mail_to,
+                                &key2,
+                                &title,
+                                &file_name,
+                                bytes,
+                                &link(id),
+                                attach_limit,
+                            )
+                            .body
+                        }),
+                    )
+                }
+            };
+            let new = NewMessage {
+                key,
+                channel,
+                recipient,
+                form_id: Some(form.id.clone()),
+                subject,
+            };
+            Ok(Ok(s.enqueue(&new, now_ms, body)?))
+        })
+        .await;
+        let out = match res {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(SendError::Store(crate::store::StoreError::to_string(&e))),
+            Err(e) => Err(SendError::Store(format!("outbox task: {e}"))),
+        };
+        if let Ok(e) = &out {
+            info!(
+                id = e.id,
+                channel = channel.as_str(),
+                form = form_id,
+                created = e.created,
+                "form queued"
+            );
+            self.wake.notify_one();
+        }
+        out
+    }
+
+    /// Keeps a voice message: the WAV on disk (synced), the row listed in the admin API and,
+    /// when email and the office mailbox are configured, the email to the office with the
+    /// WAV attached, queued in the same transaction. Returns the message id once all of
+    /// it is on disk. A message with no voice in it is a callback request.
+    pub async fn save_voice_message(&self, msg: VoiceMessageIn) -> Result<u64, String> {
+        let store = Arc::clone(&self.store);
+        let dir = self.messages_dir.clone();
+        let office = self
+            .cfg
+            .smtp
+            .office
+            .clone()
+            .filter(|o| self.email_ready && !o.is_empty());
+        if office.is_none() {
+            warn!(
+                "voice message kept, but no email goes out (notify.smtp.host or notify.smtp.office unset)"
+            );
+        }
+        let res = tokio::task::spawn_blocking(move || {
+            let now = jiff::Timestamp::now();
+            let created_ms = now.as_millisecond();
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let stamp = now
+                .to_zoned_datetime(crate::dialplan::calendar::tz())
+                .strftime("%Y%m%d-%H%M%S")
+                .to_string();
+            let file = dir.join(format!("{stamp}-{}.wav", &msg.key[..msg.key.len().min(8)]));
+            write_wav(&file, &msg.audio).map_err(|e| format!("{}: {e}", file.display()))?;
+            let seconds = msg.audio.len() as f64 / 8000.0;
+            let voiced = msg.audio.chunks(160).any(crate::call::is_voice);
+            let when = now
+                .to_zoned_datetime(crate::dialplan::calendar::tz())
+                .strftime("%Y-%m-%d %H:%M")
+                .to_string();
+            let mail = office.map(|to| office_mail(to, &msg, voiced, seconds, &when));
+            let row = VoiceMessage {
+                id: 0,
+                key: msg.key,
+                caller: msg.caller,
+                created_ms,
+                menu_path: msg.menu_path,
+                file: file.display().to_string(),
+                seconds,
+                outbox_id: None,
+                done_ms: None,
+            };
+            lock(&store)
+                .add_voice_message(&row, mail.as_ref())
+                .map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("voice message task: {e}"))?;
+        if let Ok(id) = &res {
+            info!(id, "voice message kept");
+            self.wake.notify_one();
+        }
+        res
+    }
+
+    /// Voice messages for the admin API (only those not yet done unless `all`).
+    pub async fn voice_messages(&self, all: bool) -> Result<Vec<VoiceMessage>, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || lock(&store).voice_messages(all))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Marks a voice message handled (see [`Store::voice_message_done`]).
+    pub async fn voice_message_done(&self, id: u64) -> Result<Option<bool>, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || lock(&store).voice_message_done(id, unix_ms()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Loads the catalog again (after a reload of the plan, which may name new forms);
+    /// a catalog that does not load leaves the previous one in force.
+    pub fn reload_catalog(&self, path: &Path) -> Result<usize, String> {
+        let catalog = load_catalog(path)?;
+        let n = catalog.forms().len();
+        self.catalog.set(catalog);
+        Ok(n)
+    }
+
+    /// Messages for the admin API, newest `limit`, in `state` when given.
+    pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || lock(&store).list(state, limit))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// The catalog at `path` (form files relative to the working directory); none when the
+/// file does not exist.
+fn load_catalog(path: &Path) -> Result<Catalog, String> {
+    if path.exists() {
+        Catalog::load(path, Path::new(".")).map_err(|e| format!("forms catalog: {e}"))
+    } else {
+        warn!(path = %path.display(), "no forms catalog: no forms can be sent");
+        Ok(Catalog::default())
+    }
+}
+
+/// The office's email about a voice message: who, when, through which menu, how long.
+fn office_mail(
+    to: String,
+    msg: &VoiceMessageIn,
+    voiced: bool,
+    seconds: f64,
+    when: &str,
+) -> OfficeMail {
+    let who = msg
+        .caller
+        .clone()
+        .unwrap_or_else(|| "ismeretlen (a hívó nem küldött számot)".to_owned());
+    let (subject, intro) = if voiced {
+        (
+            format!("Hangüzenet az ügyeleti vonalon: {who}"),
+            "Hangüzenet érkezett az ügyeleti vonalon. A felvételt csatoltuk (WAV).",
+        )
+    } else {
+        (
+            format!("Visszahívási kérés az ügyeleti vonalon: {who}"),
+            "A hívó nem mondott üzenetet: kérjük, hívja vissza. A felvételt csatoltuk (WAV).",
+        )
+    };
+    OfficeMail {
+        to,
+        subject,
+        body: format!(
+            "{intro}\n\nHívó: {who}\nIdőpont: {when}\nMenü: {}\nHossz: {seconds:.0} másodperc\n\n\
+             Elintézés után jelölje késznek az ügyeleti rendszerben \
+             (POST /api/messages/{{id}}/done).\n",
+            msg.menu_path
+        ),
+    }
+}
+
+/// Writes 8 kHz 16-bit mono PCM as a WAV file and syncs it to disk.
+fn write_wav(path: &Path, pcm: &[i16]) -> Result<(), String> {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 8000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).map_err(|e| e.to_string())?;
+    for s in pcm {
+        w.write_sample(*s).map_err(|e| e.to_string())?;
+    }
+    w.finalize().map_err(|e| e.to_string())?;
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| e.to_string())
+}
+
+/// The form's file name and bytes (empty when it has no file or cannot be read: the
+/// worker reads it again when sending and then attaches or links it).
+fn form_file(form: &Form) -> (String, Vec<u8>) {
+    let Some(path) = &form.file else {
+        return ("nyomtatvany.pdf".to_owned(), Vec::new());
+    };
+    let name = path.file_name().map_or_else(
+        || "nyomtatvany.pdf".to_owned(),
+        |n| n.to_string_lossy().into_owned(),
+    );
+    (name, std::fs::read(path).unwrap_or_default())
+}
+
+/// The link secret: configured, else `UGYELET_LINK_SECRET`, else the one kept in the
+/// state directory (made on first start, mode 0600).
+fn link_key(cfg: &Config) -> Result<LinkKey, String> {
+    let configured = cfg.notify.link_secret.as_deref().filter(|s| !s.is_empty());
+    let env = std::env::var(crate::notify::link::SECRET_ENV).unwrap_or_default();
+    if configured.is_some() || !env.is_empty() {
+        return LinkKey::from_config(configured).map_err(|e| e.to_string());
+    }
+    let path = cfg.state.dir.join("link.secret");
+    let secret = match std::fs::read_to_string(&path) {
+        Ok(s) if s.trim().len() >= crate::notify::link::MIN_SECRET_LEN => s.trim().to_owned(),
+        Ok(_) => return Err(format!("{}: shorter than 32 bytes", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let s: String = (0..2)
+                .map(|_| format!("{:032x}", rand::random::<u128>()))
+                .collect();
+            write_private(&path, &s).map_err(|e| format!("{}: {e}", path.display()))?;
+            info!(path = %path.display(), "made a new link secret");
+            s
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    LinkKey::new(secret.as_bytes()).map_err(|e| e.to_string())
+}
+
+/// Writes a new file readable by the owner only, and syncs it.
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
+    let s = &cfg.sms;
+    let hook = |provider: &str| {
+        cfg.hook_secret
+            .as_deref()
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                format!(
+                    "{}/hooks/{provider}/{h}",
+                    cfg.public_base_url.trim_end_matches('/')
+                )
+            })
+    };
+    let token = s.token.clone().unwrap_or_default();
+    match s.kind {
+        SmsKind::None => None,
+        SmsKind::Generic => Some(Box::new(GenericHttp {
+            url: s.url.clone(),
+            method: s.method.clone(),
+            headers: s.headers.clone(),
+            body_template: s.body_template.clone(),
+            content_type: s.content_type.clone(),
+            id_field: s.id_field.clone(),
+        })),
+        SmsKind::Twilio => Some(Box::new(Twilio {
+            base_url: if s.base_url.is_empty() {
+                "https://api.twilio.com".to_owned()
+            } else {
+                s.base_url.clone()
+            },
+            account_sid: s.account_sid.clone(),
+            auth_token: token,
+            from: s.from.clone(),
+            status_callback: hook("twilio"),
+        })),
+        SmsKind::Infobip => Some(Box::new(Infobip {
+            base_url: s.base_url.clone(),
+            api_key: token,
+            from: s.from.clone(),
+            notify_url: hook("infobip"),
+        })),
+    }
+}
+
+/// Opens the outbox, starts the send worker and the public listener.
+pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
+    let n = &cfg.notify;
+    std::fs::create_dir_all(&cfg.state.dir)
+        .map_err(|e| format!("{}: {e}", cfg.state.dir.display()))?;
+    let catalog = LiveCatalog::from(load_catalog(&cfg.forms.catalog)?);
+    let link_key = link_key(cfg)?;
+    let db: PathBuf = n.db_path(&cfg.state.dir);
+    let store = {
+        let path = db.clone();
+        tokio::task::spawn_blocking(move || Store::open(&path))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("{}: {e}", db.display()))?
+    };
+    let store = Arc::new(Mutex::new(store));
+
+    let sms = match sms_gateway(n) {
+        None => {
+            warn!(
+                "no SMS gateway configured (notify.sms.kind = \"none\"): forms by SMS cannot be sent"
+            );
+            None
+        }
+        Some(g) => {
+            info!(gateway = g.name(), "SMS gateway configured");
+            Some(
+                SmsSender::new(g, Duration::from_secs(n.sms.timeout_s))
+                    .map_err(|e| e.to_string())?,
+            )
+        }
+    };
+    let smtp = n.smtp.sender_config();
+    match &smtp {
+        None => {
+            warn!("no SMTP server configured (notify.smtp.host is empty): no email can be sent")
+        }
+        // Checked here so a bad setting stops the start; the worker builds its own sender
+        // on its own runtime, where the pooled connections live.
+        Some(c) => drop(EmailSender::new(c).map_err(|e| format!("notify.smtp: {e}"))?),
+    }
+    let forms = Arc::new(Forms {
+        store: Arc::clone(&store),
+        catalog: catalog.clone(),
+        link_key: link_key.clone(),
+        cfg: n.clone(),
+        limits: SmsLimits {
+            per_hour: n.sms_per_hour,
+            per_day: n.sms_per_day,
+        },
+        sms_ready: sms.is_some(),
+        email_ready: smtp.is_some(),
+        wake: Arc::new(tokio::sync::Notify::new()),
+        messages_dir: cfg.state.dir.join("messages"),
+    });
+    let policy = RetryPolicy {
+        initial: Duration::from_millis(n.retry_initial_ms),
+        max: Duration::from_secs(n.retry_max_s).max(Duration::from_millis(n.retry_initial_ms)),
+        max_attempts: n.max_attempts,
+        jitter: n.retry_jitter,
+    };
+    spawn_worker(
+        Arc::clone(&store),
+        sms,
+        smtp,
+        catalog.clone(),
+        n.smtp.attach_limit_bytes,
+        policy,
+        Arc::clone(&forms.wake),
+    )?;
+    info!(db = %db.display(), "outbox open, send worker started");
+
+    if !n.public_listen.is_empty() {
+        let addr: std::net::SocketAddr = n
+            .public_listen
+            .parse()
+            .map_err(|_| format!("notify.public_listen {:?}", n.public_listen))?;
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| format!("cannot bind the public listener on {addr}: {e}"))?;
+        let state = crate::http::forms::FormsState {
+            store,
+            catalog,
+            link_key,
+            hook_secret: n.hook_secret.clone().unwrap_or_default(),
+            unix_now: Arc::new(crate::http::forms::system_unix_now),
+        };
+        info!(%addr, "public listener (form downloads, delivery webhooks) listening");
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, crate::http::forms::router(state)).await {
+                error!("public listener stopped: {e}");
+            }
+        });
+    }
+    Ok(forms)
+}
+
+fn log_event(ev: &Event) {
+    // Reasons can quote the recipient (gateway and SMTP errors do): debug only; the admin
+    // API shows them as `last_error`.
+    debug!(id = ev.id, reason = ?ev.reason, "outbox {} → {}", ev.from, ev.to);
+    match ev.to {
+        State::Sent => info!(id = ev.id, attempts = ev.attempts, "message sent"),
+        State::Failed => warn!(
+            id = ev.id,
+            attempts = ev.attempts,
+            "message failed for good (see GET /api/outbox?state=failed)"
+        ),
+        State::Queued if ev.from == State::Sending => info!(
+            id = ev.id,
+            attempts = ev.attempts,
+            "send attempt failed, will retry"
+        ),
+        _ => {}
+    }
+}
+
+/// The send loop on a thread of its own: run every due message, then sleep until the
+/// next one is due or a new row wakes it.
+fn spawn_worker(
+    store: Arc<Mutex<Store>>,
+    sms: Option<SmsSender>,
+    smtp: Option<crate::notify::email::SmtpConfig>,
+    catalog: LiveCatalog,
+    attach_limit_bytes: usize,
+    policy: RetryPolicy,
+    wake: Arc<tokio::sync::Notify>,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("outbox runtime: {e}"))?;
+    let seed: u64 = rand::random();
+    std::thread::Builder::new()
+        .name("outbox".to_owned())
+        .spawn(move || {
+            rt.block_on(async move {
+                // The pooled SMTP transport needs a runtime even to be built.
+                let email = match smtp.as_ref().map(EmailSender::new).transpose() {
+                    Ok(e) => e,
+                    Err(e) => {
+                        error!("SMTP setup: {e}; email stays queued");
+                        None
+                    }
+                };
+                let transports = Transports {
+                    sms,
+                    email,
+                    catalog,
+                    attach_limit_bytes,
+                };
+                let mut worker = Worker::new(policy, seed);
+                let clock = || (Instant::now(), unix_ms());
+                loop {
+                    match worker.run_due(&store, &transports, &clock).await {
+                        Ok(events) => events.iter().for_each(log_event),
+                        Err(e) => {
+                            error!("outbox: {e}");
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                    }
+                    let due = worker.poll_timeout();
+                    tokio::select! {
+                        () = wake.notified() => {}
+                        () = super::sleep_until(due) => {}
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the outbox thread: {e}"))?;
+    Ok(())
+}
