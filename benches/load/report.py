@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""Markdown tables for BENCHMARKS.md from one benches/load.sh run.
+
+    benches/load/report.py target/bench-load/DATE-TIME
+
+Reads, per step directory (ivr-N/, setup-R/): info.txt (key=value lines written by load.sh),
+sipp_stat.csv (SIPp -trace_stat, `;` separated, last line = cumulative totals),
+metrics-before.txt / metrics-after.txt (the daemon's /metrics) and gaps.json (rtp_gaps.py).
+"""
+
+import csv
+import json
+import os
+import re
+import sys
+
+
+def read_info(path):
+    info = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if "=" in line:
+                k, v = line.rstrip("\n").split("=", 1)
+                info[k] = v
+    return info
+
+
+def read_metrics(path):
+    m = {}
+    if os.path.exists(path):
+        for line in open(path):
+            if line.startswith("#") or not line.strip():
+                continue
+            name, value = line.rsplit(" ", 1)
+            try:
+                m[name] = float(value)
+            except ValueError:
+                pass
+    return m
+
+
+def read_sipp(path):
+    """Cumulative counters from the last row of SIPp's statistics CSV."""
+    if not os.path.exists(path):
+        return {}
+    rows = list(csv.reader(open(path), delimiter=";"))
+    if len(rows) < 2:
+        return {}
+    head, last = rows[0], rows[-1]
+    d = dict(zip(head, last))
+
+    def num(k):
+        try:
+            return float(d.get(k, "0") or 0)
+        except ValueError:
+            return 0.0
+
+    def epoch(k):  # StartTime / CurrentTime: "DATE<TAB>TIME<TAB>EPOCH"
+        try:
+            return float(d.get(k, "").split("\t")[-1])
+        except ValueError:
+            return 0.0
+
+    return {
+        "created": num("TotalCallCreated"),
+        "ok": num("SuccessfulCall(C)"),
+        "failed": num("FailedCall(C)"),
+        "retrans": num("Retransmissions(C)"),
+        "unexpected": num("FailedUnexpectedMessage(C)"),
+        "timeouts": num("FailedTimeoutOnRecv(C)") + num("FailedMaxUDPRetrans(C)"),
+        "elapsed_s": epoch("CurrentTime") - epoch("StartTime"),
+        "call_rate_c": num("CallRate(C)"),
+        "rt_invite": d.get("ResponseTime1(C)", ""),
+        "rt_invite_sd": d.get("ResponseTime1StDev(C)", ""),
+    }
+
+
+def ticks_per_s():
+    try:
+        return os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError):
+        return 100
+
+
+def cpu_pct(info, a, b, who):
+    try:
+        dt = float(info[f"{b}_time"]) - float(info[f"{a}_time"])
+        dticks = float(info[f"{b}_{who}_ticks"]) - float(info[f"{a}_{who}_ticks"])
+    except (KeyError, ValueError):
+        return None
+    if dt <= 0:
+        return None
+    return 100.0 * dticks / ticks_per_s() / dt
+
+
+def machine_pct(info, a, b):
+    try:
+        busy = float(info[f"{b}_machine_busy"]) - float(info[f"{a}_machine_busy"])
+        total = float(info[f"{b}_machine_total"]) - float(info[f"{a}_machine_total"])
+    except (KeyError, ValueError):
+        return None
+    return 100.0 * busy / total if total > 0 else None
+
+
+def fmt(v, nd=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float) and v.is_integer() and nd == 0:
+        return str(int(v))
+    return f"{v:.{nd}f}"
+
+
+def rt_ms(s):
+    # SIPp prints response times as HH:MM:SS:micro.
+    m = re.match(r"(\d+):(\d+):(\d+):(\d+)", s or "")
+    if not m:
+        return None
+    h, mi, sec, us = (int(x) for x in m.groups())
+    return (h * 3600 + mi * 60 + sec) * 1000 + us / 1000
+
+
+def main():
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    out = sys.argv[1]
+    dirs = sorted(os.listdir(out))
+    ivr = sorted((d for d in dirs if d.startswith("ivr-")), key=lambda d: int(d[4:]))
+    setup = sorted((d for d in dirs if d.startswith("setup-")), key=lambda d: int(d[6:]))
+    machine = read_info(os.path.join(out, "machine.txt"))
+
+    if ivr:
+        print("#### Concurrent IVR calls (callers send audio the whole call)\n")
+        print("| calls | reached | failed | SIPp retrans | RTP in: received / lost (daemon) "
+              "| RTP out: missing at receiver | late frames | daemon CPU | machine CPU "
+              "| RSS idle → full | RSS per added call | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        timing = []
+        for d in ivr:
+            p = os.path.join(out, d)
+            info = read_info(os.path.join(p, "info.txt"))
+            s = read_sipp(os.path.join(p, "sipp_stat.csv"))
+            mb = read_metrics(os.path.join(p, "metrics-before.txt"))
+            ma = read_metrics(os.path.join(p, "metrics-after.txt"))
+            g = {}
+            if os.path.exists(os.path.join(p, "gaps.json")):
+                g = json.load(open(os.path.join(p, "gaps.json")))
+
+            def delta(name):
+                return ma.get(name, 0) - mb.get(name, 0)
+
+            n = int(info.get("calls", 0))
+            reached = int(float(info.get("full0_calls_active", 0)))
+            rss0 = float(info.get("idle_rss_kib", 0))
+            rss1 = float(info.get("full1_rss_kib", 0))
+            active = float(info.get("full1_calls_active", 0)) or 1
+            per_call = (rss1 - rss0) / active
+            rx = delta('ugyelet_rtp_packets_total{direction="received"}')
+            lost = delta("ugyelet_rtp_packets_lost_total")
+            late = delta("ugyelet_rtp_frames_late_total")
+            missing = g.get("daemon", {}).get("seq_missing")
+            print(
+                f"| {n} | {reached} | {fmt(s.get('failed'), 0)} of {fmt(s.get('created'), 0)} "
+                f"| {fmt(s.get('retrans'), 0)} | {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} "
+                f"| {int(late)} | {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
+                f"| {fmt(machine_pct(info, 'full0', 'full1'), 0)} % "
+                f"| {rss0 / 1024:.1f} → {rss1 / 1024:.1f} MiB | {per_call:.1f} KiB "
+                f"| {info.get('full0_loadavg', '–').split(' ')[0]} |"
+            )
+            if g:
+                timing.append((n, info, g))
+        print()
+        if timing:
+            print("#### RTP send timing at the receiver (inter-arrival gap, ms; nominal 20)\n")
+            print("| calls | daemon streams / packets | daemon p50 | daemon p99 | daemon p99.9 | daemon max "
+                  "| ref streams / packets | ref p50 | ref p99 | ref p99.9 | ref max | p99 daemon − ref |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for n, info, g in timing:
+                dm, rf = g.get("daemon", {}), g.get("ref", {})
+                dg, rg = dm.get("gap_ms", {}), rf.get("gap_ms", {})
+                diff = None
+                if dg.get("p99") is not None and rg.get("p99") is not None:
+                    diff = dg["p99"] - rg["p99"]
+                print(
+                    f"| {n} | {dm.get('streams', 0)} / {dm.get('packets', 0)} "
+                    f"| {fmt(dg.get('p50'), 2)} | {fmt(dg.get('p99'), 2)} | {fmt(dg.get('p99_9'), 2)} | {fmt(dg.get('max'), 2)} "
+                    f"| {rf.get('streams', 0)} / {rf.get('packets', 0)} "
+                    f"| {fmt(rg.get('p50'), 2)} | {fmt(rg.get('p99'), 2)} | {fmt(rg.get('p99_9'), 2)} | {fmt(rg.get('max'), 2)} "
+                    f"| {'+' if diff is not None and diff >= 0 else ''}{fmt(diff, 2)} |"
+                )
+            print()
+
+    if setup:
+        print("#### Call set-up rate (short calls, no caller audio)\n")
+        print("| target calls/s | calls | successful | failed | SIPp retrans | achieved calls/s "
+              "| INVITE→200 mean | peak concurrent | daemon CPU | machine CPU | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        for d in setup:
+            p = os.path.join(out, d)
+            info = read_info(os.path.join(p, "info.txt"))
+            s = read_sipp(os.path.join(p, "sipp_stat.csv"))
+            hold = float(info.get("hold_ms", 0)) / 1000
+            # Calls were started over (elapsed - one call's length): rate = created / that.
+            span = s.get("elapsed_s", 0) - hold
+            achieved = s.get("created", 0) / span if span > 0 else None
+            rt = rt_ms(s.get("rt_invite"))
+            print(
+                f"| {info.get('rate', '?')} | {fmt(s.get('created'), 0)} | {fmt(s.get('ok'), 0)} "
+                f"| {fmt(s.get('failed'), 0)} | {fmt(s.get('retrans'), 0)} | {fmt(achieved, 0)} "
+                f"| {fmt(rt, 1)} ms | {info.get('peak_active', '–')} "
+                f"| {fmt(cpu_pct(info, 'run0', 'run1', 'daemon'), 0)} % "
+                f"| {fmt(machine_pct(info, 'run0', 'run1'), 0)} % "
+                f"| {info.get('run0_loadavg', '–').split(' ')[0]} |"
+            )
+        print()
+
+    if machine:
+        print(f"Run: `{machine.get('args', '')}` at commit {machine.get('commit', '?')}, "
+              f"{machine.get('date', '?')}; load average at start {machine.get('loadavg_start', '?')}.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
