@@ -53,6 +53,64 @@ pub struct MediaCounts {
     pub late: u64,
 }
 
+/// Operators by state and waiting callers, from the operator board's JSON (as
+/// `GET /api/operators` shows it), in Prometheus text format.
+pub fn render_operators(view: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let empty = Vec::new();
+    let ops = view["operators"].as_array().unwrap_or(&empty);
+    let waiting = view["waiting"].as_array().unwrap_or(&empty);
+    out.push_str("# HELP ugyelet_operators Operators by state and location.\n");
+    out.push_str("# TYPE ugyelet_operators gauge\n");
+    for state in [
+        "offline",
+        "available",
+        "ringing",
+        "on_call",
+        "wrap_up",
+        "paused",
+    ] {
+        for location in ["on_site", "remote"] {
+            let n = ops
+                .iter()
+                .filter(|o| o["state"] == state && o["location"] == location)
+                .count();
+            let _ = writeln!(
+                out,
+                "ugyelet_operators{{state=\"{state}\",location=\"{location}\"}} {n}"
+            );
+        }
+    }
+    out.push_str("# HELP ugyelet_queue_waiting Callers waiting for an operator.\n");
+    out.push_str("# TYPE ugyelet_queue_waiting gauge\n");
+    let _ = writeln!(out, "ugyelet_queue_waiting {}", waiting.len());
+    out.push_str("# HELP ugyelet_queue_longest_wait_seconds Longest wait among waiting callers.\n");
+    out.push_str("# TYPE ugyelet_queue_longest_wait_seconds gauge\n");
+    let longest = waiting
+        .iter()
+        .filter_map(|w| w["waited_s"].as_u64())
+        .max()
+        .unwrap_or(0);
+    let _ = writeln!(out, "ugyelet_queue_longest_wait_seconds {longest}");
+    out
+}
+
+/// Outbox messages per channel and state, in Prometheus text format.
+pub fn render_outbox(counts: &[(String, String, u64)]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    out.push_str("# HELP ugyelet_outbox_messages SMS and email messages by channel and state.\n");
+    out.push_str("# TYPE ugyelet_outbox_messages gauge\n");
+    for (channel, state, n) in counts {
+        let _ = writeln!(
+            out,
+            "ugyelet_outbox_messages{{channel=\"{channel}\",state=\"{state}\"}} {n}"
+        );
+    }
+    out
+}
+
 impl Metrics {
     /// A call ended.
     pub fn call_ended(&self, outcome: Outcome, media: MediaCounts) {
@@ -232,6 +290,26 @@ impl Metrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_board_becomes_gauges_by_state_and_location() {
+        let view = serde_json::json!({
+            "operators": [
+                {"name": "anna", "state": "available", "location": "on_site"},
+                {"name": "bela", "state": "on_call", "location": "remote"},
+                {"name": "cili", "state": "available", "location": "on_site"},
+            ],
+            "waiting": [{"call": 7, "waited_s": 40}, {"call": 9, "waited_s": 12}],
+        });
+        let text = render_operators(&view);
+        assert!(text.contains("ugyelet_operators{state=\"available\",location=\"on_site\"} 2\n"));
+        assert!(text.contains("ugyelet_operators{state=\"on_call\",location=\"remote\"} 1\n"));
+        assert!(text.contains("ugyelet_operators{state=\"paused\",location=\"remote\"} 0\n"));
+        assert!(text.contains("ugyelet_queue_waiting 2\n"));
+        assert!(text.contains("ugyelet_queue_longest_wait_seconds 40\n"));
+        let outbox = render_outbox(&[("sms".into(), "failed".into(), 3)]);
+        assert!(outbox.contains("ugyelet_outbox_messages{channel=\"sms\",state=\"failed\"} 3\n"));
+    }
 
     #[test]
     fn exposition_has_help_type_and_labelled_samples() {

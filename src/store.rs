@@ -410,6 +410,25 @@ impl Store {
     }
 
     /// The newest `limit` messages, in `state` when given, oldest first.
+    /// Messages per channel and state, for metrics.
+    pub fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT channel, state, COUNT(*) FROM outbox GROUP BY channel, state")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
+            ))
+        })?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?);
+        }
+        Ok(out)
+    }
+
     pub fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, StoreError> {
         let sql = format!(
             "SELECT * FROM (SELECT {COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 \

@@ -341,6 +341,11 @@ fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
             "after {code}: {body}"
         );
     }
+    let (_, metrics) = http_get(daemon.admin_port, "/metrics");
+    assert!(
+        metrics.contains("ugyelet_operators{state=\"available\",location=\"on_site\"} 1"),
+        "{metrics}"
+    );
     // The confirmation is the 1 kHz `beep` prompt.
     let got = anna.received_wav();
     let share = tone_share(&got, 1000.0);

@@ -95,11 +95,10 @@ pub enum Action {
 }
 
 impl Action {
-    /// The answer given without carrying the action out. The call layer uses it for what
-    /// the daemon cannot do yet: operator queues have no registered operators (so
-    /// `NoAgents`) and transfers cannot be made (so `Failed`, and the plan's `on_error`
-    /// branch tells the caller). Voice messages and forms are carried out by the driver;
-    /// the simulator assumes they succeed (a voice message is always kept; a form by SMS
+    /// The answer given without carrying the action out. The call layer uses it only for
+    /// transfers, which the daemon does not make (so `Failed`, and the plan's `on_error`
+    /// branch tells the caller); the simulator uses it for everything, assuming no operator
+    /// is logged in (`NoAgents`) and that voice messages and forms succeed (a form by SMS
     /// needs a configured gateway, without which a real call takes `on_error`).
     pub fn current_result(&self) -> Option<ActionResult> {
         match self {

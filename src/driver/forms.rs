@@ -351,6 +351,15 @@ impl Forms {
     }
 
     /// Messages for the admin API, newest `limit`, in `state` when given.
+    /// Outbox messages per channel and state.
+    pub async fn counts(&self) -> Result<Vec<(String, String, u64)>, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || lock(&store).counts())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())
+    }
+
     pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, String> {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || lock(&store).list(state, limit))

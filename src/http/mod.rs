@@ -255,7 +255,15 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
     if let Err(r) = authorized(&shared, &headers) {
         return *r;
     }
-    let body = shared.metrics.render();
+    let mut body = shared.metrics.render();
+    let view = match shared.operators.lock() {
+        Ok(g) => g.clone(),
+        Err(p) => p.into_inner().clone(),
+    };
+    body.push_str(&crate::metrics::render_operators(&view));
+    if let Ok(counts) = shared.forms.counts().await {
+        body.push_str(&crate::metrics::render_outbox(&counts));
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
