@@ -341,6 +341,9 @@ pub struct NotifyConfig {
     pub sms_per_hour: u32,
     /// ... and this many per rolling day (0: no limit).
     pub sms_per_day: u32,
+    /// Days after which finished messages (sent, delivered, failed) and handled voice
+    /// messages with their recordings are deleted (0: kept for ever).
+    pub retention_days: u64,
     pub sms: SmsConfig,
     pub smtp: SmtpSection,
 }
@@ -360,6 +363,7 @@ impl Default for NotifyConfig {
             retry_jitter: 0.2,
             sms_per_hour: 3,
             sms_per_day: 10,
+            retention_days: 90,
             sms: SmsConfig::default(),
             smtp: SmtpSection::default(),
         }

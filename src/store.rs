@@ -410,6 +410,37 @@ impl Store {
     }
 
     /// The newest `limit` messages, in `state` when given, oldest first.
+    /// Data protection: deletes messages created before `before_ms` that are finished
+    /// (sent, delivered or failed: queued ones are promises still to keep), and voice
+    /// messages created before it that were marked done. Returns how many of each, and the
+    /// recordings' files for the caller to delete.
+    pub fn apply_retention(&mut self, before_ms: i64) -> Result<(usize, Vec<String>), StoreError> {
+        let tx = self.conn.transaction()?;
+        let files: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT file FROM voice_messages WHERE created_ms < ?1 AND done_ms IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([before_ms], |r| r.get::<_, String>(0))?;
+            let mut v = Vec::new();
+            for r in rows {
+                v.push(r?);
+            }
+            v
+        };
+        tx.execute(
+            "DELETE FROM voice_messages WHERE created_ms < ?1 AND done_ms IS NOT NULL",
+            [before_ms],
+        )?;
+        let outbox = tx.execute(
+            "DELETE FROM outbox WHERE created_ms < ?1 \
+             AND state IN ('sent', 'delivered', 'failed') \
+             AND id NOT IN (SELECT outbox_id FROM voice_messages WHERE outbox_id IS NOT NULL)",
+            [before_ms],
+        )?;
+        tx.commit()?;
+        Ok((outbox, files))
+    }
+
     /// Messages per channel and state, for metrics.
     pub fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let mut stmt = self
@@ -665,6 +696,54 @@ mod tests {
         assert_eq!(row.due_ms, Some(1_000));
         assert_eq!(row.recipient, "+36301234567");
         assert_eq!(s.pending(0).expect("pending").len(), 1);
+    }
+
+    #[test]
+    fn retention_deletes_old_finished_messages_and_keeps_waiting_ones() {
+        let db = TempDb::new("retention");
+        let mut s = Store::open(&db.path()).expect("open");
+        let sent = s
+            .enqueue(&sms("old-sent"), 1_000, |_| "a".into())
+            .expect("enqueue")
+            .id;
+        assert!(
+            s.apply(&ev(sent, State::Queued, State::Sending, 1), None, 1_001)
+                .expect("apply")
+        );
+        assert!(
+            s.apply(&ev(sent, State::Sending, State::Sent, 1), None, 1_002)
+                .expect("apply")
+        );
+        let waiting = s
+            .enqueue(&sms("old-queued"), 1_000, |_| "b".into())
+            .expect("enqueue")
+            .id;
+        let young = s
+            .enqueue(&sms("new-sent"), 50_000, |_| "c".into())
+            .expect("enqueue")
+            .id;
+        assert!(
+            s.apply(&ev(young, State::Queued, State::Sending, 1), None, 50_001)
+                .expect("apply")
+        );
+        assert!(
+            s.apply(&ev(young, State::Sending, State::Sent, 1), None, 50_002)
+                .expect("apply")
+        );
+        let (deleted, files) = s.apply_retention(10_000).expect("retention");
+        assert_eq!((deleted, files.len()), (1, 0));
+        assert!(
+            s.get(sent).expect("read").is_none(),
+            "old sent message deleted"
+        );
+        assert!(
+            s.get(waiting).expect("read").is_some(),
+            "a queued message is never deleted"
+        );
+        assert!(
+            s.get(young).expect("read").is_some(),
+            "a young message is kept"
+        );
     }
 
     #[test]

@@ -598,6 +598,9 @@ pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
         Arc::clone(&forms.wake),
     )?;
     info!(db = %db.display(), "outbox open, send worker started");
+    if n.retention_days > 0 {
+        spawn_retention(Arc::clone(&store), n.retention_days);
+    }
 
     if !n.public_listen.is_empty() {
         let addr: std::net::SocketAddr = n
@@ -622,6 +625,40 @@ pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
         });
     }
     Ok(forms)
+}
+
+/// Applies `notify.retention_days` once an hour: finished messages and handled voice
+/// messages older than that go, with their recordings.
+fn spawn_retention(store: Arc<Mutex<Store>>, days: u64) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let age_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
+            let before = unix_ms().saturating_sub(age_ms);
+            let store = Arc::clone(&store);
+            let done = tokio::task::spawn_blocking(move || {
+                let (n, files) = lock(&store).apply_retention(before)?;
+                for f in &files {
+                    if let Err(e) = std::fs::remove_file(f)
+                        && e.kind() != std::io::ErrorKind::NotFound
+                    {
+                        warn!("retention: cannot delete a recording: {e}");
+                    }
+                }
+                Ok::<_, crate::store::StoreError>((n, files.len()))
+            })
+            .await;
+            match done {
+                Ok(Ok((0, 0))) => {}
+                Ok(Ok((messages, recordings))) => {
+                    info!(messages, recordings, "outbox retention applied");
+                }
+                Ok(Err(e)) => error!("outbox retention: {e}"),
+                Err(e) => error!("outbox retention: {e}"),
+            }
+        }
+    });
 }
 
 fn log_event(ev: &Event) {
