@@ -111,6 +111,8 @@ pub enum QueueNews {
     },
     /// The operator hung up: the caller's leg ends too.
     OperatorHungUp,
+    /// The operator's phone renegotiated its media (re-INVITE: hold, resume).
+    OperatorMedia(Negotiated),
 }
 
 /// What the call asks of SIP.
@@ -493,7 +495,7 @@ impl Call {
         if self.state != State::Answered {
             return;
         }
-        match (news, &self.media) {
+        match (news, &mut self.media) {
             (
                 QueueNews::Position {
                     position,
@@ -560,6 +562,9 @@ impl Call {
             }
             (QueueNews::OperatorHungUp, Media::Bridged { .. }) => {
                 self.end(Outcome::Operator, true);
+            }
+            (QueueNews::OperatorMedia(neg), Media::Bridged { bridge, .. }) => {
+                bridge.renegotiated(Side::Operator, neg);
             }
             _ => {}
         }
@@ -781,6 +786,9 @@ impl Call {
                     }
                     // A new offer may move the caller's media: latch again if it did.
                     self.incoming.set_remote(&neg);
+                    if let Media::Bridged { bridge, .. } = &mut self.media {
+                        bridge.renegotiated(Side::Caller, neg);
+                    }
                     self.rfc4733 = Rfc4733Receiver::new(neg.telephone_event.unwrap_or(101));
                     self.negotiated = neg;
                     self.goertzel = neg.telephone_event.is_none().then(Goertzel::new);

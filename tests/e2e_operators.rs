@@ -211,6 +211,49 @@ fn caller_talks_to_the_on_site_operator_then_the_busy_operator_overflows_to_the_
     anna.wait_event("CALL_CLOSED", 10 * SECOND);
     second.hangup();
     bela.wait_event("CALL_CLOSED", 10 * SECOND);
+
+    // The call records say who took each call and how long the caller waited.
+    let since = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .yesterday()
+        .expect("a day before")
+        .to_string();
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .args(["cdr", "export", "--since", &since])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("UGYELET_STATE__DIR", &daemon.state_dir)
+            .output()
+            .expect("run ugyelet cdr export");
+        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rows: Vec<Vec<&str>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').collect())
+            .collect();
+        let taken: Vec<(&str, &str)> = rows
+            .iter()
+            .filter(|r| r.get(5) == Some(&"operator"))
+            .map(|r| (r[8], r[7]))
+            .collect();
+        if taken.len() == 2 {
+            let mut who: Vec<&str> = taken.iter().map(|t| t.0).collect();
+            who.sort_unstable();
+            assert_eq!(who, ["anna", "bela"], "{csv}");
+            assert!(
+                taken.iter().all(|t| t.1.parse::<u64>().is_ok()),
+                "queue wait recorded: {csv}"
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "call records of the operator calls: {csv}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 #[test]
@@ -414,4 +457,43 @@ fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_lis
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+#[test]
+fn an_operator_added_with_passwd_registers_without_a_restart() {
+    let dir = scratch_dir("operators");
+    let ops = operators_file(
+        &dir,
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    );
+    let daemon = start_daemon(&ops, &[]);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["passwd", "cecil", "--location", "remote", "--file"])
+        .arg(&ops)
+        .env("UGYELET_PASSWORD", "cecil-uj-jelszava")
+        .output()
+        .expect("run ugyelet passwd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The daemon notices the edited file and takes the new account.
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let (_, body) = http_get(daemon.admin_port, "/api/operators");
+        if operator_state(&body, "cecil").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "new account not loaded: {body}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let cecil = operator_phone(&daemon, "cecil", "cecil-uj-jelszava", None, true);
+    wait_available(&daemon, "cecil");
+    drop(cecil);
 }

@@ -62,8 +62,20 @@ pub(super) async fn run(
         let mut op_socket: Option<UdpSocket> = None;
         let mut op_buf = vec![0u8; 2048];
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
+        // One timer for the call's whole life, moved only when the core's deadline moves:
+        // a new timer per 20 ms frame would cost a timer-wheel insert and removal each time.
+        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
+        let timer = tokio::time::sleep_until(far());
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = call.poll_timeout();
+            if deadline != armed {
+                timer
+                    .as_mut()
+                    .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
+                armed = deadline;
+            }
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
                     if let Ok((len, src)) = r {
@@ -95,7 +107,10 @@ pub(super) async fn run(
                     // The SIP task dropped us: the daemon is stopping.
                     None => call.hang_up(),
                 },
-                () = super::sleep_until(deadline) => {
+                () = &mut timer => {
+                    // Fired: park it far away; the next turn arms it for the next deadline.
+                    timer.as_mut().reset(far());
+                    armed = None;
                     call.handle_timeout(Instant::now());
                 }
                 // The loop holds a sender, so this never yields `None`.

@@ -253,6 +253,30 @@ impl Shared {
     }
 
     /// Reloads prompts, plan and calendar; swaps them in only if all validate.
+    /// Reads the operator accounts again and hands them to the SIP task (operators keep
+    /// their state; new accounts can register, removed ones no longer can). A broken file
+    /// is refused with its errors and the accounts in force stay.
+    pub fn reload_operators(&self) {
+        match crate::operators::Operators::load(&self.cfg.sip.operators) {
+            Ok(ops) => {
+                let tx = self
+                    .to_sip
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .clone();
+                if let Some(tx) = tx {
+                    tracing::info!(operators = ops.len(), "operator accounts reloaded");
+                    let _ = tx.send(super::ToSip::Accounts(ops));
+                }
+            }
+            Err(errors) => {
+                for e in errors {
+                    tracing::error!("operator accounts refused, the previous ones stay: {e}");
+                }
+            }
+        }
+    }
+
     pub fn reload(&self, why: &str) -> Result<u64, Vec<String>> {
         let old = self.current();
         let today = jiff::Timestamp::now()
@@ -287,6 +311,7 @@ impl Shared {
                     Ok(n) => tracing::info!(forms = n, "forms catalog reloaded"),
                     Err(e) => tracing::error!("{e}; the previous forms catalog stays in force"),
                 }
+                self.reload_operators();
                 Ok(version)
             }
             Err(errors) => {

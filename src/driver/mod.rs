@@ -124,6 +124,8 @@ pub enum ToSip {
     },
     /// A TCP connection closed.
     TcpClosed { conn: u64 },
+    /// The operator accounts file was read again.
+    Accounts(crate::operators::Operators),
     /// An admin asks to change an operator's state.
     Agent {
         name: String,
@@ -351,6 +353,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                         };
                         board.call_gone(now, &mut cx, dialog);
                     }
+                    ToSip::Accounts(ops) => board.set_accounts(now, ops),
                     ToSip::Agent { name, op, reply } => {
                         let _ = reply.send(board.agent_op(now, &name, op));
                     }

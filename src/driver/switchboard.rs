@@ -469,7 +469,14 @@ impl Switchboard {
         };
         l.local_media.bump_version();
         match offer_answer::answer(offer, &l.local_media) {
-            Ok((_, sdp)) => cx.endpoint.answer(now, leg, sdp),
+            Ok((neg, sdp)) => {
+                cx.endpoint.answer(now, leg, sdp);
+                send(
+                    cx.calls,
+                    l.call,
+                    ToCall::Sip(CallInput::Queue(QueueNews::OperatorMedia(neg))),
+                );
+            }
             Err(e) => cx.endpoint.reject(now, leg, e.status()),
         }
     }
@@ -624,6 +631,17 @@ impl Switchboard {
             crate::sip::auth::Verdict::BadRequest(_) => Feature::Refuse(400),
             crate::sip::auth::Verdict::Throttled { .. } => Feature::Refuse(403),
         }
+    }
+
+    /// New operator accounts (reload): states of operators that remain are kept.
+    pub fn set_accounts(&mut self, now: Instant, accounts: Operators) {
+        self.acd.set_agents(now, accounts.specs());
+        for name in accounts.iter().map(|o| o.name.clone()).collect::<Vec<_>>() {
+            let reachable = self.registrar.is_registered(&name);
+            self.acd.handle_reachable(now, &name, reachable);
+        }
+        self.accounts = accounts;
+        self.dirty = true;
     }
 
     /// An operator state change from the admin API.

@@ -65,6 +65,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             &cal,
             &cfg.prompts.dir,
             &cfg.forms.catalog,
+            &cfg.sip.operators,
         ])
     };
     let override_file = overrides::path(&cfg.state.dir);

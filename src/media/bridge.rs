@@ -208,6 +208,17 @@ impl Bridge {
         Relayed::Forward { dst, len }
     }
 
+    /// A leg's media was renegotiated (a re-INVITE: hold, resume, a new address or codec).
+    /// Its latch is released when the address moved, and payload types map anew.
+    pub fn renegotiated(&mut self, side: Side, negotiated: Negotiated) {
+        let leg = match side {
+            Side::Caller => &mut self.caller,
+            Side::Operator => &mut self.operator,
+        };
+        leg.incoming.set_remote(&negotiated);
+        leg.negotiated = negotiated;
+    }
+
     /// What the caller leg has received, for the call's counters.
     pub fn caller_stream(&self) -> &IncomingStream {
         &self.caller.incoming
