@@ -54,6 +54,18 @@ fn speech_file(dir: &Path, name: &str, text: &str) -> (PathBuf, Vec<i16>) {
     (p, speech)
 }
 
+/// An accounts file with the one on-site operator "anna".
+fn anna_only() -> PathBuf {
+    operators_file(
+        &scratch_dir("operators"),
+        &[Account {
+            name: "anna",
+            location: "on_site",
+            password: "anna-jelszava-7",
+        }],
+    )
+}
+
 fn start_daemon(ops: &Path, extra: &[(&str, &str)]) -> Daemon {
     let file = ops.display().to_string();
     let mut env: Vec<(&str, &str)> = vec![
@@ -258,15 +270,7 @@ fn caller_talks_to_the_on_site_operator_then_the_busy_operator_overflows_to_the_
 
 #[test]
 fn with_nobody_logged_in_the_caller_reaches_the_fallback_node() {
-    let dir = scratch_dir("operators");
-    let ops = operators_file(
-        &dir,
-        &[Account {
-            name: "anna",
-            location: "on_site",
-            password: "anna-jelszava-7",
-        }],
-    );
+    let ops = anna_only();
     // anna has an account but no phone registered.
     let daemon = start_daemon(&ops, &[]);
     let caller = call_and_ask_for_operator(&daemon, None);
@@ -276,15 +280,7 @@ fn with_nobody_logged_in_the_caller_reaches_the_fallback_node() {
 
 #[test]
 fn caller_hanging_up_while_the_operator_rings_stops_the_ringing() {
-    let dir = scratch_dir("operators");
-    let ops = operators_file(
-        &dir,
-        &[Account {
-            name: "anna",
-            location: "on_site",
-            password: "anna-jelszava-7",
-        }],
-    );
+    let ops = anna_only();
     let daemon = start_daemon(&ops, &[]);
     let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, false);
     wait_available(&daemon, "anna");
@@ -302,15 +298,7 @@ fn caller_hanging_up_while_the_operator_rings_stops_the_ringing() {
 
 #[test]
 fn wrong_password_is_refused_and_the_operator_never_rings() {
-    let dir = scratch_dir("operators");
-    let ops = operators_file(
-        &dir,
-        &[Account {
-            name: "anna",
-            location: "on_site",
-            password: "anna-jelszava-7",
-        }],
-    );
+    let ops = anna_only();
     let daemon = start_daemon(&ops, &[]);
     let anna = operator_phone(&daemon, "anna", "rossz-jelszo", None, true);
     // The phone registers before its control connection is up, so its own log tells.
@@ -341,15 +329,7 @@ fn wrong_password_is_refused_and_the_operator_never_rings() {
 
 #[test]
 fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
-    let dir = scratch_dir("operators");
-    let ops = operators_file(
-        &dir,
-        &[Account {
-            name: "anna",
-            location: "on_site",
-            password: "anna-jelszava-7",
-        }],
-    );
+    let ops = anna_only();
     let daemon = start_daemon(&ops, &[]);
     let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
     wait_available(&daemon, "anna");
@@ -402,15 +382,7 @@ fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
 #[test]
 fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_listed_for_a_callback()
 {
-    let dir = scratch_dir("operators");
-    let ops = operators_file(
-        &dir,
-        &[Account {
-            name: "anna",
-            location: "on_site",
-            password: "anna-jelszava-7",
-        }],
-    );
+    let ops = anna_only();
     let daemon = start_daemon(&ops, &[("UGYELET_OPERATORS__ANNOUNCE_EVERY_S", "3")]);
     let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
     wait_available(&daemon, "anna");
@@ -461,15 +433,7 @@ fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_lis
 
 #[test]
 fn an_operator_added_with_passwd_registers_without_a_restart() {
-    let dir = scratch_dir("operators");
-    let ops = operators_file(
-        &dir,
-        &[Account {
-            name: "anna",
-            location: "on_site",
-            password: "anna-jelszava-7",
-        }],
-    );
+    let ops = anna_only();
     let daemon = start_daemon(&ops, &[]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
         .current_dir(env!("CARGO_MANIFEST_DIR"))
