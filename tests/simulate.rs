@@ -96,7 +96,7 @@ fn landline_caller_keys_a_mobile_number_which_is_read_back_in_groups() {
         "--from",
         "06 23 444 555",
         "--keys",
-        "1,06301234567#,1",
+        "1,1,06301234567#,1",
     ]);
     assert!(
         out.contains("sms_to_whom: caller +3623444555: Landline → landline_no_sms"),
@@ -105,6 +105,10 @@ fn landline_caller_keys_a_mobile_number_which_is_read_back_in_groups() {
     assert!(
         out.contains("play: \"Ezt a számot adta meg: nulla hat – harminc – száz huszon három – negyven öt – hatvan hét – Ha a szám helyes"),
         "{out}"
+    );
+    assert!(
+        out.contains("Ha ügyintézővel beszélne, nyomja meg a kettes gombot."),
+        "a landline caller is offered a person: {out}"
     );
     assert!(
         out.contains("ask_mobile: confirmed mobile = +36301234567"),
