@@ -39,6 +39,9 @@ use crate::sip::endpoint::{DialogId, EndReason};
 /// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
 pub const PACKET_LEN: usize = 12 + 160;
 
+/// Outcomes a dial plan may give a call record by setting the variable `outcome`.
+pub const PLAN_OUTCOMES: [&str; 2] = ["callback", "completed"];
+
 /// The prompt looped while a caller waits for an operator.
 pub const MUSIC_ON_HOLD: &str = "music_on_hold";
 
@@ -298,6 +301,8 @@ pub struct Call {
     queue_gave_up: bool,
     /// The caller left the queue with a key (for a message or a callback).
     left_queue: bool,
+    /// A voice message was recorded.
+    left_message: bool,
 }
 
 impl Call {
@@ -340,6 +345,7 @@ impl Call {
             operator: None,
             queue_gave_up: false,
             left_queue: false,
+            left_message: false,
             state: State::Ringing,
             setup,
         }
@@ -374,9 +380,19 @@ impl Call {
         };
         let closed = self.interp.saw_closed();
         let queued = matches!(self.media, Media::Queued { .. });
+        // The plan may name what the call came to (`set` a variable `outcome`), e.g.
+        // "callback" when the caller asked to be called back.
+        let planned = self
+            .interp
+            .var("outcome")
+            .and_then(|v| PLAN_OUTCOMES.iter().find(|o| **o == v).copied());
         let outcome = match outcome {
             Outcome::Cancelled => "cancelled",
             Outcome::Operator => "operator",
+            _ if self.left_message => "voicemail",
+            Outcome::Completed | Outcome::CallerHungUp if planned.is_some() => {
+                planned.unwrap_or("completed")
+            }
             Outcome::CallerHungUp if queued => "abandoned_queue",
             Outcome::Completed | Outcome::CallerHungUp if self.queue_gave_up => "no_operator",
             Outcome::Completed | Outcome::CallerHungUp if self.left_queue => "left_queue",
@@ -965,6 +981,7 @@ impl Call {
     /// Hands the voice message being recorded to the driver.
     fn finish_recording(&mut self) {
         if let Some(r) = self.recording.take() {
+            self.left_message = true;
             self.requests.push_back(Request {
                 action: Action::Voicemail,
                 node: r.node,

@@ -105,14 +105,15 @@ impl Records {
     }
 
     /// Calls since `since` that someone should return: the caller hung up while waiting
-    /// for an operator, the queue gave up (nobody logged in, longest wait), or the caller
-    /// left the queue with a key (callback request, voice message). Newest first.
+    /// for an operator, the queue gave up (nobody logged in, longest wait), the caller left
+    /// the queue, or asked for a callback. Newest first. (Voice messages have their own
+    /// list.)
     pub fn to_call_back(&self, since: Timestamp) -> Result<Vec<serde_json::Value>, String> {
         let mut stmt = self
             .conn
             .prepare(
                 "SELECT start, caller, outcome, path, queue_wait_s, call_id FROM calls
-                 WHERE start >= ?1 AND outcome IN ('abandoned_queue', 'no_operator', 'left_queue')
+                 WHERE start >= ?1 AND outcome IN ('abandoned_queue', 'no_operator', 'left_queue', 'callback')
                  ORDER BY start DESC, id DESC LIMIT 1000",
             )
             .map_err(|e| e.to_string())?;

@@ -380,8 +380,7 @@ fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
 }
 
 #[test]
-fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_listed_for_a_callback()
-{
+fn waiting_caller_hears_the_position_then_asks_for_a_callback_with_a_key_and_is_listed() {
     let ops = anna_only();
     let daemon = start_daemon(&ops, &[("UGYELET_OPERATORS__ANNOUNCE_EVERY_S", "3")]);
     let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
@@ -407,8 +406,8 @@ fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_lis
         "a paused operator must not ring"
     );
     let pressed = caller.received_wav().len();
-    caller.send_dtmf('2');
-    wait_for_prompt(&caller, "voicemail_intro", pressed, 0, 20 * SECOND);
+    caller.send_dtmf('1');
+    wait_for_prompt(&caller, "callback_confirmed", pressed, 0, 20 * SECOND);
     caller.hangup();
     let deadline = Instant::now() + 10 * SECOND;
     loop {
@@ -418,7 +417,7 @@ fn waiting_caller_hears_the_position_then_leaves_the_queue_with_a_key_and_is_lis
         let listed = v["calls"].as_array().is_some_and(|calls| {
             calls
                 .iter()
-                .any(|c| c["caller"] == "+36301234567" && c["outcome"] == "left_queue")
+                .any(|c| c["caller"] == "+36301234567" && c["outcome"] == "callback")
         });
         if listed {
             break;
