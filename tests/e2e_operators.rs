@@ -134,6 +134,37 @@ fn call_and_ask_for_operator(daemon: &Daemon, source: Option<PathBuf>) -> Baresi
     caller
 }
 
+/// The call records exported by `ugyelet cdr export` from the daemon's state, as rows of
+/// fields (outcome is field 5, queue wait 7, operator 8), once `pred` holds for them (10 s).
+fn cdr_rows_when(daemon: &Daemon, pred: impl Fn(&[Vec<String>]) -> bool) -> Vec<Vec<String>> {
+    let since = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .yesterday()
+        .expect("a day before")
+        .to_string();
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .args(["cdr", "export", "--since", &since])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("UGYELET_STATE__DIR", &daemon.state_dir)
+            .output()
+            .expect("run ugyelet cdr export");
+        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rows: Vec<Vec<String>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect();
+        if pred(&rows) {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "call records: {csv}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
 fn ncc(received: &[i16], expected: &[i16]) -> f64 {
     find_prompt(received, expected).map_or(0.0, |(_, n)| n)
 }
@@ -225,47 +256,20 @@ fn caller_talks_to_the_on_site_operator_then_the_busy_operator_overflows_to_the_
     bela.wait_event("CALL_CLOSED", 10 * SECOND);
 
     // The call records say who took each call and how long the caller waited.
-    let since = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date()
-        .yesterday()
-        .expect("a day before")
-        .to_string();
-    let deadline = Instant::now() + 10 * SECOND;
-    loop {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
-            .args(["cdr", "export", "--since", &since])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("UGYELET_STATE__DIR", &daemon.state_dir)
-            .output()
-            .expect("run ugyelet cdr export");
-        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
-        let rows: Vec<Vec<&str>> = csv
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').collect())
-            .collect();
-        let taken: Vec<(&str, &str)> = rows
-            .iter()
-            .filter(|r| r.get(5) == Some(&"operator"))
-            .map(|r| (r[8], r[7]))
-            .collect();
-        if taken.len() == 2 {
-            let mut who: Vec<&str> = taken.iter().map(|t| t.0).collect();
-            who.sort_unstable();
-            assert_eq!(who, ["anna", "bela"], "{csv}");
-            assert!(
-                taken.iter().all(|t| t.1.parse::<u64>().is_ok()),
-                "queue wait recorded: {csv}"
-            );
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "call records of the operator calls: {csv}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    let taken = |rows: &[Vec<String>]| -> Vec<(String, String)> {
+        rows.iter()
+            .filter(|r| r.get(5).map(String::as_str) == Some("operator"))
+            .map(|r| (r[8].clone(), r[7].clone()))
+            .collect()
+    };
+    let rows = cdr_rows_when(&daemon, |rows| taken(rows).len() == 2);
+    let mut who: Vec<String> = taken(&rows).into_iter().map(|t| t.0).collect();
+    who.sort_unstable();
+    assert_eq!(who, ["anna", "bela"], "{rows:?}");
+    assert!(
+        taken(&rows).iter().all(|t| t.1.parse::<u64>().is_ok()),
+        "queue wait recorded: {rows:?}"
+    );
 }
 
 #[test]
@@ -294,6 +298,13 @@ fn caller_hanging_up_while_the_operator_rings_stops_the_ringing() {
         "the operator's phone must stop ringing, not connect: {}",
         closed.raw
     );
+    // Nobody took the call: it is recorded for a callback.
+    cdr_rows_when(&daemon, |rows| {
+        rows.iter()
+            .any(|r| r.get(5).map(String::as_str) == Some("abandoned_queue"))
+    });
+    let (_, body) = http_get(daemon.admin_port, "/api/callbacks");
+    assert!(body.contains("abandoned_queue"), "{body}");
 }
 
 #[test]
