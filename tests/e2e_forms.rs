@@ -277,34 +277,10 @@ fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_li
     assert_eq!(list("?all=1")["messages"][0]["done"], true);
 
     // The call record says a message was left.
-    let since = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date()
-        .yesterday()
-        .expect("a day before")
-        .to_string();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
-            .args(["cdr", "export", "--since", &since])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("UGYELET_STATE__DIR", &daemon.state_dir)
-            .output()
-            .expect("run ugyelet cdr export");
-        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
-        if csv
-            .lines()
-            .skip(1)
-            .any(|l| l.split(',').nth(5) == Some("voicemail"))
-        {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no call record with outcome voicemail: {csv}"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    cdr_rows_when(&daemon, |rows| {
+        rows.iter()
+            .any(|r| r.get(5).map(String::as_str) == Some("voicemail"))
+    });
     let _ = std::fs::remove_dir_all(&dir);
 }
 

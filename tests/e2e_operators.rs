@@ -134,37 +134,6 @@ fn call_and_ask_for_operator(daemon: &Daemon, source: Option<PathBuf>) -> Baresi
     caller
 }
 
-/// The call records exported by `ugyelet cdr export` from the daemon's state, as rows of
-/// fields (outcome is field 5, queue wait 7, operator 8), once `pred` holds for them (10 s).
-fn cdr_rows_when(daemon: &Daemon, pred: impl Fn(&[Vec<String>]) -> bool) -> Vec<Vec<String>> {
-    let since = jiff::Timestamp::now()
-        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
-        .date()
-        .yesterday()
-        .expect("a day before")
-        .to_string();
-    let deadline = Instant::now() + 10 * SECOND;
-    loop {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
-            .args(["cdr", "export", "--since", &since])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("UGYELET_STATE__DIR", &daemon.state_dir)
-            .output()
-            .expect("run ugyelet cdr export");
-        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
-        let rows: Vec<Vec<String>> = csv
-            .lines()
-            .skip(1)
-            .map(|l| l.split(',').map(str::to_owned).collect())
-            .collect();
-        if pred(&rows) {
-            return rows;
-        }
-        assert!(Instant::now() < deadline, "call records: {csv}");
-        std::thread::sleep(Duration::from_millis(300));
-    }
-}
-
 fn ncc(received: &[i16], expected: &[i16]) -> f64 {
     find_prompt(received, expected).map_or(0.0, |(_, n)| n)
 }

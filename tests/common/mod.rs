@@ -1691,3 +1691,34 @@ pub fn attachment_bytes(mail: &serde_json::Value, i: usize) -> Vec<u8> {
         .decode(data)
         .expect("base64")
 }
+
+/// The call records exported by `ugyelet cdr export` from the daemon's state, as rows of
+/// fields (outcome is field 5, queue wait 7, operator 8), once `pred` holds for them (10 s).
+pub fn cdr_rows_when(daemon: &Daemon, pred: impl Fn(&[Vec<String>]) -> bool) -> Vec<Vec<String>> {
+    let since = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::UTC)
+        .date()
+        .yesterday()
+        .expect("a day before")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .args(["cdr", "export", "--since", &since])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("UGYELET_STATE__DIR", &daemon.state_dir)
+            .output()
+            .expect("run ugyelet cdr export");
+        let csv = String::from_utf8_lossy(&out.stdout).into_owned();
+        let rows: Vec<Vec<String>> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').map(str::to_owned).collect())
+            .collect();
+        if pred(&rows) {
+            return rows;
+        }
+        assert!(Instant::now() < deadline, "call records: {csv}");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
