@@ -25,6 +25,20 @@
 #      -> pacer receiver), so RTP of other programs on this machine stays out of it;
 #   5. after SIPp ends, reads /metrics (RTP received, lost, late) and stops the daemon;
 #      benches/load/rtp_gaps.py turns the capture into inter-arrival gap statistics.
+# Then for every step B in --bridged (default none) a fresh daemon gets B bridged calls:
+#   1. writes B operator accounts op0001..opB (operators.toml with their MD5 HA1s) and starts
+#      one operator SIPp (benches/load/operator_register.xml with -inf: every account
+#      REGISTERs with Digest from SIPp's one address; benches/load/operator_answer.xml as
+#      SIPp's out-of-call scenario answers each INVITE of the daemon with PCMA, echoes RTP
+#      with -rtp_echo, answers the BYE); waits until all B operators are available;
+#   2. starts the reference pacer, then the caller SIPp (benches/load/bridged_call.xml, like
+#      ivr_call.xml) with the dial plan benches/load/bridged_dialplan.toml: straight to the
+#      operator queue, so every call is offered to an operator at once (wrap-up 0, no
+#      overflow wait, keep-alive OPTIONS off for the step);
+#   3. once B operators are on a call, captures like an IVR step: the daemon's relayed RTP to
+#      the callers, the operators' echo arriving at the daemon, and the pacer; rtp_gaps.py
+#      gives the gaps at the callers and the daemon's relay delay (echo in -> caller out);
+#   4. after the callers' BYEs, reads /metrics and counts bridged calls in the daemon log.
 # Then for every rate R in --setup-rates (default 300,1000,1500,2000) a fresh daemon gets
 # R × --setup-seconds short calls (benches/load/setup_call.xml: no caller audio, --setup-hold-ms
 # hold) at R calls/s.
@@ -38,6 +52,8 @@
 #   --ramp R              IVR call attempts per second                (100)
 #   --capture S           capture window at full concurrency         (10)
 #   --ref-streams K       streams of the reference pacer (<= 1000)    (200)
+#   --bridged LIST        bridged-call steps (callers <-> SIPp operators), comma
+#                         separated; "" skips                         ("")
 #   --setup-rates LIST    call-setup rates, comma separated; "" skips (300,1000,1500,2000)
 #   --setup-seconds S     length of each setup-rate run               (10)
 #   --setup-hold-ms MS    hold of a setup-rate call                   (500)
@@ -50,6 +66,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 HERE=$REPO/benches/load
 
 CALLS=500,1000,1250
+BRIDGED=
 HOLD=30
 RAMP=100
 CAPTURE=10
@@ -64,6 +81,7 @@ KEEP_CAPTURES=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --calls) CALLS=$2; shift 2 ;;
+        --bridged) BRIDGED=$2; shift 2 ;;
         --hold) HOLD=$2; shift 2 ;;
         --ramp) RAMP=$2; shift 2 ;;
         --capture) CAPTURE=$2; shift 2 ;;
@@ -92,6 +110,11 @@ RTP_MIN=61000
 RTP_MAX=65534
 REF_SRC_BASE=12000        # pacer streams send from 12000, 12002, ... 13998
 REF_DST=11998
+# The operators' SIPp (bridged steps): its SIP port, control port and media port (RTP echo;
+# SIPp also binds media port + 2).
+OP_SIP_PORT=15080
+OP_CTRL_PORT=18889
+OP_MEDIA_PORT=14000
 
 for tool in sipp tcpdump sox curl python3 gcc; do
     command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing" >&2; exit 1; }
@@ -109,10 +132,12 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/ugyelet-load.XXXXXX)
 DAEMON_PID=
 SIPP_PID=
+OP_SIPP_PID=
 REF_PID=
 TCPDUMP_PID=
+SIP_TCPDUMP_PID=
 cleanup() {
-    for pid in $TCPDUMP_PID $SIPP_PID $REF_PID $DAEMON_PID; do
+    for pid in $TCPDUMP_PID $SIP_TCPDUMP_PID $SIPP_PID $OP_SIPP_PID $REF_PID $DAEMON_PID; do
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -137,9 +162,28 @@ sox "$REPO/prompts/hu/welcome.wav" -r 8000 -c 1 -t al "$WORK/caller.al"
 
 mkdir -p "$WORK/dialplans"
 cp "$HERE/dialplan.toml" "$WORK/dialplans/load.toml"
+cp "$HERE/bridged_dialplan.toml" "$WORK/dialplans/bridged.toml"
 ln -s "$REPO/dialplans/calendar" "$WORK/dialplans/calendar"
 
-cat >"$WORK/ugyelet.toml" <<EOF
+# write_config FILE DIALPLAN [OPERATORS_FILE]: the load config; with an operators file also
+# the operator queue settings of the bridged steps.
+write_config() {
+    local ops_line="" ops_section=""
+    if [ -n "${3:-}" ]; then
+        ops_line="operators = \"$3\""
+        ops_section="
+[operators]
+# Every caller gets an operator at once: no overflow wait, no wrap-up pause, a ring timeout
+# far above the SIPp phones' immediate answer, no position announcements.
+ring_timeout_s = 20
+overflow_after_s = 0
+wrap_up_s = 0
+max_wait_s = 120
+announce_every_s = 3600
+# No keep-alive OPTIONS during a step (the SIPp phones do not answer them).
+keepalive_udp_s = 86400"
+    fi
+    cat >"$1" <<EOF
 # Config of the load benchmark (written by benches/load.sh).
 [sip]
 listen = "127.0.0.1:$SIP_PORT"
@@ -147,6 +191,7 @@ tcp = false
 # Every call comes from one SIPp address and port: lift the per-source flood limit.
 rate_limit_per_s = 1000000.0
 rate_limit_burst = 1000000.0
+$ops_line
 
 [rtp]
 port_min = $RTP_MIN
@@ -160,7 +205,7 @@ answer_delay_ms = 0
 dir = "$REPO/prompts/hu"
 
 [dialplan]
-path = "$WORK/dialplans/load.toml"
+path = "$2"
 watch_interval_ms = 0
 
 [admin]
@@ -171,10 +216,13 @@ dir = "$WORK/state"
 
 [forms]
 catalog = "$REPO/config/forms.toml"
+$ops_section
 
 [log]
 level = "info"
 EOF
+}
+write_config "$WORK/ugyelet.toml" "$WORK/dialplans/load.toml"
 cp "$WORK/ugyelet.toml" "$OUT/ugyelet.toml"
 "$DAEMON" check --config "$WORK/ugyelet.toml" >/dev/null
 
@@ -189,7 +237,7 @@ cp "$WORK/ugyelet.toml" "$OUT/ugyelet.toml"
     echo "sipp=$(sipp -v 2>&1 | grep -m1 -o 'SIPp v[^ ]*')"
     echo "rustc=$(rustc --version 2>/dev/null || true)"
     echo "commit=$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
-    echo "args=--calls $CALLS --hold $HOLD --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS"
+    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS"
     echo "loadavg_start=$(cat /proc/loadavg)"
 } >"$OUT/machine.txt"
 
@@ -204,9 +252,9 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 machine_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8; exit}' /proc/stat; }
 now_s() { date +%s.%N; }
 
-start_daemon() { # start_daemon LOGFILE
+start_daemon() { # start_daemon LOGFILE [CONFIG]
     rm -rf "$WORK/state"
-    "$DAEMON" run --config "$WORK/ugyelet.toml" >"$1" 2>&1 &
+    "$DAEMON" run --config "${2:-$WORK/ugyelet.toml}" >"$1" 2>&1 &
     DAEMON_PID=$!
     for _ in $(seq 100); do
         if curl -sf "http://$ADMIN/healthz" >/dev/null 2>&1; then
@@ -233,10 +281,12 @@ snapshot() {
         echo "$1_daemon_ticks=$(cpu_ticks "$DAEMON_PID")"
         echo "$1_sipp_ticks=$( [ -n "$SIPP_PID" ] && cpu_ticks "$SIPP_PID" || echo 0)"
         echo "$1_ref_ticks=$( [ -n "$REF_PID" ] && cpu_ticks "$REF_PID" || echo 0)"
+        echo "$1_opsipp_ticks=$( [ -n "$OP_SIPP_PID" ] && cpu_ticks "$OP_SIPP_PID" || echo 0)"
         echo "$1_machine_busy=$busy"
         echo "$1_machine_total=$total"
         echo "$1_rss_kib=$(rss_kib "$DAEMON_PID")"
         echo "$1_calls_active=$(metric ugyelet_calls_active)"
+        echo "$1_on_call=$(metric 'ugyelet_operators{state="on_call",location="on_site"}')"
         echo "$1_loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
     } >>"$2"
 }
@@ -313,6 +363,145 @@ for N in "${STEPS[@]}"; do
         --group ref=$REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)):$REF_DST | tee "$D/gaps.txt"
     [ "$KEEP_CAPTURES" = 1 ] || rm -f "$D/capture.pcap"
     sleep 3 # let sockets in TIME_WAIT and the machine settle between steps
+done
+
+# ---------------------------------------------------------------- concurrent bridged calls
+
+IFS=, read -r -a BSTEPS <<<"$BRIDGED"
+for N in "${BSTEPS[@]}"; do
+    [ -n "$N" ] || continue
+    D=$OUT/bridged-$N
+    mkdir -p "$D"
+    INFO=$D/info.txt
+    log "bridged step: $N calls to $N SIPp operators, ramp $RAMP/s, hold ${HOLD}s"
+
+    # N operator accounts: op0001 ... with password pw0001 ...; HA1 = MD5(name:realm:password).
+    # SIPp 3.6.1 does not expand [fieldN] inside [authentication], so the injection file
+    # carries the whole keyword per account (field2).
+    python3 - "$N" "$WORK/operators.toml" "$WORK/operators.csv" <<'PY'
+import hashlib, sys
+n, toml_path, csv_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+realm = "ugyelet"
+with open(toml_path, "w") as t, open(csv_path, "w") as c:
+    t.write("# Operator accounts of the bridged load benchmark (written by benches/load.sh).\n\n")
+    c.write("SEQUENTIAL\n")
+    for i in range(1, n + 1):
+        name, pw = f"op{i:04d}", f"pw{i:04d}"
+        ha1 = hashlib.md5(f"{name}:{realm}:{pw}".encode()).hexdigest()
+        t.write(f'[[operator]]\nname = "{name}"\nlocation = "on_site"\nha1_md5 = "{ha1}"\n\n')
+        c.write(f"{name};{pw};[authentication username={name} password={pw}]\n")
+PY
+    write_config "$WORK/ugyelet-bridged.toml" "$WORK/dialplans/bridged.toml" "$WORK/operators.toml"
+    cp "$WORK/ugyelet-bridged.toml" "$OUT/ugyelet-bridged.toml"
+    "$DAEMON" check --config "$WORK/ugyelet-bridged.toml" >/dev/null
+
+    start_daemon "$D/daemon.log" "$WORK/ugyelet-bridged.toml"
+    {
+        echo "calls=$N"; echo "operators=$N"; echo "hold_s=$HOLD"; echo "ramp=$RAMP"
+        echo "ref_streams=$REF_STREAMS"; echo "capture_s=$CAPTURE"; echo "rtp_range=$RTP_MIN-$RTP_MAX"
+        echo "ref_range=$REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS - 2))"
+    } >"$INFO"
+    snapshot idle "$INFO"
+
+    ramp_s=$(( (N + RAMP - 1) / RAMP ))
+    # The operators: register all, then answer the daemon's INVITEs until stopped.
+    (cd "$D" && exec sipp 127.0.0.1:$SIP_PORT -i 127.0.0.1 -mi 127.0.0.1 -p $OP_SIP_PORT \
+        -cp $OP_CTRL_PORT -mp $OP_MEDIA_PORT -rtp_echo \
+        -sf "$HERE/operator_register.xml" -oocsf "$HERE/operator_answer.xml" \
+        -inf "$WORK/operators.csv" -m "$N" -r 200 -l $((N + 10)) \
+        -d $(( (ramp_s + HOLD + 600) * 1000 )) \
+        -nostdin -trace_stat -fd 1 -stf "$D/sipp_operators_stat.csv" -trace_err \
+        -max_socket 60000 >"$D/sipp_operators.out" 2>&1) &
+    OP_SIPP_PID=$!
+    deadline=$(( $(date +%s) + N / 100 + 30 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        avail=$(metric 'ugyelet_operators{state="available",location="on_site"}')
+        [ "${avail:-0}" -ge "$N" ] && break
+        kill -0 "$OP_SIPP_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    sleep 1
+    echo "operators_available=$(metric 'ugyelet_operators{state="available",location="on_site"}')" >>"$INFO"
+    snapshot registered "$INFO"
+    metrics >"$D/metrics-before.txt"
+
+    "$WORK/ref_pacer" "$REF_STREAMS" $((ramp_s + HOLD + 20)) $REF_SRC_BASE $REF_DST \
+        >"$D/ref_pacer.txt" 2>&1 &
+    REF_PID=$!
+
+    # The daemon's SIP to callers and operators, in full, for the whole step: rtp_gaps.py
+    # pairs each call's two legs by the ports in their SDP.
+    tcpdump -i lo -s 0 -n -w "$D/sip.pcap" \
+        "udp and src port $SIP_PORT and (dst port $SIPP_PORT or dst port $OP_SIP_PORT)" \
+        2>"$D/tcpdump_sip.txt" &
+    SIP_TCPDUMP_PID=$!
+    sleep 1
+
+    ln -sf "$WORK/caller.al" "$D/caller.al"
+    (cd "$D" && exec sipp "${SIPP_COMMON[@]}" -sf "$HERE/bridged_call.xml" -m "$N" -l "$N" -r "$RAMP" -d $((HOLD * 1000)) \
+        -stf "$D/sipp_stat.csv" -timeout $((ramp_s + HOLD + 120)) -timeout_error \
+        >"$D/sipp.out" 2>&1) &
+    SIPP_PID=$!
+
+    # Wait until every call is bridged (or the ramp is clearly over).
+    deadline=$(( $(date +%s) + ramp_s + 20 ))
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+        on_call=$(metric 'ugyelet_operators{state="on_call",location="on_site"}')
+        [ "${on_call:-0}" -ge "$N" ] && break
+        kill -0 "$SIPP_PID" 2>/dev/null || break
+        sleep 0.5
+    done
+    sleep 2
+    echo "reached_before_capture=$(metric 'ugyelet_operators{state="on_call",location="on_site"}')" >>"$INFO"
+
+    snapshot full0 "$INFO"
+    # Daemon -> callers (the relayed operator audio), operators' echo -> daemon (to time the
+    # relay), pacer. Snaplen 96 keeps 42 bytes of payload to pair relayed packets.
+    tcpdump -i lo -s 96 -B 262144 -n --time-stamp-precision=nano -w "$D/capture.pcap" \
+        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src port $OP_MEDIA_PORT and dst portrange $RTP_MIN-$RTP_MAX) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))" \
+        2>"$D/tcpdump.txt" &
+    TCPDUMP_PID=$!
+    sleep "$CAPTURE"
+    snapshot full1 "$INFO"
+    kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" 2>/dev/null || true
+    TCPDUMP_PID=
+
+    set +e
+    wait "$SIPP_PID"; rc=$?
+    set -e
+    SIPP_PID=
+    rm -f "$D/caller.al"
+    echo "sipp_rc=$rc" >>"$INFO"
+    kill "$REF_PID" 2>/dev/null || true; wait "$REF_PID" 2>/dev/null || true; REF_PID=
+    sleep 1 # calls add their RTP counters to /metrics when they end; operators get their BYEs
+    metrics >"$D/metrics-after.txt"
+    snapshot end "$INFO"
+    kill -TERM "$OP_SIPP_PID" 2>/dev/null || true; wait "$OP_SIPP_PID" 2>/dev/null || true
+    OP_SIPP_PID=
+    kill -INT "$SIP_TCPDUMP_PID"; wait "$SIP_TCPDUMP_PID" 2>/dev/null || true
+    SIP_TCPDUMP_PID=
+    stop_daemon
+    {
+        echo "log_rang=$(grep -c 'ringing the operator' "$D/daemon.log" || true)"
+        echo "log_bridged=$(grep -c 'operator answered: bridged' "$D/daemon.log" || true)"
+        echo "log_not_taken=$(grep -c 'did not take the call' "$D/daemon.log" || true)"
+        # Warnings and errors once the daemon was up (start-up warnings about the calendar,
+        # SMS and SMTP are expected with this config); kept in daemon_warnings.txt.
+        awk '/SIP listening/ {up = 1; next} up && / (WARN|ERROR) /' "$D/daemon.log" >"$D/daemon_warnings.txt"
+        echo "log_warn=$(grep -c ' WARN ' "$D/daemon_warnings.txt" || true)"
+        echo "log_error=$(grep -c ' ERROR ' "$D/daemon_warnings.txt" || true)"
+        # SIPp's error log runs its entries together on few lines: count matches, not lines.
+        echo "ooc_calls=$(cat "$D"/operator_register_*_errors.log 2>/dev/null | grep -o 'using the out-of-call scenario' | wc -l)"
+        echo "ooc_aborted=$(cat "$D"/operator_register_*_errors.log 2>/dev/null | grep -oi 'aborting call' | wc -l)"
+    } >>"$INFO"
+
+    python3 "$HERE/rtp_gaps.py" "$D/capture.pcap" --json "$D/gaps.json" \
+        --group daemon=$RTP_MIN-$RTP_MAX:$SIPP_MEDIA_PORT \
+        --group echo=$OP_MEDIA_PORT-$OP_MEDIA_PORT:$RTP_MIN-$RTP_MAX \
+        --group ref=$REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)):$REF_DST \
+        --relay relay=echo:daemon --sip "$D/sip.pcap" | tee "$D/gaps.txt"
+    [ "$KEEP_CAPTURES" = 1 ] || rm -f "$D/capture.pcap" "$D/sip.pcap"
+    sleep 3
 done
 
 # ---------------------------------------------------------------- call set-up rate

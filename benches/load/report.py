@@ -3,7 +3,7 @@
 
     benches/load/report.py target/bench-load/DATE-TIME
 
-Reads, per step directory (ivr-N/, setup-R/): info.txt (key=value lines written by load.sh),
+Reads, per step directory (ivr-N/, bridged-N/, setup-R/): info.txt (key=value lines written by load.sh),
 sipp_stat.csv (SIPp -trace_stat, `;` separated, last line = cumulative totals),
 metrics-before.txt / metrics-after.txt (the daemon's /metrics) and gaps.json (rtp_gaps.py).
 """
@@ -126,6 +126,7 @@ def main():
     out = sys.argv[1]
     dirs = sorted(os.listdir(out))
     ivr = sorted((d for d in dirs if d.startswith("ivr-")), key=lambda d: int(d[4:]))
+    bridged = sorted((d for d in dirs if d.startswith("bridged-")), key=lambda d: int(d[8:]))
     setup = sorted((d for d in dirs if d.startswith("setup-")), key=lambda d: int(d[6:]))
     machine = read_info(os.path.join(out, "machine.txt"))
 
@@ -184,6 +185,82 @@ def main():
                 print(
                     f"| {n} | {dm.get('streams', 0)} / {dm.get('packets', 0)} "
                     f"| {fmt(dg.get('p50'), 2)} | {fmt(dg.get('p99'), 2)} | {fmt(dg.get('p99_9'), 2)} | {fmt(dg.get('max'), 2)} "
+                    f"| {rf.get('streams', 0)} / {rf.get('packets', 0)} "
+                    f"| {fmt(rg.get('p50'), 2)} | {fmt(rg.get('p99'), 2)} | {fmt(rg.get('p99_9'), 2)} | {fmt(rg.get('max'), 2)} "
+                    f"| {'+' if diff is not None and diff >= 0 else ''}{fmt(diff, 2)} |"
+                )
+            print()
+
+    if bridged:
+        print("#### Concurrent bridged calls (callers send audio; SIPp operators echo it)\n")
+        print("| calls | operators registered | bridged at once | failed | SIPp retrans "
+              "| bridged (daemon) | RTP in from callers: received / lost (daemon) "
+              "| relayed RTP missing at callers | daemon CPU | operator SIPp CPU | machine CPU "
+              "| RSS idle → operators registered → full | RSS per bridged call | daemon log warn / error | load avg |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        timing = []
+        for d in bridged:
+            p = os.path.join(out, d)
+            info = read_info(os.path.join(p, "info.txt"))
+            s = read_sipp(os.path.join(p, "sipp_stat.csv"))
+            mb = read_metrics(os.path.join(p, "metrics-before.txt"))
+            ma = read_metrics(os.path.join(p, "metrics-after.txt"))
+            g = {}
+            if os.path.exists(os.path.join(p, "gaps.json")):
+                g = json.load(open(os.path.join(p, "gaps.json")))
+
+            def delta(name):
+                return ma.get(name, 0) - mb.get(name, 0)
+
+            n = int(info.get("calls", 0))
+            ops = int(float(info.get("operators_available", 0)))
+            reached = int(float(info.get("full0_on_call", 0)))
+            rss0 = float(info.get("idle_rss_kib", 0))
+            rssr = float(info.get("registered_rss_kib", 0))
+            rss1 = float(info.get("full1_rss_kib", 0))
+            active = float(info.get("full1_on_call", 0)) or 1
+            per_call = (rss1 - rssr) / active
+            bridged_n = delta('ugyelet_calls_total{outcome="operator"}')
+            rx = delta('ugyelet_rtp_packets_total{direction="received"}')
+            lost = delta("ugyelet_rtp_packets_lost_total")
+            missing = g.get("daemon", {}).get("seq_missing")
+            print(
+                f"| {n} | {ops} | {reached} | {fmt(s.get('failed'), 0)} of {fmt(s.get('created'), 0)} "
+                f"| {fmt(s.get('retrans'), 0)} | {int(bridged_n)} (log: {info.get('log_bridged', '–')}) "
+                f"| {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} "
+                f"| {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
+                f"| {fmt(cpu_pct(info, 'full0', 'full1', 'opsipp'), 0)} % "
+                f"| {fmt(machine_pct(info, 'full0', 'full1'), 0)} % "
+                f"| {rss0 / 1024:.1f} → {rssr / 1024:.1f} → {rss1 / 1024:.1f} MiB | {per_call:.1f} KiB "
+                f"| {info.get('log_warn', '–')} / {info.get('log_error', '–')} "
+                f"| {info.get('full0_loadavg', '–').split(' ')[0]} |"
+            )
+            if g:
+                timing.append((n, info, g))
+        print()
+        if timing:
+            print("#### Relayed RTP at the callers (inter-arrival gap, ms; nominal 20) and relay delay\n")
+            print("The relayed stream carries the pacing of SIPp's rtp_stream and echo (\"echo in\": the "
+                  "operators' packets as they reach the daemon); the relay delay is the time from an echo "
+                  "packet reaching the daemon to its relayed copy leaving for the caller.\n")
+            print("| calls | relayed streams / packets | relayed p50 | relayed p99 | relayed p99.9 | relayed max "
+                  "| echo in p99 / max | relay delay p50 / p99 / p99.9 / max | pairs matched / not relayed "
+                  "| ref streams / packets | ref p50 | ref p99 | ref p99.9 | ref max | p99 relayed − ref |")
+            print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+            for n, info, g in timing:
+                dm, ec, rf = g.get("daemon", {}), g.get("echo", {}), g.get("ref", {})
+                dg, eg, rg = dm.get("gap_ms", {}), ec.get("gap_ms", {}), rf.get("gap_ms", {})
+                rl = g.get("relays", {}).get("relay", {})
+                rd = rl.get("delay_ms", {})
+                diff = None
+                if dg.get("p99") is not None and rg.get("p99") is not None:
+                    diff = dg["p99"] - rg["p99"]
+                print(
+                    f"| {n} | {dm.get('streams', 0)} / {dm.get('packets', 0)} "
+                    f"| {fmt(dg.get('p50'), 2)} | {fmt(dg.get('p99'), 2)} | {fmt(dg.get('p99_9'), 2)} | {fmt(dg.get('max'), 2)} "
+                    f"| {fmt(eg.get('p99'), 2)} / {fmt(eg.get('max'), 2)} "
+                    f"| {fmt(rd.get('p50'), 3)} / {fmt(rd.get('p99'), 3)} / {fmt(rd.get('p99_9'), 3)} / {fmt(rd.get('max'), 3)} "
+                    f"| {rl.get('pairs', '–')} of {rl.get('out_streams', '–')}, {rl.get('matched', '–')} / {rl.get('in_not_relayed', '–')} "
                     f"| {rf.get('streams', 0)} / {rf.get('packets', 0)} "
                     f"| {fmt(rg.get('p50'), 2)} | {fmt(rg.get('p99'), 2)} | {fmt(rg.get('p99_9'), 2)} | {fmt(rg.get('max'), 2)} "
                     f"| {'+' if diff is not None and diff >= 0 else ''}{fmt(diff, 2)} |"
