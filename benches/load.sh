@@ -18,6 +18,9 @@
 #      packets every 20 ms on absolute deadlines) for the whole step;
 #   3. runs SIPp with benches/load/ivr_call.xml: N calls ramped at --ramp calls/s, each
 #      offering PCMA, streaming A-law audio (rtp_stream, looped) for --hold seconds, then BYE;
+#      --key-at ms after the ACK each caller presses 2 (the RFC 4733 pcap dtmf_2833_2.pcap
+#      of sip-tester, play_pcap_audio: needs root); the plan says "back to the main menu"
+#      and loops on, and the daemon's "key pressed" log lines are counted;
 #   4. once N calls are up, captures for --capture seconds on lo (snaplen 64, only packets
 #      from the daemon's RTP ports and the pacer's ports) and samples the daemon's RSS and the
 #      CPU time of daemon, SIPp and machine; RSS at idle was read before the first call.
@@ -48,7 +51,9 @@
 #
 # Options:
 #   --calls LIST          concurrency steps, comma separated         (500,1000,1250)
-#   --hold S              seconds each IVR call lasts after the ACK   (30)
+#   --hold S              seconds each call lasts after the ACK       (30)
+#   --key-at MS           when each IVR caller presses 2 (RFC 4733), ms after the ACK;
+#                         half the hold if that is shorter            (9000)
 #   --ramp R              IVR call attempts per second                (100)
 #   --capture S           capture window at full concurrency         (10)
 #   --ref-streams K       streams of the reference pacer (<= 1000)    (200)
@@ -67,6 +72,7 @@ HERE=$REPO/benches/load
 
 CALLS=500,1000,1250
 BRIDGED=
+KEY_AT=9000
 HOLD=30
 RAMP=100
 CAPTURE=10
@@ -82,6 +88,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --calls) CALLS=$2; shift 2 ;;
         --bridged) BRIDGED=$2; shift 2 ;;
+        --key-at) KEY_AT=$2; shift 2 ;;
         --hold) HOLD=$2; shift 2 ;;
         --ramp) RAMP=$2; shift 2 ;;
         --capture) CAPTURE=$2; shift 2 ;;
@@ -121,6 +128,14 @@ for tool in sipp tcpdump sox curl python3 gcc; do
 done
 if [ "$REF_STREAMS" -gt 1000 ]; then
     echo "load.sh: --ref-streams must be at most 1000" >&2; exit 2
+fi
+
+# The fixed ports must be free: a second load.sh (or a test daemon) on them would mix its
+# calls, metrics and captures into this run's, and this run's into its.
+ports_busy=$( { ss -Hlnu; ss -Hlnt; } | awk '{print $4}' | grep -E ":($SIP_PORT|$SIPP_PORT|$SIPP_CTRL_PORT|$SIPP_MEDIA_PORT|$OP_SIP_PORT|$OP_CTRL_PORT|$OP_MEDIA_PORT|$REF_DST|${ADMIN##*:})\$" || true)
+if [ -n "$ports_busy" ]; then
+    echo "load.sh: ports in use, is another benchmark running? $(echo $ports_busy)" >&2
+    exit 1
 fi
 
 # One RTP socket per call in the daemon; SIPp's sockets. Raise the soft limit as far as the
@@ -216,6 +231,10 @@ dir = "$WORK/state"
 
 [forms]
 catalog = "$REPO/config/forms.toml"
+
+[notify]
+# No public listener (form downloads): it is not measured, and its port may be taken.
+public_listen = ""
 $ops_section
 
 [log]
@@ -237,7 +256,7 @@ cp "$WORK/ugyelet.toml" "$OUT/ugyelet.toml"
     echo "sipp=$(sipp -v 2>&1 | grep -m1 -o 'SIPp v[^ ]*')"
     echo "rustc=$(rustc --version 2>/dev/null || true)"
     echo "commit=$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
-    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS"
+    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --key-at $KEY_AT --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS"
     echo "loadavg_start=$(cat /proc/loadavg)"
 } >"$OUT/machine.txt"
 
@@ -319,7 +338,12 @@ for N in "${STEPS[@]}"; do
     REF_PID=$!
 
     ln -sf "$WORK/caller.al" "$D/caller.al"
-    (cd "$D" && exec sipp "${SIPP_COMMON[@]}" -sf "$HERE/ivr_call.xml" -m "$N" -l "$N" -r "$RAMP" -d $((HOLD * 1000)) \
+    # Each caller presses 2 at KEY_AT ms after the ACK; the call lasts HOLD s in all.
+    key_at=$KEY_AT
+    [ $((HOLD * 1000)) -gt "$key_at" ] || key_at=$((HOLD * 500))
+    echo "key_at_ms=$key_at" >>"$INFO"
+    (cd "$D" && exec sipp "${SIPP_COMMON[@]}" -sf "$HERE/ivr_call.xml" -m "$N" -l "$N" -r "$RAMP" \
+        -set keyat "$key_at" -d $((HOLD * 1000 - key_at)) \
         -stf "$D/sipp_stat.csv" -timeout $((ramp_s + HOLD + 120)) -timeout_error \
         >"$D/sipp.out" 2>&1) &
     SIPP_PID=$!
@@ -357,6 +381,13 @@ for N in "${STEPS[@]}"; do
     metrics >"$D/metrics-after.txt"
     snapshot end "$INFO"
     stop_daemon
+    # Keys the daemon took, by how they came (log lines "key pressed key=2 source=Rfc4733").
+    {
+        echo "keys_rfc4733=$(grep 'key pressed' "$D/daemon.log" | grep -c 'source=Rfc4733' || true)"
+        echo "keys_rfc4733_2=$(grep 'key pressed' "$D/daemon.log" | grep 'source=Rfc4733' | grep -c 'key=2 ' || true)"
+        echo "keys_other=$(grep 'key pressed' "$D/daemon.log" | grep -vc 'source=Rfc4733' || true)"
+        echo "calls_hung_up_by_daemon=$(grep 'call ended' "$D/daemon.log" | grep -vc 'outcome="caller_hung_up"' || true)"
+    } >>"$INFO"
 
     python3 "$HERE/rtp_gaps.py" "$D/capture.pcap" --json "$D/gaps.json" \
         --group daemon=$RTP_MIN-$RTP_MAX:$SIPP_MEDIA_PORT \

@@ -102,6 +102,14 @@ def machine_pct(info, a, b):
     return 100.0 * busy / total if total > 0 else None
 
 
+def fnum(info, key):
+    """A number from info.txt; 0 when absent or empty (a step that broke off early)."""
+    try:
+        return float(info.get(key) or 0)
+    except ValueError:
+        return 0.0
+
+
 def fmt(v, nd=1):
     if v is None:
         return "–"
@@ -132,10 +140,10 @@ def main():
 
     if ivr:
         print("#### Concurrent IVR calls (callers send audio the whole call)\n")
-        print("| calls | reached | failed | SIPp retrans | RTP in: received / lost (daemon) "
+        print("| calls | reached | failed | SIPp retrans | keys received (RFC 4733) | RTP in: received / lost (daemon) "
               "| RTP out: missing at receiver | late frames | daemon CPU | machine CPU "
               "| RSS idle → full | RSS per added call | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         timing = []
         for d in ivr:
             p = os.path.join(out, d)
@@ -151,10 +159,10 @@ def main():
                 return ma.get(name, 0) - mb.get(name, 0)
 
             n = int(info.get("calls", 0))
-            reached = int(float(info.get("full0_calls_active", 0)))
-            rss0 = float(info.get("idle_rss_kib", 0))
-            rss1 = float(info.get("full1_rss_kib", 0))
-            active = float(info.get("full1_calls_active", 0)) or 1
+            reached = int(fnum(info, "full0_calls_active"))
+            rss0 = fnum(info, "idle_rss_kib")
+            rss1 = fnum(info, "full1_rss_kib")
+            active = fnum(info, "full1_calls_active") or 1
             per_call = (rss1 - rss0) / active
             rx = delta('ugyelet_rtp_packets_total{direction="received"}')
             lost = delta("ugyelet_rtp_packets_lost_total")
@@ -162,7 +170,8 @@ def main():
             missing = g.get("daemon", {}).get("seq_missing")
             print(
                 f"| {n} | {reached} | {fmt(s.get('failed'), 0)} of {fmt(s.get('created'), 0)} "
-                f"| {fmt(s.get('retrans'), 0)} | {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} "
+                f"| {fmt(s.get('retrans'), 0)} | {info.get('keys_rfc4733', '–')} "
+                f"| {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} "
                 f"| {int(late)} | {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
                 f"| {fmt(machine_pct(info, 'full0', 'full1'), 0)} % "
                 f"| {rss0 / 1024:.1f} → {rss1 / 1024:.1f} MiB | {per_call:.1f} KiB "
@@ -213,12 +222,12 @@ def main():
                 return ma.get(name, 0) - mb.get(name, 0)
 
             n = int(info.get("calls", 0))
-            ops = int(float(info.get("operators_available", 0)))
-            reached = int(float(info.get("full0_on_call", 0)))
-            rss0 = float(info.get("idle_rss_kib", 0))
-            rssr = float(info.get("registered_rss_kib", 0))
-            rss1 = float(info.get("full1_rss_kib", 0))
-            active = float(info.get("full1_on_call", 0)) or 1
+            ops = int(fnum(info, "operators_available"))
+            reached = int(fnum(info, "full0_on_call"))
+            rss0 = fnum(info, "idle_rss_kib")
+            rssr = fnum(info, "registered_rss_kib")
+            rss1 = fnum(info, "full1_rss_kib")
+            active = fnum(info, "full1_on_call") or 1
             per_call = (rss1 - rssr) / active
             bridged_n = delta('ugyelet_calls_total{outcome="operator"}')
             rx = delta('ugyelet_rtp_packets_total{direction="received"}')
@@ -276,7 +285,7 @@ def main():
             p = os.path.join(out, d)
             info = read_info(os.path.join(p, "info.txt"))
             s = read_sipp(os.path.join(p, "sipp_stat.csv"))
-            hold = float(info.get("hold_ms", 0)) / 1000
+            hold = fnum(info, "hold_ms") / 1000
             # Calls were started over (elapsed - one call's length): rate = created / that.
             span = s.get("elapsed_s", 0) - hold
             achieved = s.get("created", 0) / span if span > 0 else None
