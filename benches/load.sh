@@ -30,8 +30,9 @@
 #      benches/load/rtp_gaps.py turns the capture into inter-arrival gap statistics.
 # Then for every step B in --bridged (default none) a fresh daemon gets B bridged calls:
 #   1. writes B operator accounts op0001..opB (operators.toml with their MD5 HA1s) and starts
-#      one operator SIPp (benches/load/operator_register.xml with -inf: every account
-#      REGISTERs with Digest from SIPp's one address; benches/load/operator_answer.xml as
+#      one operator SIPp per --ops-per-sipp accounts (benches/load/operator_register.xml
+#      with -inf: every account REGISTERs with Digest from its SIPp's address;
+#      benches/load/operator_answer.xml as
 #      SIPp's out-of-call scenario answers each INVITE of the daemon with PCMA, echoes RTP
 #      with -rtp_echo, answers the BYE); waits until all B operators are available;
 #   2. starts the reference pacer, then the caller SIPp (benches/load/bridged_call.xml, like
@@ -59,6 +60,8 @@
 #   --ref-streams K       streams of the reference pacer (<= 1000)    (200)
 #   --bridged LIST        bridged-call steps (callers <-> SIPp operators), comma
 #                         separated; "" skips                         ("")
+#   --ops-per-sipp K      operators per operator SIPp process (each has one RTP echo
+#                         socket; more than ~250 overflow it here)    (200)
 #   --setup-rates LIST    call-setup rates, comma separated; "" skips (300,1000,1500,2000)
 #   --setup-seconds S     length of each setup-rate run               (10)
 #   --setup-hold-ms MS    hold of a setup-rate call                   (500)
@@ -72,6 +75,7 @@ HERE=$REPO/benches/load
 
 CALLS=500,1000,1250
 BRIDGED=
+OPS_PER_SIPP=200
 KEY_AT=9000
 HOLD=30
 RAMP=100
@@ -88,6 +92,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --calls) CALLS=$2; shift 2 ;;
         --bridged) BRIDGED=$2; shift 2 ;;
+        --ops-per-sipp) OPS_PER_SIPP=$2; shift 2 ;;
         --key-at) KEY_AT=$2; shift 2 ;;
         --hold) HOLD=$2; shift 2 ;;
         --ramp) RAMP=$2; shift 2 ;;
@@ -117,11 +122,13 @@ RTP_MIN=61000
 RTP_MAX=65534
 REF_SRC_BASE=12000        # pacer streams send from 12000, 12002, ... 13998
 REF_DST=11998
-# The operators' SIPp (bridged steps): its SIP port, control port and media port (RTP echo;
-# SIPp also binds media port + 2).
+# The operators' SIPps (bridged steps), up to 10: SIP ports from 15080, control ports from
+# 18890, media ports (RTP echo; SIPp also binds media port + 2) 14000, 14004, ... 14036.
 OP_SIP_PORT=15080
-OP_CTRL_PORT=18889
+OP_CTRL_PORT=18890
 OP_MEDIA_PORT=14000
+OP_MAX_SIPPS=10
+OP_MEDIA_MAX=$((OP_MEDIA_PORT + 4 * OP_MAX_SIPPS - 1))
 
 for tool in sipp tcpdump sox curl python3 gcc; do
     command -v "$tool" >/dev/null || { echo "load.sh: $tool is missing" >&2; exit 1; }
@@ -133,6 +140,9 @@ fi
 # The fixed ports must be free: a second load.sh (or a test daemon) on them would mix its
 # calls, metrics and captures into this run's, and this run's into its.
 ports_busy=$( { ss -Hlnu; ss -Hlnt; } | awk '{print $4}' | grep -E ":($SIP_PORT|$SIPP_PORT|$SIPP_CTRL_PORT|$SIPP_MEDIA_PORT|$OP_SIP_PORT|$OP_CTRL_PORT|$OP_MEDIA_PORT|$REF_DST|${ADMIN##*:})\$" || true)
+for i in $(seq 1 $((OP_MAX_SIPPS - 1))); do
+    ports_busy+=$( { ss -Hlnu; ss -Hlnt; } | awk '{print $4}' | grep -E ":($((OP_SIP_PORT + i))|$((OP_CTRL_PORT + i))|$((OP_MEDIA_PORT + 4 * i))|$((OP_MEDIA_PORT + 4 * i + 2)))\$" || true)
+done
 if [ -n "$ports_busy" ]; then
     echo "load.sh: ports in use, is another benchmark running? $(echo $ports_busy)" >&2
     exit 1
@@ -147,12 +157,12 @@ mkdir -p "$OUT"
 WORK=$(mktemp -d /tmp/ugyelet-load.XXXXXX)
 DAEMON_PID=
 SIPP_PID=
-OP_SIPP_PID=
+OP_SIPP_PIDS=
 REF_PID=
 TCPDUMP_PID=
 SIP_TCPDUMP_PID=
 cleanup() {
-    for pid in $TCPDUMP_PID $SIP_TCPDUMP_PID $SIPP_PID $OP_SIPP_PID $REF_PID $DAEMON_PID; do
+    for pid in $TCPDUMP_PID $SIP_TCPDUMP_PID $SIPP_PID $OP_SIPP_PIDS $REF_PID $DAEMON_PID; do
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -270,6 +280,13 @@ rss_kib() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 machine_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8, $2+$3+$4+$5+$6+$7+$8; exit}' /proc/stat; }
 now_s() { date +%s.%N; }
+# Datagrams the kernel dropped because a socket's receive buffer was full, summed over the
+# UDP sockets bound to local ports LO..HI (/proc/net/udp, last column): udp_drops LO HI
+udp_drops() {
+    awk -v lo="$1" -v hi="$2" 'NR > 1 { split($2, a, ":"); p = 0
+        for (i = 1; i <= 4; i++) p = p * 16 + index("0123456789ABCDEF", substr(a[2], i, 1)) - 1
+        if (p >= lo && p <= hi) d += $NF } END { print d + 0 }' /proc/net/udp
+}
 
 start_daemon() { # start_daemon LOGFILE [CONFIG]
     rm -rf "$WORK/state"
@@ -300,13 +317,16 @@ snapshot() {
         echo "$1_daemon_ticks=$(cpu_ticks "$DAEMON_PID")"
         echo "$1_sipp_ticks=$( [ -n "$SIPP_PID" ] && cpu_ticks "$SIPP_PID" || echo 0)"
         echo "$1_ref_ticks=$( [ -n "$REF_PID" ] && cpu_ticks "$REF_PID" || echo 0)"
-        echo "$1_opsipp_ticks=$( [ -n "$OP_SIPP_PID" ] && cpu_ticks "$OP_SIPP_PID" || echo 0)"
+        echo "$1_opsipp_ticks=$(t=0; for p in $OP_SIPP_PIDS; do t=$((t + $(cpu_ticks "$p"))); done; echo $t)"
         echo "$1_machine_busy=$busy"
         echo "$1_machine_total=$total"
         echo "$1_rss_kib=$(rss_kib "$DAEMON_PID")"
         echo "$1_calls_active=$(metric ugyelet_calls_active)"
         echo "$1_on_call=$(metric 'ugyelet_operators{state="on_call",location="on_site"}')"
         echo "$1_loadavg=$(cut -d' ' -f1-3 /proc/loadavg)"
+        echo "$1_drops_daemon=$(udp_drops $RTP_MIN $RTP_MAX)"
+        echo "$1_drops_sipp_media=$(udp_drops $SIPP_MEDIA_PORT $SIPP_MEDIA_PORT)"
+        echo "$1_drops_op_media=$(udp_drops $OP_MEDIA_PORT $OP_MEDIA_MAX)"
     } >>"$2"
 }
 
@@ -404,23 +424,32 @@ for N in "${BSTEPS[@]}"; do
     D=$OUT/bridged-$N
     mkdir -p "$D"
     INFO=$D/info.txt
-    log "bridged step: $N calls to $N SIPp operators, ramp $RAMP/s, hold ${HOLD}s"
+    op_sipps=$(( (N + OPS_PER_SIPP - 1) / OPS_PER_SIPP ))
+    if [ "$op_sipps" -gt "$OP_MAX_SIPPS" ]; then
+        echo "load.sh: $N operators need $op_sipps SIPps of --ops-per-sipp $OPS_PER_SIPP, at most $OP_MAX_SIPPS" >&2
+        exit 2
+    fi
+    log "bridged step: $N calls to $N SIPp operators ($op_sipps SIPps), ramp $RAMP/s, hold ${HOLD}s"
 
     # N operator accounts: op0001 ... with password pw0001 ...; HA1 = MD5(name:realm:password).
     # SIPp 3.6.1 does not expand [fieldN] inside [authentication], so the injection file
-    # carries the whole keyword per account (field2).
-    python3 - "$N" "$WORK/operators.toml" "$WORK/operators.csv" <<'PY'
+    # carries the whole keyword per account (field2). One injection file per operator SIPp.
+    rm -f "$WORK"/operators-*.csv
+    python3 - "$N" "$OPS_PER_SIPP" "$WORK/operators.toml" "$WORK/operators" <<'PY'
 import hashlib, sys
-n, toml_path, csv_path = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+n, per, toml_path, csv_base = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 realm = "ugyelet"
-with open(toml_path, "w") as t, open(csv_path, "w") as c:
+with open(toml_path, "w") as t:
     t.write("# Operator accounts of the bridged load benchmark (written by benches/load.sh).\n\n")
-    c.write("SEQUENTIAL\n")
     for i in range(1, n + 1):
         name, pw = f"op{i:04d}", f"pw{i:04d}"
         ha1 = hashlib.md5(f"{name}:{realm}:{pw}".encode()).hexdigest()
         t.write(f'[[operator]]\nname = "{name}"\nlocation = "on_site"\nha1_md5 = "{ha1}"\n\n')
-        c.write(f"{name};{pw};[authentication username={name} password={pw}]\n")
+        k = (i - 1) // per
+        with open(f"{csv_base}-{k}.csv", "a") as c:
+            if (i - 1) % per == 0:
+                c.write("SEQUENTIAL\n")
+            c.write(f"{name};{pw};[authentication username={name} password={pw}]\n")
 PY
     write_config "$WORK/ugyelet-bridged.toml" "$WORK/dialplans/bridged.toml" "$WORK/operators.toml"
     cp "$WORK/ugyelet-bridged.toml" "$OUT/ugyelet-bridged.toml"
@@ -435,20 +464,26 @@ PY
     snapshot idle "$INFO"
 
     ramp_s=$(( (N + RAMP - 1) / RAMP ))
-    # The operators: register all, then answer the daemon's INVITEs until stopped.
-    (cd "$D" && exec sipp 127.0.0.1:$SIP_PORT -i 127.0.0.1 -mi 127.0.0.1 -p $OP_SIP_PORT \
-        -cp $OP_CTRL_PORT -mp $OP_MEDIA_PORT -rtp_echo \
-        -sf "$HERE/operator_register.xml" -oocsf "$HERE/operator_answer.xml" \
-        -inf "$WORK/operators.csv" -m "$N" -r 200 -l $((N + 10)) \
-        -d $(( (ramp_s + HOLD + 600) * 1000 )) \
-        -nostdin -trace_stat -fd 1 -stf "$D/sipp_operators_stat.csv" -trace_err \
-        -max_socket 60000 >"$D/sipp_operators.out" 2>&1) &
-    OP_SIPP_PID=$!
+    # The operators: register all, then answer the daemon's INVITEs until stopped. Several
+    # SIPps of --ops-per-sipp operators each: SIPp echoes RTP on one socket per process, and
+    # at 500 operators in one process that socket overflowed (the caller streams arrive in
+    # bursts), which showed as RTP missing at the callers.
+    echo "operator_sipps=$op_sipps" >>"$INFO"
+    for k in $(seq 0 $((op_sipps - 1))); do
+        m=$(( $(wc -l <"$WORK/operators-$k.csv") - 1 ))
+        (cd "$D" && exec sipp 127.0.0.1:$SIP_PORT -i 127.0.0.1 -mi 127.0.0.1 -p $((OP_SIP_PORT + k)) \
+            -cp $((OP_CTRL_PORT + k)) -mp $((OP_MEDIA_PORT + 4 * k)) -rtp_echo \
+            -sf "$HERE/operator_register.xml" -oocsf "$HERE/operator_answer.xml" \
+            -inf "$WORK/operators-$k.csv" -m "$m" -r 200 -l $((m + 10)) \
+            -d $(( (ramp_s + HOLD + 600) * 1000 )) \
+            -nostdin -trace_stat -fd 1 -stf "$D/sipp_operators_${k}_stat.csv" -trace_err \
+            -max_socket 60000 >"$D/sipp_operators_$k.out" 2>&1) &
+        OP_SIPP_PIDS="$OP_SIPP_PIDS $!"
+    done
     deadline=$(( $(date +%s) + N / 100 + 30 ))
     while [ "$(date +%s)" -lt "$deadline" ]; do
         avail=$(metric 'ugyelet_operators{state="available",location="on_site"}')
         [ "${avail:-0}" -ge "$N" ] && break
-        kill -0 "$OP_SIPP_PID" 2>/dev/null || break
         sleep 0.5
     done
     sleep 1
@@ -463,7 +498,7 @@ PY
     # The daemon's SIP to callers and operators, in full, for the whole step: rtp_gaps.py
     # pairs each call's two legs by the ports in their SDP.
     tcpdump -i lo -s 0 -n -w "$D/sip.pcap" \
-        "udp and src port $SIP_PORT and (dst port $SIPP_PORT or dst port $OP_SIP_PORT)" \
+        "udp and src port $SIP_PORT and (dst port $SIPP_PORT or dst portrange $OP_SIP_PORT-$((OP_SIP_PORT + OP_MAX_SIPPS - 1)))" \
         2>"$D/tcpdump_sip.txt" &
     SIP_TCPDUMP_PID=$!
     sleep 1
@@ -489,7 +524,7 @@ PY
     # Daemon -> callers (the relayed operator audio), operators' echo -> daemon (to time the
     # relay), pacer. Snaplen 96 keeps 42 bytes of payload to pair relayed packets.
     tcpdump -i lo -s 96 -B 262144 -n --time-stamp-precision=nano -w "$D/capture.pcap" \
-        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src port $OP_MEDIA_PORT and dst portrange $RTP_MIN-$RTP_MAX) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))" \
+        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src portrange $OP_MEDIA_PORT-$OP_MEDIA_MAX and dst portrange $RTP_MIN-$RTP_MAX) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))" \
         2>"$D/tcpdump.txt" &
     TCPDUMP_PID=$!
     sleep "$CAPTURE"
@@ -507,8 +542,9 @@ PY
     sleep 1 # calls add their RTP counters to /metrics when they end; operators get their BYEs
     metrics >"$D/metrics-after.txt"
     snapshot end "$INFO"
-    kill -TERM "$OP_SIPP_PID" 2>/dev/null || true; wait "$OP_SIPP_PID" 2>/dev/null || true
-    OP_SIPP_PID=
+    for p in $OP_SIPP_PIDS; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+    OP_SIPP_PIDS=
+    rm -f "$WORK"/operators-*.csv
     kill -INT "$SIP_TCPDUMP_PID"; wait "$SIP_TCPDUMP_PID" 2>/dev/null || true
     SIP_TCPDUMP_PID=
     stop_daemon
@@ -528,7 +564,7 @@ PY
 
     python3 "$HERE/rtp_gaps.py" "$D/capture.pcap" --json "$D/gaps.json" \
         --group daemon=$RTP_MIN-$RTP_MAX:$SIPP_MEDIA_PORT \
-        --group echo=$OP_MEDIA_PORT-$OP_MEDIA_PORT:$RTP_MIN-$RTP_MAX \
+        --group echo=$OP_MEDIA_PORT-$OP_MEDIA_MAX:$RTP_MIN-$RTP_MAX \
         --group ref=$REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)):$REF_DST \
         --relay relay=echo:daemon --sip "$D/sip.pcap" | tee "$D/gaps.txt"
     [ "$KEEP_CAPTURES" = 1 ] || rm -f "$D/capture.pcap" "$D/sip.pcap"

@@ -204,9 +204,10 @@ def main():
         print("#### Concurrent bridged calls (callers send audio; SIPp operators echo it)\n")
         print("| calls | operators registered | bridged at once | failed | SIPp retrans "
               "| bridged (daemon) | RTP in from callers: received / lost (daemon) "
-              "| relayed RTP missing at callers | daemon CPU | operator SIPp CPU | machine CPU "
+              "| relayed RTP missing at callers | receive-buffer drops until the capture's end: daemon / caller SIPp / operator SIPp "
+              "| daemon CPU | operator SIPp CPU | machine CPU "
               "| RSS idle → operators registered → full | RSS per bridged call | daemon log warn / error | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         timing = []
         for d in bridged:
             p = os.path.join(out, d)
@@ -220,6 +221,12 @@ def main():
 
             def delta(name):
                 return ma.get(name, 0) - mb.get(name, 0)
+
+            def drops(who):
+                # Up to the end of the capture: a socket's counter goes when it is closed.
+                if f"full1_drops_{who}" not in info:
+                    return "–"
+                return int(fnum(info, f"full1_drops_{who}") - fnum(info, f"idle_drops_{who}"))
 
             n = int(info.get("calls", 0))
             ops = int(fnum(info, "operators_available"))
@@ -237,6 +244,7 @@ def main():
                 f"| {n} | {ops} | {reached} | {fmt(s.get('failed'), 0)} of {fmt(s.get('created'), 0)} "
                 f"| {fmt(s.get('retrans'), 0)} | {int(bridged_n)} (log: {info.get('log_bridged', '–')}) "
                 f"| {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} "
+                f"| {drops('daemon')} / {drops('sipp_media')} / {drops('op_media')} "
                 f"| {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
                 f"| {fmt(cpu_pct(info, 'full0', 'full1', 'opsipp'), 0)} % "
                 f"| {fmt(machine_pct(info, 'full0', 'full1'), 0)} % "
