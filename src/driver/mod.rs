@@ -19,6 +19,7 @@
 mod call_task;
 pub mod forms;
 pub mod live;
+mod media_clock;
 mod notify;
 pub mod operators_file;
 pub mod overrides;
@@ -62,6 +63,8 @@ pub enum StartError {
     Records(String),
     /// The outbox, the forms catalog, the link secret or the public listener.
     Notify(String),
+    /// The media clock thread cannot be started.
+    MediaClock(std::io::Error),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -89,6 +92,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::Records(e) => write!(f, "call records: {e}"),
             StartError::Notify(e) => write!(f, "forms and messages: {e}"),
+            StartError::MediaClock(e) => write!(f, "media clock thread: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -171,6 +175,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         manual: std::sync::RwLock::new(manual),
         operators: std::sync::Mutex::new(serde_json::Value::Null),
         to_sip: std::sync::Mutex::new(None),
+        media: media_clock::MediaClock::start().map_err(StartError::MediaClock)?,
     });
 
     let listen = cfg.sip.listen;
@@ -533,7 +538,14 @@ fn on_event(
             };
             let caller = request.from.uri.user().unwrap_or("").to_owned();
             let start_ts = jiff::Timestamp::now();
-            let (socket, port) = match ports.bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip())) {
+            let bound = ports
+                .bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip()))
+                .and_then(|(s, port)| {
+                    // One handle for the call task to read, one for the media clock to send.
+                    let sender = s.try_clone()?;
+                    Ok((UdpSocket::from_std(s)?, sender, port))
+                });
+            let (socket, sender, port) = match bound {
                 Ok(s) => s,
                 Err(e) => {
                     error!(dialog, "no RTP port free: {e}");
@@ -615,7 +627,10 @@ fn on_event(
             tokio::spawn(call_task::run(
                 now,
                 setup,
-                socket,
+                call_task::CallerPort {
+                    read: socket,
+                    send: sender,
+                },
                 rx,
                 out.to_sip.clone(),
                 Arc::clone(ctx),
