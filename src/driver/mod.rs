@@ -46,7 +46,7 @@ use crate::phone;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::{self, LocalMedia};
 use crate::sip::endpoint::{DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport};
-use crate::sip::ratelimit::{Limits, RateLimiter, Verdict};
+use crate::sip::ratelimit::{self, Limits, RateLimiter, Verdict};
 use crate::sip::transaction::TimerConfig;
 use call_task::ToCall;
 
@@ -250,9 +250,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     );
     let mut ports = rtp_ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max);
     let mut limiter = RateLimiter::new(Limits {
-        rate: cfg.sip.rate_limit_per_s,
-        burst: cfg.sip.rate_limit_burst,
-        strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
+        source: ratelimit::Bucket {
+            rate: cfg.sip.rate_limit_per_s,
+            burst: cfg.sip.rate_limit_burst,
+            strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
+        },
+        address: ratelimit::Bucket {
+            rate: cfg.sip.rate_limit_per_address_s,
+            burst: cfg.sip.rate_limit_address_burst,
+            strikes: (cfg.sip.rate_limit_address_burst * 2.0) as u32,
+        },
         block: Duration::from_secs(cfg.sip.block_s),
     });
     let mut calls: HashMap<DialogId, mpsc::UnboundedSender<ToCall>> = HashMap::new();
@@ -679,12 +686,20 @@ fn admit(limiter: &mut RateLimiter, now: Instant, src: SocketAddr) -> bool {
     match limiter.check(now, src) {
         Verdict::Allow => true,
         Verdict::Drop => false,
-        Verdict::Blocked { until } => {
-            warn!(
-                src = %Pii(src),
-                seconds = until.saturating_duration_since(now).as_secs(),
-                "source keeps flooding: ignored for a while"
-            );
+        Verdict::Blocked { until, scope } => {
+            let seconds = until.saturating_duration_since(now).as_secs();
+            match scope {
+                ratelimit::Scope::Source => warn!(
+                    src = %Pii(src),
+                    seconds,
+                    "source keeps flooding: ignored for a while"
+                ),
+                ratelimit::Scope::Address => warn!(
+                    address = %Pii(src.ip()),
+                    seconds,
+                    "address keeps flooding from many ports: all of it ignored for a while"
+                ),
+            }
             false
         }
     }
