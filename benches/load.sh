@@ -213,9 +213,12 @@ keepalive_udp_s = 86400"
 [sip]
 listen = "127.0.0.1:$SIP_PORT"
 tcp = false
-# Every call comes from one SIPp address and port: lift the per-source flood limit.
+# Every call comes from one SIPp address and port: lift the per-source and per-address
+# flood limits.
 rate_limit_per_s = 1000000.0
 rate_limit_burst = 1000000.0
+rate_limit_per_address_s = 1000000.0
+rate_limit_address_burst = 1000000.0
 $ops_line
 
 [rtp]

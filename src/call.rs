@@ -696,6 +696,16 @@ impl Call {
         self.requests.pop_front()
     }
 
+    /// Whether a command, event or request is waiting, or the call has ended: what a
+    /// driver that ran [`Call::handle_timeout`] away from the call's own task must hand on.
+    #[must_use]
+    pub fn has_pending(&self) -> bool {
+        !self.commands.is_empty()
+            || !self.events.is_empty()
+            || !self.requests.is_empty()
+            || self.outcome.is_some()
+    }
+
     /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
     pub fn handle_action_result(&mut self, now: Instant, result: ActionResult) {
         if let Some(form) = self.awaiting_form.take()

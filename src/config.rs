@@ -60,6 +60,11 @@ pub struct SipConfig {
     pub rate_limit_per_s: f64,
     /// Messages one source may send in a burst.
     pub rate_limit_burst: f64,
+    /// Messages per second one IP address may send on average, all its ports together
+    /// (several phones behind one office NAT share it; a trunk needs it raised).
+    pub rate_limit_per_address_s: f64,
+    /// Messages one IP address may send in a burst.
+    pub rate_limit_address_burst: f64,
     /// Seconds a source that keeps flooding is ignored (doubling on each repeat).
     pub block_s: u64,
     /// Digest authentication realm (RFC 3261 §22.1). Stored HA1s are hashes of
@@ -84,6 +89,8 @@ impl Default for SipConfig {
             user_agent: concat!("ugyelet/", env!("CARGO_PKG_VERSION")).to_owned(),
             rate_limit_per_s: 50.0,
             rate_limit_burst: 100.0,
+            rate_limit_per_address_s: 200.0,
+            rate_limit_address_burst: 400.0,
             block_s: 60,
             realm: "ugyelet".to_owned(),
             // baresip 1.x (libre) refuses a 401 as soon as any of its challenges is not
@@ -676,6 +683,15 @@ impl Config {
             p.push(format!(
                 "sip.rate_limit_per_s / sip.rate_limit_burst: expected a positive rate and a burst of at least 1, found {} and {}",
                 self.sip.rate_limit_per_s, self.sip.rate_limit_burst
+            ));
+        }
+        if self.sip.rate_limit_per_address_s.is_nan()
+            || self.sip.rate_limit_per_address_s <= 0.0
+            || self.sip.rate_limit_address_burst < 1.0
+        {
+            p.push(format!(
+                "sip.rate_limit_per_address_s / sip.rate_limit_address_burst: expected a positive rate and a burst of at least 1, found {} and {}",
+                self.sip.rate_limit_per_address_s, self.sip.rate_limit_address_burst
             ));
         }
         if self.sip.digest_algorithms.is_empty()

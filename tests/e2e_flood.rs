@@ -1,5 +1,6 @@
 //! Hostile input: one source floods the daemon with garbage and valid OPTIONS as fast as it
-//! can while a resident's call goes through the menu untouched.
+//! can while a resident's call goes through the menu untouched; and a host that sweeps from
+//! many ports, each one slow, is limited as a whole.
 
 mod common;
 
@@ -78,5 +79,80 @@ fn a_flooding_source_is_limited_and_a_call_still_hears_its_menu() {
     assert!(
         log.contains("source keeps flooding: ignored for a while"),
         "the block is logged"
+    );
+}
+
+#[test]
+fn a_host_sweeping_from_many_ports_is_blocked_as_a_whole_and_a_call_still_hears_its_menu() {
+    let daemon = Daemon::start(&[]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let (sent, answered) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // Another loopback address than the caller's, as a scanner would be another host.
+    let sweep = {
+        let (stop, sent, answered) = (Arc::clone(&stop), Arc::clone(&sent), Arc::clone(&answered));
+        let port = daemon.sip_port;
+        thread::spawn(move || {
+            let socks: Vec<UdpSocket> = (0..500)
+                .map(|_| {
+                    let s = UdpSocket::bind("127.0.0.2:0").expect("bind 127.0.0.2");
+                    s.set_nonblocking(true).expect("nonblocking");
+                    s
+                })
+                .collect();
+            let mut buf = [0u8; 4096];
+            let mut n: u32 = 0;
+            while !stop.load(Ordering::Relaxed) {
+                // Each port sends one OPTIONS per round: a few per second per port, far
+                // under the per-source limit, thousands per second from the address.
+                for sock in &socks {
+                    n += 1;
+                    let me = sock.local_addr().expect("addr");
+                    if sock
+                        .send_to(options_request(me, port, n).as_bytes(), ("127.0.0.1", port))
+                        .is_ok()
+                    {
+                        sent.fetch_add(1, Ordering::Relaxed);
+                    }
+                    while sock.recv_from(&mut buf).is_ok() {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    thread::sleep(3 * SECOND);
+
+    let phone = Baresip::caller();
+    phone.dial(&daemon.uri());
+    phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (w_at, w_ncc, _) = wait_for_prompt(&phone, "welcome", 0, 0, 20 * SECOND);
+    let end = w_at + load_prompt("welcome").len();
+    let (_, m_ncc, _) = wait_for_prompt(&phone, "main_menu", end, 0, 30 * SECOND);
+    phone.hangup();
+    stop.store(true, Ordering::Relaxed);
+    sweep.join().expect("sweep thread");
+
+    let (sent, answered) = (
+        sent.load(Ordering::Relaxed),
+        answered.load(Ordering::Relaxed),
+    );
+    eprintln!(
+        "sweep: {sent} sent, {answered} answered; welcome ncc {w_ncc:.4}, menu ncc {m_ncc:.4}"
+    );
+    assert!(
+        w_ncc > HEARD && m_ncc > HEARD,
+        "the caller's audio is intact"
+    );
+    assert!(sent > 20_000, "the sweep was a flood: {sent}");
+    // Without the address limit every OPTIONS would be answered (each port is slow).
+    assert!(
+        answered < sent / 10,
+        "the sweeping host is mostly ignored: {answered} of {sent}"
+    );
+    let log = daemon.stderr();
+    assert!(
+        log.contains("address keeps flooding from many ports"),
+        "the block of the whole address is logged"
     );
 }

@@ -1,10 +1,10 @@
-//! One task per call: owns the [`Call`] core and its RTP socket.
+//! One task per call: brings the network to the [`Call`] core and hands on its decisions.
 //!
-//! The loop waits for whichever comes first: an RTP datagram, a SIP input from the SIP task,
-//! or the core's next deadline (usually the next 20 ms frame). Because the deadline comes
-//! from the core's pacer (epoch + n × 20 ms), a late wake-up never shifts the schedule.
-//! Commands for SIP go to the SIP task; the task ends when the call does and tells the SIP
-//! task so.
+//! The loop waits for whichever comes first: an RTP datagram (on the caller's leg, or on
+//! the operator's once bridged), a SIP input from the SIP task, or a wake-up from the media
+//! clock (`media_clock.rs`), which runs the call's deadlines and sends its 20 ms frames from
+//! a thread of its own. Commands for SIP go to the SIP task; the task ends when the call
+//! does and tells the SIP task so.
 //!
 //! A form the plan sends is written to the outbox by a task of its own (the commit waits
 //! for the disk, and the frames must keep flowing meanwhile); its result comes back on a
@@ -36,10 +36,17 @@ pub(crate) enum ToCall {
     },
 }
 
+/// The caller leg's RTP port: the handle this task reads and the one the media clock sends
+/// on (a clone of the same socket).
+pub(super) struct CallerPort {
+    pub read: UdpSocket,
+    pub send: std::net::UdpSocket,
+}
+
 pub(super) async fn run(
     now: Instant,
     setup: CallSetup,
-    socket: UdpSocket,
+    port: CallerPort,
     mut inputs: mpsc::UnboundedReceiver<ToCall>,
     to_sip: mpsc::UnboundedSender<ToSip>,
     metrics: std::sync::Arc<super::live::Shared>,
@@ -55,35 +62,28 @@ pub(super) async fn run(
             rtp_port = setup.local_media.port,
             "call started"
         );
-        let mut call = Call::new(now, setup);
+        // From here on the media clock runs the call's timers and sends its frames; this
+        // task brings in what arrives from the network and hands on what the core decides.
+        let CallerPort { read: socket, send } = port;
+        let slot = metrics.media.add(Call::new(now, setup), send);
         let mut buf = vec![0u8; 2048];
         let mut relay_out = vec![0u8; 2048];
         // The operator leg's socket, once bridged.
         let mut op_socket: Option<UdpSocket> = None;
         let mut op_buf = vec![0u8; 2048];
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
-        // One timer for the call's whole life, moved only when the core's deadline moves:
-        // a new timer per 20 ms frame would cost a timer-wheel insert and removal each time.
-        let far = || tokio::time::Instant::now() + std::time::Duration::from_secs(86_400);
-        let timer = tokio::time::sleep_until(far());
-        tokio::pin!(timer);
-        let mut armed: Option<Instant> = None;
         loop {
-            let deadline = call.poll_timeout();
-            if deadline != armed {
-                timer
-                    .as_mut()
-                    .reset(deadline.map_or_else(far, tokio::time::Instant::from_std));
-                armed = deadline;
-            }
             tokio::select! {
                 r = socket.recv_from(&mut buf) => {
                     if let Ok((len, src)) = r {
+                        let mut call = slot.lock();
                         if call.is_bridged() {
                             if let Relayed::Forward { dst, len } = call.relay_rtp(Instant::now(), Side::Caller, src, &buf[..len], &mut relay_out)
                                 && let Some(op) = op_socket.as_ref()
                             {
-                                let _ = op.send_to(&relay_out[..len], dst).await;
+                                // Non-blocking: a full buffer drops the datagram, as the
+                                // network would.
+                                let _ = op.try_send_to(&relay_out[..len], dst);
                             }
                         } else {
                             call.handle_rtp(Instant::now(), src, &buf[..len]);
@@ -92,30 +92,27 @@ pub(super) async fn run(
                 }
                 r = recv_opt(op_socket.as_ref(), &mut op_buf) => {
                     if let Ok((len, src)) = r
-                        && let Relayed::Forward { dst, len } = call.relay_rtp(Instant::now(), Side::Operator, src, &op_buf[..len], &mut relay_out)
+                        && let Relayed::Forward { dst, len } = slot.lock().relay_rtp(Instant::now(), Side::Operator, src, &op_buf[..len], &mut relay_out)
                     {
-                        let _ = socket.send_to(&relay_out[..len], dst).await;
+                        let _ = socket.try_send_to(&relay_out[..len], dst);
                     }
                 }
                 input = inputs.recv() => match input {
-                    Some(ToCall::Sip(input)) => call.handle_input(Instant::now(), input),
+                    Some(ToCall::Sip(input)) => slot.lock().handle_input(Instant::now(), input),
                     Some(ToCall::Bridge { socket: op, operator, negotiated }) => {
                         info!(operator = %operator, "operator answered: bridged");
                         op_socket = Some(op);
-                        call.handle_input(Instant::now(), CallInput::Queue(QueueNews::Connected { operator, negotiated }));
+                        slot.lock().handle_input(Instant::now(), CallInput::Queue(QueueNews::Connected { operator, negotiated }));
                     }
                     // The SIP task dropped us: the daemon is stopping.
-                    None => call.hang_up(),
+                    None => slot.lock().hang_up(),
                 },
-                () = &mut timer => {
-                    // Fired: park it far away; the next turn arms it for the next deadline.
-                    timer.as_mut().reset(far());
-                    armed = None;
-                    call.handle_timeout(Instant::now());
-                }
+                // The media clock ran a deadline that left work for this task.
+                () = slot.wake.notified() => {}
                 // The loop holds a sender, so this never yields `None`.
-                Some(result) = results.recv() => call.handle_action_result(Instant::now(), result),
+                Some(result) = results.recv() => slot.lock().handle_action_result(Instant::now(), result),
             }
+            let mut call = slot.lock();
             while let Some(req) = call.poll_request() {
                 fulfil(req, &call, &metrics, results_tx.clone());
             }
@@ -129,12 +126,9 @@ pub(super) async fn run(
                     CallEvent::Plan { node, text } => debug!(%node, "{text}"),
                 }
             }
-            while let Some((dst, frame)) = call.poll_rtp() {
-                // A failed send (e.g. ICMP unreachable reported late) must not end the call:
-                // the caller may be behind a NAT that is still opening.
-                let _ = socket.send_to(&frame, dst).await;
-            }
+            slot.flush(&mut call);
             if let Some(outcome) = call.outcome() {
+                slot.close();
                 info!(
                     outcome = outcome.as_str(),
                     duration_s = call.age(Instant::now()).as_secs(),

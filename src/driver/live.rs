@@ -223,6 +223,8 @@ pub struct Shared {
     pub operators: Mutex<serde_json::Value>,
     /// Into the SIP task (operator state changes from the admin API).
     pub to_sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<super::ToSip>>>,
+    /// Runs every call's deadlines and sends its paced frames.
+    pub(crate) media: super::media_clock::MediaClock,
 }
 
 impl Shared {

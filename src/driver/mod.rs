@@ -19,6 +19,7 @@
 mod call_task;
 pub mod forms;
 pub mod live;
+mod media_clock;
 mod notify;
 pub mod operators_file;
 pub mod overrides;
@@ -45,7 +46,7 @@ use crate::phone;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::{self, LocalMedia};
 use crate::sip::endpoint::{DialogId, EndpointConfig, SipEndpoint, SipEvent, Transmit, Transport};
-use crate::sip::ratelimit::{Limits, RateLimiter, Verdict};
+use crate::sip::ratelimit::{self, Limits, RateLimiter, Verdict};
 use crate::sip::transaction::TimerConfig;
 use call_task::ToCall;
 
@@ -62,6 +63,8 @@ pub enum StartError {
     Records(String),
     /// The outbox, the forms catalog, the link secret or the public listener.
     Notify(String),
+    /// The media clock thread cannot be started.
+    MediaClock(std::io::Error),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -89,6 +92,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::Records(e) => write!(f, "call records: {e}"),
             StartError::Notify(e) => write!(f, "forms and messages: {e}"),
+            StartError::MediaClock(e) => write!(f, "media clock thread: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -171,6 +175,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         manual: std::sync::RwLock::new(manual),
         operators: std::sync::Mutex::new(serde_json::Value::Null),
         to_sip: std::sync::Mutex::new(None),
+        media: media_clock::MediaClock::start().map_err(StartError::MediaClock)?,
     });
 
     let listen = cfg.sip.listen;
@@ -245,9 +250,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     );
     let mut ports = rtp_ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max);
     let mut limiter = RateLimiter::new(Limits {
-        rate: cfg.sip.rate_limit_per_s,
-        burst: cfg.sip.rate_limit_burst,
-        strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
+        source: ratelimit::Bucket {
+            rate: cfg.sip.rate_limit_per_s,
+            burst: cfg.sip.rate_limit_burst,
+            strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
+        },
+        address: ratelimit::Bucket {
+            rate: cfg.sip.rate_limit_per_address_s,
+            burst: cfg.sip.rate_limit_address_burst,
+            strikes: (cfg.sip.rate_limit_address_burst * 2.0) as u32,
+        },
         block: Duration::from_secs(cfg.sip.block_s),
     });
     let mut calls: HashMap<DialogId, mpsc::UnboundedSender<ToCall>> = HashMap::new();
@@ -533,7 +545,14 @@ fn on_event(
             };
             let caller = request.from.uri.user().unwrap_or("").to_owned();
             let start_ts = jiff::Timestamp::now();
-            let (socket, port) = match ports.bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip())) {
+            let bound = ports
+                .bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip()))
+                .and_then(|(s, port)| {
+                    // One handle for the call task to read, one for the media clock to send.
+                    let sender = s.try_clone()?;
+                    Ok((UdpSocket::from_std(s)?, sender, port))
+                });
+            let (socket, sender, port) = match bound {
                 Ok(s) => s,
                 Err(e) => {
                     error!(dialog, "no RTP port free: {e}");
@@ -615,7 +634,10 @@ fn on_event(
             tokio::spawn(call_task::run(
                 now,
                 setup,
-                socket,
+                call_task::CallerPort {
+                    read: socket,
+                    send: sender,
+                },
                 rx,
                 out.to_sip.clone(),
                 Arc::clone(ctx),
@@ -664,12 +686,20 @@ fn admit(limiter: &mut RateLimiter, now: Instant, src: SocketAddr) -> bool {
     match limiter.check(now, src) {
         Verdict::Allow => true,
         Verdict::Drop => false,
-        Verdict::Blocked { until } => {
-            warn!(
-                src = %Pii(src),
-                seconds = until.saturating_duration_since(now).as_secs(),
-                "source keeps flooding: ignored for a while"
-            );
+        Verdict::Blocked { until, scope } => {
+            let seconds = until.saturating_duration_since(now).as_secs();
+            match scope {
+                ratelimit::Scope::Source => warn!(
+                    src = %Pii(src),
+                    seconds,
+                    "source keeps flooding: ignored for a while"
+                ),
+                ratelimit::Scope::Address => warn!(
+                    address = %Pii(src.ip()),
+                    seconds,
+                    "address keeps flooding from many ports: all of it ignored for a while"
+                ),
+            }
             false
         }
     }

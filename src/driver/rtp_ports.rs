@@ -7,8 +7,6 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 
-use tokio::net::UdpSocket;
-
 pub(super) struct RtpPorts {
     min: u16,
     max: u16,
@@ -25,8 +23,9 @@ impl RtpPorts {
         }
     }
 
-    /// Binds the next free even port on `ip`.
-    pub(super) fn bind(&mut self, ip: IpAddr) -> io::Result<(UdpSocket, u16)> {
+    /// Binds the next free even port on `ip` (a non-blocking socket, for the runtime or the
+    /// media clock).
+    pub(super) fn bind(&mut self, ip: IpAddr) -> io::Result<(std::net::UdpSocket, u16)> {
         let count = (u32::from(self.max) - u32::from(self.min)) / 2 + 1;
         let mut last_err = io::Error::new(io::ErrorKind::AddrInUse, "RTP port range exhausted");
         for _ in 0..count {
@@ -39,7 +38,7 @@ impl RtpPorts {
             match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
                 Ok(s) => {
                     s.set_nonblocking(true)?;
-                    return Ok((UdpSocket::from_std(s)?, port));
+                    return Ok((s, port));
                 }
                 Err(e) => last_err = e,
             }

@@ -335,6 +335,7 @@ impl Switchboard {
         let local = cx.locals.for_peer(b.source.addr.ip());
         let ip = super::bind_ip(cx.listen_ip, local.ip());
         let (socket, port) = cx.ports.bind(ip).map_err(|e| format!("no RTP port: {e}"))?;
+        let socket = UdpSocket::from_std(socket).map_err(|e| format!("RTP socket: {e}"))?;
         let local_media = LocalMedia {
             addr: local.ip(),
             port,

@@ -1,36 +1,66 @@
-//! Per-source rate limiting of incoming SIP, so one flooding or scanning source cannot
-//! starve other callers.
+//! Rate limiting of incoming SIP, so one flooding or scanning host cannot starve other
+//! callers.
 //!
-//! Each source (IP address and port: one softphone, one trunk connection, one scanner
-//! socket) has a token bucket: `rate` messages per second on average, bursts up to `burst`.
-//! A message over the limit is dropped without an answer (an answer would only help a
-//! scanner and cost us a send). A source that keeps going over the limit — `strikes`
-//! dropped messages within one refill of its bucket — is blocked for `block`, doubling on
-//! each repeat, and logged once per block. Everything is computed from the `now` passed
-//! in; the table forgets quiet sources, so it cannot grow without bound.
+//! Two token buckets count every message: one for its source (IP address and port: one
+//! softphone, one trunk connection, one scanner socket) and one for its IP address as a
+//! whole, so a host cannot escape the first by sending from many ports. Each allows `rate`
+//! messages per second on average and bursts up to `burst`; the address's limits are the
+//! larger ones, since one office behind NAT puts several phones behind one address.
+//!
+//! A message over either limit is dropped without an answer (an answer would only help a
+//! scanner and cost us a send). A source or address that keeps going over its limit —
+//! `strikes` dropped messages within one refill of its bucket — is blocked for `block`,
+//! doubling on each repeat, and logged once per block. Everything is computed from the
+//! `now` passed in; the tables forget quiet sources, so they cannot grow without bound.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::hash::Hash;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
+
+/// One bucket's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Bucket {
+    pub rate: f64,
+    pub burst: f64,
+    pub strikes: u32,
+}
 
 /// Limits; see the module doc.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
-    pub rate: f64,
-    pub burst: f64,
-    pub strikes: u32,
+    /// Per source (address and port).
+    pub source: Bucket,
+    /// Per IP address, all ports together.
+    pub address: Bucket,
     pub block: Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            rate: 50.0,
-            burst: 100.0,
-            strikes: 200,
+            source: Bucket {
+                rate: 50.0,
+                burst: 100.0,
+                strikes: 200,
+            },
+            address: Bucket {
+                rate: 200.0,
+                burst: 400.0,
+                strikes: 800,
+            },
             block: Duration::from_secs(60),
         }
     }
+}
+
+/// What is blocked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// The source (address and port).
+    Source,
+    /// Every port of the source's IP address.
+    Address,
 }
 
 /// What to do with a message.
@@ -39,15 +69,16 @@ pub enum Verdict {
     Allow,
     /// Over the limit: drop it.
     Drop,
-    /// Over the limit often enough: the source is now blocked until the given instant
-    /// (reported once, for the log).
+    /// Over the limit often enough: the source or its whole address is now blocked until
+    /// the given instant (reported once, for the log).
     Blocked {
         until: Instant,
+        scope: Scope,
     },
 }
 
 #[derive(Debug, Clone)]
-struct Bucket {
+struct State {
     tokens: f64,
     last: Instant,
     dropped: u32,
@@ -55,35 +86,40 @@ struct Bucket {
     blocks: u32,
 }
 
-/// The limiter.
-#[derive(Debug)]
-pub struct RateLimiter {
-    limits: Limits,
-    sources: HashMap<SocketAddr, Bucket>,
-    last_sweep: Option<Instant>,
-    dropped_total: u64,
-    blocks_total: u64,
+/// What one bucket says about one message.
+enum Take {
+    Allow,
+    Drop,
+    Blocked(Instant),
 }
 
-/// Sources idle this long are forgotten (unless blocked).
-const IDLE: Duration = Duration::from_secs(300);
+/// One table of buckets, keyed by source or by address.
+#[derive(Debug)]
+struct Table<K> {
+    limits: Bucket,
+    block: Duration,
+    entries: HashMap<K, State>,
+}
 
-impl RateLimiter {
-    pub fn new(limits: Limits) -> Self {
-        RateLimiter {
+impl<K: Hash + Eq + Copy> Table<K> {
+    fn new(limits: Bucket, block: Duration) -> Self {
+        Table {
             limits,
-            sources: HashMap::new(),
-            last_sweep: None,
-            dropped_total: 0,
-            blocks_total: 0,
+            block,
+            entries: HashMap::new(),
         }
     }
 
-    /// One message from `src` at `now`.
-    pub fn check(&mut self, now: Instant, src: SocketAddr) -> Verdict {
-        self.sweep(now);
+    fn is_blocked(&self, now: Instant, key: K) -> bool {
+        self.entries
+            .get(&key)
+            .and_then(|b| b.blocked_until)
+            .is_some_and(|until| now < until)
+    }
+
+    fn take(&mut self, now: Instant, key: K) -> Take {
         let limits = self.limits;
-        let b = self.sources.entry(src).or_insert(Bucket {
+        let b = self.entries.entry(key).or_insert(State {
             tokens: limits.burst,
             last: now,
             dropped: 0,
@@ -92,8 +128,7 @@ impl RateLimiter {
         });
         if let Some(until) = b.blocked_until {
             if now < until {
-                self.dropped_total += 1;
-                return Verdict::Drop;
+                return Take::Drop;
             }
             b.blocked_until = None;
             b.tokens = limits.burst;
@@ -106,19 +141,83 @@ impl RateLimiter {
             b.tokens -= 1.0;
             // A source that behaves again is forgiven bit by bit.
             b.dropped = b.dropped.saturating_sub(1);
-            return Verdict::Allow;
+            return Take::Allow;
         }
-        self.dropped_total += 1;
         b.dropped += 1;
         if b.dropped >= limits.strikes {
             let factor = 1u32 << b.blocks.min(6);
-            let until = now + limits.block * factor;
+            let until = now + self.block * factor;
             b.blocked_until = Some(until);
             b.blocks += 1;
-            self.blocks_total += 1;
-            return Verdict::Blocked { until };
+            return Take::Blocked(until);
         }
-        Verdict::Drop
+        Take::Drop
+    }
+
+    fn sweep(&mut self, now: Instant) {
+        self.entries.retain(|_, b| {
+            b.blocked_until.is_some_and(|u| u > now) || now.saturating_duration_since(b.last) < IDLE
+        });
+    }
+}
+
+/// The limiter.
+#[derive(Debug)]
+pub struct RateLimiter {
+    sources: Table<SocketAddr>,
+    addresses: Table<IpAddr>,
+    last_sweep: Option<Instant>,
+    dropped_total: u64,
+    blocks_total: u64,
+}
+
+/// Sources idle this long are forgotten (unless blocked).
+const IDLE: Duration = Duration::from_secs(300);
+
+impl RateLimiter {
+    pub fn new(limits: Limits) -> Self {
+        RateLimiter {
+            sources: Table::new(limits.source, limits.block),
+            addresses: Table::new(limits.address, limits.block),
+            last_sweep: None,
+            dropped_total: 0,
+            blocks_total: 0,
+        }
+    }
+
+    /// One message from `src` at `now`.
+    pub fn check(&mut self, now: Instant, src: SocketAddr) -> Verdict {
+        self.sweep(now);
+        // A blocked address costs no bucket work; a source's own flood, already capped by
+        // its bucket, is not charged to its address, so it cannot block its neighbours.
+        let verdict = if self.addresses.is_blocked(now, src.ip()) {
+            Verdict::Drop
+        } else {
+            match self.sources.take(now, src) {
+                Take::Drop => Verdict::Drop,
+                Take::Blocked(until) => Verdict::Blocked {
+                    until,
+                    scope: Scope::Source,
+                },
+                Take::Allow => match self.addresses.take(now, src.ip()) {
+                    Take::Allow => Verdict::Allow,
+                    Take::Drop => Verdict::Drop,
+                    Take::Blocked(until) => Verdict::Blocked {
+                        until,
+                        scope: Scope::Address,
+                    },
+                },
+            }
+        };
+        match verdict {
+            Verdict::Allow => {}
+            Verdict::Drop => self.dropped_total += 1,
+            Verdict::Blocked { .. } => {
+                self.dropped_total += 1;
+                self.blocks_total += 1;
+            }
+        }
+        verdict
     }
 
     /// Messages dropped so far.
@@ -126,7 +225,7 @@ impl RateLimiter {
         self.dropped_total
     }
 
-    /// Sources blocked so far.
+    /// Sources and addresses blocked so far.
     pub fn blocks(&self) -> u64 {
         self.blocks_total
     }
@@ -139,9 +238,8 @@ impl RateLimiter {
             return;
         }
         self.last_sweep = Some(now);
-        self.sources.retain(|_, b| {
-            b.blocked_until.is_some_and(|u| u > now) || now.saturating_duration_since(b.last) < IDLE
-        });
+        self.sources.sweep(now);
+        self.addresses.sweep(now);
     }
 }
 
@@ -157,10 +255,12 @@ mod tests {
     fn burst_passes_then_the_average_rate_is_enforced() {
         let t0 = crate::clock::test_epoch();
         let mut rl = RateLimiter::new(Limits {
-            rate: 10.0,
-            burst: 5.0,
-            strikes: 1000,
-            block: Duration::from_secs(60),
+            source: Bucket {
+                rate: 10.0,
+                burst: 5.0,
+                strikes: 1000,
+            },
+            ..Limits::default()
         });
         let src = addr("192.0.2.1:5060");
         let allowed = (0..8)
@@ -199,10 +299,12 @@ mod tests {
     fn repeat_offender_is_blocked_for_a_doubling_time() {
         let t0 = crate::clock::test_epoch();
         let limits = Limits {
-            rate: 1.0,
-            burst: 1.0,
-            strikes: 3,
-            block: Duration::from_secs(60),
+            source: Bucket {
+                rate: 1.0,
+                burst: 1.0,
+                strikes: 3,
+            },
+            ..Limits::default()
         };
         let mut rl = RateLimiter::new(limits);
         let src = addr("198.51.100.7:5060");
@@ -212,7 +314,8 @@ mod tests {
         assert_eq!(
             rl.check(t0, src),
             Verdict::Blocked {
-                until: t0 + Duration::from_secs(60)
+                until: t0 + Duration::from_secs(60),
+                scope: Scope::Source,
             }
         );
         assert_eq!(
@@ -227,7 +330,8 @@ mod tests {
         assert_eq!(
             rl.check(t1, src),
             Verdict::Blocked {
-                until: t1 + Duration::from_secs(120)
+                until: t1 + Duration::from_secs(120),
+                scope: Scope::Source,
             },
             "twice as long"
         );
@@ -242,6 +346,67 @@ mod tests {
             rl.check(t0, SocketAddr::from(([10, 0, 0, 1], 1000 + p)));
         }
         rl.check(t0 + Duration::from_secs(400), addr("10.0.0.2:5060"));
-        assert_eq!(rl.sources.len(), 1);
+        assert_eq!(rl.sources.entries.len(), 1);
+        assert_eq!(rl.addresses.entries.len(), 1);
+    }
+
+    #[test]
+    fn a_host_sweeping_from_many_ports_is_capped_then_blocked_as_a_whole() {
+        let t0 = crate::clock::test_epoch();
+        let mut rl = RateLimiter::new(Limits::default());
+        let caller = addr("192.0.2.10:5060");
+        let mut t = t0;
+        let mut allowed = 0u32;
+        let mut blocked = None;
+        // 20,000 messages a second for 2 s, each port sending only 10 a second: under the
+        // per-source limit, far over the address's.
+        for i in 0..40_000u32 {
+            let port = 10_000 + u16::try_from(i % 2000).expect("small");
+            match rl.check(t, SocketAddr::from(([198, 51, 100, 9], port))) {
+                Verdict::Allow => allowed += 1,
+                Verdict::Drop => {}
+                Verdict::Blocked { until, scope } => {
+                    assert_eq!(scope, Scope::Address);
+                    blocked.get_or_insert(until);
+                }
+            }
+            if i % 1000 == 0 {
+                assert_eq!(
+                    rl.check(t, caller),
+                    Verdict::Allow,
+                    "another host is served"
+                );
+            }
+            t += Duration::from_micros(50);
+        }
+        assert!(blocked.is_some(), "the sweeping host is blocked");
+        // The burst plus at most 200/s until the block.
+        assert!(allowed <= 400 + 400, "allowed {allowed}");
+        assert_eq!(
+            rl.check(t, addr("198.51.100.9:33333")),
+            Verdict::Drop,
+            "a fresh port of the blocked host is dropped too"
+        );
+    }
+
+    #[test]
+    fn one_flooding_phone_does_not_block_its_neighbours_behind_the_same_nat() {
+        let t0 = crate::clock::test_epoch();
+        let mut rl = RateLimiter::new(Limits::default());
+        let flood = addr("203.0.113.5:40000");
+        let neighbour = addr("203.0.113.5:5062");
+        let mut t = t0;
+        let mut blocked_flood = false;
+        for i in 0..20_000u32 {
+            if let Verdict::Blocked { scope, .. } = rl.check(t, flood) {
+                assert_eq!(scope, Scope::Source);
+                blocked_flood = true;
+            }
+            if i % 500 == 0 {
+                assert_eq!(rl.check(t, neighbour), Verdict::Allow);
+            }
+            t += Duration::from_micros(100);
+        }
+        assert!(blocked_flood);
     }
 }

@@ -664,8 +664,6 @@ impl Loader {
         self.cal.years.insert(
             year,
             DecreeYear {
-                file: src.name.to_owned(),
-                missing,
                 rest_days,
                 worked_saturdays: worked,
             },

@@ -209,10 +209,6 @@ impl fmt::Display for Window {
 /// One year's decree data.
 #[derive(Debug, Clone)]
 struct DecreeYear {
-    /// The file it came from (for warnings).
-    file: String,
-    /// The decree data is marked missing: only statutory holidays apply.
-    missing: bool,
     rest_days: BTreeMap<Date, String>,
     /// Worked Saturday -> the weekday it replaces.
     worked_saturdays: BTreeMap<Date, Date>,
@@ -405,25 +401,21 @@ impl Calendar {
         None
     }
 
-    /// Problems with the data for `today`: decree data missing for the current year, or for
-    /// the next year from 1 September (the decree is usually out by then).
+    /// Problems with the data for `today`: no file for the current year, or for the next
+    /// year from 1 September (the decree is usually out by then). A file that says
+    /// `decree_missing = true` is not repeated here: loading it already warned, with the
+    /// file, line and column.
     pub fn warnings(&self, today: Date) -> Vec<String> {
-        let mut out = Vec::new();
-        for year in self.years_to_check(today) {
-            match self.years.get(&year) {
-                None => out.push(format!(
+        self.years_to_check(today)
+            .into_iter()
+            .filter(|year| !self.years.contains_key(year))
+            .map(|year| {
+                format!(
                     "no decree data for {year} (hu-{year}.toml): moved rest days and worked \
                      Saturdays are unknown, only statutory holidays apply"
-                )),
-                Some(y) if y.missing => out.push(format!(
-                    "the decree data for {year} is missing ({} says decree_missing = true): \
-                     only statutory holidays apply",
-                    y.file
-                )),
-                Some(_) => {}
-            }
-        }
-        out
+                )
+            })
+            .collect()
     }
 
     fn years_to_check(&self, today: Date) -> Vec<i16> {
