@@ -437,6 +437,10 @@ impl Call {
         };
         crate::metrics::MediaCounts {
             sent: self.out.packets_sent(),
+            relayed: match &self.media {
+                Media::Bridged { bridge, .. } => bridge.relayed(),
+                _ => 0,
+            },
             received: rx.received,
             lost: rx.lost,
             late: self.pacer.as_ref().map_or(0, Pacer::skipped_total),

@@ -29,6 +29,7 @@ pub struct Metrics {
     pub calls_active: AtomicI64,
     calls_by_outcome: [AtomicU64; 7],
     pub rtp_sent: AtomicU64,
+    pub rtp_relayed: AtomicU64,
     pub rtp_received: AtomicU64,
     pub rtp_lost: AtomicU64,
     /// Frames the pacer had to skip because the task woke too late.
@@ -48,6 +49,8 @@ pub struct Metrics {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct MediaCounts {
     pub sent: u64,
+    /// Relayed between caller and operator, both directions together.
+    pub relayed: u64,
     pub received: u64,
     pub lost: u64,
     pub late: u64,
@@ -118,6 +121,7 @@ impl Metrics {
             self.calls_by_outcome[i].fetch_add(1, Relaxed);
         }
         self.rtp_sent.fetch_add(media.sent, Relaxed);
+        self.rtp_relayed.fetch_add(media.relayed, Relaxed);
         self.rtp_received.fetch_add(media.received, Relaxed);
         self.rtp_lost.fetch_add(media.lost, Relaxed);
         self.rtp_late.fetch_add(media.late, Relaxed);
@@ -232,11 +236,15 @@ impl Metrics {
         metric(
             "ugyelet_rtp_packets_total",
             "counter",
-            "RTP packets of ended calls, by direction.",
+            "RTP packets of ended calls, by direction (relayed: between caller and operator).",
             &[
                 (
                     "{direction=\"sent\"}".to_owned(),
                     self.rtp_sent.load(Relaxed).to_string(),
+                ),
+                (
+                    "{direction=\"relayed\"}".to_owned(),
+                    self.rtp_relayed.load(Relaxed).to_string(),
                 ),
                 (
                     "{direction=\"received\"}".to_owned(),
@@ -253,7 +261,7 @@ impl Metrics {
         metric(
             "ugyelet_rtp_frames_late_total",
             "counter",
-            "20 ms frames skipped because a call task woke too late.",
+            "20 ms frames skipped because the media clock woke too late.",
             &one(self.rtp_late.load(Relaxed).to_string()),
         );
         metric(
@@ -319,6 +327,7 @@ mod tests {
             Outcome::Cancelled,
             MediaCounts {
                 sent: 50,
+                relayed: 7,
                 received: 40,
                 lost: 1,
                 late: 0,
@@ -347,6 +356,10 @@ mod tests {
         );
         assert!(
             text.contains("ugyelet_rtp_packets_total{direction=\"sent\"} 50\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_rtp_packets_total{direction=\"relayed\"} 7\n"),
             "{text}"
         );
         for line in text.lines().filter(|l| !l.starts_with('#')) {

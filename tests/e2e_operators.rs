@@ -239,6 +239,17 @@ fn caller_talks_to_the_on_site_operator_then_the_busy_operator_overflows_to_the_
         taken(&rows).iter().all(|t| t.1.parse::<u64>().is_ok()),
         "queue wait recorded: {rows:?}"
     );
+    // Both calls were relayed for seconds both ways: 100 packets a second per call.
+    let (_, metrics) = http_get(daemon.admin_port, "/metrics");
+    let relayed: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("ugyelet_rtp_packets_total{direction=\"relayed\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(
+        relayed > 400,
+        "relayed packets counted: {relayed}\n{metrics}"
+    );
 }
 
 #[test]

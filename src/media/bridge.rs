@@ -112,6 +112,8 @@ pub struct Bridge {
     to_operator: Rewrite,
     /// operator → caller
     to_caller: Rewrite,
+    /// Packets handed on, both directions together.
+    relayed: u64,
 }
 
 impl Bridge {
@@ -147,6 +149,7 @@ impl Bridge {
             },
             to_operator,
             to_caller,
+            relayed: 0,
         }
     }
 
@@ -205,7 +208,13 @@ impl Bridge {
                 *b = transcode(*b, from_codec, to_codec);
             }
         }
+        self.relayed += 1;
         Relayed::Forward { dst, len }
+    }
+
+    /// Packets handed on so far, both directions together.
+    pub fn relayed(&self) -> u64 {
+        self.relayed
     }
 
     /// A leg's media was renegotiated (a re-INVITE: hold, resume, a new address or codec).
@@ -382,6 +391,7 @@ mod tests {
             ),
             Relayed::Dropped
         );
+        assert_eq!(b.relayed(), 1, "only what was handed on is counted");
     }
 
     #[test]

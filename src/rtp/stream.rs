@@ -382,6 +382,12 @@ impl IncomingStream {
         from: SocketAddr,
         datagram: &'a [u8],
     ) -> Result<RtpPacket<'a>, Ignored> {
+        // Nothing can be sent back to port 0 or an unspecified address: such a source is
+        // forged or broken and must never become the latch.
+        if from.port() == 0 || from.ip().is_unspecified() {
+            self.stats.unexpected_source += 1;
+            return Err(Ignored::UnexpectedSource { from });
+        }
         let packet = packet::parse(datagram).map_err(|e| {
             self.stats.malformed += 1;
             Ignored::Malformed(e)
@@ -578,6 +584,21 @@ mod tests {
         assert_eq!(s.send_target(), Some(real));
         assert_eq!(s.stats().unexpected_source, 1);
         assert!(s.handle_datagram(real, &datagram(8, 2, 9)).is_ok());
+    }
+
+    #[test]
+    fn a_source_at_port_zero_is_ignored_and_never_latched() {
+        let mut s = IncomingStream::new(8, Some(101), Some(addr("192.0.2.5:5000")));
+        s.answered();
+        let zero = addr("192.0.2.5:0");
+        assert_eq!(
+            s.handle_datagram(zero, &datagram(101, 1, 9)),
+            Err(Ignored::UnexpectedSource { from: zero })
+        );
+        assert_eq!(s.latched(), None);
+        let real = addr("192.0.2.5:5000");
+        assert!(s.handle_datagram(real, &datagram(8, 2, 9)).is_ok());
+        assert_eq!(s.latched(), Some(real));
     }
 
     #[test]
