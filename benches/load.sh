@@ -333,6 +333,30 @@ snapshot() {
     } >>"$2"
 }
 
+# capture_then_finish SNAPLEN BUFFER_KIB FILTER: with all calls up, captures --capture
+# seconds on lo into $D/capture.pcap between two snapshots; then waits for the caller
+# SIPp, stops the pacer and reads /metrics once the calls have ended.
+capture_then_finish() {
+    snapshot full0 "$INFO"
+    tcpdump -i lo -s "$1" -B "$2" -n --time-stamp-precision=nano -w "$D/capture.pcap" "$3" \
+        2>"$D/tcpdump.txt" &
+    TCPDUMP_PID=$!
+    sleep "$CAPTURE"
+    snapshot full1 "$INFO"
+    kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" 2>/dev/null || true
+    TCPDUMP_PID=
+
+    set +e
+    wait "$SIPP_PID"; rc=$?
+    set -e
+    SIPP_PID=
+    rm -f "$D/caller.al"
+    echo "sipp_rc=$rc" >>"$INFO"
+    kill "$REF_PID" 2>/dev/null || true; wait "$REF_PID" 2>/dev/null || true; REF_PID=
+    sleep 1 # calls add their RTP counters to /metrics when they end; operators get their BYEs
+    metrics >"$D/metrics-after.txt"
+}
+
 SIPP_COMMON=(127.0.0.1:$SIP_PORT -s ugyelet -i 127.0.0.1 -mi 127.0.0.1 -p $SIPP_PORT
     -cp $SIPP_CTRL_PORT -mp $SIPP_MEDIA_PORT -nostdin -trace_stat -fd 1 -trace_err
     -trace_screen -max_socket 60000)
@@ -383,25 +407,8 @@ for N in "${STEPS[@]}"; do
     sleep 2
     echo "reached_before_capture=$(metric ugyelet_calls_active)" >>"$INFO"
 
-    snapshot full0 "$INFO"
-    tcpdump -i lo -s 64 -B 131072 -n --time-stamp-precision=nano -w "$D/capture.pcap" \
-        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))" \
-        2>"$D/tcpdump.txt" &
-    TCPDUMP_PID=$!
-    sleep "$CAPTURE"
-    snapshot full1 "$INFO"
-    kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" 2>/dev/null || true
-    TCPDUMP_PID=
-
-    set +e
-    wait "$SIPP_PID"; rc=$?
-    set -e
-    SIPP_PID=
-    rm -f "$D/caller.al"
-    echo "sipp_rc=$rc" >>"$INFO"
-    kill "$REF_PID" 2>/dev/null || true; wait "$REF_PID" 2>/dev/null || true; REF_PID=
-    sleep 1 # calls add their RTP counters to /metrics when they end
-    metrics >"$D/metrics-after.txt"
+    capture_then_finish 64 131072 \
+        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))"
     snapshot end "$INFO"
     stop_daemon
     # Keys the daemon took, by how they came (log lines "key pressed key=2 source=Rfc4733").
@@ -523,27 +530,10 @@ PY
     sleep 2
     echo "reached_before_capture=$(metric 'ugyelet_operators{state="on_call",location="on_site"}')" >>"$INFO"
 
-    snapshot full0 "$INFO"
     # Daemon -> callers (the relayed operator audio), operators' echo -> daemon (to time the
     # relay), pacer. Snaplen 96 keeps 42 bytes of payload to pair relayed packets.
-    tcpdump -i lo -s 96 -B 262144 -n --time-stamp-precision=nano -w "$D/capture.pcap" \
-        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src portrange $OP_MEDIA_PORT-$OP_MEDIA_MAX and dst portrange $RTP_MIN-$RTP_MAX) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))" \
-        2>"$D/tcpdump.txt" &
-    TCPDUMP_PID=$!
-    sleep "$CAPTURE"
-    snapshot full1 "$INFO"
-    kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" 2>/dev/null || true
-    TCPDUMP_PID=
-
-    set +e
-    wait "$SIPP_PID"; rc=$?
-    set -e
-    SIPP_PID=
-    rm -f "$D/caller.al"
-    echo "sipp_rc=$rc" >>"$INFO"
-    kill "$REF_PID" 2>/dev/null || true; wait "$REF_PID" 2>/dev/null || true; REF_PID=
-    sleep 1 # calls add their RTP counters to /metrics when they end; operators get their BYEs
-    metrics >"$D/metrics-after.txt"
+    capture_then_finish 96 262144 \
+        "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src portrange $OP_MEDIA_PORT-$OP_MEDIA_MAX and dst portrange $RTP_MIN-$RTP_MAX) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))"
     snapshot end "$INFO"
     for p in $OP_SIPP_PIDS; do kill -TERM "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
     OP_SIPP_PIDS=

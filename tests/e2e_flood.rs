@@ -13,6 +13,19 @@ use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
 
+/// A baresip call that hears the welcome and the main menu; their correlation with the
+/// prompts.
+fn call_through_the_menu(daemon: &Daemon) -> (f64, f64) {
+    let phone = Baresip::caller();
+    phone.dial(&daemon.uri());
+    phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (w_at, w_ncc, _) = wait_for_prompt(&phone, "welcome", 0, 0, 20 * SECOND);
+    let end = w_at + load_prompt("welcome").len();
+    let (_, m_ncc, _) = wait_for_prompt(&phone, "main_menu", end, 0, 30 * SECOND);
+    phone.hangup();
+    (w_ncc, m_ncc)
+}
+
 #[test]
 fn a_flooding_source_is_limited_and_a_call_still_hears_its_menu() {
     let daemon = Daemon::start(&[]);
@@ -49,13 +62,7 @@ fn a_flooding_source_is_limited_and_a_call_still_hears_its_menu() {
     };
     thread::sleep(SECOND);
 
-    let phone = Baresip::caller();
-    phone.dial(&daemon.uri());
-    phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
-    let (w_at, w_ncc, _) = wait_for_prompt(&phone, "welcome", 0, 0, 20 * SECOND);
-    let end = w_at + load_prompt("welcome").len();
-    let (_, m_ncc, _) = wait_for_prompt(&phone, "main_menu", end, 0, 30 * SECOND);
-    phone.hangup();
+    let (w_ncc, m_ncc) = call_through_the_menu(&daemon);
     stop.store(true, Ordering::Relaxed);
     flood.join().expect("flood thread");
 
@@ -123,13 +130,7 @@ fn a_host_sweeping_from_many_ports_is_blocked_as_a_whole_and_a_call_still_hears_
     };
     thread::sleep(3 * SECOND);
 
-    let phone = Baresip::caller();
-    phone.dial(&daemon.uri());
-    phone.wait_event("CALL_ESTABLISHED", 10 * SECOND);
-    let (w_at, w_ncc, _) = wait_for_prompt(&phone, "welcome", 0, 0, 20 * SECOND);
-    let end = w_at + load_prompt("welcome").len();
-    let (_, m_ncc, _) = wait_for_prompt(&phone, "main_menu", end, 0, 30 * SECOND);
-    phone.hangup();
+    let (w_ncc, m_ncc) = call_through_the_menu(&daemon);
     stop.store(true, Ordering::Relaxed);
     sweep.join().expect("sweep thread");
 
