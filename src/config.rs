@@ -676,23 +676,23 @@ impl Config {
                 self.sip.max_message_bytes
             ));
         }
-        if self.sip.rate_limit_per_s.is_nan()
-            || self.sip.rate_limit_per_s <= 0.0
-            || self.sip.rate_limit_burst < 1.0
-        {
-            p.push(format!(
-                "sip.rate_limit_per_s / sip.rate_limit_burst: expected a positive rate and a burst of at least 1, found {} and {}",
-                self.sip.rate_limit_per_s, self.sip.rate_limit_burst
-            ));
-        }
-        if self.sip.rate_limit_per_address_s.is_nan()
-            || self.sip.rate_limit_per_address_s <= 0.0
-            || self.sip.rate_limit_address_burst < 1.0
-        {
-            p.push(format!(
-                "sip.rate_limit_per_address_s / sip.rate_limit_address_burst: expected a positive rate and a burst of at least 1, found {} and {}",
-                self.sip.rate_limit_per_address_s, self.sip.rate_limit_address_burst
-            ));
+        for (rate, burst, names) in [
+            (
+                self.sip.rate_limit_per_s,
+                self.sip.rate_limit_burst,
+                "sip.rate_limit_per_s / sip.rate_limit_burst",
+            ),
+            (
+                self.sip.rate_limit_per_address_s,
+                self.sip.rate_limit_address_burst,
+                "sip.rate_limit_per_address_s / sip.rate_limit_address_burst",
+            ),
+        ] {
+            if rate.is_nan() || rate <= 0.0 || burst < 1.0 {
+                p.push(format!(
+                    "{names}: expected a positive rate and a burst of at least 1, found {rate} and {burst}"
+                ));
+            }
         }
         if self.sip.digest_algorithms.is_empty()
             || self

@@ -75,6 +75,24 @@ def read_sipp(path):
     }
 
 
+def read_step(p):
+    """One concurrency step's directory: its info, SIPp's statistics, the change of a
+    /metrics sample over the step (delta(name)) and the gap statistics (empty if none)."""
+    info = read_info(os.path.join(p, "info.txt"))
+    s = read_sipp(os.path.join(p, "sipp_stat.csv"))
+    mb = read_metrics(os.path.join(p, "metrics-before.txt"))
+    ma = read_metrics(os.path.join(p, "metrics-after.txt"))
+    g = {}
+    if os.path.exists(os.path.join(p, "gaps.json")):
+        with open(os.path.join(p, "gaps.json")) as f:
+            g = json.load(f)
+
+    def delta(name):
+        return ma.get(name, 0) - mb.get(name, 0)
+
+    return info, s, delta, g
+
+
 def ticks_per_s():
     try:
         return os.sysconf("SC_CLK_TCK")
@@ -147,16 +165,7 @@ def main():
         timing = []
         for d in ivr:
             p = os.path.join(out, d)
-            info = read_info(os.path.join(p, "info.txt"))
-            s = read_sipp(os.path.join(p, "sipp_stat.csv"))
-            mb = read_metrics(os.path.join(p, "metrics-before.txt"))
-            ma = read_metrics(os.path.join(p, "metrics-after.txt"))
-            g = {}
-            if os.path.exists(os.path.join(p, "gaps.json")):
-                g = json.load(open(os.path.join(p, "gaps.json")))
-
-            def delta(name):
-                return ma.get(name, 0) - mb.get(name, 0)
+            info, s, delta, g = read_step(p)
 
             n = int(info.get("calls", 0))
             reached = int(fnum(info, "full0_calls_active"))
@@ -211,16 +220,7 @@ def main():
         timing = []
         for d in bridged:
             p = os.path.join(out, d)
-            info = read_info(os.path.join(p, "info.txt"))
-            s = read_sipp(os.path.join(p, "sipp_stat.csv"))
-            mb = read_metrics(os.path.join(p, "metrics-before.txt"))
-            ma = read_metrics(os.path.join(p, "metrics-after.txt"))
-            g = {}
-            if os.path.exists(os.path.join(p, "gaps.json")):
-                g = json.load(open(os.path.join(p, "gaps.json")))
-
-            def delta(name):
-                return ma.get(name, 0) - mb.get(name, 0)
+            info, s, delta, g = read_step(p)
 
             def drops(who):
                 # Up to the end of the capture: a socket's counter goes when it is closed.

@@ -73,46 +73,58 @@ pub(super) async fn run(
         let mut op_buf = vec![0u8; 2048];
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
         loop {
-            tokio::select! {
-                r = socket.recv_from(&mut buf) => {
-                    if let Ok((len, src)) = r {
-                        let mut call = slot.lock();
-                        if call.is_bridged() {
-                            if let Relayed::Forward { dst, len } = call.relay_rtp(Instant::now(), Side::Caller, src, &buf[..len], &mut relay_out)
-                                && let Some(op) = op_socket.as_ref()
-                            {
-                                // Non-blocking: a full buffer drops the datagram, as the
-                                // network would.
-                                let _ = op.try_send_to(&relay_out[..len], dst);
-                            }
-                        } else {
-                            call.handle_rtp(Instant::now(), src, &buf[..len]);
-                        }
+            // What arrived is taken in and handed on under one lock of the core.
+            let arrived = tokio::select! {
+                r = socket.recv_from(&mut buf) => Arrived::Caller(r),
+                r = recv_opt(op_socket.as_ref(), &mut op_buf) => Arrived::Operator(r),
+                input = inputs.recv() => Arrived::Input(input),
+                // The media clock ran a deadline that left work for this task.
+                () = slot.wake.notified() => Arrived::Woken,
+                // The loop holds a sender, so this never yields `None`.
+                Some(result) = results.recv() => Arrived::Result(result),
+            };
+            let now = Instant::now();
+            let mut call = slot.lock();
+            match arrived {
+                Arrived::Caller(Ok((len, src))) if call.is_bridged() => {
+                    if let Relayed::Forward { dst, len } =
+                        call.relay_rtp(now, Side::Caller, src, &buf[..len], &mut relay_out)
+                        && let Some(op) = op_socket.as_ref()
+                    {
+                        // Non-blocking: a full buffer drops the datagram, as the network
+                        // would.
+                        let _ = op.try_send_to(&relay_out[..len], dst);
                     }
                 }
-                r = recv_opt(op_socket.as_ref(), &mut op_buf) => {
-                    if let Ok((len, src)) = r
-                        && let Relayed::Forward { dst, len } = slot.lock().relay_rtp(Instant::now(), Side::Operator, src, &op_buf[..len], &mut relay_out)
+                Arrived::Caller(Ok((len, src))) => call.handle_rtp(now, src, &buf[..len]),
+                Arrived::Operator(Ok((len, src))) => {
+                    if let Relayed::Forward { dst, len } =
+                        call.relay_rtp(now, Side::Operator, src, &op_buf[..len], &mut relay_out)
                     {
                         let _ = socket.try_send_to(&relay_out[..len], dst);
                     }
                 }
-                input = inputs.recv() => match input {
-                    Some(ToCall::Sip(input)) => slot.lock().handle_input(Instant::now(), input),
-                    Some(ToCall::Bridge { socket: op, operator, negotiated }) => {
-                        info!(operator = %operator, "operator answered: bridged");
-                        op_socket = Some(op);
-                        slot.lock().handle_input(Instant::now(), CallInput::Queue(QueueNews::Connected { operator, negotiated }));
-                    }
-                    // The SIP task dropped us: the daemon is stopping.
-                    None => slot.lock().hang_up(),
-                },
-                // The media clock ran a deadline that left work for this task.
-                () = slot.wake.notified() => {}
-                // The loop holds a sender, so this never yields `None`.
-                Some(result) = results.recv() => slot.lock().handle_action_result(Instant::now(), result),
+                Arrived::Caller(Err(_)) | Arrived::Operator(Err(_)) | Arrived::Woken => {}
+                Arrived::Input(Some(ToCall::Sip(input))) => call.handle_input(now, input),
+                Arrived::Input(Some(ToCall::Bridge {
+                    socket: op,
+                    operator,
+                    negotiated,
+                })) => {
+                    info!(operator = %operator, "operator answered: bridged");
+                    op_socket = Some(op);
+                    call.handle_input(
+                        now,
+                        CallInput::Queue(QueueNews::Connected {
+                            operator,
+                            negotiated,
+                        }),
+                    );
+                }
+                // The SIP task dropped us: the daemon is stopping.
+                Arrived::Input(None) => call.hang_up(),
+                Arrived::Result(result) => call.handle_action_result(now, result),
             }
-            let mut call = slot.lock();
             while let Some(req) = call.poll_request() {
                 fulfil(req, &call, &metrics, results_tx.clone());
             }
@@ -128,7 +140,6 @@ pub(super) async fn run(
             }
             slot.flush(&mut call);
             if let Some(outcome) = call.outcome() {
-                slot.close();
                 info!(
                     outcome = outcome.as_str(),
                     duration_s = call.age(Instant::now()).as_secs(),
@@ -154,6 +165,17 @@ pub(super) async fn run(
     }
     .instrument(span)
     .await;
+}
+
+/// What woke the call task.
+enum Arrived {
+    /// A datagram on the caller leg's RTP port (its bytes are in the receive buffer).
+    Caller(std::io::Result<(usize, std::net::SocketAddr)>),
+    /// A datagram on the operator leg's port, once bridged.
+    Operator(std::io::Result<(usize, std::net::SocketAddr)>),
+    Input(Option<ToCall>),
+    Woken,
+    Result(ActionResult),
 }
 
 /// Receives on the operator leg's socket once there is one; until then never completes.

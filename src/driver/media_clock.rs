@@ -29,7 +29,7 @@
 //! which sends on one socket. A full socket buffer drops the frame, as a late frame would be.
 
 use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
@@ -60,8 +60,6 @@ pub struct CallSlot {
     socket: UdpSocket,
     /// Wakes the call task when a tick left SIP commands, log events, requests or an outcome.
     pub wake: Notify,
-    /// Set by the call task when the call has ended; the clock then forgets the slot.
-    ended: AtomicBool,
 }
 
 impl CallSlot {
@@ -75,7 +73,8 @@ impl CallSlot {
     }
 
     /// Sends the call's queued frames and publishes its next deadline; call after every
-    /// step of the core, with the guard still held.
+    /// step of the core, with the guard still held. The published deadline is therefore
+    /// exact for whoever holds the lock.
     pub fn flush(&self, call: &mut Call) {
         while let Some((dst, frame)) = call.poll_rtp() {
             // A failed send (buffer full, ICMP unreachable reported late) must not end the
@@ -86,14 +85,11 @@ impl CallSlot {
         self.deadline.store(next, Ordering::Release);
     }
 
-    /// The call has ended: the clock stops serving it.
-    pub fn close(&self) {
-        self.ended.store(true, Ordering::Release);
-    }
-
-    fn tick(&self, at: Instant) {
+    /// Runs the call's deadline if it is still due at `at` (`due` in nanoseconds).
+    fn tick(&self, at: Instant, due: u64) {
         let mut call = self.lock();
-        if call.poll_timeout().is_some_and(|d| d <= at) {
+        // Read again under the lock: the call task may have stepped the core meanwhile.
+        if self.deadline.load(Ordering::Acquire) <= due {
             call.handle_timeout(at);
         }
         self.flush(&mut call);
@@ -134,7 +130,6 @@ impl MediaClock {
             deadline: AtomicU64::new(NEVER),
             socket,
             wake: Notify::new(),
-            ended: AtomicBool::new(false),
         });
         {
             let mut call = slot.lock();
@@ -163,10 +158,11 @@ fn run(inner: &Weak<Inner>) {
         }
         let at = grid(k);
         let due = to_nanos(at);
-        calls.retain(|slot| !slot.ended.load(Ordering::Acquire));
+        // A call whose task has ended (and dropped its handle) is forgotten.
+        calls.retain(|slot| Arc::strong_count(slot) > 1);
         for slot in &calls {
             if slot.deadline.load(Ordering::Acquire) <= due {
-                slot.tick(at);
+                slot.tick(at, due);
             }
         }
         // Sleep to the next grid instant. After a late wake-up the missed ticks are not run

@@ -86,13 +86,6 @@ struct State {
     blocks: u32,
 }
 
-/// What one bucket says about one message.
-enum Take {
-    Allow,
-    Drop,
-    Blocked(Instant),
-}
-
 /// One table of buckets, keyed by source or by address.
 #[derive(Debug)]
 struct Table<K> {
@@ -117,7 +110,8 @@ impl<K: Hash + Eq + Copy> Table<K> {
             .is_some_and(|until| now < until)
     }
 
-    fn take(&mut self, now: Instant, key: K) -> Take {
+    /// Charges one message to `key`'s bucket; a block is reported with `scope`.
+    fn take(&mut self, now: Instant, key: K, scope: Scope) -> Verdict {
         let limits = self.limits;
         let b = self.entries.entry(key).or_insert(State {
             tokens: limits.burst,
@@ -128,7 +122,7 @@ impl<K: Hash + Eq + Copy> Table<K> {
         });
         if let Some(until) = b.blocked_until {
             if now < until {
-                return Take::Drop;
+                return Verdict::Drop;
             }
             b.blocked_until = None;
             b.tokens = limits.burst;
@@ -141,7 +135,7 @@ impl<K: Hash + Eq + Copy> Table<K> {
             b.tokens -= 1.0;
             // A source that behaves again is forgiven bit by bit.
             b.dropped = b.dropped.saturating_sub(1);
-            return Take::Allow;
+            return Verdict::Allow;
         }
         b.dropped += 1;
         if b.dropped >= limits.strikes {
@@ -149,9 +143,9 @@ impl<K: Hash + Eq + Copy> Table<K> {
             let until = now + self.block * factor;
             b.blocked_until = Some(until);
             b.blocks += 1;
-            return Take::Blocked(until);
+            return Verdict::Blocked { until, scope };
         }
-        Take::Drop
+        Verdict::Drop
     }
 
     fn sweep(&mut self, now: Instant) {
@@ -193,20 +187,9 @@ impl RateLimiter {
         let verdict = if self.addresses.is_blocked(now, src.ip()) {
             Verdict::Drop
         } else {
-            match self.sources.take(now, src) {
-                Take::Drop => Verdict::Drop,
-                Take::Blocked(until) => Verdict::Blocked {
-                    until,
-                    scope: Scope::Source,
-                },
-                Take::Allow => match self.addresses.take(now, src.ip()) {
-                    Take::Allow => Verdict::Allow,
-                    Take::Drop => Verdict::Drop,
-                    Take::Blocked(until) => Verdict::Blocked {
-                        until,
-                        scope: Scope::Address,
-                    },
-                },
+            match self.sources.take(now, src, Scope::Source) {
+                Verdict::Allow => self.addresses.take(now, src.ip(), Scope::Address),
+                refused => refused,
             }
         };
         match verdict {
