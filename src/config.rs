@@ -67,6 +67,9 @@ pub struct SipConfig {
     pub rate_limit_address_burst: f64,
     /// Seconds a source that keeps flooding is ignored (doubling on each repeat).
     pub block_s: u64,
+    /// Addresses or prefixes never rate-limited: the provider's trunk or the office SBC,
+    /// which carry every call from one address (`["192.0.2.10", "10.20.0.0/16"]`).
+    pub rate_limit_exempt: Vec<crate::sip::ratelimit::Prefix>,
     /// Digest authentication realm (RFC 3261 §22.1). Stored HA1s are hashes of
     /// `name:realm:password`, so changing it means setting every operator password again.
     pub realm: String,
@@ -92,6 +95,7 @@ impl Default for SipConfig {
             rate_limit_per_address_s: 200.0,
             rate_limit_address_burst: 400.0,
             block_s: 60,
+            rate_limit_exempt: Vec::new(),
             realm: "ugyelet".to_owned(),
             // baresip 1.x (libre) refuses a 401 as soon as any of its challenges is not
             // MD5, so SHA-256 is opt-in until every operator phone handles it.
@@ -620,6 +624,9 @@ impl Config {
                 .prefix_separator("_")
                 .separator("__")
                 .try_parsing(true)
+                // `UGYELET_SIP__RATE_LIMIT_EXEMPT=192.0.2.10,10.20.0.0/16`
+                .list_separator(",")
+                .with_list_parse_key("sip.rate_limit_exempt")
                 .source(Some(env_map)),
         );
         let raw = builder
@@ -973,6 +980,45 @@ mod tests {
         ] {
             assert!(text.contains(want), "{want} in {text}");
         }
+    }
+
+    #[test]
+    fn rate_limit_exemptions_come_from_the_file_or_the_environment() {
+        let dir = std::env::temp_dir().join(format!("ugyelet-cfg-ex-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("tmp dir");
+        let path = dir.join("trunk.toml");
+        std::fs::write(
+            &path,
+            "[sip]\nrate_limit_exempt = [\"192.0.2.10\", \"10.20.0.0/16\"]\n",
+        )
+        .expect("write");
+        let cfg = Config::load_with_env(Some(&path), env(&[])).expect("valid");
+        let shown: Vec<String> = cfg
+            .sip
+            .rate_limit_exempt
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(shown, ["192.0.2.10/32", "10.20.0.0/16"]);
+        let cfg = Config::load_with_env(
+            None,
+            env(&[("UGYELET_SIP__RATE_LIMIT_EXEMPT", "192.0.2.10,2001:db8::/32")]),
+        )
+        .expect("valid");
+        assert_eq!(cfg.sip.rate_limit_exempt.len(), 2);
+        std::fs::write(&path, "[sip]\nrate_limit_exempt = [\"10.20.1.0/16\"]\n").expect("write");
+        let err = Config::load_with_env(Some(&path), env(&[])).expect_err("host bits");
+        let text = err.to_string();
+        assert!(
+            text.contains("the prefix is 10.20.0.0/16") && text.contains("rate_limit_exempt"),
+            "{text}"
+        );
+        let err = Config::load_with_env(None, env(&[("UGYELET_SIP__RATE_LIMIT_EXEMPT", "trunk")]))
+            .expect_err("not an address");
+        assert!(
+            err.to_string().contains("expected an IP address or prefix"),
+            "{err}"
+        );
     }
 
     #[test]

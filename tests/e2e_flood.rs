@@ -157,3 +157,65 @@ fn a_host_sweeping_from_many_ports_is_blocked_as_a_whole_and_a_call_still_hears_
         "the block of the whole address is logged"
     );
 }
+
+/// Sends `count` OPTIONS from a socket on `ip` over about two seconds; returns how many were
+/// answered.
+fn options_burst(ip: &'static str, sip_port: u16, count: u32) -> thread::JoinHandle<u64> {
+    thread::spawn(move || {
+        let sock = UdpSocket::bind((ip, 0)).expect("bind");
+        sock.set_nonblocking(true).expect("nonblocking");
+        let me = sock.local_addr().expect("addr");
+        let mut buf = [0u8; 4096];
+        let mut answered = 0u64;
+        let drain = |answered: &mut u64, buf: &mut [u8]| {
+            while sock.recv_from(buf).is_ok() {
+                *answered += 1;
+            }
+        };
+        for n in 1..=count {
+            sock.send_to(
+                options_request(me, sip_port, n).as_bytes(),
+                ("127.0.0.1", sip_port),
+            )
+            .expect("send");
+            drain(&mut answered, &mut buf);
+            if n.is_multiple_of(20) {
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+        let until = std::time::Instant::now() + SECOND;
+        while std::time::Instant::now() < until {
+            drain(&mut answered, &mut buf);
+            thread::sleep(Duration::from_millis(10));
+        }
+        answered
+    })
+}
+
+#[test]
+fn an_exempt_trunk_address_is_never_limited_while_other_hosts_are() {
+    let daemon = Daemon::start(&[("UGYELET_SIP__RATE_LIMIT_EXEMPT", "127.0.0.3,127.0.9.0/24")]);
+    // About 2,000 OPTIONS a second for two seconds from each: a busy trunk's share, and
+    // eight times what one source may send.
+    let trunk = options_burst("127.0.0.3", daemon.sip_port, 4000);
+    let other = options_burst("127.0.0.4", daemon.sip_port, 4000);
+    let (trunk, other) = (
+        trunk.join().expect("trunk thread"),
+        other.join().expect("other thread"),
+    );
+    eprintln!("answered: trunk {trunk} of 4000, other host {other} of 4000");
+    assert!(trunk >= 3960, "the trunk is answered: {trunk} of 4000");
+    // The burst of 100 plus 50 a second until it is blocked.
+    assert!(other < 400, "another host is limited: {other} of 4000");
+    let log = daemon.stderr();
+    assert!(
+        log.contains("SIP rate limits do not apply to these addresses")
+            && log.contains("127.0.0.3/32, 127.0.9.0/24"),
+        "the exemption is logged at start"
+    );
+    assert_eq!(
+        log.matches("source keeps flooding").count(),
+        1,
+        "one source is blocked: the other host's"
+    );
+}

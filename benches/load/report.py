@@ -213,7 +213,7 @@ def main():
         print("#### Concurrent bridged calls (callers send audio; SIPp operators echo it)\n")
         print("| calls | operators registered | bridged at once | failed | SIPp retrans "
               "| bridged (daemon) | RTP in from callers: received / lost (daemon) "
-              "| relayed RTP missing at callers | receive-buffer drops until the capture's end: daemon / caller SIPp / operator SIPp "
+              "| relayed RTP missing at callers: all / echo seen at the daemon | receive-buffer drops until the capture's end: daemon / caller SIPp / operator SIPp "
               "| daemon CPU | operator SIPp CPU | machine CPU "
               "| RSS idle → operators registered → full | RSS per bridged call | daemon log warn / error | load avg |")
         print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
@@ -240,10 +240,14 @@ def main():
             rx = delta('ugyelet_rtp_packets_total{direction="received"}')
             lost = delta("ugyelet_rtp_packets_lost_total")
             missing = g.get("daemon", {}).get("seq_missing")
+            # A relayed packet missing at its caller whose echo the daemon got is the
+            # daemon's loss; one whose echo never arrived was lost before it (or before the
+            # capture began).
+            seen = g.get("relays", {}).get("relay", {}).get("out_missing_in_seen", "–")
             print(
                 f"| {n} | {ops} | {reached} | {fmt(s.get('failed'), 0)} of {fmt(s.get('created'), 0)} "
                 f"| {fmt(s.get('retrans'), 0)} | {int(bridged_n)} (log: {info.get('log_bridged', '–')}) "
-                f"| {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} "
+                f"| {int(rx)} / {int(lost)} | {missing if missing is not None else '–'} / {seen} "
                 f"| {drops('daemon')} / {drops('sipp_media')} / {drops('op_media')} "
                 f"| {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
                 f"| {fmt(cpu_pct(info, 'full0', 'full1', 'opsipp'), 0)} % "

@@ -25,7 +25,10 @@ started in the same rtp_stream tick send the same frame at the same moment), so 
 signalling instead: the daemon's 200 OK to a caller carries the caller leg's port, its
 INVITE to the operator the operator leg's port, and both name the caller in From. It reports the
 relay delay (OUT arrival - IN arrival, as the capture saw them) p50 / p99 / p99.9 / max,
-the packets matched, and IN packets inside the window that were never relayed. Needs a
+the packets matched, IN packets inside the window that were never relayed, and for every
+sequence number missing in an OUT stream whether its IN packet was captured (then the daemon
+lost it) or not (it never reached the daemon, or came before the capture began: the first
+packets of an IN stream in the capture cannot show a gap before them). Needs a
 snaplen that keeps some payload (tcpdump -s 96 keeps 42 bytes on lo).
 
 Usage:
@@ -205,6 +208,8 @@ def relay_delay(streams_in, streams_out, window_s=0.1, pairs=None):
     unpaired_streams = 0
     out_unmatched = 0
     in_not_relayed = 0
+    out_missing_in_seen = 0
+    out_missing_in_absent = 0
     paired_in = set()
     for key, (times, seqs, pays) in streams_out.items():
         votes = collections.Counter()
@@ -244,6 +249,15 @@ def relay_delay(streams_in, streams_out, window_s=0.1, pairs=None):
         for t, q in zip(in_times, in_seqs):
             in_at.setdefault(q, t)
         out_seqs = set()
+        # OUT packets missing inside the stream: was their IN packet captured?
+        for a, b in zip(seqs, seqs[1:]):
+            d = (b - a) & 0xFFFF
+            if 1 < d < 0x8000:
+                for q in range(a + 1, a + d):
+                    if ((q - off) & 0xFFFF) in in_at:
+                        out_missing_in_seen += 1
+                    else:
+                        out_missing_in_absent += 1
         for t, q in zip(times, seqs):
             ti = in_at.get((q - off) & 0xFFFF)
             out_seqs.add((q - off) & 0xFFFF)
@@ -268,6 +282,8 @@ def relay_delay(streams_in, streams_out, window_s=0.1, pairs=None):
         "matched": matched,
         "out_unmatched": out_unmatched,
         "in_not_relayed": in_not_relayed,
+        "out_missing_in_seen": out_missing_in_seen,
+        "out_missing_in_absent": out_missing_in_absent,
         "delay_ms": {
             "p50": r(percentile(delays, 50)),
             "p99": r(percentile(delays, 99)),
@@ -331,7 +347,8 @@ def main():
         d = v["delay_ms"]
         print(f"{name:8} pairs ({v['paired_by']}) {v['pairs']:5} of {v['out_streams']} out streams  matched {v['matched']}  "
               f"delay p50 {d['p50']} p99 {d['p99']} p99.9 {d['p99_9']} max {d['max']} ms  "
-              f"out unmatched {v['out_unmatched']}  in not relayed {v['in_not_relayed']}")
+              f"out unmatched {v['out_unmatched']}  in not relayed {v['in_not_relayed']}  "
+              f"out missing: in seen {v['out_missing_in_seen']}, in never seen {v['out_missing_in_absent']}")
     return 0
 
 

@@ -250,23 +250,41 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     );
     let mut ports = rtp_ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max);
     let mut limiter = RateLimiter::new(Limits {
-        source: ratelimit::Bucket {
-            rate: cfg.sip.rate_limit_per_s,
-            burst: cfg.sip.rate_limit_burst,
-            strikes: (cfg.sip.rate_limit_burst * 2.0) as u32,
-        },
-        address: ratelimit::Bucket {
-            rate: cfg.sip.rate_limit_per_address_s,
-            burst: cfg.sip.rate_limit_address_burst,
-            strikes: (cfg.sip.rate_limit_address_burst * 2.0) as u32,
-        },
+        source: ratelimit::Bucket::new(cfg.sip.rate_limit_per_s, cfg.sip.rate_limit_burst),
+        address: ratelimit::Bucket::new(
+            cfg.sip.rate_limit_per_address_s,
+            cfg.sip.rate_limit_address_burst,
+        ),
         block: Duration::from_secs(cfg.sip.block_s),
+        exempt: cfg.sip.rate_limit_exempt.clone(),
     });
+    if !cfg.sip.rate_limit_exempt.is_empty() {
+        let exempt: Vec<String> = cfg
+            .sip
+            .rate_limit_exempt
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        info!(exempt = %exempt.join(", "), "SIP rate limits do not apply to these addresses");
+    }
     let mut calls: HashMap<DialogId, mpsc::UnboundedSender<ToCall>> = HashMap::new();
     let mut tcp_writers: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>> = HashMap::new();
     let mut locals = LocalAddrs::new(listen, cfg.sip.public_addr);
     let mut buf = vec![0u8; cfg.sip.max_message_bytes.max(2048) + 1];
     let ctx = Arc::clone(&shared);
+    // What the switchboard works with, borrowed afresh wherever it is called.
+    macro_rules! switchboard_ctx {
+        () => {
+            switchboard::Ctx {
+                endpoint: &mut endpoint,
+                calls: &calls,
+                ports: &mut ports,
+                locals: &mut locals,
+                tcp: &tcp_writers,
+                listen_ip: listen.ip(),
+            }
+        };
+    }
 
     tokio::pin!(shutdown);
     // Draining: after SIGTERM new calls get 503, calls in progress run to their end (or
@@ -341,28 +359,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                             board.enqueue(now, dialog, &queue, caller, path, codec);
                         }
                         CallCommand::LeaveQueue => {
-                            let mut cx = switchboard::Ctx {
-                                endpoint: &mut endpoint,
-                                calls: &calls,
-                                ports: &mut ports,
-                                locals: &mut locals,
-                                tcp: &tcp_writers,
-                                listen_ip: listen.ip(),
-                            };
+                            let mut cx = switchboard_ctx!();
                             board.call_gone(now, &mut cx, dialog);
                         }
                     },
                     ToSip::CallGone(dialog) => {
                         calls.remove(&dialog);
                         endpoint.hangup(now, dialog);
-                        let mut cx = switchboard::Ctx {
-                            endpoint: &mut endpoint,
-                            calls: &calls,
-                            ports: &mut ports,
-                            locals: &mut locals,
-                            tcp: &tcp_writers,
-                            listen_ip: listen.ip(),
-                        };
+                        let mut cx = switchboard_ctx!();
                         board.call_gone(now, &mut cx, dialog);
                     }
                     ToSip::Accounts(ops) => board.set_accounts(now, ops),
@@ -413,14 +417,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                     &tcp_writers,
                 );
             }
-            let mut cx = switchboard::Ctx {
-                endpoint: &mut endpoint,
-                calls: &calls,
-                ports: &mut ports,
-                locals: &mut locals,
-                tcp: &tcp_writers,
-                listen_ip: listen.ip(),
-            };
+            let mut cx = switchboard_ctx!();
             board.drain(now, &mut cx);
             if !endpoint.has_events() {
                 break;

@@ -12,10 +12,15 @@
 //! `strikes` dropped messages within one refill of its bucket — is blocked for `block`,
 //! doubling on each repeat, and logged once per block. Everything is computed from the
 //! `now` passed in; the tables forget quiet sources, so they cannot grow without bound.
+//!
+//! Addresses the admin names as exempt (the provider's trunk, the office SBC: one address
+//! that carries every call) are not limited at all.
 
 use std::collections::HashMap;
+use std::fmt;
 use std::hash::Hash;
 use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 /// One bucket's limits.
@@ -26,31 +31,116 @@ pub struct Bucket {
     pub strikes: u32,
 }
 
+impl Bucket {
+    /// A bucket whose owner is blocked after dropping twice its burst within one refill:
+    /// a phone that retransmits through a short burst never gets there, a flood soon does.
+    pub fn new(rate: f64, burst: f64) -> Self {
+        // Saturating float-to-int cast; config checks keep `burst` at 1 or more.
+        let strikes = (burst * 2.0) as u32;
+        Bucket {
+            rate,
+            burst,
+            strikes,
+        }
+    }
+}
+
 /// Limits; see the module doc.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     /// Per source (address and port).
     pub source: Bucket,
     /// Per IP address, all ports together.
     pub address: Bucket,
     pub block: Duration,
+    /// Addresses never limited.
+    pub exempt: Vec<Prefix>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            source: Bucket {
-                rate: 50.0,
-                burst: 100.0,
-                strikes: 200,
-            },
-            address: Bucket {
-                rate: 200.0,
-                burst: 400.0,
-                strikes: 800,
-            },
+            source: Bucket::new(50.0, 100.0),
+            address: Bucket::new(200.0, 400.0),
             block: Duration::from_secs(60),
+            exempt: Vec::new(),
         }
+    }
+}
+
+/// An IP address or address prefix: `192.0.2.10`, `10.20.0.0/16`, `2001:db8::/32`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Prefix {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl Prefix {
+    /// Whether `ip` lies in the prefix. An IPv4 address seen as IPv4-mapped IPv6 (on a
+    /// dual-stack socket) is the same address.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_ipv4() == self.addr.is_ipv4() && first_bits(ip, self.len) == self.addr
+    }
+}
+
+/// `ip` with every bit after the first `len` cleared.
+fn first_bits(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) => {
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            IpAddr::V4((u32::from(a) & mask).into())
+        }
+        IpAddr::V6(a) => {
+            let mask = u128::MAX.checked_shl(128 - u32::from(len)).unwrap_or(0);
+            IpAddr::V6((u128::from(a) & mask).into())
+        }
+    }
+}
+
+impl FromStr for Prefix {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let expected = || {
+            format!(
+                "expected an IP address or prefix such as 192.0.2.10 or 10.20.0.0/16, found {s:?}"
+            )
+        };
+        let (addr, len) = match s.split_once('/') {
+            Some((a, l)) => (a, Some(l)),
+            None => (s, None),
+        };
+        let addr = addr
+            .parse::<IpAddr>()
+            .map_err(|_| expected())?
+            .to_canonical();
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len = match len.map(str::parse::<u8>) {
+            None => max,
+            Some(Ok(l)) if l <= max => l,
+            Some(_) => return Err(expected()),
+        };
+        let network = first_bits(addr, len);
+        if network != addr {
+            return Err(format!(
+                "{s:?} has bits set after its first {len}: the prefix is {network}/{len}"
+            ));
+        }
+        Ok(Prefix { addr, len })
+    }
+}
+
+impl fmt::Display for Prefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Prefix {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -158,6 +248,7 @@ impl<K: Hash + Eq + Copy> Table<K> {
 /// The limiter.
 #[derive(Debug)]
 pub struct RateLimiter {
+    exempt: Vec<Prefix>,
     sources: Table<SocketAddr>,
     addresses: Table<IpAddr>,
     last_sweep: Option<Instant>,
@@ -171,6 +262,7 @@ const IDLE: Duration = Duration::from_secs(300);
 impl RateLimiter {
     pub fn new(limits: Limits) -> Self {
         RateLimiter {
+            exempt: limits.exempt,
             sources: Table::new(limits.source, limits.block),
             addresses: Table::new(limits.address, limits.block),
             last_sweep: None,
@@ -181,6 +273,9 @@ impl RateLimiter {
 
     /// One message from `src` at `now`.
     pub fn check(&mut self, now: Instant, src: SocketAddr) -> Verdict {
+        if self.exempt.iter().any(|p| p.contains(src.ip())) {
+            return Verdict::Allow;
+        }
         self.sweep(now);
         // A blocked address costs no bucket work; a source's own flood, already capped by
         // its bucket, is not charged to its address, so it cannot block its neighbours.
@@ -391,5 +486,81 @@ mod tests {
             t += Duration::from_micros(100);
         }
         assert!(blocked_flood);
+    }
+
+    #[test]
+    fn an_exempt_trunk_is_never_limited_and_its_neighbours_still_are() {
+        let t0 = crate::clock::test_epoch();
+        let mut rl = RateLimiter::new(Limits {
+            exempt: vec![
+                "192.0.2.10".parse().expect("literal"),
+                "2001:db8:5::/48".parse().expect("literal"),
+            ],
+            ..Limits::default()
+        });
+        let mut t = t0;
+        let mut neighbour_dropped = 0;
+        // 10,000 messages a second for 2 s from each.
+        for i in 0..20_000u16 {
+            for trunk in [
+                "192.0.2.10:5060",
+                "[::ffff:192.0.2.10]:5060",
+                "[2001:db8:5:1::7]:5060",
+            ] {
+                assert_eq!(rl.check(t, addr(trunk)), Verdict::Allow, "{trunk} at {i}");
+            }
+            if rl.check(t, addr("192.0.2.11:5060")) != Verdict::Allow {
+                neighbour_dropped += 1;
+            }
+            t += Duration::from_micros(100);
+        }
+        assert!(neighbour_dropped > 15_000, "{neighbour_dropped}");
+        assert!(
+            rl.sources.entries.len() == 1,
+            "exempt sources take no table entry"
+        );
+    }
+
+    #[test]
+    fn prefixes_parse_and_match_by_their_first_bits() {
+        let p = |s: &str| s.parse::<Prefix>();
+        let ip = |s: &str| s.parse::<IpAddr>().expect("literal");
+        let net = p("10.20.0.0/16").expect("valid");
+        assert!(net.contains(ip("10.20.255.1")));
+        assert!(net.contains(ip("::ffff:10.20.0.9")), "IPv4-mapped");
+        assert!(!net.contains(ip("10.21.0.1")));
+        assert!(!net.contains(ip("2001:db8::1")));
+        let all = p("0.0.0.0/0").expect("valid");
+        assert!(all.contains(ip("203.0.113.1")) && !all.contains(ip("::1")));
+        let host = p("2001:db8::7").expect("valid");
+        assert!(host.contains(ip("2001:db8::7")) && !host.contains(ip("2001:db8::8")));
+        assert_eq!(host.to_string(), "2001:db8::7/128");
+        assert_eq!(
+            p("::ffff:192.0.2.1").expect("valid").to_string(),
+            "192.0.2.1/32",
+            "a mapped address is the IPv4 address"
+        );
+        assert_eq!(
+            p("10.20.1.0/16"),
+            Err(
+                "\"10.20.1.0/16\" has bits set after its first 16: the prefix is 10.20.0.0/16"
+                    .to_owned()
+            )
+        );
+        for bad in [
+            "",
+            "10.0.0.0/33",
+            "10.0.0.0/",
+            "10.0.0/8",
+            "example.com",
+            "::/129",
+            "10.0.0.0/-1",
+        ] {
+            let e = p(bad).expect_err(bad);
+            assert!(
+                e.starts_with("expected an IP address or prefix"),
+                "{bad}: {e}"
+            );
+        }
     }
 }
