@@ -61,7 +61,7 @@
 #   --bridged LIST        bridged-call steps (callers <-> SIPp operators), comma
 #                         separated; "" skips                         ("")
 #   --ops-per-sipp K      operators per operator SIPp process (each has one RTP echo
-#                         socket; more than ~250 overflow it here)    (200)
+#                         socket; at 200 a few packets overflow it here) (100)
 #   --setup-rates LIST    call-setup rates, comma separated; "" skips (300,1000,1500,2000)
 #   --setup-seconds S     length of each setup-rate run               (10)
 #   --setup-hold-ms MS    hold of a setup-rate call                   (500)
@@ -75,7 +75,7 @@ HERE=$REPO/benches/load
 
 CALLS=500,1000,1250
 BRIDGED=
-OPS_PER_SIPP=200
+OPS_PER_SIPP=100
 KEY_AT=9000
 HOLD=30
 RAMP=100
