@@ -3,7 +3,9 @@
 
 Run from the repository root: python3 forms/make_samples.py
 The PDFs are minimal but valid (PDF 1.4, correct xref offsets). Text is WinAnsiEncoding,
-which has á é í ó ö ú ü but not ő ű; those are written as ö ü.
+which has á é í ó ö ú ü; ő ű Ő Ű are added with a /Differences array on four codes
+WinAnsiEncoding leaves unused (Helvetica has those glyphs, and their names tell text
+extraction which letters they are).
 """
 import pathlib
 
@@ -25,10 +27,20 @@ FORMS = {
                    "Havi nettó jövedelem:"]),
 }
 
+# Codes undefined in WinAnsiEncoding -> the Hungarian letters it lacks, by glyph name.
+EXTRA = {0x81: ("ő", "ohungarumlaut"), 0x8D: ("ű", "uhungarumlaut"),
+         0x8F: ("Ő", "Ohungarumlaut"), 0x90: ("Ű", "Uhungarumlaut")}
+DIFFERENCES = " ".join("%d /%s" % (code, name) for code, (_, name) in EXTRA.items())
+
+
+def encode(s):
+    extra = {ch: code for code, (ch, _) in EXTRA.items()}
+    return bytes(extra[c] if c in extra else c.encode("cp1252")[0] for c in s)
+
+
 def pdf_text(s):
-    s = s.replace("ő", "ö").replace("ű", "ü").replace("Ő", "Ö").replace("Ű", "Ü")
     out = []
-    for b in s.encode("cp1252"):
+    for b in encode(s):
         if b in (0x28, 0x29, 0x5C):
             out.append("\\" + chr(b))
         elif 32 <= b < 127:
@@ -49,9 +61,11 @@ def make(title, lines):
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
         b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] "
         b"/Resources << /Font << /F1 4 0 R >> >> /Contents 5 0 R >>",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding "
+        b"<< /Type /Encoding /BaseEncoding /WinAnsiEncoding /Differences [" + DIFFERENCES.encode() + b"] >> >>",
         b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Title " + pdf_text(title).encode("latin-1") + b" /Producer (ugyelet) >>",
+        # Document strings are PDFDocEncoding or UTF-16BE with a byte order mark.
+        b"<< /Title <FEFF" + title.encode("utf-16-be").hex().upper().encode() + b"> /Producer (ugyelet) >>",
     ]
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
