@@ -1,12 +1,14 @@
 //! Running it as a service: metrics scraped during a call, and a graceful stop — on SIGTERM
 //! a call in progress finishes, a new call is refused with 503 and Retry-After, and the
-//! daemon exits 0 once the line is quiet.
+//! daemon exits 0 once the line is quiet; and the sd_notify messages a systemd unit of
+//! `Type=notify` with a watchdog relies on.
 
 mod common;
 
 use common::*;
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
+use std::os::unix::net::UnixDatagram;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -160,4 +162,80 @@ fn json_logs_are_one_object_per_line_with_the_call_id_and_no_phone_number() {
         );
     }
     assert_eq!(call_lines, 1, "{log}");
+}
+
+/// The unit is `Type=notify` with `WatchdogSec=`: systemd waits for READY=1 before it
+/// counts the service as started, restarts it when WATCHDOG=1 stops coming within the
+/// period, and expects STOPPING=1 when it begins to stop. The test stands where systemd
+/// would: it owns the socket named in NOTIFY_SOCKET and reads what arrives.
+#[test]
+fn systemd_hears_ready_then_watchdog_pings_within_the_period_then_stopping() {
+    let dir = scratch_dir("notify");
+    let path = dir.join("notify.sock");
+    let sock = UnixDatagram::bind(&path).expect("bind notify socket");
+    sock.set_read_timeout(Some(Duration::from_millis(100)))
+        .expect("timeout");
+    let period = Duration::from_millis(1000);
+    let mut daemon = Daemon::start(&[
+        ("NOTIFY_SOCKET", path.to_str().expect("utf-8 path")),
+        ("WATCHDOG_USEC", &period.as_micros().to_string()),
+    ]);
+    let mut buf = [0u8; 256];
+    let mut read_for = |d: Duration| {
+        let until = Instant::now() + d;
+        let mut got = Vec::new();
+        while Instant::now() < until {
+            if let Ok(n) = sock.recv(&mut buf) {
+                got.push((
+                    Instant::now(),
+                    String::from_utf8_lossy(&buf[..n]).into_owned(),
+                ));
+            }
+        }
+        got
+    };
+    // Daemon::start returned once SIP answered: READY=1 was sent before that.
+    let idle = read_for(4 * SECOND);
+    let states: Vec<&str> = idle.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(states.first(), Some(&"READY=1"), "{states:?}");
+    assert_eq!(
+        states.iter().filter(|s| **s == "READY=1").count(),
+        1,
+        "{states:?}"
+    );
+    let pings: Vec<Instant> = idle
+        .iter()
+        .filter(|(_, s)| s == "WATCHDOG=1")
+        .map(|(t, _)| *t)
+        .collect();
+    assert!(
+        pings.len() >= 5,
+        "pinged {} times in 4 s: {states:?}",
+        pings.len()
+    );
+    let worst = pings
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .max()
+        .expect("two pings");
+    assert!(
+        worst < period * 3 / 4,
+        "pings at most {worst:?} apart; systemd's period is {period:?}"
+    );
+    assert!(
+        states.iter().all(|s| *s == "READY=1" || *s == "WATCHDOG=1"),
+        "{states:?}"
+    );
+
+    daemon.terminate();
+    let stopping = read_for(2 * SECOND);
+    assert!(
+        stopping.iter().any(|(_, s)| s == "STOPPING=1"),
+        "STOPPING=1 after SIGTERM: {stopping:?}"
+    );
+    assert_eq!(
+        daemon.wait_exit(10 * SECOND),
+        Some(0),
+        "an idle line stops at once"
+    );
 }

@@ -325,7 +325,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         if let Some(b) = board.poll_timeout() {
             deadline = Some(deadline.map_or(b, |d| d.min(b)));
         }
-        let housekeeping = now + Duration::from_secs(1);
+        // Metrics once a second, and the watchdog on time even with a short period.
+        let mut housekeeping = now + Duration::from_secs(1);
+        if let Some(every) = watchdog {
+            housekeeping = housekeeping.min(petted + every);
+        }
         deadline = Some(deadline.map_or(housekeeping, |d| d.min(housekeeping)));
         if let Some(until) = drain_until {
             deadline = deadline.map(|d| d.min(until));
