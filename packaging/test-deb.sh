@@ -41,6 +41,9 @@ expect_file -rwxr-xr-x /usr/bin/ugyelet
 expect_file -rw-r--r-- /usr/lib/systemd/system/ugyelet.service
 expect_file -rw-r--r-- /etc/ugyelet/ugyelet.toml
 expect_file -rw-r--r-- /etc/ugyelet/forms.toml
+for f in config/forms/*.pdf; do
+    expect_file -rw-r--r-- "/etc/ugyelet/forms/$(basename "$f")"
+done
 expect_file -rw------- /etc/ugyelet/environment
 expect_file -rw-r--r-- /etc/ugyelet/dialplans/main.toml
 for f in dialplans/calendar/*.toml; do
@@ -76,6 +79,10 @@ done
 for f in dialplans/calendar/*.toml; do
     grep -qxF "/etc/ugyelet/dialplans/calendar/$(basename "$f")" "$work/DEBIAN/conffiles" ||
         fail "calendar file $(basename "$f") is not a conffile"
+done
+for f in config/forms/*.pdf; do
+    grep -qxF "/etc/ugyelet/forms/$(basename "$f")" "$work/DEBIAN/conffiles" ||
+        fail "form $(basename "$f") is not a conffile"
 done
 grep -q 'adduser --system' "$work/DEBIAN/postinst" || fail "postinst creates no system user"
 grep -q 'deb-systemd-helper' "$work/DEBIAN/postinst" || fail "postinst lacks the systemd snippets"
@@ -116,7 +123,7 @@ while IFS= read -r kv; do
     key=${kv%%=*}
     env_args+=("$key=$work/root${kv#*=}")
 done < <(sed -n 's/^Environment=\(UGYELET_[A-Z_]*=.*\)$/\1/p' "$unit")
-[ "${#env_args[@]}" -eq 4 ] || fail "expected 4 path overrides in the unit, found ${#env_args[@]}"
+[ "${#env_args[@]}" -eq 5 ] || fail "expected 5 path overrides in the unit, found ${#env_args[@]}"
 grep -qxF 'ExecStartPre=/usr/bin/ugyelet --config /etc/ugyelet/ugyelet.toml check' "$unit" ||
     fail "unit: ExecStartPre is not the check"
 grep -qxF 'ExecReload=/bin/kill -HUP $MAINPID' "$unit" || fail "unit: ExecReload does not send SIGHUP"

@@ -128,10 +128,11 @@ fn main() -> ExitCode {
                     eprintln!("{w}");
                 }
                 println!(
-                    "ok: {} ({} nodes), {} prompts, schedules: {}, {} warning(s)",
+                    "ok: {} ({} nodes), {} prompts, {} forms, schedules: {}, {} warning(s)",
                     l.plan.source,
                     l.plan.nodes.len(),
                     l.prompts.len(),
+                    l.forms,
                     l.calendar.schedule_names().join(", "),
                     l.warnings.len()
                 );

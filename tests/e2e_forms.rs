@@ -112,7 +112,7 @@ fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_for
     assert_eq!(status, 200);
     let want = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/forms/tajekoztato.pdf"
+        "/config/forms/tajekoztato.pdf"
     ))
     .expect("form file");
     assert_eq!(bytes, want, "the link serves the form's bytes");
@@ -289,9 +289,14 @@ fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     let smtp = SmtpSink::start();
     let dir = scratch_dir("forms-catalog");
     let catalog = dir.join("forms.toml");
+    // A copy elsewhere names the shipped PDFs by absolute path.
     let shipped =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms.toml"))
-            .expect("shipped catalog");
+            .expect("shipped catalog")
+            .replace(
+                "file = \"forms/",
+                concat!("file = \"", env!("CARGO_MANIFEST_DIR"), "/config/forms/"),
+            );
     std::fs::write(&catalog, &shipped).expect("write catalog");
     let mut env = smtp.daemon_env();
     env.push(("UGYELET_FORMS__CATALOG", catalog.display().to_string()));
@@ -362,8 +367,11 @@ fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     assert_eq!(m["rcpt_tos"], serde_json::json!(["lakos@example.hu"]));
     assert_eq!(m["subject"], "Kért nyomtatvány: Lakcímbejelentés");
     assert_eq!(m["attachments"][0]["filename"], "lakcim.pdf");
-    let want =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/forms/lakcim.pdf")).expect("form");
+    let want = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/forms/lakcim.pdf"
+    ))
+    .expect("form");
     assert_eq!(attachment_bytes(m, 0), want);
     std::thread::sleep(SECOND);
     assert_eq!(smtp.messages().len(), 1, "exactly one mail");
@@ -373,11 +381,15 @@ fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     // A form added to the catalog is sendable after a reload, without a restart.
     let new_form = r#"{"form":"uj","channel":"email","to":"lakos@example.hu"}"#;
     assert_eq!(post(call, new_form).0, 400, "not in the catalog yet");
+    // Its PDF lies beside the catalog and is named relative to it.
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms/lakcim.pdf"),
+        dir.join("uj.pdf"),
+    )
+    .expect("copy form");
     std::fs::write(
         &catalog,
-        format!(
-            "{shipped}\n[[form]]\nid = \"uj\"\ntitle = \"Új űrlap\"\nfile = \"forms/lakcim.pdf\"\n"
-        ),
+        format!("{shipped}\n[[form]]\nid = \"uj\"\ntitle = \"Új űrlap\"\nfile = \"uj.pdf\"\n"),
     )
     .expect("edit catalog");
     let (status, body) = http_request(daemon.admin_port, "POST", "/api/reload", None, None);
@@ -388,5 +400,6 @@ fn an_operator_sends_a_form_by_email_during_a_call_through_the_api() {
     let mails = smtp.wait_messages(2, 20 * SECOND);
     assert_eq!(mails.len(), 2);
     assert_eq!(mails[1]["subject"], "Kért nyomtatvány: Új űrlap");
+    assert_eq!(mails[1]["attachments"][0]["filename"], "uj.pdf");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -118,7 +118,7 @@ fn smtp(port: u16, security: Security) -> SmtpConfig {
 }
 
 fn lakcim_pdf() -> Vec<u8> {
-    std::fs::read(Path::new(MANIFEST).join("forms/lakcim.pdf")).expect("form file")
+    std::fs::read(Path::new(MANIFEST).join("config/forms/lakcim.pdf")).expect("form file")
 }
 
 fn check_form_mail(m: &serde_json::Value, key: &str) {
@@ -226,7 +226,7 @@ async fn smtp_server_down_for_a_while_then_the_mail_arrives_once_it_is_back() {
     let dir = temp("down");
     let port = free_port();
     let root = Path::new(MANIFEST);
-    let catalog = Catalog::load(&root.join("config/forms.toml"), root).expect("catalog");
+    let catalog = Catalog::load(&root.join("config/forms.toml")).expect("catalog");
     let store = Mutex::new(Store::open(&dir.join("outbox.sqlite")).expect("open"));
     let t0 = Instant::now();
     let ms0: i64 = 1_800_000_000_000;

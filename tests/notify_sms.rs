@@ -315,7 +315,7 @@ impl Drop for TempDir {
 
 fn catalog() -> Catalog {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    Catalog::load(&root.join("config/forms.toml"), root).expect("shipped catalog")
+    Catalog::load(&root.join("config/forms.toml")).expect("shipped catalog")
 }
 
 fn link_key() -> LinkKey {
@@ -588,8 +588,11 @@ async fn a_link_serves_the_form_bytes_counts_downloads_and_refuses_expired_or_fo
         r.headers()["content-disposition"],
         "attachment; filename=\"lakcim.pdf\""
     );
-    let want =
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/forms/lakcim.pdf")).expect("form file");
+    let want = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/config/forms/lakcim.pdf"
+    ))
+    .expect("form file");
     assert_eq!(r.bytes().await.expect("body").to_vec(), want);
     let _ = client
         .get(format!("{base}/f/{token}"))

@@ -369,11 +369,11 @@ impl Forms {
     }
 }
 
-/// The catalog at `path` (form files relative to the working directory); none when the
-/// file does not exist.
+/// The catalog at `path` (form files relative to its directory); none when the file does
+/// not exist.
 fn load_catalog(path: &Path) -> Result<Catalog, String> {
     if path.exists() {
-        Catalog::load(path, Path::new(".")).map_err(|e| format!("forms catalog: {e}"))
+        Catalog::load(path).map_err(|e| format!("forms catalog: {e}"))
     } else {
         warn!(path = %path.display(), "no forms catalog: no forms can be sent");
         Ok(Catalog::default())

@@ -24,6 +24,8 @@ pub struct Live {
     pub warnings: Vec<String>,
     /// Counts successful loads since start.
     pub version: u64,
+    /// Forms in the catalog.
+    pub forms: usize,
     /// What an operator hears after a feature code (`*21` …): a tone, then the daemon
     /// hangs up.
     pub feature_plan: Arc<Plan>,
@@ -48,25 +50,14 @@ pub fn calendar_dir(plan_path: &Path, named: &str) -> PathBuf {
     plan_path.parent().unwrap_or(Path::new(".")).join(named)
 }
 
-/// Form ids from the catalog (a missing catalog means no forms).
-pub fn form_ids(path: &Path) -> Result<Vec<String>, String> {
-    #[derive(serde::Deserialize)]
-    struct Catalog {
-        #[serde(default)]
-        form: Vec<Entry>,
+/// Form ids from the catalog (a missing catalog means no forms), after the same checks
+/// the daemon makes when it loads it: ids and keys unique, every form's PDF present.
+fn form_ids(path: &Path) -> Result<Vec<String>, Vec<String>> {
+    if !path.exists() {
+        return Ok(Vec::new());
     }
-    #[derive(serde::Deserialize)]
-    struct Entry {
-        id: String,
-    }
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(format!("{}: {e}", path.display())),
-    };
-    let cat: Catalog =
-        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?;
-    Ok(cat.form.into_iter().map(|f| f.id).collect())
+    let catalog = crate::notify::catalog::Catalog::load(path).map_err(|e| e.0)?;
+    Ok(catalog.forms().iter().map(|f| f.id.clone()).collect())
 }
 
 /// Loads everything, reporting every problem found. `plan_path` overrides the configured
@@ -83,7 +74,7 @@ pub fn load(
         .map_err(|e| errors.push(format!("{}: {e}", cfg.prompts.dir.display())))
         .ok();
     let forms = form_ids(&cfg.forms.catalog)
-        .map_err(|e| errors.push(e))
+        .map_err(|e| errors.extend(e))
         .unwrap_or_default();
 
     // The plan names its calendar directory; read that key first so the calendar's
@@ -152,6 +143,7 @@ pub fn load(
                 calendar: Arc::new(calendar),
                 warnings,
                 version,
+                forms: forms.len(),
                 feature_plan: Arc::new(feature_plan),
             })
         }

@@ -4,7 +4,7 @@
 //! [[form]]
 //! id = "lakcim"                      # named by dial-plan `send_form` nodes and the API
 //! title = "Lakcímbejelentés"         # Hungarian title: SMS text, email subject, web page
-//! file = "forms/lakcim.pdf"          # relative to the daemon's working directory
+//! file = "forms/lakcim.pdf"          # relative to this file's directory
 //! prompt = "form_lakcim"             # prompt id the menu plays for it
 //! key = "2"                          # the menu key that selects it
 //! ```
@@ -99,10 +99,13 @@ impl Catalog {
         }
     }
 
-    /// Reads and parses the catalog at `path`.
-    pub fn load(path: &Path, root: &Path) -> Result<Self, CatalogError> {
+    /// Reads and parses the catalog at `path`; relative `file`s are relative to the
+    /// catalog's own directory, so the catalog and its PDFs move together (`config/` in
+    /// the repository, `/etc/ugyelet/` when packaged) whatever the working directory.
+    pub fn load(path: &Path) -> Result<Self, CatalogError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| CatalogError(vec![format!("{}: {e}", path.display())]))?;
+        let root = path.parent().unwrap_or(Path::new("."));
         Self::parse(&text, path, root)
     }
 
@@ -156,10 +159,15 @@ mod tests {
     #[test]
     fn the_shipped_catalog_loads_and_every_form_has_a_pdf() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let cat = Catalog::load(&root.join("config/forms.toml"), root).expect("valid");
+        let cat = Catalog::load(&root.join("config/forms.toml")).expect("valid");
         assert_eq!(cat.forms().len(), 5);
         for f in cat.forms() {
             let file = f.file.as_ref().expect("every shipped form has a file");
+            assert!(
+                file.starts_with(root.join("config/forms")),
+                "resolved beside the catalog: {}",
+                file.display()
+            );
             let bytes = std::fs::read(file).expect("readable");
             assert!(bytes.starts_with(b"%PDF-1."), "{} is a PDF", file.display());
             assert!(bytes.len() < 8_000, "{} stays small", file.display());

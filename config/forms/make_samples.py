@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Writes the sample form PDFs shipped with ugyelet (one page, Helvetica, a few lines).
 
-Run from the repository root: python3 forms/make_samples.py
+Run: python3 config/forms/make_samples.py (it writes next to itself)
 The PDFs are minimal but valid (PDF 1.4, correct xref offsets). Text is WinAnsiEncoding,
 which has á é í ó ö ú ü; ő ű Ő Ű are added with a /Differences array on four codes
 WinAnsiEncoding leaves unused (Helvetica has those glyphs, and their names tell text
