@@ -1,10 +1,11 @@
 //! One task per call: brings the network to the [`Call`] core and hands on its decisions.
 //!
-//! The loop waits for whichever comes first: an RTP datagram (on the caller's leg, or on
-//! the operator's once bridged), a SIP input from the SIP task, or a wake-up from the media
-//! clock (`media_clock.rs`), which runs the call's deadlines and sends its 20 ms frames from
-//! a thread of its own. Commands for SIP go to the SIP task; the task ends when the call
-//! does and tells the SIP task so.
+//! The loop waits for whichever comes first: a SIP input from the SIP task, or a wake-up
+//! from one of the two media threads, which do the call's RTP work on threads of their own:
+//! the media clock (`media_clock.rs`) runs the call's deadlines and sends its 20 ms frames,
+//! the media receiver (`media_rx.rs`) takes in its RTP and relays a bridged call. Either
+//! wakes the task only when SIP or plan work came out. Commands for SIP go to the SIP task;
+//! the task ends when the call does and tells the SIP task so.
 //!
 //! A form the plan sends is written to the outbox by a task of its own (the commit waits
 //! for the disk, and the frames must keep flowing meanwhile); its result comes back on a
@@ -12,14 +13,14 @@
 
 use std::time::Instant;
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
+
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span};
 
 use super::ToSip;
 use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews, Request};
 use crate::dialplan::interp::{Action, ActionResult};
-use crate::media::bridge::{Relayed, Side};
 use crate::notify::outbox::derive_key;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::Negotiated;
@@ -36,11 +37,11 @@ pub(crate) enum ToCall {
     },
 }
 
-/// The caller leg's RTP port: the handle this task reads and the one the media clock sends
-/// on (a clone of the same socket).
+/// The caller leg's RTP port: the handle the media receiver reads and the one the media
+/// clock sends on (a clone of the same socket).
 pub(super) struct CallerPort {
-    pub read: UdpSocket,
-    pub send: std::net::UdpSocket,
+    pub receive: UdpSocket,
+    pub send: UdpSocket,
 }
 
 pub(super) async fn run(
@@ -62,23 +63,17 @@ pub(super) async fn run(
             rtp_port = setup.local_media.port,
             "call started"
         );
-        // From here on the media clock runs the call's timers and sends its frames; this
-        // task brings in what arrives from the network and hands on what the core decides.
-        let CallerPort { read: socket, send } = port;
+        // From here on the media threads do the call's RTP work; this task brings in SIP and
+        // the plan's results and hands on what the core decides.
+        let CallerPort { receive, send } = port;
         let slot = metrics.media.add(Call::new(now, setup), send);
-        let mut buf = vec![0u8; 2048];
-        let mut relay_out = vec![0u8; 2048];
-        // The operator leg's socket, once bridged.
-        let mut op_socket: Option<UdpSocket> = None;
-        let mut op_buf = vec![0u8; 2048];
+        let rx = metrics.media_rx.add(&slot, receive);
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
         loop {
             // What arrived is taken in and handed on under one lock of the core.
             let arrived = tokio::select! {
-                r = socket.recv_from(&mut buf) => Arrived::Caller(r),
-                r = recv_opt(op_socket.as_ref(), &mut op_buf) => Arrived::Operator(r),
                 input = inputs.recv() => Arrived::Input(input),
-                // The media clock ran a deadline that left work for this task.
+                // A media thread left work for this task.
                 () = slot.wake.notified() => Arrived::Woken,
                 // The loop holds a sender, so this never yields `None`.
                 Some(result) = results.recv() => Arrived::Result(result),
@@ -86,25 +81,7 @@ pub(super) async fn run(
             let now = Instant::now();
             let mut call = slot.lock();
             match arrived {
-                Arrived::Caller(Ok((len, src))) if call.is_bridged() => {
-                    if let Relayed::Forward { dst, len } =
-                        call.relay_rtp(now, Side::Caller, src, &buf[..len], &mut relay_out)
-                        && let Some(op) = op_socket.as_ref()
-                    {
-                        // Non-blocking: a full buffer drops the datagram, as the network
-                        // would.
-                        let _ = op.try_send_to(&relay_out[..len], dst);
-                    }
-                }
-                Arrived::Caller(Ok((len, src))) => call.handle_rtp(now, src, &buf[..len]),
-                Arrived::Operator(Ok((len, src))) => {
-                    if let Relayed::Forward { dst, len } =
-                        call.relay_rtp(now, Side::Operator, src, &op_buf[..len], &mut relay_out)
-                    {
-                        let _ = socket.try_send_to(&relay_out[..len], dst);
-                    }
-                }
-                Arrived::Caller(Err(_)) | Arrived::Operator(Err(_)) | Arrived::Woken => {}
+                Arrived::Woken => {}
                 Arrived::Input(Some(ToCall::Sip(input))) => call.handle_input(now, input),
                 Arrived::Input(Some(ToCall::Bridge {
                     socket: op,
@@ -112,7 +89,7 @@ pub(super) async fn run(
                     negotiated,
                 })) => {
                     info!(operator = %operator, "operator answered: bridged");
-                    op_socket = Some(op);
+                    metrics.media_rx.add_operator(&rx, op);
                     call.handle_input(
                         now,
                         CallInput::Queue(QueueNews::Connected {
@@ -169,24 +146,9 @@ pub(super) async fn run(
 
 /// What woke the call task.
 enum Arrived {
-    /// A datagram on the caller leg's RTP port (its bytes are in the receive buffer).
-    Caller(std::io::Result<(usize, std::net::SocketAddr)>),
-    /// A datagram on the operator leg's port, once bridged.
-    Operator(std::io::Result<(usize, std::net::SocketAddr)>),
     Input(Option<ToCall>),
     Woken,
     Result(ActionResult),
-}
-
-/// Receives on the operator leg's socket once there is one; until then never completes.
-async fn recv_opt(
-    socket: Option<&UdpSocket>,
-    buf: &mut [u8],
-) -> std::io::Result<(usize, std::net::SocketAddr)> {
-    match socket {
-        Some(s) => s.recv_from(buf).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Carries out a call's request on a task of its own; the result goes to `done`.

@@ -217,6 +217,8 @@ pub struct Shared {
     pub to_sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<super::ToSip>>>,
     /// Runs every call's deadlines and sends its paced frames.
     pub(crate) media: super::media_clock::MediaClock,
+    /// Takes in every call's RTP and relays bridged calls.
+    pub(crate) media_rx: super::media_rx::MediaRx,
 }
 
 impl Shared {

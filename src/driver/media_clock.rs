@@ -18,11 +18,11 @@
 //! epoch + n × 20 ms) lies on the grid, and the frame is sent at the tick it is due: the
 //! inter-packet gap at the receiver is 20 ms plus only this thread's wake-up jitter.
 //!
-//! The call task (`call_task.rs`) keeps what comes from the network: received RTP, SIP
-//! inputs, relaying a bridged call, results of forms. It shares the [`Call`] with this
-//! thread through a mutex that neither side holds for more than one step of the core, and
-//! it publishes the call's next deadline after each step, so an earlier deadline (a new
-//! prompt after a key press) is seen by the next tick.
+//! Received RTP and relaying are the media receiver's (`media_rx.rs`); the call task
+//! (`call_task.rs`) keeps SIP inputs and the results of forms. All three share the [`Call`]
+//! through a mutex that none holds for more than one step of the core, and each publishes
+//! the call's next deadline after its step, so an earlier deadline (a new prompt after a
+//! key press) is seen by the next tick.
 //!
 //! Frames go out with a non-blocking `send_to` on a clone of the call's socket: each call
 //! sends from its own port (symmetric RTP), so there is no batch to hand to `sendmmsg`,

@@ -20,6 +20,7 @@ mod call_task;
 pub mod forms;
 pub mod live;
 mod media_clock;
+mod media_rx;
 mod notify;
 pub mod operators_file;
 pub mod overrides;
@@ -63,8 +64,8 @@ pub enum StartError {
     Records(String),
     /// The outbox, the forms catalog, the link secret or the public listener.
     Notify(String),
-    /// The media clock thread cannot be started.
-    MediaClock(std::io::Error),
+    /// The media clock or media receiver thread cannot be started.
+    MediaThread(std::io::Error),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -92,7 +93,7 @@ impl std::fmt::Display for StartError {
             }
             StartError::Records(e) => write!(f, "call records: {e}"),
             StartError::Notify(e) => write!(f, "forms and messages: {e}"),
-            StartError::MediaClock(e) => write!(f, "media clock thread: {e}"),
+            StartError::MediaThread(e) => write!(f, "media thread: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -175,7 +176,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         manual: std::sync::RwLock::new(manual),
         operators: std::sync::Mutex::new(serde_json::Value::Null),
         to_sip: std::sync::Mutex::new(None),
-        media: media_clock::MediaClock::start().map_err(StartError::MediaClock)?,
+        media: media_clock::MediaClock::start().map_err(StartError::MediaThread)?,
+        media_rx: media_rx::MediaRx::start().map_err(StartError::MediaThread)?,
     });
 
     let listen = cfg.sip.listen;
@@ -549,9 +551,9 @@ fn on_event(
             let bound = ports
                 .bind(bind_ip(ctx.cfg.sip.listen.ip(), local.ip()))
                 .and_then(|(s, port)| {
-                    // One handle for the call task to read, one for the media clock to send.
+                    // One handle for the media receiver, one for the media clock.
                     let sender = s.try_clone()?;
-                    Ok((UdpSocket::from_std(s)?, sender, port))
+                    Ok((s, sender, port))
                 });
             let (socket, sender, port) = match bound {
                 Ok(s) => s,
@@ -636,7 +638,7 @@ fn on_event(
                 now,
                 setup,
                 call_task::CallerPort {
-                    read: socket,
+                    receive: socket,
                     send: sender,
                 },
                 rx,

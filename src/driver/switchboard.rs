@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
+use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
@@ -335,7 +335,6 @@ impl Switchboard {
         let local = cx.locals.for_peer(b.source.addr.ip());
         let ip = super::bind_ip(cx.listen_ip, local.ip());
         let (socket, port) = cx.ports.bind(ip).map_err(|e| format!("no RTP port: {e}"))?;
-        let socket = UdpSocket::from_std(socket).map_err(|e| format!("RTP socket: {e}"))?;
         let local_media = LocalMedia {
             addr: local.ip(),
             port,

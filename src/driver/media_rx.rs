@@ -1,0 +1,325 @@
+//! The media receiver: one thread that takes in every call's RTP.
+//!
+//! Received RTP used to wake the call's task on the runtime: 50 wake-ups a second per leg,
+//! each a task switch on a worker that SIP and the other calls' packets also wanted, which
+//! at 500 bridged calls put 1.4 ms (median) between an operator's packet reaching the daemon
+//! and its relayed copy leaving. Here one thread waits on every call's RTP sockets with
+//! `epoll` (through `mio`) and, for each socket that is readable:
+//!
+//! ```text
+//!   lock the call
+//!   read datagrams until the socket is empty:
+//!     caller leg:   bridged → relay to the operator, else → the core (DTMF, latching, stats)
+//!     operator leg: relay to the caller
+//!   publish the call's next deadline for the media clock (a key may start a prompt)
+//!   unlock; wake the call's task only if SIP or plan work came out
+//! ```
+//!
+//! With the media clock (`media_clock.rs`), which sends the paced frames, no RTP work is
+//! left to the runtime: call tasks wake for SIP, the plan's results and the clock's or this
+//! thread's news. The thread holds only weak references to the calls; a call whose task
+//! ended is forgotten and its sockets closed at the latest one sweep later.
+
+use std::collections::HashMap;
+use std::io::ErrorKind;
+use std::net::UdpSocket;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket as MioSocket;
+use mio::{Events, Interest, Poll, Registry, Token, Waker};
+
+use super::media_clock::CallSlot;
+use crate::media::bridge::{Relayed, Side};
+
+/// The token of the waker that announces new sockets.
+const WAKER: Token = Token(usize::MAX);
+
+/// How often calls whose tasks ended are looked for when no packet comes.
+const SWEEP: Duration = Duration::from_millis(200);
+
+/// A datagram larger than this is not RTP we relay (a 20 ms G.711 packet is 172 bytes).
+const MAX_DATAGRAM: usize = 2048;
+
+/// What a call task hands the receiver.
+enum Msg {
+    /// A call's caller leg.
+    Call {
+        id: usize,
+        slot: Weak<CallSlot>,
+        socket: UdpSocket,
+    },
+    /// The operator leg of call `id`, once an operator answered.
+    Operator { id: usize, socket: UdpSocket },
+}
+
+struct Inbox {
+    msgs: Mutex<Vec<Msg>>,
+    waker: Waker,
+}
+
+/// The receiver thread's handle; the thread stops once the last handle is dropped.
+pub struct MediaRx {
+    inbox: Arc<Inbox>,
+    next_id: std::sync::atomic::AtomicUsize,
+}
+
+/// A call's registration with the receiver: names the call for its operator leg.
+pub struct RxCall {
+    id: usize,
+}
+
+impl MediaRx {
+    /// Starts the receiver thread.
+    pub fn start() -> std::io::Result<MediaRx> {
+        let poll = Poll::new()?;
+        let waker = Waker::new(poll.registry(), WAKER)?;
+        let inbox = Arc::new(Inbox {
+            msgs: Mutex::new(Vec::new()),
+            waker,
+        });
+        let weak = Arc::downgrade(&inbox);
+        std::thread::Builder::new()
+            .name("media-rx".to_owned())
+            .spawn(move || run(poll, &weak))?;
+        Ok(MediaRx {
+            inbox,
+            next_id: std::sync::atomic::AtomicUsize::new(0),
+        })
+    }
+
+    /// From now on the caller leg's RTP (`socket`, non-blocking) goes to `slot`'s call.
+    pub fn add(&self, slot: &Arc<CallSlot>, socket: UdpSocket) -> RxCall {
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.send(Msg::Call {
+            id,
+            slot: Arc::downgrade(slot),
+            socket,
+        });
+        RxCall { id }
+    }
+
+    /// The call's operator leg (`socket`, non-blocking): relayed both ways from now on.
+    pub fn add_operator(&self, call: &RxCall, socket: UdpSocket) {
+        self.send(Msg::Operator {
+            id: call.id,
+            socket,
+        });
+    }
+
+    fn send(&self, msg: Msg) {
+        match self.inbox.msgs.lock() {
+            Ok(mut g) => g.push(msg),
+            Err(p) => p.into_inner().push(msg),
+        }
+        // Only fails if the thread's poll is gone, and then there is nobody to tell.
+        let _ = self.inbox.waker.wake();
+    }
+}
+
+/// One call as the receiver holds it.
+struct Entry {
+    slot: Weak<CallSlot>,
+    caller: MioSocket,
+    operator: Option<MioSocket>,
+}
+
+fn caller_token(id: usize) -> Token {
+    Token(id.wrapping_mul(2))
+}
+
+fn operator_token(id: usize) -> Token {
+    Token(id.wrapping_mul(2) | 1)
+}
+
+fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
+    let mut events = Events::with_capacity(1024);
+    let mut calls: HashMap<usize, Entry> = HashMap::new();
+    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut out = vec![0u8; MAX_DATAGRAM];
+    let mut swept = Instant::now();
+    // Sockets with datagrams left after a batch, for this pass and the next.
+    let mut again: Vec<(usize, Side)> = Vec::new();
+    let mut again_prev: Vec<(usize, Side)> = Vec::new();
+    loop {
+        let wait = if again_prev.is_empty() {
+            SWEEP
+        } else {
+            Duration::ZERO
+        };
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            if e.kind() == ErrorKind::Interrupted {
+                continue;
+            }
+            tracing::error!("media receiver stopped: {e}");
+            return;
+        }
+        for event in &events {
+            let token = event.token();
+            if token == WAKER {
+                continue;
+            }
+            let id = token.0 / 2;
+            let Some(entry) = calls.get(&id) else {
+                continue;
+            };
+            let side = if token.0 & 1 == 0 {
+                Side::Caller
+            } else {
+                Side::Operator
+            };
+            match take_in(entry, side, &mut buf, &mut out) {
+                Taken::Drained => {}
+                Taken::More => again.push((id, side)),
+                Taken::Ended => forget(poll.registry(), &mut calls, id),
+            }
+        }
+        // Sockets left unread after a full batch get their turn before the next wait.
+        for (id, side) in std::mem::take(&mut again_prev) {
+            if let Some(entry) = calls.get(&id) {
+                match take_in(entry, side, &mut buf, &mut out) {
+                    Taken::Drained => {}
+                    Taken::More => again.push((id, side)),
+                    Taken::Ended => forget(poll.registry(), &mut calls, id),
+                }
+            }
+        }
+        std::mem::swap(&mut again, &mut again_prev);
+        {
+            let Some(inbox) = inbox.upgrade() else {
+                return;
+            };
+            let msgs = match inbox.msgs.lock() {
+                Ok(mut g) => std::mem::take(&mut *g),
+                Err(p) => std::mem::take(&mut *p.into_inner()),
+            };
+            for msg in msgs {
+                register(poll.registry(), &mut calls, msg);
+            }
+        }
+        if swept.elapsed() >= SWEEP {
+            swept = Instant::now();
+            let ended: Vec<usize> = calls
+                .iter()
+                .filter(|(_, e)| e.slot.strong_count() == 0)
+                .map(|(id, _)| *id)
+                .collect();
+            for id in ended {
+                forget(poll.registry(), &mut calls, id);
+            }
+        }
+    }
+}
+
+fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
+    match msg {
+        Msg::Call { id, slot, socket } => {
+            let mut caller = MioSocket::from_std(socket);
+            if let Err(e) = registry.register(&mut caller, caller_token(id), Interest::READABLE) {
+                tracing::error!("RTP socket not watched: {e}");
+                return;
+            }
+            calls.insert(
+                id,
+                Entry {
+                    slot,
+                    caller,
+                    operator: None,
+                },
+            );
+        }
+        Msg::Operator { id, socket } => {
+            let Some(entry) = calls.get_mut(&id) else {
+                return;
+            };
+            let mut op = MioSocket::from_std(socket);
+            if let Err(e) = registry.register(&mut op, operator_token(id), Interest::READABLE) {
+                tracing::error!("operator RTP socket not watched: {e}");
+                return;
+            }
+            entry.operator = Some(op);
+        }
+    }
+}
+
+fn forget(registry: &Registry, calls: &mut HashMap<usize, Entry>, id: usize) {
+    if let Some(mut e) = calls.remove(&id) {
+        let _ = registry.deregister(&mut e.caller);
+        if let Some(op) = e.operator.as_mut() {
+            let _ = registry.deregister(op);
+        }
+    }
+}
+
+/// What reading a socket came to.
+enum Taken {
+    /// The socket is empty: its next datagram brings a new readiness event.
+    Drained,
+    /// A full batch was read and more may wait: read again before sleeping.
+    More,
+    /// The call has ended.
+    Ended,
+}
+
+/// Datagrams read from one socket in one go, so one flooded port cannot hold up the
+/// others (a call's own stream is one datagram per 20 ms).
+const BATCH: usize = 64;
+
+/// Reads what waits on one leg's socket (up to [`BATCH`]) and hands it to the call under
+/// one lock.
+fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
+    let Some(slot) = entry.slot.upgrade() else {
+        return Taken::Ended;
+    };
+    let socket = match side {
+        Side::Caller => &entry.caller,
+        Side::Operator => match &entry.operator {
+            Some(s) => s,
+            None => return Taken::Drained,
+        },
+    };
+    let mut call = slot.lock();
+    let mut taken = Taken::More;
+    for _ in 0..BATCH {
+        let (len, src) = match socket.recv_from(buf) {
+            Ok(r) => r,
+            // Readiness is edge-triggered: the socket is empty, the next datagram brings a
+            // new event.
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                taken = Taken::Drained;
+                break;
+            }
+            // An ICMP error for an earlier send (the far end's port closed): the datagrams
+            // behind it still want reading.
+            Err(_) => continue,
+        };
+        let now = Instant::now();
+        let datagram = &buf[..len];
+        match side {
+            Side::Caller if !call.is_bridged() => call.handle_rtp(now, src, datagram),
+            Side::Caller => {
+                if let Relayed::Forward { dst, len } =
+                    call.relay_rtp(now, Side::Caller, src, datagram, out)
+                    && let Some(op) = &entry.operator
+                {
+                    // Non-blocking: a full buffer drops the datagram, as the network would.
+                    let _ = op.send_to(&out[..len], dst);
+                }
+            }
+            Side::Operator => {
+                if let Relayed::Forward { dst, len } =
+                    call.relay_rtp(now, Side::Operator, src, datagram, out)
+                {
+                    let _ = entry.caller.send_to(&out[..len], dst);
+                }
+            }
+        }
+    }
+    slot.flush(&mut call);
+    if call.has_pending() {
+        slot.wake.notify_one();
+    }
+    taken
+}
