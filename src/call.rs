@@ -1048,7 +1048,7 @@ pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::dialplan::load_str;
     use crate::media::prompts::Prompt;
@@ -1102,7 +1102,8 @@ type = "hangup"
         Prompt::from_pcm(id, id, vec![level; frames * 160])
     }
 
-    fn call(t0: Instant, te: Option<u8>) -> (Call, Arc<PromptSet>) {
+    /// A call on a small test plan, answered 500 ms after `t0` (also for the driver's tests).
+    pub(crate) fn call(t0: Instant, te: Option<u8>) -> (Call, Arc<PromptSet>) {
         call_with_plan(t0, te, PLAN)
     }
 

@@ -323,3 +323,57 @@ fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
     }
     taken
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::media_clock::MediaClock;
+
+    fn rtp(seq: u16) -> Vec<u8> {
+        let mut p = vec![0x80, 8];
+        p.extend_from_slice(&seq.to_be_bytes());
+        p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+        p.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+        p.extend_from_slice(&[0xD5; 160]);
+        p
+    }
+
+    fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
+        let until = Instant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(Instant::now() < until, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn rtp_reaches_the_call_and_an_ended_calls_port_is_released() {
+        let clock = MediaClock::start().expect("clock");
+        let media_rx = MediaRx::start().expect("receiver");
+        let (call, _) = crate::call::tests::call(Instant::now(), None);
+        let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        socket.set_nonblocking(true).expect("nonblocking");
+        let port = socket.local_addr().expect("addr");
+        let slot = clock.add(call, socket.try_clone().expect("clone"));
+        let _registered = media_rx.add(&slot, socket);
+
+        // Answered 500 ms in, by the clock: its frames start.
+        wait_for("the call to be answered", || {
+            slot.lock().media_counts().sent > 0
+        });
+        let phone = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
+        for seq in 0..10 {
+            phone.send_to(&rtp(seq), port).expect("send");
+        }
+        wait_for("10 packets counted by the call", || {
+            slot.lock().media_counts().received == 10
+        });
+
+        // The call's task ends: its handle goes, and with it the clock's and the
+        // receiver's hold on the socket, so the port can serve a later call.
+        drop(slot);
+        wait_for("the port to be free again", || {
+            UdpSocket::bind(port).is_ok()
+        });
+    }
+}
