@@ -132,7 +132,7 @@ fn main() -> ExitCode {
                     l.plan.source,
                     l.plan.nodes.len(),
                     l.prompts.len(),
-                    l.forms,
+                    l.catalog.forms().len(),
                     l.calendar.schedule_names().join(", "),
                     l.warnings.len()
                 );

@@ -341,13 +341,12 @@ impl Forms {
             .map_err(|e| e.to_string())
     }
 
-    /// Loads the catalog again (after a reload of the plan, which may name new forms);
-    /// a catalog that does not load leaves the previous one in force.
-    pub fn reload_catalog(&self, path: &Path) -> Result<usize, String> {
-        let catalog = load_catalog(path)?;
+    /// Serves `catalog` from now on (the one a reloaded plan was checked against); returns
+    /// how many forms it has.
+    pub fn set_catalog(&self, catalog: Catalog) -> usize {
         let n = catalog.forms().len();
         self.catalog.set(catalog);
-        Ok(n)
+        n
     }
 
     /// Messages for the admin API, newest `limit`, in `state` when given.
@@ -366,17 +365,6 @@ impl Forms {
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
-    }
-}
-
-/// The catalog at `path` (form files relative to its directory); none when the file does
-/// not exist.
-fn load_catalog(path: &Path) -> Result<Catalog, String> {
-    if path.exists() {
-        Catalog::load(path).map_err(|e| format!("forms catalog: {e}"))
-    } else {
-        warn!(path = %path.display(), "no forms catalog: no forms can be sent");
-        Ok(Catalog::default())
     }
 }
 
@@ -527,12 +515,16 @@ fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
     }
 }
 
-/// Opens the outbox, starts the send worker and the public listener.
-pub(super) async fn start(cfg: &Config) -> Result<Arc<Forms>, String> {
+/// Opens the outbox, starts the send worker and the public listener; serves `catalog`
+/// (loaded and checked with the dial plan).
+pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, String> {
     let n = &cfg.notify;
     std::fs::create_dir_all(&cfg.state.dir)
         .map_err(|e| format!("{}: {e}", cfg.state.dir.display()))?;
-    let catalog = LiveCatalog::from(load_catalog(&cfg.forms.catalog)?);
+    if !cfg.forms.catalog.exists() {
+        warn!(path = %cfg.forms.catalog.display(), "no forms catalog: no forms can be sent");
+    }
+    let catalog = LiveCatalog::from(catalog);
     let link_key = link_key(cfg)?;
     let db: PathBuf = n.db_path(&cfg.state.dir);
     let store = {

@@ -14,6 +14,7 @@ use crate::dialplan::calendar::{self, Calendar, ManualOverride};
 use crate::dialplan::interp::{ScheduleState, Schedules};
 use crate::dialplan::{self, Known, Plan};
 use crate::media::prompts::PromptSet;
+use crate::notify::catalog::Catalog;
 
 /// One consistent set of what calls are served from.
 pub struct Live {
@@ -24,8 +25,9 @@ pub struct Live {
     pub warnings: Vec<String>,
     /// Counts successful loads since start.
     pub version: u64,
-    /// Forms in the catalog.
-    pub forms: usize,
+    /// The forms catalog the plan's `send_form` nodes were checked against; the forms
+    /// service serves this same one.
+    pub catalog: Catalog,
     /// What an operator hears after a feature code (`*21` …): a tone, then the daemon
     /// hangs up.
     pub feature_plan: Arc<Plan>,
@@ -50,14 +52,13 @@ pub fn calendar_dir(plan_path: &Path, named: &str) -> PathBuf {
     plan_path.parent().unwrap_or(Path::new(".")).join(named)
 }
 
-/// Form ids from the catalog (a missing catalog means no forms), after the same checks
-/// the daemon makes when it loads it: ids and keys unique, every form's PDF present.
-fn form_ids(path: &Path) -> Result<Vec<String>, Vec<String>> {
+/// The forms catalog with the checks the daemon relies on (ids and keys unique, every
+/// form's PDF present); a missing catalog means no forms.
+fn load_catalog(path: &Path) -> Result<Catalog, Vec<String>> {
     if !path.exists() {
-        return Ok(Vec::new());
+        return Ok(Catalog::default());
     }
-    let catalog = crate::notify::catalog::Catalog::load(path).map_err(|e| e.0)?;
-    Ok(catalog.forms().iter().map(|f| f.id.clone()).collect())
+    Catalog::load(path).map_err(|e| e.0)
 }
 
 /// Loads everything, reporting every problem found. `plan_path` overrides the configured
@@ -73,7 +74,7 @@ pub fn load(
     let prompts = PromptSet::load(&cfg.prompts.dir)
         .map_err(|e| errors.push(format!("{}: {e}", cfg.prompts.dir.display())))
         .ok();
-    let forms = form_ids(&cfg.forms.catalog)
+    let catalog = load_catalog(&cfg.forms.catalog)
         .map_err(|e| errors.extend(e))
         .unwrap_or_default();
 
@@ -106,7 +107,7 @@ pub fn load(
         .map(|p| p.ids().collect())
         .unwrap_or_default();
     let queues: Vec<&str> = cfg.dialplan.queues.iter().map(String::as_str).collect();
-    let form_refs: Vec<&str> = forms.iter().map(String::as_str).collect();
+    let form_refs: Vec<&str> = catalog.forms().iter().map(|f| f.id.as_str()).collect();
     let schedules: Vec<&str> = calendar
         .as_ref()
         .map(|c| c.schedule_names())
@@ -143,7 +144,7 @@ pub fn load(
                 calendar: Arc::new(calendar),
                 warnings,
                 version,
-                forms: forms.len(),
+                catalog,
                 feature_plan: Arc::new(feature_plan),
             })
         }
@@ -290,6 +291,9 @@ impl Shared {
                 for w in &live.warnings {
                     tracing::warn!("{w}");
                 }
+                // The plan may name forms the catalog just gained: serve the catalog it
+                // was checked against.
+                let forms = self.forms.set_catalog(live.catalog.clone());
                 match self.live.write() {
                     Ok(mut g) => *g = Arc::new(live),
                     Err(p) => *p.into_inner() = Arc::new(live),
@@ -302,11 +306,7 @@ impl Shared {
                     .plan_version
                     .store(version, std::sync::atomic::Ordering::Relaxed);
                 tracing::info!(version, trigger = why, "dial plan reloaded");
-                // The plan may name forms the catalog just gained.
-                match self.forms.reload_catalog(&self.cfg.forms.catalog) {
-                    Ok(n) => tracing::info!(forms = n, "forms catalog reloaded"),
-                    Err(e) => tracing::error!("{e}; the previous forms catalog stays in force"),
-                }
+                tracing::info!(forms, "forms catalog reloaded");
                 self.reload_operators();
                 Ok(version)
             }

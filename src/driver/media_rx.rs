@@ -126,12 +126,19 @@ struct Entry {
     operator: Option<MioSocket>,
 }
 
-fn caller_token(id: usize) -> Token {
-    Token(id.wrapping_mul(2))
+/// A leg's token: the call's id, times two, plus one for the operator leg.
+fn token(id: usize, side: Side) -> Token {
+    Token(id.wrapping_mul(2) | usize::from(side == Side::Operator))
 }
 
-fn operator_token(id: usize) -> Token {
-    Token(id.wrapping_mul(2) | 1)
+/// The call and leg a token names.
+fn leg(token: Token) -> (usize, Side) {
+    let side = if token.0 & 1 == 0 {
+        Side::Caller
+    } else {
+        Side::Operator
+    };
+    (token.0 / 2, side)
 }
 
 fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
@@ -140,11 +147,11 @@ fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut out = vec![0u8; MAX_DATAGRAM];
     let mut swept = Instant::now();
-    // Sockets with datagrams left after a batch, for this pass and the next.
+    // Legs with datagrams left after a full batch: read again before the next wait.
     let mut again: Vec<(usize, Side)> = Vec::new();
-    let mut again_prev: Vec<(usize, Side)> = Vec::new();
+    let mut legs: Vec<(usize, Side)> = Vec::new();
     loop {
-        let wait = if again_prev.is_empty() {
+        let wait = if again.is_empty() {
             SWEEP
         } else {
             Duration::ZERO
@@ -156,19 +163,19 @@ fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
             tracing::error!("media receiver stopped: {e}");
             return;
         }
-        for event in &events {
-            let token = event.token();
-            if token == WAKER {
-                continue;
-            }
-            let id = token.0 / 2;
+        // The legs to read this pass, in a buffer kept across passes (no allocation per wake).
+        legs.clear();
+        legs.append(&mut again);
+        legs.extend(
+            events
+                .iter()
+                .map(|e| e.token())
+                .filter(|t| *t != WAKER)
+                .map(leg),
+        );
+        for &(id, side) in &legs {
             let Some(entry) = calls.get(&id) else {
                 continue;
-            };
-            let side = if token.0 & 1 == 0 {
-                Side::Caller
-            } else {
-                Side::Operator
             };
             match take_in(entry, side, &mut buf, &mut out) {
                 Taken::Drained => {}
@@ -176,18 +183,9 @@ fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
                 Taken::Ended => forget(poll.registry(), &mut calls, id),
             }
         }
-        // Sockets left unread after a full batch get their turn before the next wait.
-        for (id, side) in std::mem::take(&mut again_prev) {
-            if let Some(entry) = calls.get(&id) {
-                match take_in(entry, side, &mut buf, &mut out) {
-                    Taken::Drained => {}
-                    Taken::More => again.push((id, side)),
-                    Taken::Ended => forget(poll.registry(), &mut calls, id),
-                }
-            }
-        }
-        std::mem::swap(&mut again, &mut again_prev);
-        {
+        // New sockets come with a wake-up; a pass without events (the sweep's timeout)
+        // also finds out whether the daemon has let go of the receiver.
+        if events.is_empty() || events.iter().any(|e| e.token() == WAKER) {
             let Some(inbox) = inbox.upgrade() else {
                 return;
             };
@@ -217,7 +215,9 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
     match msg {
         Msg::Call { id, slot, socket } => {
             let mut caller = MioSocket::from_std(socket);
-            if let Err(e) = registry.register(&mut caller, caller_token(id), Interest::READABLE) {
+            if let Err(e) =
+                registry.register(&mut caller, token(id, Side::Caller), Interest::READABLE)
+            {
                 tracing::error!("RTP socket not watched: {e}");
                 return;
             }
@@ -235,7 +235,9 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                 return;
             };
             let mut op = MioSocket::from_std(socket);
-            if let Err(e) = registry.register(&mut op, operator_token(id), Interest::READABLE) {
+            if let Err(e) =
+                registry.register(&mut op, token(id, Side::Operator), Interest::READABLE)
+            {
                 tracing::error!("operator RTP socket not watched: {e}");
                 return;
             }

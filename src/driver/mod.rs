@@ -165,7 +165,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             overrides::path(&cfg.state.dir).display()
         );
     }
-    let forms = forms::start(&cfg).await.map_err(StartError::Notify)?;
+    let forms = forms::start(&cfg, live.catalog.clone())
+        .await
+        .map_err(StartError::Notify)?;
     let shared = Arc::new(live::Shared {
         forms,
         cfg: cfg.clone(),
