@@ -200,6 +200,16 @@ pub enum AcdAction {
     },
 }
 
+/// An operator state change, as the admin API, the console and the feature codes ask it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentOp {
+    Login,
+    Logout,
+    /// Pause with a reason (shown to supervisors).
+    Pause(String),
+    Unpause,
+}
+
 /// A request about an operator the router does not know.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AcdError {
@@ -478,6 +488,16 @@ impl Acd {
             }
         }
         self.tick(now);
+    }
+
+    /// Carries out one [`AgentOp`].
+    pub fn apply(&mut self, now: Instant, agent: &str, op: AgentOp) -> Result<(), AcdError> {
+        match op {
+            AgentOp::Login => self.login(now, agent),
+            AgentOp::Logout => self.logout(now, agent),
+            AgentOp::Pause(reason) => self.pause(now, agent, &reason),
+            AgentOp::Unpause => self.unpause(now, agent),
+        }
     }
 
     pub fn login(&mut self, now: Instant, agent: &str) -> Result<(), AcdError> {

@@ -49,6 +49,7 @@
 //! `unwrap()` on anything that came from outside; each `expect` states its invariant.
 
 pub mod acd;
+pub mod admission;
 pub mod call;
 pub mod cdr;
 pub mod clock;
@@ -67,3 +68,4 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod store;
+pub mod switchboard;

@@ -18,24 +18,12 @@ use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span};
 
-use super::ToSip;
+use super::messages::{ToCall, ToSip};
 use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews, Request};
 use crate::dialplan::interp::{Action, ActionResult};
 use crate::notify::outbox::derive_key;
 use crate::pii::Pii;
-use crate::sdp::offer_answer::Negotiated;
 use crate::store::Channel;
-
-/// What the SIP task tells a call task.
-pub(crate) enum ToCall {
-    Sip(CallInput),
-    /// An operator answered: from now on the call also owns the operator leg's RTP socket.
-    Bridge {
-        socket: UdpSocket,
-        operator: String,
-        negotiated: Negotiated,
-    },
-}
 
 /// The caller leg's RTP port: the handle the media receiver reads and the one the media
 /// clock sends on (a clone of the same socket).

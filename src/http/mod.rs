@@ -202,9 +202,9 @@ async fn operator_action(
     }
     let err = |code: StatusCode, msg: String| (code, Json(json!({"error": msg}))).into_response();
     let op = match action.as_str() {
-        "login" => crate::driver::AgentOp::Login,
-        "logout" => crate::driver::AgentOp::Logout,
-        "unpause" => crate::driver::AgentOp::Unpause,
+        "login" => crate::acd::AgentOp::Login,
+        "logout" => crate::acd::AgentOp::Logout,
+        "unpause" => crate::acd::AgentOp::Unpause,
         "pause" => {
             let req: PauseRequest = if body.is_empty() {
                 PauseRequest::default()
@@ -214,7 +214,7 @@ async fn operator_action(
                     Err(e) => return err(StatusCode::BAD_REQUEST, format!("body: {e}")),
                 }
             };
-            crate::driver::AgentOp::Pause(req.reason.unwrap_or_else(|| "admin".to_owned()))
+            crate::acd::AgentOp::Pause(req.reason.unwrap_or_else(|| "admin".to_owned()))
         }
         other => {
             return err(

@@ -165,6 +165,58 @@ impl LocalMedia {
     }
 }
 
+/// One leg's side of offer/answer: our media address and `o=` line, kept for the life of
+/// the dialog so every later offer or answer in it carries the next session version.
+///
+/// The one place the daemon writes SDP for a leg: the caller's INVITE and re-INVITEs
+/// (`call.rs`), the operator legs (`switchboard`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaSession {
+    local: LocalMedia,
+}
+
+impl MediaSession {
+    pub fn new(local: LocalMedia) -> Self {
+        MediaSession { local }
+    }
+
+    /// Our media description as last sent.
+    pub fn local(&self) -> &LocalMedia {
+        &self.local
+    }
+
+    /// Answers the dialog's first offer (session version as created).
+    pub fn answer(&self, offer_body: &[u8]) -> Result<(Negotiated, Vec<u8>), OfferAnswerError> {
+        answer(offer_body, &self.local)
+    }
+
+    /// The dialog's first offer.
+    pub fn offer(&self, codecs: &[Codec], telephone_event_pt: u8) -> Vec<u8> {
+        offer(&self.local, codecs, telephone_event_pt)
+    }
+
+    /// Answers a later offer in the same dialog (a re-INVITE: hold, resume, a new address)
+    /// with the next session version (RFC 3264 §8). A refused offer leaves the session as
+    /// it was (RFC 3261 §14.2), version included.
+    pub fn answer_again(
+        &mut self,
+        offer_body: &[u8],
+    ) -> Result<(Negotiated, Vec<u8>), OfferAnswerError> {
+        let mut next = self.local.clone();
+        next.bump_version();
+        let answered = answer(offer_body, &next)?;
+        self.local = next;
+        Ok(answered)
+    }
+
+    /// Offers again in the same dialog (a re-INVITE without a body asks us to offer,
+    /// RFC 3261 §14.2), with the next session version.
+    pub fn offer_again(&mut self, codecs: &[Codec], telephone_event_pt: u8) -> Vec<u8> {
+        self.local.bump_version();
+        offer(&self.local, codecs, telephone_event_pt)
+    }
+}
+
 /// What offer and answer agreed for the audio stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Negotiated {

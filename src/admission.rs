@@ -1,0 +1,196 @@
+//! What becomes of a new INVITE to the line: a feature code, a call, or a refusal.
+//!
+//! A pure decision, taken in one place so its order is visible and tested: feature codes
+//! first (an operator's `*21` must be challenged before any port is spent on it), then the
+//! daemon's state (draining), then an RTP port, then the offer. Binding the port is the
+//! driver's I/O, handed in as a closure that is only called when the call gets that far.
+
+use crate::sdp::offer_answer::{LocalMedia, MediaSession, Negotiated};
+use crate::switchboard::Feature;
+
+/// The decision on one INVITE.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Admission {
+    /// 401 with these challenges (a feature code without credentials).
+    Challenge(Vec<String>),
+    /// A final error response; `reason` goes into a `Warning` header where it helps the
+    /// caller's administrator (a codec mismatch).
+    Refuse { status: u16, reason: Option<String> },
+    /// Take the call: ring, then answer with `answer_sdp`.
+    Accept(Accepted),
+}
+
+/// An accepted call's media.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// A feature code was carried out: the call only confirms it with a tone.
+    pub feature: bool,
+    pub negotiated: Negotiated,
+    pub answer_sdp: Vec<u8>,
+    pub media: MediaSession,
+}
+
+/// Decides on one INVITE.
+///
+/// `bind` reserves an RTP port and returns our media description for it (or why none is
+/// free); it is called only for calls that pass the earlier checks.
+pub fn admit(
+    feature: Feature,
+    draining: bool,
+    offer: &[u8],
+    bind: impl FnOnce() -> Result<LocalMedia, String>,
+) -> Admission {
+    let is_feature = match feature {
+        Feature::No => false,
+        Feature::Done => true,
+        Feature::Challenge(ch) => return Admission::Challenge(ch),
+        Feature::Refuse(status) => {
+            return Admission::Refuse {
+                status,
+                reason: None,
+            };
+        }
+    };
+    // RFC 3261 §21.5.4: 503 while the daemon stops; the endpoint adds `Retry-After`.
+    if draining {
+        return Admission::Refuse {
+            status: 503,
+            reason: None,
+        };
+    }
+    let media = match bind() {
+        Ok(local) => MediaSession::new(local),
+        Err(why) => {
+            tracing::error!("no RTP port free: {why}");
+            return Admission::Refuse {
+                status: 503,
+                reason: None,
+            };
+        }
+    };
+    match media.answer(offer) {
+        Ok((negotiated, answer_sdp)) => Admission::Accept(Accepted {
+            feature: is_feature,
+            negotiated,
+            answer_sdp,
+            media,
+        }),
+        Err(e) => Admission::Refuse {
+            status: e.status(),
+            reason: Some(e.to_string()),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sdp::fixtures;
+
+    fn local() -> LocalMedia {
+        LocalMedia {
+            addr: "127.0.0.1".parse().expect("literal"),
+            port: 40000,
+            session_id: 7,
+            session_version: 1,
+            username: "ugyelet".to_owned(),
+        }
+    }
+
+    fn refused(a: &Admission) -> Option<u16> {
+        match a {
+            Admission::Refuse { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn offer_without_g711_is_refused_with_488_and_says_what_was_offered() {
+        let a = admit(
+            Feature::No,
+            false,
+            fixtures::ONLY_OPUS_AND_VIDEO.as_bytes(),
+            || Ok(local()),
+        );
+        match a {
+            Admission::Refuse {
+                status: 488,
+                reason: Some(r),
+            } => assert!(r.contains("PCMA/8000"), "{r}"),
+            other => panic!("expected 488, found {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_free_rtp_port_is_refused_with_503() {
+        let a = admit(Feature::No, false, fixtures::SIPP_UAC.as_bytes(), || {
+            Err("RTP port range exhausted".to_owned())
+        });
+        assert_eq!(refused(&a), Some(503));
+    }
+
+    #[test]
+    fn draining_daemon_refuses_new_calls_with_503_before_binding_a_port() {
+        let a = admit(Feature::No, true, fixtures::SIPP_UAC.as_bytes(), || {
+            panic!("no port may be bound while draining")
+        });
+        assert_eq!(refused(&a), Some(503));
+    }
+
+    #[test]
+    fn feature_code_without_credentials_is_challenged_before_binding_a_port() {
+        let a = admit(
+            Feature::Challenge(vec!["Digest realm=\"x\"".to_owned()]),
+            false,
+            fixtures::SIPP_UAC.as_bytes(),
+            || panic!("no port for a challenge"),
+        );
+        assert_eq!(
+            a,
+            Admission::Challenge(vec!["Digest realm=\"x\"".to_owned()])
+        );
+    }
+
+    #[test]
+    fn unknown_or_throttled_feature_code_is_refused_with_its_status() {
+        for status in [404, 403, 400] {
+            let a = admit(
+                Feature::Refuse(status),
+                false,
+                fixtures::SIPP_UAC.as_bytes(),
+                || panic!("no port for a refusal"),
+            );
+            assert_eq!(refused(&a), Some(status));
+        }
+    }
+
+    #[test]
+    fn feature_code_done_is_accepted_as_a_feature_call() {
+        let a = admit(Feature::Done, false, fixtures::SIPP_UAC.as_bytes(), || {
+            Ok(local())
+        });
+        match a {
+            Admission::Accept(acc) => {
+                assert!(acc.feature);
+                assert_eq!(acc.media.local().port, 40000);
+            }
+            other => panic!("expected a call, found {other:?}"),
+        }
+    }
+
+    #[test]
+    fn ordinary_call_is_accepted_with_an_answer_on_the_bound_port() {
+        let a = admit(Feature::No, false, fixtures::SIPP_UAC.as_bytes(), || {
+            Ok(local())
+        });
+        match a {
+            Admission::Accept(acc) => {
+                assert!(!acc.feature);
+                let text = String::from_utf8_lossy(&acc.answer_sdp).into_owned();
+                assert!(text.contains("m=audio 40000 RTP/AVP 0"), "{text}");
+                assert_eq!(acc.negotiated.codec, crate::sdp::offer_answer::Codec::Pcmu);
+            }
+            other => panic!("expected a call, found {other:?}"),
+        }
+    }
+}

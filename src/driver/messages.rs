@@ -1,0 +1,61 @@
+//! What the driver's tasks say to each other. Imports nothing else from the driver, so any
+//! task (and the admin API, through the driver's implementation of its trait) can name
+//! these without pulling in the others.
+//!
+//! ```text
+//!   call task ── ToSip::Command / CallGone ──►  SIP task  ── ToCall ──► call task
+//!   TCP connection ── ToSip::Tcp / TcpOpen / TcpClosed ──► SIP task
+//!   file watcher, admin API ── ToSip::Accounts / Agent ──► SIP task
+//! ```
+
+use std::net::{SocketAddr, UdpSocket};
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::acd::AgentOp;
+use crate::call::{CallCommand, CallInput};
+use crate::operators::Operators;
+use crate::sdp::offer_answer::Negotiated;
+use crate::sip::endpoint::DialogId;
+
+/// Messages into the SIP task from elsewhere.
+pub enum ToSip {
+    /// A call wants something done.
+    Command(DialogId, CallCommand),
+    /// A call task finished.
+    CallGone(DialogId),
+    /// A complete message read from a TCP connection.
+    Tcp {
+        conn: u64,
+        src: SocketAddr,
+        local: SocketAddr,
+        bytes: Vec<u8>,
+    },
+    /// A TCP connection was accepted; its writer.
+    TcpOpen {
+        conn: u64,
+        writer: mpsc::UnboundedSender<Arc<[u8]>>,
+    },
+    /// A TCP connection closed.
+    TcpClosed { conn: u64 },
+    /// The operator accounts file was read again.
+    Accounts(Operators),
+    /// An admin asks to change an operator's state.
+    Agent {
+        name: String,
+        op: AgentOp,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
+/// What the SIP task tells a call task.
+pub enum ToCall {
+    Sip(CallInput),
+    /// An operator answered: from now on the call also owns the operator leg's RTP socket.
+    Bridge {
+        socket: UdpSocket,
+        operator: String,
+        negotiated: Negotiated,
+    },
+}

@@ -1,0 +1,664 @@
+//! The SIP task: one task owns the SIP endpoint and the switchboard, and brings them the
+//! network.
+//!
+//! ```text
+//!            ┌──────────── SIP task (one) ──────────────┐
+//!  UDP ─────►│ SipEndpoint (transactions, dialogs)      │──── ToCall ────► call task (one per call)
+//!  TCP conns►│ Switchboard (registrar, queue, op. legs) │◄─── ToSip ───── call tasks, TCP, admin
+//!            └──────────────────────────────────────────┘
+//! ```
+//!
+//! The task owns both cores exclusively, so neither needs a lock: whatever wants to change
+//! SIP state (a call answering or hanging up, an admin pausing an operator) sends a
+//! [`ToSip`] message. The loop is the house's six steps: wait for one input (a datagram, a
+//! message, the earliest deadline, shutdown), make one `handle_*` call, drain every `poll_*`
+//! of both cores, publish what the admin API reads, send what is due, sleep again.
+//!
+//! What is decided here is only what needs I/O: binding RTP ports, reading the clock and
+//! the OS random number generator, spawning call tasks. Whether to take a call is
+//! [`admission::admit`]; what to do for operators is the [`Switchboard`]'s.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tracing::{debug, error, info, warn};
+
+use super::live::{self, Shared};
+use super::messages::{ToCall, ToSip};
+use super::{call_task, notify, rtp_ports::RtpPorts};
+use crate::admission::{self, Admission};
+use crate::call::{CallCommand, CallInput, CallSetup};
+use crate::cdr::CallRecord;
+use crate::dialplan::interp::CallEnv;
+use crate::phone;
+use crate::pii::Pii;
+use crate::registrar::Source;
+use crate::sdp::offer_answer::{LocalMedia, MediaSession};
+use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
+use crate::sip::msg::Request;
+use crate::sip::ratelimit::{self, RateLimiter, Verdict};
+use crate::switchboard::{Action, Ring, Switchboard};
+
+/// Where call tasks send what they produce: SIP commands, and their record when they end.
+pub(super) struct Outlets {
+    pub to_sip: mpsc::UnboundedSender<ToSip>,
+    pub records: std::sync::mpsc::Sender<CallRecord>,
+}
+
+/// The SIP task's state.
+pub(super) struct SipTask {
+    pub endpoint: SipEndpoint,
+    pub board: Switchboard,
+    pub limiter: RateLimiter,
+    pub udp: UdpSocket,
+    pub shared: Arc<Shared>,
+    pub outlets: Outlets,
+    pub ports: RtpPorts,
+    pub locals: LocalAddrs,
+    /// Where operator states are saved across restarts.
+    pub saved_path: PathBuf,
+    /// Call tasks by their caller leg.
+    pub calls: HashMap<DialogId, mpsc::UnboundedSender<ToCall>>,
+    /// Writers of accepted TCP connections.
+    pub tcp: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>>,
+    /// RTP ports of operator legs not yet handed to a call.
+    pub leg_ports: HashMap<DialogId, StdUdpSocket>,
+}
+
+impl SipTask {
+    /// Runs until `shutdown` completes and the calls in progress have ended (or the drain
+    /// timeout passed).
+    pub async fn run(
+        mut self,
+        mut inbox: mpsc::UnboundedReceiver<ToSip>,
+        shutdown: impl std::future::Future<Output = ()>,
+    ) {
+        let cfg = self.shared.cfg.clone();
+        let watchdog = notify::watchdog_interval();
+        let mut buf = vec![0u8; cfg.sip.max_message_bytes.max(2048) + 1];
+        tokio::pin!(shutdown);
+        // Draining: after SIGTERM new calls get 503, calls in progress run to their end (or
+        // until the drain timeout), then the daemon exits.
+        let mut drain_until: Option<Instant> = None;
+        let mut published = Instant::now();
+        let mut petted = Instant::now();
+        self.publish(Instant::now(), &mut published, true);
+        loop {
+            let now = Instant::now();
+            // `calls` forgets a call as soon as SIP ends it; the call's task may still be
+            // finishing (its log line, its counters). Stop only when every task is done.
+            let tasks = self.shared.metrics.calls_active.load(Ordering::Relaxed);
+            if let Some(until) = drain_until
+                && ((self.calls.is_empty() && tasks == 0) || now >= until)
+            {
+                break;
+            }
+            if let Some(every) = watchdog
+                && now.duration_since(petted) >= every
+            {
+                notify::send("WATCHDOG=1");
+                petted = now;
+            }
+            let mut deadline = earliest(self.endpoint.poll_timeout(), self.board.poll_timeout());
+            // Metrics once a second, and the watchdog on time even with a short period.
+            let mut housekeeping = now + Duration::from_secs(1);
+            if let Some(every) = watchdog {
+                housekeeping = housekeeping.min(petted + every);
+            }
+            deadline = earliest(deadline, Some(housekeeping));
+            deadline = earliest(deadline, drain_until);
+            tokio::select! {
+                r = self.udp.recv_from(&mut buf) => {
+                    let now = Instant::now();
+                    match r {
+                        Ok((len, src)) if len < buf.len() => {
+                            if admit_source(&mut self.limiter, now, src) {
+                                let local = self.locals.for_peer(src.ip());
+                                self.endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
+                            }
+                        }
+                        Ok((_, src)) => debug!(src = %Pii(src), "oversized SIP datagram dropped"),
+                        // ICMP port unreachable from an earlier send shows up here on Linux;
+                        // it says nothing about this socket's health.
+                        Err(e) => debug!("SIP/UDP receive: {e}"),
+                    }
+                }
+                Some(msg) = inbox.recv() => self.on_message(Instant::now(), msg),
+                () = sleep_until(deadline) => {
+                    let now = Instant::now();
+                    self.endpoint.handle_timeout(now);
+                    self.board.handle_timeout(now);
+                }
+                () = &mut shutdown, if drain_until.is_none() => {
+                    let timeout = Duration::from_secs(cfg.call.drain_timeout_s);
+                    info!(calls = self.calls.len(), timeout_s = timeout.as_secs(), "draining: new calls get 503, calls in progress may finish");
+                    notify::send("STOPPING=1");
+                    self.endpoint.set_draining(true);
+                    self.shared.metrics.draining.store(1, Ordering::Relaxed);
+                    drain_until = Some(Instant::now() + timeout);
+                }
+            }
+            let now = Instant::now();
+            self.drain(now, drain_until.is_some());
+            self.publish(now, &mut published, false);
+            self.flush().await;
+        }
+        self.stop(&mut buf).await;
+    }
+
+    /// Calls still up after the drain timeout are hung up, operator legs with them; a short
+    /// grace period lets the BYEs and CANCELs (and their retransmissions) go out and be
+    /// answered.
+    async fn stop(mut self, buf: &mut [u8]) {
+        let remaining: Vec<DialogId> = self.calls.keys().copied().collect();
+        info!(calls = remaining.len(), "shutting down");
+        let now = Instant::now();
+        let legs = self.board.shutdown(now);
+        self.carry_out(now);
+        for d in &remaining {
+            self.endpoint.hangup(now, *d);
+        }
+        let busy = !remaining.is_empty() || legs > 0;
+        let grace = now + Duration::from_secs(if busy { 2 } else { 0 });
+        loop {
+            self.flush().await;
+            let now = Instant::now();
+            if now >= grace {
+                break;
+            }
+            let wake = self.endpoint.poll_timeout().map_or(grace, |t| t.min(grace));
+            tokio::select! {
+                r = self.udp.recv_from(buf) => {
+                    if let Ok((len, src)) = r && len < buf.len() {
+                        let local = self.locals.for_peer(src.ip());
+                        self.endpoint.handle_message(Instant::now(), src, local, Transport::Udp, &buf[..len]);
+                    }
+                }
+                () = tokio::time::sleep_until(wake.into()) => self.endpoint.handle_timeout(Instant::now()),
+            }
+            while self.endpoint.poll_event().is_some() {}
+        }
+    }
+
+    fn on_message(&mut self, now: Instant, msg: ToSip) {
+        match msg {
+            ToSip::Command(dialog, cmd) => match cmd {
+                CallCommand::Answer { sdp } => self.endpoint.answer(now, dialog, sdp),
+                CallCommand::Reject { status } => self.endpoint.reject(now, dialog, status),
+                CallCommand::Hangup => self.endpoint.hangup(now, dialog),
+                CallCommand::Enqueue {
+                    queue,
+                    path,
+                    caller,
+                    codec,
+                } => self
+                    .board
+                    .handle_enqueue(now, dialog, &queue, caller, path, codec),
+                CallCommand::LeaveQueue => self.board.call_gone(now, dialog),
+            },
+            ToSip::CallGone(dialog) => {
+                self.calls.remove(&dialog);
+                self.endpoint.hangup(now, dialog);
+                self.board.call_gone(now, dialog);
+            }
+            ToSip::Accounts(ops) => self.board.set_accounts(now, ops),
+            ToSip::Agent { name, op, reply } => {
+                let _ = reply.send(self.board.agent_op(now, &name, op));
+            }
+            ToSip::Tcp {
+                conn,
+                src,
+                local,
+                bytes,
+            } => {
+                if admit_source(&mut self.limiter, now, src) {
+                    self.endpoint
+                        .handle_message(now, src, local, Transport::Tcp(conn), &bytes);
+                }
+            }
+            ToSip::TcpOpen { conn, writer } => {
+                self.tcp.insert(conn, writer);
+            }
+            ToSip::TcpClosed { conn } => {
+                self.tcp.remove(&conn);
+                self.board.connection_closed(now, conn);
+            }
+        }
+    }
+
+    /// Drains both cores until neither has anything left: an endpoint event can make the
+    /// switchboard act on the endpoint, which can produce events again.
+    fn drain(&mut self, now: Instant, draining: bool) {
+        loop {
+            while let Some(ev) = self.endpoint.poll_event() {
+                self.on_event(now, ev, draining);
+            }
+            self.carry_out(now);
+            if !self.endpoint.has_events() {
+                break;
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, ev: SipEvent, draining: bool) {
+        match ev {
+            SipEvent::Register {
+                id,
+                request,
+                source,
+                transport,
+            } => self.board.handle_register(
+                now,
+                id,
+                &request,
+                Source {
+                    addr: source,
+                    transport,
+                },
+            ),
+            SipEvent::ProbeResult { probe, status } => self.board.probe_result(now, probe, status),
+            SipEvent::IncomingCall {
+                dialog,
+                request,
+                source,
+                local,
+            } => self.incoming_call(now, dialog, request, source, local, draining),
+            // Events of operator legs are the switchboard's.
+            SipEvent::OutgoingAnswered { dialog, sdp } if self.board.owns(dialog) => {
+                self.board.answered(now, dialog, &sdp);
+            }
+            SipEvent::OutgoingFailed { dialog, status } if self.board.owns(dialog) => {
+                self.board.failed(now, dialog, status);
+            }
+            SipEvent::Ended { dialog, .. } if self.board.owns(dialog) => {
+                self.board.ended(now, dialog);
+            }
+            SipEvent::ReInvite { dialog, request } if self.board.owns(dialog) => {
+                self.board.reinvite(dialog, &request.body);
+            }
+            SipEvent::Confirmed { dialog } | SipEvent::Info { dialog, .. }
+                if self.board.owns(dialog) => {}
+            SipEvent::OutgoingProgress { .. } => {}
+            SipEvent::OutgoingAnswered { dialog, .. } | SipEvent::OutgoingFailed { dialog, .. } => {
+                debug!(dialog, "event for an operator leg already withdrawn");
+            }
+            // Events of caller legs are their call's.
+            SipEvent::Confirmed { dialog } => self.forward(dialog, CallInput::Confirmed),
+            SipEvent::ReInvite { dialog, request } => {
+                self.forward(dialog, CallInput::ReInvite { body: request.body });
+            }
+            SipEvent::Info {
+                dialog,
+                content_type,
+                body,
+            } => self.forward(dialog, CallInput::Info { content_type, body }),
+            SipEvent::Ended { dialog, reason } => {
+                if let Some(tx) = self.calls.remove(&dialog) {
+                    let _ = tx.send(ToCall::Sip(CallInput::Ended(reason)));
+                }
+            }
+        }
+    }
+
+    /// A new INVITE to the line: admission decides, then the call gets its task.
+    fn incoming_call(
+        &mut self,
+        now: Instant,
+        dialog: DialogId,
+        request: Box<Request>,
+        source: SocketAddr,
+        local: SocketAddr,
+        draining: bool,
+    ) {
+        let feature = self.board.feature_code(now, &request, source);
+        let ports = &mut self.ports;
+        let listen_ip = self.shared.cfg.sip.listen.ip();
+        let mut caller_port = None;
+        let decision = admission::admit(feature, draining, &request.body, || {
+            let (socket, port) = ports
+                .bind(bind_ip(listen_ip, local.ip()))
+                .map_err(|e| e.to_string())?;
+            // One handle for the media receiver, one for the media clock.
+            let sender = socket.try_clone().map_err(|e| e.to_string())?;
+            caller_port = Some(call_task::CallerPort {
+                receive: socket,
+                send: sender,
+            });
+            Ok(local_media(local.ip(), port))
+        });
+        let accepted = match decision {
+            Admission::Challenge(ch) => return self.endpoint.challenge(now, dialog, ch),
+            Admission::Refuse {
+                status,
+                reason: Some(why),
+            } => {
+                info!(dialog, status, "call refused: {why}");
+                return self.endpoint.reject_because(now, dialog, status, &why);
+            }
+            Admission::Refuse {
+                status,
+                reason: None,
+            } => return self.endpoint.reject(now, dialog, status),
+            Admission::Accept(a) => a,
+        };
+        let Some(port) = caller_port else {
+            error!(dialog, "accepted call without an RTP port");
+            return self.endpoint.reject(now, dialog, 500);
+        };
+        self.endpoint.ringing(now, dialog);
+        let ctx = &self.shared;
+        // The call is served from what is loaded now, to its end, whatever reloads happen
+        // meanwhile.
+        let served = ctx.current();
+        let caller = request.from.uri.user().unwrap_or("").to_owned();
+        let start_ts = jiff::Timestamp::now();
+        let env = CallEnv {
+            caller: phone::normalize(&caller),
+            civil_start: start_ts.to_zoned_datetime(crate::dialplan::calendar::tz()),
+            schedules: Arc::new(live::CalendarSchedules {
+                calendar: Arc::clone(&served.calendar),
+                manual: ctx.manual(),
+            }),
+        };
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.calls.insert(dialog, tx);
+        let setup = CallSetup {
+            dialog,
+            caller,
+            source,
+            negotiated: accepted.negotiated,
+            answer_sdp: accepted.answer_sdp,
+            local_media: accepted.media.local().clone(),
+            plan: if accepted.feature {
+                Arc::clone(&served.feature_plan)
+            } else {
+                Arc::clone(&served.plan)
+            },
+            prompts: Arc::clone(&served.prompts),
+            answer_at: now + Duration::from_millis(ctx.cfg.call.answer_delay_ms),
+            max_duration: Duration::from_secs(ctx.cfg.call.max_duration_s),
+            inactivity: match ctx.cfg.rtp.inactivity_timeout_s {
+                0 => None,
+                s => Some(Duration::from_secs(s)),
+            },
+            seed: rand::random(),
+            env,
+            sip_call_id: request.call_id.clone(),
+            called: request.uri.user().unwrap_or("").to_owned(),
+            start_ts,
+            trust_sdp_address: ctx.cfg.rtp.trust_sdp_address,
+        };
+        ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut live) = ctx.calls.lock() {
+            live.insert(
+                dialog,
+                live::LiveCall {
+                    id: dialog,
+                    caller: setup
+                        .env
+                        .caller
+                        .clone()
+                        .unwrap_or_else(|| setup.caller.clone()),
+                    started: setup.start_ts.to_string(),
+                    plan_version: served.version,
+                    sip_call_id: setup.sip_call_id.clone(),
+                },
+            );
+        }
+        tokio::spawn(call_task::run(
+            now,
+            setup,
+            port,
+            rx,
+            self.outlets.to_sip.clone(),
+            Arc::clone(ctx),
+            self.outlets.records.clone(),
+        ));
+    }
+
+    /// Carries out what the switchboard decided.
+    fn carry_out(&mut self, now: Instant) {
+        while let Some(action) = self.board.poll_action() {
+            match action {
+                Action::Respond { id, response } => self.endpoint.respond(now, id, *response),
+                Action::Crlf { conn } => {
+                    if let Some(w) = self.tcp.get(&conn) {
+                        let _ = w.send(Arc::from(&b"\r\n\r\n"[..]));
+                    }
+                }
+                Action::Probe {
+                    probe,
+                    target,
+                    contact,
+                } => {
+                    let local = self.locals.for_peer(target.addr.ip());
+                    self.endpoint
+                        .probe(now, probe, target.addr, target.transport, local, contact);
+                }
+                Action::Ring(ring) => {
+                    if let Err(why) = self.ring(now, &ring) {
+                        self.board.ring_failed(now, &ring, &why);
+                    }
+                }
+                Action::Cancel { leg } => self.endpoint.cancel(now, leg),
+                Action::Hangup { leg } => self.endpoint.hangup(now, leg),
+                Action::Answer { leg, sdp } => self.endpoint.answer(now, leg, sdp),
+                Action::Reject { leg, status } => self.endpoint.reject(now, leg, status),
+                Action::Bridge {
+                    call,
+                    leg,
+                    operator,
+                    negotiated,
+                } => {
+                    if let Some(socket) = self.leg_ports.remove(&leg) {
+                        self.tell(
+                            call,
+                            ToCall::Bridge {
+                                socket,
+                                operator,
+                                negotiated,
+                            },
+                        );
+                    }
+                }
+                Action::Tell { call, news } => self.tell(call, ToCall::Sip(CallInput::Queue(news))),
+                Action::Release { leg } => {
+                    self.leg_ports.remove(&leg);
+                }
+            }
+        }
+    }
+
+    /// Binds the operator leg's RTP port and sends the INVITE.
+    fn ring(&mut self, now: Instant, ring: &Ring) -> Result<(), String> {
+        let local = self.locals.for_peer(ring.target.addr.ip());
+        let ip = bind_ip(self.shared.cfg.sip.listen.ip(), local.ip());
+        let (socket, port) = self
+            .ports
+            .bind(ip)
+            .map_err(|e| format!("no RTP port: {e}"))?;
+        let media = MediaSession::new(local_media(local.ip(), port));
+        let invite = ring.invite(local, &media)?;
+        let leg = self.endpoint.invite(now, invite);
+        self.leg_ports.insert(leg, socket);
+        self.board.ring_started(ring, leg, media);
+        Ok(())
+    }
+
+    fn forward(&self, dialog: DialogId, input: CallInput) {
+        self.tell(dialog, ToCall::Sip(input));
+    }
+
+    fn tell(&self, call: DialogId, msg: ToCall) {
+        if let Some(tx) = self.calls.get(&call) {
+            // A send error means the call task already ended; the endpoint hears of it
+            // through `CallGone`.
+            let _ = tx.send(msg);
+        }
+    }
+
+    /// Publishes SIP counters, operators and waiting callers for the admin API (at once
+    /// when they changed, else once a second), and saves operator states when they changed.
+    fn publish(&mut self, now: Instant, published: &mut Instant, force: bool) {
+        let changed = self.board.take_changed();
+        if !force && !changed && now.saturating_duration_since(*published) < Duration::from_secs(1)
+        {
+            return;
+        }
+        *published = now;
+        let m = &self.shared.metrics;
+        m.set_sip(self.endpoint.stats());
+        m.rate_limited
+            .store(self.limiter.dropped(), Ordering::Relaxed);
+        m.sources_blocked
+            .store(self.limiter.blocks(), Ordering::Relaxed);
+        if let Ok(mut g) = self.shared.operators.lock() {
+            *g = self.board.view(now);
+        }
+        if let Some(saved) = self.board.states_to_save() {
+            let written = serde_json::to_vec_pretty(&saved)
+                .map_err(|e| e.to_string())
+                .and_then(|bytes| {
+                    super::overrides::write_atomic(&self.saved_path, &bytes)
+                        .map_err(|e| e.to_string())
+                });
+            if let Err(e) = written {
+                warn!("cannot save operator states: {e}");
+            }
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            send(&self.udp, &self.tcp, t).await;
+        }
+    }
+}
+
+/// Our media description on a freshly bound port (a random session id, RFC 4566 §5.2).
+fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
+    LocalMedia {
+        addr,
+        port,
+        session_id: u64::from(rand::random::<u32>()),
+        session_version: 1,
+        username: "ugyelet".to_owned(),
+    }
+}
+
+fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Applies the per-source rate limit; logs a source when it gets blocked.
+fn admit_source(limiter: &mut RateLimiter, now: Instant, src: SocketAddr) -> bool {
+    match limiter.check(now, src) {
+        Verdict::Allow => true,
+        Verdict::Drop => false,
+        Verdict::Blocked { until, scope } => {
+            let seconds = until.saturating_duration_since(now).as_secs();
+            match scope {
+                ratelimit::Scope::Source => warn!(
+                    src = %Pii(src),
+                    seconds,
+                    "source keeps flooding: ignored for a while"
+                ),
+                ratelimit::Scope::Address => warn!(
+                    address = %Pii(src.ip()),
+                    seconds,
+                    "address keeps flooding from many ports: all of it ignored for a while"
+                ),
+            }
+            false
+        }
+    }
+}
+
+async fn send(udp: &UdpSocket, tcp: &HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>>, t: Transmit) {
+    match t.transport {
+        Transport::Udp => {
+            if let Err(e) = udp.send_to(&t.bytes, t.dst).await {
+                debug!(dst = %Pii(t.dst), "SIP/UDP send failed: {e}");
+            }
+        }
+        Transport::Tcp(conn) => {
+            if let Some(w) = tcp.get(&conn) {
+                let _ = w.send(t.bytes);
+            }
+        }
+    }
+}
+
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The RTP socket binds to the SIP listen address, or, when that is a wildcard, to the
+/// address the peer reached us on.
+fn bind_ip(listen: IpAddr, local: IpAddr) -> IpAddr {
+    if listen.is_unspecified() {
+        local
+    } else {
+        listen
+    }
+}
+
+/// Our address as each peer sees it, for Via, Contact and SDP.
+///
+/// With a specific listen address that is the answer. With a wildcard, ask the kernel which
+/// source address it would use towards the peer (a connected UDP socket sends nothing), and
+/// cache it per peer address.
+pub(super) struct LocalAddrs {
+    listen: SocketAddr,
+    public: Option<IpAddr>,
+    cache: HashMap<IpAddr, SocketAddr>,
+}
+
+impl LocalAddrs {
+    pub(super) fn new(listen: SocketAddr, public: Option<IpAddr>) -> Self {
+        LocalAddrs {
+            listen,
+            public,
+            cache: HashMap::new(),
+        }
+    }
+
+    pub(super) fn for_peer(&mut self, peer: IpAddr) -> SocketAddr {
+        if let Some(ip) = self.public {
+            return SocketAddr::new(ip, self.listen.port());
+        }
+        if !self.listen.ip().is_unspecified() {
+            return self.listen;
+        }
+        if self.cache.len() > 10_000 {
+            self.cache.clear();
+        }
+        let port = self.listen.port();
+        *self.cache.entry(peer).or_insert_with(|| {
+            let any: SocketAddr = match peer {
+                IpAddr::V4(_) => SocketAddr::from(([0, 0, 0, 0], 0)),
+                IpAddr::V6(_) => SocketAddr::from(([0u16; 8], 0)),
+            };
+            let ip = StdUdpSocket::bind(any)
+                .and_then(|s| {
+                    s.connect(SocketAddr::new(peer, 9))?;
+                    s.local_addr()
+                })
+                .map(|a| a.ip())
+                .unwrap_or(peer);
+            SocketAddr::new(ip, port)
+        })
+    }
+}

@@ -1,0 +1,711 @@
+//! The operators' side of a call: registrar, operator queue and operator legs, as one
+//! sans-IO core.
+//!
+//! ```text
+//!  REGISTER ─► handle_register ─► Registrar ──reachable──► Acd ◄── handle_enqueue / call_gone
+//!                                    │ keep-alives            │ Ring / CancelRing / NoAgents
+//!                                    ▼                        ▼ Announce
+//!                     Action::Probe / Action::Crlf    Action::Ring ─► driver binds a port,
+//!                                                     sends the INVITE ─► ring_started
+//!   operator's phone:  OutgoingAnswered ─► answered ─► Action::Bridge (the leg's port to the call)
+//!                      OutgoingFailed   ─► failed   ─► Acd tries the next operator
+//!                      Ended (BYE)      ─► ended    ─► Action::Tell(OperatorHungUp)
+//!                      ReInvite (hold)  ─► reinvite ─► Action::Answer + Action::Tell(OperatorMedia)
+//! ```
+//!
+//! Like every core it reads no clock and touches no socket: each `handle_*` takes `now`, and
+//! what must happen on the wire comes out of [`Switchboard::poll_action`]. The driver owns the
+//! SIP endpoint, the RTP ports and the call tasks and carries the actions out; the only
+//! round trip is [`Action::Ring`], which needs an RTP port bound before the INVITE's offer can
+//! be written: the driver binds one and reports back with [`Switchboard::ring_started`] (or
+//! [`Switchboard::ring_failed`]).
+//!
+//! The switchboard knows calls only by their caller leg's [`DialogId`]; what a call does
+//! with queue news is the call core's business (`call.rs` stays the only translator
+//! between legs and the dial plan).
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use tracing::{debug, info, warn};
+
+use crate::acd::{Acd, AcdAction, AcdConfig, AgentOp, RingFailure, SavedAgents, Strategy};
+use crate::call::QueueNews;
+use crate::config::{OperatorsConfig, QueueStrategy};
+use crate::dialplan::interp::ActionResult;
+use crate::operators::Operators;
+use crate::pii::Pii;
+use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Source};
+use crate::sdp::offer_answer::{self, Codec, MediaSession, Negotiated};
+use crate::sip::auth::{Attempt, Verdict};
+use crate::sip::endpoint::{DialogId, OutgoingCall, RequestId, Transport};
+use crate::sip::msg::{NameAddr, Request, Response, Uri};
+
+/// The RFC 4733 payload type offered to operators' phones.
+const TELEPHONE_EVENT_PT: u8 = 101;
+
+/// What the driver must do.
+#[derive(Debug)]
+pub enum Action {
+    /// Answer a REGISTER.
+    Respond {
+        id: RequestId,
+        response: Box<Response>,
+    },
+    /// Keep a TCP binding's connection open with a CRLF ping (RFC 5626 §4.4.1).
+    Crlf { conn: u64 },
+    /// Keep a UDP binding's NAT pinhole open with an OPTIONS to `contact`; report the
+    /// outcome with [`Switchboard::probe_result`].
+    Probe {
+        probe: u64,
+        target: Source,
+        contact: Uri,
+    },
+    /// Ring an operator's phone: bind an RTP port towards `ring.target`, build the INVITE
+    /// with [`Ring::invite`], send it, and report with [`Switchboard::ring_started`] or
+    /// [`Switchboard::ring_failed`].
+    Ring(Ring),
+    /// Withdraw a ringing INVITE (CANCEL).
+    Cancel { leg: DialogId },
+    /// End an answered operator leg (BYE).
+    Hangup { leg: DialogId },
+    /// 200 OK with this SDP to the operator leg's pending re-INVITE.
+    Answer { leg: DialogId, sdp: Vec<u8> },
+    /// A final error to the operator leg's pending re-INVITE.
+    Reject { leg: DialogId, status: u16 },
+    /// The operator answered: hand the leg's RTP port to the call, which relays from now on.
+    Bridge {
+        call: DialogId,
+        leg: DialogId,
+        operator: String,
+        negotiated: Negotiated,
+    },
+    /// News for a waiting or bridged call.
+    Tell { call: DialogId, news: QueueNews },
+    /// The leg is over (or was never bridged): its RTP port, if still held, can go.
+    Release { leg: DialogId },
+}
+
+/// An operator to ring for a waiting call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ring {
+    pub call: DialogId,
+    pub agent: String,
+    /// Where the operator's newest binding is reached (its NAT binding, its connection).
+    pub target: Source,
+    /// The Contact the phone registered: the INVITE's Request-URI.
+    pub contact: Uri,
+    /// The caller leg's codec first, so no transcoding is needed.
+    pub codecs: [Codec; 2],
+    /// The caller's number as the operator's phone should show it.
+    pub caller: String,
+    /// The menu path, for `X-Ugyelet-Path`.
+    pub path: String,
+}
+
+impl Ring {
+    /// The INVITE for this ring, from our address as the phone sees it and the RTP port the
+    /// driver bound for the leg.
+    pub fn invite(&self, local: SocketAddr, media: &MediaSession) -> Result<OutgoingCall, String> {
+        let host = host_port(local);
+        let to = NameAddr::parse(&format!("<sip:{}@{host}>", self.agent))
+            .map_err(|e| format!("operator name as URI: {e}"))?;
+        let user = sip_user(&self.caller);
+        let display = self.caller.replace(['"', '\\'], "");
+        let from = NameAddr::parse(&format!("\"{display}\" <sip:{user}@{host}>"))
+            .or_else(|_| NameAddr::parse(&format!("<sip:anonymous@{host}>")))
+            .map_err(|e| format!("caller as URI: {e}"))?;
+        Ok(OutgoingCall {
+            request_uri: self.contact.clone(),
+            dst: self.target.addr,
+            transport: self.target.transport,
+            local,
+            to,
+            from,
+            headers: vec![("X-Ugyelet-Path".to_owned(), self.path.clone())],
+            sdp: media.offer(&self.codecs, TELEPHONE_EVENT_PT),
+        })
+    }
+}
+
+/// What to do with an INVITE to a feature code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Feature {
+    /// Not a feature code: an ordinary call to the line.
+    No,
+    /// Ask for credentials (401 with these challenges).
+    Challenge(Vec<String>),
+    /// Refuse with this status (unknown code, throttled, bad credentials format).
+    Refuse(u16),
+    /// Done: confirm with a tone.
+    Done,
+}
+
+/// A caller waiting in (or connected through) the queue.
+struct Waiting {
+    caller: String,
+    path: String,
+    codec: Codec,
+    /// The operator leg once one answered.
+    connected: Option<DialogId>,
+}
+
+/// An INVITE to an operator (ringing or answered).
+struct Leg {
+    call: DialogId,
+    agent: String,
+    media: MediaSession,
+    answered: bool,
+}
+
+/// Registrar, queue and operator legs.
+pub struct Switchboard {
+    registrar: Registrar,
+    accounts: Operators,
+    acd: Acd,
+    waiting: HashMap<DialogId, Waiting>,
+    legs: HashMap<DialogId, Leg>,
+    /// Keep-alive probes in flight → binding.
+    probes: HashMap<u64, u64>,
+    next_probe: u64,
+    actions: VecDeque<Action>,
+    /// Operator states or the queue changed since the last [`Switchboard::take_changed`].
+    changed: bool,
+    /// The operator states last handed out for saving.
+    last_saved: SavedAgents,
+}
+
+impl Switchboard {
+    pub fn new(registrar: Registrar, accounts: Operators, acd: Acd) -> Self {
+        Switchboard {
+            last_saved: acd.saved_state(),
+            registrar,
+            accounts,
+            acd,
+            waiting: HashMap::new(),
+            legs: HashMap::new(),
+            probes: HashMap::new(),
+            next_probe: 1,
+            actions: VecDeque::new(),
+            // The first view is published at once.
+            changed: true,
+        }
+    }
+
+    /// Whether `dialog` is an operator leg (its SIP events are ours, not a call's).
+    pub fn owns(&self, dialog: DialogId) -> bool {
+        self.legs.contains_key(&dialog)
+    }
+
+    /// The operator queue, for views and tests.
+    pub fn acd(&self) -> &Acd {
+        &self.acd
+    }
+
+    /// A REGISTER arrived.
+    pub fn handle_register(
+        &mut self,
+        now: Instant,
+        id: RequestId,
+        request: &Request,
+        source: Source,
+    ) {
+        let out = self
+            .registrar
+            .handle_register(now, request, source, &self.accounts);
+        match &out.error {
+            Some(e) => {
+                info!(src = %Pii(source.addr), status = out.response.status, "REGISTER refused: {e}");
+            }
+            // 403 without a reason of its own: too many failed answers from this address.
+            None if out.response.status == 403 => {
+                warn!(src = %Pii(source.addr), "REGISTER refused: throttled after failed passwords");
+            }
+            None => {}
+        }
+        self.actions.push_back(Action::Respond {
+            id,
+            response: Box::new(out.response),
+        });
+        self.after_registrar(now);
+    }
+
+    /// A keep-alive OPTIONS was answered (`Some(status)`) or not (`None`).
+    pub fn probe_result(&mut self, now: Instant, probe: u64, status: Option<u16>) {
+        if let Some(binding) = self.probes.remove(&probe)
+            && status.is_none()
+        {
+            self.registrar.handle_keepalive_failed(now, binding);
+            self.after_registrar(now);
+        }
+    }
+
+    /// A TCP connection closed: bindings over it are gone.
+    pub fn connection_closed(&mut self, now: Instant, conn: u64) {
+        self.registrar.handle_connection_closed(now, conn);
+        self.after_registrar(now);
+    }
+
+    fn after_registrar(&mut self, now: Instant) {
+        while let Some(ev) = self.registrar.poll_event() {
+            let aor = match &ev {
+                RegistrarEvent::Registered {
+                    aor,
+                    refreshed,
+                    source,
+                    ..
+                } => {
+                    if !refreshed {
+                        info!(operator = %aor, src = %Pii(source.addr), "operator registered");
+                    }
+                    aor.clone()
+                }
+                RegistrarEvent::Unregistered { aor, .. }
+                | RegistrarEvent::Expired { aor, .. }
+                | RegistrarEvent::Lost { aor, .. } => {
+                    info!(operator = %aor, event = ?ev, "operator binding removed");
+                    aor.clone()
+                }
+            };
+            let reachable = self.registrar.is_registered(&aor);
+            self.acd.handle_reachable(now, &aor, reachable);
+        }
+        self.decide(now);
+    }
+
+    /// A call asks for an operator.
+    pub fn handle_enqueue(
+        &mut self,
+        now: Instant,
+        call: DialogId,
+        queue: &str,
+        caller: String,
+        path: String,
+        codec: Codec,
+    ) {
+        self.waiting.insert(
+            call,
+            Waiting {
+                caller,
+                path,
+                codec,
+                connected: None,
+            },
+        );
+        self.acd.handle_enqueue(now, call, queue);
+        self.decide(now);
+    }
+
+    /// The call left the queue, or ended (caller hung up, the plan finished).
+    pub fn call_gone(&mut self, now: Instant, call: DialogId) {
+        let Some(w) = self.waiting.remove(&call) else {
+            return;
+        };
+        match w.connected {
+            Some(leg) => {
+                if let Some(l) = self.legs.remove(&leg) {
+                    self.actions.push_back(Action::Hangup { leg });
+                    self.actions.push_back(Action::Release { leg });
+                    self.acd.handle_call_ended(now, &l.agent);
+                    self.changed = true;
+                }
+            }
+            None => self.acd.handle_abandon(now, call),
+        }
+        self.decide(now);
+    }
+
+    /// The driver bound a port and sent the INVITE for `ring`: `leg` is its dialog.
+    pub fn ring_started(&mut self, ring: &Ring, leg: DialogId, media: MediaSession) {
+        info!(leg, operator = %ring.agent, "ringing the operator");
+        self.legs.insert(
+            leg,
+            Leg {
+                call: ring.call,
+                agent: ring.agent.clone(),
+                media,
+                answered: false,
+            },
+        );
+    }
+
+    /// The driver could not ring (no RTP port, an unusable contact): the queue decides again.
+    pub fn ring_failed(&mut self, now: Instant, ring: &Ring, why: &str) {
+        warn!(operator = %ring.agent, "cannot ring the operator: {why}");
+        self.acd
+            .handle_ring_failed(now, ring.call, &ring.agent, RingFailure::Unreachable);
+        self.decide(now);
+    }
+
+    /// The operator's phone answered with this SDP.
+    pub fn answered(&mut self, now: Instant, leg: DialogId, sdp: &[u8]) {
+        let Some(l) = self.legs.get(&leg) else {
+            return;
+        };
+        let (call, agent) = (l.call, l.agent.clone());
+        let negotiated = match offer_answer::accept_answer(sdp) {
+            Ok(n) => n,
+            Err(e) => {
+                warn!(operator = %agent, "operator's answer unusable: {e}");
+                self.drop_leg(leg, Action::Hangup { leg });
+                self.acd
+                    .handle_ring_failed(now, call, &agent, RingFailure::Rejected);
+                self.decide(now);
+                return;
+            }
+        };
+        if !self.acd.handle_answered(now, call, &agent) {
+            // Too late: the caller left, or another phone answered first (ringall).
+            self.drop_leg(leg, Action::Hangup { leg });
+            self.decide(now);
+            return;
+        }
+        self.changed = true;
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.answered = true;
+        }
+        if let Some(w) = self.waiting.get_mut(&call) {
+            w.connected = Some(leg);
+        }
+        info!(leg, operator = %agent, "operator answered");
+        self.actions.push_back(Action::Bridge {
+            call,
+            leg,
+            operator: agent,
+            negotiated,
+        });
+        self.decide(now);
+    }
+
+    /// The operator's phone refused, or nobody answered in time.
+    pub fn failed(&mut self, now: Instant, leg: DialogId, status: u16) {
+        let Some(l) = self.legs.remove(&leg) else {
+            return;
+        };
+        self.actions.push_back(Action::Release { leg });
+        let why = match status {
+            // Our own CANCEL: the queue already knows.
+            487 => return,
+            486 | 600 => RingFailure::Busy,
+            603 | 403 => RingFailure::Rejected,
+            408 | 480 => RingFailure::NoAnswer,
+            _ => RingFailure::Unreachable,
+        };
+        info!(leg, operator = %l.agent, status, "operator's phone did not take the call");
+        self.acd.handle_ring_failed(now, l.call, &l.agent, why);
+        self.changed = true;
+        self.decide(now);
+    }
+
+    /// The operator hung up (or the leg failed after the answer): the caller's leg ends too.
+    pub fn ended(&mut self, now: Instant, leg: DialogId) {
+        let Some(l) = self.legs.remove(&leg) else {
+            return;
+        };
+        self.actions.push_back(Action::Release { leg });
+        info!(leg, operator = %l.agent, "operator hung up");
+        self.acd.handle_call_ended(now, &l.agent);
+        self.changed = true;
+        if let Some(w) = self.waiting.remove(&l.call)
+            && w.connected == Some(leg)
+        {
+            self.actions.push_back(Action::Tell {
+                call: l.call,
+                news: QueueNews::OperatorHungUp,
+            });
+        }
+        self.decide(now);
+    }
+
+    /// A re-INVITE from the operator's phone (hold, resume): the relay keeps its port, so
+    /// the answer repeats our media with a new session version.
+    pub fn reinvite(&mut self, leg: DialogId, offer: &[u8]) {
+        let Some(l) = self.legs.get_mut(&leg) else {
+            return;
+        };
+        match l.media.answer_again(offer) {
+            Ok((negotiated, sdp)) => {
+                self.actions.push_back(Action::Answer { leg, sdp });
+                self.actions.push_back(Action::Tell {
+                    call: l.call,
+                    news: QueueNews::OperatorMedia(negotiated),
+                });
+            }
+            Err(e) => self.actions.push_back(Action::Reject {
+                leg,
+                status: e.status(),
+            }),
+        }
+    }
+
+    /// The daemon stops: every operator leg ends (ringing ones are cancelled, answered
+    /// ones get BYE), so no phone is left in a call whose caller is gone. Returns how many
+    /// legs were ended.
+    pub fn shutdown(&mut self, now: Instant) -> usize {
+        let mut legs: Vec<DialogId> = self.legs.keys().copied().collect();
+        legs.sort_unstable();
+        for &leg in &legs {
+            if let Some(l) = self.legs.remove(&leg) {
+                let end = if l.answered {
+                    self.acd.handle_call_ended(now, &l.agent);
+                    Action::Hangup { leg }
+                } else {
+                    Action::Cancel { leg }
+                };
+                self.actions.push_back(end);
+                self.actions.push_back(Action::Release { leg });
+            }
+        }
+        self.changed = true;
+        legs.len()
+    }
+
+    /// Timers (registrations, keep-alives, ring timeouts, announcements, longest waits).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.registrar.handle_timeout(now);
+        self.after_registrar(now);
+        self.acd.handle_timeout(now);
+        self.decide(now);
+    }
+
+    /// When [`Switchboard::handle_timeout`] must next run.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.registrar.poll_timeout(), self.acd.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// The next thing to do on the wire.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// Turns what the registrar and the queue decided into actions.
+    fn decide(&mut self, now: Instant) {
+        while let Some(k) = self.registrar.poll_keepalive() {
+            match (k.kind, k.target.transport) {
+                (KeepAliveKind::Crlf, Transport::Tcp(conn)) => {
+                    self.actions.push_back(Action::Crlf { conn });
+                }
+                (KeepAliveKind::Crlf, Transport::Udp) => {}
+                (KeepAliveKind::Options, _) => {
+                    let probe = self.next_probe;
+                    self.next_probe += 1;
+                    self.probes.insert(probe, k.binding);
+                    self.actions.push_back(Action::Probe {
+                        probe,
+                        target: k.target,
+                        contact: k.contact,
+                    });
+                }
+            }
+        }
+        // A ring that fails at once makes the queue decide again; the bound keeps one turn
+        // finite whatever the queue does, and what is left comes out on the next turn.
+        for _ in 0..256 {
+            let Some(action) = self.acd.poll_action() else {
+                break;
+            };
+            self.changed = true;
+            match action {
+                AcdAction::Ring { call, agent } => match self.ring(call, &agent) {
+                    Ok(ring) => self.actions.push_back(Action::Ring(ring)),
+                    Err(why) => {
+                        // The queue decides again at once (next operator, or no one).
+                        warn!(operator = %agent, "cannot ring the operator: {why}");
+                        self.acd
+                            .handle_ring_failed(now, call, &agent, RingFailure::Unreachable);
+                    }
+                },
+                AcdAction::CancelRing { call, agent } => {
+                    let mut legs: Vec<DialogId> = self
+                        .legs
+                        .iter()
+                        .filter(|(_, l)| l.call == call && l.agent == agent)
+                        .map(|(d, _)| *d)
+                        .collect();
+                    legs.sort_unstable();
+                    for leg in legs {
+                        debug!(leg, operator = %agent, "ringing withdrawn");
+                        self.drop_leg(leg, Action::Cancel { leg });
+                    }
+                }
+                AcdAction::NoAgents { call } | AcdAction::MaxWait { call } => {
+                    self.waiting.remove(&call);
+                    self.actions.push_back(Action::Tell {
+                        call,
+                        news: QueueNews::Left(ActionResult::NoAgents),
+                    });
+                }
+                AcdAction::Announce {
+                    call,
+                    position,
+                    estimated_wait,
+                } => self.actions.push_back(Action::Tell {
+                    call,
+                    news: QueueNews::Position {
+                        position: u32::try_from(position).unwrap_or(u32::MAX),
+                        estimated_wait,
+                    },
+                }),
+            }
+        }
+    }
+
+    fn drop_leg(&mut self, leg: DialogId, end: Action) {
+        self.legs.remove(&leg);
+        self.actions.push_back(end);
+        self.actions.push_back(Action::Release { leg });
+    }
+
+    fn ring(&self, call: DialogId, agent: &str) -> Result<Ring, String> {
+        let w = self
+            .waiting
+            .get(&call)
+            .ok_or_else(|| "the call is no longer waiting".to_owned())?;
+        // The newest binding: the phone that registered last.
+        let b = self
+            .registrar
+            .lookup(agent)
+            .max_by_key(|b| b.registered_at)
+            .ok_or_else(|| "not registered".to_owned())?;
+        let other = match w.codec {
+            Codec::Pcma => Codec::Pcmu,
+            Codec::Pcmu => Codec::Pcma,
+        };
+        Ok(Ring {
+            call,
+            agent: agent.to_owned(),
+            target: b.source,
+            contact: b.contact.uri.clone(),
+            codecs: [w.codec, other],
+            caller: w.caller.clone(),
+            path: w.path.clone(),
+        })
+    }
+
+    /// Handles an INVITE whose Request-URI user is a feature code (`*21` log in, `*22` log
+    /// out, `*23` pause, `*24` end the pause). Only an operator authenticated by Digest on
+    /// this very INVITE may use them, and only for their own account.
+    pub fn feature_code(&mut self, now: Instant, request: &Request, source: SocketAddr) -> Feature {
+        let Some(user) = request.uri.user() else {
+            return Feature::No;
+        };
+        let op = match user {
+            "*21" => AgentOp::Login,
+            "*22" => AgentOp::Logout,
+            "*23" => AgentOp::Pause("phone".to_owned()),
+            "*24" => AgentOp::Unpause,
+            u if u.starts_with('*') => return Feature::Refuse(404),
+            _ => return Feature::No,
+        };
+        let ruri = request.uri.to_string();
+        let attempt = Attempt {
+            method: "INVITE",
+            request_uri: &ruri,
+            authorization: request.headers.get("Authorization"),
+            source: source.ip(),
+        };
+        match self
+            .registrar
+            .auth_mut()
+            .verify(now, &attempt, &self.accounts)
+        {
+            Verdict::Ok { username, .. } => match self.agent_op(now, &username, op.clone()) {
+                Ok(()) => {
+                    info!(operator = %username, code = user, ?op, "feature code");
+                    Feature::Done
+                }
+                Err(_) => Feature::Refuse(404),
+            },
+            Verdict::Challenge {
+                www_authenticate, ..
+            } => Feature::Challenge(www_authenticate),
+            Verdict::BadRequest(_) => Feature::Refuse(400),
+            Verdict::Throttled { .. } => Feature::Refuse(403),
+        }
+    }
+
+    /// New operator accounts (reload): states of operators that remain are kept.
+    pub fn set_accounts(&mut self, now: Instant, accounts: Operators) {
+        self.acd.set_agents(now, accounts.specs());
+        for name in accounts.iter().map(|o| o.name.clone()).collect::<Vec<_>>() {
+            let reachable = self.registrar.is_registered(&name);
+            self.acd.handle_reachable(now, &name, reachable);
+        }
+        self.accounts = accounts;
+        self.changed = true;
+        self.decide(now);
+    }
+
+    /// An operator state change (admin API, console, feature code).
+    pub fn agent_op(&mut self, now: Instant, name: &str, op: AgentOp) -> Result<(), String> {
+        let r = self.acd.apply(now, name, op);
+        self.changed = true;
+        self.decide(now);
+        r.map_err(|e| e.to_string())
+    }
+
+    /// Whether operators or the queue changed since the last call; clears the flag.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
+    }
+
+    /// Operators and waiting callers, for the admin API.
+    pub fn view(&self, now: Instant) -> serde_json::Value {
+        serde_json::json!({
+            "operators": self.acd.agents(now),
+            "waiting": self.acd.waiting(now),
+        })
+    }
+
+    /// The operator states to save, when they differ from those last handed out.
+    pub fn states_to_save(&mut self) -> Option<SavedAgents> {
+        let saved = self.acd.saved_state();
+        if saved == self.last_saved {
+            return None;
+        }
+        self.last_saved = saved.clone();
+        Some(saved)
+    }
+}
+
+fn host_port(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
+
+/// A caller number as a SIP URI user part: digits and `+` pass, anything else becomes
+/// `anonymous` (the number is still shown as the display name).
+fn sip_user(caller: &str) -> &str {
+    if !caller.is_empty() && caller.chars().all(|c| c.is_ascii_digit() || c == '+') {
+        caller
+    } else {
+        "anonymous"
+    }
+}
+
+/// The queue's settings from the `[operators]` section.
+pub fn acd_config(o: &OperatorsConfig) -> AcdConfig {
+    AcdConfig {
+        strategy: match o.strategy {
+            QueueStrategy::LongestIdle => Strategy::LongestIdle,
+            QueueStrategy::RingAll => Strategy::RingAll,
+        },
+        ring_timeout: Duration::from_secs(o.ring_timeout_s),
+        overflow_after: Duration::from_secs(o.overflow_after_s),
+        wrap_up: Duration::from_secs(o.wrap_up_s),
+        max_missed: o.max_missed,
+        max_wait: Duration::from_secs(o.max_wait_s),
+        announce_every: Duration::from_secs(o.announce_every_s),
+        default_handle_time: Duration::from_secs(o.handle_time_s),
+    }
+}
