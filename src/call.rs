@@ -430,12 +430,12 @@ impl Call {
     }
 
     /// RTP counts so far, for metrics.
-    pub fn media_counts(&self) -> crate::metrics::MediaCounts {
+    pub fn media_counts(&self) -> crate::media::MediaCounts {
         let rx = match &self.media {
             Media::Bridged { bridge, .. } => bridge.caller_stream().stats(),
             _ => self.incoming.stats(),
         };
-        crate::metrics::MediaCounts {
+        crate::media::MediaCounts {
             sent: self.out.packets_sent(),
             relayed: match &self.media {
                 Media::Bridged { bridge, .. } => bridge.relayed(),

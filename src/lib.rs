@@ -3,34 +3,58 @@
 //! # Layers
 //!
 //! ```text
-//!   main.rs ─► driver/ ───────────── sockets, tasks, clocks (the only I/O)
-//!                 │  └──────────────► notify/ (outbox, links, SMS limits, SMS and SMTP
-//!                 │                   adapters), store (SQLite), http/ (admin API,
-//!                 │                   form downloads, delivery webhooks)
-//!                 ▼
-//!              call.rs ───────────── one call: SIP/RTP events ⇄ dial-plan actions
-//!              │   │   │
-//!     ┌────────┘   │   └──────────┐
-//!     ▼            ▼              ▼
-//!   sip/        media/         dialplan/
-//!   endpoint    player, say,   syntax, validate,
-//!   transaction prompts        interp
-//!   msg, framing   │
-//!     │            ▼
-//!     │          rtp/ (packet, g711, pacer, stream, dtmf/{rfc4733, goertzel})
-//!     ▼
-//!   sdp/ (parse, offer_answer)
+//!   main.rs, cli/ ─► driver/ ─────────── sockets, tasks, clocks, OS randomness (the only I/O)
+//!                      │  │  └──────────► http/ (admin API, form downloads, webhooks; asks the
+//!                      │  │               daemon through the `http::Daemon` trait it owns)
+//!                      │  └─────────────► admission (INVITE: feature code, call or refusal)
+//!                      ▼
+//!          switchboard ──────────────── registrar + acd + operator legs (ring, bridge, hold)
+//!                      │
+//!                      ▼
+//!                   call.rs ─────────── one call: SIP/RTP events ⇄ dial-plan actions
+//!                   │  │  │
+//!      ┌────────────┘  │  └──────────────────┐
+//!      ▼               ▼                     ▼
+//!    sip/           media/ ◄──────────── dialplan/ (syntax, validate, interp, calendar)
+//!    endpoint,      player, say,
+//!    transaction,   prompts, bridge
+//!    msg, auth         │
+//!                      ▼
+//!                    rtp/ ──────────────► sdp/ (parse, offer_answer, MediaSession)
 //! ```
 //!
-//! Layers point down only: `sip` knows nothing of dial plans, `dialplan` nothing of SIP or
-//! RTP; `call` translates between them; `driver` wires them to the network. The operator
-//! queue router `acd` knows operators by name and calls by id only: the driver feeds it the
-//! registrar's bindings and the operator legs' outcomes, and turns its `Ring`/`CancelRing`
-//! into INVITEs and CANCELs.
+//! Layers point down only. The order, top to bottom (a module may use those on lines
+//! below its own, never those on its line or above; `tests/architecture.rs` reads this
+//! block and checks every `crate::` path against it):
+//!
+//! ```text
+//! layer: driver
+//! layer: http
+//! layer: admission
+//! layer: switchboard
+//! layer: metrics
+//! layer: call
+//! layer: config
+//! layer: operators cdr store
+//! layer: notify
+//! layer: registrar acd dialplan
+//! layer: media
+//! layer: rtp
+//! layer: sdp sip
+//! layer: phone pii clock rng
+//! ```
+//!
+//! `sip` knows nothing of dial plans, `dialplan` nothing of SIP or RTP; `call` translates
+//! between them. The operator queue router `acd` knows operators by name and calls by id
+//! only; the `switchboard` feeds it the registrar's bindings and the operator legs'
+//! outcomes and turns its `Ring`/`CancelRing` into actions the driver carries out on the
+//! SIP endpoint. `http` never names the driver: it asks through the `http::Daemon` trait,
+//! which the driver implements.
 //!
 //! # The run-loop contract
 //!
-//! Every core (endpoint, transactions, call, interpreter, player, pacer) is a plain value
+//! Every core (endpoint, transactions, switchboard, registrar, acd, call, interpreter,
+//! player, pacer, outbox) is a plain value
 //! with `&mut self` methods. The driver loop is always the same: wait for one input (a
 //! datagram, a message from another task, or the core's deadline), make one `handle_*`
 //! call, drain every `poll_*` until it returns `None`, sleep until `poll_timeout()`.
@@ -64,6 +88,7 @@ pub mod operators;
 pub mod phone;
 pub mod pii;
 pub mod registrar;
+pub mod rng;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;

@@ -45,16 +45,7 @@ pub struct Metrics {
     sip: Mutex<Stats>,
 }
 
-/// RTP counts of one call, added when it ends.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct MediaCounts {
-    pub sent: u64,
-    /// Relayed between caller and operator, both directions together.
-    pub relayed: u64,
-    pub received: u64,
-    pub lost: u64,
-    pub late: u64,
-}
+pub use crate::media::MediaCounts;
 
 /// Operators by state and waiting callers, from the operator board's JSON (as
 /// `GET /api/operators` shows it), in Prometheus text format.

@@ -178,28 +178,7 @@ impl Schedules for CalendarSchedules {
     }
 }
 
-/// A call in progress as the admin API shows it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct LiveCall {
-    pub id: u64,
-    /// E.164 when it could be normalised, else as received.
-    pub caller: String,
-    pub started: String,
-    /// Version of the dial plan the call runs on.
-    pub plan_version: u64,
-    /// The SIP Call-ID (part of the idempotency key of forms sent during the call).
-    #[serde(skip)]
-    pub sip_call_id: String,
-}
-
-/// The outcome of the last reload attempt, for the admin API and logs.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct ReloadStatus {
-    pub attempts: u64,
-    pub failures: u64,
-    /// Errors of the last refused reload; empty once a reload succeeds.
-    pub last_errors: Vec<String>,
-}
+pub use crate::http::daemon::{LiveCall, ReloadStatus};
 
 /// State shared between the SIP task, the reload machinery and the admin API.
 pub struct Shared {
@@ -215,7 +194,7 @@ pub struct Shared {
     /// Operators and waiting callers as the SIP task last published them.
     pub operators: Mutex<serde_json::Value>,
     /// Into the SIP task (operator state changes from the admin API).
-    pub to_sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<super::ToSip>>>,
+    pub to_sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<super::messages::ToSip>>>,
     /// Runs every call's deadlines and sends its paced frames.
     pub(crate) media: super::media_clock::MediaClock,
     /// Takes in every call's RTP and relays bridged calls.
@@ -263,7 +242,7 @@ impl Shared {
                     .clone();
                 if let Some(tx) = tx {
                     tracing::info!(operators = ops.len(), "operator accounts reloaded");
-                    let _ = tx.send(super::ToSip::Accounts(ops));
+                    let _ = tx.send(super::messages::ToSip::Accounts(ops));
                 }
             }
             Err(errors) => {

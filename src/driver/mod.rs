@@ -12,6 +12,7 @@
 //! the messages in `messages.rs`. Each loop reads the clock once per turn and hands `now`
 //! to its core; decisions are the cores' (`admission`, `switchboard`, `call`, `notify`).
 
+mod admin;
 mod call_task;
 pub mod forms;
 pub mod live;

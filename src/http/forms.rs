@@ -39,15 +39,11 @@ pub struct FormsState {
 
 /// The system clock as Unix seconds.
 pub fn system_unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
+    crate::clock::unix_seconds()
 }
 
 fn system_unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    crate::clock::unix_ms()
 }
 
 /// The routes, ready to be merged into the public server.

@@ -16,6 +16,7 @@
 //!
 //! With `admin.token` set, every request needs `Authorization: Bearer <token>`.
 
+pub mod daemon;
 pub mod forms;
 
 use std::sync::Arc;
@@ -28,34 +29,35 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::dialplan::calendar::{ManualMode, ManualOverride, tz};
-use crate::driver::live::Shared;
-use crate::driver::overrides;
+use crate::acd::AgentOp;
+use crate::dialplan::calendar::{ManualMode, ManualOverride, manual, tz};
+use daemon::AgentOpError;
+pub use daemon::Daemon;
 
 /// Serves the admin API on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>) {
     let app = Router::new()
-        .route("/api/status", get(status))
-        .route("/api/reload", post(reload))
-        .route("/api/override", get(get_override).put(put_override))
-        .route("/api/calls", get(calls))
-        .route("/api/operators", get(operators))
-        .route("/api/callbacks", get(callbacks))
-        .route("/api/operators/{name}/{action}", post(operator_action))
-        .route("/api/calls/{id}/forms", post(send_form))
-        .route("/api/outbox", get(outbox))
-        .route("/api/messages", get(messages))
-        .route("/api/messages/{id}/done", post(message_done))
-        .route("/metrics", get(metrics))
-        .route("/healthz", get(healthz))
+        .route("/api/status", get(status::<D>))
+        .route("/api/reload", post(reload::<D>))
+        .route("/api/override", get(get_override::<D>).put(put_override))
+        .route("/api/calls", get(calls::<D>))
+        .route("/api/operators", get(operators::<D>))
+        .route("/api/callbacks", get(callbacks::<D>))
+        .route("/api/operators/{name}/{action}", post(operator_action::<D>))
+        .route("/api/calls/{id}/forms", post(send_form::<D>))
+        .route("/api/outbox", get(outbox::<D>))
+        .route("/api/messages", get(messages::<D>))
+        .route("/api/messages/{id}/done", post(message_done::<D>))
+        .route("/metrics", get(metrics::<D>))
+        .route("/healthz", get(healthz::<D>))
         .with_state(shared);
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("admin API stopped: {e}");
     }
 }
 
-fn authorized(shared: &Shared, headers: &HeaderMap) -> Result<(), Box<Response>> {
-    let Some(token) = shared.cfg.admin.token.as_deref().filter(|t| !t.is_empty()) else {
+fn authorized<D: Daemon>(shared: &D, headers: &HeaderMap) -> Result<(), Box<Response>> {
+    let Some(token) = shared.admin_token().filter(|t| !t.is_empty()) else {
         return Ok(());
     };
     let given = headers
@@ -92,60 +94,47 @@ fn override_json(m: Option<&ManualOverride>) -> Value {
     }
 }
 
-async fn status(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+async fn status<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let live = shared.current();
-    let reload = shared
-        .reload
-        .lock()
-        .map(|g| g.clone())
-        .unwrap_or_else(|p| p.into_inner().clone());
+    let live = shared.serving();
     Json(json!({
         "plan": {
-            "source": live.plan.source,
+            "source": live.source,
             "version": live.version,
-            "nodes": live.plan.nodes.len(),
+            "nodes": live.nodes,
         },
-        "prompts": live.prompts.len(),
+        "prompts": live.prompts,
         "warnings": live.warnings,
-        "reload": reload,
-        "override": override_json(shared.manual().as_ref()),
+        "reload": shared.reload_status(),
+        "override": override_json(shared.manual_override().as_ref()),
     }))
     .into_response()
 }
 
-async fn calls(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+async fn calls<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let list: Vec<_> = match shared.calls.lock() {
-        Ok(g) => g.values().cloned().collect(),
-        Err(p) => p.into_inner().values().cloned().collect(),
-    };
-    Json(json!({ "calls": list })).into_response()
+    Json(json!({ "calls": shared.calls() })).into_response()
 }
 
-async fn operators(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+async fn operators<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let view = match shared.operators.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    Json(view).into_response()
+    Json(shared.operators()).into_response()
 }
 
 /// `GET /api/callbacks[?days=N]`: calls of the last N days (default 7) that nobody took:
 /// abandoned in the queue, no operator, or a callback or message asked for.
-async fn callbacks(
-    State(shared): State<Arc<Shared>>,
+async fn callbacks<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let days_param = uri
@@ -164,14 +153,12 @@ async fn callbacks(
                 .into_response();
         }
     };
-    let since = jiff::Timestamp::now()
+    let since = shared
+        .now()
         .checked_sub(jiff::SignedDuration::from_hours(24 * days))
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
-    let dir = shared.cfg.state.dir.clone();
-    let result = tokio::task::spawn_blocking(move || {
-        crate::cdr::Records::open(&dir).and_then(|r| r.to_call_back(since))
-    })
-    .await;
+    let d = Arc::clone(&shared);
+    let result = tokio::task::spawn_blocking(move || d.to_call_back(since)).await;
     match result {
         Ok(Ok(calls)) => Json(json!({ "calls": calls })).into_response(),
         Ok(Err(e)) => {
@@ -191,20 +178,20 @@ struct PauseRequest {
 }
 
 /// `POST /api/operators/{name}/login|logout|pause|unpause` (pause takes `{"reason": …}`).
-async fn operator_action(
-    State(shared): State<Arc<Shared>>,
+async fn operator_action<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     axum::extract::Path((name, action)): axum::extract::Path<(String, String)>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let err = |code: StatusCode, msg: String| (code, Json(json!({"error": msg}))).into_response();
     let op = match action.as_str() {
-        "login" => crate::acd::AgentOp::Login,
-        "logout" => crate::acd::AgentOp::Logout,
-        "unpause" => crate::acd::AgentOp::Unpause,
+        "login" => AgentOp::Login,
+        "logout" => AgentOp::Logout,
+        "unpause" => AgentOp::Unpause,
         "pause" => {
             let req: PauseRequest = if body.is_empty() {
                 PauseRequest::default()
@@ -214,7 +201,7 @@ async fn operator_action(
                     Err(e) => return err(StatusCode::BAD_REQUEST, format!("body: {e}")),
                 }
             };
-            crate::acd::AgentOp::Pause(req.reason.unwrap_or_else(|| "admin".to_owned()))
+            AgentOp::Pause(req.reason.unwrap_or_else(|| "admin".to_owned()))
         }
         other => {
             return err(
@@ -223,47 +210,23 @@ async fn operator_action(
             );
         }
     };
-    let tx = match shared.to_sip.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    let Some(tx) = tx else {
-        return err(StatusCode::SERVICE_UNAVAILABLE, "not running".to_owned());
-    };
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    if tx
-        .send(crate::driver::ToSip::Agent {
-            name: name.clone(),
-            op,
-            reply,
-        })
-        .is_err()
-    {
-        return err(StatusCode::SERVICE_UNAVAILABLE, "stopping".to_owned());
-    }
-    match answer.await {
-        Ok(Ok(())) => {
+    match shared.agent_op(name.clone(), op).await {
+        Ok(()) => {
             tracing::info!(operator = %name, action = %action, "operator state set through the admin API");
             Json(json!({"operator": name, "done": action})).into_response()
         }
-        Ok(Err(e)) => err(StatusCode::NOT_FOUND, e),
-        Err(_) => err(StatusCode::SERVICE_UNAVAILABLE, "stopping".to_owned()),
+        Err(AgentOpError::Unknown(e)) => err(StatusCode::NOT_FOUND, e),
+        Err(AgentOpError::Unavailable) => {
+            err(StatusCode::SERVICE_UNAVAILABLE, "stopping".to_owned())
+        }
     }
 }
 
-async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+async fn metrics<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let mut body = shared.metrics.render();
-    let view = match shared.operators.lock() {
-        Ok(g) => g.clone(),
-        Err(p) => p.into_inner().clone(),
-    };
-    body.push_str(&crate::metrics::render_operators(&view));
-    if let Ok(counts) = shared.forms.counts().await {
-        body.push_str(&crate::metrics::render_outbox(&counts));
-    }
+    let body = shared.metrics().await;
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -276,21 +239,16 @@ async fn metrics(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respo
 
 /// Liveness for load balancers and systemd: the admin API only starts once SIP listens and
 /// the plan is loaded, so reaching it means serving, unless draining.
-async fn healthz(State(shared): State<Arc<Shared>>) -> Response {
-    if shared
-        .metrics
-        .draining
-        .load(std::sync::atomic::Ordering::Relaxed)
-        == 1
-    {
+async fn healthz<D: Daemon>(State(shared): State<Arc<D>>) -> Response {
+    if shared.draining() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         (StatusCode::OK, "ok\n").into_response()
     }
 }
 
-async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+async fn reload<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let s = Arc::clone(&shared);
@@ -310,11 +268,11 @@ async fn reload(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Respon
     }
 }
 
-async fn get_override(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+async fn get_override<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    Json(override_json(shared.manual().as_ref())).into_response()
+    Json(override_json(shared.manual_override().as_ref())).into_response()
 }
 
 #[derive(Deserialize)]
@@ -325,12 +283,12 @@ struct OverrideRequest {
     reason: Option<String>,
 }
 
-async fn put_override(
-    State(shared): State<Arc<Shared>>,
+async fn put_override<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     body: Result<Json<OverrideRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let bad = |msg: String| (StatusCode::BAD_REQUEST, Json(json!({"error": msg}))).into_response();
@@ -338,11 +296,11 @@ async fn put_override(
         Ok(b) => b,
         Err(e) => return bad(e.body_text()),
     };
-    let mode = match overrides::parse_mode(&req.mode) {
+    let mode = match manual::parse_mode(&req.mode) {
         Ok(m) => m,
         Err(e) => return bad(format!("mode: {e}")),
     };
-    let until = match req.until.as_deref().map(overrides::parse_until).transpose() {
+    let until = match req.until.as_deref().map(manual::parse_until).transpose() {
         Ok(u) => u,
         Err(e) => return bad(format!("until: {e}")),
     };
@@ -351,10 +309,9 @@ async fn put_override(
         until,
         reason: req.reason,
     });
-    if let Err(e) = overrides::save(&shared.cfg.state.dir, value.as_ref()) {
+    if let Err(e) = shared.set_manual_override(value.clone()) {
         return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response();
     }
-    shared.set_manual(value.clone());
     tracing::info!(mode = %req.mode, "manual override set through the admin API");
     Json(override_json(value.as_ref())).into_response()
 }
@@ -372,22 +329,16 @@ fn error(status: StatusCode, msg: impl Into<String>) -> Response {
 }
 
 /// An operator sends a form during a call; the caller dictates the address.
-async fn send_form(
-    State(shared): State<Arc<Shared>>,
+async fn send_form<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
     body: Result<Json<FormRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let call = id.parse::<u64>().ok().and_then(|id| {
-        let calls = shared
-            .calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        calls.get(&id).cloned()
-    });
+    let call = id.parse::<u64>().ok().and_then(|id| shared.call(id));
     let Some(call) = call else {
         return error(
             StatusCode::NOT_FOUND,
@@ -417,7 +368,7 @@ async fn send_form(
         channel.as_str(),
         &crate::phone::normalize(&to).unwrap_or(to.clone()),
     ]);
-    match shared.forms.send_form(key, &req.form, channel, &to).await {
+    match shared.send_form(key, &req.form, channel, &to).await {
         Ok(e) => {
             tracing::info!(call = call.id, id = e.id, "operator sent a form");
             (
@@ -427,19 +378,19 @@ async fn send_form(
                 .into_response()
         }
         Err(e) => error(
-            StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            e.to_string(),
+            StatusCode::from_u16(e.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            e.message,
         ),
     }
 }
 
 /// The outbox for admins: what was sent, what is pending, what failed and why.
-async fn outbox(
-    State(shared): State<Arc<Shared>>,
+async fn outbox<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let mut state = None;
@@ -474,7 +425,7 @@ async fn outbox(
             }
         }
     }
-    match shared.forms.list(state, limit).await {
+    match shared.outbox(state, limit).await {
         Ok(rows) => {
             let list: Vec<Value> = rows
                 .iter()
@@ -501,18 +452,18 @@ async fn outbox(
 }
 
 /// Voice messages and callback requests for the office.
-async fn messages(
-    State(shared): State<Arc<Shared>>,
+async fn messages<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     uri: axum::http::Uri,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let all = forms::parse_form(uri.query().unwrap_or(""))
         .iter()
         .any(|(k, v)| k == "all" && (v == "1" || v == "true"));
-    match shared.forms.voice_messages(all).await {
+    match shared.voice_messages(all).await {
         Ok(list) => {
             let list: Vec<Value> = list
                 .iter()
@@ -537,12 +488,12 @@ async fn messages(
     }
 }
 
-async fn message_done(
-    State(shared): State<Arc<Shared>>,
+async fn message_done<D: Daemon>(
+    State(shared): State<Arc<D>>,
     headers: HeaderMap,
     axum::extract::Path(id): axum::extract::Path<String>,
 ) -> Response {
-    if let Err(r) = authorized(&shared, &headers) {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
     let Ok(n) = id.parse::<u64>() else {
@@ -551,7 +502,7 @@ async fn message_done(
             format!("expected a message id, found {id:?}"),
         );
     };
-    match shared.forms.voice_message_done(n).await {
+    match shared.voice_message_done(n).await {
         Ok(Some(true)) => {
             tracing::info!(id = n, "voice message marked done");
             Json(json!({"id": n, "done": true})).into_response()

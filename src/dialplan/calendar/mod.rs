@@ -54,11 +54,11 @@
 
 mod holidays;
 mod load;
+pub mod manual;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::LazyLock;
 
 pub use holidays::{easter_sunday, statutory, weekday_name};
 /// jiff 1.x calls it `ZonedDateTime`; the calendar API keeps the short name.
@@ -74,19 +74,7 @@ use super::Diagnostic;
 /// How far [`Calendar::next_opening`] looks ahead.
 pub const LOOKAHEAD_DAYS: usize = 60;
 
-static BUDAPEST: LazyLock<TimeZone> = LazyLock::new(|| {
-    jiff::tz::TimeZoneDatabase::bundled()
-        .get("Europe/Budapest")
-        // The bundled database always has the zone; the POSIX rule (EU summer time since
-        // 1996) is the same answer for every date the line will ever see.
-        .or_else(|_| TimeZone::posix("CET-1CEST,M3.5.0,M10.5.0/3"))
-        .expect("the POSIX rule for Central European Time is well-formed")
-});
-
-/// Europe/Budapest, from the time-zone database compiled into the binary.
-pub fn tz() -> TimeZone {
-    BUDAPEST.clone()
-}
+pub use crate::clock::tz;
 
 /// What kind of day a date is, after precedence (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,126 @@
+//! What the admin API (and the console that will grow on it) needs from the running
+//! daemon: a trait that `http` owns and the driver implements.
+//!
+//! The arrow points the right way: `http` knows nothing of the driver's tasks, channels or
+//! locks, only these questions and commands; the driver answers them from its shared
+//! state. Tests can serve the API from any value that implements the trait.
+
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::acd::AgentOp;
+use crate::dialplan::calendar::ManualOverride;
+use crate::notify::outbox::State;
+use crate::store::{Channel, Row, VoiceMessage};
+
+/// A call in progress as the admin API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct LiveCall {
+    pub id: u64,
+    /// E.164 when it could be normalised, else as received.
+    pub caller: String,
+    pub started: String,
+    /// Version of the dial plan the call runs on.
+    pub plan_version: u64,
+    /// The SIP Call-ID (part of the idempotency key of forms sent during the call).
+    #[serde(skip)]
+    pub sip_call_id: String,
+}
+
+/// The outcome of the last reload attempt.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReloadStatus {
+    pub attempts: u64,
+    pub failures: u64,
+    /// Errors of the last refused reload; empty once a reload succeeds.
+    pub last_errors: Vec<String>,
+}
+
+/// What the daemon serves from now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Serving {
+    /// The dial plan file.
+    pub source: String,
+    /// Counts successful loads since start.
+    pub version: u64,
+    pub nodes: usize,
+    pub prompts: usize,
+    /// Warnings of the plan and the calendar.
+    pub warnings: Vec<String>,
+}
+
+/// A form queued for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queued {
+    pub id: u64,
+    /// `false` when the same request was already queued (idempotent retry).
+    pub created: bool,
+}
+
+/// Why a form was not queued: the HTTP status and a message for the operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub status: u16,
+    pub message: String,
+}
+
+/// The operator state change could not be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentOpError {
+    /// No such operator (the message lists the known ones).
+    Unknown(String),
+    /// The SIP task is not running (starting or stopping).
+    Unavailable,
+}
+
+/// The running daemon, as the admin API sees it.
+pub trait Daemon: Send + Sync + 'static {
+    /// The bearer token every request must carry, when one is configured.
+    fn admin_token(&self) -> Option<&str>;
+    /// Whether the daemon is draining for shutdown.
+    fn draining(&self) -> bool;
+    fn serving(&self) -> Serving;
+    fn reload_status(&self) -> ReloadStatus;
+    /// Reloads prompts, plan and calendar; blocking work (prompt decoding, file reads).
+    fn reload(&self, why: &str) -> Result<u64, Vec<String>>;
+    /// The manual override in force (expired ones count as none).
+    fn manual_override(&self) -> Option<ManualOverride>;
+    /// Stores and applies a manual override (`None`: back to the calendar).
+    fn set_manual_override(&self, value: Option<ManualOverride>) -> Result<(), String>;
+    fn calls(&self) -> Vec<LiveCall>;
+    fn call(&self, id: u64) -> Option<LiveCall>;
+    /// Operators and waiting callers as last published (JSON for the API).
+    fn operators(&self) -> serde_json::Value;
+    fn agent_op(
+        &self,
+        name: String,
+        op: AgentOp,
+    ) -> impl Future<Output = Result<(), AgentOpError>> + Send;
+    /// Calls since `since` that nobody took; blocking (reads the call records).
+    fn to_call_back(&self, since: jiff::Timestamp) -> Result<Vec<serde_json::Value>, String>;
+    /// The Prometheus text of every metric.
+    fn metrics(&self) -> impl Future<Output = String> + Send;
+    fn send_form(
+        &self,
+        key: String,
+        form: &str,
+        channel: Channel,
+        to: &str,
+    ) -> impl Future<Output = Result<Queued, Refused>> + Send;
+    fn outbox(
+        &self,
+        state: Option<State>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Row>, String>> + Send;
+    fn voice_messages(
+        &self,
+        all: bool,
+    ) -> impl Future<Output = Result<Vec<VoiceMessage>, String>> + Send;
+    fn voice_message_done(
+        &self,
+        id: u64,
+    ) -> impl Future<Output = Result<Option<bool>, String>> + Send;
+    /// Now, as the daemon's clock says.
+    fn now(&self) -> jiff::Timestamp;
+}
