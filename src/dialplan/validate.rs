@@ -2,8 +2,13 @@
 //!
 //! Each problem is a [`Diagnostic`] that renders as `file:line:col: message`, pointing at the
 //! value that is wrong. Errors refuse the plan; warnings (an unreachable node) do not.
+//!
+//! A node's `type` is read into a [`RawKind`], which knows the fields that type takes; each
+//! type then has its own method that turns the flat [`RawNode`] into a [`NodeKind`]. A
+//! validator method reports every problem it finds and carries on, so one pass over the file
+//! yields all of them; a node with any error is left out of the plan.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::Path;
@@ -11,7 +16,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::syntax::{self, RawItems, RawNode, RawPlan, RawRef};
+use super::syntax::{self, RawCallerRule, RawItems, RawNode, RawPlan, RawRef};
 use super::{
     Address, CallerMatch, Channel, Collect, DigitCheck, Item, Menu, Node, NodeId, NodeKind, Plan,
 };
@@ -87,6 +92,8 @@ pub fn load_str(
         diags: Vec::new(),
         names: Vec::new(),
         by_name: HashMap::new(),
+        vars_set: HashSet::new(),
+        transfer_allowed: Vec::new(),
     };
     let raw = match syntax::parse(text) {
         Ok(raw) => raw,
@@ -105,73 +112,145 @@ pub fn load_str(
     }
 }
 
+/// A node's `type` as written, once it names a type the daemon has.
+///
+/// The flat [`RawNode`] accepts every field of every type (see [`syntax`] for why); this is
+/// where a type says which of them it takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawKind {
+    Play,
+    Menu,
+    Collect,
+    Schedule,
+    Caller,
+    Set,
+    Goto,
+    Queue,
+    Voicemail,
+    SendForm,
+    Transfer,
+    Hangup,
+}
+
+impl RawKind {
+    /// Every type, in the order an "unknown node type" error lists them.
+    const ALL: [Self; 12] = [
+        Self::Play,
+        Self::Menu,
+        Self::Collect,
+        Self::Schedule,
+        Self::Caller,
+        Self::Set,
+        Self::Goto,
+        Self::Queue,
+        Self::Voicemail,
+        Self::SendForm,
+        Self::Transfer,
+        Self::Hangup,
+    ];
+
+    /// The type a `type = "…"` value names, if any.
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The name as written in `type = "…"`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Play => "play",
+            Self::Menu => "menu",
+            Self::Collect => "collect",
+            Self::Schedule => "schedule",
+            Self::Caller => "caller",
+            Self::Set => "set",
+            Self::Goto => "goto",
+            Self::Queue => "queue",
+            Self::Voicemail => "voicemail",
+            Self::SendForm => "send_form",
+            Self::Transfer => "transfer",
+            Self::Hangup => "hangup",
+        }
+    }
+
+    /// The fields a node of this type takes, besides `type`; any other is an error.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Play => &["prompts", "barge_in", "next"],
+            Self::Menu => &[
+                "prompts",
+                "barge_in",
+                "keys",
+                "timeout_s",
+                "max_retries",
+                "invalid_prompts",
+                "timeout_prompts",
+                "on_max_retries",
+            ],
+            Self::Collect => &[
+                "prompts",
+                "barge_in",
+                "var",
+                "min_digits",
+                "max_digits",
+                "terminator",
+                "timeout_s",
+                "inter_digit_timeout_s",
+                "readback",
+                "confirm_prompts",
+                "validate",
+                "max_retries",
+                "invalid_prompts",
+                "timeout_prompts",
+                "next",
+                "on_max_retries",
+            ],
+            Self::Schedule => &["schedule", "open", "closed"],
+            Self::Caller => &["rules", "default"],
+            Self::Set => &["vars", "next"],
+            Self::Goto => &["next"],
+            Self::Queue => &["queue", "no_agents", "keys"],
+            Self::Voicemail => &["next", "on_error"],
+            Self::SendForm => &["form", "channel", "to", "next", "on_error"],
+            Self::Transfer => &["to", "on_error"],
+            Self::Hangup => &[],
+        }
+    }
+}
+
+/// The DTMF keys a menu, a queue or a collect terminator may name.
+const KEYS: &str = "0123456789*#ABCD";
+
+/// One node as written, with its name: what a message about it points at and names.
+#[derive(Clone, Copy)]
+struct NodeSrc<'r> {
+    name: &'r Spanned<String>,
+    node: &'r Spanned<RawNode>,
+    kind: RawKind,
+}
+
+impl<'r> NodeSrc<'r> {
+    fn raw(self) -> &'r RawNode {
+        self.node.get_ref()
+    }
+
+    /// `barge_in` defaults to on: a key press cuts the prompts short.
+    fn barge_in(self) -> bool {
+        self.raw().barge_in.as_ref().is_none_or(|b| *b.get_ref())
+    }
+}
+
 struct Validator<'a> {
     file: &'a str,
     text: &'a str,
     known: &'a Known<'a>,
     diags: Vec<Diagnostic>,
+    /// Node names in file order; a node's index is its [`NodeId`].
     names: Vec<String>,
     by_name: HashMap<String, NodeId>,
-}
-
-const NODE_TYPES: &[&str] = &[
-    "play",
-    "menu",
-    "collect",
-    "schedule",
-    "caller",
-    "set",
-    "goto",
-    "queue",
-    "voicemail",
-    "send_form",
-    "transfer",
-    "hangup",
-];
-const KEYS: &str = "0123456789*#ABCD";
-
-/// Fields each node type takes.
-fn allowed_fields(kind: &str) -> &'static [&'static str] {
-    match kind {
-        "play" => &["prompts", "barge_in", "next"],
-        "menu" => &[
-            "prompts",
-            "barge_in",
-            "keys",
-            "timeout_s",
-            "max_retries",
-            "invalid_prompts",
-            "timeout_prompts",
-            "on_max_retries",
-        ],
-        "collect" => &[
-            "prompts",
-            "barge_in",
-            "var",
-            "min_digits",
-            "max_digits",
-            "terminator",
-            "timeout_s",
-            "inter_digit_timeout_s",
-            "readback",
-            "confirm_prompts",
-            "validate",
-            "max_retries",
-            "invalid_prompts",
-            "timeout_prompts",
-            "next",
-            "on_max_retries",
-        ],
-        "schedule" => &["schedule", "open", "closed"],
-        "caller" => &["rules", "default"],
-        "set" => &["vars", "next"],
-        "goto" => &["next"],
-        "queue" => &["queue", "no_agents", "keys"],
-        "voicemail" => &["next", "on_error"],
-        "send_form" => &["form", "channel", "to", "next", "on_error"],
-        "transfer" => &["to", "on_error"],
-        _ => &[],
-    }
+    /// Variables some `collect` or `set` node sets, wherever it stands in the plan.
+    vars_set: HashSet<String>,
+    /// `[transfer] allowed`, as E.164.
+    transfer_allowed: Vec<String>,
 }
 
 impl Validator<'_> {
@@ -200,19 +279,10 @@ impl Validator<'_> {
             .collect();
 
         let start = self.node_ref(&raw.start);
-        let mut transfer_allowed = Vec::new();
         if let Some(t) = &raw.transfer {
-            for n in &t.get_ref().allowed {
-                match phone::normalize(n.get_ref()) {
-                    Some(e164) => transfer_allowed.push(e164),
-                    None => self.error(
-                        n.span(),
-                        format!("expected a phone number, found \"{}\"", n.get_ref()),
-                    ),
-                }
-            }
+            self.transfer_allowed = self.phone_numbers(&t.get_ref().allowed);
         }
-        let vars_set: HashSet<String> = raw
+        self.vars_set = raw
             .nodes
             .values()
             .flat_map(|n| {
@@ -228,7 +298,7 @@ impl Validator<'_> {
             .collect();
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         for (name, node) in &raw.nodes {
-            let kind = self.node(name, node, &vars_set, &transfer_allowed);
+            let kind = self.node(name, node);
             nodes.push(kind.map(|kind| Node {
                 name: name.get_ref().clone(),
                 kind,
@@ -246,359 +316,383 @@ impl Validator<'_> {
             nodes,
             by_name: self.by_name.clone(),
             calendar_dir,
-            transfer_allowed,
+            transfer_allowed: std::mem::take(&mut self.transfer_allowed),
         };
         self.check_graph(&plan, raw);
         Some(plan)
     }
 
-    fn node(
-        &mut self,
-        name: &Spanned<String>,
-        node: &Spanned<RawNode>,
-        vars_set: &HashSet<String>,
-        transfer_allowed: &[String],
-    ) -> Option<NodeKind> {
+    /// One node: its type, the fields that type does not take, then the type's own checks.
+    /// `None` if the node has any error.
+    fn node(&mut self, name: &Spanned<String>, node: &Spanned<RawNode>) -> Option<NodeKind> {
         let n = node.get_ref();
-        let kind = n.kind.get_ref().as_str();
-        if !NODE_TYPES.contains(&kind) {
+        let Some(kind) = RawKind::parse(n.kind.get_ref()) else {
             self.error(
                 n.kind.span(),
                 format!(
-                    "unknown node type \"{kind}\" in node \"{}\" (known: {})",
+                    "unknown node type \"{}\" in node \"{}\" (known: {})",
+                    n.kind.get_ref(),
                     name.get_ref(),
-                    NODE_TYPES.join(", ")
+                    RawKind::ALL.map(RawKind::name).join(", ")
                 ),
             );
             return None;
-        }
+        };
         let errors_before = self.error_count();
-        let allowed = allowed_fields(kind);
+        let allowed = kind.fields();
         for (field, span) in n.present_fields() {
             if !allowed.contains(&field) {
                 self.error(
                     span,
-                    format!("field \"{field}\" does not apply to a {kind} node"),
+                    format!("field \"{field}\" does not apply to a {} node", kind.name()),
                 );
             }
         }
-        let barge_in = n.barge_in.as_ref().is_none_or(|b| *b.get_ref());
+        let at = NodeSrc { name, node, kind };
         let built = match kind {
-            "play" => {
-                let items = self.required_items(node, name, &n.prompts, vars_set);
-                let next = self.required_ref(node, name, &n.next, "next");
-                Some(NodeKind::Play {
-                    items,
-                    barge_in,
-                    next: next?,
-                })
-            }
-            "menu" => {
-                let prompts = self.required_items(node, name, &n.prompts, vars_set);
-                let mut keys = Vec::new();
-                match &n.keys {
-                    Some(k) if !k.get_ref().is_empty() => {
-                        for (key, target) in k.get_ref() {
-                            if let (Some(c), Some(t)) = (self.key(key), self.node_ref(target)) {
-                                keys.push((c, t));
-                            }
-                        }
-                    }
-                    Some(k) => self.error(k.span(), "a menu needs at least one key".to_owned()),
-                    None => self.missing(node, name, "keys"),
-                }
-                let timeout = self.seconds(&n.timeout_s, "timeout_s", 6.0, 0.5, 60.0);
-                let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
-                let invalid_prompts = self.items(&n.invalid_prompts, vars_set);
-                let timeout_prompts = self.items(&n.timeout_prompts, vars_set);
-                let fail = self.required_ref(node, name, &n.on_max_retries, "on_max_retries");
-                Some(NodeKind::Menu(Menu {
-                    prompts,
-                    barge_in,
-                    keys,
-                    timeout,
-                    max_retries,
-                    invalid_prompts,
-                    timeout_prompts,
-                    on_max_retries: fail?,
-                }))
-            }
-            "collect" => {
-                let prompts = self.required_items(node, name, &n.prompts, vars_set);
-                let var = match &n.var {
-                    Some(v) => self.var_name(v),
-                    None => {
-                        self.missing(node, name, "var");
-                        String::new()
-                    }
-                };
-                let min_digits = self.count(&n.min_digits, "min_digits", 1, 1, 32);
-                let max_digits = self.count(&n.max_digits, "max_digits", 15, 1, 32);
-                if let Some(m) = &n.max_digits
-                    && max_digits < min_digits
-                {
-                    self.error(
-                        m.span(),
-                        format!("max_digits: expected at least min_digits ({min_digits}), found {max_digits}"),
-                    );
-                }
-                let terminator = match &n.terminator {
-                    None => Some('#'),
-                    Some(t) if t.get_ref().is_empty() => None,
-                    Some(t) => self.key(t),
-                };
-                let check = match n
-                    .validate
-                    .as_ref()
-                    .map(|v| (v.get_ref().as_str(), v.span()))
-                {
-                    None => DigitCheck::Any,
-                    Some(("hu_mobile", _)) => DigitCheck::HuMobile,
-                    Some((other, span)) => {
-                        self.error(
-                            span,
-                            format!("validate: expected \"hu_mobile\", found \"{other}\""),
-                        );
-                        DigitCheck::Any
-                    }
-                };
-                let c = Collect {
-                    prompts,
-                    barge_in,
-                    var,
-                    min_digits,
-                    max_digits,
-                    terminator,
-                    timeout: self.seconds(&n.timeout_s, "timeout_s", 8.0, 0.5, 60.0),
-                    inter_digit_timeout: self.seconds(
-                        &n.inter_digit_timeout_s,
-                        "inter_digit_timeout_s",
-                        4.0,
-                        0.5,
-                        30.0,
-                    ),
-                    readback: n.readback.as_ref().is_some_and(|r| *r.get_ref()),
-                    confirm_prompts: match &n.confirm_prompts {
-                        Some(_) => self.items(&n.confirm_prompts, vars_set),
-                        None => self.default_prompt(node, name, "confirm_number"),
-                    },
-                    check,
-                    max_retries: self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32,
-                    invalid_prompts: self.items(&n.invalid_prompts, vars_set),
-                    timeout_prompts: self.items(&n.timeout_prompts, vars_set),
-                    next: 0,
-                    on_max_retries: 0,
-                };
-                let next = self.required_ref(node, name, &n.next, "next");
-                let fail = self.required_ref(node, name, &n.on_max_retries, "on_max_retries");
-                Some(NodeKind::Collect(Collect {
-                    next: next?,
-                    on_max_retries: fail?,
-                    ..c
-                }))
-            }
-            "schedule" => {
-                let schedule =
-                    self.known_id(node, name, &n.schedule, "schedule", self.known.schedules);
-                let open = self.required_ref(node, name, &n.open, "open");
-                let closed = self.required_ref(node, name, &n.closed, "closed");
-                Some(NodeKind::Schedule {
-                    schedule: schedule?,
-                    open: open?,
-                    closed: closed?,
-                })
-            }
-            "caller" => {
-                let mut rules = Vec::new();
-                match &n.rules {
-                    Some(list) => {
-                        for rule in list.get_ref() {
-                            let r = rule.get_ref();
-                            let m = match (&r.numbers, &r.kind) {
-                                (Some(nums), None) => {
-                                    let mut out = Vec::new();
-                                    for num in nums.get_ref() {
-                                        match phone::normalize(num.get_ref()) {
-                                            Some(e) => out.push(e),
-                                            None => self.error(
-                                                num.span(),
-                                                format!(
-                                                    "expected a phone number, found \"{}\"",
-                                                    num.get_ref()
-                                                ),
-                                            ),
-                                        }
-                                    }
-                                    Some(CallerMatch::Numbers(out))
-                                }
-                                (None, Some(k)) => match k.get_ref().as_str() {
-                                    "mobile" => Some(CallerMatch::Mobile),
-                                    "landline" => Some(CallerMatch::Landline),
-                                    "anonymous" => Some(CallerMatch::Anonymous),
-                                    other => {
-                                        self.error(
-                                            k.span(),
-                                            format!("kind: expected mobile, landline or anonymous, found \"{other}\""),
-                                        );
-                                        None
-                                    }
-                                },
-                                _ => {
-                                    self.error(
-                                        rule.span(),
-                                        "a caller rule needs exactly one of \"numbers\" and \"kind\"".to_owned(),
-                                    );
-                                    None
-                                }
-                            };
-                            let t = self.node_ref(&r.next);
-                            if let (Some(m), Some(t)) = (m, t) {
-                                rules.push((m, t));
-                            }
-                        }
-                    }
-                    None => self.missing(node, name, "rules"),
-                }
-                let default = self.required_ref(node, name, &n.default, "default");
-                Some(NodeKind::Caller {
-                    rules,
-                    default: default?,
-                })
-            }
-            "set" => {
-                let mut vars = Vec::new();
-                match &n.vars {
-                    Some(m) => {
-                        for (k, val) in m.get_ref() {
-                            let key = self.var_name(k);
-                            vars.push((key, val.get_ref().clone()));
-                        }
-                    }
-                    None => self.missing(node, name, "vars"),
-                }
-                let next = self.required_ref(node, name, &n.next, "next");
-                Some(NodeKind::Set { vars, next: next? })
-            }
-            "goto" => Some(NodeKind::Goto {
-                next: self.required_ref(node, name, &n.next, "next")?,
-            }),
-            "queue" => {
-                let queue = self.known_id(node, name, &n.queue, "queue", self.known.queues);
-                let no_agents = self.required_ref(node, name, &n.no_agents, "no_agents");
-                // Keys that take a waiting caller out of the queue (e.g. to leave a message).
-                let mut keys = Vec::new();
-                if let Some(k) = &n.keys {
-                    for (key, target) in k.get_ref() {
-                        if let (Some(c), Some(t)) = (self.key(key), self.node_ref(target)) {
-                            keys.push((c, t));
-                        }
-                    }
-                }
-                Some(NodeKind::Queue {
-                    queue: queue?,
-                    no_agents: no_agents?,
-                    keys,
-                })
-            }
-            "voicemail" => {
-                let next = self.required_ref(node, name, &n.next, "next");
-                let on_error = self.required_ref(node, name, &n.on_error, "on_error");
-                Some(NodeKind::Voicemail {
-                    next: next?,
-                    on_error: on_error?,
-                })
-            }
-            "send_form" => {
-                let form = self.known_id(node, name, &n.form, "form", self.known.forms);
-                let channel = match n.channel.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
-                    Some(("sms", _)) => Some(Channel::Sms),
-                    Some(("email", _)) => Some(Channel::Email),
-                    Some((other, span)) => {
-                        self.error(
-                            span,
-                            format!("channel: expected \"sms\" or \"email\", found \"{other}\""),
-                        );
-                        None
-                    }
-                    None => {
-                        self.missing(node, name, "channel");
-                        None
-                    }
-                };
-                let to = match n.to.as_ref() {
-                    None => Some(Address::Caller),
-                    Some(t) if t.get_ref() == "@caller" => Some(Address::Caller),
-                    Some(t) => match t.get_ref().strip_prefix("@var:") {
-                        Some(v) if vars_set.contains(v) => Some(Address::Var(v.to_owned())),
-                        Some(v) => {
-                            self.error(
-                                t.span(),
-                                format!("variable \"{v}\" is never set by a collect or set node"),
-                            );
-                            None
-                        }
-                        None => {
-                            self.error(
-                                t.span(),
-                                format!(
-                                    "to: expected \"@caller\" or \"@var:NAME\", found \"{}\"",
-                                    t.get_ref()
-                                ),
-                            );
-                            None
-                        }
-                    },
-                };
-                let next = self.required_ref(node, name, &n.next, "next");
-                let on_error = self.required_ref(node, name, &n.on_error, "on_error");
-                Some(NodeKind::SendForm {
-                    form: form?,
-                    channel: channel?,
-                    to: to?,
-                    next: next?,
-                    on_error: on_error?,
-                })
-            }
-            "transfer" => {
-                let to = match &n.to {
-                    Some(t) => match phone::normalize(t.get_ref()) {
-                        Some(e) if transfer_allowed.contains(&e) => Some(e),
-                        Some(e) => {
-                            self.error(
-                                t.span(),
-                                format!(
-                                    "transfer to {e} is not allowed: add it to [transfer] allowed (allowed: {})",
-                                    if transfer_allowed.is_empty() { "none".to_owned() } else { transfer_allowed.join(", ") }
-                                ),
-                            );
-                            None
-                        }
-                        None => {
-                            self.error(
-                                t.span(),
-                                format!("expected a phone number, found \"{}\"", t.get_ref()),
-                            );
-                            None
-                        }
-                    },
-                    None => {
-                        self.missing(node, name, "to");
-                        None
-                    }
-                };
-                let on_error = self.required_ref(node, name, &n.on_error, "on_error");
-                Some(NodeKind::Transfer {
-                    to: to?,
-                    on_error: on_error?,
-                })
-            }
-            _ => Some(NodeKind::Hangup),
+            RawKind::Play => self.play(at),
+            RawKind::Menu => self.menu(at),
+            RawKind::Collect => self.collect(at),
+            RawKind::Schedule => self.schedule(at),
+            RawKind::Caller => self.caller(at),
+            RawKind::Set => self.set(at),
+            RawKind::Goto => self.goto(at),
+            RawKind::Queue => self.queue(at),
+            RawKind::Voicemail => self.voicemail(at),
+            RawKind::SendForm => self.send_form(at),
+            RawKind::Transfer => self.transfer(at),
+            RawKind::Hangup => Some(NodeKind::Hangup),
         };
         if self.error_count() > errors_before {
             None
         } else {
             built
         }
+    }
+
+    fn play(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let items = self.required_items(at, &n.prompts);
+        let next = self.required_ref(at, &n.next, "next");
+        Some(NodeKind::Play {
+            items,
+            barge_in: at.barge_in(),
+            next: next?,
+        })
+    }
+
+    fn menu(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let prompts = self.required_items(at, &n.prompts);
+        let keys = match &n.keys {
+            Some(k) if !k.get_ref().is_empty() => self.key_targets(k.get_ref()),
+            Some(k) => {
+                self.error(k.span(), "a menu needs at least one key".to_owned());
+                Vec::new()
+            }
+            None => {
+                self.missing(at, "keys");
+                Vec::new()
+            }
+        };
+        let timeout = self.seconds(&n.timeout_s, "timeout_s", 6.0, 0.5, 60.0);
+        let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
+        let invalid_prompts = self.items(&n.invalid_prompts);
+        let timeout_prompts = self.items(&n.timeout_prompts);
+        let fail = self.required_ref(at, &n.on_max_retries, "on_max_retries");
+        Some(NodeKind::Menu(Menu {
+            prompts,
+            barge_in: at.barge_in(),
+            keys,
+            timeout,
+            max_retries,
+            invalid_prompts,
+            timeout_prompts,
+            on_max_retries: fail?,
+        }))
+    }
+
+    fn collect(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let prompts = self.required_items(at, &n.prompts);
+        let var = match &n.var {
+            Some(v) => self.var_name(v),
+            None => {
+                self.missing(at, "var");
+                String::new()
+            }
+        };
+        let min_digits = self.count(&n.min_digits, "min_digits", 1, 1, 32);
+        let max_digits = self.count(&n.max_digits, "max_digits", 15, 1, 32);
+        if let Some(m) = &n.max_digits
+            && max_digits < min_digits
+        {
+            self.error(
+                m.span(),
+                format!(
+                    "max_digits: expected at least min_digits ({min_digits}), found {max_digits}"
+                ),
+            );
+        }
+        let terminator = match &n.terminator {
+            None => Some('#'),
+            Some(t) if t.get_ref().is_empty() => None,
+            Some(t) => self.key(t),
+        };
+        let check = match n
+            .validate
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
+            None => DigitCheck::Any,
+            Some(("hu_mobile", _)) => DigitCheck::HuMobile,
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!("validate: expected \"hu_mobile\", found \"{other}\""),
+                );
+                DigitCheck::Any
+            }
+        };
+        // In this order: messages at one position (several missing fields point at the
+        // node's name) keep the order they are found in.
+        let timeout = self.seconds(&n.timeout_s, "timeout_s", 8.0, 0.5, 60.0);
+        let inter_digit_timeout = self.seconds(
+            &n.inter_digit_timeout_s,
+            "inter_digit_timeout_s",
+            4.0,
+            0.5,
+            30.0,
+        );
+        let confirm_prompts = match &n.confirm_prompts {
+            Some(_) => self.items(&n.confirm_prompts),
+            None => self.default_prompt(at, "confirm_number"),
+        };
+        let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
+        let invalid_prompts = self.items(&n.invalid_prompts);
+        let timeout_prompts = self.items(&n.timeout_prompts);
+        let next = self.required_ref(at, &n.next, "next");
+        let fail = self.required_ref(at, &n.on_max_retries, "on_max_retries");
+        Some(NodeKind::Collect(Collect {
+            prompts,
+            barge_in: at.barge_in(),
+            var,
+            min_digits,
+            max_digits,
+            terminator,
+            timeout,
+            inter_digit_timeout,
+            readback: n.readback.as_ref().is_some_and(|r| *r.get_ref()),
+            confirm_prompts,
+            check,
+            max_retries,
+            invalid_prompts,
+            timeout_prompts,
+            next: next?,
+            on_max_retries: fail?,
+        }))
+    }
+
+    fn schedule(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let schedule = self.known_id(at, &n.schedule, "schedule", self.known.schedules);
+        let open = self.required_ref(at, &n.open, "open");
+        let closed = self.required_ref(at, &n.closed, "closed");
+        Some(NodeKind::Schedule {
+            schedule: schedule?,
+            open: open?,
+            closed: closed?,
+        })
+    }
+
+    fn caller(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let mut rules = Vec::new();
+        match &n.rules {
+            Some(list) => {
+                for rule in list.get_ref() {
+                    if let Some(r) = self.caller_rule(rule) {
+                        rules.push(r);
+                    }
+                }
+            }
+            None => self.missing(at, "rules"),
+        }
+        let default = self.required_ref(at, &n.default, "default");
+        Some(NodeKind::Caller {
+            rules,
+            default: default?,
+        })
+    }
+
+    /// One rule of a `caller` node: exactly one of `numbers` and `kind`, and where it leads.
+    fn caller_rule(&mut self, rule: &Spanned<RawCallerRule>) -> Option<(CallerMatch, NodeId)> {
+        let r = rule.get_ref();
+        let m = match (&r.numbers, &r.kind) {
+            (Some(nums), None) => Some(CallerMatch::Numbers(self.phone_numbers(nums.get_ref()))),
+            (None, Some(k)) => match k.get_ref().as_str() {
+                "mobile" => Some(CallerMatch::Mobile),
+                "landline" => Some(CallerMatch::Landline),
+                "anonymous" => Some(CallerMatch::Anonymous),
+                other => {
+                    self.error(
+                        k.span(),
+                        format!("kind: expected mobile, landline or anonymous, found \"{other}\""),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.error(
+                    rule.span(),
+                    "a caller rule needs exactly one of \"numbers\" and \"kind\"".to_owned(),
+                );
+                None
+            }
+        };
+        // The target is checked even when the match is wrong: both mistakes are reported.
+        let t = self.node_ref(&r.next);
+        Some((m?, t?))
+    }
+
+    fn set(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let mut vars = Vec::new();
+        match &n.vars {
+            Some(m) => {
+                for (k, val) in m.get_ref() {
+                    let key = self.var_name(k);
+                    vars.push((key, val.get_ref().clone()));
+                }
+            }
+            None => self.missing(at, "vars"),
+        }
+        let next = self.required_ref(at, &n.next, "next");
+        Some(NodeKind::Set { vars, next: next? })
+    }
+
+    fn goto(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        Some(NodeKind::Goto {
+            next: self.required_ref(at, &at.raw().next, "next")?,
+        })
+    }
+
+    fn queue(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let queue = self.known_id(at, &n.queue, "queue", self.known.queues);
+        let no_agents = self.required_ref(at, &n.no_agents, "no_agents");
+        // Keys that take a waiting caller out of the queue (e.g. to leave a message).
+        let keys = n
+            .keys
+            .as_ref()
+            .map_or_else(Vec::new, |k| self.key_targets(k.get_ref()));
+        Some(NodeKind::Queue {
+            queue: queue?,
+            no_agents: no_agents?,
+            keys,
+        })
+    }
+
+    fn voicemail(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let next = self.required_ref(at, &n.next, "next");
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::Voicemail {
+            next: next?,
+            on_error: on_error?,
+        })
+    }
+
+    fn send_form(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let form = self.known_id(at, &n.form, "form", self.known.forms);
+        let channel = match n.channel.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+            Some(("sms", _)) => Some(Channel::Sms),
+            Some(("email", _)) => Some(Channel::Email),
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!("channel: expected \"sms\" or \"email\", found \"{other}\""),
+                );
+                None
+            }
+            None => {
+                self.missing(at, "channel");
+                None
+            }
+        };
+        let to = match n.to.as_ref() {
+            None => Some(Address::Caller),
+            Some(t) if t.get_ref() == "@caller" => Some(Address::Caller),
+            Some(t) => match t.get_ref().strip_prefix("@var:") {
+                Some(v) if self.vars_set.contains(v) => Some(Address::Var(v.to_owned())),
+                Some(v) => {
+                    self.error(
+                        t.span(),
+                        format!("variable \"{v}\" is never set by a collect or set node"),
+                    );
+                    None
+                }
+                None => {
+                    self.error(
+                        t.span(),
+                        format!(
+                            "to: expected \"@caller\" or \"@var:NAME\", found \"{}\"",
+                            t.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let next = self.required_ref(at, &n.next, "next");
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::SendForm {
+            form: form?,
+            channel: channel?,
+            to: to?,
+            next: next?,
+            on_error: on_error?,
+        })
+    }
+
+    fn transfer(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let to = match &n.to {
+            Some(t) => match phone::normalize(t.get_ref()) {
+                Some(e) if self.transfer_allowed.contains(&e) => Some(e),
+                Some(e) => {
+                    let allowed = if self.transfer_allowed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        self.transfer_allowed.join(", ")
+                    };
+                    self.error(
+                        t.span(),
+                        format!(
+                            "transfer to {e} is not allowed: add it to [transfer] allowed (allowed: {allowed})"
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    self.error(
+                        t.span(),
+                        format!("expected a phone number, found \"{}\"", t.get_ref()),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.missing(at, "to");
+                None
+            }
+        };
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::Transfer {
+            to: to?,
+            on_error: on_error?,
+        })
     }
 
     fn error_count(&self) -> usize {
@@ -608,28 +702,27 @@ impl Validator<'_> {
             .count()
     }
 
-    fn missing(&mut self, node: &Spanned<RawNode>, name: &Spanned<String>, field: &str) {
-        let kind = node.get_ref().kind.get_ref();
+    fn missing(&mut self, at: NodeSrc<'_>, field: &str) {
         self.error(
-            name.span(),
+            at.name.span(),
             format!(
-                "{kind} node \"{}\" needs the field \"{field}\"",
-                name.get_ref()
+                "{} node \"{}\" needs the field \"{field}\"",
+                at.kind.name(),
+                at.name.get_ref()
             ),
         );
     }
 
     fn required_ref(
         &mut self,
-        node: &Spanned<RawNode>,
-        name: &Spanned<String>,
+        at: NodeSrc<'_>,
         field_value: &Option<RawRef>,
         field: &str,
     ) -> Option<NodeId> {
         match field_value {
             Some(target) => self.node_ref(target),
             None => {
-                self.missing(node, name, field);
+                self.missing(at, field);
                 None
             }
         }
@@ -648,16 +741,41 @@ impl Validator<'_> {
         id
     }
 
+    /// `key = "node"` pairs of a menu or a queue; a pair with a bad key or target is left out.
+    fn key_targets(&mut self, keys: &BTreeMap<Spanned<String>, RawRef>) -> Vec<(char, NodeId)> {
+        let mut out = Vec::new();
+        for (key, target) in keys {
+            if let (Some(c), Some(t)) = (self.key(key), self.node_ref(target)) {
+                out.push((c, t));
+            }
+        }
+        out
+    }
+
+    /// Phone numbers in any common form, as E.164; one that is not a number is reported.
+    fn phone_numbers(&mut self, list: &[Spanned<String>]) -> Vec<String> {
+        let mut out = Vec::new();
+        for n in list {
+            match phone::normalize(n.get_ref()) {
+                Some(e164) => out.push(e164),
+                None => self.error(
+                    n.span(),
+                    format!("expected a phone number, found \"{}\"", n.get_ref()),
+                ),
+            }
+        }
+        out
+    }
+
     fn known_id(
         &mut self,
-        node: &Spanned<RawNode>,
-        name: &Spanned<String>,
+        at: NodeSrc<'_>,
         value: &Option<Spanned<String>>,
         what: &str,
         known: &[&str],
     ) -> Option<String> {
         let Some(v) = value else {
-            self.missing(node, name, what);
+            self.missing(at, what);
             return None;
         };
         if known.contains(&v.get_ref().as_str()) {
@@ -675,31 +793,20 @@ impl Validator<'_> {
         }
     }
 
-    fn required_items(
-        &mut self,
-        node: &Spanned<RawNode>,
-        name: &Spanned<String>,
-        list: &Option<RawItems>,
-        vars_set: &HashSet<String>,
-    ) -> Vec<Item> {
+    fn required_items(&mut self, at: NodeSrc<'_>, list: &Option<RawItems>) -> Vec<Item> {
         if list.is_none() {
-            self.missing(node, name, "prompts");
+            self.missing(at, "prompts");
         }
-        self.items(list, vars_set)
+        self.items(list)
     }
 
-    fn default_prompt(
-        &mut self,
-        node: &Spanned<RawNode>,
-        name: &Spanned<String>,
-        id: &str,
-    ) -> Vec<Item> {
+    fn default_prompt(&mut self, at: NodeSrc<'_>, id: &str) -> Vec<Item> {
         if !self.known.prompts.contains(&id) {
             self.error(
-                node.span(),
+                at.node.span(),
                 format!(
                     "node \"{}\" uses the default prompt \"{id}\", which the prompt set lacks",
-                    name.get_ref()
+                    at.name.get_ref()
                 ),
             );
         }
@@ -707,7 +814,7 @@ impl Validator<'_> {
     }
 
     /// Prompt items: ids from the manifest, or `@next_opening:SCHEDULE`, `@var:NAME`, `@caller`.
-    fn items(&mut self, list: &Option<RawItems>, vars_set: &HashSet<String>) -> Vec<Item> {
+    fn items(&mut self, list: &Option<RawItems>) -> Vec<Item> {
         let mut out = Vec::new();
         for p in list.iter().flat_map(|l| l.get_ref()) {
             let text = p.get_ref().as_str();
@@ -724,7 +831,7 @@ impl Validator<'_> {
                     );
                 }
             } else if let Some(var) = text.strip_prefix("@var:") {
-                if vars_set.contains(var) {
+                if self.vars_set.contains(var) {
                     out.push(Item::Var(var.to_owned()));
                 } else {
                     self.error(
