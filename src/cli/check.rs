@@ -1,0 +1,41 @@
+//! `ugyelet check`: load everything `run` would load and report every problem.
+//!
+//! The systemd unit runs it before each start (`ExecStartPre`), so it must refuse exactly
+//! what the daemon would refuse: it uses the same loader, [`live::load`]. Diagnostics go to
+//! standard error as `file:line:col: message`; the one-line summary of a good installation
+//! goes to standard output.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use ugyelet::config::Config;
+use ugyelet::driver::live;
+
+/// Checks the configuration's prompts, dial plan (or `plan` instead), calendar and forms.
+/// Warnings alone exit 0.
+pub fn check(cfg: &Config, plan: Option<&Path>) -> ExitCode {
+    match live::load(cfg, plan, super::today(), 1) {
+        Ok(l) => {
+            for w in &l.warnings {
+                eprintln!("{w}");
+            }
+            println!(
+                "ok: {} ({} nodes), {} prompts, {} forms, schedules: {}, {} warning(s)",
+                l.plan.source,
+                l.plan.nodes.len(),
+                l.prompts.len(),
+                l.catalog.forms().len(),
+                l.calendar.schedule_names().join(", "),
+                l.warnings.len()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("{} error(s)", errors.len());
+            ExitCode::FAILURE
+        }
+    }
+}

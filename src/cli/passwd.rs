@@ -1,0 +1,110 @@
+//! `ugyelet passwd`: add an operator account or set its password in the operators file.
+//!
+//! Only the HA1 digests of `name:realm:password` (MD5 and SHA-256, RFC 7616 §3.4.2) are
+//! written, which is why the realm comes from the configuration; the password itself is
+//! neither stored nor printed. The file is edited as text, keeping its comments and the other
+//! accounts ([`operators::upsert`]), and replaced atomically: a running daemon reloading it
+//! sees the old file or the new one, never half of it.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use ugyelet::config::Config;
+use ugyelet::driver::operators_file;
+use ugyelet::operators::{self, Update, Upserted};
+use ugyelet::sip::auth::Credentials;
+
+/// Reads the password, computes both HA1s and writes the account into `file` (default:
+/// `[sip] operators`). `location` and `display` change only when given.
+pub fn passwd(
+    cfg: &Config,
+    name: &str,
+    location: Option<&str>,
+    display: Option<&str>,
+    file: Option<PathBuf>,
+) -> ExitCode {
+    let path = file.unwrap_or_else(|| cfg.sip.operators.clone());
+    if !operators::valid_name(name) {
+        eprintln!(
+            "ugyelet passwd: expected a user name of a-z, 0-9, '.', '_' and '-', found {name:?}"
+        );
+        return ExitCode::from(2);
+    }
+    let location = location.and_then(operators::parse_location);
+    let text = match operators_file::read_or_empty(&path) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("ugyelet passwd: {}: {e}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let password = match read_password(name) {
+        Ok(pw) => pw,
+        Err(e) => {
+            eprintln!("ugyelet passwd: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let credentials = Credentials::from_password(name, &cfg.sip.realm, &password);
+    let file_name = path.display().to_string();
+    let update = Update {
+        name,
+        display,
+        location,
+        credentials: &credentials,
+    };
+    let (new_text, how) = match operators::upsert(&text, &file_name, &update) {
+        Ok(r) => r,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            eprintln!("ugyelet passwd: {} left unchanged", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(e) = operators_file::write_atomically(&path, &new_text) {
+        eprintln!("ugyelet passwd: cannot write {}: {e}", path.display());
+        return ExitCode::FAILURE;
+    }
+    let verb = match how {
+        Upserted::Added => "added",
+        Upserted::Updated => "updated",
+    };
+    println!(
+        "operator {name} {verb} in {} (realm \"{}\")",
+        path.display(),
+        cfg.sip.realm
+    );
+    ExitCode::SUCCESS
+}
+
+/// The password: `UGYELET_PASSWORD`, else asked twice without echo on a terminal, else the
+/// first line of standard input.
+fn read_password(name: &str) -> Result<String, String> {
+    use std::io::{BufRead, IsTerminal};
+
+    let pw = if let Ok(pw) = std::env::var("UGYELET_PASSWORD") {
+        pw
+    } else if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("Password for {name}: "))
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        let again = rpassword::prompt_password("Again: ")
+            .map_err(|e| format!("cannot read the password: {e}"))?;
+        if first != again {
+            return Err("the two passwords differ; nothing changed".to_owned());
+        }
+        first
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    };
+    if pw.is_empty() {
+        return Err("expected a password, found an empty one; nothing changed".to_owned());
+    }
+    Ok(pw)
+}

@@ -1,0 +1,117 @@
+//! `ugyelet simulate`: walk the dial plan without a call and print what the caller would
+//! hear and why, or with `--sweep`, whether the line is open on each day of a period.
+//!
+//! It loads the plan, prompts and calendar as the daemon does and honours the manual override
+//! stored in the state directory, so its answer is the one a real call would get. The walk
+//! itself is [`simulate::run`]; this file turns the flags into its inputs.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use ugyelet::config::Config;
+use ugyelet::dialplan::interp::CallEnv;
+use ugyelet::dialplan::{calendar, simulate};
+use ugyelet::driver::{live, overrides};
+
+/// The flags of `ugyelet simulate`, as given.
+pub struct Options {
+    /// Civil time in Budapest (`2026-12-24 16:30`); now if absent.
+    pub at: Option<String>,
+    /// Caller's number in any common form, or `anonymous`.
+    pub from: String,
+    /// Keys the caller presses, in order; `,` and spaces are ignored.
+    pub keys: String,
+    /// A month (`YYYY-MM`) or a range (`YYYY-MM-DD..YYYY-MM-DD`) to sweep instead of a call.
+    pub sweep: Option<String>,
+    /// Schedule for the sweep.
+    pub schedule: String,
+    /// Dial plan instead of the configured one.
+    pub plan: Option<PathBuf>,
+}
+
+pub fn simulate(cfg: &Config, opts: Options) -> ExitCode {
+    let l = match live::load(cfg, opts.plan.as_deref(), super::today(), 1) {
+        Ok(l) => l,
+        Err(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            return ExitCode::FAILURE;
+        }
+    };
+    match &opts.sweep {
+        Some(range) => sweep(&l, range, &opts.schedule),
+        None => call(cfg, &l, opts.at.as_deref(), &opts.from, &opts.keys),
+    }
+}
+
+/// One line per day: open, closed or a holiday, and why.
+fn sweep(l: &live::Live, range: &str, schedule: &str) -> ExitCode {
+    let Some((from_d, to_d)) = parse_range(range) else {
+        eprintln!(
+            "ugyelet simulate: --sweep: expected YYYY-MM or YYYY-MM-DD..YYYY-MM-DD, found \"{range}\""
+        );
+        return ExitCode::from(2);
+    };
+    if !l.calendar.schedule_names().contains(&schedule) {
+        eprintln!(
+            "ugyelet simulate: unknown schedule \"{schedule}\" (known: {})",
+            l.calendar.schedule_names().join(", ")
+        );
+        return ExitCode::from(2);
+    }
+    for line in calendar::sweep(&l.calendar, schedule, from_d, to_d) {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// One call from `from` at `at`, pressing `keys`: the transcript of what it hears.
+fn call(cfg: &Config, l: &live::Live, at: Option<&str>, from: &str, keys: &str) -> ExitCode {
+    let civil_start = match at {
+        None => jiff::Timestamp::now().to_zoned_datetime(calendar::tz()),
+        Some(s) => match overrides::parse_until(s) {
+            Ok(ts) => ts.to_zoned_datetime(calendar::tz()),
+            Err(e) => {
+                eprintln!("ugyelet simulate: --at: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let caller = if from == "anonymous" {
+        None
+    } else {
+        ugyelet::phone::normalize(from)
+    };
+    let manual = overrides::load(&cfg.state.dir).unwrap_or_default();
+    let env = CallEnv {
+        caller,
+        civil_start,
+        schedules: Arc::new(live::CalendarSchedules {
+            calendar: Arc::clone(&l.calendar),
+            manual,
+        }),
+    };
+    let keys: Vec<char> = keys.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
+    let prompts = Arc::clone(&l.prompts);
+    let text_of = move |id: &str| prompts.get(id).map(|p| p.text.clone());
+    for line in simulate::run(
+        Arc::clone(&l.plan),
+        simulate::Script { env, keys },
+        &text_of,
+        std::time::Instant::now(),
+    ) {
+        println!("{line}");
+    }
+    ExitCode::SUCCESS
+}
+
+/// `2026-12` or `2026-12-20..2027-01-05`.
+fn parse_range(s: &str) -> Option<(jiff::civil::Date, jiff::civil::Date)> {
+    if let Some((a, b)) = s.split_once("..") {
+        return Some((a.trim().parse().ok()?, b.trim().parse().ok()?));
+    }
+    let first: jiff::civil::Date = format!("{s}-01").parse().ok()?;
+    Some((first, first.last_of_month()))
+}

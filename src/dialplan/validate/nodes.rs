@@ -1,0 +1,589 @@
+//! One node at a time: its `type`, the fields that type takes, and what each field must be.
+//!
+//! [`RawNode`] is one flat struct with every field of every type (serde's tagged enums would
+//! lose the spans, see [`syntax`](crate::dialplan::syntax)), so a node's `type` is parsed into a
+//! [`RawKind`] first: it says which fields apply, and picks the method that builds the
+//! [`NodeKind`]. Each method checks every field before giving up, so a node with three
+//! mistakes gets three messages.
+
+use toml::Spanned;
+
+use super::{Validator, suggest};
+use crate::dialplan::syntax::{RawCallerRule, RawItems, RawNode, RawRef};
+use crate::dialplan::{
+    Address, CallerMatch, Channel, Collect, DigitCheck, Item, Menu, NodeId, NodeKind,
+};
+use crate::phone;
+
+/// A node's `type` as written, once it names a type the daemon has. It owns the list of
+/// fields that type takes: the flat [`RawNode`] accepts them all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RawKind {
+    Play,
+    Menu,
+    Collect,
+    Schedule,
+    Caller,
+    Set,
+    Goto,
+    Queue,
+    Voicemail,
+    SendForm,
+    Transfer,
+    Hangup,
+}
+
+impl RawKind {
+    /// Every type, in the order an "unknown node type" error lists them.
+    const ALL: [Self; 12] = [
+        Self::Play,
+        Self::Menu,
+        Self::Collect,
+        Self::Schedule,
+        Self::Caller,
+        Self::Set,
+        Self::Goto,
+        Self::Queue,
+        Self::Voicemail,
+        Self::SendForm,
+        Self::Transfer,
+        Self::Hangup,
+    ];
+
+    /// The type a `type = "…"` value names, if any.
+    fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The name as written in `type = "…"`.
+    fn name(self) -> &'static str {
+        match self {
+            Self::Play => "play",
+            Self::Menu => "menu",
+            Self::Collect => "collect",
+            Self::Schedule => "schedule",
+            Self::Caller => "caller",
+            Self::Set => "set",
+            Self::Goto => "goto",
+            Self::Queue => "queue",
+            Self::Voicemail => "voicemail",
+            Self::SendForm => "send_form",
+            Self::Transfer => "transfer",
+            Self::Hangup => "hangup",
+        }
+    }
+
+    /// The fields a node of this type takes, besides `type`; any other is an error.
+    fn fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Play => &["prompts", "barge_in", "next"],
+            Self::Menu => &[
+                "prompts",
+                "barge_in",
+                "keys",
+                "timeout_s",
+                "max_retries",
+                "invalid_prompts",
+                "timeout_prompts",
+                "on_max_retries",
+            ],
+            Self::Collect => &[
+                "prompts",
+                "barge_in",
+                "var",
+                "min_digits",
+                "max_digits",
+                "terminator",
+                "timeout_s",
+                "inter_digit_timeout_s",
+                "readback",
+                "confirm_prompts",
+                "validate",
+                "max_retries",
+                "invalid_prompts",
+                "timeout_prompts",
+                "next",
+                "on_max_retries",
+            ],
+            Self::Schedule => &["schedule", "open", "closed"],
+            Self::Caller => &["rules", "default"],
+            Self::Set => &["vars", "next"],
+            Self::Goto => &["next"],
+            Self::Queue => &["queue", "no_agents", "keys"],
+            Self::Voicemail => &["next", "on_error"],
+            Self::SendForm => &["form", "channel", "to", "next", "on_error"],
+            Self::Transfer => &["to", "on_error"],
+            Self::Hangup => &[],
+        }
+    }
+}
+
+/// One node as written, with its name: what a message about it points at and names.
+#[derive(Clone, Copy)]
+struct NodeSrc<'r> {
+    name: &'r Spanned<String>,
+    node: &'r Spanned<RawNode>,
+    kind: RawKind,
+}
+
+impl<'r> NodeSrc<'r> {
+    fn raw(self) -> &'r RawNode {
+        self.node.get_ref()
+    }
+
+    /// `barge_in` defaults to on: a key press cuts the prompts short.
+    fn barge_in(self) -> bool {
+        self.raw().barge_in.as_ref().is_none_or(|b| *b.get_ref())
+    }
+}
+
+impl Validator<'_> {
+    /// One node: its type, the fields that type does not take, then the type's own checks.
+    /// `None` if the node has any error.
+    pub(super) fn node(
+        &mut self,
+        name: &Spanned<String>,
+        node: &Spanned<RawNode>,
+    ) -> Option<NodeKind> {
+        let n = node.get_ref();
+        let Some(kind) = RawKind::parse(n.kind.get_ref()) else {
+            self.error(
+                n.kind.span(),
+                format!(
+                    "unknown node type \"{}\" in node \"{}\" (known: {})",
+                    n.kind.get_ref(),
+                    name.get_ref(),
+                    RawKind::ALL.map(RawKind::name).join(", ")
+                ),
+            );
+            return None;
+        };
+        let errors_before = self.error_count();
+        let allowed = kind.fields();
+        for (field, span) in n.present_fields() {
+            if !allowed.contains(&field) {
+                self.error(
+                    span,
+                    format!("field \"{field}\" does not apply to a {} node", kind.name()),
+                );
+            }
+        }
+        let at = NodeSrc { name, node, kind };
+        let built = match kind {
+            RawKind::Play => self.play(at),
+            RawKind::Menu => self.menu(at),
+            RawKind::Collect => self.collect(at),
+            RawKind::Schedule => self.schedule(at),
+            RawKind::Caller => self.caller(at),
+            RawKind::Set => self.set(at),
+            RawKind::Goto => self.goto(at),
+            RawKind::Queue => self.queue(at),
+            RawKind::Voicemail => self.voicemail(at),
+            RawKind::SendForm => self.send_form(at),
+            RawKind::Transfer => self.transfer(at),
+            RawKind::Hangup => Some(NodeKind::Hangup),
+        };
+        if self.error_count() > errors_before {
+            None
+        } else {
+            built
+        }
+    }
+
+    fn play(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let items = self.required_items(at, &n.prompts);
+        let next = self.required_ref(at, &n.next, "next");
+        Some(NodeKind::Play {
+            items,
+            barge_in: at.barge_in(),
+            next: next?,
+        })
+    }
+
+    fn menu(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let prompts = self.required_items(at, &n.prompts);
+        let keys = match &n.keys {
+            Some(k) if !k.get_ref().is_empty() => self.key_targets(k.get_ref()),
+            Some(k) => {
+                self.error(k.span(), "a menu needs at least one key".to_owned());
+                Vec::new()
+            }
+            None => {
+                self.missing(at, "keys");
+                Vec::new()
+            }
+        };
+        let timeout = self.seconds(&n.timeout_s, "timeout_s", 6.0, 0.5, 60.0);
+        let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
+        let invalid_prompts = self.items(&n.invalid_prompts);
+        let timeout_prompts = self.items(&n.timeout_prompts);
+        let fail = self.required_ref(at, &n.on_max_retries, "on_max_retries");
+        Some(NodeKind::Menu(Menu {
+            prompts,
+            barge_in: at.barge_in(),
+            keys,
+            timeout,
+            max_retries,
+            invalid_prompts,
+            timeout_prompts,
+            on_max_retries: fail?,
+        }))
+    }
+
+    fn collect(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let prompts = self.required_items(at, &n.prompts);
+        let var = match &n.var {
+            Some(v) => self.var_name(v),
+            None => {
+                self.missing(at, "var");
+                String::new()
+            }
+        };
+        let min_digits = self.count(&n.min_digits, "min_digits", 1, 1, 32);
+        let max_digits = self.count(&n.max_digits, "max_digits", 15, 1, 32);
+        if let Some(m) = &n.max_digits
+            && max_digits < min_digits
+        {
+            self.error(
+                m.span(),
+                format!(
+                    "max_digits: expected at least min_digits ({min_digits}), found {max_digits}"
+                ),
+            );
+        }
+        let terminator = match &n.terminator {
+            None => Some('#'),
+            Some(t) if t.get_ref().is_empty() => None,
+            Some(t) => self.key(t),
+        };
+        let check = match n
+            .validate
+            .as_ref()
+            .map(|v| (v.get_ref().as_str(), v.span()))
+        {
+            None => DigitCheck::Any,
+            Some(("hu_mobile", _)) => DigitCheck::HuMobile,
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!("validate: expected \"hu_mobile\", found \"{other}\""),
+                );
+                DigitCheck::Any
+            }
+        };
+        // In this order: messages at one position (several missing fields point at the
+        // node's name) keep the order they are found in.
+        let timeout = self.seconds(&n.timeout_s, "timeout_s", 8.0, 0.5, 60.0);
+        let inter_digit_timeout = self.seconds(
+            &n.inter_digit_timeout_s,
+            "inter_digit_timeout_s",
+            4.0,
+            0.5,
+            30.0,
+        );
+        let confirm_prompts = match &n.confirm_prompts {
+            Some(_) => self.items(&n.confirm_prompts),
+            None => self.default_prompt(at, "confirm_number"),
+        };
+        let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
+        let invalid_prompts = self.items(&n.invalid_prompts);
+        let timeout_prompts = self.items(&n.timeout_prompts);
+        let next = self.required_ref(at, &n.next, "next");
+        let fail = self.required_ref(at, &n.on_max_retries, "on_max_retries");
+        Some(NodeKind::Collect(Collect {
+            prompts,
+            barge_in: at.barge_in(),
+            var,
+            min_digits,
+            max_digits,
+            terminator,
+            timeout,
+            inter_digit_timeout,
+            readback: n.readback.as_ref().is_some_and(|r| *r.get_ref()),
+            confirm_prompts,
+            check,
+            max_retries,
+            invalid_prompts,
+            timeout_prompts,
+            next: next?,
+            on_max_retries: fail?,
+        }))
+    }
+
+    fn schedule(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let schedule = self.known_id(at, &n.schedule, "schedule", self.known.schedules);
+        let open = self.required_ref(at, &n.open, "open");
+        let closed = self.required_ref(at, &n.closed, "closed");
+        Some(NodeKind::Schedule {
+            schedule: schedule?,
+            open: open?,
+            closed: closed?,
+        })
+    }
+
+    fn caller(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let mut rules = Vec::new();
+        match &n.rules {
+            Some(list) => {
+                for rule in list.get_ref() {
+                    if let Some(r) = self.caller_rule(rule) {
+                        rules.push(r);
+                    }
+                }
+            }
+            None => self.missing(at, "rules"),
+        }
+        let default = self.required_ref(at, &n.default, "default");
+        Some(NodeKind::Caller {
+            rules,
+            default: default?,
+        })
+    }
+
+    /// One rule of a `caller` node: exactly one of `numbers` and `kind`, and where it leads.
+    fn caller_rule(&mut self, rule: &Spanned<RawCallerRule>) -> Option<(CallerMatch, NodeId)> {
+        let r = rule.get_ref();
+        let m = match (&r.numbers, &r.kind) {
+            (Some(nums), None) => Some(CallerMatch::Numbers(self.phone_numbers(nums.get_ref()))),
+            (None, Some(k)) => match k.get_ref().as_str() {
+                "mobile" => Some(CallerMatch::Mobile),
+                "landline" => Some(CallerMatch::Landline),
+                "anonymous" => Some(CallerMatch::Anonymous),
+                other => {
+                    self.error(
+                        k.span(),
+                        format!("kind: expected mobile, landline or anonymous, found \"{other}\""),
+                    );
+                    None
+                }
+            },
+            _ => {
+                self.error(
+                    rule.span(),
+                    "a caller rule needs exactly one of \"numbers\" and \"kind\"".to_owned(),
+                );
+                None
+            }
+        };
+        // The target is checked even when the match is wrong: both mistakes are reported.
+        let t = self.node_ref(&r.next);
+        Some((m?, t?))
+    }
+
+    fn set(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let mut vars = Vec::new();
+        match &n.vars {
+            Some(m) => {
+                for (k, val) in m.get_ref() {
+                    let key = self.var_name(k);
+                    vars.push((key, val.get_ref().clone()));
+                }
+            }
+            None => self.missing(at, "vars"),
+        }
+        let next = self.required_ref(at, &n.next, "next");
+        Some(NodeKind::Set { vars, next: next? })
+    }
+
+    fn goto(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        Some(NodeKind::Goto {
+            next: self.required_ref(at, &at.raw().next, "next")?,
+        })
+    }
+
+    fn queue(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let queue = self.known_id(at, &n.queue, "queue", self.known.queues);
+        let no_agents = self.required_ref(at, &n.no_agents, "no_agents");
+        // Keys that take a waiting caller out of the queue (e.g. to leave a message).
+        let keys = n
+            .keys
+            .as_ref()
+            .map_or_else(Vec::new, |k| self.key_targets(k.get_ref()));
+        Some(NodeKind::Queue {
+            queue: queue?,
+            no_agents: no_agents?,
+            keys,
+        })
+    }
+
+    fn voicemail(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let next = self.required_ref(at, &n.next, "next");
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::Voicemail {
+            next: next?,
+            on_error: on_error?,
+        })
+    }
+
+    fn send_form(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let form = self.known_id(at, &n.form, "form", self.known.forms);
+        let channel = match n.channel.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
+            Some(("sms", _)) => Some(Channel::Sms),
+            Some(("email", _)) => Some(Channel::Email),
+            Some((other, span)) => {
+                self.error(
+                    span,
+                    format!("channel: expected \"sms\" or \"email\", found \"{other}\""),
+                );
+                None
+            }
+            None => {
+                self.missing(at, "channel");
+                None
+            }
+        };
+        let to = match n.to.as_ref() {
+            None => Some(Address::Caller),
+            Some(t) if t.get_ref() == "@caller" => Some(Address::Caller),
+            Some(t) => match t.get_ref().strip_prefix("@var:") {
+                Some(v) if self.vars_set.contains(v) => Some(Address::Var(v.to_owned())),
+                Some(v) => {
+                    self.error(
+                        t.span(),
+                        format!("variable \"{v}\" is never set by a collect or set node"),
+                    );
+                    None
+                }
+                None => {
+                    self.error(
+                        t.span(),
+                        format!(
+                            "to: expected \"@caller\" or \"@var:NAME\", found \"{}\"",
+                            t.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
+        };
+        let next = self.required_ref(at, &n.next, "next");
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::SendForm {
+            form: form?,
+            channel: channel?,
+            to: to?,
+            next: next?,
+            on_error: on_error?,
+        })
+    }
+
+    fn transfer(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let to = match &n.to {
+            Some(t) => match phone::normalize(t.get_ref()) {
+                Some(e) if self.transfer_allowed.contains(&e) => Some(e),
+                Some(e) => {
+                    let allowed = if self.transfer_allowed.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        self.transfer_allowed.join(", ")
+                    };
+                    self.error(
+                        t.span(),
+                        format!(
+                            "transfer to {e} is not allowed: add it to [transfer] allowed (allowed: {allowed})"
+                        ),
+                    );
+                    None
+                }
+                None => {
+                    self.error(
+                        t.span(),
+                        format!("expected a phone number, found \"{}\"", t.get_ref()),
+                    );
+                    None
+                }
+            },
+            None => {
+                self.missing(at, "to");
+                None
+            }
+        };
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::Transfer {
+            to: to?,
+            on_error: on_error?,
+        })
+    }
+
+    fn missing(&mut self, at: NodeSrc<'_>, field: &str) {
+        self.error(
+            at.name.span(),
+            format!(
+                "{} node \"{}\" needs the field \"{field}\"",
+                at.kind.name(),
+                at.name.get_ref()
+            ),
+        );
+    }
+
+    fn required_ref(
+        &mut self,
+        at: NodeSrc<'_>,
+        field_value: &Option<RawRef>,
+        field: &str,
+    ) -> Option<NodeId> {
+        match field_value {
+            Some(target) => self.node_ref(target),
+            None => {
+                self.missing(at, field);
+                None
+            }
+        }
+    }
+
+    fn known_id(
+        &mut self,
+        at: NodeSrc<'_>,
+        value: &Option<Spanned<String>>,
+        what: &str,
+        known: &[&str],
+    ) -> Option<String> {
+        let Some(v) = value else {
+            self.missing(at, what);
+            return None;
+        };
+        if known.contains(&v.get_ref().as_str()) {
+            Some(v.get_ref().clone())
+        } else {
+            self.error(
+                v.span(),
+                format!(
+                    "unknown {what} \"{}\" (known: {})",
+                    v.get_ref(),
+                    suggest(v.get_ref(), known)
+                ),
+            );
+            None
+        }
+    }
+
+    fn required_items(&mut self, at: NodeSrc<'_>, list: &Option<RawItems>) -> Vec<Item> {
+        if list.is_none() {
+            self.missing(at, "prompts");
+        }
+        self.items(list)
+    }
+
+    fn default_prompt(&mut self, at: NodeSrc<'_>, id: &str) -> Vec<Item> {
+        if !self.known.prompts.contains(&id) {
+            self.error(
+                at.node.span(),
+                format!(
+                    "node \"{}\" uses the default prompt \"{id}\", which the prompt set lacks",
+                    at.name.get_ref()
+                ),
+            );
+        }
+        vec![Item::Prompt(id.to_owned())]
+    }
+}

@@ -1,0 +1,197 @@
+use super::*;
+use crate::dialplan::NodeKind;
+
+const PROMPTS: &[&str] = &[
+    "welcome",
+    "main_menu",
+    "invalid_key",
+    "no_input",
+    "goodbye",
+    "enter_mobile",
+];
+const KNOWN: Known<'static> = Known {
+    prompts: PROMPTS,
+    queues: &["operators"],
+    forms: &["tajekoztato", "lakcim"],
+    schedules: &["staffed"],
+};
+
+const GOOD: &str = r#"start = "welcome"
+
+[nodes.welcome]
+type = "play"
+prompts = ["welcome"]
+next = "menu"
+
+[nodes.menu]
+type = "menu"
+prompts = ["main_menu"]
+keys = { "1" = "bye", "*" = "menu" }
+invalid_prompts = ["invalid_key"]
+timeout_prompts = ["no_input"]
+on_max_retries = "bye"
+
+[nodes.bye]
+type = "play"
+prompts = ["goodbye"]
+next = "end"
+
+[nodes.end]
+type = "hangup"
+"#;
+
+fn errors(text: &str) -> Vec<String> {
+    match load_str("dialplans/main.toml", text, &KNOWN) {
+        Ok(_) => Vec::new(),
+        Err(d) => d.iter().map(ToString::to_string).collect(),
+    }
+}
+
+#[test]
+fn valid_plan_loads_with_defaults() {
+    let (plan, warnings) = load_str("p.toml", GOOD, &KNOWN).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let NodeKind::Menu(m) = &plan.nodes[plan.node_id("menu").expect("exists")].kind else {
+        panic!("menu node expected");
+    };
+    assert_eq!(m.timeout, Duration::from_secs(6));
+    assert_eq!(m.max_retries, 3);
+    assert_eq!(m.target('1'), plan.node_id("bye"));
+    assert_eq!(plan.calendar_dir, "calendar");
+}
+
+#[test]
+fn unknown_prompt_is_reported_with_position_and_suggestions() {
+    let text = GOOD.replace("prompts = [\"main_menu\"]", "prompts = [\"main_menu_2\"]");
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        vec![
+            "dialplans/main.toml:10:12: unknown prompt \"main_menu_2\" (known: main_menu, no_input, welcome, enter_mobile, goodbye, …)"
+        ]
+    );
+}
+
+#[test]
+fn five_different_mistakes_yield_five_located_errors() {
+    let text = GOOD
+        .replace("next = \"menu\"", "next = \"menuu\"")
+        .replace("\"1\" = \"bye\"", "\"11\" = \"bye\"")
+        .replace("prompts = [\"goodbye\"]", "prompts = [\"goodby\"]")
+        .replace(
+            "on_max_retries = \"bye\"",
+            "on_max_retries = \"bye\"\ntimeout_s = 0",
+        )
+        .replace("type = \"hangup\"", "type = \"hangup\"\nnext = \"welcome\"");
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        vec![
+            "dialplans/main.toml:6:8: unknown node \"menuu\" (known: menu, end, bye, welcome)",
+            "dialplans/main.toml:11:10: expected one key of 0-9, *, #, A-D, found \"11\"",
+            "dialplans/main.toml:15:13: timeout_s: expected seconds between 0.5 and 60, found 0",
+            "dialplans/main.toml:19:12: unknown prompt \"goodby\" (known: goodbye, no_input, welcome, invalid_key, main_menu, …)",
+            "dialplans/main.toml:24:8: field \"next\" does not apply to a hangup node",
+        ]
+    );
+}
+
+#[test]
+fn syntax_error_has_line_and_column() {
+    let errs = errors("start = \"welcome\"\n[nodes.welcome\ntype = \"play\"\n");
+    assert_eq!(errs.len(), 1);
+    assert!(errs[0].starts_with("dialplans/main.toml:2:"), "{}", errs[0]);
+}
+
+#[test]
+fn play_loop_without_input_is_an_error() {
+    let text = GOOD.replace("next = \"end\"", "next = \"bye\"");
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e
+                .contains("node \"bye\" loops back to itself without ever waiting for a key")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn menu_with_no_way_out_is_an_error() {
+    let text = GOOD
+        .replace("\"1\" = \"bye\"", "\"1\" = \"menu\"")
+        .replace("on_max_retries = \"bye\"", "on_max_retries = \"menu\"");
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("menu \"menu\" has no way out")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn unreachable_node_is_a_warning_only() {
+    let text = format!("{GOOD}\n[nodes.orphan]\ntype = \"hangup\"\n");
+    let (_, warnings) = load_str("p.toml", &text, &KNOWN).expect("warnings do not refuse");
+    assert_eq!(warnings.len(), 1);
+    assert_eq!(
+        warnings[0].to_string(),
+        "p.toml:24:8: warning: node \"orphan\" cannot be reached from \"start\""
+    );
+}
+
+#[test]
+fn unknown_schedule_queue_and_form_are_refused_with_suggestions() {
+    let text = GOOD.replace(
+        "[nodes.bye]",
+        "[nodes.s]\ntype = \"schedule\"\nschedule = \"stafed\"\nopen = \"q\"\nclosed = \"f\"\n\n[nodes.q]\ntype = \"queue\"\nqueue = \"operator\"\nno_agents = \"bye\"\n\n[nodes.f]\ntype = \"send_form\"\nform = \"lakcm\"\nchannel = \"fax\"\nnext = \"bye\"\non_error = \"bye\"\n\n[nodes.bye]",
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("unknown schedule \"stafed\" (known: staffed)")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("unknown queue \"operator\" (known: operators)")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("unknown form \"lakcm\" (known: lakcim, tajekoztato)")),
+        "{errs:?}"
+    );
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("channel: expected \"sms\" or \"email\", found \"fax\"")),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn transfer_only_to_numbers_the_plan_allows() {
+    let plan = |allowed: &str| {
+        GOOD.replace("start = \"welcome\"", &format!("start = \"welcome\"\n[transfer]\nallowed = [{allowed}]"))
+            .replace("[nodes.bye]", "[nodes.t]\ntype = \"transfer\"\nto = \"06 23 444 555\"\non_error = \"bye\"\n\n[nodes.bye]")
+    };
+    let errs = errors(&plan("\"+36 1 111 2222\""));
+    assert!(
+        errs.iter().any(|e| e.contains("transfer to +3623444555 is not allowed: add it to [transfer] allowed (allowed: +3611112222)")),
+        "{errs:?}"
+    );
+    assert!(errors(&plan("\"+3623444555\"")).is_empty());
+}
+
+#[test]
+fn undefined_variable_is_refused() {
+    let text = GOOD.replace(
+        "prompts = [\"goodbye\"]",
+        "prompts = [\"goodbye\", \"@var:mobile\"]",
+    );
+    let errs = errors(&text);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("variable \"mobile\" is never set by a collect or set node")),
+        "{errs:?}"
+    );
+}
