@@ -67,7 +67,7 @@
 //! [`Acd::saved_state`] / [`Acd::restore`]. Every agent starts unreachable: the driver
 //! reports the registrar's bindings with [`Acd::handle_reachable`].
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -230,69 +230,8 @@ impl fmt::Display for AcdError {
 
 impl std::error::Error for AcdError {}
 
-/// An operator's state as a supervisor sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AgentState {
-    Offline,
-    Available,
-    Ringing,
-    OnCall,
-    WrapUp,
-    Paused,
-}
-
-/// One row of the operator board.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct AgentStatus {
-    pub name: String,
-    pub location: Location,
-    pub state: AgentState,
-    pub pause_reason: Option<String>,
-    pub reachable: bool,
-    pub logged_in: bool,
-    /// Seconds since the operator became available (only while available).
-    pub idle_s: Option<u64>,
-    pub calls_taken: u64,
-    pub missed_in_row: u32,
-    /// Why the last missed offer failed (cleared when the operator answers one): tells a
-    /// supervisor whether a "missed calls" pause was a phone left ringing or one refusing.
-    pub last_missed: Option<RingFailure>,
-}
-
-/// One waiting caller.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct WaitingCall {
-    pub call: CallRef,
-    pub queue: String,
-    /// 1-based position within its queue.
-    pub position: usize,
-    pub waited_s: u64,
-    /// Operators whose phones ring for this call now.
-    pub ringing: Vec<String>,
-}
-
-/// Counters since start, for metrics.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct AcdStats {
-    pub answered: u64,
-    pub abandoned: u64,
-    pub max_wait: u64,
-    pub no_agents: u64,
-}
-
-/// What survives a restart: per operator, logged in or not and the pause reason.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedAgents {
-    pub agents: BTreeMap<String, SavedAgent>,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SavedAgent {
-    pub logged_in: bool,
-    #[serde(default)]
-    pub paused: Option<String>,
-}
+mod view;
+pub use view::{AcdStats, AgentState, AgentStatus, SavedAgent, SavedAgents, WaitingCall};
 
 /// The reason given to operators paused by [`AcdConfig::max_missed`].
 pub const MISSED_CALLS: &str = "missed calls";

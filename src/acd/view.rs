@@ -1,0 +1,72 @@
+//! What the queue shows and keeps: the operator board, the waiting callers, counters, and
+//! the operator states saved across restarts.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CallRef, Location, RingFailure};
+
+/// An operator's state as a supervisor sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AgentState {
+    Offline,
+    Available,
+    Ringing,
+    OnCall,
+    WrapUp,
+    Paused,
+}
+
+/// One row of the operator board.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AgentStatus {
+    pub name: String,
+    pub location: Location,
+    pub state: AgentState,
+    pub pause_reason: Option<String>,
+    pub reachable: bool,
+    pub logged_in: bool,
+    /// Seconds since the operator became available (only while available).
+    pub idle_s: Option<u64>,
+    pub calls_taken: u64,
+    pub missed_in_row: u32,
+    /// Why the last missed offer failed (cleared when the operator answers one): tells a
+    /// supervisor whether a "missed calls" pause was a phone left ringing or one refusing.
+    pub last_missed: Option<RingFailure>,
+}
+
+/// One waiting caller.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct WaitingCall {
+    pub call: CallRef,
+    pub queue: String,
+    /// 1-based position within its queue.
+    pub position: usize,
+    pub waited_s: u64,
+    /// Operators whose phones ring for this call now.
+    pub ringing: Vec<String>,
+}
+
+/// Counters since start, for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct AcdStats {
+    pub answered: u64,
+    pub abandoned: u64,
+    pub max_wait: u64,
+    pub no_agents: u64,
+}
+
+/// What survives a restart: per operator, logged in or not and the pause reason.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAgents {
+    pub agents: BTreeMap<String, SavedAgent>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedAgent {
+    pub logged_in: bool,
+    #[serde(default)]
+    pub paused: Option<String>,
+}
