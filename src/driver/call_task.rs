@@ -24,7 +24,6 @@ use crate::dialplan::interp::{Action, ActionResult};
 use crate::notify::outbox::derive_key;
 use crate::pii::Pii;
 use crate::sdp::offer_answer::Negotiated;
-use crate::store::Channel;
 
 /// What the SIP task tells a call task.
 pub(crate) enum ToCall {
@@ -188,10 +187,6 @@ fn fulfil(
             let _ = done.send(ActionResult::Failed);
             return;
         }
-    };
-    let channel = match channel {
-        crate::dialplan::Channel::Sms => Channel::Sms,
-        crate::dialplan::Channel::Email => Channel::Email,
     };
     let key = derive_key(&[sip_call_id, &req.node, &req.step.to_string(), &form]);
     tokio::spawn(

@@ -1,5 +1,7 @@
 //! Sending forms and notices: the outbox core and its adapters.
 //!
+//! - [`channel`]: [`Channel`], SMS or email: the one channel type, shared with the dial
+//!   plan and the store (a leaf module, so sharing it makes no import loop).
 //! - [`catalog`]: the forms catalog (`config/forms.toml`).
 //! - [`text`]: GSM-7 classification, Hungarian transliteration, SMS segment counting.
 //! - [`link`]: signed, expiring download links.
@@ -9,6 +11,7 @@
 //! - [`worker`]: one pass of the send loop over the store, the outbox and the adapters.
 
 pub mod catalog;
+pub mod channel;
 pub mod email;
 pub mod limit;
 pub mod link;
@@ -16,3 +19,5 @@ pub mod outbox;
 pub mod sms;
 pub mod text;
 pub mod worker;
+
+pub use channel::Channel;
