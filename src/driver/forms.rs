@@ -1,5 +1,6 @@
-//! The forms service: the durable outbox, the thread that sends from it, and the public
-//! HTTP listener for form downloads and delivery webhooks.
+//! The forms service: the durable outbox, the thread that sends from it (started here,
+//! written in [`super::outbox_worker`]), and the public HTTP listener for form downloads
+//! and delivery webhooks.
 //!
 //! ```text
 //!   call task / admin API ──send_form──► spawn_blocking: limit check + INSERT, COMMIT ──► "Done"
@@ -23,7 +24,7 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
@@ -32,10 +33,9 @@ use crate::notify::catalog::{Catalog, Form, LiveCatalog};
 use crate::notify::email::{EmailSender, form_email};
 use crate::notify::limit::{LimitExceeded, SmsLimits};
 use crate::notify::link::{Link, LinkKey};
-use crate::notify::outbox::{Event, RetryPolicy, State};
+use crate::notify::outbox::{RetryPolicy, State};
 use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
 use crate::notify::text;
-use crate::notify::worker::{Transports, Worker};
 use crate::phone;
 use crate::store::{Channel, Enqueued, NewMessage, OfficeMail, Row, Store, VoiceMessage};
 
@@ -130,7 +130,8 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn unix_ms() -> i64 {
+/// The wall clock in Unix milliseconds, as rows store it.
+pub(super) fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -580,7 +581,7 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         max_attempts: n.max_attempts,
         jitter: n.retry_jitter,
     };
-    spawn_worker(
+    super::outbox_worker::spawn(
         Arc::clone(&store),
         sms,
         smtp,
@@ -651,80 +652,4 @@ fn spawn_retention(store: Arc<Mutex<Store>>, days: u64) {
             }
         }
     });
-}
-
-fn log_event(ev: &Event) {
-    // Reasons can quote the recipient (gateway and SMTP errors do): debug only; the admin
-    // API shows them as `last_error`.
-    debug!(id = ev.id, reason = ?ev.reason, "outbox {} → {}", ev.from, ev.to);
-    match ev.to {
-        State::Sent => info!(id = ev.id, attempts = ev.attempts, "message sent"),
-        State::Failed => warn!(
-            id = ev.id,
-            attempts = ev.attempts,
-            "message failed for good (see GET /api/outbox?state=failed)"
-        ),
-        State::Queued if ev.from == State::Sending => info!(
-            id = ev.id,
-            attempts = ev.attempts,
-            "send attempt failed, will retry"
-        ),
-        _ => {}
-    }
-}
-
-/// The send loop on a thread of its own: run every due message, then sleep until the
-/// next one is due or a new row wakes it.
-fn spawn_worker(
-    store: Arc<Mutex<Store>>,
-    sms: Option<SmsSender>,
-    smtp: Option<crate::notify::email::SmtpConfig>,
-    catalog: LiveCatalog,
-    attach_limit_bytes: usize,
-    policy: RetryPolicy,
-    wake: Arc<tokio::sync::Notify>,
-) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("outbox runtime: {e}"))?;
-    let seed: u64 = rand::random();
-    std::thread::Builder::new()
-        .name("outbox".to_owned())
-        .spawn(move || {
-            rt.block_on(async move {
-                // The pooled SMTP transport needs a runtime even to be built.
-                let email = match smtp.as_ref().map(EmailSender::new).transpose() {
-                    Ok(e) => e,
-                    Err(e) => {
-                        error!("SMTP setup: {e}; email stays queued");
-                        None
-                    }
-                };
-                let transports = Transports {
-                    sms,
-                    email,
-                    catalog,
-                    attach_limit_bytes,
-                };
-                let mut worker = Worker::new(policy, seed);
-                let clock = || (Instant::now(), unix_ms());
-                loop {
-                    match worker.run_due(&store, &transports, &clock).await {
-                        Ok(events) => events.iter().for_each(log_event),
-                        Err(e) => {
-                            error!("outbox: {e}");
-                            tokio::time::sleep(Duration::from_secs(5)).await;
-                        }
-                    }
-                    let due = worker.poll_timeout();
-                    tokio::select! {
-                        () = wake.notified() => {}
-                        () = super::sleep_until(due) => {}
-                    }
-                }
-            });
-        })
-        .map_err(|e| format!("cannot start the outbox thread: {e}"))?;
-    Ok(())
 }

@@ -23,6 +23,7 @@ mod media_clock;
 mod media_rx;
 mod notify;
 pub mod operators_file;
+pub mod outbox_worker;
 pub mod overrides;
 mod records;
 mod rtp_ports;

@@ -8,7 +8,9 @@
 //! - [`limit`]: per-number SMS limits (a pure decision over the outbox's send times).
 //! - [`outbox`]: the per-message state machine with retry timing (a core: no I/O).
 //! - [`sms`], [`email`]: adapters that send one message and classify the answer.
-//! - [`worker`]: one pass of the send loop over the store, the outbox and the adapters.
+//!
+//! Nothing here touches the store: the send loop that joins the store, the outbox core and
+//! the adapters is the driver's (`driver::outbox_worker`).
 
 pub mod catalog;
 pub mod channel;
@@ -18,6 +20,5 @@ pub mod link;
 pub mod outbox;
 pub mod sms;
 pub mod text;
-pub mod worker;
 
 pub use channel::Channel;
