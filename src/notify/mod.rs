@@ -6,6 +6,8 @@
 //! - [`text`]: GSM-7 classification, Hungarian transliteration, SMS segment counting.
 //! - [`link`]: signed, expiring download links.
 //! - [`limit`]: per-number SMS limits (a pure decision over the outbox's send times).
+//! - [`compose`]: what a form message says and whether it may go (address checks,
+//!   limits, link, GSM-7 text, email body), and the office's voice-message email.
 //! - [`outbox`]: the per-message state machine with retry timing (a core: no I/O).
 //! - [`sms`], [`email`]: adapters that send one message and classify the answer.
 //!
@@ -14,6 +16,7 @@
 
 pub mod catalog;
 pub mod channel;
+pub mod compose;
 pub mod email;
 pub mod limit;
 pub mod link;
