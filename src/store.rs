@@ -18,6 +18,8 @@ use std::path::Path;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
+/// How a message travels; stored as its [`Channel::as_str`] name.
+pub use crate::notify::Channel;
 use crate::notify::outbox::{Event, Outbox, Report, State};
 
 const SCHEMA: &str = "
@@ -56,30 +58,6 @@ CREATE TABLE IF NOT EXISTS voice_messages (
 const COLUMNS: &str = "id, key, channel, recipient, form_id, subject, body, state, attempts, \
                        due_ms, last_error, provider_id, created_ms, updated_ms, downloads, \
                        attachment";
-
-/// How a message travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Sms,
-    Email,
-}
-
-impl Channel {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sms => "sms",
-            Self::Email => "email",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "sms" => Some(Self::Sms),
-            "email" => Some(Self::Email),
-            _ => None,
-        }
-    }
-}
 
 /// A message to be sent.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -11,10 +11,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use ugyelet::driver::outbox_worker::{Transports, Worker};
 use ugyelet::notify::catalog::Catalog;
 use ugyelet::notify::email::{EmailSender, Security, SmtpConfig, form_email};
 use ugyelet::notify::outbox::{Outcome, RetryPolicy, State};
-use ugyelet::notify::worker::{Transports, Worker};
 use ugyelet::store::{Channel, NewMessage, Store};
 
 const MANIFEST: &str = env!("CARGO_MANIFEST_DIR");

@@ -12,13 +12,13 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::Engine as _;
+use ugyelet::driver::outbox_worker::{Transports, Worker};
 use ugyelet::http::forms::{FormsState, router};
 use ugyelet::notify::catalog::Catalog;
 use ugyelet::notify::link::{Link, LinkKey};
 use ugyelet::notify::outbox::{Outcome, RetryPolicy, State as MsgState};
 use ugyelet::notify::sms::{GenericHttp, Infobip, Sms, SmsSender, Twilio};
 use ugyelet::notify::text;
-use ugyelet::notify::worker::{Transports, Worker};
 use ugyelet::store::{Channel, NewMessage, Store};
 
 /// One request as the gateway saw it.

@@ -33,6 +33,9 @@ pub mod validate;
 use std::collections::HashMap;
 use std::time::Duration;
 
+/// Where a form goes (`channel = "sms" | "email"` of a `send_form` node): the one
+/// channel type the outbox stores, shared from `notify`.
+pub use crate::notify::Channel;
 pub use validate::{Diagnostic, Known, Severity, load, load_str};
 
 /// Index of a node inside a [`Plan`].
@@ -82,13 +85,6 @@ pub enum Item {
     Var(String),
     /// `@caller`: the caller's number, read in groups.
     Caller,
-}
-
-/// Where a form goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Channel {
-    Sms,
-    Email,
 }
 
 /// Who a form goes to.

@@ -23,7 +23,6 @@ use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews, Request};
 use crate::dialplan::interp::{Action, ActionResult};
 use crate::notify::outbox::derive_key;
 use crate::pii::Pii;
-use crate::store::Channel;
 
 /// The caller leg's RTP port: the handle the media receiver reads and the one the media
 /// clock sends on (a clone of the same socket).
@@ -176,10 +175,6 @@ fn fulfil(
             let _ = done.send(ActionResult::Failed);
             return;
         }
-    };
-    let channel = match channel {
-        crate::dialplan::Channel::Sms => Channel::Sms,
-        crate::dialplan::Channel::Email => Channel::Email,
     };
     let key = derive_key(&[sip_call_id, &req.node, &req.step.to_string(), &form]);
     tokio::spawn(

@@ -1,8 +1,10 @@
-//! The forms service: the durable outbox, the thread that sends from it, and the public
-//! HTTP listener for form downloads and delivery webhooks.
+//! The forms service: the durable outbox, the thread that sends from it (started here,
+//! written in [`super::outbox_worker`]), and the public HTTP listener for form downloads
+//! and delivery webhooks.
 //!
 //! ```text
-//!   call task / admin API ──send_form──► spawn_blocking: limit check + INSERT, COMMIT ──► "Done"
+//!   call task / admin API ──send_form──► Composer::accept (form, channel, address)
+//!       spawn_blocking: send times, Composer::compose, INSERT, COMMIT ──► "Done"
 //!                                                               │ wake
 //!                                                               ▼
 //!   "outbox" thread (own current-thread runtime): Worker::run_due ──► SMS gateway / SMTP
@@ -16,6 +18,10 @@
 //! messages. A call waiting for its row hears silence for the few milliseconds of the
 //! commit; the caller is told "elküldtük" only after the commit returned.
 //!
+//! What a form message says and whether it may go is decided by
+//! [`crate::notify::compose`]; this module only reads the store, the clock and the form's
+//! file for it, and writes what it returns.
+//!
 //! Shutdown: the worker thread is not joined. Whatever it was doing when the process
 //! exits is exactly the crash case the store is built for: a row left `sending` is sent
 //! again with its idempotency key after the next start.
@@ -23,37 +29,25 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
 use crate::config::{Config, NotifyConfig, SmsKind};
 use crate::notify::catalog::{Catalog, Form, LiveCatalog};
-use crate::notify::email::{EmailSender, form_email};
-use crate::notify::limit::{LimitExceeded, SmsLimits};
-use crate::notify::link::{Link, LinkKey};
-use crate::notify::outbox::{Event, RetryPolicy, State};
+use crate::notify::compose::{self, ComposeError, Composer};
+use crate::notify::email::EmailSender;
+use crate::notify::limit::SmsLimits;
+use crate::notify::link::LinkKey;
+use crate::notify::outbox::{RetryPolicy, State};
 use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
-use crate::notify::text;
-use crate::notify::worker::{Transports, Worker};
-use crate::phone;
 use crate::store::{Channel, Enqueued, NewMessage, OfficeMail, Row, Store, VoiceMessage};
 
 /// Why a form was not queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SendError {
-    UnknownForm {
-        found: String,
-        known: Vec<String>,
-    },
-    /// No SMS gateway or no SMTP server is configured.
-    NotConfigured(Channel),
-    /// Not a Hungarian mobile number (SMS) or not an email address.
-    BadAddress {
-        channel: Channel,
-        found: String,
-    },
-    Limited(LimitExceeded),
+    /// Unknown form, channel not configured, bad address or SMS limit reached.
+    Refused(ComposeError),
     Store(String),
 }
 
@@ -61,9 +55,11 @@ impl SendError {
     /// The HTTP status the admin API answers with.
     pub fn status(&self) -> u16 {
         match self {
-            Self::UnknownForm { .. } | Self::BadAddress { .. } => 400,
-            Self::Limited(_) => 429,
-            Self::NotConfigured(_) => 503,
+            Self::Refused(ComposeError::UnknownForm { .. } | ComposeError::BadAddress { .. }) => {
+                400
+            }
+            Self::Refused(ComposeError::Limited(_)) => 429,
+            Self::Refused(ComposeError::NotConfigured(_)) => 503,
             Self::Store(_) => 500,
         }
     }
@@ -72,27 +68,7 @@ impl SendError {
 impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Self::UnknownForm { found, known } => {
-                write!(f, "unknown form {found:?} (known: {})", known.join(", "))
-            }
-            Self::NotConfigured(Channel::Sms) => {
-                f.write_str("SMS sending is not configured (notify.sms.kind = \"none\")")
-            }
-            Self::NotConfigured(Channel::Email) => {
-                f.write_str("email sending is not configured (notify.smtp.host is empty)")
-            }
-            Self::BadAddress {
-                channel: Channel::Sms,
-                found,
-            } => write!(
-                f,
-                "expected a Hungarian mobile number (+36 20/30/31/50/70 …), found {found:?}"
-            ),
-            Self::BadAddress {
-                channel: Channel::Email,
-                found,
-            } => write!(f, "expected an email address, found {found:?}"),
-            Self::Limited(l) => write!(f, "SMS limit reached: {l}"),
+            Self::Refused(e) => e.fmt(f),
             Self::Store(e) => write!(f, "outbox: {e}"),
         }
     }
@@ -104,11 +80,9 @@ impl std::error::Error for SendError {}
 pub struct Forms {
     store: Arc<Mutex<Store>>,
     catalog: LiveCatalog,
-    link_key: LinkKey,
+    /// Decides and writes form messages (links, limits, which channels are configured).
+    composer: Composer,
     cfg: NotifyConfig,
-    limits: SmsLimits,
-    sms_ready: bool,
-    email_ready: bool,
     wake: Arc<tokio::sync::Notify>,
     /// Where voice messages are kept (`state.dir/messages`).
     messages_dir: PathBuf,
@@ -130,7 +104,8 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn unix_ms() -> i64 {
+/// The wall clock in Unix milliseconds, as rows store it.
+pub(super) fn unix_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -146,104 +121,45 @@ impl Forms {
         channel: Channel,
         to: &str,
     ) -> Result<Enqueued, SendError> {
-        let catalog = self.catalog.get();
-        let Some(form) = catalog.get(form_id).cloned() else {
-            return Err(SendError::UnknownForm {
-                found: form_id.to_owned(),
-                known: catalog.forms().iter().map(|f| f.id.clone()).collect(),
-            });
-        };
-        let bad = || SendError::BadAddress {
-            channel,
-            found: to.to_owned(),
-        };
-        let recipient = match channel {
-            Channel::Sms if !self.sms_ready => return Err(SendError::NotConfigured(channel)),
-            Channel::Email if !self.email_ready => return Err(SendError::NotConfigured(channel)),
-            Channel::Sms => phone::normalize(to)
-                .filter(|n| phone::is_mobile(n))
-                .ok_or_else(bad)?,
-            Channel::Email => to
-                .trim()
-                .parse::<lettre::Address>()
-                .map_err(|_| bad())?
-                .to_string(),
-        };
+        let accepted = self
+            .composer
+            .accept(&self.catalog.get(), form_id, channel, to)
+            .map_err(SendError::Refused)?;
         let store = Arc::clone(&self.store);
-        let link_key = self.link_key.clone();
-        let base = self.cfg.public_base_url.trim_end_matches('/').to_owned();
-        let ttl_s = self.cfg.link_ttl_h.saturating_mul(3600);
-        let limits = self.limits;
-        let attach_limit = self.cfg.smtp.attach_limit_bytes;
+        let composer = self.composer.clone();
         let res = tokio::task::spawn_blocking(move || {
             let now_ms = unix_ms();
             let mut s = lock(&store);
             if let Some(id) = s.id_for_key(&key)? {
                 return Ok(Ok(Enqueued { id, created: false }));
             }
-            if channel == Channel::Sms {
-                let times = s.sms_times_since(&recipient, now_ms - limits.window_ms())?;
-                if let Err(l) = limits.check(&times, now_ms) {
-                    return Ok(Err(SendError::Limited(l)));
-                }
-            }
-            let form_id = form.id.clone();
-            let link = move |id: u64| {
-                let token = link_key
-                    .sign(&Link {
-                        form_id: form_id.clone(),
-                        expires_at: (now_ms / 1000) as u64 + ttl_s,
-                        message_id: id,
-                    })
-                    // Only an expiry after 2106 fails to sign.
-                    .unwrap_or_default();
-                format!("{base}/f/{token}")
-            };
-            let (subject, body): (Option<String>, Box<dyn FnOnce(u64) -> String>) = match channel {
+            let (sent, form_file) = match accepted.channel() {
                 Channel::Sms => {
-                    let title = form.title.clone();
-                    (
-                        None,
-                        Box::new(move |id| {
-                            let t = format!("{title}: {}", link(id));
-                            let t = text::transliterate(&t).into_owned();
-                            debug!(segments = text::segments(&t).count, "form SMS text");
-                            t
-                        }),
-                    )
+                    let since = now_ms - composer.limit_window_ms();
+                    (s.sms_times_since(accepted.recipient(), since)?, Vec::new())
                 }
-                Channel::Email => {
-                    let (file_name, bytes) = form_file(&form);
-                    let mail_to = recipient.clone();
-                    let key2 = key.clone();
-                    let title = form.title.clone();
-                    let subject =
-                        form_email(&mail_to, &key2, &title, "", Vec::new(), "", 0).subject;
-                    (
-                        Some(subject),
-                        Box::new(move |id| {
-                            form_email(
-                                &mail_to,
-                                &key2,
-                                &title,
-                                &file_name,
-                                bytes,
-                                &link(id),
-                                attach_limit,
-                            )
-                            .body
-                        }),
-                    )
-                }
+                Channel::Email => (Vec::new(), form_file(accepted.form())),
+            };
+            let m = match composer.compose(accepted, &sent, now_ms, form_file) {
+                Ok(m) => m,
+                Err(e) => return Ok(Err(SendError::Refused(e))),
             };
             let new = NewMessage {
                 key,
-                channel,
-                recipient,
-                form_id: Some(form.id.clone()),
-                subject,
+                channel: m.channel,
+                recipient: m.recipient,
+                form_id: Some(m.form_id),
+                subject: m.subject,
             };
-            Ok(Ok(s.enqueue(&new, now_ms, body)?))
+            let body = m.body;
+            let enqueued = s.enqueue(&new, now_ms, move |id| {
+                let text = body.write(id);
+                if let Some(seg) = text.segments {
+                    debug!(segments = seg.count, "form SMS text");
+                }
+                text.text
+            })?;
+            Ok(Ok(enqueued))
         })
         .await;
         let out = match res {
@@ -276,7 +192,7 @@ impl Forms {
             .smtp
             .office
             .clone()
-            .filter(|o| self.email_ready && !o.is_empty());
+            .filter(|o| self.composer.email_ready && !o.is_empty());
         if office.is_none() {
             warn!(
                 "voice message kept, but no email goes out (notify.smtp.host or notify.smtp.office unset)"
@@ -285,20 +201,27 @@ impl Forms {
         let res = tokio::task::spawn_blocking(move || {
             let now = jiff::Timestamp::now();
             let created_ms = now.as_millisecond();
+            let local = now.to_zoned_datetime(crate::dialplan::calendar::tz());
             std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-            let stamp = now
-                .to_zoned_datetime(crate::dialplan::calendar::tz())
-                .strftime("%Y%m%d-%H%M%S")
-                .to_string();
+            let stamp = local.strftime("%Y%m%d-%H%M%S").to_string();
             let file = dir.join(format!("{stamp}-{}.wav", &msg.key[..msg.key.len().min(8)]));
             write_wav(&file, &msg.audio).map_err(|e| format!("{}: {e}", file.display()))?;
             let seconds = msg.audio.len() as f64 / 8000.0;
             let voiced = msg.audio.chunks(160).any(crate::call::is_voice);
-            let when = now
-                .to_zoned_datetime(crate::dialplan::calendar::tz())
-                .strftime("%Y-%m-%d %H:%M")
-                .to_string();
-            let mail = office.map(|to| office_mail(to, &msg, voiced, seconds, &when));
+            let mail = office.map(|to| {
+                let text = compose::office_mail(
+                    msg.caller.as_deref(),
+                    &msg.menu_path,
+                    voiced,
+                    seconds,
+                    local.datetime(),
+                );
+                OfficeMail {
+                    to,
+                    subject: text.subject,
+                    body: text.body,
+                }
+            });
             let row = VoiceMessage {
                 id: 0,
                 key: msg.key,
@@ -368,41 +291,6 @@ impl Forms {
     }
 }
 
-/// The office's email about a voice message: who, when, through which menu, how long.
-fn office_mail(
-    to: String,
-    msg: &VoiceMessageIn,
-    voiced: bool,
-    seconds: f64,
-    when: &str,
-) -> OfficeMail {
-    let who = msg
-        .caller
-        .clone()
-        .unwrap_or_else(|| "ismeretlen (a hívó nem küldött számot)".to_owned());
-    let (subject, intro) = if voiced {
-        (
-            format!("Hangüzenet az ügyeleti vonalon: {who}"),
-            "Hangüzenet érkezett az ügyeleti vonalon. A felvételt csatoltuk (WAV).",
-        )
-    } else {
-        (
-            format!("Visszahívási kérés az ügyeleti vonalon: {who}"),
-            "A hívó nem mondott üzenetet: kérjük, hívja vissza. A felvételt csatoltuk (WAV).",
-        )
-    };
-    OfficeMail {
-        to,
-        subject,
-        body: format!(
-            "{intro}\n\nHívó: {who}\nIdőpont: {when}\nMenü: {}\nHossz: {seconds:.0} másodperc\n\n\
-             Elintézés után jelölje késznek az ügyeleti rendszerben \
-             (POST /api/messages/{{id}}/done).\n",
-            msg.menu_path
-        ),
-    }
-}
-
 /// Writes 8 kHz 16-bit mono PCM as a WAV file and syncs it to disk.
 fn write_wav(path: &Path, pcm: &[i16]) -> Result<(), String> {
     let spec = hound::WavSpec {
@@ -421,17 +309,14 @@ fn write_wav(path: &Path, pcm: &[i16]) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The form's file name and bytes (empty when it has no file or cannot be read: the
-/// worker reads it again when sending and then attaches or links it).
-fn form_file(form: &Form) -> (String, Vec<u8>) {
-    let Some(path) = &form.file else {
-        return ("nyomtatvany.pdf".to_owned(), Vec::new());
-    };
-    let name = path.file_name().map_or_else(
-        || "nyomtatvany.pdf".to_owned(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    (name, std::fs::read(path).unwrap_or_default())
+/// The form's file as it is on disk; empty when it has none or it cannot be read (the
+/// composer then says it is attached, and the worker reads it again when sending and
+/// attaches or links it).
+fn form_file(form: &Form) -> Vec<u8> {
+    form.file
+        .as_ref()
+        .and_then(|path| std::fs::read(path).ok())
+        .unwrap_or_default()
 }
 
 /// The link secret: configured, else `UGYELET_LINK_SECRET`, else the one kept in the
@@ -563,14 +448,19 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
     let forms = Arc::new(Forms {
         store: Arc::clone(&store),
         catalog: catalog.clone(),
-        link_key: link_key.clone(),
-        cfg: n.clone(),
-        limits: SmsLimits {
-            per_hour: n.sms_per_hour,
-            per_day: n.sms_per_day,
+        composer: Composer {
+            link_key: link_key.clone(),
+            base_url: n.public_base_url.trim_end_matches('/').to_owned(),
+            link_ttl_s: n.link_ttl_h.saturating_mul(3600),
+            limits: SmsLimits {
+                per_hour: n.sms_per_hour,
+                per_day: n.sms_per_day,
+            },
+            attach_limit_bytes: n.smtp.attach_limit_bytes,
+            sms_ready: sms.is_some(),
+            email_ready: smtp.is_some(),
         },
-        sms_ready: sms.is_some(),
-        email_ready: smtp.is_some(),
+        cfg: n.clone(),
         wake: Arc::new(tokio::sync::Notify::new()),
         messages_dir: cfg.state.dir.join("messages"),
     });
@@ -580,7 +470,7 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         max_attempts: n.max_attempts,
         jitter: n.retry_jitter,
     };
-    spawn_worker(
+    super::outbox_worker::spawn(
         Arc::clone(&store),
         sms,
         smtp,
@@ -651,80 +541,4 @@ fn spawn_retention(store: Arc<Mutex<Store>>, days: u64) {
             }
         }
     });
-}
-
-fn log_event(ev: &Event) {
-    // Reasons can quote the recipient (gateway and SMTP errors do): debug only; the admin
-    // API shows them as `last_error`.
-    debug!(id = ev.id, reason = ?ev.reason, "outbox {} → {}", ev.from, ev.to);
-    match ev.to {
-        State::Sent => info!(id = ev.id, attempts = ev.attempts, "message sent"),
-        State::Failed => warn!(
-            id = ev.id,
-            attempts = ev.attempts,
-            "message failed for good (see GET /api/outbox?state=failed)"
-        ),
-        State::Queued if ev.from == State::Sending => info!(
-            id = ev.id,
-            attempts = ev.attempts,
-            "send attempt failed, will retry"
-        ),
-        _ => {}
-    }
-}
-
-/// The send loop on a thread of its own: run every due message, then sleep until the
-/// next one is due or a new row wakes it.
-fn spawn_worker(
-    store: Arc<Mutex<Store>>,
-    sms: Option<SmsSender>,
-    smtp: Option<crate::notify::email::SmtpConfig>,
-    catalog: LiveCatalog,
-    attach_limit_bytes: usize,
-    policy: RetryPolicy,
-    wake: Arc<tokio::sync::Notify>,
-) -> Result<(), String> {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("outbox runtime: {e}"))?;
-    let seed: u64 = rand::random();
-    std::thread::Builder::new()
-        .name("outbox".to_owned())
-        .spawn(move || {
-            rt.block_on(async move {
-                // The pooled SMTP transport needs a runtime even to be built.
-                let email = match smtp.as_ref().map(EmailSender::new).transpose() {
-                    Ok(e) => e,
-                    Err(e) => {
-                        error!("SMTP setup: {e}; email stays queued");
-                        None
-                    }
-                };
-                let transports = Transports {
-                    sms,
-                    email,
-                    catalog,
-                    attach_limit_bytes,
-                };
-                let mut worker = Worker::new(policy, seed);
-                let clock = || (Instant::now(), unix_ms());
-                loop {
-                    match worker.run_due(&store, &transports, &clock).await {
-                        Ok(events) => events.iter().for_each(log_event),
-                        Err(e) => {
-                            error!("outbox: {e}");
-                            tokio::time::sleep(Duration::from_secs(5)).await;
-                        }
-                    }
-                    let due = worker.poll_timeout();
-                    tokio::select! {
-                        () = wake.notified() => {}
-                        () = super::sleep_until(due) => {}
-                    }
-                }
-            });
-        })
-        .map_err(|e| format!("cannot start the outbox thread: {e}"))?;
-    Ok(())
 }

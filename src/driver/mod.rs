@@ -21,6 +21,7 @@ mod media_rx;
 pub mod messages;
 mod notify;
 pub mod operators_file;
+pub mod outbox_worker;
 pub mod overrides;
 mod records;
 mod rtp_ports;

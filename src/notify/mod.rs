@@ -1,18 +1,27 @@
 //! Sending forms and notices: the outbox core and its adapters.
 //!
+//! - [`channel`]: [`Channel`], SMS or email: the one channel type, shared with the dial
+//!   plan and the store (a leaf module, so sharing it makes no import loop).
 //! - [`catalog`]: the forms catalog (`config/forms.toml`).
 //! - [`text`]: GSM-7 classification, Hungarian transliteration, SMS segment counting.
 //! - [`link`]: signed, expiring download links.
 //! - [`limit`]: per-number SMS limits (a pure decision over the outbox's send times).
+//! - [`compose`]: what a form message says and whether it may go (address checks,
+//!   limits, link, GSM-7 text, email body), and the office's voice-message email.
 //! - [`outbox`]: the per-message state machine with retry timing (a core: no I/O).
 //! - [`sms`], [`email`]: adapters that send one message and classify the answer.
-//! - [`worker`]: one pass of the send loop over the store, the outbox and the adapters.
+//!
+//! Nothing here touches the store: the send loop that joins the store, the outbox core and
+//! the adapters is the driver's (`driver::outbox_worker`).
 
 pub mod catalog;
+pub mod channel;
+pub mod compose;
 pub mod email;
 pub mod limit;
 pub mod link;
 pub mod outbox;
 pub mod sms;
 pub mod text;
-pub mod worker;
+
+pub use channel::Channel;

@@ -1,6 +1,15 @@
-//! One pass of the send loop: store rows in, outbox decisions, adapter calls, store rows out.
+//! The outbox worker: the send loop over the store, the outbox core and the adapters, and
+//! the thread it runs on.
 //!
-//! The driver owns the loop and the clock:
+//! It lives in the driver because it does I/O on every step (SQLite reads and commits,
+//! gateway and SMTP calls, the form file for attachments) and owns a clock; the decisions
+//! it makes are the outbox core's ([`crate::notify::outbox`]), which stays pure. Keeping it
+//! here also keeps `notify` below `store`: the store uses the outbox's types, and nothing in
+//! `notify` uses the store.
+//!
+//! [`spawn`] starts the loop on a thread of its own (with its own current-thread runtime,
+//! where the pooled SMTP connections live), so a slow fsync or a slow gateway delays only
+//! other messages, never the async threads that pace RTP:
 //!
 //! ```text
 //!   loop {
@@ -17,17 +26,25 @@
 //!
 //! Rows carry Unix milliseconds (they outlive the process); the outbox core runs on
 //! `Instant`s. Both come from the caller's clock, read once per step, and are converted
-//! here: `due_instant = now + max(0, due_ms − now_ms)`.
+//! here: `due_instant = now + max(0, due_ms − now_ms)`. [`Worker::run_due`] takes that
+//! clock as an argument, so tests run it in virtual time.
+//!
+//! Shutdown: the thread is not joined. Whatever it was doing when the process exits is
+//! exactly the crash case the store is built for: a row left `sending` is sent again with
+//! its idempotency key after the next start.
 
 use std::future::Future;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use tracing::{debug, error, info, warn};
+
+use crate::notify::Channel;
 use crate::notify::catalog::LiveCatalog;
-use crate::notify::email::{EmailAttachment, EmailSender};
-use crate::notify::outbox::{Event, Message, Outbox, Outcome, RetryPolicy};
+use crate::notify::email::{EmailAttachment, EmailSender, SmtpConfig};
+use crate::notify::outbox::{Event, Message, Outbox, Outcome, RetryPolicy, State};
 use crate::notify::sms::{Sms, SmsSender};
-use crate::store::{Channel, Row, Store, StoreError};
+use crate::store::{Row, Store, StoreError};
 
 /// Sends one stored message.
 pub trait Deliver {
@@ -213,6 +230,82 @@ impl Worker {
         }
         Ok(events)
     }
+}
+
+fn log_event(ev: &Event) {
+    // Reasons can quote the recipient (gateway and SMTP errors do): debug only; the admin
+    // API shows them as `last_error`.
+    debug!(id = ev.id, reason = ?ev.reason, "outbox {} → {}", ev.from, ev.to);
+    match ev.to {
+        State::Sent => info!(id = ev.id, attempts = ev.attempts, "message sent"),
+        State::Failed => warn!(
+            id = ev.id,
+            attempts = ev.attempts,
+            "message failed for good (see GET /api/outbox?state=failed)"
+        ),
+        State::Queued if ev.from == State::Sending => info!(
+            id = ev.id,
+            attempts = ev.attempts,
+            "send attempt failed, will retry"
+        ),
+        _ => {}
+    }
+}
+
+/// Starts the send loop on a thread of its own: run every due message, then sleep until
+/// the next one is due or `wake` says a new row was committed.
+pub(super) fn spawn(
+    store: Arc<Mutex<Store>>,
+    sms: Option<SmsSender>,
+    smtp: Option<SmtpConfig>,
+    catalog: LiveCatalog,
+    attach_limit_bytes: usize,
+    policy: RetryPolicy,
+    wake: Arc<tokio::sync::Notify>,
+) -> Result<(), String> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("outbox runtime: {e}"))?;
+    let seed: u64 = rand::random();
+    std::thread::Builder::new()
+        .name("outbox".to_owned())
+        .spawn(move || {
+            rt.block_on(async move {
+                // The pooled SMTP transport needs a runtime even to be built.
+                let email = match smtp.as_ref().map(EmailSender::new).transpose() {
+                    Ok(e) => e,
+                    Err(e) => {
+                        error!("SMTP setup: {e}; email stays queued");
+                        None
+                    }
+                };
+                let transports = Transports {
+                    sms,
+                    email,
+                    catalog,
+                    attach_limit_bytes,
+                };
+                let mut worker = Worker::new(policy, seed);
+                let clock = || (Instant::now(), super::forms::unix_ms());
+                loop {
+                    match worker.run_due(&store, &transports, &clock).await {
+                        Ok(events) => events.iter().for_each(log_event),
+                        Err(e) => {
+                            error!("outbox: {e}");
+                            tokio::time::sleep(Duration::from_secs(5)).await;
+                        }
+                    }
+                    let due = worker.poll_timeout();
+                    tokio::select! {
+                        () = wake.notified() => {}
+                        () = super::sleep_until(due) => {}
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("cannot start the outbox thread: {e}"))?;
+    Ok(())
 }
 
 #[cfg(test)]
