@@ -25,6 +25,7 @@
 //! actions out. The dial-plan layer knows nothing of SIP or RTP.
 
 pub mod calendar;
+pub mod channel;
 pub mod interp;
 pub mod simulate;
 pub mod syntax;
@@ -35,7 +36,7 @@ use std::time::Duration;
 
 /// Where a form goes (`channel = "sms" | "email"` of a `send_form` node): the one
 /// channel type the outbox stores, shared from `notify`.
-pub use crate::notify::Channel;
+pub use channel::Channel;
 pub use validate::{Diagnostic, Known, Severity, load, load_str};
 
 /// Index of a node inside a [`Plan`].

@@ -36,7 +36,7 @@
 //! every text is a unit test; the driver (`driver::forms`) does the reading and writing.
 
 use crate::notify::catalog::{Catalog, Form};
-use crate::notify::channel::Channel;
+use crate::dialplan::Channel;
 use crate::notify::email::form_email;
 use crate::notify::limit::{LimitExceeded, SmsLimits};
 use crate::notify::link::{Link, LinkKey};

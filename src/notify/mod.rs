@@ -1,7 +1,7 @@
 //! Sending forms and notices: the outbox core and its adapters.
 //!
-//! - [`channel`]: [`Channel`], SMS or email: the one channel type, shared with the dial
-//!   plan and the store (a leaf module, so sharing it makes no import loop).
+//! - [`Channel`], SMS or email: the one channel type, defined by the dial plan (the lowest
+//!   layer that names it) and re-exported here.
 //! - [`catalog`]: the forms catalog (`config/forms.toml`).
 //! - [`text`]: GSM-7 classification, Hungarian transliteration, SMS segment counting.
 //! - [`link`]: signed, expiring download links.
@@ -15,7 +15,6 @@
 //! the adapters is the driver's (`driver::outbox_worker`).
 
 pub mod catalog;
-pub mod channel;
 pub mod compose;
 pub mod email;
 pub mod limit;
@@ -24,4 +23,4 @@ pub mod outbox;
 pub mod sms;
 pub mod text;
 
-pub use channel::Channel;
+pub use crate::dialplan::Channel;
