@@ -11,8 +11,26 @@
 //! ```
 //!
 //! While answered, media runs on one clock: the pacer says how many 20 ms frames are due
-//! (deadline = answer time + n × 20 ms), each frame comes from the prompt player (a prompt's
+//! (deadline = media start + n × 20 ms), each frame comes from the prompt player (a prompt's
 //! pre-encoded frame, or silence so the stream never stops) and becomes one RTP packet.
+//!
+//! Media starts only when a phone can play it. A phone learns of the session from the
+//! 200 OK, so a packet that reaches it earlier is dropped, and a packet with nowhere to go
+//! is not sent at all; either way a frame drawn from the player for it would be lost, and
+//! with it the first 20 ms of the greeting. So no frame is drawn before the answer has been
+//! handed to SIP (the driver polled [`CallCommand::Answer`]) and an address to send to is
+//! known (the SDP address when it is on the host that called, else where the caller's RTP
+//! comes from); then the stream starts at the next [`Call::handle_timeout`], with frame 0 of
+//! the first prompt due [`ANSWER_LEAD`] later:
+//!
+//! ```text
+//!   answer_at            Answer polled       next handle_timeout (t)     t + ANSWER_LEAD
+//!   ──┬──────────────────────┬──────────────────────┬──────────────────────────┬─────────►
+//!     Answer queued,         handed to SIP:         pacer epoch =             frame 0,
+//!     plan started,          media may start        t + ANSWER_LEAD           marker bit
+//!     nothing drawn          (if an address is known)
+//! ```
+//!
 //! Digits arrive in three forms and all end up in [`Call::on_digit`]: RFC 4733 events (when
 //! `telephone-event` was negotiated), SIP INFO, and in-band tones heard by a Goertzel
 //! detector (only when no `telephone-event` was negotiated, so one key press is never
@@ -35,6 +53,12 @@ use crate::rtp::pacer::Pacer;
 use crate::rtp::stream::{IncomingStream, OutgoingStream, SAMPLES_PER_FRAME};
 use crate::sdp::offer_answer::{self, Codec, Direction, LocalMedia, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
+
+/// How long after the stream may start its frame 0 is due. The driver's SIP task sends the
+/// 200 OK some time after the call handed it over (another task, another thread); one
+/// packet interval lets the 200 OK reach the phone first even when that task is a little
+/// late, at the cost of 20 ms before the greeting starts.
+pub const ANSWER_LEAD: Duration = crate::rtp::pacer::FRAME_INTERVAL;
 
 /// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
 pub const PACKET_LEN: usize = 12 + 160;
@@ -269,7 +293,14 @@ pub struct Call {
     state: State,
     interp: Interp,
     player: Player,
+    /// Paces the outgoing stream; none before media has started (see the module docs) and
+    /// none once RTP is relayed to an operator.
     pacer: Option<Pacer>,
+    /// The 200 OK has been handed to SIP (the driver polled it): media may start.
+    answer_handed: bool,
+    /// The latest instant a `handle_*` was given: what [`Call::poll_timeout`] answers when
+    /// something is due at once.
+    now: Instant,
     out: OutgoingStream,
     /// What we accept, and where our RTP goes: the SDP address until the caller's own
     /// packets show where they really come from (symmetric RTP, RFC 4961).
@@ -322,6 +353,8 @@ impl Call {
             interp: Interp::new(Arc::clone(&setup.plan), setup.env.clone()),
             player: Player::new(Arc::clone(&setup.prompts)),
             pacer: None,
+            answer_handed: false,
+            now,
             out,
             incoming: IncomingStream::from_negotiated(&negotiated),
             negotiated,
@@ -459,6 +492,7 @@ impl Call {
 
     /// A SIP happening.
     pub fn handle_input(&mut self, now: Instant, input: CallInput) {
+        self.advance(now);
         match input {
             CallInput::Confirmed => {}
             CallInput::ReInvite { body } => self.reinvite(&body),
@@ -501,6 +535,7 @@ impl Call {
         datagram: &[u8],
         out: &mut [u8],
     ) -> Relayed {
+        self.advance(now);
         let Media::Bridged { bridge, .. } = &mut self.media else {
             return Relayed::Dropped;
         };
@@ -600,6 +635,7 @@ impl Call {
 
     /// An RTP datagram arrived on the call's media port.
     pub fn handle_rtp(&mut self, now: Instant, src: SocketAddr, datagram: &[u8]) {
+        self.advance(now);
         if self.state != State::Answered || self.is_bridged() {
             return;
         }
@@ -641,6 +677,7 @@ impl Call {
 
     /// Time passed.
     pub fn handle_timeout(&mut self, now: Instant) {
+        self.advance(now);
         match self.state {
             State::Ringing if now >= self.setup.answer_at => self.answer(now),
             State::Answered => {}
@@ -663,6 +700,11 @@ impl Call {
         self.drain_rfc4733(now);
         self.interp.handle_timeout(now);
         self.run_actions(now);
+        if self.media_may_start() {
+            // The 200 OK is with SIP and there is somewhere to send: the stream starts, its
+            // frame 0 (the first prompt's first frame, drawn only then) due a lead later.
+            self.pacer = Some(Pacer::new(now + ANSWER_LEAD));
+        }
         let due = match self.pacer.as_mut() {
             Some(p) => {
                 let due = p.handle_timeout(now);
@@ -681,10 +723,15 @@ impl Call {
         }
     }
 
-    /// Next SIP decision.
+    /// Next SIP decision. The driver hands every command it polls to SIP: a polled
+    /// [`CallCommand::Answer`] is a 200 OK on its way, after which media may start.
     #[must_use]
     pub fn poll_command(&mut self) -> Option<CallCommand> {
-        self.commands.pop_front()
+        let cmd = self.commands.pop_front()?;
+        if matches!(cmd, CallCommand::Answer { .. }) {
+            self.answer_handed = true;
+        }
+        Some(cmd)
     }
 
     /// Next happening worth logging.
@@ -712,6 +759,7 @@ impl Call {
 
     /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
     pub fn handle_action_result(&mut self, now: Instant, result: ActionResult) {
+        self.advance(now);
         if let Some(form) = self.awaiting_form.take()
             && result == ActionResult::Done
         {
@@ -768,6 +816,8 @@ impl Call {
                     t = t.min(self.last_media + limit);
                 }
                 for x in [
+                    // Media may start: at once (the pacer then sets frame 0's deadline).
+                    self.media_may_start().then_some(self.now),
                     self.pacer.as_ref().map(Pacer::poll_timeout),
                     self.interp.poll_timeout(),
                     self.rfc4733.poll_timeout(),
@@ -796,7 +846,7 @@ impl Call {
         self.answered_at = Some(now);
         self.last_media = now;
         self.incoming.answered();
-        self.pacer = Some(Pacer::new(now));
+        // No pacer yet: media starts once SIP has the answer (see the module docs).
         self.events.push_back(CallEvent::Answered);
         self.interp.start(now);
         self.run_actions(now);
@@ -963,11 +1013,36 @@ impl Call {
         }
     }
 
+    /// Whether the outgoing stream may start now: answered, the 200 OK handed to SIP,
+    /// somewhere to send, not started yet and not relayed to an operator.
+    fn media_may_start(&self) -> bool {
+        self.state == State::Answered
+            && self.answer_handed
+            && self.pacer.is_none()
+            && !self.is_bridged()
+            && self.media_target().is_some()
+    }
+
+    /// Time as the driver last told it; the threads that step a call may pass instants a
+    /// little out of order, and the core's notion of now never goes back.
+    fn advance(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+    }
+
     fn next_packet(&mut self, now: Instant) {
+        if self.media_target().is_none() {
+            // Nowhere to send (a re-INVITE moved the media to a host that has not sent
+            // any yet): the prompt waits instead of playing to nobody. The timeline goes on,
+            // so the timestamps stay on the wall clock, and the first packet after the gap
+            // starts a talkspurt.
+            self.out.skip(SAMPLES_PER_FRAME);
+            self.out.start_talkspurt();
+            return;
+        }
         let send = !matches!(
             self.negotiated.direction,
             Direction::RecvOnly | Direction::Inactive
-        ) && self.media_target().is_some();
+        );
         let codec = match self.negotiated.codec {
             Codec::Pcma => FrameCodec::Pcma,
             Codec::Pcmu => FrameCodec::Pcmu,
@@ -1164,18 +1239,39 @@ type = "hangup"
         (Call::new(t0, setup), prompts)
     }
 
-    /// Runs the call's timers up to `until` in virtual time, collecting the packets sent.
-    fn run(c: &mut Call, until: Instant, out: &mut Vec<(Instant, RtpFrame)>) {
+    /// Runs the call's timers up to `until` in virtual time as the driver does: the packets
+    /// sent are collected in `out`, the commands handed to SIP are returned.
+    fn run(c: &mut Call, until: Instant, out: &mut Vec<(Instant, RtpFrame)>) -> Vec<CallCommand> {
+        let mut commands = Vec::new();
         while let Some(t) = c.poll_timeout() {
             if t > until {
                 break;
             }
             c.handle_timeout(t);
+            commands.extend(std::iter::from_fn(|| c.poll_command()));
             while let Some((dst, frame)) = c.poll_rtp() {
                 assert_eq!(dst, CALLER_RTP.parse().expect("literal"));
                 out.push((t, frame));
             }
         }
+        commands
+    }
+
+    /// Runs the call's timers up to `until` in virtual time with nobody taking its
+    /// commands: the driver has not handed the answer to SIP yet.
+    fn run_without_sip(c: &mut Call, until: Instant) -> Vec<RtpFrame> {
+        let mut sent = Vec::new();
+        let mut last = None;
+        while let Some(t) = c.poll_timeout() {
+            if t > until {
+                break;
+            }
+            assert!(last < Some(t), "time moves on: {t:?} after {last:?}");
+            last = Some(t);
+            c.handle_timeout(t);
+            sent.extend(std::iter::from_fn(|| c.poll_rtp()).map(|(_, f)| f));
+        }
+        sent
     }
 
     fn header(frame: &RtpFrame) -> RtpHeader {
@@ -1206,14 +1302,16 @@ type = "hangup"
         run(&mut c, t0 + Duration::from_millis(499), &mut out);
         assert!(out.is_empty(), "no RTP before the answer");
         let answer_at = t0 + Duration::from_millis(500);
-        run(&mut c, answer_at + Duration::from_millis(2000), &mut out);
+        let commands = run(&mut c, answer_at + Duration::from_millis(2000), &mut out);
         assert_eq!(
-            c.poll_command(),
-            Some(CallCommand::Answer {
+            commands,
+            [CallCommand::Answer {
                 sdp: b"v=0\r\n".to_vec()
-            })
+            }]
         );
-        assert_eq!(out.len(), 101, "one packet per 20 ms from the answer on");
+        // Handed to SIP at the answer; frame 0 is due a lead later.
+        let start = answer_at + ANSWER_LEAD;
+        assert_eq!(out.len(), 100, "one packet per 20 ms from the start on");
         let first = header(&out[0].1);
         assert!(
             first.marker,
@@ -1222,7 +1320,7 @@ type = "hangup"
         for (i, (at, frame)) in out.iter().enumerate() {
             assert_eq!(
                 *at,
-                answer_at + Duration::from_millis(20 * i as u64),
+                start + Duration::from_millis(20 * i as u64),
                 "epoch-based deadline"
             );
             let h = header(frame);
@@ -1274,7 +1372,6 @@ type = "hangup"
         let mut out = Vec::new();
         let answer_at = t0 + Duration::from_millis(500);
         run(&mut c, answer_at + Duration::from_millis(300), &mut out);
-        let _ = c.poll_command();
         let src: SocketAddr = CALLER_RTP.parse().expect("literal");
         let mut now = answer_at + Duration::from_millis(300);
         // Seven progress packets and the end packet three times, as SIPp's pcaps send.
@@ -1300,7 +1397,7 @@ type = "hangup"
             "the repeated end packets count once"
         );
         let before = out.len();
-        run(&mut c, now + Duration::from_secs(1), &mut out);
+        let commands = run(&mut c, now + Duration::from_secs(1), &mut out);
         let after: Vec<i16> = out[before..].iter().map(|(_, f)| source(f)).collect();
         assert!(after.len() >= 7, "{after:?}");
         assert_eq!(
@@ -1308,7 +1405,7 @@ type = "hangup"
             &[4000, 4000, 4000, 4000, 8000, 8000, 8000],
             "office hours, goodbye"
         );
-        assert_eq!(c.poll_command(), Some(CallCommand::Hangup));
+        assert_eq!(commands, [CallCommand::Hangup]);
         assert_eq!(c.outcome(), Some(Outcome::Completed));
         assert_eq!(c.path(), "welcome>menu>hours>bye>end");
     }
@@ -1375,14 +1472,170 @@ type = "hangup"
             "no prompts aimed at {CALLER_RTP}, which did not call"
         );
         let real: SocketAddr = "127.0.0.2:41000".parse().expect("literal");
-        c.handle_rtp(
-            t0 + Duration::from_millis(1000),
-            real,
-            &dtmf_packet(1, 100, 160, false),
+        let now = t0 + Duration::from_millis(1000);
+        c.handle_rtp(now, real, &dtmf_packet(1, 100, 160, false));
+        let mut sent = Vec::new();
+        while let Some(t) = c.poll_timeout()
+            && sent.is_empty()
+        {
+            c.handle_timeout(t.max(now));
+            sent.extend(std::iter::from_fn(|| c.poll_rtp()));
+        }
+        let (dst, _) = sent.first().expect("media flows once the caller's arrives");
+        assert_eq!(*dst, real);
+    }
+
+    /// Checks that `frames` are one talkspurt of consecutive packets that opens with every
+    /// frame of the test plan's welcome (five) and goes on with the main menu: no frame of
+    /// the greeting was drawn without being sent.
+    fn assert_whole_welcome_then_menu(frames: &[RtpFrame]) {
+        assert!(frames.len() >= 6, "{} frames", frames.len());
+        let sources: Vec<i16> = frames.iter().map(source).collect();
+        assert_eq!(
+            &sources[..6],
+            &[1000, 1000, 1000, 1000, 1000, 2000],
+            "the whole welcome, then the menu"
         );
-        c.handle_timeout(t0 + Duration::from_millis(1020));
-        let (dst, _) = c.poll_rtp().expect("media flows once the caller's arrives");
-        assert_eq!(dst, real);
+        let first = header(&frames[0]);
+        assert!(
+            first.marker,
+            "RFC 3551 §4.1: first packet of the talkspurt is marked"
+        );
+        for (i, f) in frames.iter().enumerate().skip(1) {
+            let h = header(f);
+            assert!(!h.marker, "packet {i} continues the talkspurt");
+            assert_eq!(h.sequence, first.sequence.wrapping_add(i as u16));
+            assert_eq!(h.timestamp, first.timestamp.wrapping_add(160 * i as u32));
+        }
+    }
+
+    #[test]
+    fn no_frame_is_drawn_before_the_answer_is_handed_to_sip() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, Some(101));
+        let answer_at = t0 + Duration::from_millis(500);
+        // The answer is due, but the driver is slow to take it to SIP.
+        let handed = answer_at + Duration::from_millis(300);
+        assert!(
+            run_without_sip(&mut c, handed).is_empty(),
+            "no RTP while the 200 OK has not left"
+        );
+        assert!(
+            c.poll_timeout() > Some(handed),
+            "nothing to do meanwhile: no busy wake-ups"
+        );
+        assert_eq!(
+            c.poll_command(),
+            Some(CallCommand::Answer {
+                sdp: b"v=0\r\n".to_vec()
+            })
+        );
+        // Handed over: the next step of the core starts the stream.
+        assert!(c.poll_timeout() <= Some(handed), "media may start at once");
+        c.handle_timeout(handed);
+        assert!(c.poll_rtp().is_none(), "frame 0 is not due yet");
+        assert_eq!(
+            c.poll_timeout(),
+            Some(handed + ANSWER_LEAD),
+            "frame 0 one lead after the hand-over, so the 200 OK goes first"
+        );
+        let mut out = Vec::new();
+        run(&mut c, handed + Duration::from_millis(200), &mut out);
+        assert_eq!(out[0].0, handed + ANSWER_LEAD);
+        let frames: Vec<RtpFrame> = out.iter().map(|(_, f)| *f).collect();
+        assert_whole_welcome_then_menu(&frames);
+    }
+
+    #[test]
+    fn no_frame_is_drawn_before_the_remote_media_address_is_known() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, None);
+        // The SDP names another host than the one that called: no address to send to.
+        c.setup.source = "127.0.0.2:5062".parse().expect("literal");
+        let mut out = Vec::new();
+        let commands = run(&mut c, t0 + Duration::from_millis(1000), &mut out);
+        assert!(matches!(commands[..], [CallCommand::Answer { .. }]));
+        assert!(out.is_empty(), "nothing sent to {CALLER_RTP}");
+        // The caller's media arrives from where it really is.
+        let real: SocketAddr = "127.0.0.2:41000".parse().expect("literal");
+        let now = t0 + Duration::from_millis(1000);
+        c.handle_rtp(now, real, &audio_packet(1, 8));
+        assert!(c.poll_timeout() <= Some(now), "media may start at once");
+        let mut frames = Vec::new();
+        let mut first_at = None;
+        while let Some(t) = c.poll_timeout() {
+            let t = t.max(now);
+            if t > now + Duration::from_millis(200) {
+                break;
+            }
+            c.handle_timeout(t);
+            for (dst, f) in std::iter::from_fn(|| c.poll_rtp()) {
+                assert_eq!(dst, real, "symmetric RTP");
+                first_at.get_or_insert(t);
+                frames.push(f);
+            }
+        }
+        assert_eq!(first_at, Some(now + ANSWER_LEAD));
+        assert_whole_welcome_then_menu(&frames);
+    }
+
+    #[test]
+    fn prompt_waits_while_a_reinvite_moves_media_to_a_host_not_heard_from() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, Some(101));
+        let start = t0 + Duration::from_millis(500) + ANSWER_LEAD;
+        let mut out = Vec::new();
+        run(&mut c, start + Duration::from_millis(40), &mut out);
+        assert_eq!(out.len(), 3, "welcome frames 0, 1 and 2");
+        let moved: SocketAddr = "127.0.0.2:41000".parse().expect("literal");
+        let offer = "v=0\r\no=- 1 2 IN IP4 127.0.0.2\r\ns=-\r\nc=IN IP4 127.0.0.2\r\nt=0 0\r\n\
+                     m=audio 41000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+                     a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na=sendrecv\r\n";
+        let mut now = start + Duration::from_millis(50);
+        c.handle_input(
+            now,
+            CallInput::ReInvite {
+                body: offer.as_bytes().to_vec(),
+            },
+        );
+        assert!(matches!(c.poll_command(), Some(CallCommand::Answer { .. })));
+        // 200 ms with nowhere to send.
+        let mut gap = 0;
+        while let Some(t) = c.poll_timeout()
+            && t <= now + Duration::from_millis(200)
+        {
+            c.handle_timeout(t);
+            assert!(c.poll_rtp().is_none(), "nothing aimed at {moved} yet");
+            gap += 1;
+        }
+        assert_eq!(gap, 10, "ten frame deadlines passed");
+        now += Duration::from_millis(200);
+        c.handle_rtp(now, moved, &audio_packet(1, 8));
+        let mut after = Vec::new();
+        while let Some(t) = c.poll_timeout()
+            && t <= now + Duration::from_millis(100)
+        {
+            c.handle_timeout(t);
+            for (dst, f) in std::iter::from_fn(|| c.poll_rtp()) {
+                assert_eq!(dst, moved);
+                after.push(f);
+            }
+        }
+        let sources: Vec<i16> = after.iter().map(source).collect();
+        assert_eq!(
+            &sources[..3],
+            &[1000, 1000, 2000],
+            "welcome goes on where it stopped: frames 3 and 4, then the menu"
+        );
+        let last = header(&out[2].1);
+        let resumed = header(&after[0]);
+        assert!(resumed.marker, "the first packet after the gap is marked");
+        assert_eq!(resumed.sequence, last.sequence.wrapping_add(1), "none lost");
+        assert_eq!(
+            resumed.timestamp,
+            last.timestamp.wrapping_add(160 * (gap + 1)),
+            "the timestamps kept to the wall clock over the gap"
+        );
     }
 
     #[test]

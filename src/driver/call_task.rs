@@ -5,7 +5,9 @@
 //! the media clock (`media_clock.rs`) runs the call's deadlines and sends its 20 ms frames,
 //! the media receiver (`media_rx.rs`) takes in its RTP and relays a bridged call. Either
 //! wakes the task only when SIP or plan work came out. Commands for SIP go to the SIP task;
-//! the task ends when the call does and tells the SIP task so.
+//! the task ends when the call does and tells the SIP task so. Polling the call's answer is
+//! what hands it to SIP: the call starts its media only after that (the step's `flush`
+//! publishes the start, and the media clock's next tick makes it).
 //!
 //! A form the plan sends is written to the outbox by a task of its own (the commit waits
 //! for the disk, and the frames must keep flowing meanwhile); its result comes back on a

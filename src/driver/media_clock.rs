@@ -14,9 +14,12 @@
 //!     sleep until BASE + (k+1) ms
 //! ```
 //!
-//! A call is answered inside a tick, so its pacer's epoch (and every later frame deadline,
-//! epoch + n × 20 ms) lies on the grid, and the frame is sent at the tick it is due: the
-//! inter-packet gap at the receiver is 20 ms plus only this thread's wake-up jitter.
+//! A call is answered inside a tick, and its stream starts inside a later one: the first
+//! tick after its task handed the 200 OK to SIP, with frame 0 due one frame interval after
+//! that tick, so the 200 OK leaves first (see `call.rs`). Its pacer's epoch (and every later
+//! frame deadline, epoch + n × 20 ms) therefore lies on the grid, and the frame is sent at
+//! the tick it is due: the inter-packet gap at the receiver is 20 ms plus only this thread's
+//! wake-up jitter.
 //!
 //! Received RTP and relaying are the media receiver's (`media_rx.rs`); the call task
 //! (`call_task.rs`) keeps SIP inputs and the results of forms. All three share the [`Call`]

@@ -359,9 +359,13 @@ mod tests {
         let slot = clock.add(call, socket.try_clone().expect("clone"));
         let _registered = media_rx.add(&slot, socket);
 
-        // Answered 500 ms in, by the clock: its frames start.
+        // Answered 500 ms in, by the clock; the answer is taken as the call's task would
+        // hand it to SIP, and its frames start.
         wait_for("the call to be answered", || {
-            slot.lock().media_counts().sent > 0
+            let mut call = slot.lock();
+            while call.poll_command().is_some() {}
+            slot.flush(&mut call);
+            call.media_counts().sent > 0
         });
         let phone = UdpSocket::bind("127.0.0.1:0").expect("bind phone");
         for seq in 0..10 {
