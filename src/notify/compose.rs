@@ -35,8 +35,8 @@
 //! holds for the number, and the form's file as read from disk. So every refusal and
 //! every text is a unit test; the driver (`driver::forms`) does the reading and writing.
 
-use crate::notify::catalog::{Catalog, Form};
 use crate::dialplan::Channel;
+use crate::notify::catalog::{Catalog, Form};
 use crate::notify::email::form_email;
 use crate::notify::limit::{LimitExceeded, SmsLimits};
 use crate::notify::link::{Link, LinkKey};

@@ -41,11 +41,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dialplan::Plan;
-use crate::dialplan::interp::{Action, ActionResult, CallEnv, Interp, PlayItem};
+use crate::dialplan::interp::{Action, ActionResult, Interp, PlayItem};
 use crate::media::bridge::{Bridge, Relayed, Side};
 use crate::media::player::{FrameCodec, Player, PlayerEvent};
-use crate::media::prompts::PromptSet;
 use crate::rtp::dtmf::goertzel::Goertzel;
 use crate::rtp::dtmf::rfc4733::Rfc4733Receiver;
 use crate::rtp::g711;
@@ -54,149 +52,8 @@ use crate::rtp::stream::{IncomingStream, OutgoingStream, SAMPLES_PER_FRAME};
 use crate::sdp::offer_answer::{self, Codec, Direction, LocalMedia, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
 
-/// How long after the stream may start its frame 0 is due. The driver's SIP task sends the
-/// 200 OK some time after the call handed it over (another task, another thread); one
-/// packet interval lets the 200 OK reach the phone first even when that task is a little
-/// late, at the cost of 20 ms before the greeting starts.
-pub const ANSWER_LEAD: Duration = crate::rtp::pacer::FRAME_INTERVAL;
-
-/// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
-pub const PACKET_LEN: usize = 12 + 160;
-
-/// Outcomes a dial plan may give a call record by setting the variable `outcome`.
-pub const PLAN_OUTCOMES: [&str; 2] = ["callback", "completed"];
-
-/// The prompt looped while a caller waits for an operator.
-pub const MUSIC_ON_HOLD: &str = "music_on_hold";
-
-/// One outgoing RTP packet.
-pub type RtpFrame = [u8; PACKET_LEN];
-
-/// Everything a call needs to start.
-#[derive(Clone)]
-pub struct CallSetup {
-    pub dialog: DialogId,
-    /// The caller's number or user part, as received (normalised later by the forms layer).
-    pub caller: String,
-    /// Where the INVITE came from.
-    pub source: SocketAddr,
-    pub negotiated: Negotiated,
-    pub answer_sdp: Vec<u8>,
-    pub local_media: LocalMedia,
-    pub plan: Arc<Plan>,
-    pub prompts: Arc<PromptSet>,
-    /// When to send 200 OK (the caller hears ringback until then).
-    pub answer_at: Instant,
-    pub max_duration: Duration,
-    /// Hang up an answered call when no RTP arrives for this long.
-    pub inactivity: Option<Duration>,
-    /// Seeds SSRC, initial sequence number and timestamp (RFC 3550 §5.1: random).
-    pub seed: u64,
-    /// What the dial plan knows of the call: caller (E.164), civil start time, schedules.
-    pub env: CallEnv,
-    /// The SIP Call-ID of the caller's leg (for the call record).
-    pub sip_call_id: String,
-    /// What the caller dialled (for the call record).
-    pub called: String,
-    /// Wall-clock time of the INVITE (for the call record).
-    pub start_ts: jiff::Timestamp,
-    /// Send media to an SDP address on another host than the signalling before any media
-    /// came from it (`rtp.trust_sdp_address`, for trunks with separate media servers).
-    pub trust_sdp_address: bool,
-}
-
-/// SIP happenings for the call, from the endpoint.
-#[derive(Debug, Clone)]
-pub enum CallInput {
-    /// The ACK for our 200 arrived.
-    Confirmed,
-    /// A re-INVITE with this offer (possibly empty: then we offer, RFC 3261 §14.2).
-    ReInvite { body: Vec<u8> },
-    /// An INFO (DTMF relay, or anything else).
-    Info { content_type: String, body: Vec<u8> },
-    /// The far side ended the call, or SIP gave up on it.
-    Ended(EndReason),
-    /// News from the operator queue the call waits in.
-    Queue(QueueNews),
-}
-
-/// What the operator queue tells a waiting call.
-#[derive(Debug, Clone)]
-pub enum QueueNews {
-    /// Where the caller stands, for the periodic announcement.
-    Position {
-        position: u32,
-        estimated_wait: Option<Duration>,
-    },
-    /// The queue gave the call back to the dial plan: nobody logged in, or the longest
-    /// wait passed (both take the queue node's `no_agents` branch).
-    Left(ActionResult),
-    /// An operator answered with this media: relay from now on.
-    Connected {
-        operator: String,
-        negotiated: Negotiated,
-    },
-    /// The operator hung up: the caller's leg ends too.
-    OperatorHungUp,
-    /// The operator's phone renegotiated its media (re-INVITE: hold, resume).
-    OperatorMedia(Negotiated),
-}
-
-/// What the call asks of SIP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallCommand {
-    /// 200 OK to the pending INVITE with this SDP.
-    Answer { sdp: Vec<u8> },
-    /// A final error to the pending (re-)INVITE.
-    Reject { status: u16 },
-    /// BYE (or 480 while ringing).
-    Hangup,
-    /// The caller left the queue with a key (the dial plan goes on).
-    LeaveQueue,
-    /// Put the caller in this operator queue; `path` is the menu path for the operator's
-    /// display.
-    Enqueue {
-        queue: String,
-        path: String,
-        /// The caller's number (E.164 when known) for the operator's display.
-        caller: String,
-        /// The caller leg's codec, offered first to the operator.
-        codec: Codec,
-    },
-}
-
-/// How a call ended, for the call log.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    /// The dial plan finished the call (goodbye, hang up).
-    Completed,
-    /// The caller hung up after the answer.
-    CallerHungUp,
-    /// The caller gave up before the answer.
-    Cancelled,
-    /// No RTP from the caller for the inactivity period.
-    NoMedia,
-    /// The call reached its maximum duration.
-    MaxDuration,
-    /// SIP failed (no ACK, transport error).
-    Failed,
-    /// An operator took the call, and one side hung up.
-    Operator,
-}
-
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::CallerHungUp => "caller_hung_up",
-            Outcome::Cancelled => "cancelled",
-            Outcome::NoMedia => "no_media",
-            Outcome::MaxDuration => "max_duration",
-            Outcome::Failed => "failed",
-            Outcome::Operator => "operator",
-        }
-    }
-}
+mod types;
+pub use types::*;
 
 /// Where the caller's audio comes from while the call is answered.
 enum Media {
@@ -216,36 +73,6 @@ enum State {
     Ringing,
     Answered,
     Ended,
-}
-
-/// What the call reports to its driver (for logs and, later, call records).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CallEvent {
-    Answered,
-    /// A key press, with where it came from.
-    Digit {
-        key: char,
-        source: DigitSource,
-    },
-    /// Why the dial plan did something (for the call's debug log).
-    Plan {
-        node: String,
-        text: String,
-    },
-}
-
-/// A long-running action the driver carries out (sending a form, keeping a voice
-/// message); the call waits, in silence, until [`Call::handle_action_result`] brings the
-/// outcome.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    pub action: Action,
-    /// The dial-plan node that asked, and how many nodes the call had been through then:
-    /// with the SIP Call-ID they name the request uniquely (its idempotency key).
-    pub node: String,
-    pub step: usize,
-    /// For [`Action::Voicemail`]: what the caller said, 8 kHz 16-bit mono.
-    pub audio: Vec<i16>,
 }
 
 /// Longest voice message.
@@ -1125,8 +952,9 @@ pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::dialplan::interp::CallEnv;
     use crate::dialplan::load_str;
-    use crate::media::prompts::Prompt;
+    use crate::media::prompts::{Prompt, PromptSet};
     use crate::rtp::dtmf::rfc4733::encode_event;
     use crate::rtp::packet::{self, RtpHeader};
 
