@@ -30,7 +30,7 @@ use std::time::Instant;
 use super::msg::{self, Host, Message, Method, NameAddr, Request, Response, Uri, Via};
 use super::transaction::{
     ClientInvite, ClientNonInvite, Disposition, ServerInvite, ServerNonInvite, TimerConfig,
-    TxEvent, Uas2xxRetransmitter,
+    Transaction, TxEvent, Uas2xxRetransmitter,
 };
 
 /// Methods this endpoint serves, for `Allow` (RFC 3261 §20.5).
