@@ -288,13 +288,68 @@ struct Dialog {
     bye_pending: bool,
 }
 
+/// Where a transaction's output goes, and the dialog its events concern (0: none).
+#[derive(Debug, Clone, Copy)]
+struct Peer {
+    dst: SocketAddr,
+    transport: Transport,
+    dialog: DialogId,
+}
+
+/// Every live transaction, by kind. The kinds are kept apart because their inputs differ
+/// (a server transaction takes our responses, a client one the peer's); timers and output
+/// are the same for all and go through [`Transaction`] (see [`Transactions::get_mut`]).
+#[derive(Default)]
+struct Transactions {
+    servers: HashMap<ServerKey, ServerEntry>,
+    clients: HashMap<String, ClientEntry>,
+    invites: HashMap<String, UacInvite>,
+}
+
+impl Transactions {
+    /// The machine behind `key`, whatever its kind, and where its output goes.
+    fn get_mut(&mut self, key: &TxKey) -> Option<(&mut dyn Transaction, Peer)> {
+        match key {
+            TxKey::Server(k) => {
+                let e = self.servers.get_mut(k)?;
+                let (tx, dialog): (&mut dyn Transaction, DialogId) = match &mut e.tx {
+                    ServerTx::Invite { tx, dialog } => (tx, *dialog),
+                    ServerTx::NonInvite(tx) => (tx, 0),
+                };
+                let peer = Peer {
+                    dst: e.dst,
+                    transport: e.transport,
+                    dialog,
+                };
+                Some((tx, peer))
+            }
+            TxKey::Client(k) => {
+                let e = self.clients.get_mut(k)?;
+                let peer = Peer {
+                    dst: e.dst,
+                    transport: e.transport,
+                    dialog: e.dialog,
+                };
+                Some((&mut e.tx, peer))
+            }
+            TxKey::Invite(k) => {
+                let e = self.invites.get_mut(k)?;
+                let peer = Peer {
+                    dst: e.dst,
+                    transport: e.transport,
+                    dialog: e.dialog,
+                };
+                Some((&mut e.tx, peer))
+            }
+        }
+    }
+}
+
 /// The sans-IO SIP endpoint.
 pub struct SipEndpoint {
     cfg: EndpointConfig,
     rng: u64,
-    servers: HashMap<ServerKey, ServerEntry>,
-    clients: HashMap<String, ClientEntry>,
-    invites: HashMap<String, UacInvite>,
+    txs: Transactions,
     dialogs: HashMap<DialogId, Dialog>,
     by_tags: HashMap<(String, String, String), DialogId>,
     next_dialog: DialogId,
@@ -325,9 +380,7 @@ impl SipEndpoint {
         SipEndpoint {
             cfg,
             rng: seed | 1,
-            servers: HashMap::new(),
-            clients: HashMap::new(),
-            invites: HashMap::new(),
+            txs: Transactions::default(),
             dialogs: HashMap::new(),
             by_tags: HashMap::new(),
             next_dialog: 1,
@@ -352,7 +405,7 @@ impl SipEndpoint {
         };
         resp.headers.set("Server", self.cfg.user_agent.clone());
         let status = resp.status;
-        if let Some(entry) = self.servers.get_mut(&key)
+        if let Some(entry) = self.txs.servers.get_mut(&key)
             && let ServerTx::NonInvite(tx) = &mut entry.tx
         {
             refused(tx.send_response(now, status, resp.to_bytes().into()));
@@ -400,7 +453,7 @@ impl SipEndpoint {
         );
         let key = format!("{branch} OPTIONS");
         self.probes.insert(key.clone(), probe);
-        self.clients.insert(
+        self.txs.clients.insert(
             key.clone(),
             ClientEntry {
                 tx,
@@ -542,39 +595,26 @@ impl SipEndpoint {
             let Some(owner) = self.timer_keys.remove(&id) else {
                 continue;
             };
-            match owner {
-                TimerOwner::Tx(key) => {
-                    match &key {
-                        TxKey::Server(k) => {
-                            if let Some(e) = self.servers.get_mut(k) {
-                                match &mut e.tx {
-                                    ServerTx::Invite { tx, .. } => tx.handle_timeout(now),
-                                    ServerTx::NonInvite(tx) => tx.handle_timeout(now),
-                                }
-                            }
-                        }
-                        TxKey::Client(b) => {
-                            if let Some(e) = self.clients.get_mut(b) {
-                                e.tx.handle_timeout(now);
-                            }
-                        }
-                        TxKey::Invite(b) => {
-                            if let Some(e) = self.invites.get_mut(b) {
-                                e.tx.handle_timeout(now);
-                            }
-                        }
-                    }
-                    self.drain_tx(now, key);
-                }
-                TimerOwner::Retransmit2xx(dialog) => {
-                    if let Some(d) = self.dialogs.get_mut(&dialog)
-                        && let Some(r) = d.retransmit_2xx.as_mut()
-                    {
-                        r.handle_timeout(now);
-                    }
-                    self.drain_2xx(now, dialog);
-                }
+            if let Some(machine) = self.machine_mut(&owner) {
+                machine.handle_timeout(now);
             }
+            match owner {
+                TimerOwner::Tx(key) => self.drain_tx(now, key),
+                TimerOwner::Retransmit2xx(dialog) => self.drain_2xx(now, dialog),
+            }
+        }
+    }
+
+    /// The machine a timer belongs to: a transaction, or a dialog's 2xx retransmitter.
+    fn machine_mut(&mut self, owner: &TimerOwner) -> Option<&mut dyn Transaction> {
+        match owner {
+            TimerOwner::Tx(key) => self.txs.get_mut(key).map(|(tx, _)| tx),
+            TimerOwner::Retransmit2xx(dialog) => self
+                .dialogs
+                .get_mut(dialog)?
+                .retransmit_2xx
+                .as_mut()
+                .map(|r| r as &mut dyn Transaction),
         }
     }
 
@@ -643,7 +683,7 @@ impl SipEndpoint {
             },
             ..key.clone()
         };
-        if let Some(entry) = self.servers.get_mut(&lookup) {
+        if let Some(entry) = self.txs.servers.get_mut(&lookup) {
             let tx_key = TxKey::Server(lookup.clone());
             match (&mut entry.tx, &req.method) {
                 (ServerTx::Invite { tx, dialog }, Method::Ack) => {
@@ -829,7 +869,7 @@ impl SipEndpoint {
             method: Method::Invite,
             ..key.clone()
         };
-        let target = match self.servers.get(&invite_key) {
+        let target = match self.txs.servers.get(&invite_key) {
             Some(ServerEntry {
                 tx: ServerTx::Invite { dialog, .. },
                 ..
@@ -1073,7 +1113,7 @@ impl SipEndpoint {
             resp.body = body;
         }
         let bytes: Arc<[u8]> = resp.to_bytes().into();
-        if let Some(entry) = self.servers.get_mut(&key)
+        if let Some(entry) = self.txs.servers.get_mut(&key)
             && let ServerTx::Invite { tx, .. } = &mut entry.tx
         {
             refused(tx.send_response(now, status, Arc::clone(&bytes)));
@@ -1207,7 +1247,7 @@ impl SipEndpoint {
             self.cfg.timers,
         );
         let branch = format!("{branch} BYE");
-        self.clients.insert(
+        self.txs.clients.insert(
             branch.clone(),
             ClientEntry {
                 tx,
@@ -1225,12 +1265,12 @@ impl SipEndpoint {
         };
         // RFC 3261 §17.1.3: a response matches a client transaction by branch and CSeq
         // method.
-        if resp.cseq.method == Method::Invite && self.invites.contains_key(&branch) {
+        if resp.cseq.method == Method::Invite && self.txs.invites.contains_key(&branch) {
             self.handle_invite_response(now, branch, resp);
             return;
         }
         let branch = format!("{branch} {}", resp.cseq.method.as_str());
-        let Some(entry) = self.clients.get_mut(&branch) else {
+        let Some(entry) = self.txs.clients.get_mut(&branch) else {
             return;
         };
         if entry.tx.handle_response(now, resp.status) == Disposition::Absorb {
@@ -1311,7 +1351,7 @@ impl SipEndpoint {
             call.transport.reliable(),
             self.cfg.timers,
         );
-        self.invites.insert(
+        self.txs.invites.insert(
             branch.clone(),
             UacInvite {
                 tx,
@@ -1334,7 +1374,12 @@ impl SipEndpoint {
     /// RFC 3261 §9.1: "a CANCEL request SHOULD NOT be sent to cancel an INVITE unless a
     /// provisional response has been received"; before that the CANCEL waits for one.
     pub fn cancel(&mut self, now: Instant, dialog: DialogId) {
-        let Some((branch, e)) = self.invites.iter_mut().find(|(_, e)| e.dialog == dialog) else {
+        let Some((branch, e)) = self
+            .txs
+            .invites
+            .iter_mut()
+            .find(|(_, e)| e.dialog == dialog)
+        else {
             return;
         };
         if e.answered || e.cancelled {
@@ -1350,7 +1395,7 @@ impl SipEndpoint {
     }
 
     fn send_cancel(&mut self, now: Instant, branch: &str) {
-        let Some(e) = self.invites.get(branch) else {
+        let Some(e) = self.txs.invites.get(branch) else {
             return;
         };
         let inv = &e.request;
@@ -1384,7 +1429,7 @@ impl SipEndpoint {
             self.cfg.timers,
         );
         let key = format!("{branch} CANCEL");
-        self.clients.insert(
+        self.txs.clients.insert(
             key.clone(),
             ClientEntry {
                 tx,
@@ -1398,7 +1443,7 @@ impl SipEndpoint {
 
     fn handle_invite_response(&mut self, now: Instant, branch: String, resp: Response) {
         let status = resp.status;
-        let Some(e) = self.invites.get(&branch) else {
+        let Some(e) = self.txs.invites.get(&branch) else {
             return;
         };
         // RFC 3261 §17.1.1.3: the ACK for a 300–699 is part of the transaction: same
@@ -1426,7 +1471,7 @@ impl SipEndpoint {
             .to_bytes()
             .into()
         });
-        let Some(e) = self.invites.get_mut(&branch) else {
+        let Some(e) = self.txs.invites.get_mut(&branch) else {
             return;
         };
         let disposition = e.tx.handle_response(now, status, ack);
@@ -1558,92 +1603,27 @@ impl SipEndpoint {
         dst: SocketAddr,
         transport: Transport,
     ) {
-        self.servers
+        self.txs
+            .servers
             .insert(key.clone(), ServerEntry { tx, dst, transport });
         self.drain_tx(now, TxKey::Server(key));
     }
 
     /// Drains a transaction's transmissions and events and re-arms its timer.
     fn drain_tx(&mut self, now: Instant, key: TxKey) {
-        let mut terminated = false;
-        let mut events = Vec::new();
-        let next = match &key {
-            TxKey::Server(k) => {
-                let Some(e) = self.servers.get_mut(k) else {
-                    return;
-                };
-                let (dst, transport) = (e.dst, e.transport);
-                match &mut e.tx {
-                    ServerTx::Invite { tx, dialog } => {
-                        while let Some(bytes) = tx.poll_transmit() {
-                            self.transmits.push_back(Transmit {
-                                transport,
-                                dst,
-                                bytes,
-                            });
-                        }
-                        while let Some(ev) = tx.poll_event() {
-                            events.push((ev, *dialog));
-                        }
-                        tx.poll_timeout()
-                    }
-                    ServerTx::NonInvite(tx) => {
-                        while let Some(bytes) = tx.poll_transmit() {
-                            self.transmits.push_back(Transmit {
-                                transport,
-                                dst,
-                                bytes,
-                            });
-                        }
-                        while let Some(ev) = tx.poll_event() {
-                            events.push((ev, 0));
-                        }
-                        tx.poll_timeout()
-                    }
-                }
-            }
-            TxKey::Invite(b) => {
-                let Some(e) = self.invites.get_mut(b) else {
-                    return;
-                };
-                let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
-                while let Some(bytes) = e.tx.poll_transmit() {
-                    self.transmits.push_back(Transmit {
-                        transport,
-                        dst,
-                        bytes,
-                    });
-                }
-                while let Some(ev) = e.tx.poll_event() {
-                    events.push((ev, dialog));
-                }
-                e.tx.poll_timeout()
-            }
-            TxKey::Client(b) => {
-                let Some(e) = self.clients.get_mut(b) else {
-                    return;
-                };
-                let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
-                while let Some(bytes) = e.tx.poll_transmit() {
-                    self.transmits.push_back(Transmit {
-                        transport,
-                        dst,
-                        bytes,
-                    });
-                }
-                while let Some(ev) = e.tx.poll_event() {
-                    events.push((ev, dialog));
-                }
-                e.tx.poll_timeout()
-            }
+        let Some((tx, peer)) = self.txs.get_mut(&key) else {
+            return;
         };
-        for (ev, dialog) in events {
+        let events = pump(tx, peer.dst, peer.transport, &mut self.transmits);
+        let next = tx.poll_timeout();
+        let terminated = tx.is_terminated();
+        let dialog = peer.dialog;
+        for ev in events {
             match ev {
-                TxEvent::Terminated => terminated = true,
                 // Timer B, or the transport failed, before any final response.
                 TxEvent::Timeout | TxEvent::TransportError if matches!(key, TxKey::Invite(_)) => {
                     let answered = match &key {
-                        TxKey::Invite(b) => self.invites.get(b).is_some_and(|e| e.answered),
+                        TxKey::Invite(b) => self.txs.invites.get(b).is_some_and(|e| e.answered),
                         _ => false,
                     };
                     if !answered
@@ -1679,10 +1659,10 @@ impl SipEndpoint {
         if terminated {
             match &key {
                 TxKey::Server(k) => {
-                    self.servers.remove(k);
+                    self.txs.servers.remove(k);
                 }
                 TxKey::Client(b) => {
-                    if let Some(e) = self.clients.remove(b)
+                    if let Some(e) = self.txs.clients.remove(b)
                         && b.ends_with(" BYE")
                     {
                         self.forget_dialog(e.dialog);
@@ -1696,7 +1676,7 @@ impl SipEndpoint {
                     }
                 }
                 TxKey::Invite(b) => {
-                    self.invites.remove(b);
+                    self.txs.invites.remove(b);
                 }
             }
             return;
@@ -1718,19 +1698,8 @@ impl SipEndpoint {
             Some((_, req)) => response_destination(req.via.first(), dst, transport),
             None => dst,
         };
-        let mut gave_up = false;
-        while let Some(bytes) = r.poll_transmit() {
-            self.transmits.push_back(Transmit {
-                transport,
-                dst,
-                bytes,
-            });
-        }
-        while let Some(ev) = r.poll_event() {
-            if matches!(ev, TxEvent::AckNotReceived) {
-                gave_up = true;
-            }
-        }
+        let gave_up =
+            pump(r, dst, transport, &mut self.transmits).contains(&TxEvent::AckNotReceived);
         let next = r.poll_timeout();
         if gave_up {
             d.retransmit_2xx = None;
@@ -1764,7 +1733,7 @@ impl SipEndpoint {
         }
         // Keep the dialog while its server transactions may still see retransmissions;
         // it is small, and forgetting it is done when no BYE is outstanding.
-        if !self.clients.values().any(|c| c.dialog == dialog) {
+        if !self.txs.clients.values().any(|c| c.dialog == dialog) {
             self.forget_dialog(dialog);
         }
     }
@@ -1788,6 +1757,24 @@ impl SipEndpoint {
         }
         s
     }
+}
+
+/// Moves everything `tx` has queued to send onto `out`, addressed to `dst`, and returns
+/// its events.
+fn pump(
+    tx: &mut dyn Transaction,
+    dst: SocketAddr,
+    transport: Transport,
+    out: &mut VecDeque<Transmit>,
+) -> Vec<TxEvent> {
+    while let Some(bytes) = tx.poll_transmit() {
+        out.push_back(Transmit {
+            transport,
+            dst,
+            bytes,
+        });
+    }
+    std::iter::from_fn(|| tx.poll_event()).collect()
 }
 
 /// A response the transaction refused is a bug in this module (it asked for a transition
