@@ -203,8 +203,7 @@ struct ServerKey {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum TxKey {
     Server(ServerKey),
-    /// Non-INVITE client transactions by `"<branch> <METHOD>"` (a CANCEL shares its
-    /// INVITE's branch, RFC 3261 §9.1).
+    /// Non-INVITE client transactions by [`client_key`].
     Client(String),
     /// Our INVITEs by branch.
     Invite(String),
@@ -445,24 +444,8 @@ impl SipEndpoint {
             headers,
             body: Vec::new(),
         };
-        let tx = ClientNonInvite::new(
-            now,
-            req.to_bytes().into(),
-            transport.reliable(),
-            self.cfg.timers,
-        );
-        let key = format!("{branch} OPTIONS");
-        self.probes.insert(key.clone(), probe);
-        self.txs.clients.insert(
-            key.clone(),
-            ClientEntry {
-                tx,
-                dst,
-                transport,
-                dialog: 0,
-            },
-        );
-        self.drain_tx(now, TxKey::Client(key));
+        self.probes.insert(client_key(&branch, &req.method), probe);
+        self.start_client_non_invite(now, &branch, &req, dst, transport, 0);
     }
 
     /// While draining for shutdown, new calls are refused with 503 and `Retry-After`
@@ -1240,23 +1223,7 @@ impl SipEndpoint {
         };
         let transport = d.transport;
         d.state = DialogState::Terminated;
-        let tx = ClientNonInvite::new(
-            now,
-            req.to_bytes().into(),
-            transport.reliable(),
-            self.cfg.timers,
-        );
-        let branch = format!("{branch} BYE");
-        self.txs.clients.insert(
-            branch.clone(),
-            ClientEntry {
-                tx,
-                dst,
-                transport,
-                dialog,
-            },
-        );
-        self.drain_tx(now, TxKey::Client(branch));
+        self.start_client_non_invite(now, &branch, &req, dst, transport, dialog);
     }
 
     fn handle_response(&mut self, now: Instant, resp: Response) {
@@ -1269,7 +1236,7 @@ impl SipEndpoint {
             self.handle_invite_response(now, branch, resp);
             return;
         }
-        let branch = format!("{branch} {}", resp.cseq.method.as_str());
+        let branch = client_key(&branch, &resp.cseq.method);
         let Some(entry) = self.txs.clients.get_mut(&branch) else {
             return;
         };
@@ -1422,13 +1389,28 @@ impl SipEndpoint {
             body: Vec::new(),
         };
         let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
+        self.start_client_non_invite(now, branch, &cancel, dst, transport, dialog);
+    }
+
+    /// Starts a client non-INVITE transaction (RFC 3261 §17.1.2) for `req`, a request of
+    /// ours whose top Via carries `branch`, and sends it.
+    /// `dialog` is the dialog it belongs to (0: none, as for a keep-alive OPTIONS).
+    fn start_client_non_invite(
+        &mut self,
+        now: Instant,
+        branch: &str,
+        req: &Request,
+        dst: SocketAddr,
+        transport: Transport,
+        dialog: DialogId,
+    ) {
         let tx = ClientNonInvite::new(
             now,
-            cancel.to_bytes().into(),
+            req.to_bytes().into(),
             transport.reliable(),
             self.cfg.timers,
         );
-        let key = format!("{branch} CANCEL");
+        let key = client_key(branch, &req.method);
         self.txs.clients.insert(
             key.clone(),
             ClientEntry {
@@ -1801,6 +1783,12 @@ fn our_via(local: SocketAddr, transport: Transport, branch: &str) -> Via {
             ("rport".to_owned(), None),
         ],
     }
+}
+
+/// The key of a client non-INVITE transaction: its branch and method. RFC 3261 §17.1.3
+/// matches a response by both, since a CANCEL shares its INVITE's branch (RFC 3261 §9.1).
+fn client_key(branch: &str, method: &Method) -> String {
+    format!("{branch} {}", method.as_str())
 }
 
 /// RFC 3261 §17.2.3 matching key of a request; `None` when it has no Via.
