@@ -44,7 +44,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Class, Core, Disposition, State, Timer, TimerConfig, TxEvent};
+use super::{Class, Core, Disposition, State, Timer, TimerConfig, Transaction, TxEvent};
 
 /// An INVITE client transaction (RFC 3261 Figure 5 with RFC 6026 "Accepted").
 #[derive(Debug)]
@@ -165,8 +165,21 @@ impl ClientInvite {
         }
     }
 
+    /// The transport failed to send the request or an ACK (RFC 3261 §17.1.4).
+    pub fn handle_transport_error(&mut self, _now: Instant) {
+        self.core.transport_error();
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+}
+
+impl Transaction for ClientInvite {
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.core.timers.pop_expired(now) {
             match (self.core.state, timer) {
                 // RFC 3261 §17.1.1.2: "When timer A fires, the client transaction MUST
@@ -195,33 +208,23 @@ impl ClientInvite {
         }
     }
 
-    /// The transport failed to send the request or an ACK (RFC 3261 §17.1.4).
-    pub fn handle_transport_error(&mut self, _now: Instant) {
-        self.core.transport_error();
-    }
-
     /// The next bytes to send to the transaction's peer.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
+    fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
         self.core.poll_transmit()
     }
 
     /// The next event for the TU.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<TxEvent> {
+    fn poll_event(&mut self) -> Option<TxEvent> {
         self.core.poll_event()
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.core.poll_timeout()
     }
 
-    /// The current state.
-    #[must_use]
-    pub fn state(&self) -> State {
-        self.core.state
+    fn is_terminated(&self) -> bool {
+        self.core.state == State::Terminated
     }
 }
 

@@ -35,7 +35,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Class, Core, Disposition, State, Timer, TimerConfig, TxEvent};
+use super::{Class, Core, Disposition, State, Timer, TimerConfig, Transaction, TxEvent};
 
 /// A non-INVITE client transaction (RFC 3261 Figure 6).
 #[derive(Debug)]
@@ -105,8 +105,21 @@ impl ClientNonInvite {
         }
     }
 
+    /// The transport failed to send the request (RFC 3261 §17.1.4).
+    pub fn handle_transport_error(&mut self, _now: Instant) {
+        self.core.transport_error();
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+}
+
+impl Transaction for ClientNonInvite {
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.core.timers.pop_expired(now) {
             match (self.core.state, timer) {
                 // RFC 3261 §17.1.2.2: "If timer E fires while still in this state, the
@@ -140,33 +153,23 @@ impl ClientNonInvite {
         }
     }
 
-    /// The transport failed to send the request (RFC 3261 §17.1.4).
-    pub fn handle_transport_error(&mut self, _now: Instant) {
-        self.core.transport_error();
-    }
-
     /// The next bytes to send to the transaction's peer.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
+    fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
         self.core.poll_transmit()
     }
 
     /// The next event for the TU.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<TxEvent> {
+    fn poll_event(&mut self) -> Option<TxEvent> {
         self.core.poll_event()
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.core.poll_timeout()
     }
 
-    /// The current state.
-    #[must_use]
-    pub fn state(&self) -> State {
-        self.core.state
+    fn is_terminated(&self) -> bool {
+        self.core.state == State::Terminated
     }
 }
 

@@ -40,8 +40,15 @@
 //!   poll_transmit() -> bytes          drain until None: send each to the peer, in order
 //!   poll_event()    -> TxEvent        drain until None: Timeout, AckTimeout, ...
 //!   poll_timeout()  -> Instant        the earliest armed timer; None when nothing is armed
+//!   is_terminated() -> bool           done: drop the machine
 //!   state()         -> State
 //! ```
+//!
+//! The inputs differ from machine to machine (only a server takes a response from the TU,
+//! only a client takes one from the network), so the `handle_*` methods for messages are
+//! each machine's own. Everything after the input is the same for all five, and is the
+//! [`Transaction`] trait: the endpoint fires timers and drains output without asking which
+//! kind of machine it holds.
 //!
 //! A machine that reaches [`State::Terminated`] emits [`TxEvent::Terminated`] exactly once,
 //! after any other event of the same step (so `Timeout` comes before `Terminated`); the
@@ -108,6 +115,37 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// What every machine here does after its input: fire timers and hand back output.
+///
+/// Implemented by the four transaction machines and by [`Uas2xxRetransmitter`], which is
+/// not a transaction in RFC 3261's sense (it is the UAS core's, RFC 3261 §13.3.1.4) but is
+/// driven the same way. The endpoint keeps its machines in typed tables (a server
+/// transaction takes responses from the TU, a client one from the network) and reaches
+/// each through this trait for timers and output, so one loop serves all of them.
+pub trait Transaction {
+    /// Fires every timer due at `now`.
+    fn handle_timeout(&mut self, now: Instant);
+
+    /// The next bytes to send to the machine's peer; drain until `None`, in order.
+    #[must_use]
+    fn poll_transmit(&mut self) -> Option<Arc<[u8]>>;
+
+    /// The next event for the TU; drain until `None`.
+    #[must_use]
+    fn poll_event(&mut self) -> Option<TxEvent>;
+
+    /// When [`Transaction::handle_timeout`] must next be called; `None` when no timer is
+    /// armed.
+    #[must_use]
+    fn poll_timeout(&self) -> Option<Instant>;
+
+    /// The machine has reached its end and sends nothing more once drained. RFC 3261
+    /// §17.1.1.2: "Once the transaction is in the "Terminated" state, it MUST be destroyed
+    /// immediately."
+    #[must_use]
+    fn is_terminated(&self) -> bool;
+}
 
 /// The transaction timer base values T1, T2 and T4.
 ///
@@ -484,32 +522,6 @@ pub(crate) mod test_util {
         Arc::from(s.as_bytes())
     }
 
-    /// The `poll_*`/`handle_timeout` surface every machine has.
-    pub trait Drive {
-        fn handle_timeout(&mut self, now: Instant);
-        fn poll_transmit(&mut self) -> Option<Arc<[u8]>>;
-        fn poll_event(&mut self) -> Option<TxEvent>;
-        fn poll_timeout(&self) -> Option<Instant>;
-    }
-
-    macro_rules! impl_drive {
-        ($($t:ty),*) => {$(
-            impl Drive for $t {
-                fn handle_timeout(&mut self, now: Instant) { <$t>::handle_timeout(self, now) }
-                fn poll_transmit(&mut self) -> Option<Arc<[u8]>> { <$t>::poll_transmit(self) }
-                fn poll_event(&mut self) -> Option<TxEvent> { <$t>::poll_event(self) }
-                fn poll_timeout(&self) -> Option<Instant> { <$t>::poll_timeout(self) }
-            }
-        )*};
-    }
-    impl_drive!(
-        ClientInvite,
-        ClientNonInvite,
-        ServerInvite,
-        ServerNonInvite,
-        Uas2xxRetransmitter
-    );
-
     /// What a machine did, with times as milliseconds since `t0`.
     #[derive(Debug, Default)]
     pub struct Log {
@@ -529,7 +541,7 @@ pub(crate) mod test_util {
     }
 
     /// Drains every output of `m` into `log`, stamped with `now`.
-    pub fn drain<M: Drive>(m: &mut M, t0: Instant, now: Instant, log: &mut Log) {
+    pub fn drain<M: Transaction>(m: &mut M, t0: Instant, now: Instant, log: &mut Log) {
         while let Some(b) = m.poll_transmit() {
             log.sent
                 .push((since(t0, now), String::from_utf8_lossy(&b).into_owned()));
@@ -542,7 +554,12 @@ pub(crate) mod test_util {
     /// Fires timers exactly at their deadlines up to and including `until`, draining
     /// after each; returns the virtual time reached (`until`). The caller drains after
     /// its own `handle_*` calls.
-    pub fn run_until<M: Drive>(m: &mut M, t0: Instant, until: Instant, log: &mut Log) -> Instant {
+    pub fn run_until<M: Transaction>(
+        m: &mut M,
+        t0: Instant,
+        until: Instant,
+        log: &mut Log,
+    ) -> Instant {
         while let Some(at) = m.poll_timeout() {
             if at > until {
                 break;

@@ -61,7 +61,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Class, Core, Disposition, State, TRYING_DELAY, Timer, TimerConfig, TxError, TxEvent};
+use super::{
+    Class, Core, Disposition, State, TRYING_DELAY, Timer, TimerConfig, Transaction, TxError,
+    TxEvent,
+};
 
 /// An INVITE server transaction (RFC 3261 Figure 7 with RFC 6026 "Accepted").
 #[derive(Debug)]
@@ -238,8 +241,27 @@ impl ServerInvite {
         }
     }
 
+    /// The transport failed to send a response (RFC 3261 §17.2.4).
+    pub fn handle_transport_error(&mut self, _now: Instant) {
+        self.core.transport_error();
+    }
+
+    fn send_trying(&mut self) {
+        self.core.timers.clear(Timer::Trying100);
+        self.core.transmit(&self.trying);
+        self.last_response = Some(Arc::clone(&self.trying));
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+}
+
+impl Transaction for ServerInvite {
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.core.timers.pop_expired(now) {
             match (self.core.state, timer) {
                 // RFC 3261 §17.2.1: "The server transaction MUST generate a 100 (Trying)
@@ -278,39 +300,23 @@ impl ServerInvite {
         }
     }
 
-    /// The transport failed to send a response (RFC 3261 §17.2.4).
-    pub fn handle_transport_error(&mut self, _now: Instant) {
-        self.core.transport_error();
-    }
-
-    fn send_trying(&mut self) {
-        self.core.timers.clear(Timer::Trying100);
-        self.core.transmit(&self.trying);
-        self.last_response = Some(Arc::clone(&self.trying));
-    }
-
     /// The next bytes to send to the transaction's peer.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
+    fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
         self.core.poll_transmit()
     }
 
     /// The next event for the TU.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<TxEvent> {
+    fn poll_event(&mut self) -> Option<TxEvent> {
         self.core.poll_event()
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.core.poll_timeout()
     }
 
-    /// The current state.
-    #[must_use]
-    pub fn state(&self) -> State {
-        self.core.state
+    fn is_terminated(&self) -> bool {
+        self.core.state == State::Terminated
     }
 }
 

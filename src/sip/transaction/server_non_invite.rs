@@ -38,7 +38,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Class, Core, State, Timer, TimerConfig, TxError, TxEvent};
+use super::{Class, Core, State, Timer, TimerConfig, Transaction, TxError, TxEvent};
 
 /// A non-INVITE server transaction (RFC 3261 Figure 8).
 #[derive(Debug)]
@@ -135,8 +135,21 @@ impl ServerNonInvite {
         }
     }
 
+    /// The transport failed to send a response (RFC 3261 §17.2.4).
+    pub fn handle_transport_error(&mut self, _now: Instant) {
+        self.core.transport_error();
+    }
+
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> State {
+        self.core.state
+    }
+}
+
+impl Transaction for ServerNonInvite {
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.core.timers.pop_expired(now) {
             // RFC 3261 §17.2.2: "The server transaction remains in this state until Timer
             // J fires, at which point it MUST transition to the "Terminated" state."
@@ -146,33 +159,23 @@ impl ServerNonInvite {
         }
     }
 
-    /// The transport failed to send a response (RFC 3261 §17.2.4).
-    pub fn handle_transport_error(&mut self, _now: Instant) {
-        self.core.transport_error();
-    }
-
     /// The next bytes to send to the transaction's peer.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
+    fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
         self.core.poll_transmit()
     }
 
     /// The next event for the TU.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<TxEvent> {
+    fn poll_event(&mut self) -> Option<TxEvent> {
         self.core.poll_event()
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.core.poll_timeout()
     }
 
-    /// The current state.
-    #[must_use]
-    pub fn state(&self) -> State {
-        self.core.state
+    fn is_terminated(&self) -> bool {
+        self.core.state == State::Terminated
     }
 }
 

@@ -70,7 +70,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Disposition, Timer, TimerConfig, TimerTable, TxEvent};
+use super::{Disposition, Timer, TimerConfig, TimerTable, Transaction, TxEvent};
 
 /// Where a [`Uas2xxRetransmitter`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -131,8 +131,16 @@ impl Uas2xxRetransmitter {
         Disposition::PassToTu
     }
 
+    /// The current state.
+    #[must_use]
+    pub fn state(&self) -> Uas2xxState {
+        self.state
+    }
+}
+
+impl Transaction for Uas2xxRetransmitter {
     /// Fires every timer due at `now`.
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout(&mut self, now: Instant) {
         while let Some(timer) = self.timers.pop_expired(now) {
             match timer {
                 Timer::Retransmit2xx => {
@@ -151,30 +159,26 @@ impl Uas2xxRetransmitter {
     }
 
     /// The 2xx bytes to send again, if a retransmission is due.
-    #[must_use]
-    pub fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
+    fn poll_transmit(&mut self) -> Option<Arc<[u8]>> {
         self.pending.take()
     }
 
     /// [`TxEvent::AckNotReceived`] (then [`TxEvent::Terminated`]) on giving up;
     /// [`TxEvent::Terminated`] alone after the ACK.
-    #[must_use]
-    pub fn poll_event(&mut self) -> Option<TxEvent> {
+    fn poll_event(&mut self) -> Option<TxEvent> {
         let first = self.events[0].take();
         self.events = [self.events[1].take(), None];
         first
     }
 
     /// When [`Self::handle_timeout`] must next be called.
-    #[must_use]
-    pub fn poll_timeout(&self) -> Option<Instant> {
+    fn poll_timeout(&self) -> Option<Instant> {
         self.timers.next_deadline()
     }
 
-    /// The current state.
-    #[must_use]
-    pub fn state(&self) -> Uas2xxState {
-        self.state
+    /// Confirmed or gave up: either way nothing is retransmitted any more.
+    fn is_terminated(&self) -> bool {
+        self.state != Uas2xxState::Retransmitting
     }
 }
 

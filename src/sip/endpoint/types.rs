@@ -1,0 +1,171 @@
+//! The endpoint's vocabulary: the types its user sends in and gets back.
+//!
+//! Kept apart from the machinery so that a reader of the driver, the switchboard or the
+//! call layer finds here everything they exchange with [`SipEndpoint`] (where bytes go,
+//! what happened, what to call, what was counted) without reading how transactions and
+//! dialogs work. Everything here is re-exported from `crate::sip::endpoint`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[cfg(doc)] // the docs below link to the methods that take and give these types
+use super::SipEndpoint;
+use crate::sip::msg::{NameAddr, Request, Uri};
+use crate::sip::transaction::TimerConfig;
+
+/// Methods this endpoint serves, for `Allow` (RFC 3261 §20.5).
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+
+/// `Allow` of an endpoint that also serves as the operators' registrar.
+pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
+
+/// RFC 3261 §8.1.1.7: "The branch ID inserted by an element compliant with this
+/// specification MUST always begin with the characters "z9hG4bK"."
+pub const BRANCH_MAGIC: &str = "z9hG4bK";
+
+/// Which way a message travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// A UDP datagram socket.
+    Udp,
+    /// A TCP connection, by the driver's id for it. Responses go back on the same
+    /// connection (RFC 3261 §18.2.2).
+    Tcp(u64),
+}
+
+impl Transport {
+    pub(super) fn reliable(self) -> bool {
+        matches!(self, Transport::Tcp(_))
+    }
+
+    pub(super) fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp(_) => "TCP",
+        }
+    }
+}
+
+/// Bytes for the driver to send.
+#[derive(Debug, Clone)]
+pub struct Transmit {
+    pub transport: Transport,
+    pub dst: SocketAddr,
+    pub bytes: Arc<[u8]>,
+}
+
+/// A dialog (and its call) inside the endpoint.
+pub type DialogId = u64;
+
+/// Why a dialog ended without the local side asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndReason {
+    /// The peer sent BYE.
+    PeerBye,
+    /// The peer cancelled before we answered.
+    Cancelled,
+    /// Our 2xx was never acknowledged (RFC 3261 §13.3.1.4); we sent BYE.
+    AckTimeout,
+    /// Our final error response was never acknowledged (Timer H) or the transport failed.
+    Failed,
+}
+
+/// What happened, for the endpoint's user.
+#[derive(Debug)]
+pub enum SipEvent {
+    /// A new INVITE. Answer it with [`SipEndpoint::ringing`], [`SipEndpoint::answer`] or
+    /// [`SipEndpoint::reject`].
+    IncomingCall {
+        dialog: DialogId,
+        request: Box<Request>,
+        source: SocketAddr,
+        local: SocketAddr,
+    },
+    /// The ACK for our 2xx arrived: the call is established.
+    Confirmed { dialog: DialogId },
+    /// A re-INVITE (e.g. hold). Answer it with [`SipEndpoint::answer`] or `reject`.
+    ReInvite {
+        dialog: DialogId,
+        request: Box<Request>,
+    },
+    /// An INFO request inside the dialog (already answered 200).
+    Info {
+        dialog: DialogId,
+        content_type: String,
+        body: Vec<u8>,
+    },
+    /// The dialog ended from the far side or by a timeout.
+    Ended { dialog: DialogId, reason: EndReason },
+    /// Our INVITE (see [`SipEndpoint::invite`]) got a provisional response.
+    OutgoingProgress { dialog: DialogId, status: u16 },
+    /// Our INVITE was answered (the ACK is already sent); the body is the answer SDP.
+    OutgoingAnswered { dialog: DialogId, sdp: Vec<u8> },
+    /// Our INVITE failed: a final error, a timeout (408), or our own CANCEL (487).
+    OutgoingFailed { dialog: DialogId, status: u16 },
+    /// A REGISTER (only with [`EndpointConfig::registrar`]). Answer it with
+    /// [`SipEndpoint::respond`]; its server transaction absorbs retransmissions meanwhile.
+    Register {
+        id: RequestId,
+        request: Box<Request>,
+        /// Where it really came from (the NAT binding to reach the softphone at).
+        source: SocketAddr,
+        transport: Transport,
+    },
+    /// The answer to a keep-alive OPTIONS sent with [`SipEndpoint::probe`]: `Some(status)`
+    /// for any response (the path is open), `None` when none came (Timer F).
+    ProbeResult { probe: u64, status: Option<u16> },
+}
+
+/// A request handed to the endpoint's user to answer.
+pub type RequestId = u64;
+
+/// An INVITE the daemon sends (the operator leg of a bridged call).
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// Request-URI: the Contact the operator's softphone registered.
+    pub request_uri: Uri,
+    /// Where to send it: the address the REGISTER really came from (its NAT binding).
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    /// Our address as `dst` sees it.
+    pub local: SocketAddr,
+    /// The operator's address of record.
+    pub to: NameAddr,
+    /// Who the operator sees calling (display name and user: the caller's number).
+    pub from: NameAddr,
+    /// Extra headers, e.g. `X-Ugyelet-Path`.
+    pub headers: Vec<(String, String)>,
+    pub sdp: Vec<u8>,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Stats {
+    pub requests: u64,
+    /// Requests by method, in the order of [`STATS_METHODS`] (last: any other).
+    pub requests_by_method: [u64; 8],
+    pub responses: u64,
+    /// Responses received, by class (1xx … 6xx).
+    pub responses_by_class: [u64; 6],
+    /// New calls refused with 503 while the daemon drains for shutdown.
+    pub refused_draining: u64,
+    pub malformed_answered: u64,
+    pub malformed_dropped: u64,
+    pub retransmissions_absorbed: u64,
+}
+
+/// Methods counted one by one in [`Stats::requests_by_method`]; others share the last slot.
+pub const STATS_METHODS: [&str; 8] = [
+    "INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "INFO", "REGISTER", "other",
+];
+
+/// Endpoint settings.
+#[derive(Debug, Clone)]
+pub struct EndpointConfig {
+    pub timers: TimerConfig,
+    pub user_agent: String,
+    /// User part of our Contact URI.
+    pub contact_user: String,
+    /// Serve REGISTER (as [`SipEvent::Register`]); without it REGISTER gets 405.
+    pub registrar: bool,
+}
