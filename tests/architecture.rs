@@ -27,6 +27,9 @@ const IO_ONLY: &[&str] = &[
     "thread_rng",
     "rand::random",
     "std::thread::spawn",
+    "Timestamp::now()",
+    "Zoned::now()",
+    "ZonedDateTime::now()",
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -101,4 +104,142 @@ fn no_unwrap_outside_tests() {
         "unwrap() in non-test code:\n{}",
         found.join("\n")
     );
+}
+
+/// The layer order written in `src/lib.rs` (`layer:` lines, top first).
+fn layers() -> Vec<Vec<String>> {
+    let lib = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .expect("lib.rs is readable");
+    lib.lines()
+        .filter_map(|l| l.trim_start_matches("//!").trim().strip_prefix("layer:"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The part of a file that is not a unit test: an inline `#[cfg(test)] mod … {` ends it;
+/// `#[cfg(test)] mod tests;` (a file of its own) does not.
+fn code_before_inline_tests(text: &str) -> String {
+    let mut out = Vec::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]"
+            && lines.peek().is_some_and(|next| {
+                let next = next.trim();
+                let decl = next
+                    .strip_prefix("pub(crate) ")
+                    .or_else(|| next.strip_prefix("pub "))
+                    .unwrap_or(next);
+                decl.starts_with("mod ") && decl.ends_with('{')
+            })
+        {
+            break;
+        }
+        out.push(line.split("//").next().unwrap_or(""));
+    }
+    out.join("\n")
+}
+
+/// Top-level modules a file names through `crate::…` paths (also inside `use crate::{…}`).
+fn crate_paths(code: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut rest = code;
+    while let Some(i) = rest.find("crate::") {
+        rest = &rest[i + "crate::".len()..];
+        if let Some(group) = rest.strip_prefix('{') {
+            let end = group.find('}').unwrap_or(group.len());
+            for item in group[..end].split(',') {
+                let name: String = item
+                    .trim()
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect();
+                found.push(name);
+            }
+        } else {
+            found.push(
+                rest.chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .collect(),
+            );
+        }
+    }
+    found.retain(|n| !n.is_empty() && n != "self");
+    found
+}
+
+#[test]
+fn every_crate_path_points_down_the_layer_order_of_lib_rs() {
+    let layers = layers();
+    assert!(layers.len() > 5, "lib.rs lists the layers: {layers:?}");
+    let level = |m: &str| layers.iter().position(|l| l.iter().any(|n| n == m));
+    let mut found = Vec::new();
+    for (rel, text) in sources() {
+        if rel == "lib.rs"
+            || rel == "main.rs"
+            || rel.starts_with("cli/")
+            || rel.ends_with("tests.rs")
+        {
+            continue;
+        }
+        let module = rel.split('/').next().unwrap_or("").trim_end_matches(".rs");
+        let Some(own) = level(module) else {
+            found.push(format!(
+                "src/{rel}: module {module} is missing from the layers in lib.rs"
+            ));
+            continue;
+        };
+        for used in crate_paths(&code_before_inline_tests(&text)) {
+            if used == module {
+                continue;
+            }
+            match level(&used) {
+                Some(l) if l > own => {}
+                Some(_) => found.push(format!(
+                    "src/{rel}: {module} uses {used}, which is not below it"
+                )),
+                None => found.push(format!(
+                    "src/{rel}: uses {used}, missing from the layers in lib.rs"
+                )),
+            }
+        }
+    }
+    found.sort();
+    found.dedup();
+    assert!(
+        found.is_empty(),
+        "imports against the layer order:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn layer_lines_name_every_top_level_module_once() {
+    let layers = layers();
+    let mut listed: Vec<&String> = layers.iter().flatten().collect();
+    listed.sort();
+    let lib = fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs"))
+        .expect("lib.rs is readable");
+    let mut declared: Vec<String> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("pub mod "))
+        .map(|l| l.trim_end_matches(';').to_owned())
+        .collect();
+    declared.sort();
+    let listed: Vec<String> = listed.into_iter().cloned().collect();
+    assert_eq!(listed, declared);
+}
+
+#[test]
+fn no_source_file_has_over_a_thousand_lines_of_code_besides_its_tests() {
+    let mut found = Vec::new();
+    for (rel, text) in sources() {
+        if rel.ends_with("tests.rs") {
+            continue;
+        }
+        let lines = code_before_inline_tests(&text).lines().count();
+        if lines > 1_000 {
+            found.push(format!("src/{rel}: {lines} lines"));
+        }
+    }
+    assert!(found.is_empty(), "files to split:\n{}", found.join("\n"));
 }
