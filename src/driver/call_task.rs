@@ -39,7 +39,7 @@ pub(super) async fn run(
     port: CallerPort,
     mut inputs: mpsc::UnboundedReceiver<ToCall>,
     to_sip: mpsc::UnboundedSender<ToSip>,
-    metrics: std::sync::Arc<super::live::Shared>,
+    shared: std::sync::Arc<super::live::Shared>,
     records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
 ) {
     let span = info_span!("call", id = setup.dialog);
@@ -55,8 +55,8 @@ pub(super) async fn run(
         // From here on the media threads do the call's RTP work; this task brings in SIP and
         // the plan's results and hands on what the core decides.
         let CallerPort { receive, send } = port;
-        let slot = metrics.media.add(Call::new(now, setup), send);
-        let rx = metrics.media_rx.add(&slot, receive);
+        let slot = shared.media.add(Call::new(now, setup), send);
+        let rx = shared.media_rx.add(&slot, receive);
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
         loop {
             // What arrived is taken in and handed on under one lock of the core.
@@ -78,7 +78,7 @@ pub(super) async fn run(
                     negotiated,
                 })) => {
                     info!(operator = %operator, "operator answered: bridged");
-                    metrics.media_rx.add_operator(&rx, op);
+                    shared.media_rx.add_operator(&rx, op);
                     call.handle_input(
                         now,
                         CallInput::Queue(QueueNews::Connected {
@@ -92,7 +92,7 @@ pub(super) async fn run(
                 Arrived::Result(result) => call.handle_action_result(now, result),
             }
             while let Some(req) = call.poll_request() {
-                fulfil(req, &call, &metrics, results_tx.clone());
+                fulfil(req, &call, &shared, results_tx.clone());
             }
             while let Some(cmd) = call.poll_command() {
                 let _ = to_sip.send(ToSip::Command(dialog, cmd));
@@ -112,15 +112,15 @@ pub(super) async fn run(
                     path = %call.path(),
                     "call ended"
                 );
-                metrics.metrics.call_ended(outcome, call.media_counts());
-                if let Ok(mut live) = metrics.calls.lock() {
+                shared.metrics.call_ended(outcome, call.media_counts());
+                if let Ok(mut live) = shared.calls.lock() {
                     live.remove(&dialog);
                 }
                 if let Some(r) = call.record(Instant::now()) {
                     // The writer only stops after every call task has ended.
                     let _ = records.send(r);
                 }
-                metrics
+                shared
                     .metrics
                     .calls_active
                     .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);

@@ -126,13 +126,8 @@ impl Bridge {
         operator: Negotiated,
         seed: u64,
     ) -> Self {
-        let mut x = seed | 1;
-        let mut next = || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::rng::Rng::new(seed);
+        let mut next = || rng.next_u64();
         let mut op_stream = IncomingStream::from_negotiated(&operator);
         op_stream.answered();
         // Truncating casts: any bits of the seeded generator are equally random.

@@ -245,7 +245,7 @@ impl std::error::Error for OutboxError {}
 #[derive(Debug)]
 pub struct Outbox {
     policy: RetryPolicy,
-    rng: u64,
+    rng: crate::rng::Rng,
     messages: BTreeMap<u64, Message>,
     transmits: VecDeque<Attempt>,
     events: VecDeque<Event>,
@@ -256,7 +256,7 @@ impl Outbox {
     pub fn new(policy: RetryPolicy, seed: u64) -> Self {
         Self {
             policy,
-            rng: seed.max(1),
+            rng: crate::rng::Rng::new(seed),
             messages: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -467,14 +467,9 @@ impl Outbox {
             .min()
     }
 
-    /// xorshift64: a uniform value in [0, 1).
+    /// A uniform value in [0, 1).
     fn next_unit(&mut self) -> f64 {
-        let mut x = self.rng;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.rng = x;
-        (x >> 11) as f64 / (1u64 << 53) as f64
+        self.rng.next_f64()
     }
 }
 

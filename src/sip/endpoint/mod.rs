@@ -61,7 +61,7 @@ use routing::{ServerKey, Transactions, TxKey, response_destination};
 /// The sans-IO SIP endpoint.
 pub struct SipEndpoint {
     cfg: EndpointConfig,
-    rng: u64,
+    rng: crate::rng::Rng,
     txs: Transactions,
     dialogs: HashMap<DialogId, Dialog>,
     by_tags: HashMap<(String, String, String), DialogId>,
@@ -95,7 +95,7 @@ impl SipEndpoint {
     pub fn new(cfg: EndpointConfig, seed: u64) -> Self {
         SipEndpoint {
             cfg,
-            rng: seed | 1,
+            rng: crate::rng::Rng::new(seed),
             txs: Transactions::default(),
             dialogs: HashMap::new(),
             by_tags: HashMap::new(),
@@ -250,18 +250,9 @@ impl SipEndpoint {
         self.timers.push(Reverse((at, id)));
     }
 
-    /// A random token of `len` characters from [a-z0-9] (xorshift64*; seeded by the driver).
+    /// A random token of `len` characters from [a-z0-9] (seeded by the driver).
     fn token(&mut self, len: usize) -> String {
-        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-        let mut s = String::with_capacity(len);
-        for _ in 0..len {
-            self.rng ^= self.rng >> 12;
-            self.rng ^= self.rng << 25;
-            self.rng ^= self.rng >> 27;
-            let v = self.rng.wrapping_mul(0x2545_F491_4F6C_DD1D);
-            s.push(char::from(ALPHABET[(v >> 58) as usize % ALPHABET.len()]));
-        }
-        s
+        self.rng.token(len)
     }
 
     /// Our Contact (RFC 3261 §8.1.1.8) at `local`, the address the peer reaches us at.
