@@ -16,7 +16,7 @@
 //!
 //! This module is pure: [`Operators::parse`] reads text, [`upsert`] edits text. Reading and
 //! writing the file is done by the callers (`Operators::load` lives in the driver layer,
-//! `ugyelet passwd` in `main.rs`). Errors point at the value as `file:line:col: expected …,
+//! `ugyelet passwd` in `cli/passwd.rs`). Errors point at the value as `file:line:col: expected …,
 //! found …`, like the dial plan's.
 
 use std::collections::HashMap;

@@ -4,7 +4,8 @@
 //! - [`msg`]: parsing and printing, our own (see DESIGN.md for why not rsip);
 //! - [`framing`]: finding message boundaries on TCP streams;
 //! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
-//! - [`endpoint`]: transaction matching, dialogs, and the UAS behaviour of the daemon;
+//! - [`endpoint`]: transaction matching, dialogs, the UAS side (calls and requests we
+//!   receive) and the UAC side (operator legs, BYE, CANCEL, keep-alive OPTIONS);
 //! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others.
 
 pub mod auth;
