@@ -100,6 +100,8 @@ fn call(cfg: &Config, l: &live::Live, at: Option<&str>, from: &str, keys: &str) 
         Arc::clone(&l.plan),
         simulate::Script { env, keys },
         &text_of,
+        // The simulated call's virtual-time origin: `Instant` has no constructor but
+        // `now()`; the simulator only adds durations to it and never reads the clock again.
         std::time::Instant::now(),
     ) {
         println!("{line}");

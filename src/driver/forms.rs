@@ -104,13 +104,6 @@ fn lock(store: &Mutex<Store>) -> std::sync::MutexGuard<'_, Store> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// The wall clock in Unix milliseconds, as rows store it.
-pub(super) fn unix_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
 impl Forms {
     /// Queues `form` for `to` by `channel` under idempotency key `key` and returns once the
     /// row is committed. The same key again returns the first message and sends nothing.
@@ -128,7 +121,7 @@ impl Forms {
         let store = Arc::clone(&self.store);
         let composer = self.composer.clone();
         let res = tokio::task::spawn_blocking(move || {
-            let now_ms = unix_ms();
+            let now_ms = crate::clock::unix_ms();
             let mut s = lock(&store);
             if let Some(id) = s.id_for_key(&key)? {
                 return Ok(Ok(Enqueued { id, created: false }));
@@ -258,10 +251,12 @@ impl Forms {
     /// Marks a voice message handled (see [`Store::voice_message_done`]).
     pub async fn voice_message_done(&self, id: u64) -> Result<Option<bool>, String> {
         let store = Arc::clone(&self.store);
-        tokio::task::spawn_blocking(move || lock(&store).voice_message_done(id, unix_ms()))
-            .await
-            .map_err(|e| e.to_string())?
-            .map_err(|e| e.to_string())
+        tokio::task::spawn_blocking(move || {
+            lock(&store).voice_message_done(id, crate::clock::unix_ms())
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())
     }
 
     /// Serves `catalog` from now on (the one a reloaded plan was checked against); returns
@@ -517,7 +512,7 @@ fn spawn_retention(store: Arc<Mutex<Store>>, days: u64) {
         loop {
             every.tick().await;
             let age_ms = i64::try_from(days.saturating_mul(86_400_000)).unwrap_or(i64::MAX);
-            let before = unix_ms().saturating_sub(age_ms);
+            let before = crate::clock::unix_ms().saturating_sub(age_ms);
             let store = Arc::clone(&store);
             let done = tokio::task::spawn_blocking(move || {
                 let (n, files) = lock(&store).apply_retention(before)?;

@@ -287,7 +287,7 @@ pub(super) fn spawn(
                     attach_limit_bytes,
                 };
                 let mut worker = Worker::new(policy, seed);
-                let clock = || (Instant::now(), super::forms::unix_ms());
+                let clock = || (Instant::now(), crate::clock::unix_ms());
                 loop {
                     match worker.run_due(&store, &transports, &clock).await {
                         Ok(events) => events.iter().for_each(log_event),

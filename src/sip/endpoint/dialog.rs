@@ -13,7 +13,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::routing::ServerKey;
+use super::keys::ServerKey;
 use super::{DialogId, SipEndpoint, Transport};
 use crate::sip::msg::{NameAddr, Request, Uri};
 use crate::sip::transaction::Uas2xxRetransmitter;

@@ -38,6 +38,7 @@
 //! | `tests.rs`   | unit tests in virtual time                                             |
 
 mod dialog;
+mod keys;
 mod routing;
 mod types;
 mod uac;
@@ -56,7 +57,8 @@ use std::time::Instant;
 use crate::sip::msg::{self, Message};
 use crate::sip::transaction::Transaction;
 use dialog::Dialog;
-use routing::{ServerKey, Transactions, TxKey, response_destination};
+use keys::{ServerKey, TxKey};
+use routing::{Transactions, response_destination};
 
 /// The sans-IO SIP endpoint.
 pub struct SipEndpoint {

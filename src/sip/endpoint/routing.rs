@@ -24,34 +24,12 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::dialog::DialogState;
-use super::uac::UacInvite;
-use super::{
-    BRANCH_MAGIC, DialogId, EndReason, SipEndpoint, SipEvent, TimerOwner, Transmit, Transport,
-};
-use crate::sip::msg::{Method, Request, Via};
+use super::keys::{ServerKey, TxKey};
+use super::{DialogId, EndReason, SipEndpoint, SipEvent, TimerOwner, Transmit, Transport};
+use crate::sip::msg::{Request, Via};
 use crate::sip::transaction::{
-    ClientNonInvite, ServerInvite, ServerNonInvite, Transaction, TxError, TxEvent,
+    ClientInvite, ClientNonInvite, ServerInvite, ServerNonInvite, Transaction, TxError, TxEvent,
 };
-
-/// RFC 3261 §17.2.3: a server transaction is matched by the top Via's branch, its
-/// sent-by, and the method (ACK and CANCEL match the INVITE's by branch; CANCEL has its own
-/// transaction, keyed with its own method).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) struct ServerKey {
-    pub(super) branch: String,
-    pub(super) sent_by: String,
-    pub(super) method: Method,
-}
-
-/// Names one transaction in [`Transactions`], and the timer heap's entries for it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub(super) enum TxKey {
-    Server(ServerKey),
-    /// Non-INVITE client transactions by [`client_key`].
-    Client(String),
-    /// Our INVITEs by branch.
-    Invite(String),
-}
 
 /// A server transaction; an INVITE one knows its dialog (0: the INVITE was refused
 /// before a dialog was made).
@@ -73,6 +51,19 @@ pub(super) struct ClientEntry {
     pub(super) dst: SocketAddr,
     pub(super) transport: Transport,
     pub(super) dialog: DialogId,
+}
+
+/// An INVITE of ours in progress.
+pub(super) struct UacInvite {
+    pub(super) tx: ClientInvite,
+    pub(super) dialog: DialogId,
+    pub(super) dst: SocketAddr,
+    pub(super) transport: Transport,
+    pub(super) request: Request,
+    pub(super) provisional: bool,
+    pub(super) cancel_pending: bool,
+    pub(super) cancelled: bool,
+    pub(super) answered: bool,
 }
 
 /// Where a transaction's output goes, and the dialog its events concern (0: none).
@@ -250,38 +241,6 @@ pub(super) fn refused(r: Result<(), TxError>) {
     if let Err(e) = r {
         tracing::warn!("SIP transaction refused a response: {e}");
     }
-}
-
-/// The key of a client non-INVITE transaction: its branch and method. RFC 3261 §17.1.3
-/// matches a response by both, since a CANCEL shares its INVITE's branch (RFC 3261 §9.1).
-pub(super) fn client_key(branch: &str, method: &Method) -> String {
-    format!("{branch} {}", method.as_str())
-}
-
-/// RFC 3261 §17.2.3 matching key of a request; `None` when it has no Via.
-pub(super) fn server_key(req: &Request) -> Option<ServerKey> {
-    let top = req.via.first()?;
-    let sent_by = match top.port {
-        Some(p) => format!("{}:{p}", top.host),
-        None => top.host.to_string(),
-    };
-    let branch = match top.branch() {
-        Some(b) if b.starts_with(BRANCH_MAGIC) => b.to_owned(),
-        // RFC 2543 peers: no magic cookie. Fall back on the request's identity (§17.2.3
-        // lists the full RFC 2543 rule; Call-ID, From tag and CSeq number identify it well
-        // enough for retransmission absorption).
-        _ => format!(
-            "2543|{}|{}|{}",
-            req.call_id,
-            req.from.tag().unwrap_or_default(),
-            req.cseq.seq
-        ),
-    };
-    Some(ServerKey {
-        branch,
-        sent_by,
-        method: req.method.clone(),
-    })
 }
 
 /// RFC 3261 §18.2.2 with RFC 3581 §4: where a response goes. Over TCP it goes back on the

@@ -16,23 +16,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::dialog::{Dialog, DialogState};
-use super::routing::{ClientEntry, TxKey, client_key};
+use super::keys::{TxKey, client_key};
+use super::routing::{ClientEntry, UacInvite};
 use super::{BRANCH_MAGIC, DialogId, OutgoingCall, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::msg::{self, Host, Method, NameAddr, Request, Response, Uri, Via};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, Disposition};
-
-/// An INVITE of ours in progress.
-pub(super) struct UacInvite {
-    pub(super) tx: ClientInvite,
-    pub(super) dialog: DialogId,
-    pub(super) dst: SocketAddr,
-    pub(super) transport: Transport,
-    pub(super) request: Request,
-    pub(super) provisional: bool,
-    pub(super) cancel_pending: bool,
-    pub(super) cancelled: bool,
-    pub(super) answered: bool,
-}
 
 impl SipEndpoint {
     /// Sends an out-of-dialog OPTIONS to a registered contact to keep its NAT pinhole open

@@ -19,9 +19,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::dialog::{Dialog, DialogState};
-use super::routing::{
-    ServerEntry, ServerKey, ServerTx, TxKey, pump, refused, response_destination, server_key,
-};
+use super::keys::{ServerKey, TxKey, server_key};
+use super::routing::{ServerEntry, ServerTx, pump, refused, response_destination};
 use super::{DialogId, EndReason, RequestId, SipEndpoint, SipEvent, TimerOwner, Transport};
 use crate::sip::msg::{self, Host, Method, Request, Response, Uri};
 use crate::sip::transaction::{
