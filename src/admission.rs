@@ -1,9 +1,11 @@
 //! What becomes of a new INVITE to the line: a feature code, a call, or a refusal.
 //!
 //! A pure decision, taken in one place so its order is visible and tested: feature codes
-//! first (an operator's `*21` must be challenged before any port is spent on it), then the
-//! daemon's state (draining), then an RTP port, then the offer. Binding the port is the
-//! driver's I/O, handed in as a closure that is only called when the call gets that far.
+//! first (an operator's `*21` must be challenged before any port is spent on it), then an
+//! RTP port, then the offer. Binding the port is the driver's I/O, handed in as a closure
+//! that is only called when the call gets that far. A daemon that drains for shutdown never
+//! gets this far: the SIP endpoint itself answers new INVITEs with 503 and `Retry-After`
+//! (RFC 3261 §21.5.4) before any dialog exists.
 
 use crate::sdp::offer_answer::{LocalMedia, MediaSession, Negotiated};
 use crate::switchboard::Feature;
@@ -36,7 +38,6 @@ pub struct Accepted {
 /// free); it is called only for calls that pass the earlier checks.
 pub fn admit(
     feature: Feature,
-    draining: bool,
     offer: &[u8],
     bind: impl FnOnce() -> Result<LocalMedia, String>,
 ) -> Admission {
@@ -51,13 +52,6 @@ pub fn admit(
             };
         }
     };
-    // RFC 3261 §21.5.4: 503 while the daemon stops; the endpoint adds `Retry-After`.
-    if draining {
-        return Admission::Refuse {
-            status: 503,
-            reason: None,
-        };
-    }
     let media = match bind() {
         Ok(local) => MediaSession::new(local),
         Err(why) => {
@@ -108,7 +102,6 @@ mod tests {
     fn offer_without_g711_is_refused_with_488_and_says_what_was_offered() {
         let a = admit(
             Feature::No,
-            false,
             fixtures::ONLY_OPUS_AND_VIDEO.as_bytes(),
             || Ok(local()),
         );
@@ -123,16 +116,8 @@ mod tests {
 
     #[test]
     fn no_free_rtp_port_is_refused_with_503() {
-        let a = admit(Feature::No, false, fixtures::SIPP_UAC.as_bytes(), || {
+        let a = admit(Feature::No, fixtures::SIPP_UAC.as_bytes(), || {
             Err("RTP port range exhausted".to_owned())
-        });
-        assert_eq!(refused(&a), Some(503));
-    }
-
-    #[test]
-    fn draining_daemon_refuses_new_calls_with_503_before_binding_a_port() {
-        let a = admit(Feature::No, true, fixtures::SIPP_UAC.as_bytes(), || {
-            panic!("no port may be bound while draining")
         });
         assert_eq!(refused(&a), Some(503));
     }
@@ -141,7 +126,6 @@ mod tests {
     fn feature_code_without_credentials_is_challenged_before_binding_a_port() {
         let a = admit(
             Feature::Challenge(vec!["Digest realm=\"x\"".to_owned()]),
-            false,
             fixtures::SIPP_UAC.as_bytes(),
             || panic!("no port for a challenge"),
         );
@@ -156,7 +140,6 @@ mod tests {
         for status in [404, 403, 400] {
             let a = admit(
                 Feature::Refuse(status),
-                false,
                 fixtures::SIPP_UAC.as_bytes(),
                 || panic!("no port for a refusal"),
             );
@@ -166,9 +149,7 @@ mod tests {
 
     #[test]
     fn feature_code_done_is_accepted_as_a_feature_call() {
-        let a = admit(Feature::Done, false, fixtures::SIPP_UAC.as_bytes(), || {
-            Ok(local())
-        });
+        let a = admit(Feature::Done, fixtures::SIPP_UAC.as_bytes(), || Ok(local()));
         match a {
             Admission::Accept(acc) => {
                 assert!(acc.feature);
@@ -180,9 +161,7 @@ mod tests {
 
     #[test]
     fn ordinary_call_is_accepted_with_an_answer_on_the_bound_port() {
-        let a = admit(Feature::No, false, fixtures::SIPP_UAC.as_bytes(), || {
-            Ok(local())
-        });
+        let a = admit(Feature::No, fixtures::SIPP_UAC.as_bytes(), || Ok(local()));
         match a {
             Admission::Accept(acc) => {
                 assert!(!acc.feature);

@@ -49,7 +49,7 @@ use crate::rtp::dtmf::rfc4733::Rfc4733Receiver;
 use crate::rtp::g711;
 use crate::rtp::pacer::Pacer;
 use crate::rtp::stream::{IncomingStream, OutgoingStream, SAMPLES_PER_FRAME};
-use crate::sdp::offer_answer::{self, Codec, Direction, LocalMedia, Negotiated};
+use crate::sdp::offer_answer::{Codec, Direction, MediaSession, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
 
 mod types;
@@ -133,7 +133,8 @@ pub struct Call {
     /// packets show where they really come from (symmetric RTP, RFC 4961).
     incoming: IncomingStream,
     negotiated: Negotiated,
-    local_media: LocalMedia,
+    /// Our side of offer/answer: every re-INVITE's answer carries the next version.
+    session: MediaSession,
     rfc4733: Rfc4733Receiver,
     goertzel: Option<Goertzel>,
     pcm: Vec<i16>,
@@ -166,13 +167,8 @@ pub struct Call {
 impl Call {
     /// A ringing call.
     pub fn new(now: Instant, setup: CallSetup) -> Self {
-        let mut seed = setup.seed | 1;
-        let mut next = || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed
-        };
+        let mut rng = crate::rng::Rng::new(setup.seed);
+        let mut next = || rng.next_u64();
         let negotiated = setup.negotiated;
         // Truncating casts: any bits of the seeded generator are equally random.
         let out = OutgoingStream::new(next() as u32, negotiated.pt, next() as u16, next() as u32);
@@ -185,7 +181,7 @@ impl Call {
             out,
             incoming: IncomingStream::from_negotiated(&negotiated),
             negotiated,
-            local_media: setup.local_media.clone(),
+            session: setup.media.clone(),
             rfc4733: Rfc4733Receiver::new(negotiated.telephone_event.unwrap_or(101)),
             goertzel: negotiated.telephone_event.is_none().then(Goertzel::new),
             pcm: Vec::with_capacity(480),
@@ -680,41 +676,36 @@ impl Call {
     }
 
     fn reinvite(&mut self, body: &[u8]) {
-        let mut local = self.local_media.clone();
-        local.bump_version();
-        let offer = if body.is_empty() { None } else { Some(body) };
-        match offer {
-            Some(offer) => match offer_answer::answer(offer, &local) {
-                Ok((neg, sdp)) => {
-                    self.local_media = local;
-                    if neg.codec != self.negotiated.codec || neg.pt != self.negotiated.pt {
-                        self.out.set_payload_type(neg.pt);
-                        self.out.start_talkspurt();
-                    }
-                    // A new offer may move the caller's media: latch again if it did.
-                    self.incoming.set_remote(&neg);
-                    if let Media::Bridged { bridge, .. } = &mut self.media {
-                        bridge.renegotiated(Side::Caller, neg);
-                    }
-                    self.rfc4733 = Rfc4733Receiver::new(neg.telephone_event.unwrap_or(101));
-                    self.negotiated = neg;
-                    self.goertzel = neg.telephone_event.is_none().then(Goertzel::new);
-                    self.commands.push_back(CallCommand::Answer { sdp });
+        if body.is_empty() {
+            // RFC 3261 §14.2: a re-INVITE without an offer asks us to offer; the session
+            // stays as it is.
+            let sdp = self.session.offer_again(
+                &[self.negotiated.codec],
+                self.negotiated.telephone_event.unwrap_or(101),
+            );
+            self.commands.push_back(CallCommand::Answer { sdp });
+            return;
+        }
+        match self.session.answer_again(body) {
+            Ok((neg, sdp)) => {
+                if neg.codec != self.negotiated.codec || neg.pt != self.negotiated.pt {
+                    self.out.set_payload_type(neg.pt);
+                    self.out.start_talkspurt();
                 }
-                // RFC 3261 §14.2: a refused re-INVITE leaves the session as it was.
-                Err(e) => self
-                    .commands
-                    .push_back(CallCommand::Reject { status: e.status() }),
-            },
-            None => {
-                let sdp = offer_answer::offer(
-                    &local,
-                    &[self.negotiated.codec],
-                    self.negotiated.telephone_event.unwrap_or(101),
-                );
-                self.local_media = local;
+                // A new offer may move the caller's media: latch again if it did.
+                self.incoming.set_remote(&neg);
+                if let Media::Bridged { bridge, .. } = &mut self.media {
+                    bridge.renegotiated(Side::Caller, neg);
+                }
+                self.rfc4733 = Rfc4733Receiver::new(neg.telephone_event.unwrap_or(101));
+                self.negotiated = neg;
+                self.goertzel = neg.telephone_event.is_none().then(Goertzel::new);
                 self.commands.push_back(CallCommand::Answer { sdp });
             }
+            // RFC 3261 §14.2: a refused re-INVITE leaves the session as it was.
+            Err(e) => self
+                .commands
+                .push_back(CallCommand::Reject { status: e.status() }),
         }
     }
 
@@ -957,6 +948,7 @@ pub(crate) mod tests {
     use crate::media::prompts::{Prompt, PromptSet};
     use crate::rtp::dtmf::rfc4733::encode_event;
     use crate::rtp::packet::{self, RtpHeader};
+    use crate::sdp::offer_answer::LocalMedia;
 
     const PLAN: &str = r#"start = "welcome"
 [nodes.welcome]
@@ -1038,13 +1030,13 @@ type = "hangup"
             source: "127.0.0.1:5062".parse().expect("literal"),
             negotiated,
             answer_sdp: b"v=0\r\n".to_vec(),
-            local_media: LocalMedia {
+            media: MediaSession::new(LocalMedia {
                 addr: "127.0.0.1".parse().expect("literal"),
                 port: 20000,
                 session_id: 1,
                 session_version: 1,
                 username: "ugyelet".into(),
-            },
+            }),
             plan: Arc::new(plan),
             prompts: Arc::clone(&prompts),
             answer_at: t0 + Duration::from_millis(500),

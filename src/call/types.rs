@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use crate::dialplan::Plan;
 use crate::dialplan::interp::{Action, ActionResult, CallEnv};
 use crate::media::prompts::PromptSet;
-use crate::sdp::offer_answer::{Codec, LocalMedia, Negotiated};
+use crate::sdp::offer_answer::{Codec, MediaSession, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
 
 use super::DigitSource;
@@ -41,7 +41,8 @@ pub struct CallSetup {
     pub source: SocketAddr,
     pub negotiated: Negotiated,
     pub answer_sdp: Vec<u8>,
-    pub local_media: LocalMedia,
+    /// Our media description, for re-INVITE answers.
+    pub media: MediaSession,
     pub plan: Arc<Plan>,
     pub prompts: Arc<PromptSet>,
     /// When to send 200 OK (the caller hears ringback until then).

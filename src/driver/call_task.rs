@@ -49,7 +49,7 @@ pub(super) async fn run(
             caller = %Pii(&setup.caller),
             source = %Pii(setup.source),
             codec = ?setup.negotiated.codec,
-            rtp_port = setup.local_media.port,
+            rtp_port = setup.media.local().port,
             "call started"
         );
         // From here on the media threads do the call's RTP work; this task brings in SIP and

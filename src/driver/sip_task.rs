@@ -145,7 +145,7 @@ impl SipTask {
                 }
             }
             let now = Instant::now();
-            self.drain(now, drain_until.is_some());
+            self.drain(now);
             self.publish(now, &mut published, false);
             self.flush().await;
         }
@@ -234,10 +234,10 @@ impl SipTask {
 
     /// Drains both cores until neither has anything left: an endpoint event can make the
     /// switchboard act on the endpoint, which can produce events again.
-    fn drain(&mut self, now: Instant, draining: bool) {
+    fn drain(&mut self, now: Instant) {
         loop {
             while let Some(ev) = self.endpoint.poll_event() {
-                self.on_event(now, ev, draining);
+                self.on_event(now, ev);
             }
             self.carry_out(now);
             if !self.endpoint.has_events() {
@@ -246,7 +246,7 @@ impl SipTask {
         }
     }
 
-    fn on_event(&mut self, now: Instant, ev: SipEvent, draining: bool) {
+    fn on_event(&mut self, now: Instant, ev: SipEvent) {
         match ev {
             SipEvent::Register {
                 id,
@@ -268,7 +268,7 @@ impl SipTask {
                 request,
                 source,
                 local,
-            } => self.incoming_call(now, dialog, request, source, local, draining),
+            } => self.incoming_call(now, dialog, request, source, local),
             // Events of operator legs are the switchboard's.
             SipEvent::OutgoingAnswered { dialog, sdp } if self.board.owns(dialog) => {
                 self.board.answered(now, dialog, &sdp);
@@ -314,13 +314,12 @@ impl SipTask {
         request: Box<Request>,
         source: SocketAddr,
         local: SocketAddr,
-        draining: bool,
     ) {
         let feature = self.board.feature_code(now, &request, source);
         let ports = &mut self.ports;
         let listen_ip = self.shared.cfg.sip.listen.ip();
         let mut caller_port = None;
-        let decision = admission::admit(feature, draining, &request.body, || {
+        let decision = admission::admit(feature, &request.body, || {
             let (socket, port) = ports
                 .bind(bind_ip(listen_ip, local.ip()))
                 .map_err(|e| e.to_string())?;
@@ -374,7 +373,7 @@ impl SipTask {
             source,
             negotiated: accepted.negotiated,
             answer_sdp: accepted.answer_sdp,
-            local_media: accepted.media.local().clone(),
+            media: accepted.media,
             plan: if accepted.feature {
                 Arc::clone(&served.feature_plan)
             } else {
@@ -521,7 +520,7 @@ impl SipTask {
         if let Ok(mut g) = self.shared.operators.lock() {
             *g = self.board.view(now);
         }
-        if let Some(saved) = self.board.states_to_save() {
+        if let Some(saved) = changed.then(|| self.board.states_to_save()).flatten() {
             let written = serde_json::to_vec_pretty(&saved)
                 .map_err(|e| e.to_string())
                 .and_then(|bytes| {
