@@ -17,16 +17,16 @@
 //! Media starts only when a phone can play it. A phone learns of the session from the
 //! 200 OK, so a packet that reaches it earlier is dropped, and a packet with nowhere to go
 //! is not sent at all; either way a frame drawn from the player for it would be lost, and
-//! with it the first 20 ms of the greeting. So no frame is drawn before the answer has been
-//! handed to SIP (the driver polled [`CallCommand::Answer`]) and an address to send to is
+//! with it the first 20 ms of the greeting. So no frame is drawn before SIP has sent the
+//! 200 OK (the driver says so with [`CallInput::AnswerSent`]) and an address to send to is
 //! known (the SDP address when it is on the host that called, else where the caller's RTP
 //! comes from); then the stream starts at the next [`Call::handle_timeout`], with frame 0 of
 //! the first prompt due [`ANSWER_LEAD`] later:
 //!
 //! ```text
-//!   answer_at            Answer polled       next handle_timeout (t)     t + ANSWER_LEAD
+//!   answer_at            AnswerSent          next handle_timeout (t)     t + ANSWER_LEAD
 //!   ──┬──────────────────────┬──────────────────────┬──────────────────────────┬─────────►
-//!     Answer queued,         handed to SIP:         pacer epoch =             frame 0,
+//!     Answer queued,         200 OK on the wire:    pacer epoch =             frame 0,
 //!     plan started,          media may start        t + ANSWER_LEAD           marker bit
 //!     nothing drawn          (if an address is known)
 //! ```
@@ -124,7 +124,7 @@ pub struct Call {
     /// none once RTP is relayed to an operator.
     pacer: Option<Pacer>,
     /// The 200 OK has been handed to SIP (the driver polled it): media may start.
-    answer_handed: bool,
+    answer_sent: bool,
     /// The latest instant a `handle_*` was given: what [`Call::poll_timeout`] answers when
     /// something is due at once.
     now: Instant,
@@ -176,7 +176,7 @@ impl Call {
             interp: Interp::new(Arc::clone(&setup.plan), setup.env.clone()),
             player: Player::new(Arc::clone(&setup.prompts)),
             pacer: None,
-            answer_handed: false,
+            answer_sent: false,
             now,
             out,
             incoming: IncomingStream::from_negotiated(&negotiated),
@@ -318,6 +318,7 @@ impl Call {
         self.advance(now);
         match input {
             CallInput::Confirmed => {}
+            CallInput::AnswerSent => self.answer_sent = true,
             CallInput::ReInvite { body } => self.reinvite(&body),
             CallInput::Info { content_type, body } => {
                 if let Some(key) = info_digit(&content_type, &body) {
@@ -546,15 +547,10 @@ impl Call {
         }
     }
 
-    /// Next SIP decision. The driver hands every command it polls to SIP: a polled
-    /// [`CallCommand::Answer`] is a 200 OK on its way, after which media may start.
+    /// Next SIP decision.
     #[must_use]
     pub fn poll_command(&mut self) -> Option<CallCommand> {
-        let cmd = self.commands.pop_front()?;
-        if matches!(cmd, CallCommand::Answer { .. }) {
-            self.answer_handed = true;
-        }
-        Some(cmd)
+        self.commands.pop_front()
     }
 
     /// Next happening worth logging.
@@ -835,7 +831,7 @@ impl Call {
     /// somewhere to send, not started yet and not relayed to an operator.
     fn media_may_start(&self) -> bool {
         self.state == State::Answered
-            && self.answer_handed
+            && self.answer_sent
             && self.pacer.is_none()
             && !self.is_bridged()
             && self.media_target().is_some()
@@ -1068,7 +1064,15 @@ type = "hangup"
                 break;
             }
             c.handle_timeout(t);
-            commands.extend(std::iter::from_fn(|| c.poll_command()));
+            let polled: Vec<CallCommand> = std::iter::from_fn(|| c.poll_command()).collect();
+            if polled
+                .iter()
+                .any(|c| matches!(c, CallCommand::Answer { .. }))
+            {
+                // The SIP task sent the 200 OK and says so.
+                c.handle_input(t, CallInput::AnswerSent);
+            }
+            commands.extend(polled);
             while let Some((dst, frame)) = c.poll_rtp() {
                 assert_eq!(dst, CALLER_RTP.parse().expect("literal"));
                 out.push((t, frame));
@@ -1350,6 +1354,7 @@ type = "hangup"
                 sdp: b"v=0\r\n".to_vec()
             })
         );
+        c.handle_input(handed, CallInput::AnswerSent);
         // Handed over: the next step of the core starts the stream.
         assert!(c.poll_timeout() <= Some(handed), "media may start at once");
         c.handle_timeout(handed);

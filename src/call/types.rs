@@ -13,10 +13,10 @@ use crate::sip::endpoint::{DialogId, EndReason};
 
 use super::DigitSource;
 
-/// How long after the stream may start its frame 0 is due. The driver's SIP task sends the
-/// 200 OK some time after the call handed it over (another task, another thread); one
-/// packet interval lets the 200 OK reach the phone first even when that task is a little
-/// late, at the cost of 20 ms before the greeting starts.
+/// How long after the stream may start its frame 0 is due. The 200 OK has already been
+/// sent by then ([`CallInput::AnswerSent`]); one packet interval more gives the phone time
+/// to take it in and open its media before the greeting's first frame arrives, at the cost
+/// of 20 ms before the greeting starts.
 pub const ANSWER_LEAD: Duration = crate::rtp::pacer::FRAME_INTERVAL;
 
 /// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
@@ -68,6 +68,9 @@ pub struct CallSetup {
 /// SIP happenings for the call, from the endpoint.
 #[derive(Debug, Clone)]
 pub enum CallInput {
+    /// Our 200 OK to the INVITE has been sent: the phone knows the session, so media may
+    /// start (a packet arriving before the 200 OK would be dropped by the phone).
+    AnswerSent,
     /// The ACK for our 200 arrived.
     Confirmed,
     /// A re-INVITE with this offer (possibly empty: then we offer, RFC 3261 §14.2).

@@ -363,7 +363,11 @@ mod tests {
         // hand it to SIP, and its frames start.
         wait_for("the call to be answered", || {
             let mut call = slot.lock();
-            while call.poll_command().is_some() {}
+            while let Some(cmd) = call.poll_command() {
+                if matches!(cmd, crate::call::CallCommand::Answer { .. }) {
+                    call.handle_input(Instant::now(), crate::call::CallInput::AnswerSent);
+                }
+            }
             slot.flush(&mut call);
             call.media_counts().sent > 0
         });

@@ -233,6 +233,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         calls: HashMap::new(),
         tcp: HashMap::new(),
         leg_ports: HashMap::new(),
+        answered: Vec::new(),
     };
     drop(shared);
     task.run(from_others, shutdown).await;

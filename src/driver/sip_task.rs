@@ -69,6 +69,8 @@ pub(super) struct SipTask {
     pub tcp: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>>,
     /// RTP ports of operator legs not yet handed to a call.
     pub leg_ports: HashMap<DialogId, StdUdpSocket>,
+    /// Calls whose answer was given this turn: told once their 200 OK has been sent.
+    pub answered: Vec<DialogId>,
 }
 
 impl SipTask {
@@ -189,7 +191,10 @@ impl SipTask {
     fn on_message(&mut self, now: Instant, msg: ToSip) {
         match msg {
             ToSip::Command(dialog, cmd) => match cmd {
-                CallCommand::Answer { sdp } => self.endpoint.answer(now, dialog, sdp),
+                CallCommand::Answer { sdp } => {
+                    self.endpoint.answer(now, dialog, sdp);
+                    self.answered.push(dialog);
+                }
                 CallCommand::Reject { status } => self.endpoint.reject(now, dialog, status),
                 CallCommand::Hangup => self.endpoint.hangup(now, dialog),
                 CallCommand::Enqueue {
@@ -533,9 +538,15 @@ impl SipTask {
         }
     }
 
+    /// Sends what the endpoint has for the wire, then tells the calls answered this turn
+    /// that their 200 OK is out: only then may their media start, so the first RTP packet
+    /// never overtakes the answer that tells the phone where it comes from.
     async fn flush(&mut self) {
         while let Some(t) = self.endpoint.poll_transmit() {
             send(&self.udp, &self.tcp, t).await;
+        }
+        for dialog in std::mem::take(&mut self.answered) {
+            self.tell(dialog, ToCall::Sip(CallInput::AnswerSent));
         }
     }
 }
