@@ -95,8 +95,9 @@ impl SipEndpoint {
             d.state = DialogState::Terminated;
             d.retransmit_2xx = None;
         }
-        // Keep the dialog while its server transactions may still see retransmissions;
-        // it is small, and forgetting it is done when no BYE is outstanding.
+        // Keep the dialog while a request of ours in it (a BYE, a CANCEL) is still in
+        // flight: its responses must still find it. The last of them forgets it (see
+        // `drain_tx`).
         if !self.txs.clients.values().any(|c| c.dialog == dialog) {
             self.forget_dialog(dialog);
         }

@@ -192,8 +192,14 @@ impl SipEndpoint {
                     self.txs.servers.remove(k);
                 }
                 TxKey::Client(b) => {
+                    // A dialog that ended while requests of ours in it were still in
+                    // flight (a BYE, the CANCEL of a ring) is forgotten with the last of them.
                     if let Some(e) = self.txs.clients.remove(b)
-                        && b.ends_with(" BYE")
+                        && self
+                            .dialogs
+                            .get(&e.dialog)
+                            .is_some_and(|d| d.state == DialogState::Terminated)
+                        && !self.txs.clients.values().any(|c| c.dialog == e.dialog)
                     {
                         self.forget_dialog(e.dialog);
                     }

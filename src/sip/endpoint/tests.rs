@@ -607,3 +607,33 @@ fn unanswered_2xx_gives_up_after_64_t1_and_sends_bye() {
     }
     assert_eq!(reasons, vec![EndReason::AckTimeout]);
 }
+
+#[test]
+fn cancelled_ring_is_forgotten_once_its_cancel_transaction_ends() {
+    let t0 = crate::clock::test_epoch();
+    let mut e = ep();
+    let d = e.invite(t0, outgoing());
+    let inv = sent_invite(&to_operator(&mut e));
+    reply(&mut e, t0, &inv, 180, Some("op"));
+    e.hangup(t0, d);
+    let out = to_operator(&mut e);
+    let Some(Message::Request(cancel)) = out.first() else {
+        panic!("CANCEL expected: {out:?}")
+    };
+    // The phone answers the CANCEL, then ends the INVITE with 487 while the CANCEL's
+    // transaction still waits out Timer K.
+    reply(&mut e, t0, cancel, 200, Some("op"));
+    reply(&mut e, t0, &inv, 487, Some("op"));
+    while e.poll_event().is_some() {}
+    let mut t = t0;
+    while t <= t0 + Duration::from_secs(40) {
+        e.handle_timeout(t);
+        let _ = to_operator(&mut e);
+        t += Duration::from_millis(500);
+    }
+    assert_eq!(
+        e.dialog_count(),
+        0,
+        "no dialog left behind by a cancelled ring"
+    );
+}
