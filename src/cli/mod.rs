@@ -18,11 +18,7 @@ pub mod passwd;
 pub mod run;
 pub mod simulate;
 
-use ugyelet::dialplan::calendar;
-
 /// Today's date in Budapest, which is the line's calendar whatever the host's time zone.
 fn today() -> jiff::civil::Date {
-    jiff::Timestamp::now()
-        .to_zoned_datetime(calendar::tz())
-        .date()
+    ugyelet::clock::civil_now().date()
 }

@@ -70,7 +70,7 @@ fn sweep(l: &live::Live, range: &str, schedule: &str) -> ExitCode {
 /// One call from `from` at `at`, pressing `keys`: the transcript of what it hears.
 fn call(cfg: &Config, l: &live::Live, at: Option<&str>, from: &str, keys: &str) -> ExitCode {
     let civil_start = match at {
-        None => jiff::Timestamp::now().to_zoned_datetime(calendar::tz()),
+        None => ugyelet::clock::civil_now(),
         Some(s) => match overrides::parse_until(s) {
             Ok(ts) => ts.to_zoned_datetime(calendar::tz()),
             Err(e) => {

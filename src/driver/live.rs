@@ -255,9 +255,7 @@ impl Shared {
 
     pub fn reload(&self, why: &str) -> Result<u64, Vec<String>> {
         let old = self.current();
-        let today = jiff::Timestamp::now()
-            .to_zoned_datetime(calendar::tz())
-            .date();
+        let today = crate::clock::civil_now().date();
         let result = load(&self.cfg, None, today, old.version + 1);
         let mut status = self
             .reload

@@ -102,9 +102,7 @@ impl std::error::Error for StartError {}
 
 /// Runs the daemon until `shutdown` completes.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
-    let today = jiff::Timestamp::now()
-        .to_zoned_datetime(crate::dialplan::calendar::tz())
-        .date();
+    let today = crate::clock::civil_now().date();
     let live = live::load(&cfg, None, today, 1).map_err(StartError::Assets)?;
     for w in &live.warnings {
         warn!("{w}");
