@@ -159,7 +159,6 @@ struct Leg {
     call: DialogId,
     agent: String,
     media: MediaSession,
-    answered: bool,
 }
 
 /// Registrar, queue and operator legs.
@@ -328,7 +327,6 @@ impl Switchboard {
                 call: ring.call,
                 agent: ring.agent.clone(),
                 media,
-                answered: false,
             },
         );
     }
@@ -365,9 +363,6 @@ impl Switchboard {
             return;
         }
         self.changed = true;
-        if let Some(l) = self.legs.get_mut(&leg) {
-            l.answered = true;
-        }
         if let Some(w) = self.waiting.get_mut(&call) {
             w.connected = Some(leg);
         }
@@ -450,7 +445,11 @@ impl Switchboard {
         legs.sort_unstable();
         for &leg in &legs {
             if let Some(l) = self.legs.remove(&leg) {
-                let end = if l.answered {
+                let bridged = self
+                    .waiting
+                    .get(&l.call)
+                    .is_some_and(|w| w.connected == Some(leg));
+                let end = if bridged {
                     self.acd.handle_call_ended(now, &l.agent);
                     Action::Hangup { leg }
                 } else {
