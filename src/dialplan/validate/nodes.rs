@@ -426,16 +426,20 @@ impl Validator<'_> {
     fn send_form(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
         let n = at.raw();
         let form = self.known_id(at, &n.form, "form", self.known.forms);
-        let channel = match n.channel.as_ref().map(|c| (c.get_ref().as_str(), c.span())) {
-            Some(("sms", _)) => Some(Channel::Sms),
-            Some(("email", _)) => Some(Channel::Email),
-            Some((other, span)) => {
-                self.error(
-                    span,
-                    format!("channel: expected \"sms\" or \"email\", found \"{other}\""),
-                );
-                None
-            }
+        let channel = match n.channel.as_ref() {
+            Some(c) => match Channel::parse(c.get_ref()) {
+                Some(channel) => Some(channel),
+                None => {
+                    self.error(
+                        c.span(),
+                        format!(
+                            "channel: expected \"sms\" or \"email\", found \"{}\"",
+                            c.get_ref()
+                        ),
+                    );
+                    None
+                }
+            },
             None => {
                 self.missing(at, "channel");
                 None
