@@ -51,6 +51,8 @@ pub(super) struct Dialog {
     /// The INVITE (initial or re-INVITE) awaiting our final response.
     pub(super) pending_invite: Option<(ServerKey, Box<Request>)>,
     pub(super) retransmit_2xx: Option<Uas2xxRetransmitter>,
+    /// Where our 2xx and its retransmissions go: the INVITE's response address.
+    pub(super) retransmit_to: SocketAddr,
     /// Why the pending INVITE is refused, for a `Warning` header.
     pub(super) warning: Option<String>,
     /// `WWW-Authenticate` challenges for a 401 to the pending INVITE.

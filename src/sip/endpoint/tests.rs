@@ -637,3 +637,33 @@ fn cancelled_ring_is_forgotten_once_its_cancel_transaction_ends() {
         "no dialog left behind by a cancelled ring"
     );
 }
+
+#[test]
+fn retransmitted_2xx_goes_where_the_first_went_for_a_client_without_rport() {
+    let t0 = crate::clock::test_epoch();
+    let mut e = ep();
+    // No rport, and the datagram comes from another port than the Via names: RFC 3261
+    // §18.2.2 answers to the Via's sent-by port.
+    let inv = invite("z9hG4bK-nr").replace(";rport", "");
+    e.handle_message(
+        t0,
+        addr("127.0.0.1:40000"),
+        addr(LOCAL),
+        Transport::Udp,
+        inv.as_bytes(),
+    );
+    let d = incoming(&mut e);
+    e.answer(t0, d, b"v=0\r\n".to_vec());
+    let mut t = t0;
+    let mut dsts = Vec::new();
+    while t <= t0 + Duration::from_secs(2) {
+        e.handle_timeout(t);
+        dsts.extend(std::iter::from_fn(|| e.poll_transmit()).map(|x| x.dst));
+        t += Duration::from_millis(100);
+    }
+    assert!(dsts.len() >= 3, "the 2xx and its retransmissions: {dsts:?}");
+    assert!(
+        dsts.iter().all(|d| *d == addr(CALLER)),
+        "every copy to the Via's port: {dsts:?}"
+    );
+}

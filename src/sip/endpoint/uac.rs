@@ -104,6 +104,7 @@ impl SipEndpoint {
             remote_cseq: 0,
             local_cseq: 1,
             peer: call.dst,
+            retransmit_to: call.dst,
             local_addr: call.local,
             transport: call.transport,
             state: DialogState::Early,

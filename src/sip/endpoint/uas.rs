@@ -277,6 +277,7 @@ impl SipEndpoint {
             remote_cseq: req.cseq.seq,
             local_cseq: 0,
             peer: src,
+            retransmit_to: src,
             local_addr: local,
             transport,
             state: DialogState::Early,
@@ -565,6 +566,8 @@ impl SipEndpoint {
                 // RFC 3261 §13.3.1.4: the UAS core retransmits the 2xx until the ACK,
                 // "independent of the transport protocol used".
                 d.retransmit_2xx = Some(Uas2xxRetransmitter::new(now, bytes, self.cfg.timers));
+                // Retransmissions go where the first 2xx went (RFC 3261 §18.2.2).
+                d.retransmit_to = response_destination(req.via.first(), d.peer, d.transport);
                 self.drain_2xx(now, dialog);
             }
             300.. if initial => self.terminate(dialog),
@@ -611,11 +614,7 @@ impl SipEndpoint {
         let Some(r) = d.retransmit_2xx.as_mut() else {
             return;
         };
-        let (dst, transport) = (d.peer, d.transport);
-        let dst = match d.pending_invite.as_ref() {
-            Some((_, req)) => response_destination(req.via.first(), dst, transport),
-            None => dst,
-        };
+        let (dst, transport) = (d.retransmit_to, d.transport);
         let gave_up =
             pump(r, dst, transport, &mut self.transmits).contains(&TxEvent::AckNotReceived);
         let next = r.poll_timeout();
