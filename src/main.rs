@@ -36,26 +36,7 @@ enum Command {
         plan: Option<PathBuf>,
     },
     /// Walk the dial plan without a call and print what the caller would hear and why.
-    Simulate {
-        /// Civil time in Budapest, e.g. "2026-12-24 16:30" (default: now).
-        #[arg(long)]
-        at: Option<String>,
-        /// Caller's number (any common form), or "anonymous".
-        #[arg(long, default_value = "+36301234567")]
-        from: String,
-        /// Keys the caller presses, in order, e.g. "1,2" or "2#".
-        #[arg(long, default_value = "")]
-        keys: String,
-        /// Instead of a call: print for each day of a month (YYYY-MM) or a range
-        /// (YYYY-MM-DD..YYYY-MM-DD) whether the line is open, closed or on a holiday.
-        #[arg(long)]
-        sweep: Option<String>,
-        /// Schedule for --sweep.
-        #[arg(long, default_value = "staffed")]
-        schedule: String,
-        /// Dial plan to simulate instead of the configured one.
-        plan: Option<PathBuf>,
-    },
+    Simulate(cli::simulate::Options),
     /// Call records.
     Cdr {
         #[command(subcommand)]
@@ -119,24 +100,7 @@ fn main() -> ExitCode {
     match args.command {
         Command::Run => cli::run::daemon(cfg),
         Command::Check { plan } => cli::check::check(&cfg, plan.as_deref()),
-        Command::Simulate {
-            at,
-            from,
-            keys,
-            sweep,
-            schedule,
-            plan,
-        } => cli::simulate::simulate(
-            &cfg,
-            cli::simulate::Options {
-                at,
-                from,
-                keys,
-                sweep,
-                schedule,
-                plan,
-            },
-        ),
+        Command::Simulate(opts) => cli::simulate::simulate(&cfg, opts),
         Command::Cdr {
             command: CdrCommand::Export { since, until },
         } => cli::cdr::export(&cfg, &since, until.as_deref()),

@@ -15,18 +15,25 @@ use ugyelet::dialplan::{calendar, simulate};
 use ugyelet::driver::{live, overrides};
 
 /// The flags of `ugyelet simulate`, as given.
+#[derive(clap::Args)]
 pub struct Options {
-    /// Civil time in Budapest (`2026-12-24 16:30`); now if absent.
+    /// Civil time in Budapest, e.g. "2026-12-24 16:30" (default: now).
+    #[arg(long)]
     pub at: Option<String>,
-    /// Caller's number in any common form, or `anonymous`.
+    /// Caller's number (any common form), or "anonymous".
+    #[arg(long, default_value = "+36301234567")]
     pub from: String,
-    /// Keys the caller presses, in order; `,` and spaces are ignored.
+    /// Keys the caller presses, in order, e.g. "1,2" or "2#".
+    #[arg(long, default_value = "")]
     pub keys: String,
-    /// A month (`YYYY-MM`) or a range (`YYYY-MM-DD..YYYY-MM-DD`) to sweep instead of a call.
+    /// Instead of a call: print for each day of a month (YYYY-MM) or a range
+    /// (YYYY-MM-DD..YYYY-MM-DD) whether the line is open, closed or on a holiday.
+    #[arg(long)]
     pub sweep: Option<String>,
-    /// Schedule for the sweep.
+    /// Schedule for --sweep.
+    #[arg(long, default_value = "staffed")]
     pub schedule: String,
-    /// Dial plan instead of the configured one.
+    /// Dial plan to simulate instead of the configured one.
     pub plan: Option<PathBuf>,
 }
 
