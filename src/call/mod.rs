@@ -1009,6 +1009,7 @@ type = "hangup"
         let known = crate::dialplan::Known {
             prompts: &ids,
             forms: &["lakcim"],
+            queues: &["operators"],
             ..Default::default()
         };
         let (plan, _) = load_str("t.toml", plan, &known).expect("test plan is valid");
@@ -1692,5 +1693,98 @@ type = "hangup"
         );
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=x\r\n"), None);
         assert_eq!(info_digit("text/plain", b"5"), None);
+    }
+
+    const QUEUE_PLAN: &str = r#"start = "q"
+[nodes.q]
+type = "queue"
+queue = "operators"
+no_agents = "bye"
+[nodes.bye]
+type = "play"
+prompts = ["goodbye"]
+barge_in = false
+next = "end"
+[nodes.end]
+type = "hangup"
+"#;
+
+    #[test]
+    fn operator_hanging_up_ends_the_bridged_callers_leg_with_bye() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call_with_plan(t0, Some(101), QUEUE_PLAN);
+        let mut out = Vec::new();
+        let commands = run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        assert!(
+            commands
+                .iter()
+                .any(|c| matches!(c, CallCommand::Enqueue { queue, .. } if queue == "operators")),
+            "{commands:?}"
+        );
+        let operator = Negotiated {
+            codec: Codec::Pcma,
+            pt: 8,
+            telephone_event: Some(101),
+            remote: Some("127.0.0.1:30000".parse().expect("literal")),
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+        };
+        let now = t0 + Duration::from_secs(2);
+        c.handle_input(
+            now,
+            CallInput::Queue(QueueNews::Connected {
+                operator: "anna".to_owned(),
+                negotiated: operator,
+            }),
+        );
+        assert!(c.is_bridged());
+        c.handle_input(
+            now + Duration::from_secs(1),
+            CallInput::Queue(QueueNews::OperatorHungUp),
+        );
+        assert_eq!(c.poll_command(), Some(CallCommand::Hangup));
+        assert_eq!(c.outcome(), Some(Outcome::Operator));
+    }
+
+    #[test]
+    fn caller_hold_reinvite_is_answered_recvonly_with_the_next_session_version() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call(t0, Some(101));
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        let offer = |direction: &str| {
+            format!(
+                "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+                 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na={direction}\r\n"
+            )
+            .into_bytes()
+        };
+        let answer = |c: &mut Call| match c.poll_command() {
+            Some(CallCommand::Answer { sdp }) => String::from_utf8_lossy(&sdp).into_owned(),
+            other => panic!("expected an answer, found {other:?}"),
+        };
+        let now = t0 + Duration::from_secs(1);
+        c.handle_input(
+            now,
+            CallInput::ReInvite {
+                body: offer("sendonly"),
+            },
+        );
+        let held = answer(&mut c);
+        assert!(held.contains("o=ugyelet 1 2 IN IP4"), "version 2: {held}");
+        assert!(held.contains("a=recvonly"), "{held}");
+        c.handle_input(
+            now,
+            CallInput::ReInvite {
+                body: offer("sendrecv"),
+            },
+        );
+        let resumed = answer(&mut c);
+        assert!(
+            resumed.contains("o=ugyelet 1 3 IN IP4"),
+            "version 3: {resumed}"
+        );
+        assert!(resumed.contains("a=sendrecv"), "{resumed}");
     }
 }
