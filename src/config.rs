@@ -198,11 +198,21 @@ impl Default for DialplanConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminConfig {
-    /// Address of the admin API; empty string to disable it. Loopback by default: anything
-    /// else requires `token`.
+    /// Address of the admin API and the web console; empty string to disable both.
+    /// Loopback by default: anything else requires `token`, and `behind_https_proxy`
+    /// (the console's passwords and cookies must not cross a network in clear text).
     pub listen: String,
-    /// Bearer token required on every request (set it with `UGYELET_ADMIN__TOKEN`).
+    /// Bearer token required on every JSON API request (set it with `UGYELET_ADMIN__TOKEN`).
+    /// The console's pages use logins instead.
     pub token: Option<String>,
+    /// The listener is reached only through a reverse proxy that terminates HTTPS on this
+    /// host: cookies are marked `Secure` and the client address is taken from the proxy's
+    /// `X-Forwarded-For` (trusted from loopback peers only).
+    pub behind_https_proxy: bool,
+    /// A console session unused this many minutes ends.
+    pub session_idle_minutes: u64,
+    /// A console session ends this many hours after login, however busy.
+    pub session_max_hours: u64,
 }
 
 impl Default for AdminConfig {
@@ -210,6 +220,9 @@ impl Default for AdminConfig {
         AdminConfig {
             listen: "127.0.0.1:8080".to_owned(),
             token: None,
+            behind_https_proxy: false,
+            session_idle_minutes: 30,
+            session_max_hours: 12,
         }
     }
 }
@@ -742,8 +755,21 @@ impl Config {
                         "admin.token: required when admin.listen ({a}) is not a loopback address"
                     ));
                 }
+                Ok(a) if !a.ip().is_loopback() && !self.admin.behind_https_proxy => {
+                    p.push(format!(
+                        "admin.behind_https_proxy: required when admin.listen ({a}) is not a \
+                         loopback address: the console's passwords and cookies must reach it \
+                         over HTTPS (put a TLS-terminating reverse proxy in front, see README)"
+                    ));
+                }
                 Ok(_) => {}
             }
+        }
+        if self.admin.session_idle_minutes == 0 || self.admin.session_max_hours == 0 {
+            p.push(
+                "admin.session_idle_minutes, admin.session_max_hours: expected at least 1"
+                    .to_owned(),
+            );
         }
         if self.records.retention_days < self.records.pseudonymize_after_days {
             p.push(format!(

@@ -7,8 +7,12 @@ use super::live::Shared;
 use super::messages::ToSip;
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::ManualOverride;
-use crate::http::daemon::{AgentOpError, Daemon, LiveCall, Queued, Refused, ReloadStatus, Serving};
+use crate::http::daemon::{
+    Account, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall, Queued, Refused,
+    ReloadStatus, Serving, SessionRecord,
+};
 use crate::notify::outbox::State;
+use crate::sip::auth::{Algorithm, ha1};
 use crate::store::{Channel, Row, VoiceMessage};
 
 impl Daemon for Shared {
@@ -138,5 +142,108 @@ impl Daemon for Shared {
 
     fn now(&self) -> jiff::Timestamp {
         jiff::Timestamp::now()
+    }
+
+    fn console_settings(&self) -> ConsoleSettings {
+        ConsoleSettings {
+            idle_timeout_s: self.cfg.admin.session_idle_minutes.saturating_mul(60),
+            max_age_s: self.cfg.admin.session_max_hours.saturating_mul(3600),
+            secure_cookies: self.cfg.admin.behind_https_proxy,
+        }
+    }
+
+    fn check_password(&self, name: &str, password: &str) -> Option<Account> {
+        let accounts = self.accounts();
+        let op = accounts.get(name)?;
+        let realm = &self.cfg.sip.realm;
+        let matches = |alg: Algorithm| {
+            op.credentials
+                .ha1(alg)
+                .is_some_and(|stored| same(stored, &ha1(alg, name, realm, password)))
+        };
+        (matches(Algorithm::Sha256) || matches(Algorithm::Md5)).then(|| account(op))
+    }
+
+    fn account(&self, name: &str) -> Option<Account> {
+        self.accounts().get(name).map(account)
+    }
+
+    async fn session_create(
+        &self,
+        token_hash: String,
+        session: SessionRecord,
+    ) -> Result<(), String> {
+        self.sessions_lock().insert(token_hash, session);
+        Ok(())
+    }
+
+    async fn session(&self, token_hash: String) -> Result<Option<SessionRecord>, String> {
+        Ok(self.sessions_lock().get(&token_hash).cloned())
+    }
+
+    async fn session_touch(&self, token_hash: String, now_ms: i64) -> Result<(), String> {
+        if let Some(s) = self.sessions_lock().get_mut(&token_hash) {
+            s.last_seen_ms = now_ms;
+        }
+        Ok(())
+    }
+
+    async fn session_delete(&self, token_hash: String) -> Result<(), String> {
+        self.sessions_lock().remove(&token_hash);
+        Ok(())
+    }
+
+    fn path_label(&self, path: &str) -> String {
+        path.split(['>', ',', ' '])
+            .filter(|p| !p.is_empty())
+            .collect::<Vec<_>>()
+            .join(" › ")
+    }
+
+    fn form_choices(&self) -> Vec<FormChoice> {
+        self.forms
+            .catalog()
+            .forms()
+            .iter()
+            .map(|f| FormChoice {
+                id: f.id.clone(),
+                title: f.title.clone(),
+            })
+            .collect()
+    }
+}
+
+fn account(op: &crate::operators::Operator) -> Account {
+    Account {
+        name: op.name.clone(),
+        display: op.display.clone(),
+        admin: false,
+        remote: op.location == crate::acd::Location::Remote,
+    }
+}
+
+/// Equal without an early exit (the time taken says nothing about the stored hash).
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl Shared {
+    fn accounts(&self) -> std::sync::Arc<crate::operators::Operators> {
+        match self.accounts.read() {
+            Ok(g) => std::sync::Arc::clone(&g),
+            Err(p) => std::sync::Arc::clone(&p.into_inner()),
+        }
+    }
+
+    fn sessions_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, SessionRecord>> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

@@ -259,6 +259,11 @@ impl Forms {
         .map_err(|e| e.to_string())
     }
 
+    /// The catalog served now.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.get()
+    }
+
     /// Serves `catalog` from now on (the one a reloaded plan was checked against); returns
     /// how many forms it has.
     pub fn set_catalog(&self, catalog: Catalog) -> usize {

@@ -199,6 +199,10 @@ pub struct Shared {
     pub(crate) media: super::media_clock::MediaClock,
     /// Takes in every call's RTP and relays bridged calls.
     pub(crate) media_rx: super::media_rx::MediaRx,
+    /// The operator accounts as last read (console logins check passwords against them).
+    pub accounts: RwLock<Arc<crate::operators::Operators>>,
+    /// Console sessions by token hash.
+    pub sessions: Mutex<std::collections::HashMap<String, crate::http::daemon::SessionRecord>>,
 }
 
 impl Shared {
@@ -240,6 +244,10 @@ impl Shared {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .clone();
+                match self.accounts.write() {
+                    Ok(mut g) => *g = Arc::new(ops.clone()),
+                    Err(p) => *p.into_inner() = Arc::new(ops.clone()),
+                }
                 if let Some(tx) = tx {
                     tracing::info!(operators = ops.len(), "operator accounts reloaded");
                     let _ = tx.send(super::messages::ToSip::Accounts(ops));

@@ -130,6 +130,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         to_sip: std::sync::Mutex::new(None),
         media: media_clock::MediaClock::start().map_err(StartError::MediaThread)?,
         media_rx: media_rx::MediaRx::start().map_err(StartError::MediaThread)?,
+        accounts: std::sync::RwLock::new(Arc::new(
+            crate::operators::Operators::load(&cfg.sip.operators).unwrap_or_default(),
+        )),
+        sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
 
     let listen = cfg.sip.listen;

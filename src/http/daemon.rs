@@ -74,6 +74,45 @@ pub enum AgentOpError {
     Unavailable,
 }
 
+/// A console user: an operator account from `operators.toml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub display: Option<String>,
+    /// Admins see the supervisor and admin pages too.
+    pub admin: bool,
+    /// Teleworker (`remote`) rather than on site.
+    pub remote: bool,
+}
+
+/// How the console keeps people logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// A session unused this long ends.
+    pub idle_timeout_s: u64,
+    /// A session ends this long after login however busy it was.
+    pub max_age_s: u64,
+    /// Mark cookies `Secure` (the console is reached over HTTPS through a proxy).
+    pub secure_cookies: bool,
+}
+
+/// A console session as stored: only the hash of its token is kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    pub account: String,
+    /// The token every state-changing request must carry.
+    pub csrf: String,
+    pub created_ms: i64,
+    pub last_seen_ms: i64,
+}
+
+/// A form of the catalog, as the console offers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormChoice {
+    pub id: String,
+    pub title: String,
+}
+
 /// The running daemon, as the admin API sees it.
 pub trait Daemon: Send + Sync + 'static {
     /// The bearer token every request must carry, when one is configured.
@@ -123,4 +162,32 @@ pub trait Daemon: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Option<bool>, String>> + Send;
     /// Now, as the daemon's clock says.
     fn now(&self) -> jiff::Timestamp;
+
+    // The console (web pages for operators and admins).
+
+    fn console_settings(&self) -> ConsoleSettings;
+    /// The account whose HA1 matches `password`, if any (no other password store exists).
+    fn check_password(&self, name: &str, password: &str) -> Option<Account>;
+    /// The account as `operators.toml` has it now (a removed account ends its sessions).
+    fn account(&self, name: &str) -> Option<Account>;
+    fn session_create(
+        &self,
+        token_hash: String,
+        session: SessionRecord,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn session(
+        &self,
+        token_hash: String,
+    ) -> impl Future<Output = Result<Option<SessionRecord>, String>> + Send;
+    fn session_touch(
+        &self,
+        token_hash: String,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn session_delete(&self, token_hash: String)
+    -> impl Future<Output = Result<(), String>> + Send;
+    /// A call's menu path (node names joined as calls record them) in readable Hungarian.
+    fn path_label(&self, path: &str) -> String;
+    /// The forms an operator can send.
+    fn form_choices(&self) -> Vec<FormChoice>;
 }

@@ -15,7 +15,11 @@
 //! | GET    | `/healthz`      | 200 `ok` while serving (SIP bound, plan loaded); 503 `draining` during shutdown; no token needed |
 //!
 //! With `admin.token` set, every request needs `Authorization: Bearer <token>`.
+//!
+//! The same listener serves the web console ([`console`]): pages for people, who log in
+//! with their operator account instead of a token.
 
+pub mod console;
 pub mod daemon;
 pub mod forms;
 
@@ -50,7 +54,9 @@ pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>)
         .route("/api/messages/{id}/done", post(message_done::<D>))
         .route("/metrics", get(metrics::<D>))
         .route("/healthz", get(healthz::<D>))
-        .with_state(shared);
+        .with_state(Arc::clone(&shared))
+        .merge(console::router(console::Console::start(shared)));
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     if let Err(e) = axum::serve(listener, app).await {
         tracing::error!("admin API stopped: {e}");
     }

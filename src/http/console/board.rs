@@ -1,0 +1,147 @@
+//! The operator board as the console reads it, and what each person may see of it.
+//!
+//! The switchboard publishes its board as JSON (the same the `/api/operators` scripts read);
+//! the console reads the fields it shows into typed rows, tolerating fields it does not
+//! know, so the API can grow without breaking the pages.
+
+use serde::Deserialize;
+
+/// Operators and waiting callers.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct Board {
+    #[serde(default)]
+    pub operators: Vec<OperatorRow>,
+    #[serde(default)]
+    pub waiting: Vec<WaitingRow>,
+}
+
+/// One operator.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct OperatorRow {
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
+    #[serde(default)]
+    pub state: String,
+    #[serde(default)]
+    pub pause_reason: Option<String>,
+    #[serde(default)]
+    pub reachable: bool,
+    #[serde(default)]
+    pub logged_in: bool,
+    /// The call the operator is on, when on one.
+    #[serde(default)]
+    pub call: Option<CurrentCall>,
+}
+
+/// An operator's current call.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct CurrentCall {
+    #[serde(default)]
+    pub id: Option<u64>,
+    #[serde(default)]
+    pub caller: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub since_s: Option<u64>,
+}
+
+/// One waiting caller.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+pub struct WaitingRow {
+    #[serde(default)]
+    pub queue: String,
+    #[serde(default)]
+    pub position: usize,
+    #[serde(default)]
+    pub waited_s: u64,
+    #[serde(default)]
+    pub caller: String,
+    #[serde(default)]
+    pub path: String,
+    #[serde(default)]
+    pub ringing: Vec<String>,
+}
+
+impl Board {
+    /// Reads the published JSON; an unreadable board shows as empty rather than failing
+    /// the page.
+    pub fn from_json(v: &serde_json::Value) -> Board {
+        Board::deserialize(v).unwrap_or_default()
+    }
+
+    pub fn operator(&self, name: &str) -> Option<&OperatorRow> {
+        self.operators.iter().find(|o| o.name == name)
+    }
+}
+
+/// An operator state in Hungarian, as the board shows it.
+pub fn state_hu(state: &str) -> &'static str {
+    match state {
+        "offline" => "kijelentkezve",
+        "available" => "szabad",
+        "ringing" => "cseng",
+        "on_call" => "hívásban",
+        "wrap_up" => "utómunka",
+        "paused" => "szünetel",
+        _ => "ismeretlen",
+    }
+}
+
+/// Where an operator works, in Hungarian.
+pub fn location_hu(location: &str) -> &'static str {
+    match location {
+        "remote" => "távmunka",
+        _ => "helyszínen",
+    }
+}
+
+/// Seconds as people say a wait: "45 mp", "3 perc 5 mp", "1 óra 2 perc".
+pub fn wait_hu(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s} mp"),
+        60..=3599 if s.is_multiple_of(60) => format!("{} perc", s / 60),
+        60..=3599 => format!("{} perc {} mp", s / 60, s % 60),
+        _ => format!("{} óra {} perc", s / 3600, (s % 3600) / 60),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_published_board_is_read_and_unknown_fields_are_ignored() {
+        let v = serde_json::json!({
+            "operators": [{"name": "anna", "location": "on_site", "state": "paused",
+                           "pause_reason": "ebéd", "reachable": true, "logged_in": true,
+                           "idle_s": null, "calls_taken": 3}],
+            "waiting": [{"call": 7, "queue": "operators", "position": 1, "waited_s": 12,
+                         "ringing": ["bela"], "caller": "+36301234567", "path": "main>queue"}]
+        });
+        let b = Board::from_json(&v);
+        assert_eq!(b.operator("anna").map(|o| o.state.as_str()), Some("paused"));
+        assert_eq!(b.waiting[0].caller, "+36301234567");
+        assert_eq!(b.waiting[0].ringing, ["bela"]);
+        assert_eq!(
+            Board::from_json(&serde_json::json!("nonsense")),
+            Board::default()
+        );
+    }
+
+    #[test]
+    fn waits_read_as_people_say_them() {
+        assert_eq!(wait_hu(45), "45 mp");
+        assert_eq!(wait_hu(120), "2 perc");
+        assert_eq!(wait_hu(185), "3 perc 5 mp");
+        assert_eq!(wait_hu(3720), "1 óra 2 perc");
+    }
+
+    #[test]
+    fn states_are_hungarian() {
+        assert_eq!(state_hu("on_call"), "hívásban");
+        assert_eq!(state_hu("paused"), "szünetel");
+        assert_eq!(location_hu("remote"), "távmunka");
+    }
+}
