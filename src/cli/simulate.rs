@@ -7,11 +7,8 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-
 use ugyelet::config::Config;
-use ugyelet::dialplan::interp::CallEnv;
-use ugyelet::dialplan::{calendar, simulate};
+use ugyelet::dialplan::calendar;
 use ugyelet::driver::{live, overrides};
 
 /// The flags of `ugyelet simulate`, as given.
@@ -76,44 +73,19 @@ fn sweep(l: &live::Live, range: &str, schedule: &str) -> ExitCode {
 
 /// One call from `from` at `at`, pressing `keys`: the transcript of what it hears.
 fn call(cfg: &Config, l: &live::Live, at: Option<&str>, from: &str, keys: &str) -> ExitCode {
-    let civil_start = match at {
-        None => ugyelet::clock::civil_now(),
-        Some(s) => match overrides::parse_until(s) {
-            Ok(ts) => ts.to_zoned_datetime(calendar::tz()),
-            Err(e) => {
-                eprintln!("ugyelet simulate: --at: {e}");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    let caller = if from == "anonymous" {
-        None
-    } else {
-        ugyelet::phone::normalize(from)
-    };
     let manual = overrides::load(&cfg.state.dir).unwrap_or_default();
-    let env = CallEnv {
-        caller,
-        civil_start,
-        schedules: Arc::new(live::CalendarSchedules {
-            calendar: Arc::clone(&l.calendar),
-            manual,
-        }),
-    };
-    let keys: Vec<char> = keys.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
-    let prompts = Arc::clone(&l.prompts);
-    let text_of = move |id: &str| prompts.get(id).map(|p| p.text.clone());
-    for line in simulate::run(
-        Arc::clone(&l.plan),
-        simulate::Script { env, keys },
-        &text_of,
-        // The simulated call's virtual-time origin: `Instant` has no constructor but
-        // `now()`; the simulator only adds durations to it and never reads the clock again.
-        std::time::Instant::now(),
-    ) {
-        println!("{line}");
+    match live::transcript(l, manual, at, from, keys) {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("ugyelet simulate: --at: {e}");
+            ExitCode::from(2)
+        }
     }
-    ExitCode::SUCCESS
 }
 
 /// `2026-12` or `2026-12-20..2027-01-05`.

@@ -200,6 +200,10 @@ impl Daemon for Shared {
             .join(" › ")
     }
 
+    fn simulate(&self, at: &str, from: &str, keys: &str) -> Result<Vec<String>, String> {
+        super::live::transcript(&self.current(), self.manual(), Some(at), from, keys)
+    }
+
     fn form_choices(&self) -> Vec<FormChoice> {
         self.forms
             .catalog()

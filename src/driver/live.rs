@@ -312,3 +312,44 @@ impl Shared {
         }
     }
 }
+
+/// What a call from `from` at `at` (civil time in Budapest, "2026-12-24 16:30"; `None`:
+/// now), pressing `keys`, would hear on `l` with the manual override `manual`: the
+/// simulator's transcript, one line per step. `Err` says what was wrong with `at`.
+pub fn transcript(
+    l: &Live,
+    manual: Option<ManualOverride>,
+    at: Option<&str>,
+    from: &str,
+    keys: &str,
+) -> Result<Vec<String>, String> {
+    let civil_start = match at.map(str::trim).filter(|s| !s.is_empty()) {
+        None => crate::clock::civil_now(),
+        Some(s) => super::overrides::parse_until(s)?.to_zoned_datetime(crate::clock::tz()),
+    };
+    let from = from.trim();
+    let caller = if from.is_empty() || from == "anonymous" {
+        None
+    } else {
+        crate::phone::normalize(from)
+    };
+    let env = crate::dialplan::interp::CallEnv {
+        caller,
+        civil_start,
+        schedules: Arc::new(CalendarSchedules {
+            calendar: Arc::clone(&l.calendar),
+            manual,
+        }),
+    };
+    let keys: Vec<char> = keys.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
+    let prompts = Arc::clone(&l.prompts);
+    let text_of = move |id: &str| prompts.get(id).map(|p| p.text.clone());
+    Ok(crate::dialplan::simulate::run(
+        Arc::clone(&l.plan),
+        crate::dialplan::simulate::Script { env, keys },
+        &text_of,
+        // The simulated call's virtual-time origin: `Instant` has no constructor but
+        // `now()`; the simulator only adds durations to it and never reads the clock again.
+        std::time::Instant::now(),
+    ))
+}

@@ -190,4 +190,7 @@ pub trait Daemon: Send + Sync + 'static {
     fn path_label(&self, path: &str) -> String;
     /// The forms an operator can send.
     fn form_choices(&self) -> Vec<FormChoice>;
+    /// The simulator's transcript of a call on the plan served now (`at`: civil time in
+    /// Budapest, "2026-12-24 16:30", empty for now); blocking (runs the interpreter).
+    fn simulate(&self, at: &str, from: &str, keys: &str) -> Result<Vec<String>, String>;
 }

@@ -10,6 +10,10 @@
 //! | POST   | `/ugyelet/allapot`   | operator | log in/out of the queue, pause, back           |
 //! | POST   | `/ugyelet/kuldes`    | operator | send a form by SMS or email                    |
 //! | GET    | `/esemenyek`         | session  | live updates (Server-Sent Events)              |
+//! | GET    | `/felugyelet`        | admin    | wallboard: operators, waiting callers          |
+//! | GET    | `/beallitasok`       | admin    | manual override, dial plan, reload, simulator  |
+//! | POST   | `/beallitasok/felulbiralas` | admin | set the manual override                    |
+//! | POST   | `/beallitasok/ujratoltes`   | admin | reload the dial plan now                   |
 //! | GET    | `/static/…`          | anyone   | the stylesheet and the script                  |
 //!
 //! Sessions, CSRF and the cross-site check are in [`auth`]; login throttling in
@@ -22,6 +26,7 @@
 //! `EventSource` reconnects by itself, so a page recovers when the daemon restarts (the
 //! session is in the store, not in memory).
 
+pub mod admin;
 pub mod auth;
 pub mod board;
 pub mod pages;
@@ -126,6 +131,10 @@ pub fn router<D: Daemon>(console: Arc<Console<D>>) -> Router {
         .route("/ugyelet/allapot", post(set_state::<D>))
         .route("/ugyelet/kuldes", post(send::<D>))
         .route("/esemenyek", get(events::<D>))
+        .route("/felugyelet", get(admin::wallboard::<D>))
+        .route("/beallitasok", get(admin::settings::<D>))
+        .route("/beallitasok/felulbiralas", post(admin::set_override::<D>))
+        .route("/beallitasok/ujratoltes", post(admin::reload::<D>))
         .route("/static/console.css", get(css))
         .route("/static/console.js", get(js))
         .with_state(console)
@@ -613,6 +622,7 @@ fn regions<D: Daemon>(c: &Console<D>, who: &Who, snap: &Snapshot) -> serde_json:
         "kollegak": pages::colleagues(&snap.board).into_string(),
         "kuldeseim": pages::my_messages(&sent, &forms).into_string(),
         "munkalista-szam": snap.open_work.to_string(),
+        "falitabla": admin::wall(&snap.board).into_string(),
     })
 }
 
