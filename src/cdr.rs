@@ -6,6 +6,11 @@
 //! path. Personal data: after `records.pseudonymize_after_days` the caller's number is
 //! replaced by a salted SHA-256 pseudonym (the same number gives the same pseudonym, so
 //! repeat callers can still be counted); after `records.retention_days` the row is deleted.
+//!
+//! Besides storing and exporting, [`Records`] answers the console's questions (in
+//! `cdr/query.rs`): records by day, number and outcome ([`Records::search`]), one caller's
+//! recent contacts ([`Records::contacts`]), and the wallboard's counts
+//! ([`Records::outcomes_since`], [`Records::answered_within`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +18,13 @@ use std::path::{Path, PathBuf};
 use jiff::Timestamp;
 use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
+
+mod query;
+
+pub use query::{
+    CONTACTS_LISTED, Contact, Contacts, DEFAULT_LIMIT, MAX_LIMIT, RecordQuery, RecordRow,
+    ServiceLevel,
+};
 
 /// One call, as the town hall wants to see it afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,44 +154,14 @@ impl Records {
     ) -> Result<usize, String> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT start, answer, end, caller, called, outcome, path, queue_wait_s, operator, forms, call_id
-                 FROM calls WHERE start >= ?1 AND start < ?2 ORDER BY start, id",
-            )
+            .prepare(&format!(
+                "SELECT {CSV_COLUMNS} FROM calls WHERE start >= ?1 AND start < ?2 ORDER BY start, id"
+            ))
             .map_err(|e| e.to_string())?;
         let rows = stmt
-            .query_map(params![since.to_string(), until.to_string()], |row| {
-                Ok([
-                    row.get::<_, String>(0)?,
-                    row.get::<_, Option<String>>(1)?.unwrap_or_default(),
-                    row.get::<_, String>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, String>(5)?,
-                    row.get::<_, String>(6)?,
-                    row.get::<_, Option<i64>>(7)?
-                        .map(|v| v.to_string())
-                        .unwrap_or_default(),
-                    row.get::<_, Option<String>>(8)?.unwrap_or_default(),
-                    row.get::<_, String>(9)?,
-                    row.get::<_, String>(10)?,
-                ])
-            })
+            .query_map(params![since.to_string(), until.to_string()], csv_row)
             .map_err(|e| e.to_string())?;
-        let io = |e: std::io::Error| e.to_string();
-        writeln!(
-            out,
-            "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id"
-        )
-        .map_err(io)?;
-        let mut n = 0;
-        for row in rows {
-            let row = row.map_err(|e| e.to_string())?;
-            let line: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
-            writeln!(out, "{}", line.join(",")).map_err(io)?;
-            n += 1;
-        }
-        Ok(n)
+        write_csv(rows, out)
     }
 
     /// Pseudonymises callers of calls older than `pseudonymize_before` and deletes calls
@@ -232,6 +214,50 @@ pub fn pseudonym(number: &str, salt: &str) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// The columns of a CSV export, in the order of [`CSV_HEADER`].
+const CSV_COLUMNS: &str =
+    "start, answer, end, caller, called, outcome, path, queue_wait_s, operator, forms, call_id";
+
+/// The header line of every CSV export.
+const CSV_HEADER: &str =
+    "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id";
+
+/// One row selected with [`CSV_COLUMNS`], as CSV fields.
+fn csv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 11]> {
+    Ok([
+        row.get::<_, String>(0)?,
+        row.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        row.get::<_, String>(2)?,
+        row.get::<_, String>(3)?,
+        row.get::<_, String>(4)?,
+        row.get::<_, String>(5)?,
+        row.get::<_, String>(6)?,
+        row.get::<_, Option<i64>>(7)?
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+        row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+        row.get::<_, String>(9)?,
+        row.get::<_, String>(10)?,
+    ])
+}
+
+/// Writes the header, then one line per row; returns how many rows.
+fn write_csv(
+    rows: impl Iterator<Item = rusqlite::Result<[String; 11]>>,
+    out: &mut impl Write,
+) -> Result<usize, String> {
+    let io = |e: std::io::Error| e.to_string();
+    writeln!(out, "{CSV_HEADER}").map_err(io)?;
+    let mut n = 0;
+    for row in rows {
+        let row = row.map_err(|e| e.to_string())?;
+        let line: Vec<String> = row.iter().map(|f| csv_field(f)).collect();
+        writeln!(out, "{}", line.join(",")).map_err(io)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 /// RFC 4180 field: quoted when it holds a comma, quote or line break.

@@ -5,7 +5,8 @@
 //! at all). They all mean the E.164 number `+36301234567`; [`normalize`] makes them so.
 //!
 //! Hungarian mobile numbers are `+36 (20|30|31|50|70) NNNNNNN`; only those can receive an
-//! SMS ([`is_mobile`]).
+//! SMS ([`is_mobile`]). Operators read numbers grouped as people write them
+//! ([`for_people`]): `+36 30 123 4567`, `+36 1 234 5678`, `+36 23 444 555`.
 
 /// Mobile network codes (area codes of mobile operators).
 const MOBILE_PREFIXES: &[&str] = &["20", "30", "31", "50", "70"];
@@ -64,6 +65,62 @@ pub fn is_mobile(e164: &str) -> bool {
             && MOBILE_PREFIXES.iter().any(|p| n.starts_with(p))
             && n.bytes().all(|b| b.is_ascii_digit())
     })
+}
+
+/// A number as people write it, for operators' screens: `+36 30 123 4567`.
+///
+/// Hungarian numbers are grouped the way they are printed in Hungary: mobiles
+/// `+36 30 123 4567`, Budapest `+36 1 234 5678`, other areas `+36 23 123 456` (two-digit
+/// area code, then 3 + 3 digits), and other 9-digit numbers like mobiles. A foreign number
+/// only gets a space after its country code (its own grouping is that country's business;
+/// the country code's length is fixed by ITU-T E.164). What is not E.164 (`+` and 8 to 15
+/// digits) comes back unchanged, so nothing a trunk sent is hidden; no caller ID (empty, or
+/// SIP's `anonymous`) reads "rejtett szám".
+pub fn for_people(e164: &str) -> String {
+    let n = e164.trim();
+    if n.is_empty() || n.eq_ignore_ascii_case("anonymous") {
+        return "rejtett szám".to_owned();
+    }
+    let Some(digits) = n.strip_prefix('+') else {
+        return e164.to_owned();
+    };
+    if !(8..=15).contains(&digits.len()) || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return e164.to_owned();
+    }
+    if let Some(national) = digits.strip_prefix("36") {
+        // ASCII digits only (checked above), so byte offsets are character boundaries.
+        let (a, b, c) = match national.len() {
+            8 if national.starts_with('1') => (1, 4, 8),
+            8 => (2, 5, 8),
+            9 => (2, 5, 9),
+            _ => return e164.to_owned(),
+        };
+        return format!(
+            "+36 {} {} {}",
+            &national[..a],
+            &national[a..b],
+            &national[b..c]
+        );
+    }
+    let cc = country_code_len(digits);
+    format!("+{} {}", &digits[..cc], &digits[cc..])
+}
+
+/// How many digits the country code at the start of an international number has
+/// (ITU-T E.164 assignments): 1 for zones 1 and 7, 2 for the codes listed, 3 for the rest.
+fn country_code_len(digits: &str) -> usize {
+    const TWO_DIGIT: &[&str] = &[
+        "20", "27", "30", "31", "32", "33", "34", "36", "39", "40", "41", "43", "44", "45", "46",
+        "47", "48", "49", "51", "52", "53", "54", "55", "56", "57", "58", "60", "61", "62", "63",
+        "64", "65", "66", "81", "82", "84", "86", "90", "91", "92", "93", "94", "95", "98",
+    ];
+    if digits.starts_with(['1', '7']) {
+        1
+    } else if TWO_DIGIT.iter().any(|cc| digits.starts_with(cc)) {
+        2
+    } else {
+        3
+    }
 }
 
 #[cfg(test)]
@@ -135,5 +192,60 @@ mod tests {
         ] {
             assert!(!is_mobile(n), "{n}");
         }
+    }
+
+    #[test]
+    fn hungarian_numbers_are_grouped_as_people_write_them() {
+        for (e164, shown) in [
+            ("+36301234567", "+36 30 123 4567"),
+            ("+36201234567", "+36 20 123 4567"),
+            ("+36311234567", "+36 31 123 4567"),
+            ("+36501234567", "+36 50 123 4567"),
+            ("+36701234567", "+36 70 123 4567"),
+            // Budapest: one-digit area code, then 3 + 4.
+            ("+3612345678", "+36 1 234 5678"),
+            // Budaörs (area 23) and Debrecen (52): two-digit area code, then 3 + 3.
+            ("+3623444555", "+36 23 444 555"),
+            ("+3652123456", "+36 52 123 456"),
+            // A 9-digit number that is not a mobile (corporate VoIP, area 21).
+            ("+36211234567", "+36 21 123 4567"),
+        ] {
+            assert_eq!(for_people(e164), shown, "{e164}");
+        }
+    }
+
+    #[test]
+    fn foreign_numbers_get_a_space_after_the_country_code_only() {
+        assert_eq!(for_people("+4312345678"), "+43 12345678", "Vienna");
+        assert_eq!(for_people("+491701234567"), "+49 1701234567");
+        assert_eq!(for_people("+12025550123"), "+1 2025550123");
+        assert_eq!(for_people("+421212345678"), "+421 212345678", "Slovakia");
+        assert_eq!(for_people("+40212345678"), "+40 212345678", "Romania");
+        assert_eq!(for_people("+381111234567"), "+381 111234567", "Serbia");
+    }
+
+    #[test]
+    fn hidden_numbers_read_rejtett_szam_and_what_is_not_a_number_stays_as_it_came() {
+        assert_eq!(for_people(""), "rejtett szám");
+        assert_eq!(for_people("anonymous"), "rejtett szám");
+        assert_eq!(for_people("Anonymous"), "rejtett szám");
+        for raw in [
+            "anon-0123456789abcdef",
+            "1001",
+            "06301234567",
+            "+36 30 123 4567",
+            "+3630123",
+            "+3630123456789",
+            "+36301234567x",
+            "+1234567890123456",
+        ] {
+            assert_eq!(for_people(raw), raw);
+        }
+    }
+
+    #[test]
+    fn a_normalised_caller_id_reads_back_grouped() {
+        let e164 = normalize("06 23 444 555").expect("Budaörs landline");
+        assert_eq!(for_people(&e164), "+36 23 444 555");
     }
 }

@@ -752,9 +752,11 @@ impl Call {
                     }
                 }
                 Action::Queue { queue } => {
+                    let path = self.interp.path();
                     self.commands.push_back(CallCommand::Enqueue {
                         queue,
-                        path: self.interp.path(),
+                        path_label: self.interp.plan().path_label(&path),
+                        path,
                         caller: self
                             .setup
                             .env
@@ -1693,6 +1695,28 @@ type = "hangup"
         );
         assert_eq!(info_digit("application/dtmf-relay", b"Signal=x\r\n"), None);
         assert_eq!(info_digit("text/plain", b"5"), None);
+    }
+
+    #[test]
+    fn queueing_hands_the_switchboard_the_menu_path_and_how_operators_read_it() {
+        let t0 = crate::clock::test_epoch();
+        let plan = QUEUE_PLAN.replace(
+            "[nodes.q]\ntype = \"queue\"\n",
+            "[nodes.q]\ntype = \"queue\"\nlabel = \"Ügyintéző\"\n",
+        );
+        let (mut c, _) = call_with_plan(t0, Some(101), &plan);
+        let mut out = Vec::new();
+        let commands = run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        let enqueue = commands
+            .iter()
+            .find_map(|c| match c {
+                CallCommand::Enqueue {
+                    path, path_label, ..
+                } => Some((path.as_str(), path_label.as_str())),
+                _ => None,
+            })
+            .expect("the call queues");
+        assert_eq!(enqueue, ("q", "Ügyintéző"));
     }
 
     const QUEUE_PLAN: &str = r#"start = "q"

@@ -116,11 +116,13 @@ pub enum CallCommand {
     Hangup,
     /// The caller left the queue with a key (the dial plan goes on).
     LeaveQueue,
-    /// Put the caller in this operator queue; `path` is the menu path for the operator's
-    /// display.
+    /// Put the caller in this operator queue; `path` is the menu path (node names joined by
+    /// `>`, for `X-Ugyelet-Path`), `path_label` the same as operators read it
+    /// (`Főmenü › Ügyintéző`, from the plan this call runs on).
     Enqueue {
         queue: String,
         path: String,
+        path_label: String,
         /// The caller's number (E.164 when known) for the operator's display.
         caller: String,
         /// The caller leg's codec, offered first to the operator.

@@ -22,11 +22,13 @@
 //! as `dialplans/main.toml:12:5: unknown prompt "menu_2" (known: ...)`. A plan that does not
 //! validate never replaces the one serving calls. [`interp`] runs a plan for one call as a
 //! sans-IO state machine: digits, playback completions and timeouts in; play/stop/hang-up
-//! actions out. The dial-plan layer knows nothing of SIP or RTP.
+//! actions out. [`label`] turns a call's menu path (node names) into what operators read
+//! (`Főmenü › Nyomtatványok › Ügyintéző`). The dial-plan layer knows nothing of SIP or RTP.
 
 pub mod calendar;
 pub mod channel;
 pub mod interp;
+pub mod label;
 pub mod simulate;
 pub mod syntax;
 pub mod validate;
@@ -71,6 +73,9 @@ impl Plan {
 pub struct Node {
     /// The node's name in the file (used in the call's menu path).
     pub name: String,
+    /// What operators read for this node (`label = "…"`), e.g. "Főmenü"; see
+    /// [`Plan::path_label`].
+    pub label: Option<String>,
     /// What the node does.
     pub kind: NodeKind,
 }
@@ -163,6 +168,38 @@ pub enum NodeKind {
     Transfer { to: String, on_error: NodeId },
     /// End the call: the daemon sends BYE.
     Hangup,
+}
+
+impl NodeKind {
+    /// The nodes this one can lead to (every key, branch and error path).
+    pub fn successors(&self) -> Vec<NodeId> {
+        match self {
+            NodeKind::Play { next, .. } | NodeKind::Set { next, .. } | NodeKind::Goto { next } => {
+                vec![*next]
+            }
+            NodeKind::Menu(m) => m
+                .keys
+                .iter()
+                .map(|(_, t)| *t)
+                .chain([m.on_max_retries])
+                .collect(),
+            NodeKind::Collect(c) => vec![c.next, c.on_max_retries],
+            NodeKind::Schedule { open, closed, .. } => vec![*open, *closed],
+            NodeKind::Caller { rules, default } => {
+                rules.iter().map(|(_, t)| *t).chain([*default]).collect()
+            }
+            NodeKind::Queue {
+                no_agents, keys, ..
+            } => std::iter::once(*no_agents)
+                .chain(keys.iter().map(|(_, t)| *t))
+                .collect(),
+            NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. } => {
+                vec![*next, *on_error]
+            }
+            NodeKind::Transfer { on_error, .. } => vec![*on_error],
+            NodeKind::Hangup => Vec::new(),
+        }
+    }
 }
 
 /// A one-key menu.

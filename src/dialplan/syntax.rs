@@ -54,6 +54,8 @@ pub struct RawCallerRule {
 pub struct RawNode {
     #[serde(rename = "type")]
     pub kind: Spanned<String>,
+    /// What operators read for this node in the caller's menu path (every type takes it).
+    pub label: Option<Spanned<String>>,
     // play, menu, collect
     pub prompts: Option<RawItems>,
     pub barge_in: Option<Spanned<bool>>,
@@ -94,7 +96,8 @@ pub struct RawNode {
 }
 
 impl RawNode {
-    /// Every field present, with its name and span (for "does not apply" errors).
+    /// Every type-specific field present, with its name and span (for "does not apply"
+    /// errors); `type` and `label`, which every node takes, are not listed.
     pub fn present_fields(&self) -> Vec<(&'static str, std::ops::Range<usize>)> {
         fn span<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
             v.as_ref().map(Spanned::span)

@@ -43,7 +43,7 @@ use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::msg::Request;
 use crate::sip::ratelimit::{self, RateLimiter, Verdict};
-use crate::switchboard::{Action, Ring, Switchboard};
+use crate::switchboard::{Action, Caller, Ring, Switchboard};
 
 /// Where call tasks send what they produce: SIP commands, and their record when they end.
 pub(super) struct Outlets {
@@ -200,11 +200,20 @@ impl SipTask {
                 CallCommand::Enqueue {
                     queue,
                     path,
+                    path_label,
                     caller,
                     codec,
-                } => self
-                    .board
-                    .handle_enqueue(now, dialog, &queue, caller, path, codec),
+                } => self.board.handle_enqueue(
+                    now,
+                    dialog,
+                    &queue,
+                    Caller {
+                        number: caller,
+                        path,
+                        path_label,
+                    },
+                    codec,
+                ),
                 CallCommand::LeaveQueue => self.board.call_gone(now, dialog),
             },
             ToSip::CallGone(dialog) => {

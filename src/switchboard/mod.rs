@@ -24,8 +24,11 @@
 //! with queue news is the call core's business (`call.rs` stays the only translator
 //! between legs and the dial plan).
 
+mod board;
 #[cfg(test)]
 mod tests;
+
+pub use board::{Board, CallerView, CurrentCall, OperatorRow, WaitingRow};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -145,13 +148,30 @@ pub enum Feature {
     Done,
 }
 
+/// Who asks for an operator, as the operators' phones and board show them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// E.164 when the caller ID could be normalised, else as received (empty: none).
+    pub number: String,
+    /// The menu path as calls record it (node names joined by `>`), for `X-Ugyelet-Path`.
+    pub path: String,
+    /// The same path as operators read it (`Főmenü › Ügyintéző`, see
+    /// [`Plan::path_label`](crate::dialplan::Plan::path_label)).
+    pub path_label: String,
+}
+
 /// A caller waiting in (or connected through) the queue.
 struct Waiting {
-    caller: String,
-    path: String,
+    caller: Caller,
     codec: Codec,
-    /// The operator leg once one answered.
-    connected: Option<DialogId>,
+    /// The operator leg once one answered, and when.
+    connected: Option<(DialogId, Instant)>,
+}
+
+impl Waiting {
+    fn connected_leg(&self) -> Option<DialogId> {
+        self.connected.map(|(leg, _)| leg)
+    }
 }
 
 /// An INVITE to an operator (ringing or answered).
@@ -282,15 +302,13 @@ impl Switchboard {
         now: Instant,
         call: DialogId,
         queue: &str,
-        caller: String,
-        path: String,
+        caller: Caller,
         codec: Codec,
     ) {
         self.waiting.insert(
             call,
             Waiting {
                 caller,
-                path,
                 codec,
                 connected: None,
             },
@@ -304,7 +322,7 @@ impl Switchboard {
         let Some(w) = self.waiting.remove(&call) else {
             return;
         };
-        match w.connected {
+        match w.connected_leg() {
             Some(leg) => {
                 if let Some(l) = self.legs.remove(&leg) {
                     self.actions.push_back(Action::Hangup { leg });
@@ -364,7 +382,7 @@ impl Switchboard {
         }
         self.changed = true;
         if let Some(w) = self.waiting.get_mut(&call) {
-            w.connected = Some(leg);
+            w.connected = Some((leg, now));
         }
         info!(leg, operator = %agent, "operator answered");
         self.actions.push_back(Action::Bridge {
@@ -406,7 +424,7 @@ impl Switchboard {
         self.acd.handle_call_ended(now, &l.agent);
         self.changed = true;
         if let Some(w) = self.waiting.remove(&l.call)
-            && w.connected == Some(leg)
+            && w.connected_leg() == Some(leg)
         {
             self.actions.push_back(Action::Tell {
                 call: l.call,
@@ -448,7 +466,7 @@ impl Switchboard {
                 let bridged = self
                     .waiting
                     .get(&l.call)
-                    .is_some_and(|w| w.connected == Some(leg));
+                    .is_some_and(|w| w.connected_leg() == Some(leg));
                 let end = if bridged {
                     self.acd.handle_call_ended(now, &l.agent);
                     Action::Hangup { leg }
@@ -584,8 +602,8 @@ impl Switchboard {
             target: b.source,
             contact: b.contact.uri.clone(),
             codecs: [w.codec, other],
-            caller: w.caller.clone(),
-            path: w.path.clone(),
+            caller: w.caller.number.clone(),
+            path: w.caller.path.clone(),
         })
     }
 
@@ -656,11 +674,18 @@ impl Switchboard {
         std::mem::take(&mut self.changed)
     }
 
-    /// Operators and waiting callers, for the admin API.
+    /// Operators (each with the call they are on) and waiting callers (each with number
+    /// and menu path), as the console and the admin API show them.
+    pub fn board(&self, now: Instant) -> Board {
+        Board::new(self, now)
+    }
+
+    /// [`Switchboard::board`] as JSON, for the admin API (`GET /api/operators`).
     pub fn view(&self, now: Instant) -> serde_json::Value {
-        serde_json::json!({
-            "operators": self.acd.agents(now),
-            "waiting": self.acd.waiting(now),
+        serde_json::to_value(self.board(now)).unwrap_or_else(|e| {
+            // Plain structs of strings and numbers always serialise; keep the API up anyway.
+            warn!("cannot serialise the operator board: {e}");
+            serde_json::json!({ "operators": [], "waiting": [] })
         })
     }
 

@@ -14,6 +14,8 @@ const REALM: &str = "ugyelet";
 const S: Duration = Duration::from_secs(1);
 const CALLER_1: DialogId = 1;
 const CALLER_2: DialogId = 2;
+/// A menu path as the shipped plan records it for "1: talk to an operator".
+const OPERATOR_PATH: &str = "welcome>check_open>main_menu>operator>operator_queue";
 
 /// What the test sees the driver do, in a form easy to compare.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -257,12 +259,25 @@ impl Room {
     }
 
     fn enqueue(&mut self, call: DialogId) -> Vec<Seen> {
+        self.enqueue_from(call, "+36301234567", OPERATOR_PATH, "Főmenü › Ügyintéző")
+    }
+
+    fn enqueue_from(
+        &mut self,
+        call: DialogId,
+        number: &str,
+        path: &str,
+        path_label: &str,
+    ) -> Vec<Seen> {
         self.sb.handle_enqueue(
             self.now,
             call,
             "default",
-            "+36301234567".to_owned(),
-            "Főmenü > Ügyintéző".to_owned(),
+            Caller {
+                number: number.to_owned(),
+                path: path.to_owned(),
+                path_label: path_label.to_owned(),
+            },
             Codec::Pcma,
         );
         self.take()
@@ -306,7 +321,7 @@ fn waiting_call_rings_the_registered_operator_with_caller_and_path() {
     );
     assert_eq!(
         invite.headers,
-        vec![("X-Ugyelet-Path".to_owned(), "Főmenü > Ügyintéző".to_owned())]
+        vec![("X-Ugyelet-Path".to_owned(), OPERATOR_PATH.to_owned())]
     );
     let offer = String::from_utf8_lossy(&invite.sdp).into_owned();
     assert!(
@@ -592,4 +607,98 @@ fn feature_code_without_credentials_is_challenged_and_unknown_code_refused() {
         room.sb.feature_code(room.now, &invite("ugyelet"), src),
         Feature::No
     );
+}
+
+/// The operator board as the admin API serves it.
+fn board_json(room: &Room) -> serde_json::Value {
+    room.sb.view(room.now)
+}
+
+fn operator<'a>(v: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    v["operators"]
+        .as_array()
+        .and_then(|ops| ops.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("operator {name} on the board: {v}"))
+}
+
+#[test]
+fn board_shows_each_waiting_caller_with_number_and_menu_path_beside_the_queue_fields() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    room.enqueue(CALLER_1);
+    room.now += 5 * S;
+    room.enqueue_from(
+        CALLER_2,
+        "+3623444555",
+        "welcome>check_open>main_menu>forms_menu>email_by_operator>operator>operator_queue",
+        "Főmenü › Nyomtatványok › Nyomtatvány e-mailben › Ügyintéző",
+    );
+    room.now += 2 * S;
+    let v = board_json(&room);
+    assert_eq!(
+        v["waiting"],
+        serde_json::json!([
+            {
+                "call": CALLER_1, "queue": "default", "position": 1, "waited_s": 7,
+                "ringing": ["anna"],
+                "caller": "+36301234567", "caller_display": "+36 30 123 4567",
+                "path": OPERATOR_PATH, "path_label": "Főmenü › Ügyintéző",
+            },
+            {
+                "call": CALLER_2, "queue": "default", "position": 2, "waited_s": 2,
+                "ringing": [],
+                "caller": "+3623444555", "caller_display": "+36 23 444 555",
+                "path": "welcome>check_open>main_menu>forms_menu>email_by_operator>operator>operator_queue",
+                "path_label": "Főmenü › Nyomtatványok › Nyomtatvány e-mailben › Ügyintéző",
+            },
+        ])
+    );
+    // The operator rows keep what scripts read; nobody is on a call yet.
+    let anna = operator(&v, "anna");
+    assert_eq!(anna["state"], "ringing");
+    assert_eq!(anna["location"], "on_site");
+    assert_eq!(anna["current_call"], serde_json::Value::Null);
+}
+
+#[test]
+fn operator_on_a_call_shows_whose_call_it_is_and_for_how_long_until_it_ends() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site"), ("bela", "on_site")]);
+    room.enqueue_from(CALLER_1, "", OPERATOR_PATH, "Főmenü › Ügyintéző");
+    let leg = room.invites.keys().copied().max().expect("a phone rings");
+    room.now += 3 * S;
+    room.sb.answered(room.now, leg, &phone_answer("sendrecv"));
+    room.take();
+    room.now += 42 * S;
+    let v = board_json(&room);
+    let who = v["operators"]
+        .as_array()
+        .expect("operators")
+        .iter()
+        .find(|o| o["state"] == "on_call")
+        .expect("the operator who answered is on the call");
+    assert_eq!(
+        who["current_call"],
+        serde_json::json!({
+            "call": CALLER_1,
+            "caller": "", "caller_display": "rejtett szám",
+            "path": OPERATOR_PATH, "path_label": "Főmenü › Ügyintéző",
+            "on_call_s": 42,
+        })
+    );
+    assert_eq!(
+        v["waiting"],
+        serde_json::json!([]),
+        "answered: no longer waiting"
+    );
+    let other = if who["name"] == "anna" {
+        "bela"
+    } else {
+        "anna"
+    };
+    assert_eq!(operator(&v, other)["current_call"], serde_json::Value::Null);
+
+    room.sb.ended(room.now, leg);
+    room.take();
+    let v = board_json(&room);
+    let name = who["name"].as_str().expect("name");
+    assert_eq!(operator(&v, name)["current_call"], serde_json::Value::Null);
 }

@@ -6,6 +6,8 @@
 //!   without end.
 //! - A menu (or collect) from which no path ever ends the call is an error: the caller
 //!   could only hang up.
+//! - A node without a `label` whose name an operator would read in a caller's menu path is
+//!   a warning (see [`Plan::path_label`]).
 
 use std::ops::Range;
 
@@ -16,7 +18,8 @@ use crate::dialplan::syntax::RawPlan;
 use crate::dialplan::{NodeId, NodeKind, Plan};
 
 impl Validator<'_> {
-    /// Whole-plan checks: unreachable nodes (warning); loops that never wait for the caller
+    /// Whole-plan checks: unreachable nodes and nodes operators would read without a label
+    /// (warnings); loops that never wait for the caller
     /// (error: the call would spin); menus from which the call can never end (error).
     pub(super) fn check_graph(&mut self, plan: &Plan, raw: &RawPlan) {
         let spans: Vec<Range<usize>> = raw.nodes.keys().map(Spanned::span).collect();
@@ -25,7 +28,7 @@ impl Validator<'_> {
             let mut stack = vec![from];
             while let Some(id) = stack.pop() {
                 if !std::mem::replace(&mut seen[id], true) {
-                    stack.extend(successors(&plan.nodes[id].kind));
+                    stack.extend(plan.nodes[id].kind.successors());
                 }
             }
             seen
@@ -42,13 +45,25 @@ impl Validator<'_> {
                 );
             }
         }
+        // Operators read the menu path of the callers put through to them; a node on that
+        // way without a label would show them its name.
+        for id in plan.unlabelled_for_operators() {
+            let name = &plan.nodes[id].name;
+            self.push(
+                spans[id].clone(),
+                Severity::Warning,
+                format!(
+                    "node \"{name}\" has no label, so operators read \"{name}\" in the menu path of callers put through to them; add label = \"…\""
+                ),
+            );
+        }
         // A cycle through nodes that never wait for the caller spins forever.
         for (id, node) in plan.nodes.iter().enumerate() {
             if waits_for_caller(&node.kind) {
                 continue;
             }
             let mut seen = vec![false; plan.nodes.len()];
-            let mut stack: Vec<NodeId> = successors(&node.kind);
+            let mut stack: Vec<NodeId> = node.kind.successors();
             while let Some(n) = stack.pop() {
                 if n == id {
                     self.error(
@@ -63,7 +78,7 @@ impl Validator<'_> {
                 if std::mem::replace(&mut seen[n], true) || waits_for_caller(&plan.nodes[n].kind) {
                     continue;
                 }
-                stack.extend(successors(&plan.nodes[n].kind));
+                stack.extend(plan.nodes[n].kind.successors());
             }
         }
         // Every menu must lead somewhere the call can end (hang-up, queue, transfer).
@@ -87,36 +102,6 @@ impl Validator<'_> {
                 );
             }
         }
-    }
-}
-
-/// Nodes a node can lead to.
-fn successors(kind: &NodeKind) -> Vec<NodeId> {
-    match kind {
-        NodeKind::Play { next, .. } | NodeKind::Set { next, .. } | NodeKind::Goto { next } => {
-            vec![*next]
-        }
-        NodeKind::Menu(m) => m
-            .keys
-            .iter()
-            .map(|(_, t)| *t)
-            .chain([m.on_max_retries])
-            .collect(),
-        NodeKind::Collect(c) => vec![c.next, c.on_max_retries],
-        NodeKind::Schedule { open, closed, .. } => vec![*open, *closed],
-        NodeKind::Caller { rules, default } => {
-            rules.iter().map(|(_, t)| *t).chain([*default]).collect()
-        }
-        NodeKind::Queue {
-            no_agents, keys, ..
-        } => std::iter::once(*no_agents)
-            .chain(keys.iter().map(|(_, t)| *t))
-            .collect(),
-        NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. } => {
-            vec![*next, *on_error]
-        }
-        NodeKind::Transfer { on_error, .. } => vec![*on_error],
-        NodeKind::Hangup => Vec::new(),
     }
 }
 

@@ -187,8 +187,10 @@ impl Validator<'_> {
         let mut nodes = Vec::with_capacity(raw.nodes.len());
         for (name, node) in &raw.nodes {
             let kind = self.node(name, node);
+            let label = self.label(&node.get_ref().label);
             nodes.push(kind.map(|kind| Node {
                 name: name.get_ref().clone(),
+                label,
                 kind,
             }));
         }
@@ -304,6 +306,31 @@ impl Validator<'_> {
             }
         }
         out
+    }
+
+    /// A node's `label`: one line of text, trimmed. An empty one is an error: leaving the
+    /// field out is how a node goes without a label.
+    fn label(&mut self, label: &Option<Spanned<String>>) -> Option<String> {
+        let l = label.as_ref()?;
+        let text = l.get_ref().trim();
+        if text.is_empty() {
+            self.error(
+                l.span(),
+                "label: expected a text for operators to read, found an empty one".to_owned(),
+            );
+            return None;
+        }
+        if text.contains(['\n', '\r']) {
+            self.error(
+                l.span(),
+                format!(
+                    "label: expected one line, found a line break in \"{}\"",
+                    text.escape_debug()
+                ),
+            );
+            return None;
+        }
+        Some(text.to_owned())
     }
 
     fn var_name(&mut self, v: &Spanned<String>) -> String {

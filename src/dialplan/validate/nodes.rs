@@ -73,7 +73,8 @@ impl RawKind {
         }
     }
 
-    /// The fields a node of this type takes, besides `type`; any other is an error.
+    /// The fields a node of this type takes, besides `type` and `label`; any other is an
+    /// error.
     fn fields(self) -> &'static [&'static str] {
         match self {
             Self::Play => &["prompts", "barge_in", "next"],

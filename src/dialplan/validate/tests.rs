@@ -195,3 +195,31 @@ fn undefined_variable_is_refused() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn unlabelled_node_on_the_way_to_an_operator_is_a_warning_at_its_name() {
+    let text = GOOD
+        .replace("\"1\" = \"bye\"", "\"1\" = \"bye\", \"2\" = \"q\"")
+        .replace(
+            "[nodes.bye]",
+            "[nodes.q]\ntype = \"queue\"\nlabel = \"Ügyintéző\"\nqueue = \"operators\"\nno_agents = \"bye\"\n\n[nodes.bye]",
+        );
+    let (plan, warnings) = load_str("dialplans/main.toml", &text, &KNOWN).expect("warnings only");
+    let warnings: Vec<String> = warnings.iter().map(ToString::to_string).collect();
+    // The greeting is left out of every path and "bye" leads to no operator: only the menu.
+    assert_eq!(
+        warnings,
+        vec![
+            "dialplans/main.toml:8:8: warning: node \"menu\" has no label, so operators read \"menu\" in the menu path of callers put through to them; add label = \"…\""
+        ]
+    );
+    assert_eq!(
+        plan.path_label("welcome>menu>q"),
+        "menu › Ügyintéző",
+        "what the warning is about"
+    );
+    let labelled = text.replace("type = \"menu\"\n", "type = \"menu\"\nlabel = \"Főmenü\"\n");
+    let (plan, warnings) = load_str("p.toml", &labelled, &KNOWN).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(plan.path_label("welcome>menu>q"), "Főmenü › Ügyintéző");
+}
