@@ -16,6 +16,9 @@
 // Each integration test binary compiles this module and uses a different part of it.
 #![allow(dead_code)]
 
+/// Headless Chromium over WebDriver, with axe-core, for the web console's tests.
+pub mod browser;
+
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::fs;
