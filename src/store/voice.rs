@@ -1,11 +1,12 @@
 //! Voice messages: the recordings callers leave, listed for the office until handled.
 //!
-//! A voice message is written together with the email that tells the office about it, in
-//! one transaction: the office never hears of a message the list does not show.
+//! A voice message is written together with the email that tells the office about it and
+//! with its entry in the worklist (see [`super::worklist`]), in one transaction: the office
+//! never hears of a message the list does not show, nor the other way round.
 
 use rusqlite::{OptionalExtension, params};
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, WorkKind};
 
 /// A voice message (or, when silent, a callback request) left by a caller.
 #[derive(Debug, Clone, PartialEq)]
@@ -33,9 +34,9 @@ pub struct OfficeMail {
 }
 
 impl Store {
-    /// Records a voice message and, when `mail` is given, queues the email to the office
-    /// with the WAV attached, in one transaction. The same key again changes nothing and
-    /// returns the first message's id.
+    /// Records a voice message, adds it to the caller's worklist entry and, when `mail` is
+    /// given, queues the email to the office with the WAV attached, in one transaction. The
+    /// same key again changes nothing and returns the first message's id.
     pub fn add_voice_message(
         &mut self,
         msg: &VoiceMessage,
@@ -85,6 +86,14 @@ impl Store {
             ],
         )?;
         let id = tx.last_insert_rowid();
+        super::worklist::add(
+            &tx,
+            msg.caller.as_deref().unwrap_or(""),
+            WorkKind::VoiceMessage,
+            msg.created_ms,
+            &msg.menu_path,
+            Some(id as u64),
+        )?;
         tx.commit()?;
         Ok(id as u64)
     }
@@ -166,6 +175,9 @@ mod tests {
         };
         let id = s.add_voice_message(&msg, Some(&mail)).expect("add");
         assert_eq!(s.add_voice_message(&msg, Some(&mail)).expect("again"), id);
+        let work = s.worklist(false).expect("worklist");
+        assert_eq!(work.len(), 1, "the message is on the worklist once");
+        assert_eq!((work[0].count, &work[0].voice_messages[..]), (1, &[id][..]));
         let listed = s.voice_messages(false).expect("list");
         assert_eq!(listed.len(), 1);
         let row = s
