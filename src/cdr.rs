@@ -51,6 +51,19 @@ pub struct CallRecord {
     pub forms: Vec<String>,
 }
 
+/// Outcomes of calls someone should return: the caller hung up while waiting for an
+/// operator (`abandoned_queue`), the queue gave up (`no_operator`: nobody logged in, or the
+/// longest wait passed), the caller left the queue (`left_queue`), or asked to be called
+/// back (`callback`). A voice message is not among them: it has its own list, and its own
+/// worklist entry.
+pub const CALLBACK_OUTCOMES: [&str; 4] =
+    ["abandoned_queue", "no_operator", "left_queue", "callback"];
+
+/// Whether a call that ended with `outcome` should be returned (see [`CALLBACK_OUTCOMES`]).
+pub fn needs_callback(outcome: &str) -> bool {
+    CALLBACK_OUTCOMES.contains(&outcome)
+}
+
 /// The call-record database.
 pub struct Records {
     conn: Connection,
@@ -116,18 +129,18 @@ impl Records {
             .map_err(|e| format!("storing a call record: {e}"))
     }
 
-    /// Calls since `since` that someone should return: the caller hung up while waiting
-    /// for an operator, the queue gave up (nobody logged in, longest wait), the caller left
-    /// the queue, or asked for a callback. Newest first. (Voice messages have their own
-    /// list.)
+    /// Calls since `since` that someone should return ([`needs_callback`]), newest first.
+    /// (Voice messages have their own list.)
     pub fn to_call_back(&self, since: Timestamp) -> Result<Vec<serde_json::Value>, String> {
+        let outcomes: Vec<String> = CALLBACK_OUTCOMES.iter().map(|o| format!("'{o}'")).collect();
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT start, caller, outcome, path, queue_wait_s, call_id FROM calls
-                 WHERE start >= ?1 AND outcome IN ('abandoned_queue', 'no_operator', 'left_queue', 'callback')
+                 WHERE start >= ?1 AND outcome IN ({})
                  ORDER BY start DESC, id DESC LIMIT 1000",
-            )
+                outcomes.join(", ")
+            ))
             .map_err(|e| e.to_string())?;
         let rows = stmt
             .query_map(params![since.to_string()], |row| {
@@ -368,5 +381,37 @@ mod tests {
             pseudonym("+36301234567", "salt"),
             pseudonym("+36301234567", "other")
         );
+    }
+
+    #[test]
+    fn calls_to_return_are_the_callback_outcomes_newest_first() {
+        let d = dir("callbacks");
+        let r = Records::open(&d).expect("open");
+        for (caller, start, outcome) in [
+            ("+36301111111", "2026-11-02T16:00:00Z", "abandoned_queue"),
+            ("+36301111112", "2026-11-02T16:01:00Z", "no_operator"),
+            ("+36301111113", "2026-11-02T16:02:00Z", "left_queue"),
+            ("+36301111114", "2026-11-02T16:03:00Z", "callback"),
+            ("+36301111115", "2026-11-02T16:04:00Z", "completed"),
+            ("+36301111116", "2026-11-02T16:05:00Z", "voicemail"),
+            ("+36301111117", "2026-11-02T16:06:00Z", "abandoned_menu"),
+        ] {
+            r.insert(&record(caller, start, outcome)).expect("insert");
+            assert_eq!(
+                needs_callback(outcome),
+                CALLBACK_OUTCOMES.contains(&outcome),
+                "{outcome}"
+            );
+        }
+        let back = r
+            .to_call_back("2026-11-01T00:00:00Z".parse().expect("ts"))
+            .expect("list");
+        let outcomes: Vec<&str> = back.iter().filter_map(|v| v["outcome"].as_str()).collect();
+        assert_eq!(
+            outcomes,
+            ["callback", "left_queue", "no_operator", "abandoned_queue"]
+        );
+        assert!(!needs_callback("voicemail") && !needs_callback("completed"));
+        let _ = std::fs::remove_dir_all(&d);
     }
 }

@@ -44,23 +44,11 @@ enum Command {
     },
     /// Add an operator account or set its password in the operators file. Only the HA1
     /// digests (MD5 and SHA-256 of name:realm:password, realm from [sip] realm) are written;
-    /// the password is neither stored nor printed. The password comes from the environment
-    /// variable UGYELET_PASSWORD if set (for scripts), else from standard input: asked twice
-    /// without echo on a terminal, or the first line of piped input.
-    Passwd {
-        /// SIP user name of the operator: a-z, 0-9, '.', '_' and '-'.
-        name: String,
-        /// on_site, or remote for a teleworker (offered calls only as overflow). Default for a
-        /// new account: on_site; an existing account keeps its own.
-        #[arg(long, value_parser = ["on_site", "remote"])]
-        location: Option<String>,
-        /// Name shown to supervisors, e.g. "Kovács Anna".
-        #[arg(long)]
-        display: Option<String>,
-        /// Operators file to edit (default: [sip] operators of the configuration).
-        #[arg(long)]
-        file: Option<PathBuf>,
-    },
+    /// the password is neither stored nor printed. The password comes from standard input
+    /// with --password-stdin (its first line), else from the environment variable
+    /// UGYELET_PASSWORD if set (for scripts), else from standard input: asked twice without
+    /// echo on a terminal, or the first line of piped input.
+    Passwd(cli::passwd::Options),
     /// Open or close the line by hand, or return it to the calendar ("auto"). Stored in the
     /// state directory: it survives restarts and a running daemon picks it up.
     Override {
@@ -104,12 +92,7 @@ fn main() -> ExitCode {
         Command::Cdr {
             command: CdrCommand::Export { since, until },
         } => cli::cdr::export(&cfg, &since, until.as_deref()),
-        Command::Passwd {
-            name,
-            location,
-            display,
-            file,
-        } => cli::passwd::passwd(&cfg, &name, location.as_deref(), display.as_deref(), file),
+        Command::Passwd(opts) => cli::passwd::passwd(&cfg, opts),
         Command::Override {
             mode,
             until,

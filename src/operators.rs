@@ -6,13 +6,19 @@
 //! display = "Kovács Anna"  # optional
 //! location = "on_site"     # or "remote" (teleworker: offered calls only as overflow)
 //! queues = ["operators"]   # optional; absent or empty = every queue
+//! role = "admin"           # optional; "operator" (default) or "admin" (web console)
 //! ha1_md5 = "…"            # 32 hex digits: MD5(name:realm:password)
 //! ha1_sha256 = "…"         # 64 hex digits: SHA-256(name:realm:password)
 //! ```
 //!
 //! Only HA1 digests are stored (RFC 7616 §3.4.2 / RFC 2617 §3.2.2.2): they let the
 //! registrar verify a Digest response without the password ever being on disk. They depend
-//! on the realm, so changing `[sip] realm` means setting every password again.
+//! on the realm, so changing `[sip] realm` means setting every password again. The web
+//! console logs operators in with the same password: [`Operators::verify_password`] hashes
+//! what was typed the same way and compares the HA1s.
+//!
+//! The role says what the account may do in the web console: an `operator` works the
+//! worklist, an `admin` also manages accounts and the line. It plays no part in SIP.
 //!
 //! This module is pure: [`Operators::parse`] reads text, [`upsert`] edits text. Reading and
 //! writing the file is done by the callers (`Operators::load` lives in the driver layer,
@@ -29,6 +35,35 @@ use crate::acd::{AgentSpec, Location};
 use crate::dialplan::syntax::line_col;
 use crate::sip::auth::{CredentialStore, Credentials};
 
+/// What an account may do in the web console.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Role {
+    /// Works the worklist and the queue.
+    #[default]
+    Operator,
+    /// Also manages accounts and the line.
+    Admin,
+}
+
+impl Role {
+    /// The file's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Operator => "operator",
+            Self::Admin => "admin",
+        }
+    }
+
+    /// Reads the file's (and the command line's) spelling.
+    pub fn parse(s: &str) -> Option<Role> {
+        match s {
+            "operator" => Some(Self::Operator),
+            "admin" => Some(Self::Admin),
+            _ => None,
+        }
+    }
+}
+
 /// One operator account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
@@ -37,6 +72,8 @@ pub struct Operator {
     pub location: Location,
     /// Queues served; empty means every queue.
     pub queues: Vec<String>,
+    /// What the account may do in the web console.
+    pub role: Role,
     /// HA1 digests, lowercase hex.
     pub credentials: Credentials,
 }
@@ -62,6 +99,7 @@ struct RawOperator {
     display: Option<Spanned<String>>,
     location: Option<Spanned<String>>,
     queues: Option<Vec<Spanned<String>>>,
+    role: Option<Spanned<String>>,
     ha1_md5: Option<Spanned<String>>,
     ha1_sha256: Option<Spanned<String>>,
 }
@@ -185,6 +223,20 @@ impl Operators {
                     }
                 },
             };
+            let role = match &r.role {
+                None => Role::Operator,
+                Some(v) => Role::parse(v.get_ref()).unwrap_or_else(|| {
+                    d.error(
+                        v.span(),
+                        format!(
+                            "expected \"operator\" or \"admin\", found {:?}",
+                            v.get_ref()
+                        ),
+                    );
+                    ok = false;
+                    Role::Operator
+                }),
+            };
             let mut queues = Vec::new();
             for q in r.queues.iter().flatten() {
                 if q.get_ref().trim().is_empty() {
@@ -229,6 +281,7 @@ impl Operators {
                     display: r.display.as_ref().map(|s| s.get_ref().clone()),
                     location,
                     queues,
+                    role,
                     credentials: Credentials {
                         ha1_md5: md5,
                         ha1_sha256: sha256,
@@ -259,6 +312,26 @@ impl Operators {
         self.list.is_empty()
     }
 
+    /// The account `name`, when `password` is its password: the HA1s of
+    /// `name:realm:password` equal every HA1 the account has (MD5, SHA-256 or both),
+    /// compared in constant time. `realm` is `[sip] realm`, the one the HA1s were made
+    /// with. An unknown name costs the same hashing as a wrong password, so the time taken
+    /// does not tell which names exist.
+    pub fn verify_password(&self, name: &str, realm: &str, password: &str) -> Option<&Operator> {
+        let Some(op) = self.get(name) else {
+            // The same work as a known account with both digests; the result is discarded.
+            let dummy = Credentials {
+                ha1_md5: Some("0".repeat(32)),
+                ha1_sha256: Some("0".repeat(64)),
+            };
+            let _ = dummy.matches_password(name, realm, password);
+            return None;
+        };
+        op.credentials
+            .matches_password(name, realm, password)
+            .then_some(op)
+    }
+
     /// The router's view of the accounts.
     pub fn specs(&self) -> Vec<AgentSpec> {
         self.list
@@ -286,6 +359,9 @@ pub struct Update<'a> {
     pub display: Option<&'a str>,
     /// Set the location (`None`: keep it, or `on_site` for a new account).
     pub location: Option<Location>,
+    /// Set the role (`None`: keep it, or none written, meaning `operator`, for a new
+    /// account).
+    pub role: Option<Role>,
     pub credentials: &'a Credentials,
 }
 
@@ -333,6 +409,9 @@ pub fn upsert(text: &str, file: &str, u: &Update<'_>) -> Result<(String, Upserte
             if let Some(loc) = u.location {
                 set_str(t, "location", location_str(loc));
             }
+            if let Some(role) = u.role {
+                set_str(t, "role", role.as_str());
+            }
             set_credentials(t, u.credentials);
             Upserted::Updated
         }
@@ -347,6 +426,9 @@ pub fn upsert(text: &str, file: &str, u: &Update<'_>) -> Result<(String, Upserte
                 "location",
                 location_str(u.location.unwrap_or(Location::OnSite)),
             );
+            if let Some(role) = u.role {
+                set_str(&mut t, "role", role.as_str());
+            }
             set_credentials(&mut t, u.credentials);
             if tables.is_empty() && !text.is_empty() {
                 t.decor_mut().set_prefix("\n");

@@ -11,7 +11,7 @@ const IO_ALLOWED: &[&str] = &[
     "cli/",
     "clock.rs",
     "http/",
-    "store.rs",
+    "store/",
     "notify/email.rs",
     "notify/sms.rs",
 ];

@@ -419,6 +419,24 @@ fn waiting_caller_hears_the_position_then_asks_for_a_callback_with_a_key_and_is_
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+    // The same call is on the worklist the console shows, in the store's database; the
+    // call-record writer adds it right after the record, so it may lag the list by a moment.
+    let store = ugyelet::store::Store::open(&daemon.state_dir.join("outbox.db")).expect("store");
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        let work = store.worklist(false).expect("worklist");
+        let entry = work.iter().find(|e| e.number == "+36301234567");
+        if let Some(e) = entry {
+            assert_eq!(e.kinds, [ugyelet::store::WorkKind::Callback]);
+            assert_eq!((e.count, e.owner.as_deref()), (1, None));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the caller is not on the worklist: {work:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 #[test]

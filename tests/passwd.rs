@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use ugyelet::operators::Operators;
+use ugyelet::operators::{Operators, Role};
 use ugyelet::sip::auth::{CredentialStore, Credentials};
 
 fn scratch(what: &str) -> PathBuf {
@@ -127,5 +127,82 @@ fn passwd_refuses_a_bad_name_and_an_empty_password_without_touching_the_file() {
     // A missing file is no error for the loader: zero operators.
     let ops = Operators::load(&dir.join("operators.toml")).expect("missing is empty");
     assert!(ops.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn passwd_role_admin_is_written_kept_on_a_password_reset_and_the_console_login_accepts_it() {
+    let dir = scratch("role");
+    std::fs::write(dir.join("ugyelet.toml"), "[sip]\nrealm = \"budaors\"\n").expect("config");
+    let shipped = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("config/operators.toml"),
+    )
+    .expect("shipped operators file");
+    std::fs::write(dir.join("operators.toml"), &shipped).expect("copy");
+
+    let out = passwd(
+        &dir,
+        &["anna", "--role", "admin"],
+        Some("Titkos-jelszó-1"),
+        "",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A password reset from standard input: --password-stdin wins over the environment.
+    let out = passwd(
+        &dir,
+        &["anna", "--password-stdin"],
+        Some("not this one"),
+        "Uj-jelszo-2\n",
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = passwd(&dir, &["bela"], Some("bela-jelszava"), "");
+    assert!(out.status.success());
+
+    let path = dir.join("operators.toml");
+    let text = std::fs::read_to_string(&path).expect("written");
+    assert!(text.starts_with(&shipped), "comments kept:\n{text}");
+    assert_eq!(text.matches("role = \"admin\"").count(), 1, "{text}");
+    let ops = Operators::load(&path).expect("the daemon's loader accepts the file");
+    let anna = ops
+        .verify_password("anna", "budaors", "Uj-jelszo-2")
+        .expect("the new password logs in");
+    assert_eq!(anna.role, Role::Admin, "the reset kept the role");
+    assert!(
+        ops.verify_password("anna", "budaors", "Titkos-jelszó-1")
+            .is_none()
+    );
+    assert!(
+        ops.verify_password("anna", "budaors", "not this one")
+            .is_none()
+    );
+    assert_eq!(ops.get("bela").map(|o| o.role), Some(Role::Operator));
+
+    // Back to operator, and an unknown role is refused by the command line.
+    let out = passwd(
+        &dir,
+        &["anna", "--role", "operator"],
+        Some("Uj-jelszo-2"),
+        "",
+    );
+    assert!(out.status.success());
+    let ops = Operators::load(&path).expect("loads");
+    assert_eq!(ops.get("anna").map(|o| o.role), Some(Role::Operator));
+    let before = std::fs::read_to_string(&path).expect("file");
+    let out = passwd(&dir, &["anna", "--role", "boss"], Some("x"), "");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("boss"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("file"), before);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -5,24 +5,55 @@
 //! neither stored nor printed. The file is edited as text, keeping its comments and the other
 //! accounts ([`operators::upsert`]), and replaced atomically: a running daemon reloading it
 //! sees the old file or the new one, never half of it.
+//!
+//! `--role admin` lets the account manage the line in the web console; a password reset
+//! without `--role` keeps the role the account has.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ugyelet::config::Config;
 use ugyelet::driver::operators_file;
-use ugyelet::operators::{self, Update, Upserted};
+use ugyelet::operators::{self, Role, Update, Upserted};
 use ugyelet::sip::auth::Credentials;
 
+/// The flags of `ugyelet passwd`.
+#[derive(clap::Args)]
+pub struct Options {
+    /// SIP user name of the operator: a-z, 0-9, '.', '_' and '-'.
+    pub name: String,
+    /// on_site, or remote for a teleworker (offered calls only as overflow). Default for a
+    /// new account: on_site; an existing account keeps its own.
+    #[arg(long, value_parser = ["on_site", "remote"])]
+    pub location: Option<String>,
+    /// Name shown to supervisors, e.g. "Kovács Anna".
+    #[arg(long)]
+    pub display: Option<String>,
+    /// operator, or admin (may also manage accounts and the line in the web console).
+    /// Default for a new account: operator; an existing account keeps its own.
+    #[arg(long, value_parser = ["operator", "admin"])]
+    pub role: Option<String>,
+    /// Read the password from the first line of standard input, even on a terminal and
+    /// even when UGYELET_PASSWORD is set.
+    #[arg(long)]
+    pub password_stdin: bool,
+    /// Operators file to edit (default: [sip] operators of the configuration).
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
 /// Reads the password, computes both HA1s and writes the account into `file` (default:
-/// `[sip] operators`). `location` and `display` change only when given.
-pub fn passwd(
-    cfg: &Config,
-    name: &str,
-    location: Option<&str>,
-    display: Option<&str>,
-    file: Option<PathBuf>,
-) -> ExitCode {
+/// `[sip] operators`). Location, display name and role change only when given.
+pub fn passwd(cfg: &Config, opts: Options) -> ExitCode {
+    let Options {
+        name,
+        location,
+        display,
+        role,
+        password_stdin,
+        file,
+    } = opts;
+    let name = name.as_str();
     let path = file.unwrap_or_else(|| cfg.sip.operators.clone());
     if !operators::valid_name(name) {
         eprintln!(
@@ -30,7 +61,8 @@ pub fn passwd(
         );
         return ExitCode::from(2);
     }
-    let location = location.and_then(operators::parse_location);
+    let location = location.as_deref().and_then(operators::parse_location);
+    let role = role.as_deref().and_then(Role::parse);
     let text = match operators_file::read_or_empty(&path) {
         Ok(t) => t,
         Err(e) => {
@@ -38,7 +70,7 @@ pub fn passwd(
             return ExitCode::FAILURE;
         }
     };
-    let password = match read_password(name) {
+    let password = match read_password(name, password_stdin) {
         Ok(pw) => pw,
         Err(e) => {
             eprintln!("ugyelet passwd: {e}");
@@ -49,8 +81,9 @@ pub fn passwd(
     let file_name = path.display().to_string();
     let update = Update {
         name,
-        display,
+        display: display.as_deref(),
         location,
+        role,
         credentials: &credentials,
     };
     let (new_text, how) = match operators::upsert(&text, &file_name, &update) {
@@ -79,14 +112,20 @@ pub fn passwd(
     ExitCode::SUCCESS
 }
 
-/// The password: `UGYELET_PASSWORD`, else asked twice without echo on a terminal, else the
-/// first line of standard input.
-fn read_password(name: &str) -> Result<String, String> {
+/// The password: the first line of standard input with `--password-stdin`, else
+/// `UGYELET_PASSWORD`, else asked twice without echo on a terminal, else the first line of
+/// standard input.
+fn read_password(name: &str, from_stdin: bool) -> Result<String, String> {
     use std::io::{BufRead, IsTerminal};
 
-    let pw = if let Ok(pw) = std::env::var("UGYELET_PASSWORD") {
+    let env = if from_stdin {
+        None
+    } else {
+        std::env::var("UGYELET_PASSWORD").ok()
+    };
+    let pw = if let Some(pw) = env {
         pw
-    } else if std::io::stdin().is_terminal() {
+    } else if !from_stdin && std::io::stdin().is_terminal() {
         let first = rpassword::prompt_password(format!("Password for {name}: "))
             .map_err(|e| format!("cannot read the password: {e}"))?;
         let again = rpassword::prompt_password("Again: ")

@@ -18,6 +18,10 @@
 //! messages. A call waiting for its row hears silence for the few milliseconds of the
 //! commit; the caller is told "elküldtük" only after the commit returned.
 //!
+//! The same store holds the worklist and the console's sessions; the async methods here
+//! run those calls the same way (on a blocking thread, the time read here), except the
+//! callbacks the call-record writer adds from its own thread ([`Forms::add_callback_blocking`]).
+//!
 //! What a form message says and whether it may go is decided by
 //! [`crate::notify::compose`]; this module only reads the store, the clock and the form's
 //! file for it, and writes what it returns.
@@ -33,6 +37,7 @@ use std::time::Duration;
 
 use tracing::{debug, error, info, warn};
 
+use crate::cdr::CallRecord;
 use crate::config::{Config, NotifyConfig, SmsKind};
 use crate::notify::catalog::{Catalog, Form, LiveCatalog};
 use crate::notify::compose::{self, ComposeError, Composer};
@@ -41,7 +46,10 @@ use crate::notify::limit::SmsLimits;
 use crate::notify::link::LinkKey;
 use crate::notify::outbox::{RetryPolicy, State};
 use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
-use crate::store::{Channel, Enqueued, NewMessage, OfficeMail, Row, Store, VoiceMessage};
+use crate::store::{
+    Channel, ClaimResult, Enqueued, NewMessage, OfficeMail, ReleaseResult, Row, SessionRow, Store,
+    StoreError, VoiceMessage, WorkItem, WorkKind,
+};
 
 /// Why a form was not queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,7 +280,6 @@ impl Forms {
         n
     }
 
-    /// Messages for the admin API, newest `limit`, in `state` when given.
     /// Outbox messages per channel and state.
     pub async fn counts(&self) -> Result<Vec<(String, String, u64)>, String> {
         let store = Arc::clone(&self.store);
@@ -282,12 +289,141 @@ impl Forms {
             .map_err(|e| e.to_string())
     }
 
+    /// Messages for the admin API, newest `limit`, in `state` when given.
     pub async fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, String> {
         let store = Arc::clone(&self.store);
         tokio::task::spawn_blocking(move || lock(&store).list(state, limit))
             .await
             .map_err(|e| e.to_string())?
             .map_err(|e| e.to_string())
+    }
+
+    /// Runs `f` on the store on a blocking thread (every store call waits for the disk).
+    async fn with_store<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Store) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, String> {
+        let store = Arc::clone(&self.store);
+        tokio::task::spawn_blocking(move || f(&mut lock(&store)))
+            .await
+            .map_err(|e| format!("store task: {e}"))?
+            .map_err(|e| e.to_string())
+    }
+
+    /// Puts a finished call on the worklist as a callback (its caller, start time and
+    /// path). Blocking, a durable commit: for the call-record writer's own thread, never
+    /// for async code.
+    pub(super) fn add_callback_blocking(&self, r: &CallRecord) -> Result<u64, String> {
+        lock(&self.store)
+            .work_add(
+                &r.caller,
+                WorkKind::Callback,
+                r.start.as_millisecond(),
+                &r.path,
+                None,
+            )
+            .map_err(|e| e.to_string())
+    }
+
+    /// The worklist, open entries first (see [`Store::worklist`]).
+    pub async fn worklist(&self, include_done: bool) -> Result<Vec<WorkItem>, String> {
+        self.with_store(move |s| s.worklist(include_done)).await
+    }
+
+    /// One worklist entry, open or done.
+    pub async fn work_item(&self, id: u64) -> Result<Option<WorkItem>, String> {
+        self.with_store(move |s| s.work_item(id)).await
+    }
+
+    /// `owner` claims entry `id` now (see [`Store::work_claim`]).
+    pub async fn work_claim(&self, id: u64, owner: String) -> Result<ClaimResult, String> {
+        self.with_store(move |s| s.work_claim(id, &owner, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// Gives entry `id` to `owner` whoever holds it (an admin's decision, checked by the
+    /// caller; see [`Store::work_reassign`]).
+    pub async fn work_reassign(&self, id: u64, owner: String) -> Result<ClaimResult, String> {
+        self.with_store(move |s| s.work_reassign(id, &owner, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// `by` gives entry `id` back (see [`Store::work_release`]).
+    pub async fn work_release(&self, id: u64, by: String) -> Result<ReleaseResult, String> {
+        self.with_store(move |s| s.work_release(id, &by)).await
+    }
+
+    /// Replaces entry `id`'s note; false for an unknown id.
+    pub async fn work_note(&self, id: u64, note: String, by: String) -> Result<bool, String> {
+        self.with_store(move |s| s.work_note(id, &note, &by, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// Closes entry `id` and its voice messages (see [`Store::work_done`]).
+    pub async fn work_done(&self, id: u64, by: String) -> Result<Option<bool>, String> {
+        self.with_store(move |s| s.work_done(id, &by, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// How many worklist entries are open.
+    pub async fn work_open_count(&self) -> Result<u64, String> {
+        self.with_store(|s| s.work_open_count()).await
+    }
+
+    /// Stores a console session under its token's hash, created now (see
+    /// [`crate::store::sessions`]: the caller hashes, the token itself is never stored).
+    pub async fn create_session(
+        &self,
+        token_hash: String,
+        account: String,
+        role: String,
+        csrf: String,
+    ) -> Result<(), String> {
+        self.with_store(move |s| {
+            s.create_session(&token_hash, &account, &role, &csrf, crate::clock::unix_ms())
+        })
+        .await
+    }
+
+    /// The session stored under `token_hash`, whatever its age.
+    pub async fn session(&self, token_hash: String) -> Result<Option<SessionRow>, String> {
+        self.with_store(move |s| s.session(&token_hash)).await
+    }
+
+    /// Records that the session was used now; false when there is no such session.
+    pub async fn touch_session(&self, token_hash: String) -> Result<bool, String> {
+        self.with_store(move |s| s.touch_session(&token_hash, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// Logs one session out; false when there was none.
+    pub async fn delete_session(&self, token_hash: String) -> Result<bool, String> {
+        self.with_store(move |s| s.delete_session(&token_hash))
+            .await
+    }
+
+    /// Logs every session of `account` out; returns how many.
+    pub async fn delete_sessions_of(&self, account: String) -> Result<usize, String> {
+        self.with_store(move |s| s.delete_sessions_of(&account))
+            .await
+    }
+
+    /// Deletes sessions idle for longer than `idle` or older than `max_age`, counted from
+    /// now; returns how many.
+    pub async fn expire_sessions(
+        &self,
+        idle: Duration,
+        max_age: Duration,
+    ) -> Result<usize, String> {
+        let ms = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+        self.with_store(move |s| {
+            let now = crate::clock::unix_ms();
+            s.expire_sessions(
+                now.saturating_sub(ms(idle)),
+                now.saturating_sub(ms(max_age)),
+            )
+        })
+        .await
     }
 }
 

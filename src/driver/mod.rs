@@ -186,7 +186,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .metrics
         .plan_version
         .store(1, std::sync::atomic::Ordering::Relaxed);
-    let (records_tx, records_thread) = records::spawn(&cfg).map_err(StartError::Records)?;
+    let (records_tx, records_thread) =
+        records::spawn(&cfg, Arc::clone(&shared.forms)).map_err(StartError::Records)?;
     let board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
     let outlets = Outlets {
         to_sip: to_sip.clone(),

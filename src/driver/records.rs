@@ -1,5 +1,8 @@
 //! The call-record writer: one thread that owns the SQLite connection, so no call ever
-//! waits for the disk. It also applies the retention rules once an hour.
+//! waits for the disk. It also applies the retention rules once an hour, and puts every
+//! call that someone should return ([`crate::cdr::needs_callback`]) on the worklist, which
+//! lives in the other database, the store (a durable commit: done here, on this thread,
+//! for the same reason).
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -8,9 +11,14 @@ use std::time::Duration;
 use crate::cdr::{CallRecord, Records};
 use crate::config::Config;
 
+use super::forms::Forms;
+
 /// Starts the writer. Dropping every sender makes it flush and stop; join the handle to
 /// wait for that.
-pub(super) fn spawn(cfg: &Config) -> Result<(mpsc::Sender<CallRecord>, JoinHandle<()>), String> {
+pub(super) fn spawn(
+    cfg: &Config,
+    forms: std::sync::Arc<Forms>,
+) -> Result<(mpsc::Sender<CallRecord>, JoinHandle<()>), String> {
     let records = Records::open(&cfg.state.dir)?;
     let salt = match &cfg.records.salt {
         Some(s) if !s.is_empty() => s.clone(),
@@ -47,6 +55,11 @@ pub(super) fn spawn(cfg: &Config) -> Result<(mpsc::Sender<CallRecord>, JoinHandl
                     Ok(r) => {
                         if let Err(e) = records.insert(&r) {
                             tracing::error!("{e}");
+                        }
+                        if crate::cdr::needs_callback(&r.outcome)
+                            && let Err(e) = forms.add_callback_blocking(&r)
+                        {
+                            tracing::error!("call not put on the worklist: {e}");
                         }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => retention(),

@@ -119,6 +119,7 @@ fn upsert_adds_a_new_account_below_the_comments_of_a_fresh_file() {
             name: "anna",
             display: Some("Kovács Anna"),
             location: None,
+            role: None,
             credentials: &c,
         },
     )
@@ -147,6 +148,7 @@ fn upsert_updates_an_existing_account_and_keeps_comments_and_other_accounts() {
             name: "bela",
             display: None,
             location: Some(Location::Remote),
+            role: None,
             credentials: &new,
         },
     )
@@ -184,6 +186,7 @@ fn upsert_refuses_a_bad_name_and_a_broken_file() {
         name,
         display: None,
         location: None,
+        role: None,
         credentials: &c,
     };
     assert_eq!(
@@ -202,4 +205,116 @@ fn shipped_operators_file_is_valid_and_has_no_accounts() {
     let text = include_str!("../../config/operators.toml");
     let ops = Operators::parse(text, "config/operators.toml").expect("valid");
     assert!(ops.is_empty(), "the repository ships no real accounts");
+}
+
+#[test]
+fn role_defaults_to_operator_and_a_wrong_one_is_reported_with_its_location() {
+    let text = format!(
+        "{}role = \"admin\"\n\n{}",
+        account("anna", "on_site"),
+        account("bela", "remote")
+    );
+    let ops = Operators::parse(&text, FILE).expect("valid");
+    assert_eq!(ops.get("anna").map(|o| o.role), Some(Role::Admin));
+    assert_eq!(ops.get("bela").map(|o| o.role), Some(Role::Operator));
+    let text = format!("{}role = \"boss\"\n", account("anna", "on_site"));
+    assert_eq!(
+        Operators::parse(&text, FILE).expect_err("invalid"),
+        vec!["operators.toml:6:8: expected \"operator\" or \"admin\", found \"boss\""]
+    );
+}
+
+/// An operators file with one account, written by the code `ugyelet passwd` runs.
+fn file_with(name: &str, password: &str, role: Option<Role>) -> String {
+    let c = Credentials::from_password(name, "budaors", password);
+    let u = Update {
+        name,
+        display: None,
+        location: None,
+        role,
+        credentials: &c,
+    };
+    upsert("", FILE, &u).expect("written").0
+}
+
+#[test]
+fn the_right_password_logs_in_and_a_wrong_one_an_unknown_name_or_realm_do_not() {
+    let ops = Operators::parse(
+        &file_with("anna", "Titkos-jelszó-1", Some(Role::Admin)),
+        FILE,
+    )
+    .expect("valid");
+    let anna = ops
+        .verify_password("anna", "budaors", "Titkos-jelszó-1")
+        .expect("right password");
+    assert_eq!((anna.name.as_str(), anna.role), ("anna", Role::Admin));
+    assert!(
+        ops.verify_password("anna", "budaors", "titkos-jelszó-1")
+            .is_none()
+    );
+    assert!(ops.verify_password("anna", "budaors", "").is_none());
+    assert!(
+        ops.verify_password("anna", "ugyelet", "Titkos-jelszó-1")
+            .is_none(),
+        "the HA1s belong to the realm they were made with"
+    );
+    assert!(
+        ops.verify_password("bela", "budaors", "Titkos-jelszó-1")
+            .is_none()
+    );
+}
+
+#[test]
+fn an_account_with_one_digest_is_checked_against_it_and_every_digest_must_match() {
+    let md5_only = |name: &str, pw: &str| {
+        let c = Credentials::from_password(name, "budaors", pw);
+        format!(
+            "[[operator]]\nname = \"{name}\"\nha1_md5 = \"{}\"\n",
+            c.ha1_md5.expect("md5")
+        )
+    };
+    let ops = Operators::parse(&md5_only("anna", "jelszo"), FILE).expect("valid");
+    assert!(ops.verify_password("anna", "budaors", "jelszo").is_some());
+    assert!(ops.verify_password("anna", "budaors", "masik").is_none());
+    // A hand-edited file whose SHA-256 digest is still the old password's.
+    let old = Credentials::from_password("anna", "budaors", "regi");
+    let text = format!(
+        "{}ha1_sha256 = \"{}\"\n",
+        md5_only("anna", "uj"),
+        old.ha1_sha256.expect("sha256")
+    );
+    let ops = Operators::parse(&text, FILE).expect("valid");
+    assert!(ops.verify_password("anna", "budaors", "uj").is_none());
+    assert!(ops.verify_password("anna", "budaors", "regi").is_none());
+}
+
+#[test]
+fn upsert_writes_the_role_and_a_password_reset_without_one_keeps_it() {
+    let text = file_with("anna", "elso", Some(Role::Admin));
+    assert!(text.contains("role = \"admin\""), "{text}");
+    let c = Credentials::from_password("anna", "budaors", "masodik");
+    let reset = Update {
+        name: "anna",
+        display: None,
+        location: None,
+        role: None,
+        credentials: &c,
+    };
+    let (text, _) = upsert(&text, FILE, &reset).expect("reset");
+    let ops = Operators::parse(&text, FILE).expect("valid");
+    let anna = ops
+        .verify_password("anna", "budaors", "masodik")
+        .expect("new password");
+    assert_eq!(anna.role, Role::Admin, "the role is kept");
+    let demote = Update {
+        role: Some(Role::Operator),
+        ..reset
+    };
+    let (text, _) = upsert(&text, FILE, &demote).expect("demote");
+    let ops = Operators::parse(&text, FILE).expect("valid");
+    assert_eq!(ops.get("anna").map(|o| o.role), Some(Role::Operator));
+    assert_eq!(text.matches("role =").count(), 1, "{text}");
+    // A new account without a role gets none written: operator by default.
+    let plain = file_with("bela", "x", None);
+    assert!(!plain.contains("role"), "{plain}");
 }

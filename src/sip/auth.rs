@@ -164,6 +164,24 @@ impl Credentials {
             Algorithm::Sha256 => self.ha1_sha256.as_deref(),
         }
     }
+
+    /// Whether `password` is the one these HA1s were made from: the HA1 of
+    /// `username:realm:password` equals every HA1 present (RFC 7616 §3.4.2), compared in
+    /// constant time. False when there is none. Both are checked when both are present, so
+    /// a file with one stale digest does not let the old password in.
+    pub fn matches_password(&self, username: &str, realm: &str, password: &str) -> bool {
+        let mut any = false;
+        let mut all = true;
+        for alg in [Algorithm::Md5, Algorithm::Sha256] {
+            if let Some(stored) = self.ha1(alg) {
+                any = true;
+                let typed = ha1(alg, username, realm, password);
+                // No early exit: `&=` after computing each comparison.
+                all &= ct_eq(typed.as_bytes(), stored.to_ascii_lowercase().as_bytes());
+            }
+        }
+        any && all
+    }
 }
 
 /// Where the verifier looks up accounts.

@@ -595,3 +595,17 @@ fn parser_never_panics_on_mutated_input() {
         let _ = parse_authorization(&s);
     }
 }
+
+#[test]
+fn a_password_matches_its_own_ha1s_in_either_case_and_no_digest_matches_nothing() {
+    let c = Credentials::from_password(RFC_USER, RFC_REALM, RFC_PASS);
+    assert!(c.matches_password(RFC_USER, RFC_REALM, RFC_PASS));
+    assert!(!c.matches_password(RFC_USER, RFC_REALM, "circle of life"));
+    assert!(!c.matches_password("mufasa", RFC_REALM, RFC_PASS));
+    let upper = Credentials {
+        ha1_md5: c.ha1_md5.as_deref().map(str::to_ascii_uppercase),
+        ha1_sha256: None,
+    };
+    assert!(upper.matches_password(RFC_USER, RFC_REALM, RFC_PASS));
+    assert!(!Credentials::default().matches_password(RFC_USER, RFC_REALM, RFC_PASS));
+}

@@ -1,59 +1,15 @@
-//! The durable outbox: SQLite on disk.
-//!
-//! Every SMS and email is a row here *before* the caller hears "elküldtük": [`Store::enqueue`]
-//! returns only after the commit is on disk. The database runs in WAL mode with
-//! `synchronous=FULL`; SQLite's documentation (pragma `synchronous`): in WAL mode, FULL
-//! syncs the WAL after each transaction commit, so a committed row survives a crash or power
-//! loss (NORMAL would only guarantee consistency, not durability).
+//! The outbox table: every SMS and email, from queued to delivered or failed.
 //!
 //! Each state change is one transaction that checks the state it moves from
 //! (`UPDATE … WHERE id = ? AND state = ?`), so two writers cannot both move a message and
 //! delivery reports cannot move one backwards. After a crash, rows left in `sending` are
 //! handed back by [`Store::pending`]; the outbox core queues them again with the same
 //! idempotency key.
-//!
-//! Times are Unix milliseconds passed in by the caller; this module reads no clock.
 
-use std::path::Path;
+use rusqlite::{OptionalExtension, params};
 
-use rusqlite::{Connection, OptionalExtension, params};
-
-/// How a message travels; stored as its [`Channel::as_str`] name.
-pub use crate::notify::Channel;
+use super::{Channel, Store, StoreError};
 use crate::notify::outbox::{Event, Outbox, Report, State};
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS outbox (
-    id          INTEGER PRIMARY KEY,
-    key         TEXT    NOT NULL UNIQUE,
-    channel     TEXT    NOT NULL CHECK (channel IN ('sms', 'email')),
-    recipient   TEXT    NOT NULL,
-    form_id     TEXT,
-    subject     TEXT,
-    body        TEXT    NOT NULL,
-    state       TEXT    NOT NULL,
-    attempts    INTEGER NOT NULL DEFAULT 0,
-    due_ms      INTEGER,
-    last_error  TEXT,
-    provider_id TEXT,
-    created_ms  INTEGER NOT NULL,
-    updated_ms  INTEGER NOT NULL,
-    downloads   INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS outbox_state_due ON outbox (state, due_ms);
-CREATE INDEX IF NOT EXISTS outbox_provider ON outbox (provider_id);
-CREATE TABLE IF NOT EXISTS voice_messages (
-    id          INTEGER PRIMARY KEY,
-    key         TEXT    NOT NULL UNIQUE,
-    caller      TEXT,
-    created_ms  INTEGER NOT NULL,
-    menu_path   TEXT    NOT NULL,
-    file        TEXT    NOT NULL,
-    seconds     REAL    NOT NULL,
-    outbox_id   INTEGER,
-    done_ms     INTEGER
-);
-";
 
 const COLUMNS: &str = "id, key, channel, recipient, form_id, subject, body, state, attempts, \
                        due_ms, last_error, provider_id, created_ms, updated_ms, downloads, \
@@ -95,74 +51,12 @@ pub struct Row {
     pub attachment: Option<String>,
 }
 
-/// A voice message (or, when silent, a callback request) left by a caller.
-#[derive(Debug, Clone, PartialEq)]
-pub struct VoiceMessage {
-    pub id: u64,
-    pub key: String,
-    /// E.164 when the caller ID could be normalised.
-    pub caller: Option<String>,
-    pub created_ms: i64,
-    pub menu_path: String,
-    /// The WAV file.
-    pub file: String,
-    pub seconds: f64,
-    /// The email to the office, when one was queued.
-    pub outbox_id: Option<u64>,
-    pub done_ms: Option<i64>,
-}
-
-/// The email that tells the office about a voice message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OfficeMail {
-    pub to: String,
-    pub subject: String,
-    pub body: String,
-}
-
 /// What [`Store::enqueue`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Enqueued {
     pub id: u64,
     /// False when a row with the same key already existed (nothing was written).
     pub created: bool,
-}
-
-/// Store errors.
-#[derive(Debug)]
-pub enum StoreError {
-    Sqlite(rusqlite::Error),
-    /// A row holds a value this version cannot read (hand-edited or from a newer version).
-    Corrupt {
-        id: i64,
-        column: &'static str,
-        found: String,
-    },
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Sqlite(e) => write!(f, "outbox database: {e}"),
-            Self::Corrupt { id, column, found } => {
-                write!(f, "outbox row {id}: unexpected {column} {found:?}")
-            }
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Sqlite(e)
-    }
-}
-
-/// The outbox database.
-#[derive(Debug)]
-pub struct Store {
-    conn: Connection,
 }
 
 fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> {
@@ -173,6 +67,7 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> 
     let downloads: i64 = r.get(14)?;
     let Some(channel) = Channel::parse(&channel) else {
         return Ok(Err(StoreError::Corrupt {
+            table: "outbox",
             id,
             column: "channel",
             found: channel,
@@ -180,6 +75,7 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> 
     };
     let Some(state) = State::parse(&state) else {
         return Ok(Err(StoreError::Corrupt {
+            table: "outbox",
             id,
             column: "state",
             found: state,
@@ -206,30 +102,6 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Row, StoreError>> 
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` in WAL mode with full sync.
-    pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let conn = Connection::open(path)?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.execute_batch(SCHEMA)?;
-        // Databases made before voice messages lack the attachment column.
-        let has_attachment: bool = conn
-            .prepare("SELECT 1 FROM pragma_table_info('outbox') WHERE name = 'attachment'")?
-            .exists([])?;
-        if !has_attachment {
-            conn.execute_batch("ALTER TABLE outbox ADD COLUMN attachment TEXT")?;
-        }
-        Ok(Self { conn })
-    }
-
-    /// The journal mode in force (`"wal"` after [`Store::open`]).
-    pub fn journal_mode(&self) -> Result<String, StoreError> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?)
-    }
-
     /// Writes a queued message, due now, and commits it durably. `body` makes the text
     /// from the new row's id (an SMS link names its message); it is not called when the
     /// key already exists, and then the existing row's id comes back.
@@ -387,38 +259,6 @@ impl Store {
         Ok(out)
     }
 
-    /// The newest `limit` messages, in `state` when given, oldest first.
-    /// Data protection: deletes messages created before `before_ms` that are finished
-    /// (sent, delivered or failed: queued ones are promises still to keep), and voice
-    /// messages created before it that were marked done. Returns how many of each, and the
-    /// recordings' files for the caller to delete.
-    pub fn apply_retention(&mut self, before_ms: i64) -> Result<(usize, Vec<String>), StoreError> {
-        let tx = self.conn.transaction()?;
-        let files: Vec<String> = {
-            let mut stmt = tx.prepare(
-                "SELECT file FROM voice_messages WHERE created_ms < ?1 AND done_ms IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([before_ms], |r| r.get::<_, String>(0))?;
-            let mut v = Vec::new();
-            for r in rows {
-                v.push(r?);
-            }
-            v
-        };
-        tx.execute(
-            "DELETE FROM voice_messages WHERE created_ms < ?1 AND done_ms IS NOT NULL",
-            [before_ms],
-        )?;
-        let outbox = tx.execute(
-            "DELETE FROM outbox WHERE created_ms < ?1 \
-             AND state IN ('sent', 'delivered', 'failed') \
-             AND id NOT IN (SELECT outbox_id FROM voice_messages WHERE outbox_id IS NOT NULL)",
-            [before_ms],
-        )?;
-        tx.commit()?;
-        Ok((outbox, files))
-    }
-
     /// Messages per channel and state, for metrics.
     pub fn counts(&self) -> Result<Vec<(String, String, u64)>, StoreError> {
         let mut stmt = self
@@ -438,6 +278,7 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest `limit` messages, in `state` when given, oldest first.
     pub fn list(&self, state: Option<State>, limit: u32) -> Result<Vec<Row>, StoreError> {
         let sql = format!(
             "SELECT * FROM (SELECT {COLUMNS} FROM outbox WHERE ?1 IS NULL OR state = ?1 \
@@ -450,109 +291,6 @@ impl Store {
             out.push(r??);
         }
         Ok(out)
-    }
-
-    /// Records a voice message and, when `mail` is given, queues the email to the office
-    /// with the WAV attached, in one transaction. The same key again changes nothing and
-    /// returns the first message's id.
-    pub fn add_voice_message(
-        &mut self,
-        msg: &VoiceMessage,
-        mail: Option<&OfficeMail>,
-    ) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
-        let existing: Option<i64> = tx
-            .query_row(
-                "SELECT id FROM voice_messages WHERE key = ?1",
-                [&msg.key],
-                |r| r.get(0),
-            )
-            .optional()?;
-        if let Some(id) = existing {
-            return Ok(id as u64);
-        }
-        let outbox_id = match mail {
-            None => None,
-            Some(m) => {
-                tx.execute(
-                    "INSERT INTO outbox (key, channel, recipient, subject, body, state, due_ms, \
-                     created_ms, updated_ms, attachment) \
-                     VALUES (?1, 'email', ?2, ?3, ?4, 'queued', ?5, ?5, ?5, ?6)",
-                    params![
-                        format!("{}/mail", msg.key),
-                        m.to,
-                        m.subject,
-                        m.body,
-                        msg.created_ms,
-                        msg.file
-                    ],
-                )?;
-                Some(tx.last_insert_rowid())
-            }
-        };
-        tx.execute(
-            "INSERT INTO voice_messages (key, caller, created_ms, menu_path, file, seconds, \
-             outbox_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            params![
-                msg.key,
-                msg.caller,
-                msg.created_ms,
-                msg.menu_path,
-                msg.file,
-                msg.seconds,
-                outbox_id
-            ],
-        )?;
-        let id = tx.last_insert_rowid();
-        tx.commit()?;
-        Ok(id as u64)
-    }
-
-    /// Voice messages, oldest first; only those not yet marked done unless `all`.
-    pub fn voice_messages(&self, all: bool) -> Result<Vec<VoiceMessage>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, key, caller, created_ms, menu_path, file, seconds, outbox_id, done_ms \
-             FROM voice_messages WHERE ?1 OR done_ms IS NULL ORDER BY id",
-        )?;
-        let rows = stmt.query_map([all], |r| {
-            Ok(VoiceMessage {
-                id: r.get::<_, i64>(0)? as u64,
-                key: r.get(1)?,
-                caller: r.get(2)?,
-                created_ms: r.get(3)?,
-                menu_path: r.get(4)?,
-                file: r.get(5)?,
-                seconds: r.get(6)?,
-                outbox_id: r.get::<_, Option<i64>>(7)?.map(|i| i as u64),
-                done_ms: r.get(8)?,
-            })
-        })?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r?);
-        }
-        Ok(out)
-    }
-
-    /// Marks a voice message handled. `None` for an unknown id; `Some(false)` when it was
-    /// already done.
-    pub fn voice_message_done(&mut self, id: u64, now_ms: i64) -> Result<Option<bool>, StoreError> {
-        let n = self.conn.execute(
-            "UPDATE voice_messages SET done_ms = ?1 WHERE id = ?2 AND done_ms IS NULL",
-            params![now_ms, id as i64],
-        )?;
-        if n == 1 {
-            return Ok(Some(true));
-        }
-        let known: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT id FROM voice_messages WHERE id = ?1",
-                [id as i64],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(known.map(|_| false))
     }
 
     /// Applies a delivery report to message `id`, only forward. Returns the new state,
@@ -573,6 +311,7 @@ impl Store {
             return Ok(None);
         };
         let from = State::parse(&current).ok_or(StoreError::Corrupt {
+            table: "outbox",
             id: id as i64,
             column: "state",
             found: current.clone(),
@@ -611,27 +350,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct TempDb(std::path::PathBuf);
-
-    impl TempDb {
-        fn new(name: &str) -> Self {
-            let dir =
-                std::env::temp_dir().join(format!("ugyelet-store-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            Self(dir)
-        }
-        fn path(&self) -> std::path::PathBuf {
-            self.0.join("outbox.sqlite")
-        }
-    }
-
-    impl Drop for TempDb {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::store::testdb::TempDb;
 
     fn sms(key: &str) -> NewMessage {
         NewMessage {
@@ -674,54 +393,6 @@ mod tests {
         assert_eq!(row.due_ms, Some(1_000));
         assert_eq!(row.recipient, "+36301234567");
         assert_eq!(s.pending(0).expect("pending").len(), 1);
-    }
-
-    #[test]
-    fn retention_deletes_old_finished_messages_and_keeps_waiting_ones() {
-        let db = TempDb::new("retention");
-        let mut s = Store::open(&db.path()).expect("open");
-        let sent = s
-            .enqueue(&sms("old-sent"), 1_000, |_| "a".into())
-            .expect("enqueue")
-            .id;
-        assert!(
-            s.apply(&ev(sent, State::Queued, State::Sending, 1), None, 1_001)
-                .expect("apply")
-        );
-        assert!(
-            s.apply(&ev(sent, State::Sending, State::Sent, 1), None, 1_002)
-                .expect("apply")
-        );
-        let waiting = s
-            .enqueue(&sms("old-queued"), 1_000, |_| "b".into())
-            .expect("enqueue")
-            .id;
-        let young = s
-            .enqueue(&sms("new-sent"), 50_000, |_| "c".into())
-            .expect("enqueue")
-            .id;
-        assert!(
-            s.apply(&ev(young, State::Queued, State::Sending, 1), None, 50_001)
-                .expect("apply")
-        );
-        assert!(
-            s.apply(&ev(young, State::Sending, State::Sent, 1), None, 50_002)
-                .expect("apply")
-        );
-        let (deleted, files) = s.apply_retention(10_000).expect("retention");
-        assert_eq!((deleted, files.len()), (1, 0));
-        assert!(
-            s.get(sent).expect("read").is_none(),
-            "old sent message deleted"
-        );
-        assert!(
-            s.get(waiting).expect("read").is_some(),
-            "a queued message is never deleted"
-        );
-        assert!(
-            s.get(young).expect("read").is_some(),
-            "a young message is kept"
-        );
     }
 
     #[test]
@@ -839,51 +510,6 @@ mod tests {
         let all = s.list(None, 10).expect("list");
         assert_eq!(all.iter().map(|r| r.id).collect::<Vec<_>>(), [a, b]);
         assert_eq!(s.list(None, 1).expect("list")[0].id, b, "newest first kept");
-    }
-
-    #[test]
-    fn a_voice_message_and_its_office_mail_are_one_write_and_listed_until_done() {
-        let db = TempDb::new("voice");
-        let mut s = Store::open(&db.path()).expect("open");
-        let msg = VoiceMessage {
-            id: 0,
-            key: "call-1/record".into(),
-            caller: Some("+36301234567".into()),
-            created_ms: 5,
-            menu_path: "welcome>record".into(),
-            file: "/var/lib/ugyelet/messages/a.wav".into(),
-            seconds: 3.5,
-            outbox_id: None,
-            done_ms: None,
-        };
-        let mail = OfficeMail {
-            to: "office@example.hu".into(),
-            subject: "Hangüzenet".into(),
-            body: "b".into(),
-        };
-        let id = s.add_voice_message(&msg, Some(&mail)).expect("add");
-        assert_eq!(s.add_voice_message(&msg, Some(&mail)).expect("again"), id);
-        let listed = s.voice_messages(false).expect("list");
-        assert_eq!(listed.len(), 1);
-        let row = s
-            .get(listed[0].outbox_id.expect("mail queued"))
-            .expect("get")
-            .expect("row");
-        assert_eq!(
-            row.attachment.as_deref(),
-            Some("/var/lib/ugyelet/messages/a.wav")
-        );
-        assert_eq!((row.channel, row.state), (Channel::Email, State::Queued));
-        assert_eq!(
-            s.pending(0).expect("pending").len(),
-            1,
-            "one email, not two"
-        );
-        assert_eq!(s.voice_message_done(id, 9).expect("done"), Some(true));
-        assert_eq!(s.voice_message_done(id, 9).expect("done"), Some(false));
-        assert_eq!(s.voice_message_done(id + 1, 9).expect("done"), None);
-        assert!(s.voice_messages(false).expect("list").is_empty());
-        assert_eq!(s.voice_messages(true).expect("list")[0].done_ms, Some(9));
     }
 
     #[test]
