@@ -12,8 +12,10 @@ use crate::http::daemon::{
     ReloadStatus, Serving, SessionRecord,
 };
 use crate::notify::outbox::State;
-use crate::sip::auth::{Algorithm, ha1};
+use crate::operators::Role;
 use crate::store::{Channel, Row, VoiceMessage};
+use crate::store::{ClaimResult, ReleaseResult, WorkItem};
+use std::time::Duration;
 
 impl Daemon for Shared {
     fn admin_token(&self) -> Option<&str> {
@@ -153,15 +155,9 @@ impl Daemon for Shared {
     }
 
     fn check_password(&self, name: &str, password: &str) -> Option<Account> {
-        let accounts = self.accounts();
-        let op = accounts.get(name)?;
-        let realm = &self.cfg.sip.realm;
-        let matches = |alg: Algorithm| {
-            op.credentials
-                .ha1(alg)
-                .is_some_and(|stored| same(stored, &ha1(alg, name, realm, password)))
-        };
-        (matches(Algorithm::Sha256) || matches(Algorithm::Md5)).then(|| account(op))
+        self.accounts()
+            .verify_password(name, &self.cfg.sip.realm, password)
+            .map(account)
     }
 
     fn account(&self, name: &str) -> Option<Account> {
@@ -171,33 +167,81 @@ impl Daemon for Shared {
     async fn session_create(
         &self,
         token_hash: String,
-        session: SessionRecord,
+        account: &Account,
+        csrf: String,
     ) -> Result<(), String> {
-        self.sessions_lock().insert(token_hash, session);
-        Ok(())
+        let role = if account.admin {
+            Role::Admin
+        } else {
+            Role::Operator
+        };
+        self.forms
+            .create_session(
+                token_hash,
+                account.name.clone(),
+                role.as_str().to_owned(),
+                csrf,
+            )
+            .await
     }
 
     async fn session(&self, token_hash: String) -> Result<Option<SessionRecord>, String> {
-        Ok(self.sessions_lock().get(&token_hash).cloned())
+        Ok(self
+            .forms
+            .session(token_hash)
+            .await?
+            .map(|s| SessionRecord {
+                account: s.account,
+                csrf: s.csrf,
+                created_ms: s.created_ms,
+                last_seen_ms: s.last_seen_ms,
+            }))
     }
 
-    async fn session_touch(&self, token_hash: String, now_ms: i64) -> Result<(), String> {
-        if let Some(s) = self.sessions_lock().get_mut(&token_hash) {
-            s.last_seen_ms = now_ms;
-        }
-        Ok(())
+    async fn session_touch(&self, token_hash: String) -> Result<(), String> {
+        self.forms.touch_session(token_hash).await.map(|_| ())
     }
 
     async fn session_delete(&self, token_hash: String) -> Result<(), String> {
-        self.sessions_lock().remove(&token_hash);
-        Ok(())
+        self.forms.delete_session(token_hash).await.map(|_| ())
+    }
+
+    async fn sessions_expire(&self) -> Result<usize, String> {
+        let s = self.console_settings();
+        self.forms
+            .expire_sessions(
+                Duration::from_secs(s.idle_timeout_s),
+                Duration::from_secs(s.max_age_s),
+            )
+            .await
+    }
+
+    async fn worklist(&self, include_done: bool) -> Result<Vec<WorkItem>, String> {
+        self.forms.worklist(include_done).await
+    }
+
+    async fn work_claim(&self, id: u64, owner: String) -> Result<ClaimResult, String> {
+        self.forms.work_claim(id, owner).await
+    }
+
+    async fn work_release(&self, id: u64, by: String) -> Result<ReleaseResult, String> {
+        self.forms.work_release(id, by).await
+    }
+
+    async fn work_note(&self, id: u64, note: String, by: String) -> Result<bool, String> {
+        self.forms.work_note(id, note, by).await
+    }
+
+    async fn work_done(&self, id: u64, by: String) -> Result<Option<bool>, String> {
+        self.forms.work_done(id, by).await
+    }
+
+    async fn work_open_count(&self) -> Result<u64, String> {
+        self.forms.work_open_count().await
     }
 
     fn path_label(&self, path: &str) -> String {
-        path.split(['>', ',', ' '])
-            .filter(|p| !p.is_empty())
-            .collect::<Vec<_>>()
-            .join(" › ")
+        self.current().plan.path_label(path)
     }
 
     fn simulate(&self, at: &str, from: &str, keys: &str) -> Result<Vec<String>, String> {
@@ -221,18 +265,9 @@ fn account(op: &crate::operators::Operator) -> Account {
     Account {
         name: op.name.clone(),
         display: op.display.clone(),
-        admin: false,
+        admin: op.role == Role::Admin,
         remote: op.location == crate::acd::Location::Remote,
     }
-}
-
-/// Equal without an early exit (the time taken says nothing about the stored hash).
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
 }
 
 impl Shared {
@@ -241,13 +276,5 @@ impl Shared {
             Ok(g) => std::sync::Arc::clone(&g),
             Err(p) => std::sync::Arc::clone(&p.into_inner()),
         }
-    }
-
-    fn sessions_lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, SessionRecord>> {
-        self.sessions
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }

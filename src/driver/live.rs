@@ -201,8 +201,6 @@ pub struct Shared {
     pub(crate) media_rx: super::media_rx::MediaRx,
     /// The operator accounts as last read (console logins check passwords against them).
     pub accounts: RwLock<Arc<crate::operators::Operators>>,
-    /// Console sessions by token hash.
-    pub sessions: Mutex<std::collections::HashMap<String, crate::http::daemon::SessionRecord>>,
 }
 
 impl Shared {

@@ -133,7 +133,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         accounts: std::sync::RwLock::new(Arc::new(
             crate::operators::Operators::load(&cfg.sip.operators).unwrap_or_default(),
         )),
-        sessions: std::sync::Mutex::new(std::collections::HashMap::new()),
     });
 
     let listen = cfg.sip.listen;

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::ManualOverride;
 use crate::notify::outbox::State;
-use crate::store::{Channel, Row, VoiceMessage};
+use crate::store::{Channel, ClaimResult, ReleaseResult, Row, VoiceMessage, WorkItem};
 
 /// A call in progress as the admin API shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -170,22 +170,50 @@ pub trait Daemon: Send + Sync + 'static {
     fn check_password(&self, name: &str, password: &str) -> Option<Account>;
     /// The account as `operators.toml` has it now (a removed account ends its sessions).
     fn account(&self, name: &str) -> Option<Account>;
+    /// Stores a new session (created now) under its token's hash.
     fn session_create(
         &self,
         token_hash: String,
-        session: SessionRecord,
+        account: &Account,
+        csrf: String,
     ) -> impl Future<Output = Result<(), String>> + Send;
     fn session(
         &self,
         token_hash: String,
     ) -> impl Future<Output = Result<Option<SessionRecord>, String>> + Send;
-    fn session_touch(
-        &self,
-        token_hash: String,
-        now_ms: i64,
-    ) -> impl Future<Output = Result<(), String>> + Send;
+    /// Records that the session was used now.
+    fn session_touch(&self, token_hash: String) -> impl Future<Output = Result<(), String>> + Send;
     fn session_delete(&self, token_hash: String)
     -> impl Future<Output = Result<(), String>> + Send;
+    /// Ends sessions idle or old beyond the console settings.
+    fn sessions_expire(&self) -> impl Future<Output = Result<usize, String>> + Send;
+    /// Callbacks and voice messages to deal with (open first, oldest first).
+    fn worklist(
+        &self,
+        include_done: bool,
+    ) -> impl Future<Output = Result<Vec<WorkItem>, String>> + Send;
+    fn work_claim(
+        &self,
+        id: u64,
+        owner: String,
+    ) -> impl Future<Output = Result<ClaimResult, String>> + Send;
+    fn work_release(
+        &self,
+        id: u64,
+        by: String,
+    ) -> impl Future<Output = Result<ReleaseResult, String>> + Send;
+    fn work_note(
+        &self,
+        id: u64,
+        note: String,
+        by: String,
+    ) -> impl Future<Output = Result<bool, String>> + Send;
+    fn work_done(
+        &self,
+        id: u64,
+        by: String,
+    ) -> impl Future<Output = Result<Option<bool>, String>> + Send;
+    fn work_open_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
     /// A call's menu path (node names joined as calls record them) in readable Hungarian.
     fn path_label(&self, path: &str) -> String;
     /// The forms an operator can send.

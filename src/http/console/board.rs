@@ -31,20 +31,26 @@ pub struct OperatorRow {
     pub logged_in: bool,
     /// The call the operator is on, when on one.
     #[serde(default)]
-    pub call: Option<CurrentCall>,
+    pub current_call: Option<CurrentCall>,
 }
 
 /// An operator's current call.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct CurrentCall {
-    #[serde(default)]
-    pub id: Option<u64>,
+    /// E.164, or as received.
     #[serde(default)]
     pub caller: String,
+    /// Grouped for people ("+36 30 123 4567", "rejtett szám").
+    #[serde(default)]
+    pub caller_display: String,
+    /// The menu path as node names.
     #[serde(default)]
     pub path: String,
+    /// The menu path in readable Hungarian (from the plan the call ran on).
     #[serde(default)]
-    pub since_s: Option<u64>,
+    pub path_label: String,
+    #[serde(default)]
+    pub on_call_s: Option<u64>,
 }
 
 /// One waiting caller.
@@ -59,7 +65,11 @@ pub struct WaitingRow {
     #[serde(default)]
     pub caller: String,
     #[serde(default)]
+    pub caller_display: String,
+    #[serde(default)]
     pub path: String,
+    #[serde(default)]
+    pub path_label: String,
     #[serde(default)]
     pub ringing: Vec<String>,
 }
@@ -118,11 +128,13 @@ mod tests {
                            "pause_reason": "ebéd", "reachable": true, "logged_in": true,
                            "idle_s": null, "calls_taken": 3}],
             "waiting": [{"call": 7, "queue": "operators", "position": 1, "waited_s": 12,
-                         "ringing": ["bela"], "caller": "+36301234567", "path": "main>queue"}]
+                         "ringing": ["bela"], "caller": "+36301234567", "path": "main>queue",
+                         "caller_display": "+36 30 123 4567", "path_label": "Főmenü › Ügyintéző"}]
         });
         let b = Board::from_json(&v);
         assert_eq!(b.operator("anna").map(|o| o.state.as_str()), Some("paused"));
         assert_eq!(b.waiting[0].caller, "+36301234567");
+        assert_eq!(b.waiting[0].path_label, "Főmenü › Ügyintéző");
         assert_eq!(b.waiting[0].ringing, ["bela"]);
         assert_eq!(
             Board::from_json(&serde_json::json!("nonsense")),

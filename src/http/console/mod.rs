@@ -10,6 +10,9 @@
 //! | POST   | `/ugyelet/allapot`   | operator | log in/out of the queue, pause, back           |
 //! | POST   | `/ugyelet/kuldes`    | operator | send a form by SMS or email                    |
 //! | GET    | `/esemenyek`         | session  | live updates (Server-Sent Events)              |
+//! | GET    | `/visszahivasok`     | operator | callbacks and voice messages: claim, note, done |
+//! | POST   | `/visszahivasok/{id}/{vallalom,visszaadom,kesz,megjegyzes}` | operator | claim, release, done, note |
+//! | GET    | `/hangposta/{id}`    | operator | a voice message's WAV                          |
 //! | GET    | `/felugyelet`        | admin    | wallboard: operators, waiting callers          |
 //! | GET    | `/beallitasok`       | admin    | manual override, dial plan, reload, simulator  |
 //! | POST   | `/beallitasok/felulbiralas` | admin | set the manual override                    |
@@ -31,6 +34,7 @@ pub mod auth;
 pub mod board;
 pub mod pages;
 pub mod throttle;
+pub mod worklist;
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -49,7 +53,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 
 use crate::acd::AgentOp;
-use crate::http::daemon::{Account, Daemon, SessionRecord};
+use crate::http::daemon::{Account, Daemon};
 use crate::store::{Channel, Row};
 use board::Board;
 use pages::Viewer;
@@ -81,8 +85,18 @@ impl<D: Daemon> Console<D> {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut n: u64 = 0;
             loop {
                 tick.tick().await;
+                n += 1;
+                // Once a minute, sessions idle or old beyond the settings are deleted.
+                if n % 240 == 1 {
+                    match d.sessions_expire().await {
+                        Ok(0) => {}
+                        Ok(k) => info!(sessions = k, "console sessions expired"),
+                        Err(e) => warn!("console sessions not expired: {e}"),
+                    }
+                }
                 let snap = snapshot(d.as_ref()).await;
                 tx.send_if_modified(|old| {
                     if **old == snap {
@@ -117,7 +131,7 @@ async fn snapshot<D: Daemon>(d: &D) -> Snapshot {
     Snapshot {
         board,
         sent,
-        open_work: 0,
+        open_work: d.work_open_count().await.unwrap_or(0),
     }
 }
 
@@ -131,6 +145,9 @@ pub fn router<D: Daemon>(console: Arc<Console<D>>) -> Router {
         .route("/ugyelet/allapot", post(set_state::<D>))
         .route("/ugyelet/kuldes", post(send::<D>))
         .route("/esemenyek", get(events::<D>))
+        .route("/visszahivasok", get(worklist::list::<D>))
+        .route("/visszahivasok/{id}/{action}", post(worklist::act::<D>))
+        .route("/hangposta/{id}", get(worklist::voice::<D>))
         .route("/felugyelet", get(admin::wallboard::<D>))
         .route("/beallitasok", get(admin::settings::<D>))
         .route("/beallitasok/felulbiralas", post(admin::set_override::<D>))
@@ -212,7 +229,7 @@ async fn who<D: Daemon>(c: &Console<D>, headers: &HeaderMap) -> Option<(Who, Str
     };
     // One write a minute is enough to keep the idle clock honest.
     if now - rec.last_seen_ms > 60_000 {
-        let _ = c.daemon.session_touch(hash.clone(), now).await;
+        let _ = c.daemon.session_touch(hash.clone()).await;
     }
     Some((
         Who {
@@ -339,14 +356,11 @@ async fn login<D: Daemon>(
     };
     lock(&c.throttle).succeeded(addr, &name);
     let token = auth::new_token();
-    let now = c.daemon.now().as_millisecond();
-    let rec = SessionRecord {
-        account: account.name.clone(),
-        csrf: auth::new_token(),
-        created_ms: now,
-        last_seen_ms: now,
-    };
-    if let Err(e) = c.daemon.session_create(auth::token_hash(&token), rec).await {
+    if let Err(e) = c
+        .daemon
+        .session_create(auth::token_hash(&token), &account, auth::new_token())
+        .await
+    {
         warn!("console login failed: session not stored: {e}");
         return login_form(
             Some("A belépés most nem sikerült (belső hiba). Próbálja újra."),

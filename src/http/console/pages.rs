@@ -221,9 +221,9 @@ pub fn waiting(board: &Board, label: &dyn Fn(&str) -> String) -> Markup {
                     @for w in &board.waiting {
                         tr {
                             td { (w.position) "." }
-                            td { (number(&w.caller)) }
+                            td { (shown_number(&w.caller_display, &w.caller)) }
                             td { (wait_hu(w.waited_s)) }
-                            td { (label(&w.path)) }
+                            td { (shown_path(&w.path_label, &w.path, label)) }
                             td { @if w.ringing.is_empty() { "–" } @else { (w.ringing.join(", ")) } }
                         }
                     }
@@ -258,14 +258,16 @@ pub fn colleagues(board: &Board) -> Markup {
 
 /// The operator's current call.
 pub fn my_call(board: &Board, me: &Account, label: &dyn Fn(&str) -> String) -> Markup {
-    let call = board.operator(&me.name).and_then(|o| o.call.as_ref());
+    let call = board
+        .operator(&me.name)
+        .and_then(|o| o.current_call.as_ref());
     html! {
         @match call {
             None => p { "Most nincs hívása." },
             Some(c) => dl {
-                dt { "Hívó" } dd { (number(&c.caller)) }
-                dt { "Honnan jött" } dd { (label(&c.path)) }
-                @if let Some(s) = c.since_s { dt { "Beszélgetés" } dd { (wait_hu(s)) } }
+                dt { "Hívó" } dd { (shown_number(&c.caller_display, &c.caller)) }
+                dt { "Honnan jött" } dd { (shown_path(&c.path_label, &c.path, label)) }
+                @if let Some(s) = c.on_call_s { dt { "Beszélgetés" } dd { (wait_hu(s)) } }
             },
         }
     }
@@ -351,7 +353,7 @@ pub fn duty(v: &Viewer<'_>, p: &DutyPage<'_>) -> Markup {
     let to = p
         .board
         .operator(&v.account.name)
-        .and_then(|o| o.call.as_ref())
+        .and_then(|o| o.current_call.as_ref())
         .map(|c| c.caller.clone())
         .filter(|c| crate::phone::is_mobile(c))
         .unwrap_or_default();
@@ -394,11 +396,21 @@ pub fn raw(s: &str) -> PreEscaped<&str> {
     PreEscaped(s)
 }
 
-/// A caller's number as people read it.
-fn number(e164: &str) -> String {
-    if e164.is_empty() {
-        "rejtett szám".to_owned()
+/// A caller's number as people read it: as the board grouped it, else grouped here.
+fn shown_number(display: &str, e164: &str) -> String {
+    if display.is_empty() {
+        crate::phone::for_people(e164)
     } else {
-        e164.to_owned()
+        display.to_owned()
+    }
+}
+
+/// A menu path as people read it: the label the call's own plan gave, else the plan
+/// served now.
+fn shown_path(path_label: &str, path: &str, label: &dyn Fn(&str) -> String) -> String {
+    if path_label.is_empty() {
+        label(path)
+    } else {
+        path_label.to_owned()
     }
 }
