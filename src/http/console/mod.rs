@@ -650,8 +650,15 @@ async fn events<D: Daemon>(State(c): State<Arc<Console<D>>>, headers: HeaderMap)
     let console = Arc::clone(&c);
     let stream = async_stream(move |tx| async move {
         let mut waiting_before: Option<usize> = None;
+        // The first message is sampled now: the shared snapshot may be a tick older than
+        // the page that just loaded, and must not show it an older state.
+        rx.borrow_and_update();
+        let mut fresh = Some(Arc::new(snapshot(console.daemon.as_ref()).await));
         loop {
-            let snap = Arc::clone(&rx.borrow_and_update());
+            let snap = match fresh.take() {
+                Some(s) => s,
+                None => Arc::clone(&rx.borrow_and_update()),
+            };
             let mut msg = serde_json::json!({ "regions": regions(&console, &who, &snap) });
             let waiting_now = snap.board.waiting.len();
             if let Some(before) = waiting_before

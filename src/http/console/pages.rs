@@ -182,13 +182,12 @@ pub fn my_state(board: &Board, me: &Account, csrf: &str) -> Markup {
                         input type="hidden" name="action" value="pause";
                         label for="szunet-ok" { "A szünet oka" }
                         select id="szunet-ok" name="reason" {
-                            option { "rövid szünet" }
-                            option { "ebéd" }
-                            option { "adminisztráció" }
-                            option { "megbeszélés" }
+                            @for r in ["rövid szünet", "ebéd", "adminisztráció", "megbeszélés"] {
+                                option value=(r) { (r) }
+                            }
                         }
                         " "
-                        button type="submit" { "Szünet" }
+                        button id="allapot-pause" type="submit" { "Szünet" }
                     }
                 }
                 (state_button(csrf, "logout", "Kilépés a sorból", None))
@@ -203,7 +202,7 @@ fn state_button(csrf: &str, action: &str, label: &str, reason: Option<&str>) -> 
             input type="hidden" name="csrf" value=(csrf);
             input type="hidden" name="action" value=(action);
             @if let Some(r) = reason { input type="hidden" name="reason" value=(r); }
-            button type="submit" { (label) }
+            button id=(format!("allapot-{action}")) type="submit" { (label) }
         }
     }
 }
@@ -333,7 +332,7 @@ pub fn send_form(forms: &[FormChoice], csrf: &str, to: &str, nonce: &str) -> Mar
                 label for="kinek" { "Kinek (mobilszám vagy e-mail-cím)" }
                 input id="kinek" name="to" type="text" required value=(to) autocomplete="off";
             }
-            button type="submit" { "Küldés" }
+            button id="kuldes-gomb" type="submit" { "Küldés" }
         }
     }
 }

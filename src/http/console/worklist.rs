@@ -62,7 +62,7 @@ pub fn item(w: &WorkItem, me: &str, csrf: &str, label: &dyn Fn(&str) -> String) 
                 dt { "Mit kért" } dd { (kinds_hu(&w.kinds)) }
                 dt { "Hányszor" } dd { (w.count) " alkalommal, először " (when(w.first_ms)) ", utoljára " (when(w.last_ms)) }
                 dt { "Honnan jött" } dd { (label(&w.path)) }
-                dt { "Kié" } dd {
+                dt { "Kié" } dd id=(format!("tulajdonos-{}", w.id)) {
                     @match &w.owner { None => "még senkié", Some(o) if o == me => "az enyém", Some(o) => (o) }
                 }
                 @if w.done {

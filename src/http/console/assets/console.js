@@ -2,28 +2,33 @@
 //
 // The server renders every region (the same HTML as the first page load) and sends them
 // together whenever something changed; this script only swaps a region when its HTML
-// changed, so a form someone is filling in elsewhere on the page is left alone. The
+// changed (compared as the browser parses it, so the first update after a page load, which
+// repeats what the page already shows, changes nothing), so a form someone is filling in
+// elsewhere on the page is left alone. The
 // browser's EventSource reconnects by itself after a daemon restart; if the session has
 // ended the stream is refused and the page reloads, which leads to the login page.
 (function () {
   "use strict";
-  var last = {};
   var announcer = document.getElementById("bejelentes");
 
   function apply(msg) {
     var regions = msg.regions || {};
     Object.keys(regions).forEach(function (id) {
       var el = document.getElementById(id);
-      if (!el || last[id] === regions[id]) { return; }
+      if (!el) { return; }
+      if (id === "munkalista-szam") {
+        if (el.textContent !== regions[id]) {
+          el.textContent = regions[id];
+          el.setAttribute("aria-label", regions[id] + " nyitott tétel");
+        }
+        return;
+      }
+      var parsed = document.createElement("template");
+      parsed.innerHTML = regions[id];
+      if (parsed.innerHTML === el.innerHTML) { return; }
       // Do not replace a region while someone is typing or choosing inside it.
       if (el.contains(document.activeElement) && document.activeElement.matches("input, select, textarea")) { return; }
-      last[id] = regions[id];
-      if (id === "munkalista-szam") {
-        el.textContent = regions[id];
-        el.setAttribute("aria-label", regions[id] + " nyitott tétel");
-      } else {
-        el.innerHTML = regions[id];
-      }
+      el.innerHTML = parsed.innerHTML;
     });
     if (msg.announce && announcer) {
       announcer.textContent = "";
