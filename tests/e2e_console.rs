@@ -272,7 +272,12 @@ async fn wrong_passwords_are_refused_and_throttled_forged_posts_refused_and_admi
     let op_cookie = session_cookie(&op).await;
 
     // An operator gets 403 on admin pages, and is not offered them.
-    for path in ["/felugyelet", "/beallitasok"] {
+    for path in [
+        "/felugyelet",
+        "/beallitasok",
+        "/hivasnaplo",
+        "/hivasnaplo.csv",
+    ] {
         let status = get_status(daemon.admin_port, path, &op_cookie);
         assert_eq!(status, 403, "{path}: an operator gets 403");
     }
@@ -345,6 +350,7 @@ async fn wrong_passwords_are_refused_and_throttled_forged_posts_refused_and_admi
         ("/felugyelet", "felugyelet", "Felügyelet"),
         ("/beallitasok", "beallitasok", "Beállítások"),
         ("/visszahivasok", "visszahivasok-ures", "Visszahívások"),
+        ("/hivasnaplo", "hivasnaplo-ures", "Hívásnapló"),
     ] {
         admin.goto(&format!("{}{path}", base(&daemon))).await;
         admin.wait_for_text("main h1", heading, 5 * SECOND).await;
@@ -470,4 +476,32 @@ async fn a_voice_message_left_on_the_closed_line_plays_in_the_worklist_and_is_cl
         .await;
     b.click("form[action$='/kesz'] button").await;
     b.wait_for_text("#munkalista-szam", "0", 5 * SECOND).await;
+
+    // The call is in the records: the admin finds it by outcome and number, and the CSV
+    // download holds the same row.
+    admin.goto(&format!("{}/hivasnaplo", base(&daemon))).await;
+    admin.select("#kimenet", "voicemail").await;
+    admin.fill("#szam", "4567").await;
+    admin.click("main form button[type=submit]").await;
+    admin
+        .wait_for_text("main table", "hangüzenetet hagyott", 5 * SECOND)
+        .await;
+    let table = admin.text("main table").await;
+    assert!(table.contains("+36 30 123 4567"), "{table}");
+    admin.assert_accessible("hivasnaplo").await;
+    admin.screenshot("hivasnaplo").await;
+    let csv = admin
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const a = document.querySelector("a[href^='/hivasnaplo.csv']");
+               fetch(a.href).then(r => r.text().then(t => done({status: r.status, text: t})));"#,
+        )
+        .await;
+    assert_eq!(csv["status"], 200, "{csv}");
+    let text = csv["text"].as_str().unwrap_or("");
+    assert_eq!(text.lines().count(), 2, "a header and the one call: {text}");
+    assert!(
+        text.contains("+36301234567") && text.contains("voicemail"),
+        "{text}"
+    );
 }

@@ -248,6 +248,10 @@ impl Daemon for Shared {
         super::live::transcript(&self.current(), self.manual(), Some(at), from, keys)
     }
 
+    fn records(&self) -> Result<crate::cdr::Records, String> {
+        crate::cdr::Records::open(&self.cfg.state.dir)
+    }
+
     fn form_choices(&self) -> Vec<FormChoice> {
         self.forms
             .catalog()

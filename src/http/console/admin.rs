@@ -17,7 +17,7 @@ use crate::dialplan::calendar::{ManualMode, ManualOverride, manual, tz};
 use crate::http::daemon::Daemon;
 
 /// The session, if it is an admin's; otherwise the response to send (login or 403).
-async fn admin<D: Daemon>(c: &Console<D>, headers: &HeaderMap) -> Result<Who, Response> {
+pub(super) async fn admin<D: Daemon>(c: &Console<D>, headers: &HeaderMap) -> Result<Who, Response> {
     let Some((who, _)) = who(c, headers).await else {
         return Err(to_login());
     };
@@ -65,8 +65,11 @@ pub async fn wallboard<D: Daemon>(
     };
     let board = Board::from_json(&c.daemon.operators());
     let open = c.live.borrow().open_work;
+    let today = super::records::today(&c.daemon).await;
     let body = html! {
         div id="falitabla" data-region { (wall(&board)) }
+        h2 { "Ma" }
+        (today)
     };
     page_response(
         StatusCode::OK,

@@ -14,6 +14,8 @@
 //! | POST   | `/visszahivasok/{id}/{vallalom,visszaadom,kesz,megjegyzes}` | operator | claim, release, done, note |
 //! | GET    | `/hangposta/{id}`    | operator | a voice message's WAV                          |
 //! | GET    | `/felugyelet`        | admin    | wallboard: operators, waiting callers          |
+//! | GET    | `/hivasnaplo`        | admin    | call records by day, number, outcome           |
+//! | GET    | `/hivasnaplo.csv`    | admin    | the same as CSV                                |
 //! | GET    | `/beallitasok`       | admin    | manual override, dial plan, reload, simulator  |
 //! | POST   | `/beallitasok/felulbiralas` | admin | set the manual override                    |
 //! | POST   | `/beallitasok/ujratoltes`   | admin | reload the dial plan now                   |
@@ -33,6 +35,7 @@ pub mod admin;
 pub mod auth;
 pub mod board;
 pub mod pages;
+pub mod records;
 pub mod throttle;
 pub mod worklist;
 
@@ -150,6 +153,8 @@ pub fn router<D: Daemon>(console: Arc<Console<D>>) -> Router {
         .route("/hangposta/{id}", get(worklist::voice::<D>))
         .route("/felugyelet", get(admin::wallboard::<D>))
         .route("/beallitasok", get(admin::settings::<D>))
+        .route("/hivasnaplo", get(records::search::<D>))
+        .route("/hivasnaplo.csv", get(records::csv::<D>))
         .route("/beallitasok/felulbiralas", post(admin::set_override::<D>))
         .route("/beallitasok/ujratoltes", post(admin::reload::<D>))
         .route("/static/console.css", get(css))
@@ -475,6 +480,7 @@ async fn render_duty<D: Daemon>(
     let d = Arc::clone(&c.daemon);
     let label = move |p: &str| d.path_label(p);
     let nonce = auth::new_token();
+    let contacts = contacts(c, &board, &who.account.name).await;
     let page = pages::duty(
         &who.viewer(snap.open_work),
         &pages::DutyPage {
@@ -485,9 +491,28 @@ async fn render_duty<D: Daemon>(
             notice,
             error,
             nonce: &nonce,
+            contacts,
         },
     );
     html(status, page)
+}
+
+/// The number of `account`'s current caller, if on a call (empty for a hidden number).
+fn current_caller(board: &Board, account: &str) -> Option<String> {
+    board
+        .operator(account)
+        .and_then(|o| o.current_call.as_ref())
+        .map(|c| c.caller.clone())
+}
+
+/// The earlier contacts of `account`'s current caller.
+async fn contacts<D: Daemon>(c: &Console<D>, board: &Board, account: &str) -> Markup {
+    match current_caller(board, account) {
+        None => {
+            maud::html! { p { "Hívás közben itt látszanak a hívó korábbi hívásai és üzenetei." } }
+        }
+        Some(number) => records::contacts_of(&c.daemon, number).await,
+    }
 }
 
 /// The console-sent rows of `account`, newest first, at most ten.
@@ -624,7 +649,12 @@ async fn send<D: Daemon>(
 }
 
 /// The regions of the duty page for `who`, as the live stream sends them.
-fn regions<D: Daemon>(c: &Console<D>, who: &Who, snap: &Snapshot) -> serde_json::Value {
+fn regions<D: Daemon>(
+    c: &Console<D>,
+    who: &Who,
+    snap: &Snapshot,
+    contacts: &str,
+) -> serde_json::Value {
     let d = Arc::clone(&c.daemon);
     let label = move |p: &str| d.path_label(p);
     let forms = c.daemon.form_choices();
@@ -637,6 +667,7 @@ fn regions<D: Daemon>(c: &Console<D>, who: &Who, snap: &Snapshot) -> serde_json:
         "kuldeseim": pages::my_messages(&sent, &forms).into_string(),
         "munkalista-szam": snap.open_work.to_string(),
         "falitabla": admin::wall(&snap.board).into_string(),
+        "elozmenyek": contacts,
     })
 }
 
@@ -654,12 +685,25 @@ async fn events<D: Daemon>(State(c): State<Arc<Console<D>>>, headers: HeaderMap)
         // the page that just loaded, and must not show it an older state.
         rx.borrow_and_update();
         let mut fresh = Some(Arc::new(snapshot(console.daemon.as_ref()).await));
+        // The caller's earlier contacts are read from the records only when the caller
+        // changes, not on every update.
+        let mut caller: Option<Option<String>> = None;
+        let mut contacts_html = String::new();
         loop {
             let snap = match fresh.take() {
                 Some(s) => s,
                 None => Arc::clone(&rx.borrow_and_update()),
             };
-            let mut msg = serde_json::json!({ "regions": regions(&console, &who, &snap) });
+            let now_caller = current_caller(&snap.board, &who.account.name);
+            if caller.as_ref() != Some(&now_caller) {
+                contacts_html = contacts(&console, &snap.board, &who.account.name)
+                    .await
+                    .into_string();
+                caller = Some(now_caller);
+            }
+            let mut msg = serde_json::json!({
+                "regions": regions(&console, &who, &snap, &contacts_html)
+            });
             let waiting_now = snap.board.waiting.len();
             if let Some(before) = waiting_before
                 && waiting_now > before

@@ -346,6 +346,8 @@ pub struct DutyPage<'a> {
     pub notice: Option<&'a str>,
     pub error: Option<&'a str>,
     pub nonce: &'a str,
+    /// The current caller's earlier contacts (empty without a call).
+    pub contacts: Markup,
 }
 
 pub fn duty(v: &Viewer<'_>, p: &DutyPage<'_>) -> Markup {
@@ -371,6 +373,8 @@ pub fn duty(v: &Viewer<'_>, p: &DutyPage<'_>) -> Markup {
                 section aria-labelledby="hivasom-cim" {
                     h2 id="hivasom-cim" { "Jelenlegi hívásom" }
                     div id="hivasom" data-region { (my_call(p.board, v.account, p.label)) }
+                    h3 { "Korábbi kapcsolatai" }
+                    div id="elozmenyek" data-region { (p.contacts) }
                 }
                 section aria-labelledby="varakozok-cim" {
                     h2 id="varakozok-cim" { "Várakozó hívók" }
