@@ -37,7 +37,7 @@
 //! layer: config
 //! layer: operators cdr store
 //! layer: notify
-//! layer: registrar acd dialplan
+//! layer: registrar acd dialplan knowledge
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
@@ -81,6 +81,7 @@ pub mod config;
 pub mod dialplan;
 pub mod driver;
 pub mod http;
+pub mod knowledge;
 pub mod media;
 pub mod metrics;
 pub mod notify;
