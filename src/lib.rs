@@ -49,7 +49,9 @@
 //! only; the `switchboard` feeds it the registrar's bindings and the operator legs'
 //! outcomes and turns its `Ring`/`CancelRing` into actions the driver carries out on the
 //! SIP endpoint. `http` never names the driver: it asks through the `http::Daemon` trait,
-//! which the driver implements.
+//! which the driver implements. The operators' knowledge base (`knowledge`) is a value like
+//! a dial plan: articles and their search index, checked against the form ids its caller
+//! passes in, so it needs nothing of `notify`; `driver::knowledge` reads its directory.
 //!
 //! # The run-loop contract
 //!
