@@ -526,3 +526,92 @@ fn a_caller_address_with_quotes_cannot_break_out_of_the_attribute() {
         .expect("present");
     assert!(!html.contains("<script>"), "{html}");
 }
+
+// ---- malformed input ----
+
+/// Every prefix of a shipped article (cut at each character) and seeded byte mutations of
+/// it either build or are refused with positions inside the file; none panics, and whatever
+/// builds renders without raw HTML and answers a search for its title.
+#[test]
+fn truncated_and_mutated_articles_are_refused_or_built_never_a_panic() {
+    let shipped = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/knowledge/lakcim-bejelentes.md"
+    ))
+    .expect("shipped article");
+    let other = ("knowledge/helyi-adok.md".to_owned(), ADOK.to_owned());
+    let other_links = ["parkolas", "ugyintezes"].map(|s| {
+        (
+            format!("knowledge/{s}.md"),
+            format!("+++\ntitle = \"{s}\"\n+++\n"),
+        )
+    });
+    let try_text = |text: &str| {
+        let mut sources = vec![
+            ("knowledge/lakcim-bejelentes.md".to_owned(), text.to_owned()),
+            other.clone(),
+        ];
+        sources.extend(other_links.iter().cloned());
+        match KnowledgeBase::build(sources, &forms()) {
+            Ok(kb) => {
+                let html = kb
+                    .render_html("lakcim-bejelentes", |_| "/x".to_owned())
+                    .expect("built article renders");
+                assert!(!html.contains("<script"), "{html}");
+                let title = &kb.get("lakcim-bejelentes").expect("present").title;
+                if fold(title).chars().any(char::is_alphanumeric) {
+                    assert!(
+                        slugs(&kb.search(title, 10)).contains(&"lakcim-bejelentes"),
+                        "{title:?}"
+                    );
+                }
+            }
+            Err(diags) => {
+                assert!(!diags.is_empty());
+                let lines = text.lines().count() + 1;
+                for d in diags {
+                    assert!(d.line >= 1 && d.col >= 1 && d.line <= lines.max(1), "{d}");
+                }
+            }
+        }
+    };
+    for (i, _) in shipped.char_indices() {
+        try_text(&shipped[..i]);
+    }
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let inserts: [&[u8]; 8] = [
+        b"+++\n",
+        b"<script>",
+        b"](cikk:",
+        b"](nyomtatvany:",
+        b"\"",
+        b"[",
+        b"\n",
+        b"\xc5\x91",
+    ];
+    for _ in 0..1500 {
+        let mut bytes = shipped.as_bytes().to_vec();
+        for _ in 0..1 + next() % 4 {
+            let at = (next() % bytes.len() as u64) as usize;
+            match next() % 3 {
+                0 => bytes[at] = (next() % 128) as u8,
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => {
+                    let ins = inserts[(next() % inserts.len() as u64) as usize];
+                    bytes.splice(at..at, ins.iter().copied());
+                }
+            }
+        }
+        if let Ok(text) = String::from_utf8(bytes) {
+            try_text(&text);
+        }
+    }
+}
