@@ -71,7 +71,14 @@ fn fold_char(c: char) -> char {
     }
 }
 
-/// The words of `text`, each with its byte range in `text`.
+/// Whether `fold(word)` starts with `prefix`, without building the folded word (snippets
+/// test every word of a body until one matches).
+pub(super) fn folded_starts_with(word: &str, prefix: &str) -> bool {
+    let mut folded = word.chars().flat_map(char::to_lowercase).map(fold_char);
+    prefix.chars().all(|p| folded.next() == Some(p))
+}
+
+/// The words of `text`, each with its byte offset in `text`.
 fn words(text: &str) -> impl Iterator<Item = (usize, &str)> {
     text.split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
@@ -261,12 +268,18 @@ impl Index {
             variants_all.extend(variants.into_iter().map(|(v, _, _)| v));
         }
         let mut hits: Vec<usize> = (0..n).filter(|&i| matched[i] == tokens.len()).collect();
-        hits.sort_by(|&a, &b| {
-            total[b]
-                .cmp(&total[a])
-                .then_with(|| articles[a].title.cmp(&articles[b].title))
-        });
-        hits.truncate(limit);
+        let order = |a: &usize, b: &usize| {
+            total[*b]
+                .cmp(&total[*a])
+                .then_with(|| articles[*a].title.cmp(&articles[*b].title))
+        };
+        // A common word matches most articles: pick the best `limit` in linear time and
+        // sort only those, rather than sorting every match by title.
+        if hits.len() > limit {
+            hits.select_nth_unstable_by(limit - 1, order);
+            hits.truncate(limit);
+        }
+        hits.sort_by(order);
         hits.into_iter()
             .map(|i| Hit {
                 slug: articles[i].slug.clone(),
@@ -283,10 +296,7 @@ impl Index {
         const BEFORE: usize = 60;
         const LEN: usize = 160;
         let first = words(plain)
-            .find(|(_, w)| {
-                let f = fold(w);
-                variants.iter().any(|v| f.starts_with(v.as_str()))
-            })
+            .find(|(_, w)| variants.iter().any(|v| folded_starts_with(w, v)))
             .map(|(at, _)| at);
         let Some(at) = first else {
             return match &article.summary {

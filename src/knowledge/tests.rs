@@ -615,3 +615,17 @@ fn truncated_and_mutated_articles_are_refused_or_built_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn a_folded_prefix_is_recognised_without_folding_the_whole_word() {
+    assert!(super::search::folded_starts_with(
+        "Lakcímbejelentő",
+        "lakcim"
+    ));
+    assert!(super::search::folded_starts_with(
+        "ÉPÍTMÉNYADÓ",
+        "epitmenyado"
+    ));
+    assert!(!super::search::folded_starts_with("Lak", "lakcim"));
+    assert!(super::search::folded_starts_with("bármi", ""));
+}
