@@ -6,6 +6,7 @@ repository already has, so the corpus need not be committed:
   sdp_answer  the real user agents' offers in src/sdp/fixtures.rs
   rtp_packet  PCMA, PCMU and RFC 4733 packets, with CSRCs, extension, padding, marker
   dialplan    the shipped dialplans/main.toml
+  knowledge   the shipped articles, knowledge/*.md
   calendar    the shipped calendar in the target's layout: a "today" byte, then the
               files schedules, closures, hu-2026, hu-2027 separated by NUL bytes
 
@@ -73,6 +74,10 @@ def main():
     put("rtp_packet", "event_payload_only", bytes([11, 0x8A, 3, 32]))
 
     put("dialplan", "main", (ROOT / "dialplans" / "main.toml").read_bytes())
+
+    for f in sorted((ROOT / "knowledge").glob("*.md")):
+        if f.name != "README.md":
+            put("knowledge", f.stem, f.read_bytes())
 
     cal = ROOT / "dialplans" / "calendar"
     files = [cal / n for n in ("schedules.toml", "closures.toml", "hu-2026.toml", "hu-2027.toml")]

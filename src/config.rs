@@ -29,6 +29,7 @@ pub struct Config {
     pub admin: AdminConfig,
     pub state: StateConfig,
     pub forms: FormsConfig,
+    pub knowledge: KnowledgeConfig,
     pub operators: OperatorsConfig,
     pub notify: NotifyConfig,
     pub records: RecordsConfig,
@@ -277,6 +278,23 @@ impl Default for FormsConfig {
     fn default() -> Self {
         FormsConfig {
             catalog: PathBuf::from("config/forms.toml"),
+        }
+    }
+}
+
+/// `[knowledge]`: the operators' knowledge base.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KnowledgeConfig {
+    /// Directory of the articles (`*.md`, see `knowledge/README.md`); empty: no knowledge
+    /// base. A directory that does not exist gives an empty one and a warning.
+    pub dir: PathBuf,
+}
+
+impl Default for KnowledgeConfig {
+    fn default() -> Self {
+        KnowledgeConfig {
+            dir: PathBuf::from("knowledge"),
         }
     }
 }

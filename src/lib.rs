@@ -37,7 +37,7 @@
 //! layer: config
 //! layer: operators cdr store
 //! layer: notify
-//! layer: registrar acd dialplan
+//! layer: registrar acd dialplan knowledge
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
@@ -49,7 +49,9 @@
 //! only; the `switchboard` feeds it the registrar's bindings and the operator legs'
 //! outcomes and turns its `Ring`/`CancelRing` into actions the driver carries out on the
 //! SIP endpoint. `http` never names the driver: it asks through the `http::Daemon` trait,
-//! which the driver implements.
+//! which the driver implements. The operators' knowledge base (`knowledge`) is a value like
+//! a dial plan: articles and their search index, checked against the form ids its caller
+//! passes in, so it needs nothing of `notify`; `driver::knowledge` reads its directory.
 //!
 //! # The run-loop contract
 //!
@@ -81,6 +83,7 @@ pub mod config;
 pub mod dialplan;
 pub mod driver;
 pub mod http;
+pub mod knowledge;
 pub mod media;
 pub mod metrics;
 pub mod notify;

@@ -1,11 +1,18 @@
 //! `ugyelet check`, which the systemd unit runs before every start: it must refuse what
 //! `run` would refuse, so a broken installation fails with its reasons in the journal
-//! instead of in the daemon's first seconds. Here: the forms catalog and its PDFs.
+//! instead of in the daemon's first seconds. Here: the forms catalog and its PDFs, and the
+//! operators' knowledge base, whose links name those forms.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+const SHIPPED_KNOWLEDGE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/knowledge");
+
 fn check(dir: &Path, catalog: &Path) -> Output {
+    check_with_knowledge(dir, catalog, Path::new(SHIPPED_KNOWLEDGE))
+}
+
+fn check_with_knowledge(dir: &Path, catalog: &Path, knowledge: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ugyelet"))
         .arg("check")
         // Another working directory than the repository's: form files are found beside
@@ -20,6 +27,7 @@ fn check(dir: &Path, catalog: &Path) -> Output {
             concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans/main.toml"),
         )
         .env("UGYELET_FORMS__CATALOG", catalog)
+        .env("UGYELET_KNOWLEDGE__DIR", knowledge)
         .env("UGYELET_STATE__DIR", dir.join("state"))
         .output()
         .expect("run ugyelet check")
@@ -91,5 +99,101 @@ fn a_form_whose_pdf_is_missing_is_refused_with_the_catalog_and_the_path_it_looke
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+const SHIPPED_CATALOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms.toml");
+
+/// The number before " articles," in check's summary line.
+fn articles(stdout: &str) -> usize {
+    stdout
+        .split(" articles,")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no article count in {stdout:?}"))
+}
+
+#[test]
+fn the_shipped_knowledge_base_passes_with_every_article_counted() {
+    let dir = scratch("kb-shipped");
+    let out = check(&dir, Path::new(SHIPPED_CATALOG));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let shipped = std::fs::read_dir(SHIPPED_KNOWLEDGE)
+        .expect("shipped knowledge dir")
+        .filter_map(Result::ok)
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.ends_with(".md") && name != "README.md"
+        })
+        .count();
+    assert!(shipped >= 10, "{shipped} articles shipped");
+    assert_eq!(articles(&stdout), shipped, "{stdout}");
+    assert!(!stderr.contains("knowledge.dir"), "no warning: {stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_broken_article_link_fails_check_with_its_file_line_and_column() {
+    let dir = scratch("kb-broken");
+    let kb = dir.join("knowledge");
+    std::fs::create_dir_all(&kb).expect("knowledge dir");
+    for e in std::fs::read_dir(SHIPPED_KNOWLEDGE).expect("shipped knowledge dir") {
+        let p = e.expect("entry").path();
+        std::fs::copy(&p, kb.join(p.file_name().expect("name"))).expect("copy article");
+    }
+    // An admin mistypes a form id in a link and an article slug in another.
+    let path = kb.join("lakcim-bejelentes.md");
+    let text = std::fs::read_to_string(&path).expect("shipped article");
+    let text = text
+        .replace("(nyomtatvany:lakcim)", "(nyomtatvany:lakcm)")
+        .replace("(cikk:helyi-adok)", "(cikk:helyi-adk)");
+    std::fs::write(&path, &text).expect("write article");
+    let at = |needle: &str| {
+        let before = &text[..text.find(needle).expect("edited link")];
+        let line = before.matches('\n').count() + 1;
+        let col = before[before.rfind('\n').map_or(0, |i| i + 1)..]
+            .chars()
+            .count()
+            + 1;
+        format!("{}:{line}:{col}", path.display())
+    };
+
+    let out = check_with_knowledge(&dir, Path::new(SHIPPED_CATALOG), &kb);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let form = format!(
+        "{}: unknown form \"lakcm\" (known: lakcim, ",
+        at("nyomtatvany:lakcm")
+    );
+    let article = format!(
+        "{}: unknown article \"helyi-adk\" (known: helyi-adok, ",
+        at("cikk:helyi-adk")
+    );
+    assert!(stderr.contains(&form), "{form}\nin\n{stderr}");
+    assert!(stderr.contains(&article), "{article}\nin\n{stderr}");
+    assert!(stderr.contains("2 error(s)"), "{stderr}");
+    assert!(out.stdout.is_empty(), "no ok line");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_configured_knowledge_directory_that_is_missing_is_a_warning_not_an_error() {
+    let dir = scratch("kb-missing");
+    let missing = dir.join("nincs");
+    let out = check_with_knowledge(&dir, Path::new(SHIPPED_CATALOG), &missing);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "{}: warning: knowledge.dir names no directory; the knowledge base is empty",
+            missing.display()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(articles(&stdout), 0, "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }

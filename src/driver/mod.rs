@@ -15,6 +15,7 @@
 mod admin;
 mod call_task;
 pub mod forms;
+pub mod knowledge;
 pub mod live;
 mod media_clock;
 mod media_rx;
