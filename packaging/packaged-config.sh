@@ -21,6 +21,7 @@ substitute path dialplans/main.toml /etc/ugyelet/dialplans/main.toml
 substitute dir state /var/lib/ugyelet
 substitute catalog config/forms.toml /etc/ugyelet/forms.toml
 substitute operators config/operators.toml /etc/ugyelet/operators.toml
+substitute dir knowledge /etc/ugyelet/knowledge
 
 cat <<'HEADER'
 # Packaged configuration: the paths below are where the package installs things (see

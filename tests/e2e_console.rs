@@ -253,6 +253,43 @@ async fn an_operator_pauses_sees_a_waiting_caller_with_its_path_and_sends_a_form
     std::thread::sleep(2 * SECOND);
     assert_eq!(gateway.requests().len(), 1, "and only one");
 
+    // The knowledge base beside the call: "lakcim" finds the article on "lakcím".
+    b.fill("#kb-kereses", "lakcim").await;
+    b.click("form[role=search] button[type=submit]").await;
+    b.wait_for_text("#kb-talalatok", "Lakcím", 5 * SECOND).await;
+    b.goto(&format!("{}/tudasbazis?q=lakcim", base(&daemon)))
+        .await;
+    b.wait_for_text("#kb-talalatok", "Lakcím", 5 * SECOND).await;
+    b.assert_accessible("tudasbazis").await;
+    b.screenshot("tudasbazis").await;
+    b.click("#kb-talalatok li:first-child a").await;
+    b.wait_for_text("main h1", "Lakcím", 5 * SECOND).await;
+    b.assert_accessible("tudasbazis-cikk").await;
+    b.screenshot("tudasbazis-cikk").await;
+    // Sent to the resident as a link: the gateway gets one more SMS, whose link opens
+    // the article as a page.
+    b.fill("#kinek", "+36 70 111 2233").await;
+    b.click("#kuldes-gomb").await;
+    b.wait_for_text("main", "sorba állítottuk", 5 * SECOND)
+        .await;
+    let seen = gateway.wait_requests(2, 10 * SECOND);
+    assert_eq!(seen.len(), 2, "the article's SMS");
+    let sms: serde_json::Value =
+        serde_json::from_slice(&seen[1].body).expect("the gateway got JSON");
+    let text = sms["text"].as_str().expect("text");
+    assert_eq!(sms["to"], "+36701112233", "{sms}");
+    let link = text
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("a link in {text:?}"));
+    let path = link
+        .split_once(&format!("127.0.0.1:{}", daemon.public_port))
+        .map(|(_, p)| p)
+        .expect("the public listener's link");
+    let (status, page) = http_get(daemon.public_port, path);
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h1>Lakcím"), "the article's page: {page}");
+
     let result = caller.join().expect("sipp thread");
     result.assert_success();
 }

@@ -562,6 +562,7 @@ async fn a_link_serves_the_form_bytes_counts_downloads_and_refuses_expired_or_fo
     let base = serve_forms(FormsState {
         store: store.clone(),
         catalog: catalog().into(),
+        knowledge: Default::default(),
         link_key: link_key(),
         hook_secret: "s3cr3t".into(),
         unix_now: Arc::new(move || now_s),
@@ -676,6 +677,7 @@ async fn delivery_webhooks_move_messages_only_forward() {
     let base = serve_forms(FormsState {
         store: store.clone(),
         catalog: catalog().into(),
+        knowledge: Default::default(),
         link_key: link_key(),
         hook_secret: "s3cr3t".into(),
         unix_now: Arc::new(|| 0),

@@ -248,6 +248,10 @@ impl Daemon for Shared {
         super::live::transcript(&self.current(), self.manual(), Some(at), from, keys)
     }
 
+    fn knowledge(&self) -> std::sync::Arc<crate::knowledge::KnowledgeBase> {
+        std::sync::Arc::clone(&self.current().knowledge)
+    }
+
     fn records(&self) -> Result<crate::cdr::Records, String> {
         crate::cdr::Records::open(&self.cfg.state.dir)
     }

@@ -39,7 +39,9 @@ use tracing::{debug, error, info, warn};
 
 use crate::cdr::CallRecord;
 use crate::config::{Config, NotifyConfig, SmsKind};
+use crate::knowledge::LiveKnowledge;
 use crate::notify::catalog::{Catalog, Form, LiveCatalog};
+use crate::notify::compose::PAGE_PREFIX;
 use crate::notify::compose::{self, ComposeError, Composer};
 use crate::notify::email::EmailSender;
 use crate::notify::limit::SmsLimits;
@@ -88,6 +90,8 @@ impl std::error::Error for SendError {}
 pub struct Forms {
     store: Arc<Mutex<Store>>,
     catalog: LiveCatalog,
+    /// Articles can be sent as links too (form id `cikk:SLUG`).
+    knowledge: LiveKnowledge,
     /// Decides and writes form messages (links, limits, which channels are configured).
     composer: Composer,
     cfg: NotifyConfig,
@@ -122,10 +126,33 @@ impl Forms {
         channel: Channel,
         to: &str,
     ) -> Result<Enqueued, SendError> {
-        let accepted = self
-            .composer
-            .accept(&self.catalog.get(), form_id, channel, to)
-            .map_err(SendError::Refused)?;
+        let accepted = match form_id.strip_prefix(PAGE_PREFIX) {
+            Some(slug) => {
+                let kb = self.knowledge.get();
+                let Some(article) = kb.get(slug) else {
+                    return Err(SendError::Refused(ComposeError::UnknownForm {
+                        found: form_id.to_owned(),
+                        known: kb
+                            .articles()
+                            .iter()
+                            .map(|a| format!("{PAGE_PREFIX}{}", a.slug))
+                            .collect(),
+                    }));
+                };
+                let page = Form {
+                    id: form_id.to_owned(),
+                    title: article.title.clone(),
+                    file: None,
+                    prompt: None,
+                    key: None,
+                };
+                self.composer.accept_form(page, channel, to)
+            }
+            None => self
+                .composer
+                .accept(&self.catalog.get(), form_id, channel, to),
+        }
+        .map_err(SendError::Refused)?;
         let store = Arc::clone(&self.store);
         let composer = self.composer.clone();
         let res = tokio::task::spawn_blocking(move || {
@@ -265,6 +292,16 @@ impl Forms {
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())
+    }
+
+    /// Serves `kb` from now on (article links and pages).
+    pub fn set_knowledge(&self, kb: Arc<crate::knowledge::KnowledgeBase>) {
+        self.knowledge.set(kb);
+    }
+
+    /// The knowledge base served now.
+    pub fn knowledge(&self) -> Arc<crate::knowledge::KnowledgeBase> {
+        self.knowledge.get()
     }
 
     /// The catalog served now.
@@ -581,9 +618,11 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         // on its own runtime, where the pooled connections live.
         Some(c) => drop(EmailSender::new(c).map_err(|e| format!("notify.smtp: {e}"))?),
     }
+    let knowledge = LiveKnowledge::default();
     let forms = Arc::new(Forms {
         store: Arc::clone(&store),
         catalog: catalog.clone(),
+        knowledge: knowledge.clone(),
         composer: Composer {
             link_key: link_key.clone(),
             base_url: n.public_base_url.trim_end_matches('/').to_owned(),
@@ -631,6 +670,7 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         let state = crate::http::forms::FormsState {
             store,
             catalog,
+            knowledge,
             link_key,
             hook_secret: n.hook_secret.clone().unwrap_or_default(),
             unix_now: Arc::new(crate::http::forms::system_unix_now),

@@ -18,6 +18,8 @@ use crate::notify::catalog::Catalog;
 
 /// One consistent set of what calls are served from.
 pub struct Live {
+    /// The operators' knowledge base, checked against `catalog`.
+    pub knowledge: Arc<crate::knowledge::KnowledgeBase>,
     pub prompts: Arc<PromptSet>,
     pub plan: Arc<Plan>,
     pub calendar: Arc<Calendar>,
@@ -128,6 +130,19 @@ pub fn load(
             None
         }
     };
+    // The knowledge base is checked against the same catalog and refused like the plan:
+    // a broken article keeps the old articles serving.
+    let knowledge =
+        match super::knowledge::load(&cfg.knowledge, &super::knowledge::known_forms(&catalog)) {
+            Ok((kb, warns)) => {
+                warnings.extend(warns);
+                Some(kb)
+            }
+            Err(e) => {
+                errors.extend(e);
+                None
+            }
+        };
     let feature_plan =
         match crate::dialplan::validate::load_str("(feature codes)", FEATURE_PLAN, &known) {
             Ok((plan, _)) => Some(plan),
@@ -136,9 +151,12 @@ pub fn load(
                 None
             }
         };
-    match (prompts, plan, calendar, feature_plan) {
-        (Some(prompts), Some(plan), Some(calendar), Some(feature_plan)) if errors.is_empty() => {
+    match (prompts, plan, calendar, feature_plan, knowledge) {
+        (Some(prompts), Some(plan), Some(calendar), Some(feature_plan), Some(knowledge))
+            if errors.is_empty() =>
+        {
             Ok(Live {
+                knowledge: Arc::new(knowledge),
                 prompts: Arc::new(prompts),
                 plan: Arc::new(plan),
                 calendar: Arc::new(calendar),
@@ -277,6 +295,7 @@ impl Shared {
                 // The plan may name forms the catalog just gained: serve the catalog it
                 // was checked against.
                 let forms = self.forms.set_catalog(live.catalog.clone());
+                self.forms.set_knowledge(Arc::clone(&live.knowledge));
                 match self.live.write() {
                     Ok(mut g) => *g = Arc::new(live),
                     Err(p) => *p.into_inner() = Arc::new(live),

@@ -119,6 +119,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     let forms = forms::start(&cfg, live.catalog.clone())
         .await
         .map_err(StartError::Notify)?;
+    forms.set_knowledge(Arc::clone(&live.knowledge));
     let shared = Arc::new(live::Shared {
         forms,
         cfg: cfg.clone(),

@@ -66,6 +66,7 @@ pub(super) async fn run(shared: Arc<Shared>) {
             &cfg.prompts.dir,
             &cfg.forms.catalog,
             &cfg.sip.operators,
+            &cfg.knowledge.dir,
         ])
     };
     let override_file = overrides::path(&cfg.state.dir);

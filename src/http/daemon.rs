@@ -216,6 +216,8 @@ pub trait Daemon: Send + Sync + 'static {
     fn work_open_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
     /// A call's menu path (node names joined as calls record them) in readable Hungarian.
     fn path_label(&self, path: &str) -> String;
+    /// The operators' knowledge base served now.
+    fn knowledge(&self) -> std::sync::Arc<crate::knowledge::KnowledgeBase>;
     /// The call-record database (blocking: opens it).
     fn records(&self) -> Result<crate::cdr::Records, String>;
     /// The forms an operator can send.

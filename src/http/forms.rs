@@ -30,6 +30,8 @@ pub struct FormsState {
     pub store: Arc<Mutex<Store>>,
     /// Swapped by a reload; a link for a form no longer in it gets a Hungarian page.
     pub catalog: LiveCatalog,
+    /// Articles sent as links (form id `cikk:SLUG`) are rendered from it.
+    pub knowledge: crate::knowledge::LiveKnowledge,
     pub link_key: LinkKey,
     /// The secret path segment of the webhook URLs.
     pub hook_secret: String,
@@ -88,6 +90,49 @@ fn page(status: StatusCode, title: &str, text: &str) -> Response {
     (status, Html(html)).into_response()
 }
 
+/// A knowledge-base article as a page a resident reads on their phone: large text, no
+/// script, links to other articles and forms shown as plain text (they need a link of
+/// their own).
+async fn article_page(st: &FormsState, slug: &str, message_id: u64) -> Response {
+    let kb = st.knowledge.get();
+    let (Some(article), Some(body)) = (kb.get(slug), kb.render_html(slug, |_| "#".to_owned()))
+    else {
+        return page(
+            StatusCode::NOT_FOUND,
+            "A tájékoztató már nem érhető el",
+            "A kért tájékoztatót időközben visszavonták. Kérjük, hívja az ügyeleti vonalat.",
+        );
+    };
+    let store = st.store.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        if let Err(e) = lock(&store).count_download(message_id) {
+            tracing::warn!("read count for message {message_id}: {e}");
+        }
+    })
+    .await;
+    let html = format!(
+        "<!DOCTYPE html>\n<html lang=\"hu\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{t}</title><style>body{{font:1.15rem/1.6 system-ui,sans-serif;\
+         max-width:40rem;margin:1rem auto;padding:0 1rem;color:#1a1a1a}}\
+         a{{color:#0b4f8a}}</style></head><body><header><p>Budaörsi Polgármesteri Hivatal \
+         – Segít a hivatal</p></header><main><h1>{t}</h1>{body}</main></body></html>\n",
+        t = escape_html(&article.title),
+    );
+    (
+        StatusCode::OK,
+        [
+            (header::CACHE_CONTROL, "private, no-store"),
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "default-src 'none'; style-src 'unsafe-inline'",
+            ),
+        ],
+        Html(html),
+    )
+        .into_response()
+}
+
 fn expired_page() -> Response {
     page(
         StatusCode::GONE,
@@ -112,6 +157,12 @@ async fn download(State(st): State<FormsState>, Path(token): Path<String>) -> Re
         Err(LinkError::Expired { .. }) => return expired_page(),
         Err(_) => return invalid_page(),
     };
+    if let Some(slug) = link
+        .form_id
+        .strip_prefix(crate::notify::compose::PAGE_PREFIX)
+    {
+        return article_page(&st, slug, link.message_id).await;
+    }
     let Some(file) = st
         .catalog
         .get()

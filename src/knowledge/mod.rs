@@ -46,6 +46,30 @@ use sha2::{Digest, Sha256};
 pub use render::Target;
 pub use search::{Hit, fold};
 
+/// The knowledge base in force, shared by the console and the public article pages, and
+/// swapped whole when a reload finds a valid new one (a reader keeps the `Arc` it took).
+#[derive(Debug, Clone, Default)]
+pub struct LiveKnowledge(std::sync::Arc<std::sync::RwLock<std::sync::Arc<KnowledgeBase>>>);
+
+impl LiveKnowledge {
+    /// The knowledge base now.
+    pub fn get(&self) -> std::sync::Arc<KnowledgeBase> {
+        match self.0.read() {
+            Ok(g) => std::sync::Arc::clone(&g),
+            // Replacing an `Arc` cannot leave it half-written.
+            Err(p) => std::sync::Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Puts `kb` in force.
+    pub fn set(&self, kb: std::sync::Arc<KnowledgeBase>) {
+        match self.0.write() {
+            Ok(mut g) => *g = kb,
+            Err(p) => *p.into_inner() = kb,
+        }
+    }
+}
+
 /// One article, as written (validated).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Article {

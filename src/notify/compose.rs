@@ -161,7 +161,19 @@ enum BodyKind {
         bytes: Vec<u8>,
         attach_limit_bytes: usize,
     },
+    /// An email with a link to a page to read (a knowledge-base article).
+    Page {
+        title: String,
+    },
 }
+
+/// Whether a message's "form" is a knowledge-base article (a page, not a file).
+pub fn is_page(form_id: &str) -> bool {
+    form_id.starts_with(PAGE_PREFIX)
+}
+
+/// The form id prefix of knowledge-base articles sent as links.
+pub const PAGE_PREFIX: &str = "cikk:";
 
 /// A finished message text.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,6 +225,17 @@ impl Composer {
                 known: catalog.forms().iter().map(|f| f.id.clone()).collect(),
             });
         };
+        self.accept_form(form, channel, to)
+    }
+
+    /// [`Composer::accept`] for a form the caller found: a catalog form, or a knowledge
+    /// base article as a page to read (id `cikk:SLUG`, no file).
+    pub fn accept_form(
+        &self,
+        form: Form,
+        channel: Channel,
+        to: &str,
+    ) -> Result<Accepted, ComposeError> {
         let bad = || ComposeError::BadAddress {
             channel,
             found: to.to_owned(),
@@ -273,6 +296,10 @@ impl Composer {
         };
         let (subject, kind) = match channel {
             Channel::Sms => (None, BodyKind::Sms { title: form.title }),
+            Channel::Email if is_page(&form.id) => (
+                Some(format!("Tájékoztató: {}", form.title)),
+                BodyKind::Page { title: form.title },
+            ),
             Channel::Email => {
                 let subject = form_email("", "", &form.title, "", Vec::new(), "", 0).subject;
                 (
@@ -314,6 +341,15 @@ impl Body {
                 // Only the body is kept: the recipient, the Message-ID and the attachment
                 // come from the stored row and the catalog when the worker sends it.
                 text: form_email("", "", &title, "", bytes, &link, attach_limit_bytes).body,
+                segments: None,
+            },
+            BodyKind::Page { title } => Text {
+                text: format!(
+                    "Tisztelt Ügyfelünk!\n\nTelefonos kérésére küldjük a(z) „{title}” \
+                     tájékoztatót. Itt olvashatja:\n{link}\n\nÜdvözlettel:\n\
+                     Polgármesteri Hivatal – ügyeleti vonal\n\n\
+                     Ez egy automatikus üzenet, kérjük, ne válaszoljon rá.\n"
+                ),
                 segments: None,
             },
         }

@@ -10,6 +10,8 @@
 //! | POST   | `/ugyelet/allapot`   | operator | log in/out of the queue, pause, back           |
 //! | POST   | `/ugyelet/kuldes`    | operator | send a form by SMS or email                    |
 //! | GET    | `/esemenyek`         | session  | live updates (Server-Sent Events)              |
+//! | GET    | `/tudasbazis[?q=]`   | operator | knowledge base: search, every article          |
+//! | GET    | `/tudasbazis/{slug}` | operator | one article, its forms, send it as a link      |
 //! | GET    | `/visszahivasok`     | operator | callbacks and voice messages: claim, note, done |
 //! | POST   | `/visszahivasok/{id}/{vallalom,visszaadom,kesz,megjegyzes}` | operator | claim, release, done, note |
 //! | GET    | `/hangposta/{id}`    | operator | a voice message's WAV                          |
@@ -34,6 +36,7 @@
 pub mod admin;
 pub mod auth;
 pub mod board;
+pub mod knowledge;
 pub mod pages;
 pub mod records;
 pub mod throttle;
@@ -148,6 +151,8 @@ pub fn router<D: Daemon>(console: Arc<Console<D>>) -> Router {
         .route("/ugyelet/allapot", post(set_state::<D>))
         .route("/ugyelet/kuldes", post(send::<D>))
         .route("/esemenyek", get(events::<D>))
+        .route("/tudasbazis", get(knowledge::index::<D>))
+        .route("/tudasbazis/{slug}", get(knowledge::article::<D>))
         .route("/visszahivasok", get(worklist::list::<D>))
         .route("/visszahivasok/{id}/{action}", post(worklist::act::<D>))
         .route("/hangposta/{id}", get(worklist::voice::<D>))
@@ -447,6 +452,12 @@ async fn logout<D: Daemon>(
 struct DutyQuery {
     #[serde(default)]
     ok: Option<String>,
+    /// A knowledge-base search beside the call.
+    #[serde(default)]
+    q: Option<String>,
+    /// Preselect this item in the send form.
+    #[serde(default)]
+    kuld: Option<String>,
 }
 
 async fn duty<D: Daemon>(
@@ -462,7 +473,18 @@ async fn duty<D: Daemon>(
         Some("allapot") => Some("Az állapota megváltozott."),
         _ => None,
     };
-    render_duty(&c, &who, notice, None, StatusCode::OK).await
+    let view = DutyView {
+        q: q.q.unwrap_or_default(),
+        selected: q.kuld,
+    };
+    render_duty(&c, &who, notice, None, StatusCode::OK, &view).await
+}
+
+/// What the duty page was asked to show besides the live parts.
+#[derive(Default)]
+struct DutyView {
+    q: String,
+    selected: Option<String>,
 }
 
 async fn render_duty<D: Daemon>(
@@ -471,15 +493,20 @@ async fn render_duty<D: Daemon>(
     notice: Option<&str>,
     error: Option<&str>,
     status: StatusCode,
+    view: &DutyView,
 ) -> Response {
     let snap = Arc::clone(&c.live.borrow());
     // The page may be the first thing after a state change: read the board fresh.
     let board = Board::from_json(&c.daemon.operators());
-    let forms = c.daemon.form_choices();
+    let kb = c.daemon.knowledge();
+    let forms = pages::send_choices(&c.daemon.form_choices(), &kb);
     let sent = mine(&snap.sent, &who.account.name);
     let d = Arc::clone(&c.daemon);
     let label = move |p: &str| d.path_label(p);
     let nonce = auth::new_token();
+    let q = view.q.trim();
+    let hits = (!q.is_empty()).then(|| kb.search(q, knowledge::HITS));
+    let knowledge_box = knowledge::search_box("/ugyelet", q, hits.as_deref());
     let contacts = contacts(c, &board, &who.account.name).await;
     let page = pages::duty(
         &who.viewer(snap.open_work),
@@ -492,6 +519,8 @@ async fn render_duty<D: Daemon>(
             error,
             nonce: &nonce,
             contacts,
+            selected: view.selected.as_deref(),
+            knowledge: knowledge_box,
         },
     );
     html(status, page)
@@ -563,6 +592,7 @@ async fn set_state<D: Daemon>(
                 None,
                 Some("Ismeretlen művelet."),
                 StatusCode::BAD_REQUEST,
+                &DutyView::default(),
             )
             .await;
         }
@@ -581,7 +611,15 @@ async fn set_state<D: Daemon>(
                     "A szolgáltatás most áll le vagy indul; próbálja újra egy perc múlva."
                 }
             };
-            render_duty(&c, &who, None, Some(msg), StatusCode::SERVICE_UNAVAILABLE).await
+            render_duty(
+                &c,
+                &who,
+                None,
+                Some(msg),
+                StatusCode::SERVICE_UNAVAILABLE,
+                &DutyView::default(),
+            )
+            .await
         }
     }
 }
@@ -614,6 +652,7 @@ async fn send<D: Daemon>(
             None,
             Some("Válassza ki, SMS-ben vagy e-mailben küldjük."),
             StatusCode::BAD_REQUEST,
+            &DutyView::default(),
         )
         .await;
     };
@@ -630,6 +669,7 @@ async fn send<D: Daemon>(
             None,
             Some("Az űrlap hiányos; töltse be újra az oldalt."),
             StatusCode::BAD_REQUEST,
+            &DutyView::default(),
         )
         .await;
     }
@@ -643,7 +683,11 @@ async fn send<D: Daemon>(
         Err(refused) => {
             let status = StatusCode::from_u16(refused.status).unwrap_or(StatusCode::BAD_REQUEST);
             let msg = format!("Nem küldtük el: {}", refused.message);
-            render_duty(&c, &who, None, Some(&msg), status).await
+            let view = DutyView {
+                q: String::new(),
+                selected: Some(f.item.clone()),
+            };
+            render_duty(&c, &who, None, Some(&msg), status, &view).await
         }
     }
 }
@@ -657,7 +701,7 @@ fn regions<D: Daemon>(
 ) -> serde_json::Value {
     let d = Arc::clone(&c.daemon);
     let label = move |p: &str| d.path_label(p);
-    let forms = c.daemon.form_choices();
+    let forms = pages::send_choices(&c.daemon.form_choices(), &c.daemon.knowledge());
     let sent = mine(&snap.sent, &who.account.name);
     serde_json::json!({
         "allapotom": pages::my_state(&snap.board, &who.account, &who.csrf).into_string(),

@@ -310,8 +310,26 @@ pub fn my_messages(rows: &[Row], forms: &[FormChoice]) -> Markup {
     }
 }
 
-/// The form to send a catalog form by SMS or email.
-pub fn send_form(forms: &[FormChoice], csrf: &str, to: &str, nonce: &str) -> Markup {
+/// What can be sent: the catalog's forms, then the knowledge base's articles (as links to
+/// a page, id `cikk:SLUG`).
+pub fn send_choices(forms: &[FormChoice], kb: &crate::knowledge::KnowledgeBase) -> Vec<FormChoice> {
+    let mut all = forms.to_vec();
+    all.extend(kb.articles().iter().map(|a| FormChoice {
+        id: format!("{}{}", crate::notify::compose::PAGE_PREFIX, a.slug),
+        title: a.title.clone(),
+    }));
+    all
+}
+
+/// The form to send a catalog form or an article by SMS or email.
+pub fn send_form(
+    choices: &[FormChoice],
+    csrf: &str,
+    to: &str,
+    nonce: &str,
+    selected: Option<&str>,
+) -> Markup {
+    let is_page = |f: &&FormChoice| crate::notify::compose::is_page(&f.id);
     html! {
         form method="post" action="/ugyelet/kuldes" {
             input type="hidden" name="csrf" value=(csrf);
@@ -319,7 +337,16 @@ pub fn send_form(forms: &[FormChoice], csrf: &str, to: &str, nonce: &str) -> Mar
             div.field {
                 label for="mit" { "Mit küldjünk" }
                 select id="mit" name="item" required {
-                    @for f in forms { option value=(f.id) { (f.title) } }
+                    optgroup label="Nyomtatványok" {
+                        @for f in choices.iter().filter(|f| !is_page(f)) {
+                            option value=(f.id) selected[selected == Some(f.id.as_str())] { (f.title) }
+                        }
+                    }
+                    optgroup label="Tájékoztatók a tudásbázisból (link)" {
+                        @for f in choices.iter().filter(is_page) {
+                            option value=(f.id) selected[selected == Some(f.id.as_str())] { (f.title) }
+                        }
+                    }
                 }
             }
             fieldset {
@@ -348,6 +375,10 @@ pub struct DutyPage<'a> {
     pub nonce: &'a str,
     /// The current caller's earlier contacts (empty without a call).
     pub contacts: Markup,
+    /// The item to preselect in the send form.
+    pub selected: Option<&'a str>,
+    /// The knowledge-base search box with its results, beside the call.
+    pub knowledge: Markup,
 }
 
 pub fn duty(v: &Viewer<'_>, p: &DutyPage<'_>) -> Markup {
@@ -382,8 +413,12 @@ pub fn duty(v: &Viewer<'_>, p: &DutyPage<'_>) -> Markup {
                 }
                 section aria-labelledby="kuldes-cim" {
                     h2 id="kuldes-cim" { "Nyomtatvány küldése" }
-                    (send_form(p.forms, v.csrf, &to, p.nonce))
+                    (send_form(p.forms, v.csrf, &to, p.nonce, p.selected))
                     div id="kuldeseim" data-region { (my_messages(p.sent, p.forms)) }
+                }
+                section aria-labelledby="tudasbazis-cim" {
+                    h2 id="tudasbazis-cim" { "Tudásbázis" }
+                    (p.knowledge)
                 }
                 section aria-labelledby="kollegak-cim" {
                     h2 id="kollegak-cim" { "Kollégák" }
