@@ -328,6 +328,32 @@ async fn wrong_passwords_are_refused_and_throttled_forged_posts_refused_and_admi
     );
     op.assert_accessible("nincs-jogosultsag").await;
 
+    // The admin adds an operator with a password: the file gets HA1 digests only, and
+    // the new operator logs in with it at once.
+    admin.goto(&format!("{}/operatorok", base(&daemon))).await;
+    admin.fill("#fiok-nev", "bela").await;
+    admin.fill("#fiok-megj", "Kiss Béla").await;
+    admin.select("#fiok-hely", "remote").await;
+    admin.fill("#fiok-jelszo", "bela-jelszava-1").await;
+    admin.click("main form button[type=submit]").await;
+    admin
+        .wait_for_text("main", "Az új fiókot felvettük", 5 * SECOND)
+        .await;
+    admin
+        .wait_for_text("main table", "Kiss Béla", 5 * SECOND)
+        .await;
+    admin.assert_accessible("operatorok").await;
+    admin.screenshot("operatorok").await;
+    let file = std::fs::read_to_string(&ops).expect("operators file");
+    assert!(
+        file.contains("name = \"bela\"") && file.contains("location = \"remote\""),
+        "{file}"
+    );
+    assert!(!file.contains("bela-jelszava-1"), "no password in the file");
+    let bela = admin.open_session().await;
+    log_in(&bela, &daemon, "bela", "bela-jelszava-1").await;
+    drop(bela);
+
     // A wrong password is refused; a burst of guesses is throttled.
     let b = admin.open_session().await;
     b.goto(&format!("{}/belepes", base(&daemon))).await;

@@ -8,8 +8,8 @@ use super::messages::ToSip;
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::ManualOverride;
 use crate::http::daemon::{
-    Account, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall, Queued, Refused,
-    ReloadStatus, Serving, SessionRecord,
+    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall, Queued,
+    Refused, ReloadStatus, Serving, SessionRecord,
 };
 use crate::notify::outbox::State;
 use crate::operators::Role;
@@ -155,13 +155,13 @@ impl Daemon for Shared {
     }
 
     fn check_password(&self, name: &str, password: &str) -> Option<Account> {
-        self.accounts()
+        self.operator_accounts()
             .verify_password(name, &self.cfg.sip.realm, password)
             .map(account)
     }
 
     fn account(&self, name: &str) -> Option<Account> {
-        self.accounts().get(name).map(account)
+        self.operator_accounts().get(name).map(account)
     }
 
     async fn session_create(
@@ -248,6 +248,28 @@ impl Daemon for Shared {
         super::live::transcript(&self.current(), self.manual(), Some(at), from, keys)
     }
 
+    fn accounts(&self) -> Vec<Account> {
+        self.operator_accounts().iter().map(account).collect()
+    }
+
+    async fn account_save(&self, change: AccountChange) -> Result<bool, String> {
+        let path = self.cfg.sip.operators.clone();
+        let realm = self.cfg.sip.realm.clone();
+        let existing = self.operator_accounts().get(&change.name).cloned();
+        let new_password = change.password.is_some();
+        let name = change.name.clone();
+        let added = tokio::task::spawn_blocking(move || {
+            save_account(&path, &realm, existing.as_ref(), &change)
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        self.reload_operators();
+        if new_password {
+            self.forms.delete_sessions_of(name).await?;
+        }
+        Ok(added)
+    }
+
     fn knowledge(&self) -> std::sync::Arc<crate::knowledge::KnowledgeBase> {
         std::sync::Arc::clone(&self.current().knowledge)
     }
@@ -269,6 +291,46 @@ impl Daemon for Shared {
     }
 }
 
+/// Writes `change` into the operators file at `path` (blocking).
+fn save_account(
+    path: &std::path::Path,
+    realm: &str,
+    existing: Option<&crate::operators::Operator>,
+    change: &AccountChange,
+) -> Result<bool, String> {
+    use crate::operators::{Update, Upserted, upsert};
+    let credentials = match (&change.password, existing) {
+        (Some(pw), _) if pw.chars().count() >= 8 => {
+            crate::sip::auth::Credentials::from_password(&change.name, realm, pw)
+        }
+        (Some(_), _) => return Err("a jelszó legalább 8 karakter legyen".to_owned()),
+        (None, Some(op)) => op.credentials.clone(),
+        (None, None) => return Err("új fiókhoz jelszó kell".to_owned()),
+    };
+    let text = super::operators_file::read_or_empty(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let update = Update {
+        name: &change.name,
+        display: change.display.as_deref(),
+        location: change.remote.map(|r| {
+            if r {
+                crate::acd::Location::Remote
+            } else {
+                crate::acd::Location::OnSite
+            }
+        }),
+        role: change
+            .admin
+            .map(|a| if a { Role::Admin } else { Role::Operator }),
+        credentials: &credentials,
+    };
+    let file = path.display().to_string();
+    let (new_text, how) = upsert(&text, &file, &update).map_err(|e| e.join("; "))?;
+    super::operators_file::write_atomically(path, &new_text)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(how == Upserted::Added)
+}
+
 fn account(op: &crate::operators::Operator) -> Account {
     Account {
         name: op.name.clone(),
@@ -279,7 +341,7 @@ fn account(op: &crate::operators::Operator) -> Account {
 }
 
 impl Shared {
-    fn accounts(&self) -> std::sync::Arc<crate::operators::Operators> {
+    fn operator_accounts(&self) -> std::sync::Arc<crate::operators::Operators> {
         match self.accounts.read() {
             Ok(g) => std::sync::Arc::clone(&g),
             Err(p) => std::sync::Arc::clone(&p.into_inner()),

@@ -76,9 +76,9 @@ pub fn load(
     let prompts = PromptSet::load(&cfg.prompts.dir)
         .map_err(|e| errors.push(format!("{}: {e}", cfg.prompts.dir.display())))
         .ok();
-    let catalog = load_catalog(&cfg.forms.catalog)
-        .map_err(|e| errors.extend(e))
-        .unwrap_or_default();
+    let catalog_loaded = load_catalog(&cfg.forms.catalog).map_err(|e| errors.extend(e));
+    let catalog_ok = catalog_loaded.is_ok();
+    let catalog = catalog_loaded.unwrap_or_default();
 
     // The plan names its calendar directory; read that key first so the calendar's
     // schedules can be checked against the plan in the same pass.
@@ -132,8 +132,11 @@ pub fn load(
     };
     // The knowledge base is checked against the same catalog and refused like the plan:
     // a broken article keeps the old articles serving.
+    // A catalog that does not load has reported its own errors: the articles' form names
+    // are then not checked, rather than all reported as unknown.
     let knowledge =
         match super::knowledge::load(&cfg.knowledge, &super::knowledge::known_forms(&catalog)) {
+            _ if !catalog_ok => None,
             Ok((kb, warns)) => {
                 warnings.extend(warns);
                 Some(kb)

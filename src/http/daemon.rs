@@ -106,6 +106,17 @@ pub struct SessionRecord {
     pub last_seen_ms: i64,
 }
 
+/// An admin's change to an operator account (`None`: keep as it is; for a new account
+/// a password is required).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountChange {
+    pub name: String,
+    pub display: Option<String>,
+    pub remote: Option<bool>,
+    pub admin: Option<bool>,
+    pub password: Option<String>,
+}
+
 /// A form of the catalog, as the console offers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormChoice {
@@ -216,6 +227,15 @@ pub trait Daemon: Send + Sync + 'static {
     fn work_open_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
     /// A call's menu path (node names joined as calls record them) in readable Hungarian.
     fn path_label(&self, path: &str) -> String;
+    /// Every operator account, in file order.
+    fn accounts(&self) -> Vec<Account>;
+    /// Adds or changes an account in `operators.toml` as `ugyelet passwd` does (HA1s
+    /// only), reloads the accounts, and after a new password ends the account's console
+    /// sessions. `Ok(true)`: added.
+    fn account_save(
+        &self,
+        change: AccountChange,
+    ) -> impl Future<Output = Result<bool, String>> + Send;
     /// The operators' knowledge base served now.
     fn knowledge(&self) -> std::sync::Arc<crate::knowledge::KnowledgeBase>;
     /// The call-record database (blocking: opens it).

@@ -41,7 +41,7 @@ fn forbidden<D: Daemon>(c: &Console<D>, who: &Who) -> Response {
 }
 
 /// An admin's POST: session, CSRF, role.
-async fn admin_posting<D: Daemon>(
+pub(super) async fn admin_posting<D: Daemon>(
     c: &Console<D>,
     headers: &HeaderMap,
     csrf: &str,

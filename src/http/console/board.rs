@@ -89,7 +89,7 @@ impl Board {
 /// An operator state in Hungarian, as the board shows it.
 pub fn state_hu(state: &str) -> &'static str {
     match state {
-        "offline" => "kijelentkezve",
+        "offline" => "nem elérhető",
         "available" => "szabad",
         "ringing" => "cseng",
         "on_call" => "hívásban",

@@ -18,6 +18,8 @@
 //! | GET    | `/felugyelet`        | admin    | wallboard: operators, waiting callers          |
 //! | GET    | `/hivasnaplo`        | admin    | call records by day, number, outcome           |
 //! | GET    | `/hivasnaplo.csv`    | admin    | the same as CSV                                |
+//! | GET    | `/operatorok`        | admin    | operator accounts                              |
+//! | POST   | `/operatorok`        | admin    | add an account, new password, location, role   |
 //! | GET    | `/beallitasok`       | admin    | manual override, dial plan, reload, simulator  |
 //! | POST   | `/beallitasok/felulbiralas` | admin | set the manual override                    |
 //! | POST   | `/beallitasok/ujratoltes`   | admin | reload the dial plan now                   |
@@ -33,6 +35,7 @@
 //! `EventSource` reconnects by itself, so a page recovers when the daemon restarts (the
 //! session is in the store, not in memory).
 
+pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod board;
@@ -159,6 +162,10 @@ pub fn router<D: Daemon>(console: Arc<Console<D>>) -> Router {
         .route("/felugyelet", get(admin::wallboard::<D>))
         .route("/beallitasok", get(admin::settings::<D>))
         .route("/hivasnaplo", get(records::search::<D>))
+        .route(
+            "/operatorok",
+            get(accounts::list::<D>).post(accounts::save::<D>),
+        )
         .route("/hivasnaplo.csv", get(records::csv::<D>))
         .route("/beallitasok/felulbiralas", post(admin::set_override::<D>))
         .route("/beallitasok/ujratoltes", post(admin::reload::<D>))

@@ -22,6 +22,7 @@ pub enum Nav {
     Knowledge,
     Wallboard,
     Records,
+    Accounts,
     Settings,
     Login,
 }
@@ -33,12 +34,13 @@ pub struct Viewer<'a> {
     pub open_work: u64,
 }
 
-const NAV: [(Nav, &str, &str, bool); 6] = [
+const NAV: [(Nav, &str, &str, bool); 7] = [
     (Nav::Duty, "/ugyelet", "Ügyelet", false),
     (Nav::Worklist, "/visszahivasok", "Visszahívások", false),
     (Nav::Knowledge, "/tudasbazis", "Tudásbázis", false),
     (Nav::Wallboard, "/felugyelet", "Felügyelet", true),
     (Nav::Records, "/hivasnaplo", "Hívásnapló", true),
+    (Nav::Accounts, "/operatorok", "Operátorok", true),
     (Nav::Settings, "/beallitasok", "Beállítások", true),
 ];
 
