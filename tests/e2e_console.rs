@@ -528,6 +528,75 @@ async fn a_voice_message_left_on_the_closed_line_plays_in_the_worklist_and_is_cl
     b.assert_accessible("visszahivasok-tetellel").await;
     b.screenshot("visszahivasok").await;
 
+    // A studio recording replaces a prompt: any rate is accepted, it is served at once,
+    // and it no longer counts as synthetic; a file that is no WAV changes nothing.
+    admin.goto(&format!("{}/hangok", base(&daemon))).await;
+    admin.wait_for_text("main", "gépi hangon", 5 * SECOND).await;
+    admin.assert_accessible("hangok").await;
+    admin.screenshot("hangok").await;
+    let texts_before = admin
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               fetch("/hangok/gepi-szovegek.txt").then(r => r.text()).then(done);"#,
+        )
+        .await;
+    assert!(
+        texts_before.as_str().unwrap_or("").contains("goodbye\t"),
+        "{texts_before}"
+    );
+    let studio = dir.join("goodbye-16k.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&studio, spec).expect("create WAV");
+    for n in 0..16_000u32 {
+        let x = (f64::from(n) * 2.0 * std::f64::consts::PI * 440.0 / 16_000.0).sin();
+        w.write_sample((x * 8000.0) as i16).expect("sample");
+    }
+    w.finalize().expect("finish WAV");
+    let not_wav = dir.join("nem-wav.wav");
+    std::fs::write(&not_wav, "ez nem hang").expect("write");
+    admin.select("#hang-id", "goodbye").await;
+    admin
+        .element("#hang-fajl")
+        .await
+        .send_keys(&not_wav.display().to_string())
+        .await
+        .expect("choose file");
+    admin.click("#csere-cim + form button[type=submit]").await;
+    admin
+        .wait_for_text("main", "Nem cseréltük le", 5 * SECOND)
+        .await;
+    admin.select("#hang-id", "goodbye").await;
+    admin
+        .element("#hang-fajl")
+        .await
+        .send_keys(&studio.display().to_string())
+        .await
+        .expect("choose file");
+    admin.click("#csere-cim + form button[type=submit]").await;
+    admin
+        .wait_for_text("main", "Az új felvétel él", 10 * SECOND)
+        .await;
+    let served = admin
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               Promise.all([
+                 fetch("/hangok/goodbye.wav").then(r => r.arrayBuffer()),
+                 fetch("/hangok/gepi-szovegek.txt").then(r => r.text()),
+               ]).then(([wav, txt]) => done({bytes: wav.byteLength, texts: txt}));"#,
+        )
+        .await;
+    let uploaded = std::fs::metadata(&studio).expect("studio file").len();
+    assert_eq!(served["bytes"].as_u64(), Some(uploaded), "{served}");
+    assert!(
+        !served["texts"].as_str().unwrap_or("").contains("goodbye\t"),
+        "no longer synthetic: {served}"
+    );
+
     // Claimed by anna, the admin sees it is hers; then done, the count drops to 0.
     b.click("form[action$='/vallalom'] button").await;
     b.wait_for_text("main", "az enyém", 5 * SECOND).await;

@@ -70,4 +70,21 @@ while IFS=$'\t' read -r id file say; do
   count=$((count + 1))
 done <<< "$entries"
 
+# What the synthesiser made, by digest: the console lists a prompt as still synthetic while
+# its file has one of these digests (a studio recording copied over it has another).
+list="$here/synthetic.sha256"
+touch "$list"
+{
+  while IFS=$'\t' read -r id file say; do
+    [ -f "$here/$file" ] || continue
+    if [ "$#" -gt 0 ]; then
+      wanted=0
+      for w in "$@"; do [ "$w" = "$id" ] && wanted=1; done
+      if [ "$wanted" = 0 ]; then grep -F "  $file" "$list" || true; continue; fi
+    fi
+    (cd "$here" && sha256sum "$file")
+  done <<< "$entries"
+} | sort -k2 -u > "$list.new"
+mv "$list.new" "$list"
+
 echo "generate.sh: wrote $count prompt(s) to $here"

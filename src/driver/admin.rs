@@ -7,9 +7,11 @@ use super::live::Shared;
 use super::messages::ToSip;
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::ManualOverride;
+use sha2::{Digest, Sha256};
+
 use crate::http::daemon::{
-    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall, Queued,
-    Refused, ReloadStatus, Serving, SessionRecord,
+    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall,
+    PromptInfo, Queued, Refused, ReloadStatus, Serving, SessionRecord,
 };
 use crate::notify::outbox::State;
 use crate::operators::Role;
@@ -248,6 +250,76 @@ impl Daemon for Shared {
         super::live::transcript(&self.current(), self.manual(), Some(at), from, keys)
     }
 
+    fn prompts(&self) -> Vec<PromptInfo> {
+        let live = self.current();
+        let synthetic = synthetic_digests(&self.cfg.prompts.dir);
+        live.prompts
+            .ids()
+            .filter_map(|id| {
+                let p = live.prompts.get(id)?;
+                let digest = live
+                    .prompts
+                    .source(id)
+                    .and_then(|path| std::fs::read(path).ok())
+                    .map(|bytes| hex::encode(Sha256::digest(&bytes)));
+                Some(PromptInfo {
+                    id: id.to_owned(),
+                    text: p.text.clone(),
+                    seconds: p.pcm.len() as f64 / 8000.0,
+                    synthetic: digest.is_some_and(|d| synthetic.contains(&d)),
+                })
+            })
+            .collect()
+    }
+
+    fn prompt_file(&self, id: &str) -> Option<std::path::PathBuf> {
+        self.current()
+            .prompts
+            .source(id)
+            .map(std::path::Path::to_path_buf)
+    }
+
+    async fn prompt_upload(&self, id: String, wav: Vec<u8>) -> Result<(), String> {
+        let live = self.current();
+        let source = live
+            .prompts
+            .source(&id)
+            .ok_or_else(|| format!("nincs ilyen hang: „{id}”"))?;
+        let file = source
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .ok_or_else(|| "a hang fájlneve nem olvasható".to_owned())?;
+        let dir = super::live::recordings_dir(&self.cfg);
+        let target = crate::media::prompts::recording_path(&dir, &file)
+            .ok_or_else(|| format!("érvénytelen fájlnév: {file}"))?;
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            // Checked as a file of its own first, then renamed over the old recording:
+            // a bad upload never replaces a good prompt, and a call never reads half a file.
+            let tmp = dir.join(format!(".{file}.feltoltes"));
+            std::fs::write(&tmp, &wav).map_err(|e| format!("{}: {e}", tmp.display()))?;
+            match crate::media::prompts::check_wav(&tmp) {
+                Ok(samples) if samples >= 800 => {}
+                Ok(_) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err("a felvétel rövidebb 0,1 másodpercnél".to_owned());
+                }
+                Err(e) => {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(format!("nem lejátszható WAV: {e}"));
+                }
+            }
+            std::fs::rename(&tmp, &target).map_err(|e| format!("{}: {e}", target.display()))
+        })
+        .await
+        .map_err(|e| e.to_string())??;
+        // Decoding every prompt is blocking work; the runtime has other threads for the
+        // rest meanwhile.
+        tokio::task::block_in_place(|| self.reload("prompt uploaded in the console"))
+            .map(|_| ())
+            .map_err(|errors| errors.join("; "))
+    }
+
     fn accounts(&self) -> Vec<Account> {
         self.operator_accounts().iter().map(account).collect()
     }
@@ -329,6 +401,16 @@ fn save_account(
     super::operators_file::write_atomically(path, &new_text)
         .map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(how == Upserted::Added)
+}
+
+/// The digests `generate.sh` listed for the synthetic prompt files.
+fn synthetic_digests(dir: &std::path::Path) -> std::collections::HashSet<String> {
+    std::fs::read_to_string(dir.join(crate::media::prompts::SYNTHETIC_LIST))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn account(op: &crate::operators::Operator) -> Account {

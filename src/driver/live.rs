@@ -73,7 +73,7 @@ pub fn load(
 ) -> Result<Live, Vec<String>> {
     let plan_path = plan_path.unwrap_or(&cfg.dialplan.path);
     let mut errors = Vec::new();
-    let prompts = PromptSet::load(&cfg.prompts.dir)
+    let prompts = PromptSet::load_with_recordings(&cfg.prompts.dir, Some(&recordings_dir(cfg)))
         .map_err(|e| errors.push(format!("{}: {e}", cfg.prompts.dir.display())))
         .ok();
     let catalog_loaded = load_catalog(&cfg.forms.catalog).map_err(|e| errors.extend(e));
@@ -331,6 +331,12 @@ impl Shared {
             }
         }
     }
+}
+
+/// Where studio recordings uploaded in the console are kept: they replace the shipped
+/// prompt files of the same name (which may be read-only).
+pub fn recordings_dir(cfg: &Config) -> std::path::PathBuf {
+    cfg.state.dir.join("recordings")
 }
 
 /// What a call from `from` at `at` (civil time in Budapest, "2026-12-24 16:30"; `None`:

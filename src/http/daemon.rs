@@ -117,6 +117,17 @@ pub struct AccountChange {
     pub password: Option<String>,
 }
 
+/// A prompt as the console lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptInfo {
+    pub id: String,
+    /// What the recording says (the manifest's text).
+    pub text: String,
+    pub seconds: f64,
+    /// Still the synthesiser's voice (its file is one `generate.sh` made).
+    pub synthetic: bool,
+}
+
 /// A form of the catalog, as the console offers it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FormChoice {
@@ -227,6 +238,17 @@ pub trait Daemon: Send + Sync + 'static {
     fn work_open_count(&self) -> impl Future<Output = Result<u64, String>> + Send;
     /// A call's menu path (node names joined as calls record them) in readable Hungarian.
     fn path_label(&self, path: &str) -> String;
+    /// Every prompt served now, in manifest order; blocking (reads the files' digests).
+    fn prompts(&self) -> Vec<PromptInfo>;
+    /// The WAV file a prompt is played from now.
+    fn prompt_file(&self, id: &str) -> Option<std::path::PathBuf>;
+    /// Replaces a prompt's recording with `wav` (any rate; checked before it replaces
+    /// anything) and reloads; `Err` says why it was refused.
+    fn prompt_upload(
+        &self,
+        id: String,
+        wav: Vec<u8>,
+    ) -> impl Future<Output = Result<(), String>> + Send;
     /// Every operator account, in file order.
     fn accounts(&self) -> Vec<Account>;
     /// Adds or changes an account in `operators.toml` as `ugyelet passwd` does (HA1s

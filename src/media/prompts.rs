@@ -101,6 +101,26 @@ fn encode_frames(pcm: &[i16], encode: fn(i16) -> u8) -> Vec<[u8; FRAME_SAMPLES]>
 pub struct PromptSet {
     order: Vec<String>,
     by_id: HashMap<String, Arc<Prompt>>,
+    /// The file each prompt was decoded from (a recording when one replaced it).
+    sources: HashMap<String, std::path::PathBuf>,
+}
+
+/// Name of the list of synthetic files' SHA-256 digests inside a prompt directory, written
+/// by `generate.sh`: a prompt whose file still has one of these digests is still the
+/// synthesiser's voice, whoever copied what where.
+pub const SYNTHETIC_LIST: &str = "synthetic.sha256";
+
+/// A studio recording that replaces a prompt's file: `recordings/<file>`, where
+/// `recordings` is the daemon's own writable directory (the shipped prompt directory may
+/// be read-only, e.g. under /usr/share).
+pub fn recording_path(recordings: &Path, file: &str) -> Option<std::path::PathBuf> {
+    valid_relative_file(file).then(|| recordings.join(file))
+}
+
+/// Checks that `path` holds a WAV the daemon can play (any rate, channels, 8–32-bit
+/// integer or 32-bit float) and returns its length in 8 kHz samples.
+pub fn check_wav(path: &Path) -> Result<usize, PromptError> {
+    decode_wav(path).map(|pcm| pcm.len())
 }
 
 /// Why a prompt directory could not be loaded. Each message names the file and says what
@@ -235,6 +255,15 @@ impl PromptSet {
     ///
     /// All missing files are reported together; any other problem stops at the first file.
     pub fn load(dir: &Path) -> Result<PromptSet, PromptError> {
+        Self::load_with_recordings(dir, None)
+    }
+
+    /// [`PromptSet::load`], taking a prompt's file from `recordings` instead when a
+    /// recording of the same name is there.
+    pub fn load_with_recordings(
+        dir: &Path,
+        recordings: Option<&Path>,
+    ) -> Result<PromptSet, PromptError> {
         let manifest_path = dir.join(MANIFEST_FILE);
         let source = std::fs::read_to_string(&manifest_path).map_err(|source| {
             PromptError::ReadManifest {
@@ -276,7 +305,8 @@ impl PromptSet {
                 });
             }
             let path = dir.join(&entry.file);
-            if !path.is_file() {
+            let recorded = recordings.is_some_and(|r| r.join(&entry.file).is_file());
+            if !path.is_file() && !recorded {
                 missing.push((entry.id.clone(), path));
             }
         }
@@ -287,9 +317,15 @@ impl PromptSet {
         let mut set = PromptSet {
             order: Vec::with_capacity(manifest.prompt.len()),
             by_id: HashMap::with_capacity(manifest.prompt.len()),
+            sources: HashMap::with_capacity(manifest.prompt.len()),
         };
         for entry in manifest.prompt {
-            let pcm = decode_wav(&dir.join(&entry.file))?;
+            let path = recordings
+                .map(|r| r.join(&entry.file))
+                .filter(|p| p.is_file())
+                .unwrap_or_else(|| dir.join(&entry.file));
+            let pcm = decode_wav(&path)?;
+            set.sources.insert(entry.id.clone(), path);
             set.insert(Prompt::from_pcm(entry.id, entry.text, pcm));
         }
         Ok(set)
@@ -311,6 +347,12 @@ impl PromptSet {
             self.order.push(prompt.id.clone());
         }
         self.by_id.insert(prompt.id.clone(), Arc::new(prompt));
+    }
+
+    /// The file the prompt was decoded from (none for prompts made in memory).
+    #[must_use]
+    pub fn source(&self, id: &str) -> Option<&Path> {
+        self.sources.get(id).map(std::path::PathBuf::as_path)
     }
 
     /// The prompt with this id.

@@ -20,6 +20,10 @@
 //! | GET    | `/hivasnaplo.csv`    | admin    | the same as CSV                                |
 //! | GET    | `/operatorok`        | admin    | operator accounts                              |
 //! | POST   | `/operatorok`        | admin    | add an account, new password, location, role   |
+//! | GET    | `/hangok`            | admin    | prompts: text, play, which are still synthetic |
+//! | POST   | `/hangok`            | admin    | replace a prompt with a recording (multipart)  |
+//! | GET    | `/hangok/{id}.wav`   | admin    | a prompt's WAV                                 |
+//! | GET    | `/hangok/gepi-szovegek.txt` | admin | the texts of the synthetic prompts         |
 //! | GET    | `/beallitasok`       | admin    | manual override, dial plan, reload, simulator  |
 //! | POST   | `/beallitasok/felulbiralas` | admin | set the manual override                    |
 //! | POST   | `/beallitasok/ujratoltes`   | admin | reload the dial plan now                   |
@@ -41,6 +45,7 @@ pub mod auth;
 pub mod board;
 pub mod knowledge;
 pub mod pages;
+pub mod prompts;
 pub mod records;
 pub mod throttle;
 pub mod worklist;
@@ -166,6 +171,17 @@ pub fn router<D: Daemon>(console: Arc<Console<D>>) -> Router {
             "/operatorok",
             get(accounts::list::<D>).post(accounts::save::<D>),
         )
+        .route(
+            "/hangok",
+            get(prompts::list::<D>)
+                .post(prompts::upload::<D>)
+                .layer(axum::extract::DefaultBodyLimit::max(prompts::MAX_UPLOAD)),
+        )
+        .route(
+            "/hangok/gepi-szovegek.txt",
+            get(prompts::synthetic_texts::<D>),
+        )
+        .route("/hangok/{file}", get(prompts::wav::<D>))
         .route("/hivasnaplo.csv", get(records::csv::<D>))
         .route("/beallitasok/felulbiralas", post(admin::set_override::<D>))
         .route("/beallitasok/ujratoltes", post(admin::reload::<D>))

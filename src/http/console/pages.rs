@@ -23,6 +23,7 @@ pub enum Nav {
     Wallboard,
     Records,
     Accounts,
+    Prompts,
     Settings,
     Login,
 }
@@ -34,13 +35,14 @@ pub struct Viewer<'a> {
     pub open_work: u64,
 }
 
-const NAV: [(Nav, &str, &str, bool); 7] = [
+const NAV: [(Nav, &str, &str, bool); 8] = [
     (Nav::Duty, "/ugyelet", "Ügyelet", false),
     (Nav::Worklist, "/visszahivasok", "Visszahívások", false),
     (Nav::Knowledge, "/tudasbazis", "Tudásbázis", false),
     (Nav::Wallboard, "/felugyelet", "Felügyelet", true),
     (Nav::Records, "/hivasnaplo", "Hívásnapló", true),
     (Nav::Accounts, "/operatorok", "Operátorok", true),
+    (Nav::Prompts, "/hangok", "Hangok", true),
     (Nav::Settings, "/beallitasok", "Beállítások", true),
 ];
 
