@@ -637,3 +637,113 @@ async fn a_voice_message_left_on_the_closed_line_plays_in_the_worklist_and_is_cl
         "{text}"
     );
 }
+
+/// Copies the shipped knowledge base, so a test can edit it.
+fn knowledge_copy() -> PathBuf {
+    let dir = scratch_dir("console-knowledge");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("knowledge");
+    for entry in std::fs::read_dir(&root).expect("knowledge dir") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            std::fs::copy(&path, dir.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    dir
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_page_recovers_by_itself_after_a_restart_articles_reload_and_logout_ends_the_session()
+ {
+    let ops = operators_file();
+    let port = free_ports(1);
+    let state = scratch_dir("console-restart-state");
+    let kb = knowledge_copy();
+    let env = vec![
+        ("UGYELET_ADMIN__LISTEN", format!("127.0.0.1:{port}")),
+        ("UGYELET_STATE__DIR", state.display().to_string()),
+        ("UGYELET_KNOWLEDGE__DIR", kb.display().to_string()),
+    ];
+    let base = format!("http://127.0.0.1:{port}");
+    let mut first = start(&ops, &env);
+    let b = Browser::start().await;
+    b.goto(&format!("{base}/")).await;
+    b.fill("#nev", "anna").await;
+    b.fill("#jelszo", ANNA_PASSWORD).await;
+    b.click("button[type=submit]").await;
+    b.wait_for_text("main h1", "Ügyelet", 5 * SECOND).await;
+    b.wait_for_text("#allapotom", "Állapotom", 5 * SECOND).await;
+    // A mark on this very document: if the page were reloaded, it would be gone.
+    b.execute("window.__same_page = true; return null;").await;
+
+    first.kill();
+    let second = start(&ops, &env);
+    let (code, body) = http(
+        port,
+        "POST",
+        "/api/operators/anna/pause",
+        Some(r#"{"reason": "újraindítás után"}"#),
+    );
+    assert_eq!(code, 200, "{body}");
+    b.wait_for_text("#allapotom", "újraindítás után", 10 * SECOND)
+        .await;
+    assert_eq!(
+        b.execute("return window.__same_page === true;").await,
+        serde_json::Value::Bool(true),
+        "the page updated itself, without a reload, after the daemon restarted"
+    );
+
+    // A new article is found within seconds of being saved; a broken one is refused with
+    // its place, and the articles in force keep serving.
+    std::fs::write(
+        kb.join("hoeltakaritas.md"),
+        "+++\ntitle = \"Hóeltakarítás a járdán\"\ntags = [\"hó\", \"járda\"]\nforms = [\"tajekoztato\"]\n+++\nA ház előtti járdát az ingatlan használója takarítja.\n",
+    )
+    .expect("write article");
+    let deadline = Instant::now() + 10 * SECOND;
+    loop {
+        b.goto(&format!("{base}/tudasbazis?q=hoeltakaritas")).await;
+        if b.count("#kb-talalatok").await > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the new article was not found within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    b.wait_for_text("#kb-talalatok", "Hóeltakarítás", SECOND)
+        .await;
+    std::fs::write(
+        kb.join("hibas.md"),
+        "+++\ntitle = \"Hibás\"\nforms = [\"nincs-ilyen\"]\n+++\nSzöveg.\n",
+    )
+    .expect("write broken article");
+    let deadline = Instant::now() + 10 * SECOND;
+    let status = loop {
+        let (_, status) = http_get(port, "/api/status");
+        if status.contains("nincs-ilyen") {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the broken article was not reported: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        status.contains("hibas.md:3:10: unknown form \\\"nincs-ilyen\\\""),
+        "{status}"
+    );
+    b.goto(&format!("{base}/tudasbazis?q=hoeltakaritas")).await;
+    b.wait_for_text("#kb-talalatok", "Hóeltakarítás", 5 * SECOND)
+        .await;
+
+    // Logging out ends the session: the old cookie opens nothing.
+    let cookie = session_cookie(&b).await;
+    b.goto(&format!("{base}/ugyelet")).await;
+    b.click("form.logout button").await;
+    b.wait_for_text("main h1", "Bejelentkezés", 5 * SECOND)
+        .await;
+    assert_eq!(get_status(port, "/ugyelet", &cookie), 303, "logged out");
+    assert!(second.stderr().contains("console logout"), "logged");
+}
