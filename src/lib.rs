@@ -41,7 +41,7 @@
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
-//! layer: phone pii clock rng
+//! layer: phone pii clock rng suggest
 //! ```
 //!
 //! `sip` knows nothing of dial plans, `dialplan` nothing of SIP or RTP; `call` translates
@@ -96,4 +96,5 @@ pub mod rtp;
 pub mod sdp;
 pub mod sip;
 pub mod store;
+pub mod suggest;
 pub mod switchboard;

@@ -338,34 +338,4 @@ fn unknown_form(form: &str, known: &[&str]) -> String {
     format!("unknown form \"{form}\" (known: {})", suggest(form, known))
 }
 
-/// The five known names closest to `wrong` (edit distance), then "…" if there are more.
-fn suggest(wrong: &str, known: &[&str]) -> String {
-    let mut scored: Vec<(usize, &str)> = known
-        .iter()
-        .map(|k| (edit_distance(wrong, k), *k))
-        .collect();
-    scored.sort();
-    let mut out: Vec<&str> = scored.iter().take(5).map(|(_, k)| *k).collect();
-    if known.len() > 5 {
-        out.push("…");
-    }
-    if out.is_empty() {
-        "none".to_owned()
-    } else {
-        out.join(", ")
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+use crate::suggest::closest as suggest;

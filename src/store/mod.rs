@@ -237,30 +237,8 @@ fn check_version(conn: &Connection) -> Result<usize, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::outbox::{Event, State};
-    use testdb::TempDb;
-
-    fn sms(key: &str) -> NewMessage {
-        NewMessage {
-            key: key.into(),
-            channel: Channel::Sms,
-            recipient: "+36301234567".into(),
-            form_id: Some("lakcim".into()),
-            subject: None,
-        }
-    }
-
-    fn ev(id: u64, from: State, to: State, attempts: u32) -> Event {
-        Event {
-            id,
-            from,
-            to,
-            attempts,
-            due: None,
-            reason: None,
-            provider_id: None,
-        }
-    }
+    use crate::notify::outbox::State;
+    use testdb::{TempDb, ev, sms};
 
     #[test]
     fn retention_deletes_old_finished_messages_and_keeps_waiting_ones() {
@@ -377,6 +355,33 @@ pub(crate) mod testdb {
     impl Drop for TempDb {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    use super::{Channel, NewMessage};
+    use crate::notify::outbox::{Event, State};
+
+    /// An SMS of the address-registration form to a Budapest-area mobile.
+    pub(crate) fn sms(key: &str) -> NewMessage {
+        NewMessage {
+            key: key.into(),
+            channel: Channel::Sms,
+            recipient: "+36301234567".into(),
+            form_id: Some("lakcim".into()),
+            subject: None,
+        }
+    }
+
+    /// A state change of message `id` with nothing else to it.
+    pub(crate) fn ev(id: u64, from: State, to: State, attempts: u32) -> Event {
+        Event {
+            id,
+            from,
+            to,
+            attempts,
+            due: None,
+            reason: None,
+            provider_id: None,
         }
     }
 }

@@ -350,29 +350,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::testdb::TempDb;
-
-    fn sms(key: &str) -> NewMessage {
-        NewMessage {
-            key: key.into(),
-            channel: Channel::Sms,
-            recipient: "+36301234567".into(),
-            form_id: Some("lakcim".into()),
-            subject: None,
-        }
-    }
-
-    fn ev(id: u64, from: State, to: State, attempts: u32) -> Event {
-        Event {
-            id,
-            from,
-            to,
-            attempts,
-            due: None,
-            reason: None,
-            provider_id: None,
-        }
-    }
+    use crate::store::testdb::{TempDb, ev, sms};
 
     #[test]
     fn an_enqueued_row_survives_reopening_and_the_database_is_wal() {

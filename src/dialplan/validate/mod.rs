@@ -412,34 +412,4 @@ impl Validator<'_> {
     }
 }
 
-/// Up to five known names, closest first, for "unknown X" messages.
-fn suggest(wrong: &str, known: &[&str]) -> String {
-    let mut scored: Vec<(usize, &str)> = known
-        .iter()
-        .map(|k| (edit_distance(wrong, k), *k))
-        .collect();
-    scored.sort();
-    let mut out: Vec<&str> = scored.iter().take(5).map(|(_, k)| *k).collect();
-    if known.len() > 5 {
-        out.push("…");
-    }
-    if out.is_empty() {
-        "none".to_owned()
-    } else {
-        out.join(", ")
-    }
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1; b.len() + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let sub = prev[j] + usize::from(ca != *cb);
-            cur[j + 1] = sub.min(prev[j + 1] + 1).min(cur[j] + 1);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
-}
+use crate::suggest::closest as suggest;
