@@ -583,6 +583,43 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+/// The `tracing` filter for `level`, with the level names people use elsewhere accepted
+/// (`warning`, `notice`, `verbose`, `critical`…): a bare word the filter does not know as a
+/// level would otherwise be read as a module name, and turn every log line off.
+pub fn log_filter(level: &str) -> Result<String, String> {
+    fn level_name(word: &str) -> Option<&'static str> {
+        Some(match word.trim().to_ascii_lowercase().as_str() {
+            "trace" => "trace",
+            "debug" | "verbose" => "debug",
+            "info" | "information" | "notice" => "info",
+            "warn" | "warning" => "warn",
+            "error" | "err" | "critical" | "crit" | "fatal" | "alert" | "emerg" => "error",
+            "off" | "none" => "off",
+            _ => return None,
+        })
+    }
+    let expected = "expected a level (trace, debug, info, warn, error, off; also warning, \
+                    notice, verbose, critical) or target=level directives such as \
+                    \"info,ugyelet::driver=debug\"";
+    let mut out = Vec::new();
+    for directive in level.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.rsplit_once('=') {
+            None => match level_name(directive) {
+                Some(l) => out.push(l.to_owned()),
+                None => return Err(format!("{expected}, found \"{directive}\"")),
+            },
+            Some((target, lvl)) => match level_name(lvl) {
+                Some(l) if !target.trim().is_empty() => out.push(format!("{}={l}", target.trim())),
+                _ => return Err(format!("{expected}, found \"{directive}\"")),
+            },
+        }
+    }
+    if out.is_empty() {
+        return Err(format!("{expected}, found \"{level}\""));
+    }
+    Ok(out.join(","))
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         LogConfig {
@@ -673,6 +710,9 @@ impl Config {
     /// Checks values that are individually well-typed but wrong together. Reports all at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Vec::new();
+        if let Err(e) = log_filter(&self.log.level) {
+            p.push(format!("log.level: {e}"));
+        }
         if self.rtp.port_min == 0 || !self.rtp.port_min.is_multiple_of(2) {
             p.push(format!(
                 "rtp.port_min: expected an even port above 0, found {}",
@@ -909,6 +949,25 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_levels_by_their_common_names_are_accepted_and_unknown_words_refused() {
+        assert_eq!(log_filter("warning").as_deref(), Ok("warn"));
+        assert_eq!(log_filter("NOTICE").as_deref(), Ok("info"));
+        assert_eq!(log_filter("verbose").as_deref(), Ok("debug"));
+        assert_eq!(
+            log_filter("info, ugyelet::driver=warning").as_deref(),
+            Ok("info,ugyelet::driver=warn")
+        );
+        let e = log_filter("loud").expect_err("not a level");
+        assert!(
+            e.starts_with("expected a level (trace, debug, info, warn, error, off"),
+            "{e}"
+        );
+        assert!(e.ends_with("found \"loud\""), "{e}");
+        assert!(log_filter("ugyelet=chatty").is_err());
+        assert!(log_filter("").is_err());
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
         pairs

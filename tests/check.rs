@@ -197,3 +197,52 @@ fn a_configured_knowledge_directory_that_is_missing_is_a_warning_not_an_error() 
     assert_eq!(articles(&stdout), 0, "{stdout}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_log_level_by_another_common_name_is_accepted_and_an_unknown_one_refused_with_the_list() {
+    let dir = scratch("log-level");
+    let catalog = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms.toml"));
+    let with_level = |level: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .arg("check")
+            .current_dir(&dir)
+            .env(
+                "UGYELET_PROMPTS__DIR",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/hu"),
+            )
+            .env(
+                "UGYELET_DIALPLAN__PATH",
+                concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans/main.toml"),
+            )
+            .env("UGYELET_FORMS__CATALOG", catalog)
+            .env("UGYELET_KNOWLEDGE__DIR", SHIPPED_KNOWLEDGE)
+            .env("UGYELET_STATE__DIR", dir.join("state"))
+            .env("UGYELET_LOG__LEVEL", level)
+            .output()
+            .expect("run ugyelet check")
+    };
+    for ok in [
+        "warning",
+        "notice",
+        "verbose",
+        "info,ugyelet::driver=warning",
+    ] {
+        let out = with_level(ok);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{ok}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = with_level("verbos");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "log.level: expected a level (trace, debug, info, warn, error, off; also warning, \
+             notice, verbose, critical)"
+        ) && stderr.contains("found \"verbos\""),
+        "{stderr}"
+    );
+}

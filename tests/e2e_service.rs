@@ -239,3 +239,21 @@ fn systemd_hears_ready_then_watchdog_pings_within_the_period_then_stopping() {
         "an idle line stops at once"
     );
 }
+
+#[test]
+fn log_level_warning_keeps_warnings_and_drops_info() {
+    let daemon = Daemon::start(&[("UGYELET_LOG__LEVEL", "warning")]);
+    let warned = daemon.wait_for_line(Duration::from_secs(5), |l| {
+        l.contains(" WARN ") && l.contains("no SMS gateway configured")
+    });
+    assert!(
+        warned.is_some(),
+        "warnings still logged: {}",
+        daemon.stderr()
+    );
+    assert!(
+        !daemon.stderr().contains(" INFO "),
+        "no info lines at warning level: {}",
+        daemon.stderr()
+    );
+}

@@ -35,8 +35,10 @@ pub fn daemon(cfg: Config) -> ExitCode {
 /// Logs go to standard error (the journal under systemd), as text or JSON lines; colours
 /// only on a terminal.
 fn init_logging(cfg: &Config) {
+    // `validate` refused a level `log_filter` cannot read, so the fallback is never used.
+    let level = ugyelet::config::log_filter(&cfg.log.level).unwrap_or_else(|_| "info".to_owned());
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&cfg.log.level))
+        .or_else(|_| EnvFilter::try_new(&level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
