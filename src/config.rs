@@ -41,6 +41,7 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct SipConfig {
     /// Address for both UDP and TCP.
+    #[serde(deserialize_with = "socket_addr")]
     pub listen: SocketAddr,
     /// Serve SIP over TCP as well as UDP.
     pub tcp: bool,
@@ -567,10 +568,70 @@ impl SmtpSection {
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String")]
 pub enum LogFormat {
     Text,
     Json,
+}
+
+impl TryFrom<String> for LogFormat {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            _ => Err(format!("expected \"text\" or \"json\", found \"{s}\"")),
+        }
+    }
+}
+
+/// A socket address from text (or, from the environment, a bare number), with a message
+/// that shows what was found.
+fn socket_addr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<SocketAddr, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(i64),
+    }
+    let found = match Raw::deserialize(d)? {
+        Raw::Text(t) => t,
+        Raw::Number(n) => n.to_string(),
+    };
+    found.trim().parse().map_err(|_| {
+        serde::de::Error::custom(format!(
+            "expected an address and port such as 0.0.0.0:5060 or [::]:5060, found \"{found}\""
+        ))
+    })
+}
+
+/// Where a key's bad value came from, for a load error that names the key: the
+/// environment variable that set it, else the file.
+fn value_source(
+    message: &str,
+    env: &std::collections::HashMap<String, String>,
+    file: Option<&Path>,
+) -> String {
+    let key = message
+        .split("for key `")
+        .nth(1)
+        .and_then(|rest| rest.split('`').next());
+    let Some(key) = key else {
+        return String::new();
+    };
+    let var = format!(
+        "{ENV_PREFIX}_{}",
+        key.to_ascii_uppercase().replace('.', "__")
+    );
+    let secret = ["token", "password", "secret", "key"]
+        .iter()
+        .any(|w| key.contains(w));
+    match (env.get(&var), file) {
+        (Some(_), _) if secret => format!(" (set by {var})"),
+        (Some(v), _) => format!(" (set by {var}=\"{v}\")"),
+        (None, Some(f)) => format!(" (in {})", f.display()),
+        (None, None) => String::new(),
+    }
 }
 
 /// `[log]`: logging.
@@ -695,14 +756,15 @@ impl Config {
                 // `UGYELET_SIP__RATE_LIMIT_EXEMPT=192.0.2.10,10.20.0.0/16`
                 .list_separator(",")
                 .with_list_parse_key("sip.rate_limit_exempt")
-                .source(Some(env_map)),
+                .source(Some(env_map.clone())),
         );
-        let raw = builder
-            .build()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
-        let cfg: Config = raw
-            .try_deserialize()
-            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        let load_error = |e: config::ConfigError| {
+            let m = e.to_string();
+            let from = value_source(&m, &env_map, file);
+            ConfigError::Load(format!("{m}{from}"))
+        };
+        let raw = builder.build().map_err(load_error)?;
+        let cfg: Config = raw.try_deserialize().map_err(load_error)?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -949,6 +1011,33 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_bad_value_is_shown_with_what_was_expected_and_where_it_came_from() {
+        let env = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
+        let err = |e: Result<Config, ConfigError>| match e {
+            Err(ConfigError::Load(m)) => m,
+            other => panic!("expected a load error, got {other:?}"),
+        };
+        let m = err(Config::load_with_env(
+            None,
+            env("UGYELET_LOG__FORMAT", "xml"),
+        ));
+        assert_eq!(
+            m,
+            "expected \"text\" or \"json\", found \"xml\" for key `log.format` (set by UGYELET_LOG__FORMAT=\"xml\")"
+        );
+        let m = err(Config::load_with_env(
+            None,
+            env("UGYELET_SIP__LISTEN", "5060"),
+        ));
+        assert!(
+            m.starts_with(
+                "expected an address and port such as 0.0.0.0:5060 or [::]:5060, found \"5060\""
+            ) && m.ends_with("(set by UGYELET_SIP__LISTEN=\"5060\")"),
+            "{m}"
+        );
+    }
 
     #[test]
     fn log_levels_by_their_common_names_are_accepted_and_unknown_words_refused() {
