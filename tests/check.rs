@@ -246,3 +246,36 @@ fn a_log_level_by_another_common_name_is_accepted_and_an_unknown_one_refused_wit
         "{stderr}"
     );
 }
+
+#[test]
+fn a_missing_prompt_directory_is_reported_once_by_check_and_by_run_without_a_cascade() {
+    let dir = scratch("no-prompts");
+    let run = |cmd: &str| {
+        Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .arg(cmd)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("UGYELET_PROMPTS__DIR", dir.join("nincs"))
+            .env("UGYELET_STATE__DIR", dir.join("state"))
+            .env("UGYELET_SIP__LISTEN", "127.0.0.1:0")
+            .env("UGYELET_ADMIN__LISTEN", "")
+            .env("UGYELET_NOTIFY__PUBLIC_LISTEN", "")
+            .output()
+            .expect("run ugyelet")
+    };
+    for cmd in ["check", "run"] {
+        let out = run(cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{cmd}: {stderr}");
+        assert_eq!(
+            stderr
+                .matches("expected a readable prompt manifest")
+                .count(),
+            1,
+            "{cmd}: the cause, once: {stderr}"
+        );
+        assert!(
+            !stderr.contains("unknown prompt") && !stderr.contains("lacks"),
+            "{cmd}: no cascade of unknown prompts: {stderr}"
+        );
+    }
+}

@@ -1009,6 +1009,7 @@ type = "hangup"
         ]));
         let ids = ["welcome", "main_menu", "office_hours", "goodbye"];
         let known = crate::dialplan::Known {
+            skip_prompts: false,
             prompts: &ids,
             forms: &["lakcim"],
             queues: &["operators"],

@@ -25,8 +25,13 @@ pub fn daemon(cfg: Config) -> ExitCode {
     match rt.block_on(ugyelet::driver::run(cfg, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e}");
-            eprintln!("ugyelet: {e}");
+            // Once: in the log (standard error, the journal), or on standard error when
+            // the log level hides errors.
+            if tracing::enabled!(tracing::Level::ERROR) {
+                tracing::error!("{e}");
+            } else {
+                eprintln!("ugyelet: {e}");
+            }
             ExitCode::FAILURE
         }
     }

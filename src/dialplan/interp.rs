@@ -895,6 +895,7 @@ type = "hangup"
             "readback_intro",
         ];
         let known = Known {
+            skip_prompts: false,
             prompts: &prompts,
             ..Known::default()
         };

@@ -167,6 +167,7 @@ mod tests {
     use crate::dialplan::{Known, Plan, Severity, load_str};
 
     const KNOWN: Known<'static> = Known {
+        skip_prompts: false,
         prompts: &["hello", "menu", "wait", "bye"],
         queues: &["operators"],
         forms: &[],

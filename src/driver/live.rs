@@ -116,6 +116,7 @@ pub fn load(
         .unwrap_or_default();
     let known = Known {
         prompts: &prompt_ids,
+        skip_prompts: prompts.is_none(),
         queues: &queues,
         forms: &form_refs,
         schedules: &schedules,

@@ -67,6 +67,9 @@ impl fmt::Display for Diagnostic {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Known<'a> {
     pub prompts: &'a [&'a str],
+    /// The prompt set did not load (its own error says why): prompt names are not
+    /// checked, rather than every one reported unknown after the real cause.
+    pub skip_prompts: bool,
     pub queues: &'a [&'a str],
     pub forms: &'a [&'a str],
     pub schedules: &'a [&'a str],
@@ -293,7 +296,7 @@ impl Validator<'_> {
                         "expected @next_opening:SCHEDULE, @var:NAME or @caller, found \"{text}\""
                     ),
                 );
-            } else if self.known.prompts.contains(&text) {
+            } else if self.known.skip_prompts || self.known.prompts.contains(&text) {
                 out.push(Item::Prompt(text.to_owned()));
             } else {
                 self.error(

@@ -580,7 +580,7 @@ impl Validator<'_> {
     }
 
     fn default_prompt(&mut self, at: NodeSrc<'_>, id: &str) -> Vec<Item> {
-        if !self.known.prompts.contains(&id) {
+        if !self.known.skip_prompts && !self.known.prompts.contains(&id) {
             self.error(
                 at.node.span(),
                 format!(

@@ -10,6 +10,7 @@ const PROMPTS: &[&str] = &[
     "enter_mobile",
 ];
 const KNOWN: Known<'static> = Known {
+    skip_prompts: false,
     prompts: PROMPTS,
     queues: &["operators"],
     forms: &["tajekoztato", "lakcim"],
