@@ -87,6 +87,19 @@ pub fn render_operators(view: &serde_json::Value) -> String {
         .max()
         .unwrap_or(0);
     let _ = writeln!(out, "ugyelet_queue_longest_wait_seconds {longest}");
+    out.push_str(
+        "# HELP ugyelet_register_responses_total REGISTER requests answered, by the status sent.\n",
+    );
+    out.push_str("# TYPE ugyelet_register_responses_total counter\n");
+    if let Some(by_status) = view["register_responses"].as_object() {
+        for (status, n) in by_status {
+            let _ = writeln!(
+                out,
+                "ugyelet_register_responses_total{{status=\"{status}\"}} {}",
+                n.as_u64().unwrap_or(0)
+            );
+        }
+    }
     out
 }
 

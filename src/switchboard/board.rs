@@ -38,6 +38,9 @@ pub struct Board {
     pub operators: Vec<OperatorRow>,
     /// In order of arrival.
     pub waiting: Vec<WaitingRow>,
+    /// REGISTER requests answered since start, by the status sent (200, 401 challenge,
+    /// 403 refused or throttled, 400 …): a phone failing to log in shows up here.
+    pub register_responses: std::collections::BTreeMap<u16, u64>,
 }
 
 /// Who a call is, as an operator reads it.
@@ -138,6 +141,10 @@ impl Board {
                 queued,
             })
             .collect();
-        Board { operators, waiting }
+        Board {
+            operators,
+            waiting,
+            register_responses: sb.register_responses.clone(),
+        }
     }
 }

@@ -196,6 +196,8 @@ pub struct Switchboard {
     changed: bool,
     /// The operator states last handed out for saving.
     last_saved: SavedAgents,
+    /// REGISTER answers sent since start, by status.
+    register_responses: std::collections::BTreeMap<u16, u64>,
 }
 
 impl Switchboard {
@@ -212,6 +214,7 @@ impl Switchboard {
             actions: VecDeque::new(),
             // The first view is published at once.
             changed: true,
+            register_responses: std::collections::BTreeMap::new(),
         }
     }
 
@@ -236,16 +239,25 @@ impl Switchboard {
         let out = self
             .registrar
             .handle_register(now, request, source, &self.accounts);
+        // The account is an operator's name, not a resident's: it is logged so an admin can
+        // tell whose phone is failing.
+        let account = request.to.uri.user().unwrap_or("");
         match &out.error {
             Some(e) => {
-                info!(src = %Pii(source.addr), status = out.response.status, "REGISTER refused: {e}");
+                info!(account, src = %Pii(source.addr), status = out.response.status, "REGISTER refused: {e}");
             }
             // 403 without a reason of its own: too many failed answers from this address.
             None if out.response.status == 403 => {
-                warn!(src = %Pii(source.addr), "REGISTER refused: throttled after failed passwords");
+                warn!(account, src = %Pii(source.addr), "REGISTER refused: throttled after failed passwords");
             }
             None => {}
         }
+        *self
+            .register_responses
+            .entry(out.response.status)
+            .or_insert(0) += 1;
+        // Published with the board, for the metrics.
+        self.changed = true;
         self.actions.push_back(Action::Respond {
             id,
             response: Box::new(out.response),

@@ -702,3 +702,17 @@ fn operator_on_a_call_shows_whose_call_it_is_and_for_how_long_until_it_ends() {
     let name = who["name"].as_str().expect("name");
     assert_eq!(operator(&v, name)["current_call"], serde_json::Value::Null);
 }
+
+#[test]
+fn register_answers_are_counted_by_status_for_the_metrics() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    let board = room.sb.board(room.now);
+    // Room::staffed registered anna: one challenge, one 200.
+    assert_eq!(board.register_responses.get(&401), Some(&1));
+    assert_eq!(board.register_responses.get(&200), Some(&1));
+    let text = crate::metrics::render_operators(&room.sb.view(room.now));
+    assert!(
+        text.contains("ugyelet_register_responses_total{status=\"401\"} 1\n"),
+        "{text}"
+    );
+}
