@@ -705,7 +705,7 @@ fn operator_on_a_call_shows_whose_call_it_is_and_for_how_long_until_it_ends() {
 
 #[test]
 fn register_answers_are_counted_by_status_for_the_metrics() {
-    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    let room = Room::staffed(quiet(), &[("anna", "on_site")]);
     let board = room.sb.board(room.now);
     // Room::staffed registered anna: one challenge, one 200.
     assert_eq!(board.register_responses.get(&401), Some(&1));
