@@ -49,8 +49,10 @@ enum Command {
     /// UGYELET_PASSWORD if set (for scripts), else from standard input: asked twice without
     /// echo on a terminal, or the first line of piped input.
     Passwd(cli::passwd::Options),
-    /// Open or close the line by hand, or return it to the calendar ("auto"). Stored in the
-    /// state directory: it survives restarts and a running daemon picks it up.
+    /// Open or close the line by hand, or return it to the calendar ("auto"). Sent to the
+    /// daemon answering on [admin] listen (it stores it in its state directory, so it
+    /// survives restarts); with no daemon answering, written into the configured state
+    /// directory if it exists, else refused.
     Override {
         /// open, closed or auto
         mode: String,

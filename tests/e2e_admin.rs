@@ -140,3 +140,56 @@ fn reload_through_the_api_swaps_a_good_plan_and_refuses_a_broken_one_with_its_lo
         "status shows the refused reload: {st}"
     );
 }
+
+#[test]
+fn override_typed_in_another_directory_reaches_the_running_daemon_or_refuses_loudly() {
+    let daemon = Daemon::start(&[]);
+    let elsewhere = scratch_dir("override-elsewhere");
+    let cli = |admin_listen: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .args(args)
+            .current_dir(&elsewhere)
+            .env("UGYELET_ADMIN__LISTEN", admin_listen)
+            .output()
+            .expect("run ugyelet override")
+    };
+    // The daemon answers on its admin address: the override is its own at once.
+    let out = cli(
+        &format!("127.0.0.1:{}", daemon.admin_port),
+        &["override", "closed", "--reason", "áramszünet"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("applied by the daemon answering on"),
+        "{stdout}"
+    );
+    let s = status(&daemon);
+    assert!(
+        s.contains(r#""mode":"closed""#) && s.contains("áramszünet"),
+        "{s}"
+    );
+    assert!(
+        !elsewhere.join("state").exists(),
+        "nothing written where it was typed"
+    );
+
+    // Nobody answers and ./state is no daemon's: refused, nothing written.
+    let nobody = format!("127.0.0.1:{}", free_ports(1));
+    let out = cli(&nobody, &["override", "open"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "must fail: {stderr}");
+    assert!(
+        stderr.contains(&format!("no daemon answers on {nobody}"))
+            && stderr.contains("does not exist, so no daemon uses it: nothing was changed"),
+        "{stderr}"
+    );
+    assert!(
+        !elsewhere.join("state").exists(),
+        "no stray state directory"
+    );
+}

@@ -3,8 +3,17 @@
 //! The override is a file in the state directory ([`overrides::path`]): it survives
 //! restarts, and a running daemon picks it up without a reload. The admin API sets the same
 //! file, so the two never disagree about which one is in force.
+//!
+//! The command goes through the running daemon's admin API when one answers at
+//! `[admin] listen`: then it acts on the daemon that answers calls, whatever directory it
+//! was typed in. With no daemon answering it writes the file into the configured state
+//! directory, but only if that directory exists (a daemon has run with it); otherwise it
+//! refuses, rather than leave a file that no daemon will ever read.
 
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use ugyelet::config::Config;
 use ugyelet::dialplan::calendar;
@@ -28,11 +37,40 @@ pub fn set(cfg: &Config, mode: &str, until: Option<&str>, reason: Option<String>
             return ExitCode::from(2);
         }
     };
-    match overrides::save(&cfg.state.dir, value.as_ref()) {
+    let addr = cfg.admin.listen.parse::<SocketAddr>().ok();
+    if let Some(addr) = addr {
+        let body = serde_json::json!({ "mode": mode, "until": until, "reason": value.as_ref().and_then(|v| v.reason.clone()) });
+        match put_override(addr, cfg.admin.token.as_deref(), &body.to_string()) {
+            Ok((200, _)) => {
+                println!("override {mode} applied by the daemon answering on {addr}");
+                return ExitCode::SUCCESS;
+            }
+            Ok((status, answer)) => {
+                eprintln!("ugyelet override: the daemon on {addr} refused it ({status}): {answer}");
+                return ExitCode::FAILURE;
+            }
+            // No daemon there: the file, below.
+            Err(_) => {}
+        }
+    }
+    let dir = std::path::absolute(&cfg.state.dir).unwrap_or_else(|_| cfg.state.dir.clone());
+    if !dir.is_dir() {
+        eprintln!(
+            "ugyelet override: no daemon answers on {}, and the state directory {} does not \
+             exist, so no daemon uses it: nothing was changed. Run it with the daemon's \
+             configuration (--config FILE, e.g. /etc/ugyelet/ugyelet.toml).",
+            cfg.admin.listen,
+            dir.display()
+        );
+        return ExitCode::FAILURE;
+    }
+    match overrides::save(&dir, value.as_ref()) {
         Ok(()) => {
             println!(
-                "override {mode} stored in {}",
-                overrides::path(&cfg.state.dir).display()
+                "override {mode} stored in {} (no daemon answers on {}; a daemon started \
+                 with this configuration applies it)",
+                overrides::path(&dir).display(),
+                cfg.admin.listen
             );
             ExitCode::SUCCESS
         }
@@ -41,4 +79,34 @@ pub fn set(cfg: &Config, mode: &str, until: Option<&str>, reason: Option<String>
             ExitCode::FAILURE
         }
     }
+}
+
+/// `PUT /api/override` on the admin API: the status and body, or why nothing answered.
+fn put_override(
+    addr: SocketAddr,
+    token: Option<&str>,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let auth = token
+        .filter(|t| !t.is_empty())
+        .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    write!(
+        s,
+        "PUT /api/override HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut resp = String::new();
+    s.read_to_string(&mut resp)?;
+    let status = resp
+        .get(9..12)
+        .and_then(|c| c.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
+    let answer = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.trim().to_owned())
+        .unwrap_or_default();
+    Ok((status, answer))
 }
