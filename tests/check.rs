@@ -279,3 +279,94 @@ fn a_missing_prompt_directory_is_reported_once_by_check_and_by_run_without_a_cas
         );
     }
 }
+
+/// `ugyelet check` or `run` from the repository with `env`, the daemon on free ports.
+fn ugyelet(cmd: &str, env: &[(&str, String)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_ugyelet"));
+    c.arg(cmd)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("UGYELET_SIP__LISTEN", "127.0.0.1:0")
+        .env("UGYELET_ADMIN__LISTEN", "")
+        .env("UGYELET_NOTIFY__PUBLIC_LISTEN", "");
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    if cmd == "run" {
+        // A daemon that did start is stopped after a moment; one that refuses exits first.
+        let mut child = c
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start ugyelet run");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while std::time::Instant::now() < deadline {
+            if child.try_wait().expect("wait").is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        if child.try_wait().expect("wait").is_none() {
+            // Still running: SIGTERM, a clean stop.
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+        }
+        return child.wait_with_output().expect("output");
+    }
+    c.output().expect("run ugyelet")
+}
+
+#[test]
+fn check_refuses_what_run_refuses_and_warns_about_what_the_configuration_cannot_serve() {
+    let dir = scratch("agree");
+    let state = dir.join("state").display().to_string();
+    let smtp_in_clear = vec![
+        ("UGYELET_NOTIFY__SMTP__HOST", "mail.example.hu".to_owned()),
+        ("UGYELET_NOTIFY__SMTP__SECURITY", "none".to_owned()),
+        (
+            "UGYELET_NOTIFY__SMTP__FROM",
+            "ugyelet@example.hu".to_owned(),
+        ),
+        ("UGYELET_STATE__DIR", state.clone()),
+    ];
+    let unwritable_state = vec![("UGYELET_STATE__DIR", "/proc/nem-irhato".to_owned())];
+    for (env, expected) in [
+        (
+            &smtp_in_clear,
+            "notify.smtp: expected security \"starttls\" or \"tls\" for SMTP host \"mail.example.hu\"",
+        ),
+        (
+            &unwritable_state,
+            "state.dir: expected a directory the daemon can write, found /proc/nem-irhato",
+        ),
+    ] {
+        for cmd in ["check", "run"] {
+            let out = ugyelet(cmd, env);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_ne!(out.status.code(), Some(0), "{cmd} must refuse: {stderr}");
+            assert!(stderr.contains(expected), "{cmd}: {expected}\nin\n{stderr}");
+        }
+    }
+    // Defaults: the shipped plan offers SMS, no gateway is configured; and no operators
+    // file: both still run, and check says so.
+    let out = ugyelet(
+        "check",
+        &[
+            ("UGYELET_STATE__DIR", state),
+            (
+                "UGYELET_SIP__OPERATORS",
+                dir.join("nincs.toml").display().to_string(),
+            ),
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "dialplans/main.toml: warning: node \"sms_to_caller\" sends a form by sms, but no SMS gateway is configured"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("nincs.toml: warning: no operator accounts file: nobody can register"),
+        "{stderr}"
+    );
+}

@@ -9,16 +9,18 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use ugyelet::config::Config;
-use ugyelet::driver::live;
+use ugyelet::driver::{live, preflight};
 
 /// Checks the configuration's prompts, dial plan (or `plan` instead), calendar, forms and
 /// knowledge base. Warnings alone exit 0.
 pub fn check(cfg: &Config, plan: Option<&Path>) -> ExitCode {
     // `live::load` is what `run` and a reload do: prompts, catalog, calendar, plan and the
     // knowledge base (articles checked against the catalog), every error at once.
-    match live::load(cfg, plan, super::today(), 1) {
-        Ok(l) => {
-            for w in &l.warnings {
+    let live = live::load(cfg, plan, super::today(), 1);
+    let pre = preflight::check(cfg, live.as_ref().ok().map(|l| l.plan.as_ref()));
+    match live {
+        Ok(l) if pre.errors.is_empty() => {
+            for w in l.warnings.iter().chain(&pre.warnings) {
                 eprintln!("{w}");
             }
             println!(
@@ -29,11 +31,13 @@ pub fn check(cfg: &Config, plan: Option<&Path>) -> ExitCode {
                 l.catalog.forms().len(),
                 l.knowledge.len(),
                 l.calendar.schedule_names().join(", "),
-                l.warnings.len()
+                l.warnings.len() + pre.warnings.len()
             );
             ExitCode::SUCCESS
         }
-        Err(errors) => {
+        live => {
+            let mut errors = live.err().unwrap_or_default();
+            errors.extend(pre.errors);
             for e in &errors {
                 eprintln!("{e}");
             }

@@ -24,6 +24,7 @@ mod notify;
 pub mod operators_file;
 pub mod outbox_worker;
 pub mod overrides;
+pub mod preflight;
 mod records;
 mod rtp_ports;
 mod sip_task;
@@ -54,6 +55,8 @@ use sip_task::{LocalAddrs, Outlets, SipTask};
 pub enum StartError {
     /// Prompts, dial plan or calendar do not load; every problem is listed.
     Assets(Vec<String>),
+    /// Settings `run` cannot serve with (outgoing mail, state directory); every problem.
+    Preflight(Vec<String>),
     /// The stored manual override cannot be read.
     Override(String),
     /// The operator accounts file does not load; every problem is listed.
@@ -76,6 +79,13 @@ impl std::fmt::Display for StartError {
         match self {
             StartError::Assets(errs) => {
                 write!(f, "prompts, dial plan or calendar do not load:")?;
+                for e in errs {
+                    write!(f, "\n  {e}")?;
+                }
+                Ok(())
+            }
+            StartError::Preflight(errs) => {
+                write!(f, "the configuration cannot be served:")?;
                 for e in errs {
                     write!(f, "\n  {e}")?;
                 }
@@ -105,7 +115,12 @@ impl std::error::Error for StartError {}
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), StartError> {
     let today = crate::clock::civil_now().date();
     let live = live::load(&cfg, None, today, 1).map_err(StartError::Assets)?;
-    for w in &live.warnings {
+    // The same checks `ugyelet check` makes, so the two never disagree.
+    let pre = preflight::check(&cfg, Some(&live.plan));
+    if !pre.errors.is_empty() {
+        return Err(StartError::Preflight(pre.errors));
+    }
+    for w in live.warnings.iter().chain(&pre.warnings) {
         warn!("{w}");
     }
     info!(prompts = live.prompts.len(), plan = %live.plan.source, "prompts, dial plan and calendar loaded");

@@ -22,9 +22,7 @@ pub(super) fn saved_path(cfg: &Config) -> PathBuf {
 /// Loads the accounts, sets up registrar and queue, and restores saved operator states.
 pub(super) fn build(cfg: &Config, now: Instant) -> Result<Switchboard, Vec<String>> {
     let path = &cfg.sip.operators;
-    if !path.exists() {
-        warn!(file = %path.display(), "no operator accounts file: nobody can register");
-    }
+    // A missing file is reported by `preflight` (as `ugyelet check` reports it).
     let accounts = Operators::load(path)?;
     let o = &cfg.operators;
     // Nonces are signed with it: a new one each start invalidates old nonces, which phones
