@@ -34,6 +34,10 @@ fn path(l: &Live, at: &str, keys: &str, upto: &str) -> String {
         simulate::Script {
             env,
             keys: keys.chars().collect(),
+            channels: simulate::Channels {
+                sms: true,
+                email: true,
+            },
         },
         &|_| Some(String::new()),
         std::time::Instant::now(),

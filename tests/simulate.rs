@@ -29,6 +29,7 @@ fn simulate(args: &[&str]) -> String {
 fn tuesday_evening_is_staffed_and_key_3_reads_the_office_hours() {
     let out = simulate(&["--at", "2026-12-01 17:00", "--keys", "3"]);
     let expected = "\
+(simulated with this configuration: SMS gateway not configured, SMTP server not configured; no operator phones)
 2026-12-01 17:00 (kedd), caller +36301234567
   play: \"Üdvözöljük! Ön Budaörs Város Polgármesteri Hivatalának Segít a hivatal ügyeleti vonalát hívta.\"
   check_open: staffed at 2026-12-01 17:00: open (kedd, 16:00–19:00 ablak) → main_menu
@@ -115,7 +116,31 @@ fn landline_caller_keys_a_mobile_number_which_is_read_back_in_groups() {
         "{out}"
     );
     assert!(
-        out.contains("send form tajekoztato by Sms to +36301234567"),
+        out.contains("send form tajekoztato by sms to +36301234567"),
+        "{out}"
+    );
+}
+
+#[test]
+fn without_a_gateway_the_simulated_sms_fails_as_a_live_call_would_and_says_why() {
+    let out = simulate(&["--at", "2026-12-08 20:30", "--keys", "1,1"]);
+    assert!(
+        out.starts_with("(simulated with this configuration: SMS gateway not configured"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "send form tajekoztato by sms to +36301234567: not sent: no SMS gateway is configured (notify.sms.kind = \"none\")"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("sms_to_caller: result: failed"), "{out}");
+    assert!(
+        out.contains("Sajnos az SMS küldése nem sikerült"),
+        "the caller hears the failure, as on a live call: {out}"
+    );
+    assert!(
+        !out.contains("elküldtük") && !out.contains("Some("),
         "{out}"
     );
 }

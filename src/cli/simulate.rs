@@ -74,7 +74,7 @@ fn sweep(l: &live::Live, range: &str, schedule: &str) -> ExitCode {
 /// One call from `from` at `at`, pressing `keys`: the transcript of what it hears.
 fn call(cfg: &Config, l: &live::Live, at: Option<&str>, from: &str, keys: &str) -> ExitCode {
     let manual = overrides::load(&cfg.state.dir).unwrap_or_default();
-    match live::transcript(l, manual, at, from, keys) {
+    match live::transcript(cfg, l, manual, at, from, keys) {
         Ok(lines) => {
             for line in lines {
                 println!("{line}");

@@ -310,7 +310,12 @@ impl Interp {
             ) => Some(*on_error),
             _ => None,
         };
-        self.trace(id, format!("result: {result:?}"));
+        let words = match result {
+            ActionResult::Done => "done",
+            ActionResult::Failed => "failed",
+            ActionResult::NoAgents => "no operator could take the call",
+        };
+        self.trace(id, format!("result: {words}"));
         match next {
             Some(n) => self.enter(now, n, None),
             // The operator or the transfer target took the call over; the call layer ends it.

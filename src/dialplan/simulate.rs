@@ -2,19 +2,64 @@
 //!
 //! The simulated caller listens to every prompt to its end, then presses the next key of
 //! the script; when the script is used up it stays silent, so menus time out as they would.
-//! Long-running actions (queue, voicemail, forms, transfer) get the answers of
-//! [`Action::current_result`]: no operators, no transfers, voice messages and forms succeed. Each line says which node acted and why.
+//! Long-running actions get the answers a live call would get on this configuration: a
+//! form by SMS or email is sent only when that channel is configured ([`Channels`]), the
+//! operator queue has nobody logged in (the simulator has no phones), transfers fail, voice
+//! messages are recorded. Each line says which node acted and why, in plain words.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::Plan;
-use super::interp::{Action, CallEnv, Interp, PlayItem};
+use super::interp::{Action, ActionResult, CallEnv, Interp, PlayItem};
+use super::{Channel, Plan};
 
 /// A simulated call.
 pub struct Script {
     pub env: CallEnv,
     pub keys: Vec<char>,
+    /// Which ways of sending forms the configuration has.
+    pub channels: Channels,
+}
+
+/// Which ways of sending forms are configured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Channels {
+    pub sms: bool,
+    pub email: bool,
+}
+
+/// What a long-running action comes to in the simulator, and the plain words for it.
+fn outcome(action: &Action, channels: Channels) -> Option<(ActionResult, String)> {
+    Some(match action {
+        Action::Queue { .. } => (
+            ActionResult::NoAgents,
+            "nobody can take the call (the simulator has no operator phones)".to_owned(),
+        ),
+        Action::Transfer { .. } => (
+            ActionResult::Failed,
+            "fails (this version makes no transfers)".to_owned(),
+        ),
+        Action::Voicemail => (ActionResult::Done, "recorded".to_owned()),
+        Action::SendForm { channel, .. } => match channel {
+            Channel::Sms if channels.sms => {
+                (ActionResult::Done, "queued for the SMS gateway".to_owned())
+            }
+            Channel::Email if channels.email => {
+                (ActionResult::Done, "queued for the SMTP server".to_owned())
+            }
+            Channel::Sms => (
+                ActionResult::Failed,
+                "not sent: no SMS gateway is configured (notify.sms.kind = \"none\")".to_owned(),
+            ),
+            Channel::Email => (
+                ActionResult::Failed,
+                "not sent: no SMTP server is configured (notify.smtp.host is empty)".to_owned(),
+            ),
+        },
+        Action::Play { .. } | Action::StopPlayback | Action::Hangup | Action::LeaveQueue => {
+            return None;
+        }
+    })
 }
 
 /// Most steps a simulation takes before it stops (a plan that never hangs up).
@@ -35,6 +80,7 @@ pub fn run(
         weekday_hu(at.weekday()),
         script.env.caller.as_deref().unwrap_or("anonymous")
     )];
+    let channels = script.channels;
     let mut interp = Interp::new(plan, script.env);
     let mut keys = script.keys.into_iter();
     let mut now = origin;
@@ -58,13 +104,13 @@ pub fn run(
                 Action::Hangup => {
                     out.push("  hang up".to_owned());
                 }
-                other => {
-                    let result = other.current_result();
-                    out.push(format!("  {}: {:?}", describe(other), result));
-                    if let Some(r) = result {
-                        interp.handle_result(now, r);
+                other => match outcome(other, channels) {
+                    Some((result, words)) => {
+                        out.push(format!("  {}: {words}", describe(other)));
+                        interp.handle_result(now, result);
                     }
-                }
+                    None => out.push(format!("  {}", describe(other))),
+                },
             }
         }
         while let Some(t) = interp.poll_trace() {
@@ -108,7 +154,7 @@ fn describe(action: &Action) -> String {
         Action::Queue { queue } => format!("queue {queue}"),
         Action::Voicemail => "voicemail".to_owned(),
         Action::SendForm { form, channel, to } => {
-            format!("send form {form} by {channel:?} to {to}")
+            format!("send form {form} by {} to {to}", channel.as_str())
         }
         Action::Transfer { to } => format!("transfer to {to}"),
         other => format!("{other:?}"),

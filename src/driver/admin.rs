@@ -247,7 +247,14 @@ impl Daemon for Shared {
     }
 
     fn simulate(&self, at: &str, from: &str, keys: &str) -> Result<Vec<String>, String> {
-        super::live::transcript(&self.current(), self.manual(), Some(at), from, keys)
+        super::live::transcript(
+            &self.cfg,
+            &self.current(),
+            self.manual(),
+            Some(at),
+            from,
+            keys,
+        )
     }
 
     fn prompts(&self) -> Vec<PromptInfo> {

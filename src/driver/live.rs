@@ -334,6 +334,14 @@ impl Shared {
     }
 }
 
+/// The ways of sending forms `cfg` configures, for the simulator.
+pub fn channels(cfg: &Config) -> crate::dialplan::simulate::Channels {
+    crate::dialplan::simulate::Channels {
+        sms: cfg.notify.sms.kind != crate::config::SmsKind::None,
+        email: cfg.notify.smtp.sender_config().is_some(),
+    }
+}
+
 /// Where studio recordings uploaded in the console are kept: they replace the shipped
 /// prompt files of the same name (which may be read-only).
 pub fn recordings_dir(cfg: &Config) -> std::path::PathBuf {
@@ -344,6 +352,7 @@ pub fn recordings_dir(cfg: &Config) -> std::path::PathBuf {
 /// now), pressing `keys`, would hear on `l` with the manual override `manual`: the
 /// simulator's transcript, one line per step. `Err` says what was wrong with `at`.
 pub fn transcript(
+    cfg: &Config,
     l: &Live,
     manual: Option<ManualOverride>,
     at: Option<&str>,
@@ -371,12 +380,24 @@ pub fn transcript(
     let keys: Vec<char> = keys.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
     let prompts = Arc::clone(&l.prompts);
     let text_of = move |id: &str| prompts.get(id).map(|p| p.text.clone());
-    Ok(crate::dialplan::simulate::run(
+    let ch = channels(cfg);
+    let said = |on: bool| if on { "configured" } else { "not configured" };
+    let mut lines = vec![format!(
+        "(simulated with this configuration: SMS gateway {}, SMTP server {}; no operator phones)",
+        said(ch.sms),
+        said(ch.email)
+    )];
+    lines.extend(crate::dialplan::simulate::run(
         Arc::clone(&l.plan),
-        crate::dialplan::simulate::Script { env, keys },
+        crate::dialplan::simulate::Script {
+            env,
+            keys,
+            channels: ch,
+        },
         &text_of,
         // The simulated call's virtual-time origin: `Instant` has no constructor but
         // `now()`; the simulator only adds durations to it and never reads the clock again.
         std::time::Instant::now(),
-    ))
+    ));
+    Ok(lines)
 }
