@@ -1121,6 +1121,14 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_file_says_what_the_built_in_defaults_are() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ugyelet.toml");
+        let file = Config::load_with_env(Some(&path), env(&[])).expect("shipped file loads");
+        let defaults = Config::load_with_env(None, env(&[])).expect("defaults");
+        assert_eq!(format!("{file:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn shipped_config_file_matches_the_schema() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/ugyelet.toml");
         let cfg = Config::load_with_env(Some(&path), env(&[])).expect("shipped file loads");

@@ -17,8 +17,9 @@ use ugyelet::config::Config;
 #[derive(Parser)]
 #[command(name = "ugyelet", version, about)]
 struct Cli {
-    /// Configuration file (TOML). Without it, built-in defaults and UGYELET_* environment
-    /// variables apply.
+    /// Configuration file (TOML). Without it: config/ugyelet.toml in the working directory
+    /// if there is one, else /etc/ugyelet/ugyelet.toml if there is one, else the built-in
+    /// defaults. UGYELET_* environment variables win over the file.
     #[arg(long, short, global = true)]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -78,9 +79,28 @@ enum CdrCommand {
     },
 }
 
+/// Where the configuration is read from when `--config` is not given: the repository's
+/// (or a copy's) `config/ugyelet.toml`, then the packaged `/etc/ugyelet/ugyelet.toml`.
+const DEFAULT_FILES: [&str; 2] = ["config/ugyelet.toml", "/etc/ugyelet/ugyelet.toml"];
+
 fn main() -> ExitCode {
     let args = Cli::parse();
-    let cfg = match Config::load(args.config.as_deref()) {
+    let file = args.config.clone().or_else(|| {
+        DEFAULT_FILES
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+    });
+    // Every command says which file it read, so an edit that seems ignored is explained.
+    match &file {
+        Some(f) => eprintln!("ugyelet: configuration from {}", f.display()),
+        None => eprintln!(
+            "ugyelet: no configuration file ({} not found): built-in defaults and UGYELET_* \
+             variables",
+            DEFAULT_FILES.join(", ")
+        ),
+    }
+    let cfg = match Config::load(file.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("ugyelet: {e}");

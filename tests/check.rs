@@ -370,3 +370,62 @@ fn check_refuses_what_run_refuses_and_warns_about_what_the_configuration_cannot_
         "{stderr}"
     );
 }
+
+#[test]
+fn the_config_file_in_the_working_directory_is_read_without_config_and_named() {
+    let dir = scratch("default-file");
+    std::fs::create_dir_all(dir.join("config")).expect("config dir");
+    let shipped =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/ugyelet.toml"))
+            .expect("shipped config");
+    // An admin's edit: the state directory moved somewhere the daemon cannot write.
+    let edited = shipped.replace("dir = \"state\"", "dir = \"/proc/atkoltozott\"");
+    assert_ne!(edited, shipped, "the shipped file has the state dir line");
+    std::fs::write(dir.join("config/ugyelet.toml"), edited).expect("write config");
+    let out = Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+        .arg("check")
+        .current_dir(&dir)
+        .env(
+            "UGYELET_PROMPTS__DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/prompts/hu"),
+        )
+        .env(
+            "UGYELET_DIALPLAN__PATH",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/dialplans/main.toml"),
+        )
+        .env(
+            "UGYELET_FORMS__CATALOG",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms.toml"),
+        )
+        .env("UGYELET_KNOWLEDGE__DIR", SHIPPED_KNOWLEDGE)
+        .output()
+        .expect("run ugyelet check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("ugyelet: configuration from config/ugyelet.toml\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains(
+            "state.dir: expected a directory the daemon can write, found /proc/atkoltozott"
+        ),
+        "the edit took effect: {stderr}"
+    );
+    assert_ne!(out.status.code(), Some(0));
+
+    // Where there is no such file, it says so (unless this machine has the packaged one).
+    if Path::new("/etc/ugyelet/ugyelet.toml").exists() {
+        return;
+    }
+    let bare = scratch("no-file");
+    let out = Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+        .arg("check")
+        .current_dir(&bare)
+        .output()
+        .expect("run ugyelet check");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("ugyelet: no configuration file (config/ugyelet.toml, /etc/ugyelet/ugyelet.toml not found)"),
+        "{stderr}"
+    );
+}
