@@ -91,24 +91,30 @@ fn main() -> ExitCode {
             .map(PathBuf::from)
             .find(|p| p.is_file())
     });
-    // Every command says which file it read, so an edit that seems ignored is explained.
-    match &file {
-        Some(f) => eprintln!("ugyelet: configuration from {}", f.display()),
-        None => eprintln!(
-            "ugyelet: no configuration file ({} not found): built-in defaults and UGYELET_* \
-             variables",
+    // Every command says which file it read, so an edit that seems ignored is explained:
+    // `run` in its log (JSON lines stay JSON), the others on standard error.
+    let source = match &file {
+        Some(f) => format!("configuration from {}", f.display()),
+        None => format!(
+            "no configuration file ({} not found): built-in defaults and UGYELET_* variables",
             DEFAULT_FILES.join(", ")
         ),
+    };
+    if !matches!(args.command, Command::Run) {
+        eprintln!("ugyelet: {source}");
     }
     let cfg = match Config::load(file.as_deref()) {
         Ok(cfg) => cfg,
         Err(e) => {
+            if matches!(args.command, Command::Run) {
+                eprintln!("ugyelet: {source}");
+            }
             eprintln!("ugyelet: {e}");
             return ExitCode::from(2);
         }
     };
     match args.command {
-        Command::Run => cli::run::daemon(cfg),
+        Command::Run => cli::run::daemon(cfg, &source),
         Command::Check { plan } => cli::check::check(&cfg, plan.as_deref()),
         Command::Simulate(opts) => cli::simulate::simulate(&cfg, opts),
         Command::Cdr {

@@ -32,9 +32,54 @@ impl<T: fmt::Display> fmt::Display for Pii<T> {
     }
 }
 
+/// Free text (a gateway's or mail server's error) with what may be personal data masked:
+/// words with an `@` (addresses) and words with six or more digits in a row (phone
+/// numbers; a URL such as `http://127.0.0.1:8080/send` stays). The rest,
+/// the reason an admin needs ("Connection refused", "550 mailbox unavailable"), stays.
+pub fn scrub(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let mut run = 0;
+        let mut longest = 0;
+        for c in word.chars() {
+            run = if c.is_ascii_digit() { run + 1 } else { 0 };
+            longest = longest.max(run);
+        }
+        if word.contains('@') || longest >= 6 {
+            out.push_str("***");
+        } else {
+            out.push_str(word);
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scrubbed_errors_keep_the_reason_and_lose_addresses_and_numbers() {
+        assert_eq!(
+            scrub("Connection refused (os error 111)"),
+            "Connection refused (os error 111)"
+        );
+        assert_eq!(
+            scrub("550 5.1.1 <lakos@example.hu>: mailbox unavailable"),
+            "550 5.1.1 *** mailbox unavailable"
+        );
+        assert_eq!(
+            scrub("gateway 400: invalid number +36301234567"),
+            "gateway 400: invalid number ***"
+        );
+        assert_eq!(
+            scrub("error sending request for url (http://127.0.0.1:18080/send)"),
+            "error sending request for url (http://127.0.0.1:18080/send)"
+        );
+    }
 
     #[test]
     fn phone_number_is_masked_without_debug_logging() {

@@ -155,11 +155,18 @@ fn a_message_pending_when_the_daemon_is_killed_is_delivered_once_after_restart()
     let mut first = start(&env);
     close_the_line(&first);
     call_for_sms(&first).assert_success();
+    let failed = first
+        .wait_for_line(10 * SECOND, |l| l.contains("send attempt failed"))
+        .expect("the gateway is down: the first attempt fails");
+    // The reason is in the log line, at the level an admin reads; the number is not.
     assert!(
-        first
-            .wait_for_line(10 * SECOND, |l| l.contains("send attempt failed"))
-            .is_some(),
-        "the gateway is down: the first attempt fails"
+        failed.contains(" WARN ") && failed.contains("reason=") && !failed.contains("+36301234567"),
+        "{failed}"
+    );
+    assert!(
+        failed
+            .contains("reason=http unreachable: error sending request for url (http://127.0.0.1:"),
+        "why, and where to: {failed}"
     );
     first.kill();
 

@@ -10,8 +10,9 @@ use tracing_subscriber::EnvFilter;
 use ugyelet::config::{Config, LogFormat};
 
 /// Runs the daemon; returns once it has shut down.
-pub fn daemon(cfg: Config) -> ExitCode {
+pub fn daemon(cfg: Config, source: &str) -> ExitCode {
     init_logging(&cfg);
+    tracing::info!("{source}");
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -241,11 +241,15 @@ fn log_event(ev: &Event) {
         State::Failed => warn!(
             id = ev.id,
             attempts = ev.attempts,
+            reason = %crate::pii::scrub(ev.reason.as_deref().unwrap_or("")),
             "message failed for good (see GET /api/outbox?state=failed)"
         ),
-        State::Queued if ev.from == State::Sending => info!(
+        // The reason, with addresses and numbers masked: "Connection refused" is what an
+        // admin needs to see without opening the API.
+        State::Queued if ev.from == State::Sending => warn!(
             id = ev.id,
             attempts = ev.attempts,
+            reason = %crate::pii::scrub(ev.reason.as_deref().unwrap_or("")),
             "send attempt failed, will retry"
         ),
         _ => {}
