@@ -5,7 +5,8 @@
 
 Reads, per step directory (ivr-N/, bridged-N/, setup-R/): info.txt (key=value lines written by load.sh),
 sipp_stat.csv (SIPp -trace_stat, `;` separated, last line = cumulative totals),
-metrics-before.txt / metrics-after.txt (the daemon's /metrics) and gaps.json (rtp_gaps.py).
+metrics-before.txt / metrics-after.txt (the daemon's /metrics), gaps.json (rtp_gaps.py) and,
+for IVR steps with web-console clients, console.json (console_clients.py).
 """
 
 import csv
@@ -145,6 +146,55 @@ def rt_ms(s):
     return (h * 3600 + mi * 60 + sec) * 1000 + us / 1000
 
 
+def ms4(st):
+    """min / median / p95 / max of a console_clients.py timing, in ms."""
+    if not st:
+        return "–"
+    return f"{st['min']:.1f} / {st['median']:.1f} / {st['p95']:.1f} / {st['max']:.1f} ms"
+
+
+def console_table(out, ivr):
+    """The web-console clients of the IVR steps that had them (console.json)."""
+    rows = []
+    for d in ivr:
+        path = os.path.join(out, d, "console.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                rows.append((d, read_info(os.path.join(out, d, "info.txt")), json.load(f)))
+    if not rows:
+        return
+    print("#### Web-console clients during the IVR steps (console_clients.py)\n")
+    print("Page load and search: time to the last byte of the body on a new connection, min / median / "
+          "p95 / max. Live update: from the request that pauses or unpauses the account to each "
+          "stream's next event.\n")
+    print("| calls | clients connected / login failures | duty page at login | duty page in the capture window "
+          "| knowledge-base search (in the capture window) | events per client: min / median "
+          "| stream bytes per client (median) | live update delay: median / p95 / max | updates missed "
+          "| stream disconnects | console clients' CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for d, info, c in rows:
+        search = c.get("search", {})
+        if search.get("measured"):
+            s_txt = f"{ms4(search.get('ms'))} ({search.get('ms', {}).get('n', 0)} searches, {search.get('failed', 0)} failed)"
+        else:
+            statuses = search.get("statuses", {})
+            s_txt = "not measured" + (" (404: no /tudasbazis)" if "404" in statuses else "")
+        ev = c.get("stream", {}).get("events_per_client") or {}
+        by = c.get("stream", {}).get("bytes_per_client") or {}
+        up = c.get("updates", {})
+        delay = up.get("delay_ms")
+        d_txt = f"{delay['median']:.0f} / {delay['p95']:.0f} / {delay['max']:.0f} ms" if delay else "–"
+        cpu = cpu_pct(info, "full0", "full1", "console")
+        print(
+            f"| {info.get('calls', d[4:])} | {c.get('connected', 0)} of {c.get('clients', 0)} / {c.get('login_failures', 0)} "
+            f"| {ms4(c.get('page_load_ms'))} | {ms4(c.get('page_load_window_ms'))} | {s_txt} "
+            f"| {ev.get('min', '–')} / {ev.get('median', '–')} | {by.get('median', '–')} "
+            f"| {d_txt} ({up.get('changes', 0)} changes) | {up.get('missed', '–')} "
+            f"| {c.get('stream', {}).get('disconnects', '–')} | {fmt(cpu, 0)} % |"
+        )
+    print()
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -208,6 +258,8 @@ def main():
                     f"| {'+' if diff is not None and diff >= 0 else ''}{fmt(diff, 2)} |"
                 )
             print()
+
+        console_table(out, ivr)
 
     if bridged:
         print("#### Concurrent bridged calls (callers send audio; SIPp operators echo it)\n")
