@@ -27,10 +27,13 @@ then reported as not measured, not as failures.
 
 An IVR step changes nothing the console shows (no operator queue in its plan), so a stream
 would carry just its first event. So that the streams carry updates, one client pauses and
-unpauses the account every --change-every seconds (POST /ugyelet/allapot, as the page's
-buttons do; 0 turns it off). The delay of a live update is the time from sending that
-request to each stream's next event: the daemon's own part is the board change, its 250 ms
-sampling tick and the rendering of every stream's regions.
+unpauses the account about every --change-every seconds (POST /ugyelet/allapot, as the
+page's buttons do; 0 turns it off). The delay of a live update is the time from sending that
+request to each stream's next event: the board change, the wait for the console's 250 ms
+sampling tick (0-250 ms; each interval is lengthened by a random 0-250 ms so the changes
+fall at every phase of the tick rather than at one) and the rendering of every stream's
+regions. The spread of one change is its last stream's event minus its first: what
+rendering and sending 50 streams one after another costs.
 
 On SIGTERM or SIGINT it closes the streams and writes the JSON summary to --out: clients
 connected, login failures, page load and search times (min / median / p95 / max ms, p95 by
@@ -285,8 +288,9 @@ class Client:
 def changer(bench, client):
     """Pauses and unpauses the account every --change-every s, so the streams carry updates."""
     every = bench.args.change_every
+    rng = random.Random(-1)
     pause = True
-    while not bench.stop.wait(every):
+    while not bench.stop.wait(every + rng.uniform(0, 0.25)):
         if client.csrf is None:
             continue
         form = {"csrf": client.csrf, "action": "pause" if pause else "unpause"}
@@ -310,11 +314,13 @@ def changer(bench, client):
 
 def update_delays(changes, clients):
     """For each accepted change and each streaming client, the first event after the change
-    was sent and before the next one: its delay, and how many (change, client) pairs got none."""
+    was sent and before the next one: the delays, the spread of each change (last stream's
+    event minus first's) and how many (change, client) pairs got none."""
     sent = [c[0] for c in changes if c[2] == 303]
-    delays, missed = [], 0
+    delays, spreads, missed = [], [], 0
     for k, t in enumerate(sent):
         until = sent[k + 1] if k + 1 < len(sent) else float("inf")
+        arrivals = []
         for c in clients:
             if c.session is None or not c.events:
                 continue
@@ -322,8 +328,11 @@ def update_delays(changes, clients):
             if nxt is None:
                 missed += 1
             else:
+                arrivals.append(nxt)
                 delays.append((nxt - t) * 1000)
-    return delays, missed
+        if len(arrivals) > 1:
+            spreads.append((max(arrivals) - min(arrivals)) * 1000)
+    return delays, spreads, missed
 
 
 def summary(bench, clients, stopped_at):
@@ -347,7 +356,7 @@ def summary(bench, clients, stopped_at):
                   "by_query": {q: stats([s[1] for s in good if s[0] == q]) for q in bench.args.queries},
                   "bytes": spread([s[2] for s in good]), "statuses": statuses,
                   "failed": len(searches) - len(good)}
-    delays, missed = update_delays(bench.changes, clients)
+    delays, spreads, missed = update_delays(bench.changes, clients)
     return {
         "clients": len(clients),
         "connected": len(ok),
@@ -374,6 +383,7 @@ def summary(bench, clients, stopped_at):
             "changes_refused": sum(1 for c in bench.changes if c[2] != 303),
             "change_request_ms": stats([(d - s) * 1000 for s, d, _ in bench.changes]),
             "delay_ms": stats(delays),
+            "spread_ms": stats(spreads),
             "missed": missed,
         },
         "window_began_s": None if bench.window_at is None else round(bench.window_at - bench.t0, 3),

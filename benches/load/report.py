@@ -166,12 +166,13 @@ def console_table(out, ivr):
     print("#### Web-console clients during the IVR steps (console_clients.py)\n")
     print("Page load and search: time to the last byte of the body on a new connection, min / median / "
           "p95 / max. Live update: from the request that pauses or unpauses the account to each "
-          "stream's next event.\n")
+          "stream's next event (includes the wait for the console's 250 ms sampling tick); spread: "
+          "one change's last stream minus its first.\n")
     print("| calls | clients connected / login failures | duty page at login | duty page in the capture window "
           "| knowledge-base search (in the capture window) | events per client: min / median "
-          "| stream bytes per client (median) | live update delay: median / p95 / max | updates missed "
+          "| stream bytes per client (median) | live update delay: median / p95 / max | spread per change: median / max | updates missed "
           "| stream disconnects | console clients' CPU |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for d, info, c in rows:
         search = c.get("search", {})
         if search.get("measured"):
@@ -184,12 +185,14 @@ def console_table(out, ivr):
         up = c.get("updates", {})
         delay = up.get("delay_ms")
         d_txt = f"{delay['median']:.0f} / {delay['p95']:.0f} / {delay['max']:.0f} ms" if delay else "–"
+        sp = up.get("spread_ms")
+        sp_txt = f"{sp['median']:.1f} / {sp['max']:.1f} ms" if sp else "–"
         cpu = cpu_pct(info, "full0", "full1", "console")
         print(
             f"| {info.get('calls', d[4:])} | {c.get('connected', 0)} of {c.get('clients', 0)} / {c.get('login_failures', 0)} "
             f"| {ms4(c.get('page_load_ms'))} | {ms4(c.get('page_load_window_ms'))} | {s_txt} "
             f"| {ev.get('min', '–')} / {ev.get('median', '–')} | {by.get('median', '–')} "
-            f"| {d_txt} ({up.get('changes', 0)} changes) | {up.get('missed', '–')} "
+            f"| {d_txt} ({up.get('changes', 0)} changes) | {sp_txt} | {up.get('missed', '–')} "
             f"| {c.get('stream', {}).get('disconnects', '–')} | {fmt(cpu, 0)} % |"
         )
     print()
