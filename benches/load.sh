@@ -171,6 +171,7 @@ hard=$(ulimit -Hn)
 if [ "$hard" = unlimited ] || [ "$hard" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$hard"; fi
 
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # the steps run SIPp from inside their directory: a relative --out breaks
 WORK=$(mktemp -d /tmp/ugyelet-load.XXXXXX)
 DAEMON_PID=
 SIPP_PID=
@@ -343,6 +344,15 @@ stop_daemon() {
     DAEMON_PID=
 }
 
+# Every process's CPU ticks (user + system): pid, name, ticks. On this shared machine the
+# report names what else was busy in the capture window from two of these.
+proc_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{ s = $0; p = index(s, " ("); q = 0
+        for (i = length(s); i > 0; i--) if (substr(s, i, 1) == ")") { q = i; break }
+        comm = substr(s, p + 2, q - p - 2); gsub(/[ \t]/, "_", comm); split(substr(s, q + 2), f, " ")
+        print substr(s, 1, p - 1), comm, f[12] + f[13] }'
+}
+
 # Record CPU counters of the daemon, SIPp, the pacer and the machine: snapshot PREFIX FILE
 snapshot() {
     read -r busy total < <(machine_ticks)
@@ -362,7 +372,11 @@ snapshot() {
         echo "$1_drops_daemon=$(udp_drops $RTP_MIN $RTP_MAX)"
         echo "$1_drops_sipp_media=$(udp_drops $SIPP_MEDIA_PORT $SIPP_MEDIA_PORT)"
         echo "$1_drops_op_media=$(udp_drops $OP_MEDIA_PORT $OP_MEDIA_MAX)"
+        # The benchmark's own processes (this script, its tcpdump, daemon, SIPps, pacer,
+        # console clients), left out of "what else was busy".
+        echo "$1_own_pids=$$ $TCPDUMP_PID $SIP_TCPDUMP_PID $DAEMON_PID $SIPP_PID $OP_SIPP_PIDS $REF_PID $CONSOLE_PID"
     } >>"$2"
+    case "$1" in full0|full1) proc_ticks >"$(dirname "$2")/procs-$1.txt" ;; esac
 }
 
 # capture_then_finish SNAPLEN BUFFER_KIB FILTER: with all calls up, captures --capture

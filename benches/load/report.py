@@ -121,6 +121,49 @@ def machine_pct(info, a, b):
     return 100.0 * busy / total if total > 0 else None
 
 
+def others_busy(p, info, a="full0", b="full1"):
+    """What else used the CPU between snapshots a and b (procs-a.txt, procs-b.txt: pid, name,
+    ticks): the total in % of one core and the busiest names, the benchmark's own processes
+    left out. Processes that ended inside the window are missing (their ticks are gone), so
+    the machine CPU can be higher than own + these."""
+    def load(name):
+        rows = {}
+        path = os.path.join(p, f"procs-{name}.txt")
+        if not os.path.exists(path):
+            return None
+        for line in open(path):
+            parts = line.split()
+            if len(parts) == 3:
+                rows[parts[0]] = (parts[1], float(parts[2]))
+        return rows
+    before, after = load(a), load(b)
+    try:
+        dt = float(info[f"{b}_time"]) - float(info[f"{a}_time"])
+    except (KeyError, ValueError):
+        return None
+    if before is None or after is None or dt <= 0:
+        return None
+    own = set(info.get(f"{a}_own_pids", "").split()) | set(info.get(f"{b}_own_pids", "").split())
+    by_name = {}
+    for pid, (name, ticks) in after.items():
+        if pid in own:
+            continue
+        d = ticks - before.get(pid, (name, 0.0))[1]
+        if d > 0:
+            by_name[name] = by_name.get(name, 0.0) + d
+    pct = {n: 100.0 * t / ticks_per_s() / dt for n, t in by_name.items()}
+    top = sorted(pct.items(), key=lambda kv: -kv[1])
+    return sum(pct.values()), [(n, v) for n, v in top if v >= 2][:3]
+
+
+def fmt_others(o):
+    if o is None:
+        return "–"
+    total, top = o
+    names = ", ".join(f"{n} {v:.0f} %" for n, v in top)
+    return f"{total:.0f} %" + (f" ({names})" if names else "")
+
+
 def fnum(info, key):
     """A number from info.txt; 0 when absent or empty (a step that broke off early)."""
     try:
@@ -213,8 +256,8 @@ def main():
         print("#### Concurrent IVR calls (callers send audio the whole call)\n")
         print("| calls | reached | failed | SIPp retrans | keys received (RFC 4733) | RTP in: received / lost (daemon) "
               "| RTP out: missing at receiver | late frames | daemon CPU | machine CPU "
-              "| RSS idle → full | RSS per added call | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| RSS idle → full | RSS per added call | load avg | other processes' CPU (busiest) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         timing = []
         for d in ivr:
             p = os.path.join(out, d)
@@ -237,11 +280,14 @@ def main():
                 f"| {int(late)} | {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
                 f"| {fmt(machine_pct(info, 'full0', 'full1'), 0)} % "
                 f"| {rss0 / 1024:.1f} → {rss1 / 1024:.1f} MiB | {per_call:.1f} KiB "
-                f"| {info.get('full0_loadavg', '–').split(' ')[0]} |"
+                f"| {info.get('full0_loadavg', '–').split(' ')[0]} | {fmt_others(others_busy(p, info))} |"
             )
             if g:
                 timing.append((n, info, g))
         print()
+        print("(Machine CPU: all processes, of both cores, in the capture window. Other processes: "
+              "not the benchmark's own, in % of one core; ones that ended inside the window are not "
+              "counted.)\n")
         if timing:
             print("#### RTP send timing at the receiver (inter-arrival gap, ms; nominal 20)\n")
             print("| calls | daemon streams / packets | daemon p50 | daemon p99 | daemon p99.9 | daemon max "
