@@ -234,9 +234,9 @@ def console_table(out, ivr):
         print(
             f"| {info.get('calls', d[4:])} | {c.get('connected', 0)} of {c.get('clients', 0)} / {c.get('login_failures', 0)} "
             f"| {ms4(c.get('page_load_ms'))} | {ms4(c.get('page_load_window_ms'))} | {s_txt} "
-            f"| {ev.get('min', '–')} / {ev.get('median', '–')} | {by.get('median', '–')} "
+            f"| {ev.get('min', '–')} / {fmt(ev.get('median'), 0)} | {fmt(by.get('median'), 0)} "
             f"| {d_txt} ({up.get('changes', 0)} changes) | {sp_txt} | {up.get('missed', '–')} "
-            f"| {c.get('stream', {}).get('disconnects', '–')} | {fmt(cpu, 0)} % |"
+            f"| {c.get('stream', {}).get('disconnects', '–')} | {fmt(cpu, 1)} % |"
         )
     print()
 
