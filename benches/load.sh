@@ -28,6 +28,17 @@
 #      -> pacer receiver), so RTP of other programs on this machine stays out of it;
 #   5. after SIPp ends, reads /metrics (RTP received, lost, late) and stops the daemon;
 #      benches/load/rtp_gaps.py turns the capture into inter-arrival gap statistics.
+#   With --console-clients K (K > 0) the step's daemon also gets an operators file with one
+#   account (konzol) and K web-console clients run for the whole step
+#   (benches/load/console_clients.py, Python standard library): each logs in with its own
+#   session, times the duty page GET /ugyelet, and holds the live stream GET /esemenyek
+#   open, counting its events and bytes; one of them pauses and unpauses the account every
+#   5 s, so the streams carry updates (an IVR step changes nothing the console shows). The
+#   daemon's idle memory is read once every stream is open. When the capture window begins,
+#   load.sh sends the clients SIGUSR1 and each reloads the duty page and runs the
+#   knowledge-base searches GET /tudasbazis?q=lakcim, adó, parkolási (404 there: reported
+#   as not measured). After SIPp ends the clients are stopped (SIGTERM) and write
+#   console.json into the step's directory.
 # Then for every step B in --bridged (default none) a fresh daemon gets B bridged calls:
 #   1. writes B operator accounts op0001..opB (operators.toml with their MD5 HA1s) and starts
 #      one operator SIPp per --ops-per-sipp accounts (benches/load/operator_register.xml
@@ -58,6 +69,7 @@
 #   --ramp R              IVR call attempts per second                (100)
 #   --capture S           capture window at full concurrency         (10)
 #   --ref-streams K       streams of the reference pacer (<= 1000)    (200)
+#   --console-clients K   web-console clients during each IVR step; 0 = none (0)
 #   --bridged LIST        bridged-call steps (callers <-> SIPp operators), comma
 #                         separated; "" skips                         ("")
 #   --ops-per-sipp K      operators per operator SIPp process (each has one RTP echo
@@ -87,6 +99,7 @@ SETUP_HOLD_MS=500
 OUT=$REPO/target/bench-load/$(date +%Y%m%d-%H%M%S)
 BUILD=1
 KEEP_CAPTURES=0
+CONSOLE_CLIENTS=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -98,6 +111,7 @@ while [ $# -gt 0 ]; do
         --ramp) RAMP=$2; shift 2 ;;
         --capture) CAPTURE=$2; shift 2 ;;
         --ref-streams) REF_STREAMS=$2; shift 2 ;;
+        --console-clients) CONSOLE_CLIENTS=$2; shift 2 ;;
         --setup-rates) SETUP_RATES=$2; shift 2 ;;
         --setup-seconds) SETUP_SECONDS=$2; shift 2 ;;
         --setup-hold-ms) SETUP_HOLD_MS=$2; shift 2 ;;
@@ -136,6 +150,9 @@ done
 if [ "$REF_STREAMS" -gt 1000 ]; then
     echo "load.sh: --ref-streams must be at most 1000" >&2; exit 2
 fi
+case "$CONSOLE_CLIENTS" in
+    ''|*[!0-9]*) echo "load.sh: --console-clients expects a number of clients, found '$CONSOLE_CLIENTS'" >&2; exit 2 ;;
+esac
 
 # The fixed ports must be free: a second load.sh (or a test daemon) on them would mix its
 # calls, metrics and captures into this run's, and this run's into its.
@@ -154,6 +171,7 @@ hard=$(ulimit -Hn)
 if [ "$hard" = unlimited ] || [ "$hard" -ge 65536 ]; then ulimit -n 65536; else ulimit -n "$hard"; fi
 
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # the steps run SIPp from inside their directory: a relative --out breaks
 WORK=$(mktemp -d /tmp/ugyelet-load.XXXXXX)
 DAEMON_PID=
 SIPP_PID=
@@ -161,8 +179,9 @@ OP_SIPP_PIDS=
 REF_PID=
 TCPDUMP_PID=
 SIP_TCPDUMP_PID=
+CONSOLE_PID=
 cleanup() {
-    for pid in $TCPDUMP_PID $SIP_TCPDUMP_PID $SIPP_PID $OP_SIPP_PIDS $REF_PID $DAEMON_PID; do
+    for pid in $TCPDUMP_PID $SIP_TCPDUMP_PID $SIPP_PID $OP_SIPP_PIDS $REF_PID $CONSOLE_PID $DAEMON_PID; do
         kill "$pid" 2>/dev/null || true
     done
     wait 2>/dev/null || true
@@ -190,12 +209,15 @@ cp "$HERE/dialplan.toml" "$WORK/dialplans/load.toml"
 cp "$HERE/bridged_dialplan.toml" "$WORK/dialplans/bridged.toml"
 ln -s "$REPO/dialplans/calendar" "$WORK/dialplans/calendar"
 
-# write_config FILE DIALPLAN [OPERATORS_FILE]: the load config; with an operators file also
-# the operator queue settings of the bridged steps.
+# write_config FILE DIALPLAN [OPERATORS_FILE [queue]]: the load config; with an operators
+# file its accounts (the bridged steps' SIPp operators, or the console clients' login), and
+# with "queue" also the operator queue settings of the bridged steps.
 write_config() {
     local ops_line="" ops_section=""
     if [ -n "${3:-}" ]; then
         ops_line="operators = \"$3\""
+    fi
+    if [ "${4:-}" = queue ]; then
         ops_section="
 [operators]
 # Every caller gets an operator at once: no overflow wait, no wrap-up pause, a ring timeout
@@ -254,7 +276,17 @@ $ops_section
 level = "info"
 EOF
 }
-write_config "$WORK/ugyelet.toml" "$WORK/dialplans/load.toml"
+# The console clients' account (IVR steps with --console-clients): one operator, konzol, whose
+# HA1s `ugyelet passwd` writes. Its SIP phone never registers; the console only logs in.
+CONSOLE_USER=konzol
+CONSOLE_PASSWORD=terheles-meres-konzol
+if [ "$CONSOLE_CLIENTS" -gt 0 ]; then
+    echo "$CONSOLE_PASSWORD" | "$DAEMON" passwd "$CONSOLE_USER" --file "$WORK/console-operators.toml" \
+        --password-stdin >/dev/null
+    write_config "$WORK/ugyelet.toml" "$WORK/dialplans/load.toml" "$WORK/console-operators.toml"
+else
+    write_config "$WORK/ugyelet.toml" "$WORK/dialplans/load.toml"
+fi
 cp "$WORK/ugyelet.toml" "$OUT/ugyelet.toml"
 "$DAEMON" check --config "$WORK/ugyelet.toml" >/dev/null
 
@@ -269,7 +301,7 @@ cp "$WORK/ugyelet.toml" "$OUT/ugyelet.toml"
     echo "sipp=$(sipp -v 2>&1 | grep -m1 -o 'SIPp v[^ ]*')"
     echo "rustc=$(rustc --version 2>/dev/null || true)"
     echo "commit=$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
-    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --key-at $KEY_AT --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS"
+    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --key-at $KEY_AT --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS --console-clients $CONSOLE_CLIENTS"
     echo "loadavg_start=$(cat /proc/loadavg)"
 } >"$OUT/machine.txt"
 
@@ -312,6 +344,15 @@ stop_daemon() {
     DAEMON_PID=
 }
 
+# Every process's CPU ticks (user + system): pid, name, ticks. On this shared machine the
+# report names what else was busy in the capture window from two of these.
+proc_ticks() {
+    cat /proc/[0-9]*/stat 2>/dev/null | awk '{ s = $0; p = index(s, " ("); q = 0
+        for (i = length(s); i > 0; i--) if (substr(s, i, 1) == ")") { q = i; break }
+        comm = substr(s, p + 2, q - p - 2); gsub(/[ \t]/, "_", comm); split(substr(s, q + 2), f, " ")
+        print substr(s, 1, p - 1), comm, f[12] + f[13] }'
+}
+
 # Record CPU counters of the daemon, SIPp, the pacer and the machine: snapshot PREFIX FILE
 snapshot() {
     read -r busy total < <(machine_ticks)
@@ -321,6 +362,7 @@ snapshot() {
         echo "$1_sipp_ticks=$( [ -n "$SIPP_PID" ] && cpu_ticks "$SIPP_PID" || echo 0)"
         echo "$1_ref_ticks=$( [ -n "$REF_PID" ] && cpu_ticks "$REF_PID" || echo 0)"
         echo "$1_opsipp_ticks=$(t=0; for p in $OP_SIPP_PIDS; do t=$((t + $(cpu_ticks "$p"))); done; echo $t)"
+        echo "$1_console_ticks=$( [ -n "$CONSOLE_PID" ] && cpu_ticks "$CONSOLE_PID" || echo 0)"
         echo "$1_machine_busy=$busy"
         echo "$1_machine_total=$total"
         echo "$1_rss_kib=$(rss_kib "$DAEMON_PID")"
@@ -330,7 +372,11 @@ snapshot() {
         echo "$1_drops_daemon=$(udp_drops $RTP_MIN $RTP_MAX)"
         echo "$1_drops_sipp_media=$(udp_drops $SIPP_MEDIA_PORT $SIPP_MEDIA_PORT)"
         echo "$1_drops_op_media=$(udp_drops $OP_MEDIA_PORT $OP_MEDIA_MAX)"
+        # The benchmark's own processes (this script, its tcpdump, daemon, SIPps, pacer,
+        # console clients), left out of "what else was busy".
+        echo "$1_own_pids=$$ $TCPDUMP_PID $SIP_TCPDUMP_PID $DAEMON_PID $SIPP_PID $OP_SIPP_PIDS $REF_PID $CONSOLE_PID"
     } >>"$2"
+    case "$1" in full0|full1) proc_ticks >"$(dirname "$2")/procs-$1.txt" ;; esac
 }
 
 # capture_then_finish SNAPLEN BUFFER_KIB FILTER: with all calls up, captures --capture
@@ -341,6 +387,8 @@ capture_then_finish() {
     tcpdump -i lo -s "$1" -B "$2" -n --time-stamp-precision=nano -w "$D/capture.pcap" "$3" \
         2>"$D/tcpdump.txt" &
     TCPDUMP_PID=$!
+    # The console clients' reloads and searches belong in the window at full load.
+    [ -z "$CONSOLE_PID" ] || kill -USR1 "$CONSOLE_PID" 2>/dev/null || true
     sleep "$CAPTURE"
     snapshot full1 "$INFO"
     kill -INT "$TCPDUMP_PID"; wait "$TCPDUMP_PID" 2>/dev/null || true
@@ -375,7 +423,22 @@ for N in "${STEPS[@]}"; do
         echo "calls=$N"; echo "hold_s=$HOLD"; echo "ramp=$RAMP"; echo "ref_streams=$REF_STREAMS"
         echo "capture_s=$CAPTURE"; echo "rtp_range=$RTP_MIN-$RTP_MAX"
         echo "ref_range=$REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS - 2))"
+        echo "console_clients=$CONSOLE_CLIENTS"
     } >"$INFO"
+    if [ "$CONSOLE_CLIENTS" -gt 0 ]; then
+        python3 "$HERE/console_clients.py" --base "http://$ADMIN" --user "$CONSOLE_USER" \
+            --password "$CONSOLE_PASSWORD" --clients "$CONSOLE_CLIENTS" --window "$CAPTURE" \
+            --out "$D/console.json" --ready "$D/console_ready.txt" >"$D/console_clients.txt" 2>&1 &
+        CONSOLE_PID=$!
+        # The idle memory is read with every client logged in and streaming.
+        for _ in $(seq 400); do
+            [ -s "$D/console_ready.txt" ] && break
+            kill -0 "$CONSOLE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        echo "console_ready=$(cat "$D/console_ready.txt" 2>/dev/null || echo 'not ready')" >>"$INFO"
+        log "console clients: $(cat "$D/console_ready.txt" 2>/dev/null || echo 'not ready after 40 s')"
+    fi
     snapshot idle "$INFO"
     metrics >"$D/metrics-before.txt"
 
@@ -410,6 +473,13 @@ for N in "${STEPS[@]}"; do
     capture_then_finish 64 131072 \
         "udp and ((src portrange $RTP_MIN-$RTP_MAX and dst port $SIPP_MEDIA_PORT) or (src portrange $REF_SRC_BASE-$((REF_SRC_BASE + 2 * REF_STREAMS)) and dst port $REF_DST))"
     snapshot end "$INFO"
+    if [ -n "$CONSOLE_PID" ]; then
+        kill -TERM "$CONSOLE_PID" 2>/dev/null || true
+        set +e
+        wait "$CONSOLE_PID"; echo "console_rc=$?" >>"$INFO"
+        set -e
+        CONSOLE_PID=
+    fi
     stop_daemon
     # Keys the daemon took, by how they came (log lines "key pressed key=2 source=Rfc4733").
     {
@@ -461,7 +531,7 @@ with open(toml_path, "w") as t:
                 c.write("SEQUENTIAL\n")
             c.write(f"{name};{pw};[authentication username={name} password={pw}]\n")
 PY
-    write_config "$WORK/ugyelet-bridged.toml" "$WORK/dialplans/bridged.toml" "$WORK/operators.toml"
+    write_config "$WORK/ugyelet-bridged.toml" "$WORK/dialplans/bridged.toml" "$WORK/operators.toml" queue
     cp "$WORK/ugyelet-bridged.toml" "$OUT/ugyelet-bridged.toml"
     "$DAEMON" check --config "$WORK/ugyelet-bridged.toml" >/dev/null
 

@@ -5,7 +5,8 @@
 
 Reads, per step directory (ivr-N/, bridged-N/, setup-R/): info.txt (key=value lines written by load.sh),
 sipp_stat.csv (SIPp -trace_stat, `;` separated, last line = cumulative totals),
-metrics-before.txt / metrics-after.txt (the daemon's /metrics) and gaps.json (rtp_gaps.py).
+metrics-before.txt / metrics-after.txt (the daemon's /metrics), gaps.json (rtp_gaps.py) and,
+for IVR steps with web-console clients, console.json (console_clients.py).
 """
 
 import csv
@@ -120,6 +121,49 @@ def machine_pct(info, a, b):
     return 100.0 * busy / total if total > 0 else None
 
 
+def others_busy(p, info, a="full0", b="full1"):
+    """What else used the CPU between snapshots a and b (procs-a.txt, procs-b.txt: pid, name,
+    ticks): the total in % of one core and the busiest names, the benchmark's own processes
+    left out. Processes that ended inside the window are missing (their ticks are gone), so
+    the machine CPU can be higher than own + these."""
+    def load(name):
+        rows = {}
+        path = os.path.join(p, f"procs-{name}.txt")
+        if not os.path.exists(path):
+            return None
+        for line in open(path):
+            parts = line.split()
+            if len(parts) == 3:
+                rows[parts[0]] = (parts[1], float(parts[2]))
+        return rows
+    before, after = load(a), load(b)
+    try:
+        dt = float(info[f"{b}_time"]) - float(info[f"{a}_time"])
+    except (KeyError, ValueError):
+        return None
+    if before is None or after is None or dt <= 0:
+        return None
+    own = set(info.get(f"{a}_own_pids", "").split()) | set(info.get(f"{b}_own_pids", "").split())
+    by_name = {}
+    for pid, (name, ticks) in after.items():
+        if pid in own:
+            continue
+        d = ticks - before.get(pid, (name, 0.0))[1]
+        if d > 0:
+            by_name[name] = by_name.get(name, 0.0) + d
+    pct = {n: 100.0 * t / ticks_per_s() / dt for n, t in by_name.items()}
+    top = sorted(pct.items(), key=lambda kv: -kv[1])
+    return sum(pct.values()), [(n, v) for n, v in top if v >= 2][:3]
+
+
+def fmt_others(o):
+    if o is None:
+        return "–"
+    total, top = o
+    names = ", ".join(f"{n} {v:.0f} %" for n, v in top)
+    return f"{total:.0f} %" + (f" ({names})" if names else "")
+
+
 def fnum(info, key):
     """A number from info.txt; 0 when absent or empty (a step that broke off early)."""
     try:
@@ -145,6 +189,58 @@ def rt_ms(s):
     return (h * 3600 + mi * 60 + sec) * 1000 + us / 1000
 
 
+def ms4(st):
+    """min / median / p95 / max of a console_clients.py timing, in ms."""
+    if not st:
+        return "–"
+    return f"{st['min']:.1f} / {st['median']:.1f} / {st['p95']:.1f} / {st['max']:.1f} ms"
+
+
+def console_table(out, ivr):
+    """The web-console clients of the IVR steps that had them (console.json)."""
+    rows = []
+    for d in ivr:
+        path = os.path.join(out, d, "console.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                rows.append((d, read_info(os.path.join(out, d, "info.txt")), json.load(f)))
+    if not rows:
+        return
+    print("#### Web-console clients during the IVR steps (console_clients.py)\n")
+    print("Page load and search: time to the last byte of the body on a new connection, min / median / "
+          "p95 / max. Live update: from the request that pauses or unpauses the account to each "
+          "stream's next event (includes the wait for the console's 250 ms sampling tick); spread: "
+          "one change's last stream minus its first.\n")
+    print("| calls | clients connected / login failures | duty page at login | duty page in the capture window "
+          "| knowledge-base search (in the capture window) | events per client: min / median "
+          "| stream bytes per client (median) | live update delay: median / p95 / max | spread per change: median / max | updates missed "
+          "| stream disconnects | console clients' CPU |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for d, info, c in rows:
+        search = c.get("search", {})
+        if search.get("measured"):
+            s_txt = f"{ms4(search.get('ms'))} ({search.get('ms', {}).get('n', 0)} searches, {search.get('failed', 0)} failed)"
+        else:
+            statuses = search.get("statuses", {})
+            s_txt = "not measured" + (" (404: no /tudasbazis)" if "404" in statuses else "")
+        ev = c.get("stream", {}).get("events_per_client") or {}
+        by = c.get("stream", {}).get("bytes_per_client") or {}
+        up = c.get("updates", {})
+        delay = up.get("delay_ms")
+        d_txt = f"{delay['median']:.0f} / {delay['p95']:.0f} / {delay['max']:.0f} ms" if delay else "–"
+        sp = up.get("spread_ms")
+        sp_txt = f"{sp['median']:.1f} / {sp['max']:.1f} ms" if sp else "–"
+        cpu = cpu_pct(info, "full0", "full1", "console")
+        print(
+            f"| {info.get('calls', d[4:])} | {c.get('connected', 0)} of {c.get('clients', 0)} / {c.get('login_failures', 0)} "
+            f"| {ms4(c.get('page_load_ms'))} | {ms4(c.get('page_load_window_ms'))} | {s_txt} "
+            f"| {ev.get('min', '–')} / {fmt(ev.get('median'), 0)} | {fmt(by.get('median'), 0)} "
+            f"| {d_txt} ({up.get('changes', 0)} changes) | {sp_txt} | {up.get('missed', '–')} "
+            f"| {c.get('stream', {}).get('disconnects', '–')} | {fmt(cpu, 1)} % |"
+        )
+    print()
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -160,8 +256,8 @@ def main():
         print("#### Concurrent IVR calls (callers send audio the whole call)\n")
         print("| calls | reached | failed | SIPp retrans | keys received (RFC 4733) | RTP in: received / lost (daemon) "
               "| RTP out: missing at receiver | late frames | daemon CPU | machine CPU "
-              "| RSS idle → full | RSS per added call | load avg |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| RSS idle → full | RSS per added call | load avg | other processes' CPU (busiest) |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         timing = []
         for d in ivr:
             p = os.path.join(out, d)
@@ -184,11 +280,14 @@ def main():
                 f"| {int(late)} | {fmt(cpu_pct(info, 'full0', 'full1', 'daemon'), 0)} % "
                 f"| {fmt(machine_pct(info, 'full0', 'full1'), 0)} % "
                 f"| {rss0 / 1024:.1f} → {rss1 / 1024:.1f} MiB | {per_call:.1f} KiB "
-                f"| {info.get('full0_loadavg', '–').split(' ')[0]} |"
+                f"| {info.get('full0_loadavg', '–').split(' ')[0]} | {fmt_others(others_busy(p, info))} |"
             )
             if g:
                 timing.append((n, info, g))
         print()
+        print("(Machine CPU: all processes, of both cores, in the capture window. Other processes: "
+              "not the benchmark's own, in % of one core; ones that ended inside the window are not "
+              "counted.)\n")
         if timing:
             print("#### RTP send timing at the receiver (inter-arrival gap, ms; nominal 20)\n")
             print("| calls | daemon streams / packets | daemon p50 | daemon p99 | daemon p99.9 | daemon max "
@@ -208,6 +307,8 @@ def main():
                     f"| {'+' if diff is not None and diff >= 0 else ''}{fmt(diff, 2)} |"
                 )
             print()
+
+        console_table(out, ivr)
 
     if bridged:
         print("#### Concurrent bridged calls (callers send audio; SIPp operators echo it)\n")
