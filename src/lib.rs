@@ -4,8 +4,9 @@
 //!
 //! ```text
 //!   main.rs, cli/ ─► driver/ ─────────── sockets, tasks, clocks, OS randomness (the only I/O)
-//!                      │  │  └──────────► http/ (admin API, form downloads, webhooks; asks the
-//!                      │  │               daemon through the `http::Daemon` trait it owns)
+//!                      │  │  └──────────► http/ (admin API, web console, form and article pages,
+//!                      │  │               webhooks; asks the daemon through the `http::Daemon`
+//!                      │  │               trait it owns)
 //!                      │  └─────────────► admission (INVITE: feature code, call or refusal)
 //!                      ▼
 //!          switchboard ──────────────── registrar + acd + operator legs (ring, bridge, hold)
@@ -21,6 +22,8 @@
 //!    msg, auth         │
 //!                      ▼
 //!                    rtp/ ──────────────► sdp/ (parse, offer_answer, MediaSession)
+//!
+//!   knowledge/ (articles, search) sits beside dialplan/; the console reads both.
 //! ```
 //!
 //! Layers point down only. The order, top to bottom (a module may use those on lines
