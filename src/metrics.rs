@@ -28,6 +28,8 @@ pub const OUTCOMES: [Outcome; 7] = [
 pub struct Metrics {
     pub calls_active: AtomicI64,
     calls_by_outcome: [AtomicU64; 7],
+    /// Operators' feature-code calls (`*21`–`*24`), not residents'.
+    operator_calls: AtomicU64,
     pub rtp_sent: AtomicU64,
     pub rtp_relayed: AtomicU64,
     pub rtp_received: AtomicU64,
@@ -119,11 +121,22 @@ pub fn render_outbox(counts: &[(String, String, u64)]) -> String {
 }
 
 impl Metrics {
+    /// An operator's feature-code call (`*21`–`*24`) ended: counted apart from residents'
+    /// calls; its media still counts.
+    pub fn operator_call_ended(&self, media: MediaCounts) {
+        self.operator_calls.fetch_add(1, Relaxed);
+        self.count_media(media);
+    }
+
     /// A call ended.
     pub fn call_ended(&self, outcome: Outcome, media: MediaCounts) {
         if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
             self.calls_by_outcome[i].fetch_add(1, Relaxed);
         }
+        self.count_media(media);
+    }
+
+    fn count_media(&self, media: MediaCounts) {
         self.rtp_sent.fetch_add(media.sent, Relaxed);
         self.rtp_relayed.fetch_add(media.relayed, Relaxed);
         self.rtp_received.fetch_add(media.received, Relaxed);
@@ -169,6 +182,12 @@ impl Metrics {
                 )
             })
             .collect();
+        metric(
+            "ugyelet_operator_feature_calls_total",
+            "counter",
+            "Operators' feature-code calls (*21-*24); not in ugyelet_calls_total.",
+            &one(self.operator_calls.load(Relaxed).to_string()),
+        );
         metric(
             "ugyelet_calls_total",
             "counter",

@@ -360,6 +360,21 @@ fn operator_pauses_and_returns_with_feature_codes_from_the_softphone() {
         metrics.contains("ugyelet_operators{state=\"available\",location=\"on_site\"} 1"),
         "{metrics}"
     );
+    // The four calls were the operator's, not residents': counted apart, not recorded.
+    assert!(
+        metrics.contains("ugyelet_operator_feature_calls_total 4\n")
+            && metrics.contains("ugyelet_calls_total{outcome=\"completed\"} 0\n"),
+        "{metrics}"
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let db = rusqlite::Connection::open(daemon.state_dir.join("ugyelet.db")).expect("records");
+    let recorded: i64 = db
+        .query_row("SELECT count(*) FROM calls", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(
+        recorded, 0,
+        "feature-code calls are not in the call records"
+    );
     // The confirmation is the 1 kHz `beep` prompt.
     let got = anna.received_wav();
     let share = tone_share(&got, 1000.0);

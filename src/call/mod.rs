@@ -226,7 +226,15 @@ impl Call {
     }
 
     /// The call record, once the call has ended (`now` is its end).
+    /// Whether this is an operator's feature-code call rather than a resident's.
+    pub fn is_operator_call(&self) -> bool {
+        self.setup.operator_call
+    }
+
     pub fn record(&self, now: Instant) -> Option<crate::cdr::CallRecord> {
+        if self.setup.operator_call {
+            return None;
+        }
         let outcome = self.outcome?;
         let at = |i: Instant| {
             jiff::SignedDuration::try_from(i.saturating_duration_since(self.started))
@@ -1026,6 +1034,7 @@ type = "hangup"
         };
         let setup = CallSetup {
             dialog: 7,
+            operator_call: false,
             caller: "+36301234567".into(),
             source: "127.0.0.1:5062".parse().expect("literal"),
             negotiated,

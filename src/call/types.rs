@@ -35,6 +35,9 @@ pub type RtpFrame = [u8; PACKET_LEN];
 #[derive(Clone)]
 pub struct CallSetup {
     pub dialog: DialogId,
+    /// An operator's feature-code call (`*21`–`*24`), not a resident's: kept out of the
+    /// call records and the resident call counts.
+    pub operator_call: bool,
     /// The caller's number or user part, as received (normalised later by the forms layer).
     pub caller: String,
     /// Where the INVITE came from.

@@ -112,7 +112,11 @@ pub(super) async fn run(
                     path = %call.path(),
                     "call ended"
                 );
-                shared.metrics.call_ended(outcome, call.media_counts());
+                if call.is_operator_call() {
+                    shared.metrics.operator_call_ended(call.media_counts());
+                } else {
+                    shared.metrics.call_ended(outcome, call.media_counts());
+                }
                 if let Ok(mut live) = shared.calls.lock() {
                     live.remove(&dialog);
                 }

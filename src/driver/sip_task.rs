@@ -383,6 +383,7 @@ impl SipTask {
         self.calls.insert(dialog, tx);
         let setup = CallSetup {
             dialog,
+            operator_call: accepted.feature,
             caller,
             source,
             negotiated: accepted.negotiated,
