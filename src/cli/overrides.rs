@@ -10,10 +10,8 @@
 //! directory, but only if that directory exists (a daemon has run with it); otherwise it
 //! refuses, rather than leave a file that no daemon will ever read.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use ugyelet::config::Config;
 use ugyelet::dialplan::calendar;
@@ -40,7 +38,7 @@ pub fn set(cfg: &Config, mode: &str, until: Option<&str>, reason: Option<String>
     let addr = cfg.admin.listen.parse::<SocketAddr>().ok();
     if let Some(addr) = addr {
         let body = serde_json::json!({ "mode": mode, "until": until, "reason": value.as_ref().and_then(|v| v.reason.clone()) });
-        match put_override(addr, cfg.admin.token.as_deref(), &body.to_string()) {
+        match overrides::put_through_api(addr, cfg.admin.token.as_deref(), &body.to_string()) {
             Ok((200, _)) => {
                 println!("override {mode} applied by the daemon answering on {addr}");
                 return ExitCode::SUCCESS;
@@ -79,34 +77,4 @@ pub fn set(cfg: &Config, mode: &str, until: Option<&str>, reason: Option<String>
             ExitCode::FAILURE
         }
     }
-}
-
-/// `PUT /api/override` on the admin API: the status and body, or why nothing answered.
-fn put_override(
-    addr: SocketAddr,
-    token: Option<&str>,
-    body: &str,
-) -> std::io::Result<(u16, String)> {
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let auth = token
-        .filter(|t| !t.is_empty())
-        .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "PUT /api/override HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )?;
-    let mut resp = String::new();
-    s.read_to_string(&mut resp)?;
-    let status = resp
-        .get(9..12)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other("no HTTP status line"))?;
-    let answer = resp
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim().to_owned())
-        .unwrap_or_default();
-    Ok((status, answer))
 }

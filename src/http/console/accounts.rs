@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use tracing::info;
 
-use super::admin::{admin, admin_posting};
+use super::gate::{admin, admin_posting};
 use super::pages::{self, Nav};
 use super::{Console, html as page_response, secure};
 use crate::http::daemon::{AccountChange, Daemon};
@@ -148,13 +148,7 @@ pub async fn save<D: Daemon>(
         }
         Err(e) => {
             info!(account = %who.account.name, operator = %name, "operator account not saved: {e}");
-            let enc: String = e
-                .bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-                    _ => format!("%{b:02X}"),
-                })
-                .collect();
+            let enc = pages::query_value(&e);
             secure(Redirect::to(&format!("/operatorok?hiba={enc}")).into_response())
         }
     }

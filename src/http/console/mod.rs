@@ -43,6 +43,7 @@ pub mod accounts;
 pub mod admin;
 pub mod auth;
 pub mod board;
+pub mod gate;
 pub mod knowledge;
 pub mod pages;
 pub mod prompts;

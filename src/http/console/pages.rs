@@ -456,3 +456,15 @@ fn shown_path(path_label: &str, path: &str, label: &dyn Fn(&str) -> String) -> S
         path_label.to_owned()
     }
 }
+
+/// `s` percent-encoded for a URL query value (unreserved characters kept, RFC 3986 §2.3).
+pub fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

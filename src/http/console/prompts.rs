@@ -12,7 +12,7 @@ use maud::html;
 use serde::Deserialize;
 use tracing::info;
 
-use super::admin::{admin, admin_posting};
+use super::gate::{admin, admin_posting};
 use super::pages::{self, Nav};
 use super::{Console, html as page_response, secure};
 use crate::http::daemon::{Daemon, PromptInfo};
@@ -147,13 +147,7 @@ pub async fn synthetic_texts<D: Daemon>(
 }
 
 fn back_with(key: &str, value: &str) -> Response {
-    let enc: String = value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
+    let enc = pages::query_value(value);
     secure(Redirect::to(&format!("/hangok?{key}={enc}")).into_response())
 }
 

@@ -75,16 +75,7 @@ impl SearchQuery {
     }
 
     fn query_string(&self) -> String {
-        let enc = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
+        let enc = pages::query_value;
         format!(
             "nap={}&szam={}&kimenet={}",
             enc(&self.nap),
@@ -111,7 +102,7 @@ pub async fn search<D: Daemon>(
     headers: HeaderMap,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let who = match super::admin::admin(&c, &headers).await {
+    let who = match super::gate::admin(&c, &headers).await {
         Ok(w) => w,
         Err(r) => return r,
     };
@@ -182,7 +173,7 @@ pub async fn csv<D: Daemon>(
     headers: HeaderMap,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let who = match super::admin::admin(&c, &headers).await {
+    let who = match super::gate::admin(&c, &headers).await {
         Ok(w) => w,
         Err(r) => return r,
     };
