@@ -102,6 +102,58 @@ fn a_form_whose_pdf_is_missing_is_refused_with_the_catalog_and_the_path_it_looke
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_catalog_prompt_missing_from_the_prompt_set_is_refused_and_a_two_segment_sms_warned() {
+    let dir = scratch("catalog-prompts");
+    let catalog = dir.join("forms.toml");
+    let write = |lakcim_prompt: &str| {
+        std::fs::write(
+            &catalog,
+            format!(
+                "[[form]]\nid = \"tajekoztato\"\ntitle = \"Ügyintézési tájékoztató\"\n\
+                 prompt = \"form_tajekoztato\"\nkey = \"1\"\n\
+                 [[form]]\nid = \"lakcim\"\ntitle = \"Lakcímbejelentés\"\n\
+                 prompt = \"{lakcim_prompt}\"\nkey = \"2\"\n\
+                 [[form]]\nid = \"hosszu\"\ntitle = \"Települési támogatás kérelem \
+                 rendkívüli élethelyzetben lévő, egyedül élő idős személyek részére, a 2026. \
+                 évi rendelet szerint\"\n"
+            ),
+        )
+        .expect("write catalog");
+    };
+    // No articles: the shipped ones name forms this catalog lacks.
+    let no_articles = dir.join("knowledge");
+
+    write("form_lakcimm");
+    let out = check_with_knowledge(&dir, &catalog, &no_articles);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let want = format!(
+        "{}: form \"lakcim\": prompt \"form_lakcimm\" is not in the prompt set {}/prompts/hu/manifest.toml (closest: form_lakcim,",
+        catalog.display(),
+        env!("CARGO_MANIFEST_DIR")
+    );
+    assert!(stderr.contains(&want), "{want}\nin\n{stderr}");
+
+    // With the prompt spelt right the menu can name every form; the long title is a
+    // warning (the SMS still goes, as two billed segments).
+    write("form_lakcim");
+    let out = check_with_knowledge(&dir, &catalog, &no_articles);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let long = format!(
+        "{}: warning: form \"hosszu\": its SMS takes 2 segments",
+        catalog.display()
+    );
+    assert!(stderr.contains(&long), "{long}\nin\n{stderr}");
+    assert!(
+        !stderr.contains("form \"lakcim\": its SMS") && !stderr.contains("tajekoztato\": its"),
+        "short titles fit one segment: {stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 const SHIPPED_CATALOG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/forms.toml");
 
 /// The number before " articles," in check's summary line.

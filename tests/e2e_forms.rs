@@ -54,7 +54,7 @@ fn close_the_line(d: &Daemon) {
 fn call_for_sms(d: &Daemon) -> SippResult {
     let delay = into_menu_ms().to_string();
     sipp(
-        &scenario("mobile_caller_presses_1_when_closed_and_gets_a_form_by_sms.xml"),
+        &scenario("mobile_caller_picks_form_3_when_closed_and_gets_it_by_sms.xml"),
         &["-d", &delay, "-timeout", "60s", &d.addr()],
     )
 }
@@ -72,7 +72,7 @@ fn outbox(d: &Daemon, query: &str) -> serde_json::Value {
 }
 
 #[test]
-fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_form() {
+fn mobile_caller_picks_form_3_when_closed_and_gets_one_sms_whose_link_downloads_that_form() {
     // The gateway refuses the first attempt: the retry must not make a second SMS.
     let gateway = HttpStub::start(&[(503, "busy")]);
     let daemon = start(&gateway_env(gateway.port));
@@ -98,8 +98,8 @@ fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_for
     assert_eq!(req["to"], "+36301234567", "the caller's own number, E.164");
     let text = req["text"].as_str().expect("text");
     assert!(
-        text.starts_with("Ügyintézési tajékoztato: mit hozzon magaval: "),
-        "transliterated title (GSM-7 keeps Ü and é) then the link: {text}"
+        text.starts_with("Gépjarmüado bevallas: "),
+        "the third form's title transliterated (GSM-7 keeps é and ü) then the link: {text}"
     );
     assert!(text.chars().count() <= 160, "one SMS segment: {text}");
     let prefix = format!("http://127.0.0.1:{}/f/", daemon.public_port);
@@ -112,17 +112,17 @@ fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_for
     assert_eq!(status, 200);
     let want = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/config/forms/tajekoztato.pdf"
+        "/config/forms/gepjarmuado.pdf"
     ))
     .expect("form file");
-    assert_eq!(bytes, want, "the link serves the form's bytes");
+    assert_eq!(bytes, want, "the link serves the third form's bytes");
 
     let sent = outbox(&daemon, "?state=sent");
     let msgs = sent["messages"].as_array().expect("list");
     assert_eq!(msgs.len(), 1, "{sent}");
     assert_eq!(msgs[0]["attempts"], 2);
     assert_eq!(msgs[0]["downloads"], 1);
-    assert_eq!(msgs[0]["form"], "tajekoztato");
+    assert_eq!(msgs[0]["form"], "gepjarmuado");
     // Logs protect callers: the number never appears at info level.
     assert!(
         !daemon.stderr().contains("301234567"),

@@ -97,7 +97,7 @@ fn landline_caller_keys_a_mobile_number_which_is_read_back_in_groups() {
         "--from",
         "06 23 444 555",
         "--keys",
-        "1,1,06301234567#,1",
+        "1,4,1,06301234567#,1",
     ]);
     assert!(
         out.contains("sms_to_whom: caller +3623444555: Landline → landline_no_sms"),
@@ -116,7 +116,11 @@ fn landline_caller_keys_a_mobile_number_which_is_read_back_in_groups() {
         "{out}"
     );
     assert!(
-        out.contains("send form tajekoztato by sms to +36301234567"),
+        out.contains("choose_form: key 4: form = epitesi → sms_to_whom"),
+        "the fourth form of the catalog: {out}"
+    );
+    assert!(
+        out.contains("send form epitesi by sms to +36301234567"),
         "{out}"
     );
 }

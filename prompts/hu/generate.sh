@@ -8,8 +8,8 @@
 # Each file: leading and trailing silence trimmed, peak normalised to -3 dBFS (headroom for
 # G.711), then silence appended: 100 ms after sentences, 30 ms after word fragments (ids
 # num_, ord_, word_, day_, key_, art_) so that composed numbers such as "huszon" + "három"
-# do not sound chopped. The prompt `beep` is a 1 kHz tone and `music_on_hold` a plucked
-# melody, not speech.
+# do not sound chopped. The prompt `beep` is a 1 kHz tone, `pause` half a second of silence
+# and `music_on_hold` a plucked melody, not speech.
 # Dithering is off (-D) so the appended silence is digital zero.
 set -euo pipefail
 
@@ -58,6 +58,10 @@ while IFS=$'\t' read -r id file say; do
     done
     sox -q -D "${parts[@]}" -r 8000 -c 1 -b 16 -e signed-integer "$out" gain -n -12
     rm -rf "$tmpdir"
+  elif [ "$id" = pause ]; then
+    # Half a second of silence between the entries of a composed list (the form-choice
+    # menu), where the fragments' own 30 ms would run them together.
+    sox -q -D -n -r 8000 -c 1 -b 16 -e signed-integer "$out" trim 0 0.5
   elif [ "$id" = beep ]; then
     sox -q -D -n -r 8000 -c 1 -b 16 -e signed-integer "$out" \
       synth 0.4 sine 1000 fade t 0.01 0.4 0.01 gain -n -6 pad 0 "$pad"

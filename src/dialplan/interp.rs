@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use jiff::ZonedDateTime as Zoned;
 
-use super::{Address, CallerMatch, Channel, DigitCheck, Item, NodeId, NodeKind, Plan};
+use super::{Address, CallerMatch, Channel, DigitCheck, FormRef, Item, NodeId, NodeKind, Plan};
 use crate::media::say;
 use crate::phone;
 
@@ -391,16 +391,31 @@ impl Interp {
     }
 
     fn menu_key(&mut self, now: Instant, id: NodeId, key: char) {
-        let target = match &self.plan.nodes[id].kind {
-            NodeKind::Menu(m) => m.target(key),
-            _ => None,
+        let plan = Arc::clone(&self.plan);
+        let NodeKind::Menu(m) = &plan.nodes[id].kind else {
+            return;
         };
-        match target {
-            Some(t) => {
-                self.trace(id, format!("key {key} → {}", self.plan.nodes[t].name));
+        let chosen = m.choice.as_ref().and_then(|c| {
+            let (_, value) = c.values.iter().find(|(k, _)| *k == key)?;
+            Some((c, value))
+        });
+        match (m.target(key), chosen) {
+            (Some(t), _) => {
+                self.trace(id, format!("key {key} → {}", plan.nodes[t].name));
                 self.enter(now, t, None);
             }
-            None => {
+            (None, Some((c, value))) => {
+                self.trace(
+                    id,
+                    format!(
+                        "key {key}: {} = {value} → {}",
+                        c.var, plan.nodes[c.next].name
+                    ),
+                );
+                self.vars.insert(c.var.clone(), value.clone());
+                self.enter(now, c.next, None);
+            }
+            (None, None) => {
                 self.trace(id, format!("key {key} is not in the menu"));
                 self.retry(now, id, true);
             }
@@ -713,18 +728,26 @@ impl Interp {
                         Address::Caller => self.env.caller.clone(),
                         Address::Var(v) => self.vars.get(v).cloned(),
                     };
-                    match address {
-                        Some(to) => {
+                    let form = match form {
+                        FormRef::Id(f) => Some(f.clone()),
+                        FormRef::Var(v) => self.vars.get(v).cloned(),
+                    };
+                    match (address, form) {
+                        (Some(to), Some(form)) => {
                             self.actions.push_back(Action::SendForm {
-                                form: form.clone(),
+                                form,
                                 channel: *channel,
                                 to,
                             });
                             self.state = State::Busy(id);
                             return;
                         }
-                        None => {
+                        (None, _) => {
                             self.trace(id, "no address to send to".to_owned());
+                            id = *on_error;
+                        }
+                        (_, None) => {
+                            self.trace(id, "no form was chosen".to_owned());
                             id = *on_error;
                         }
                     }
@@ -1143,5 +1166,83 @@ type = "hangup"
             .in_tz(tz)
             .expect("valid");
         assert_eq!(next_opening_words(&fri, &far), None);
+    }
+
+    #[test]
+    fn form_menu_key_sends_the_form_it_names_and_a_wrong_key_asks_again() {
+        let plan = r#"start = "choose"
+[nodes.choose]
+type = "form_menu"
+prompts = ["main_menu"]
+var = "form"
+invalid_prompts = ["invalid_key"]
+next = "send"
+on_max_retries = "end"
+[nodes.send]
+type = "send_form"
+form = "@var:form"
+channel = "sms"
+next = "end"
+on_error = "end"
+[nodes.end]
+type = "hangup"
+"#;
+        let prompts = ["main_menu", "invalid_key", "form_a", "form_b", "pause"];
+        let choices = [
+            crate::dialplan::FormChoice {
+                id: "lakcim",
+                key: '2',
+                prompt: "form_a",
+            },
+            crate::dialplan::FormChoice {
+                id: "gepjarmuado",
+                key: '3',
+                prompt: "form_b",
+            },
+        ];
+        let known = Known {
+            prompts: &prompts,
+            forms: &["lakcim", "gepjarmuado"],
+            form_choices: &choices,
+            ..Known::default()
+        };
+        let (plan, _) = load_str("t.toml", plan, &known).expect("valid plan");
+        let t0 = crate::clock::test_epoch();
+        let mut i = Interp::new(Arc::new(plan), env());
+        i.start(t0);
+        let menu = [
+            "main_menu",
+            "form_a",
+            "word_nyomja_meg",
+            "art_a",
+            "key_2",
+            "word_gombot",
+            "pause",
+            "form_b",
+            "word_nyomja_meg",
+            "art_a",
+            "key_3",
+            "word_gombot",
+            "pause",
+        ];
+        assert_eq!(drain(&mut i), vec![play(&menu, true)]);
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '4');
+        let again: Vec<&str> = std::iter::once("invalid_key").chain(menu).collect();
+        assert_eq!(drain(&mut i), vec![play(&again, true)]);
+        i.handle_digit(t0, '3');
+        assert_eq!(
+            drain(&mut i),
+            vec![
+                Action::StopPlayback,
+                Action::SendForm {
+                    form: "gepjarmuado".into(),
+                    channel: Channel::Sms,
+                    to: "+36301234567".into(),
+                }
+            ]
+        );
+        assert_eq!(i.var("form"), Some("gepjarmuado"));
+        assert_eq!(i.path(), "choose>send");
     }
 }

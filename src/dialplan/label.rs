@@ -171,6 +171,7 @@ mod tests {
         prompts: &["hello", "menu", "wait", "bye"],
         queues: &["operators"],
         forms: &[],
+        form_choices: &[],
         schedules: &["staffed"],
     };
 

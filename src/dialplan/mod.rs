@@ -39,7 +39,7 @@ use std::time::Duration;
 /// Where a form goes (`channel = "sms" | "email"` of a `send_form` node): the one
 /// channel type the outbox stores, shared from `notify`.
 pub use channel::Channel;
-pub use validate::{Diagnostic, Known, Severity, load, load_str};
+pub use validate::{Diagnostic, FormChoice, Known, Severity, load, load_str};
 
 /// Index of a node inside a [`Plan`].
 pub type NodeId = usize;
@@ -91,6 +91,15 @@ pub enum Item {
     Var(String),
     /// `@caller`: the caller's number, read in groups.
     Caller,
+}
+
+/// Which form a `send_form` node sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormRef {
+    /// A catalog form by id.
+    Id(String),
+    /// The form id kept in a variable (set by a `form_menu`).
+    Var(String),
 }
 
 /// Who a form goes to.
@@ -158,7 +167,7 @@ pub enum NodeKind {
     Voicemail { next: NodeId, on_error: NodeId },
     /// Send a form by SMS link or email.
     SendForm {
-        form: String,
+        form: FormRef,
         channel: Channel,
         to: Address,
         next: NodeId,
@@ -181,6 +190,7 @@ impl NodeKind {
                 .keys
                 .iter()
                 .map(|(_, t)| *t)
+                .chain(m.choice.as_ref().map(|c| c.next))
                 .chain([m.on_max_retries])
                 .collect(),
             NodeKind::Collect(c) => vec![c.next, c.on_max_retries],
@@ -216,6 +226,17 @@ pub struct Menu {
     pub invalid_prompts: Vec<Item>,
     pub timeout_prompts: Vec<Item>,
     pub on_max_retries: NodeId,
+    /// Keys that choose a value rather than a node (a `form_menu`: the catalog's forms).
+    pub choice: Option<Choice>,
+}
+
+/// A menu's keys that each keep a value in a variable, then all continue at `next`.
+#[derive(Debug, Clone)]
+pub struct Choice {
+    pub var: String,
+    /// Key to the value it keeps (a form id).
+    pub values: Vec<(char, String)>,
+    pub next: NodeId,
 }
 
 impl Menu {

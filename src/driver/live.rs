@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use crate::config::Config;
 use crate::dialplan::calendar::{self, Calendar, ManualOverride};
 use crate::dialplan::interp::{ScheduleState, Schedules};
-use crate::dialplan::{self, Known, Plan};
+use crate::dialplan::{self, FormChoice, Known, Plan};
 use crate::media::prompts::PromptSet;
 use crate::notify::catalog::Catalog;
 
@@ -114,11 +114,17 @@ pub fn load(
         .as_ref()
         .map(|c| c.schedule_names())
         .unwrap_or_default();
+    let form_choices = catalog.choices();
+    if prompts.is_some() {
+        errors.extend(catalog_prompts_missing(cfg, &form_choices, &prompt_ids));
+    }
+    warnings.extend(long_sms(cfg, &catalog));
     let known = Known {
         prompts: &prompt_ids,
         skip_prompts: prompts.is_none(),
         queues: &queues,
         forms: &form_refs,
+        form_choices: &form_choices,
         schedules: &schedules,
     };
     let plan = match dialplan::load(plan_path, &known) {
@@ -172,6 +178,52 @@ pub fn load(
         }
         _ => Err(errors),
     }
+}
+
+/// Every catalog prompt the prompt set lacks: the form-choice menu would name that form
+/// with silence.
+fn catalog_prompts_missing(cfg: &Config, offered: &[FormChoice<'_>], ids: &[&str]) -> Vec<String> {
+    offered
+        .iter()
+        .filter(|f| !ids.contains(&f.prompt))
+        .map(|f| {
+            format!(
+                "{}: form \"{}\": prompt \"{}\" is not in the prompt set {} (closest: {}); \
+                 add it to the manifest and generate or record it",
+                cfg.forms.catalog.display(),
+                f.id,
+                f.prompt,
+                cfg.prompts.dir.join("manifest.toml").display(),
+                crate::suggest::closest(f.prompt, ids)
+            )
+        })
+        .collect()
+}
+
+/// A warning for each form whose SMS (title and link, as sent) takes more than one
+/// segment: each extra segment is billed, and a UCS-2 one holds only 70 characters.
+fn long_sms(cfg: &Config, catalog: &Catalog) -> Vec<String> {
+    catalog
+        .forms()
+        .iter()
+        .filter_map(|f| {
+            let text = crate::notify::compose::sms_preview(&cfg.notify.public_base_url, f);
+            let seg = text.segments?;
+            (seg.count > 1).then(|| {
+                format!(
+                    "{}: warning: form \"{}\": its SMS takes {} segments ({} {:?} units; one \
+                     holds 160 GSM-7 characters): shorten the title or notify.public_base_url: \
+                     \"{}\"",
+                    cfg.forms.catalog.display(),
+                    f.id,
+                    seg.count,
+                    seg.units,
+                    seg.encoding,
+                    text.text
+                )
+            })
+        })
+        .collect()
 }
 
 /// The calendar as the dial plan sees it, with the manual override of the moment.

@@ -12,6 +12,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
+use crate::dialplan::FormChoice;
+
 /// One form.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct Form {
@@ -74,6 +76,24 @@ impl Catalog {
                     g.id
                 ));
             }
+            match (&f.key, &f.prompt) {
+                (Some(k), _) if !(k.len() == 1 && k.bytes().all(|b| b.is_ascii_digit())) => {
+                    errors.push(format!(
+                        "{}: form {:?}: key: expected one digit 0-9 for the form-choice menu, \
+                         found {k:?}",
+                        path.display(),
+                        f.id
+                    ));
+                }
+                (Some(_), None) | (None, Some(_)) => errors.push(format!(
+                    "{}: form {:?}: the form-choice menu offers a form by its key and its \
+                     prompt: expected both, found only {}",
+                    path.display(),
+                    f.id,
+                    if f.key.is_some() { "key" } else { "prompt" }
+                )),
+                _ => {}
+            }
             if let Some(file) = f.file.take() {
                 let full = if file.is_absolute() {
                     file
@@ -119,6 +139,22 @@ impl Catalog {
 
     pub fn forms(&self) -> &[Form] {
         &self.forms
+    }
+
+    /// The forms the form-choice menu offers (each with a key and a prompt), in catalog
+    /// order.
+    pub fn choices(&self) -> Vec<FormChoice<'_>> {
+        self.forms
+            .iter()
+            .filter_map(|f| {
+                let key = f.key.as_deref()?.chars().next()?;
+                Some(FormChoice {
+                    id: &f.id,
+                    key,
+                    prompt: f.prompt.as_deref()?,
+                })
+            })
+            .collect()
     }
 }
 
@@ -202,10 +238,12 @@ mod tests {
             id = "a"
             title = "A"
             key = "1"
+            prompt = "form_a"
             [[form]]
             id = "a"
             title = "B"
             key = "1"
+            prompt = "form_b"
             file = "nincs.pdf"
         "#;
         let err = Catalog::parse(text, Path::new("forms.toml"), Path::new("/nonexistent"))
@@ -216,6 +254,66 @@ mod tests {
                 "forms.toml: form id \"a\" appears twice",
                 "forms.toml: key \"1\" of form \"a\" is already form \"a\"'s",
                 "forms.toml: form \"a\": expected a file at /nonexistent/nincs.pdf, found none",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_menu_offers_forms_with_a_digit_key_and_a_prompt_in_catalog_order() {
+        let text = r#"
+            [[form]]
+            id = "b"
+            title = "B"
+            key = "2"
+            prompt = "form_b"
+            [[form]]
+            id = "office"
+            title = "Only operators send this"
+            [[form]]
+            id = "a"
+            title = "A"
+            key = "1"
+            prompt = "form_a"
+        "#;
+        let cat = Catalog::parse(text, Path::new("forms.toml"), Path::new(".")).expect("valid");
+        let offered: Vec<_> = cat
+            .choices()
+            .iter()
+            .map(|c| (c.key, c.id, c.prompt))
+            .collect();
+        assert_eq!(offered, [('2', "b", "form_b"), ('1', "a", "form_a")]);
+    }
+
+    #[test]
+    fn a_key_that_is_no_digit_or_without_its_prompt_is_refused() {
+        let text = r#"
+            [[form]]
+            id = "star"
+            title = "S"
+            key = "*"
+            prompt = "form_s"
+            [[form]]
+            id = "two"
+            title = "T"
+            key = "12"
+            prompt = "form_t"
+            [[form]]
+            id = "mute"
+            title = "M"
+            key = "3"
+            [[form]]
+            id = "keyless"
+            title = "K"
+            prompt = "form_k"
+        "#;
+        let err = Catalog::parse(text, Path::new("forms.toml"), Path::new(".")).expect_err("4");
+        assert_eq!(
+            err.0,
+            [
+                "forms.toml: form \"star\": key: expected one digit 0-9 for the form-choice menu, found \"*\"",
+                "forms.toml: form \"two\": key: expected one digit 0-9 for the form-choice menu, found \"12\"",
+                "forms.toml: form \"mute\": the form-choice menu offers a form by its key and its prompt: expected both, found only key",
+                "forms.toml: form \"keyless\": the form-choice menu offers a form by its key and its prompt: expected both, found only prompt",
             ]
         );
     }

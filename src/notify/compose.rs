@@ -322,6 +322,25 @@ impl Composer {
     }
 }
 
+/// The SMS a resident gets for `form` when links start with `base_url`, written as the
+/// outbox writes it. Its length depends on neither the key nor the message id (the link's
+/// token is fixed-width but for the form id), so `ugyelet check` can count its segments
+/// before anyone asks for the form.
+pub fn sms_preview(base_url: &str, form: &Form) -> Text {
+    let body = Body {
+        link: LinkTo {
+            key: LinkKey::new(&[0x5a; 32]).expect("32 bytes is a strong enough secret"),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+            form_id: form.id.clone(),
+            expires_at: u64::from(u32::MAX),
+        },
+        kind: BodyKind::Sms {
+            title: form.title.clone(),
+        },
+    };
+    body.write(u64::MAX)
+}
+
 impl Body {
     /// The text of message `id`.
     pub fn write(self, id: u64) -> Text {
@@ -574,6 +593,31 @@ mod tests {
         let seg = t.segments.expect("an SMS is counted");
         assert_eq!((seg.encoding, seg.count), (Encoding::Gsm7, 1), "{}", t.text);
         assert_eq!(seg, text::segments(&t.text));
+    }
+
+    #[test]
+    fn the_sms_preview_is_as_long_as_every_real_sms_of_the_form() {
+        let c = composer();
+        let form = catalog().get("lakcim").cloned().expect("in the catalog");
+        let preview = sms_preview("https://ugyelet.example.hu/", &form);
+        for (id, now) in [(1, NOW_MS), (42, NOW_MS + 5), (u64::MAX / 3, 0)] {
+            let req = accept(Channel::Sms, "06301234567").expect("accepted");
+            let real = c.compose(req, &[], now, Vec::new()).expect("composed");
+            let real = real.body.write(id);
+            assert_eq!(real.text.len(), preview.text.len(), "{}", real.text);
+            assert_eq!(real.segments, preview.segments);
+        }
+        let long = Form {
+            title: "Települési támogatás kérelem rendkívüli élethelyzetben lévő, \
+                    egyedül élő idős személyek részére, a 2026. évi rendelet szerint"
+                .into(),
+            ..form
+        };
+        let seg = sms_preview("https://ugyelet.example.hu", &long).segments;
+        assert_eq!(
+            seg.map(|s| (s.encoding, s.count)),
+            Some((Encoding::Gsm7, 2))
+        );
     }
 
     #[test]

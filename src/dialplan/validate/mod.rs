@@ -72,7 +72,18 @@ pub struct Known<'a> {
     pub skip_prompts: bool,
     pub queues: &'a [&'a str],
     pub forms: &'a [&'a str],
+    /// The catalog's forms that a `form_menu` offers (those with a key and a prompt), in
+    /// catalog order.
+    pub form_choices: &'a [FormChoice<'a>],
     pub schedules: &'a [&'a str],
+}
+
+/// A form the form-choice menu offers: the key that picks it and the prompt that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FormChoice<'a> {
+    pub id: &'a str,
+    pub key: char,
+    pub prompt: &'a str,
 }
 
 /// Reads and validates a plan file.
@@ -279,13 +290,8 @@ impl Validator<'_> {
                     );
                 }
             } else if let Some(var) = text.strip_prefix("@var:") {
-                if self.vars_set.contains(var) {
+                if self.set_var(p.span(), var) {
                     out.push(Item::Var(var.to_owned()));
-                } else {
-                    self.error(
-                        p.span(),
-                        format!("variable \"{var}\" is never set by a collect or set node"),
-                    );
                 }
             } else if text == "@caller" {
                 out.push(Item::Caller);
@@ -334,6 +340,18 @@ impl Validator<'_> {
             return None;
         }
         Some(text.to_owned())
+    }
+
+    /// Whether some node sets variable `name`; if none does, says so at `span`.
+    fn set_var(&mut self, span: Range<usize>, name: &str) -> bool {
+        let set = self.vars_set.contains(name);
+        if !set {
+            self.error(
+                span,
+                format!("variable \"{name}\" is never set by a collect, form_menu or set node"),
+            );
+        }
+        set
     }
 
     fn var_name(&mut self, v: &Spanned<String>) -> String {

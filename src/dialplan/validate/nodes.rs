@@ -11,9 +11,10 @@ use toml::Spanned;
 use super::{Validator, suggest};
 use crate::dialplan::syntax::{RawCallerRule, RawItems, RawNode, RawRef};
 use crate::dialplan::{
-    Address, CallerMatch, Channel, Collect, DigitCheck, Item, Menu, NodeId, NodeKind,
+    Address, CallerMatch, Channel, Choice, Collect, DigitCheck, FormRef, Item, Menu, NodeId,
+    NodeKind,
 };
-use crate::phone;
+use crate::{media::say, phone};
 
 /// A node's `type` as written, once it names a type the daemon has. It owns the list of
 /// fields that type takes: the flat [`RawNode`] accepts them all.
@@ -21,6 +22,7 @@ use crate::phone;
 enum RawKind {
     Play,
     Menu,
+    FormMenu,
     Collect,
     Schedule,
     Caller,
@@ -35,9 +37,10 @@ enum RawKind {
 
 impl RawKind {
     /// Every type, in the order an "unknown node type" error lists them.
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::Play,
         Self::Menu,
+        Self::FormMenu,
         Self::Collect,
         Self::Schedule,
         Self::Caller,
@@ -60,6 +63,7 @@ impl RawKind {
         match self {
             Self::Play => "play",
             Self::Menu => "menu",
+            Self::FormMenu => "form_menu",
             Self::Collect => "collect",
             Self::Schedule => "schedule",
             Self::Caller => "caller",
@@ -86,6 +90,18 @@ impl RawKind {
                 "max_retries",
                 "invalid_prompts",
                 "timeout_prompts",
+                "on_max_retries",
+            ],
+            Self::FormMenu => &[
+                "prompts",
+                "barge_in",
+                "var",
+                "keys",
+                "timeout_s",
+                "max_retries",
+                "invalid_prompts",
+                "timeout_prompts",
+                "next",
                 "on_max_retries",
             ],
             Self::Collect => &[
@@ -173,6 +189,7 @@ impl Validator<'_> {
         let built = match kind {
             RawKind::Play => self.play(at),
             RawKind::Menu => self.menu(at),
+            RawKind::FormMenu => self.form_menu(at),
             RawKind::Collect => self.collect(at),
             RawKind::Schedule => self.schedule(at),
             RawKind::Caller => self.caller(at),
@@ -216,6 +233,80 @@ impl Validator<'_> {
                 Vec::new()
             }
         };
+        self.menu_rest(at, prompts, keys, None)
+    }
+
+    /// The form-choice menu: the node's own prompts, then for each form the catalog offers
+    /// its prompt and "nyomja meg az … gombot"; its key keeps the form's id in `var` and
+    /// goes on to `next`. `keys` may add keys of its own (back to the main menu, say) that
+    /// no form uses.
+    fn form_menu(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let mut prompts = self.required_items(at, &n.prompts);
+        let offered = self.known.form_choices;
+        if offered.is_empty() {
+            self.error(
+                at.name.span(),
+                format!(
+                    "form_menu node \"{}\" has nothing to offer: no form of the forms catalog \
+                     has both a key and a prompt",
+                    at.name.get_ref()
+                ),
+            );
+        }
+        // A prompt set without `pause` (one of an office's own) runs the entries together
+        // rather than failing the plan.
+        let pause = (self.known.skip_prompts || self.known.prompts.contains(&"pause"))
+            .then(|| Item::Prompt("pause".to_owned()));
+        for f in offered {
+            prompts.push(Item::Prompt(f.prompt.to_owned()));
+            let words = say::press_key(f.key).unwrap_or_default();
+            prompts.extend(words.into_iter().map(|w| Item::Prompt(w.to_owned())));
+            prompts.extend(pause.clone());
+        }
+        let mut keys = Vec::new();
+        if let Some(k) = &n.keys {
+            for key in k.get_ref().keys() {
+                let taken = offered
+                    .iter()
+                    .find(|f| key.get_ref().chars().eq(std::iter::once(f.key)));
+                if let Some(f) = taken {
+                    self.error(
+                        key.span(),
+                        format!(
+                            "key \"{}\" already picks form \"{}\" (its key in the forms catalog)",
+                            f.key, f.id
+                        ),
+                    );
+                }
+            }
+            keys = self.key_targets(k.get_ref());
+        }
+        let var = match &n.var {
+            Some(v) => Some(self.var_name(v)),
+            None => {
+                self.missing(at, "var");
+                None
+            }
+        };
+        let next = self.required_ref(at, &n.next, "next");
+        let choice = Choice {
+            var: var?,
+            values: offered.iter().map(|f| (f.key, f.id.to_owned())).collect(),
+            next: next?,
+        };
+        self.menu_rest(at, prompts, keys, Some(choice))
+    }
+
+    /// What every menu has besides its prompts and keys.
+    fn menu_rest(
+        &mut self,
+        at: NodeSrc<'_>,
+        prompts: Vec<Item>,
+        keys: Vec<(char, NodeId)>,
+        choice: Option<Choice>,
+    ) -> Option<NodeKind> {
+        let n = at.raw();
         let timeout = self.seconds(&n.timeout_s, "timeout_s", 6.0, 0.5, 60.0);
         let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
         let invalid_prompts = self.items(&n.invalid_prompts);
@@ -230,6 +321,7 @@ impl Validator<'_> {
             invalid_prompts,
             timeout_prompts,
             on_max_retries: fail?,
+            choice,
         }))
     }
 
@@ -426,7 +518,18 @@ impl Validator<'_> {
 
     fn send_form(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
         let n = at.raw();
-        let form = self.known_id(at, &n.form, "form", self.known.forms);
+        let form = match n
+            .form
+            .as_ref()
+            .map(|f| (f, f.get_ref().strip_prefix("@var:")))
+        {
+            Some((f, Some(v))) => self
+                .set_var(f.span(), v)
+                .then(|| FormRef::Var(v.to_owned())),
+            _ => self
+                .known_id(at, &n.form, "form", self.known.forms)
+                .map(FormRef::Id),
+        };
         let channel = match n.channel.as_ref() {
             Some(c) => match Channel::parse(c.get_ref()) {
                 Some(channel) => Some(channel),
@@ -450,14 +553,9 @@ impl Validator<'_> {
             None => Some(Address::Caller),
             Some(t) if t.get_ref() == "@caller" => Some(Address::Caller),
             Some(t) => match t.get_ref().strip_prefix("@var:") {
-                Some(v) if self.vars_set.contains(v) => Some(Address::Var(v.to_owned())),
-                Some(v) => {
-                    self.error(
-                        t.span(),
-                        format!("variable \"{v}\" is never set by a collect or set node"),
-                    );
-                    None
-                }
+                Some(v) => self
+                    .set_var(t.span(), v)
+                    .then(|| Address::Var(v.to_owned())),
                 None => {
                     self.error(
                         t.span(),

@@ -1,5 +1,5 @@
 use super::*;
-use crate::dialplan::NodeKind;
+use crate::dialplan::{FormRef, NodeKind};
 
 const PROMPTS: &[&str] = &[
     "welcome",
@@ -14,6 +14,18 @@ const KNOWN: Known<'static> = Known {
     prompts: PROMPTS,
     queues: &["operators"],
     forms: &["tajekoztato", "lakcim"],
+    form_choices: &[
+        FormChoice {
+            id: "tajekoztato",
+            key: '1',
+            prompt: "form_tajekoztato",
+        },
+        FormChoice {
+            id: "lakcim",
+            key: '2',
+            prompt: "form_lakcim",
+        },
+    ],
     schedules: &["staffed"],
 };
 
@@ -192,7 +204,8 @@ fn undefined_variable_is_refused() {
     let errs = errors(&text);
     assert!(
         errs.iter()
-            .any(|e| e.contains("variable \"mobile\" is never set by a collect or set node")),
+            .any(|e| e
+                .contains("variable \"mobile\" is never set by a collect, form_menu or set node")),
         "{errs:?}"
     );
 }
@@ -223,4 +236,108 @@ fn unlabelled_node_on_the_way_to_an_operator_is_a_warning_at_its_name() {
     let (plan, warnings) = load_str("p.toml", &labelled, &KNOWN).expect("valid");
     assert!(warnings.is_empty(), "{warnings:?}");
     assert_eq!(plan.path_label("welcome>menu>q"), "Főmenü › Ügyintéző");
+}
+
+/// A form-choice menu that sends the chosen form to the caller.
+const FORM_MENU: &str = r#"start = "choose"
+
+[nodes.choose]
+type = "form_menu"
+prompts = ["main_menu"]
+var = "form"
+keys = { "*" = "choose" }
+next = "send"
+on_max_retries = "end"
+
+[nodes.send]
+type = "send_form"
+form = "@var:form"
+channel = "sms"
+next = "end"
+on_error = "end"
+
+[nodes.end]
+type = "hangup"
+"#;
+
+#[test]
+fn form_menu_names_each_catalog_form_with_its_key_and_keeps_the_choice() {
+    let (plan, _) = load_str("p.toml", FORM_MENU, &KNOWN).expect("valid");
+    let NodeKind::Menu(m) = &plan.nodes[plan.node_id("choose").expect("exists")].kind else {
+        panic!("a form_menu is a menu");
+    };
+    let said: Vec<&str> = m
+        .prompts
+        .iter()
+        .map(|i| match i {
+            Item::Prompt(p) => p.as_str(),
+            other => panic!("only prompts, found {other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        said,
+        [
+            "main_menu",
+            "form_tajekoztato",
+            "word_nyomja_meg",
+            "art_az",
+            "key_1",
+            "word_gombot",
+            "form_lakcim",
+            "word_nyomja_meg",
+            "art_a",
+            "key_2",
+            "word_gombot",
+        ],
+        "no `pause` in this prompt set, so none is played"
+    );
+    let choice = m.choice.as_ref().expect("a form_menu chooses");
+    assert_eq!(choice.var, "form");
+    assert_eq!(
+        choice.values,
+        [('1', "tajekoztato".to_owned()), ('2', "lakcim".to_owned())]
+    );
+    assert_eq!(Some(choice.next), plan.node_id("send"));
+    assert_eq!(m.target('*'), plan.node_id("choose"));
+    let NodeKind::SendForm { form, .. } = &plan.nodes[choice.next].kind else {
+        panic!("send_form expected");
+    };
+    assert_eq!(*form, FormRef::Var("form".into()));
+}
+
+#[test]
+fn form_menu_refuses_a_key_of_a_form_and_an_empty_catalog() {
+    let text = FORM_MENU.replace(r#"keys = { "*" = "choose" }"#, r#"keys = { "2" = "end" }"#);
+    assert_eq!(
+        errors(&text),
+        [
+            "dialplans/main.toml:7:10: key \"2\" already picks form \"lakcim\" (its key in the forms catalog)"
+        ]
+    );
+    let none = Known {
+        form_choices: &[],
+        ..KNOWN
+    };
+    let errs: Vec<String> = load_str("p.toml", FORM_MENU, &none)
+        .expect_err("nothing to offer")
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(
+        errs,
+        [
+            "p.toml:3:8: form_menu node \"choose\" has nothing to offer: no form of the forms catalog has both a key and a prompt"
+        ]
+    );
+}
+
+#[test]
+fn a_form_from_a_variable_nobody_sets_is_refused() {
+    let text = FORM_MENU.replace(r#"form = "@var:form""#, r#"form = "@var:forms""#);
+    assert_eq!(
+        errors(&text),
+        [
+            "dialplans/main.toml:13:8: variable \"forms\" is never set by a collect, form_menu or set node"
+        ]
+    );
 }
