@@ -13,9 +13,11 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+mod trunk;
 mod values;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use trunk::{NumberFormat, TrunkConfig};
 pub use values::log_filter;
 use values::{socket_addr, value_source};
 
@@ -38,6 +40,7 @@ pub struct Config {
     pub notify: NotifyConfig,
     pub records: RecordsConfig,
     pub log: LogConfig,
+    pub trunk: TrunkConfig,
 }
 
 /// `[sip]`: signalling.
@@ -690,6 +693,7 @@ impl Config {
     /// Checks values that are individually well-typed but wrong together. Reports all at once.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Vec::new();
+        self.trunk.validate(&mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }

@@ -40,7 +40,7 @@
 //! layer: config
 //! layer: operators cdr store
 //! layer: notify
-//! layer: registrar acd dialplan knowledge
+//! layer: registrar acd dialplan knowledge trunk
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
@@ -101,3 +101,4 @@ pub mod sip;
 pub mod store;
 pub mod suggest;
 pub mod switchboard;
+pub mod trunk;

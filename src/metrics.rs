@@ -105,6 +105,42 @@ pub fn render_operators(view: &serde_json::Value) -> String {
     out
 }
 
+/// The trunk registration (as `/api/status` shows it under `trunk`), in Prometheus text
+/// format; nothing when no trunk is configured.
+pub fn render_trunk(view: &serde_json::Value) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let Some(state) = view["state"].as_str() else {
+        return out;
+    };
+    out.push_str(
+        "# HELP ugyelet_trunk_registered Whether the trunk registration is in force (1), \
+         or the trunk needs none (IP authentication, also 1).\n\
+         # TYPE ugyelet_trunk_registered gauge\n",
+    );
+    let up = u8::from(matches!(state, "registered" | "ip_auth"));
+    let _ = writeln!(out, "ugyelet_trunk_registered {up}");
+    for (key, name, help) in [
+        (
+            "register_sent",
+            "ugyelet_trunk_register_requests_total",
+            "REGISTER requests sent to the trunk provider.",
+        ),
+        (
+            "failures",
+            "ugyelet_trunk_register_failures_total",
+            "Trunk registrations that failed (refused, unanswered, provider not found).",
+        ),
+    ] {
+        let n = view[key].as_u64().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {n}"
+        );
+    }
+    out
+}
+
 /// Outbox messages per channel and state, in Prometheus text format.
 pub fn render_outbox(counts: &[(String, String, u64)]) -> String {
     use std::fmt::Write as _;

@@ -104,9 +104,17 @@ impl Daemon for Shared {
         crate::cdr::Records::open(&self.cfg.state.dir).and_then(|r| r.to_call_back(since))
     }
 
+    fn trunk(&self) -> serde_json::Value {
+        self.trunk
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     async fn metrics(&self) -> String {
         let mut body = self.metrics.render();
         body.push_str(&crate::metrics::render_operators(&Daemon::operators(self)));
+        body.push_str(&crate::metrics::render_trunk(&Daemon::trunk(self)));
         if let Ok(counts) = self.forms.counts().await {
             body.push_str(&crate::metrics::render_outbox(&counts));
         }

@@ -267,6 +267,8 @@ pub struct Shared {
     pub manual: RwLock<Option<ManualOverride>>,
     /// Operators and waiting callers as the SIP task last published them.
     pub operators: Mutex<serde_json::Value>,
+    /// The trunk registration as the SIP task last published it (`null`: no trunk).
+    pub trunk: Mutex<serde_json::Value>,
     /// Into the SIP task (operator state changes from the admin API).
     pub to_sip: Mutex<Option<tokio::sync::mpsc::UnboundedSender<super::messages::ToSip>>>,
     /// Runs every call's deadlines and sends its paced frames.

@@ -41,6 +41,8 @@ pub enum ToSip {
     TcpClosed { conn: u64 },
     /// The operator accounts file was read again.
     Accounts(Operators),
+    /// The trunk provider's address was looked up (or could not be).
+    TrunkResolved(Result<SocketAddr, String>),
     /// An admin asks to change an operator's state.
     Agent {
         name: String,

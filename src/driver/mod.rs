@@ -30,6 +30,7 @@ mod rtp_ports;
 mod sip_task;
 mod switchboard;
 mod tcp;
+mod trunk;
 mod watch;
 
 use std::collections::HashMap;
@@ -144,6 +145,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         reload: std::sync::Mutex::new(live::ReloadStatus::default()),
         manual: std::sync::RwLock::new(manual),
         operators: std::sync::Mutex::new(serde_json::Value::Null),
+        trunk: std::sync::Mutex::new(serde_json::Value::Null),
         to_sip: std::sync::Mutex::new(None),
         media: media_clock::MediaClock::start().map_err(StartError::MediaThread)?,
         media_rx: media_rx::MediaRx::start().map_err(StartError::MediaThread)?,
@@ -253,6 +255,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         tcp: HashMap::new(),
         leg_ports: HashMap::new(),
         answered: Vec::new(),
+        trunk: trunk::TrunkLink::new(&cfg.trunk, Instant::now(), rand::random()),
     };
     drop(shared);
     task.run(from_others, shutdown).await;

@@ -71,6 +71,8 @@ pub(super) struct SipTask {
     pub leg_ports: HashMap<DialogId, StdUdpSocket>,
     /// Calls whose answer was given this turn: told once their 200 OK has been sent.
     pub answered: Vec<DialogId>,
+    /// The provider's trunk, when one is configured.
+    pub trunk: Option<super::trunk::TrunkLink>,
 }
 
 impl SipTask {
@@ -115,6 +117,7 @@ impl SipTask {
             }
             deadline = earliest(deadline, Some(housekeeping));
             deadline = earliest(deadline, drain_until);
+            deadline = earliest(deadline, self.trunk.as_ref().and_then(|t| t.poll_timeout()));
             tokio::select! {
                 r = self.udp.recv_from(&mut buf) => {
                     let now = Instant::now();
@@ -136,6 +139,9 @@ impl SipTask {
                     let now = Instant::now();
                     self.endpoint.handle_timeout(now);
                     self.board.handle_timeout(now);
+                    if let Some(t) = &mut self.trunk {
+                        t.handle_timeout(now);
+                    }
                 }
                 () = &mut shutdown, if drain_until.is_none() => {
                     let timeout = Duration::from_secs(cfg.call.drain_timeout_s);
@@ -222,6 +228,11 @@ impl SipTask {
                 self.board.call_gone(now, dialog);
             }
             ToSip::Accounts(ops) => self.board.set_accounts(now, ops),
+            ToSip::TrunkResolved(found) => {
+                if let Some(t) = &mut self.trunk {
+                    t.resolved(now, found);
+                }
+            }
             ToSip::Agent { name, op, reply } => {
                 let _ = reply.send(self.board.agent_op(now, &name, op));
             }
@@ -254,6 +265,15 @@ impl SipTask {
                 self.on_event(now, ev);
             }
             self.carry_out(now);
+            if let Some(t) = &mut self.trunk {
+                let locals = &mut self.locals;
+                t.drive(
+                    now,
+                    &mut self.endpoint,
+                    |dst| locals.for_peer(dst.ip()),
+                    &self.outlets.to_sip,
+                );
+            }
             if !self.endpoint.has_events() {
                 break;
             }
@@ -277,6 +297,11 @@ impl SipTask {
                 },
             ),
             SipEvent::ProbeResult { probe, status } => self.board.probe_result(now, probe, status),
+            SipEvent::Answered { id, response } => {
+                if let Some(t) = &mut self.trunk {
+                    t.answered(now, id, response.as_deref());
+                }
+            }
             SipEvent::IncomingCall {
                 dialog,
                 request,
@@ -534,6 +559,9 @@ impl SipTask {
             .store(self.limiter.blocks(), Ordering::Relaxed);
         if let Ok(mut g) = self.shared.operators.lock() {
             *g = self.board.view(now);
+        }
+        if let (Some(t), Ok(mut g)) = (&self.trunk, self.shared.trunk.lock()) {
+            *g = t.view(now);
         }
         if let Some(saved) = changed.then(|| self.board.states_to_save()).flatten() {
             let written = serde_json::to_vec_pretty(&saved)

@@ -153,6 +153,10 @@ pub trait Daemon: Send + Sync + 'static {
     fn call(&self, id: u64) -> Option<LiveCall>;
     /// Operators and waiting callers as last published (JSON for the API).
     fn operators(&self) -> serde_json::Value;
+    /// The trunk registration (`null` when no trunk is configured).
+    fn trunk(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
     fn agent_op(
         &self,
         name: String,

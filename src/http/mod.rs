@@ -109,6 +109,7 @@ async fn status<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) -> 
         "warnings": live.warnings,
         "reload": shared.reload_status(),
         "override": override_json(shared.manual_override().as_ref()),
+        "trunk": shared.trunk(),
     }))
     .into_response()
 }

@@ -848,5 +848,7 @@ fn same_uri(digest_uri: &str, request_uri: &str) -> bool {
     matches!((Uri::parse(digest_uri), Uri::parse(request_uri)), (Ok(a), Ok(b)) if a == b)
 }
 
+pub mod client;
+
 #[cfg(test)]
 mod tests;

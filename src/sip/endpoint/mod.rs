@@ -45,8 +45,8 @@ mod uac;
 mod uas;
 
 pub use types::{
-    ALLOW, ALLOW_WITH_REGISTER, BRANCH_MAGIC, DialogId, EndReason, EndpointConfig, OutgoingCall,
-    RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport,
+    ALLOW, ALLOW_WITH_REGISTER, BRANCH_MAGIC, DialogId, EndReason, EndpointConfig, OutRequest,
+    OutgoingCall, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport,
 };
 
 use std::cmp::Reverse;
@@ -80,6 +80,8 @@ pub struct SipEndpoint {
     next_request: RequestId,
     /// Keep-alive OPTIONS in flight, by client transaction key.
     probes: HashMap<String, u64>,
+    /// Our own out-of-dialog requests by client transaction key ([`SipEndpoint::request`]).
+    requests: HashMap<String, u64>,
 }
 
 /// What an entry of the timer heap wakes: a transaction, or the retransmitter of a 2xx
@@ -112,6 +114,7 @@ impl SipEndpoint {
             pending_requests: HashMap::new(),
             next_request: 1,
             probes: HashMap::new(),
+            requests: HashMap::new(),
         }
     }
 
@@ -258,7 +261,7 @@ impl SipEndpoint {
     }
 
     /// Our Contact (RFC 3261 §8.1.1.8) at `local`, the address the peer reaches us at.
-    fn contact(&self, local: SocketAddr, transport: Transport) -> String {
+    pub fn contact(&self, local: SocketAddr, transport: Transport) -> String {
         let host = match local.ip() {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),

@@ -210,6 +210,10 @@ impl SipEndpoint {
                             status: None,
                         });
                     }
+                    if let Some(id) = self.requests.remove(b) {
+                        self.events
+                            .push_back(SipEvent::Answered { id, response: None });
+                    }
                 }
                 TxKey::Invite(b) => {
                     self.txs.invites.remove(b);

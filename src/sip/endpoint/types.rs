@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 #[cfg(doc)] // the docs below link to the methods that take and give these types
 use super::SipEndpoint;
-use crate::sip::msg::{NameAddr, Request, Uri};
+use crate::sip::msg::{Headers, Method, NameAddr, Request, Response, Uri};
 use crate::sip::transaction::TimerConfig;
 
 /// Methods this endpoint serves, for `Allow` (RFC 3261 §20.5).
@@ -114,6 +114,31 @@ pub enum SipEvent {
     /// The answer to a keep-alive OPTIONS sent with [`SipEndpoint::probe`]: `Some(status)`
     /// for any response (the path is open), `None` when none came (Timer F).
     ProbeResult { probe: u64, status: Option<u16> },
+    /// The final response to a request sent with [`SipEndpoint::request`], or `None` when
+    /// none came (Timer F or a transport error).
+    Answered {
+        id: u64,
+        response: Option<Box<Response>>,
+    },
+}
+
+/// An out-of-dialog request of the daemon's own (see [`SipEndpoint::request`]).
+#[derive(Debug, Clone)]
+pub struct OutRequest {
+    /// Comes back in [`SipEvent::Answered`].
+    pub id: u64,
+    pub method: Method,
+    pub uri: Uri,
+    pub from: NameAddr,
+    pub to: NameAddr,
+    pub call_id: String,
+    pub cseq: u32,
+    /// Headers beyond Via, From, To, Call-ID, CSeq, Max-Forwards and User-Agent.
+    pub headers: Headers,
+    pub dst: SocketAddr,
+    pub transport: Transport,
+    /// Our address as `dst` sees it.
+    pub local: SocketAddr,
 }
 
 /// A request handed to the endpoint's user to answer.

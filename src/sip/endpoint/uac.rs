@@ -18,7 +18,9 @@ use std::time::Instant;
 use super::dialog::{Dialog, DialogState};
 use super::keys::{TxKey, client_key};
 use super::routing::{ClientEntry, UacInvite};
-use super::{BRANCH_MAGIC, DialogId, OutgoingCall, SipEndpoint, SipEvent, Transmit, Transport};
+use super::{
+    BRANCH_MAGIC, DialogId, OutRequest, OutgoingCall, SipEndpoint, SipEvent, Transmit, Transport,
+};
 use crate::sip::msg::{self, Host, Method, NameAddr, Request, Response, Uri, Via};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, Disposition};
 
@@ -57,6 +59,34 @@ impl SipEndpoint {
         };
         self.probes.insert(client_key(&branch, &req.method), probe);
         self.start_client_non_invite(now, &branch, &req, dst, transport, 0);
+    }
+
+    /// Sends an out-of-dialog request of the daemon's own (a REGISTER to the trunk) whose
+    /// Call-ID, From tag and CSeq the caller keeps: RFC 3261 §10.2 wants them kept across a
+    /// registration's refreshes. The final response (or none, Timer F) arrives as
+    /// [`SipEvent::Answered`] with `out.id`.
+    pub fn request(&mut self, now: Instant, out: OutRequest) {
+        let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let mut headers = out.headers;
+        headers.push("User-Agent", self.cfg.user_agent.clone());
+        let req = Request {
+            method: out.method.clone(),
+            uri: out.uri,
+            via: vec![our_via(out.local, out.transport, &branch)],
+            from: out.from,
+            to: out.to,
+            call_id: out.call_id,
+            cseq: msg::CSeq {
+                seq: out.cseq,
+                method: out.method,
+            },
+            max_forwards: Some(70),
+            headers,
+            body: Vec::new(),
+        };
+        self.requests
+            .insert(client_key(&branch, &req.method), out.id);
+        self.start_client_non_invite(now, &branch, &req, out.dst, out.transport, 0);
     }
 
     /// Sends an INVITE (RFC 3261 §13.2.1) and returns the dialog it will create. What
@@ -306,6 +336,13 @@ impl SipEndpoint {
             self.events.push_back(SipEvent::ProbeResult {
                 probe,
                 status: Some(resp.status),
+            });
+        } else if resp.status >= 200
+            && let Some(id) = self.requests.remove(&branch)
+        {
+            self.events.push_back(SipEvent::Answered {
+                id,
+                response: Some(Box::new(resp)),
             });
         }
         self.drain_tx(now, TxKey::Client(branch));

@@ -1,0 +1,278 @@
+//! The trunk registration's I/O: finding the provider's address, turning the
+//! [`Registration`] core's REGISTERs into requests on the SIP endpoint, and publishing where
+//! the registration stands (`/api/status`, `/metrics`).
+//!
+//! It lives inside the SIP task, which owns the endpoint. A name lookup would block that
+//! task, so it runs as its own small task that answers with [`ToSip::TrunkResolved`]; the
+//! address is looked up again after any failure (the provider may have moved).
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::mpsc;
+use tracing::{info, warn};
+
+use super::messages::ToSip;
+use crate::config::TrunkConfig;
+use crate::sip::endpoint::{OutRequest, SipEndpoint, Transport};
+use crate::sip::msg::{self, Method, NameAddr, Response, Uri};
+use crate::trunk::{Answered, Registration, Settings, State};
+
+/// The trunk, as the SIP task holds it.
+pub(super) struct TrunkLink {
+    /// `None`: the provider knows us by address (no REGISTER).
+    reg: Option<Registration>,
+    registrar: String,
+    hop: String,
+    username: String,
+    dst: Option<SocketAddr>,
+    resolving: bool,
+    waiting: Option<crate::trunk::Register>,
+    call_id: String,
+    from_tag: String,
+    request_uri: Uri,
+    domain: String,
+    next_id: u64,
+    pending: Option<u64>,
+    /// The state last logged, so a refresh every few minutes does not fill the log.
+    logged: &'static str,
+}
+
+impl TrunkLink {
+    /// The configured trunk; `None` when there is none.
+    pub(super) fn new(cfg: &TrunkConfig, now: Instant, seed: u64) -> Option<Self> {
+        if !cfg.enabled() {
+            return None;
+        }
+        let domain = cfg.domain().to_owned();
+        let request_uri = Uri::parse(&format!("sip:{domain}")).ok()?;
+        let domain_for_reg = domain.clone();
+        let reg = cfg.register.then(|| {
+            Registration::new(
+                Settings {
+                    auth_user: cfg.auth_user().to_owned(),
+                    password: cfg.secret().unwrap_or_default(),
+                    request_uri: format!("sip:{domain_for_reg}"),
+                    expires: cfg.expires_s,
+                    retry_initial: Duration::from_secs(cfg.retry_initial_s),
+                    retry_max: Duration::from_secs(cfg.retry_max_s),
+                },
+                now,
+                seed,
+            )
+        });
+        let mut rng = crate::rng::Rng::new(seed.rotate_left(17));
+        Some(TrunkLink {
+            reg,
+            registrar: cfg.registrar.trim().to_owned(),
+            hop: cfg.next_hop(),
+            username: cfg.username.clone(),
+            dst: None,
+            resolving: false,
+            waiting: None,
+            call_id: format!("{}@ugyelet", rng.token(20)),
+            from_tag: rng.token(10),
+            request_uri,
+            domain,
+            next_id: 1,
+            pending: None,
+            logged: "",
+        })
+    }
+
+    pub(super) fn poll_timeout(&self) -> Option<Instant> {
+        self.reg.as_ref().and_then(Registration::poll_timeout)
+    }
+
+    pub(super) fn handle_timeout(&mut self, now: Instant) {
+        if let Some(reg) = &mut self.reg {
+            reg.handle_timeout(now);
+        }
+    }
+
+    /// Sends a REGISTER that is due, looking the provider up first when needed.
+    pub(super) fn drive(
+        &mut self,
+        now: Instant,
+        endpoint: &mut SipEndpoint,
+        local_for: impl FnOnce(SocketAddr) -> SocketAddr,
+        to_sip: &mpsc::UnboundedSender<ToSip>,
+    ) {
+        let Some(reg) = &mut self.reg else { return };
+        if let Some(r) = reg.poll_register() {
+            self.waiting = Some(r);
+        }
+        let Some(r) = self.waiting.take_if(|_| self.dst.is_some()) else {
+            if self.waiting.is_some() && !self.resolving {
+                self.resolving = true;
+                let hop = self.hop.clone();
+                let tx = to_sip.clone();
+                tokio::spawn(async move {
+                    let found = match tokio::net::lookup_host(hop.as_str()).await {
+                        Ok(mut addrs) => addrs
+                            .next()
+                            .ok_or_else(|| format!("{hop}: the name has no address")),
+                        Err(e) => Err(format!("cannot look up {hop}: {e}")),
+                    };
+                    let _ = tx.send(ToSip::TrunkResolved(found));
+                });
+            }
+            return;
+        };
+        let Some(dst) = self.dst else { return };
+        let local = local_for(dst);
+        let mut headers = msg::Headers::default();
+        headers.push(
+            "Contact",
+            format!("<sip:{}@{}>", self.username, host_port(local)),
+        );
+        headers.push("Expires", r.expires.to_string());
+        if let Some((name, value)) = r.authorization {
+            headers.push(name, value);
+        }
+        let aor = Uri::parse(&format!("sip:{}@{}", self.username, self.domain))
+            .unwrap_or_else(|_| self.request_uri.clone());
+        let mut from = NameAddr::new(aor.clone());
+        from.set_tag(&self.from_tag);
+        let id = self.next_id;
+        self.next_id += 1;
+        self.pending = Some(id);
+        endpoint.request(
+            now,
+            OutRequest {
+                id,
+                method: Method::Register,
+                uri: self.request_uri.clone(),
+                from,
+                to: NameAddr::new(aor),
+                call_id: self.call_id.clone(),
+                cseq: r.cseq,
+                headers,
+                dst,
+                transport: Transport::Udp,
+                local,
+            },
+        );
+    }
+
+    /// The provider's address, or why it could not be found.
+    pub(super) fn resolved(&mut self, now: Instant, found: Result<SocketAddr, String>) {
+        self.resolving = false;
+        match found {
+            Ok(a) => self.dst = Some(a),
+            Err(e) => {
+                self.waiting = None;
+                if let Some(reg) = &mut self.reg {
+                    reg.handle_error(now, e);
+                }
+                self.log();
+            }
+        }
+    }
+
+    /// A final response to a request of ours (or none); `false` if it was not the trunk's.
+    pub(super) fn answered(&mut self, now: Instant, id: u64, resp: Option<&Response>) -> bool {
+        if self.pending != Some(id) {
+            return false;
+        }
+        self.pending = None;
+        let Some(reg) = &mut self.reg else {
+            return true;
+        };
+        let answer = resp.map(|r| {
+            let header = if r.status == 407 {
+                "Proxy-Authenticate"
+            } else {
+                "WWW-Authenticate"
+            };
+            let number = |name: &str| r.headers.get(name).and_then(|v| v.trim().parse().ok());
+            // RFC 3261 §10.2.4: the expiry of our binding is the `expires` of our Contact
+            // in the 2xx, else the Expires header.
+            let ours = format!("sip:{}@", self.username);
+            let contact_expires = r
+                .headers
+                .get_all("Contact")
+                .flat_map(msg::split_commas)
+                .filter_map(|c| NameAddr::parse(c.trim()).ok())
+                .find(|c| c.uri.to_string().starts_with(&ours))
+                .and_then(|c| c.param("expires").flatten().and_then(|v| v.parse().ok()));
+            Answered {
+                status: r.status,
+                reason: r.reason.clone(),
+                challenges: r.headers.get_all(header).map(str::to_owned).collect(),
+                expires: contact_expires.or_else(|| number("Expires")),
+                min_expires: number("Min-Expires"),
+            }
+        });
+        if answer.is_none() {
+            // The provider may have moved: look it up again before the next try.
+            self.dst = None;
+        }
+        reg.handle_response(now, answer);
+        self.log();
+        true
+    }
+
+    /// Logs a change of state (not every refresh).
+    fn log(&mut self) {
+        let Some(reg) = &self.reg else { return };
+        let name = state_name(reg.state());
+        if name == self.logged {
+            return;
+        }
+        self.logged = name;
+        match reg.state() {
+            State::Registered { .. } => info!(registrar = %self.registrar, "trunk registered"),
+            State::Failed { reason, retry_at } => warn!(
+                registrar = %self.registrar,
+                retry_in_s = retry_at.saturating_duration_since(Instant::now()).as_secs(),
+                "trunk registration failed: {reason}"
+            ),
+            State::Registering => {}
+        }
+    }
+
+    /// What `/api/status` shows under `trunk`.
+    pub(super) fn view(&self, now: Instant) -> serde_json::Value {
+        let Some(reg) = &self.reg else {
+            return json!({
+                "registrar": self.registrar,
+                "state": "ip_auth",
+            });
+        };
+        let mut v = json!({
+            "registrar": self.registrar,
+            "state": state_name(reg.state()),
+            "register_sent": reg.sent,
+            "failures": reg.failures,
+        });
+        match reg.state() {
+            State::Registered { until } => {
+                v["expires_in_s"] = until.saturating_duration_since(now).as_secs().into();
+            }
+            State::Failed { reason, retry_at } => {
+                v["last_error"] = reason.as_str().into();
+                v["retry_in_s"] = retry_at.saturating_duration_since(now).as_secs().into();
+            }
+            State::Registering => {}
+        }
+        v
+    }
+}
+
+fn state_name(s: &State) -> &'static str {
+    match s {
+        State::Registering => "registering",
+        State::Registered { .. } => "registered",
+        State::Failed { .. } => "failed",
+    }
+}
+
+/// `ip:port`, IPv6 in brackets.
+fn host_port(a: SocketAddr) -> String {
+    match a {
+        SocketAddr::V4(v) => v.to_string(),
+        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
