@@ -250,6 +250,14 @@ fn parse_override(f: &OverrideForm) -> Result<Option<ManualOverride>, String> {
         .map(manual::parse_until)
         .transpose()
         .map_err(|e| format!("Hibás időpont: {e}"))?;
+    if let Some(t) = until
+        && let Err(e) = manual::until_after(t, crate::clock::civil_now().timestamp())
+    {
+        return Err(format!(
+            "A „meddig” időpont ({}) már elmúlt: most {} van (budapesti idő).",
+            e.until, e.now
+        ));
+    }
     let reason = Some(f.reason.trim().to_owned()).filter(|r| !r.is_empty());
     Ok(mode.map(|mode| ManualOverride {
         mode,
