@@ -62,7 +62,7 @@ pub fn wall(board: &Board) -> Markup {
                         td { (o.name) }
                         td { (location_hu(&o.location)) }
                         td {
-                            @if !o.logged_in { "kilépett a sorból" } @else { (state_hu(&o.state)) }
+                            @if o.logged_out { "kilépett a sorból" } @else { (state_hu(&o.state)) }
                             @if let Some(r) = &o.pause_reason { " (" (r) ")" }
                         }
                         td { @if o.reachable { "regisztrálva" } @else { "nincs regisztrálva" } }
