@@ -193,7 +193,11 @@ fn prompt_ms(id: &str) -> u64 {
 #[test]
 fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_listed_until_done() {
     let smtp = SmtpSink::start();
-    let daemon = start(&smtp.daemon_env());
+    // Started by hand from a shell with a careless umask: the recording must still be
+    // private (it is a resident's voice).
+    let env = smtp.daemon_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let daemon = Daemon::start_with_umask(Some("000"), &pairs);
     close_the_line(&daemon);
 
     // The caller: quiet until the recording has surely begun, a sentence, then quiet.
@@ -288,6 +292,31 @@ fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_li
         rows.iter()
             .any(|r| r.get(5).map(String::as_str) == Some("voicemail"))
     });
+
+    // The recording on disk, and its directory, are the daemon's and its group's only.
+    use std::os::unix::fs::PermissionsExt;
+    let messages = daemon.state_dir.join("messages");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let wavs: Vec<_> = std::fs::read_dir(&messages)
+        .expect("messages dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    assert_eq!(wavs.len(), 1, "{wavs:?}");
+    assert_eq!(
+        mode(&wavs[0]) & 0o027,
+        0,
+        "{} {:04o}",
+        wavs[0].display(),
+        mode(&wavs[0])
+    );
+    assert_eq!(
+        mode(&messages) & 0o027,
+        0,
+        "messages/ {:04o}",
+        mode(&messages)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
