@@ -74,8 +74,10 @@ fn outbox(d: &Daemon, query: &str) -> serde_json::Value {
 #[test]
 fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_form() {
     // The gateway refuses the first attempt: the retry must not make a second SMS.
-    let gateway = HttpStub::start(&[(503, "busy")]);
-    let daemon = start(&gateway_env(gateway.port));
+    let gateway = HttpStub::start(&[(503, "busy"), (200, r#"{"id":"gw-123"}"#)]);
+    let mut env = gateway_env(gateway.port);
+    env.push(("UGYELET_NOTIFY__SMS__ID_FIELD", "id".into()));
+    let daemon = start(&env);
     close_the_line(&daemon);
 
     let result = call_for_sms(&daemon);
@@ -123,6 +125,10 @@ fn mobile_caller_presses_1_when_closed_gets_one_sms_whose_link_downloads_the_for
     assert_eq!(msgs[0]["attempts"], 2);
     assert_eq!(msgs[0]["downloads"], 1);
     assert_eq!(msgs[0]["form"], "tajekoztato");
+    assert_eq!(
+        msgs[0]["provider_id"], "gw-123",
+        "the gateway's message id (id_field = \"id\") is kept for delivery reports: {sent}"
+    );
     // Logs protect callers: the number never appears at info level.
     assert!(
         !daemon.stderr().contains("301234567"),
