@@ -62,10 +62,16 @@
 //! # Restarts and reloads
 //!
 //! Accounts come from `operators.toml` ([`Acd::set_agents`] on reload keeps the state of
-//! names that remain). A new account starts logged in: registering a phone is enough to take
-//! calls. Logging out and pausing are explicit and survive restarts through
+//! names that remain). A new account is not logged out: registering a phone is enough to
+//! take calls. Logging out and pausing are explicit and survive restarts through
 //! [`Acd::saved_state`] / [`Acd::restore`]. Every agent starts unreachable: the driver
 //! reports the registrar's bindings with [`Acd::handle_reachable`].
+//!
+//! What the board reports ([`AgentStatus`]) keeps the two apart: `reachable` is "the phone
+//! has a registration", `logged_out` is "logged out with `*22` (or the console, the API)
+//! and not back with `*21`", and `logged_in` is reachable and not logged out — the one
+//! that says whether the operator can be offered calls at all. An account whose phone never
+//! registered, or whose registration expired or was removed, is not logged in.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -624,7 +630,8 @@ impl Acd {
                     state,
                     pause_reason: a.paused.clone(),
                     reachable: a.reachable,
-                    logged_in: a.logged_in,
+                    logged_in: a.signed_in(),
+                    logged_out: !a.logged_in,
                     idle_s: (state == AgentState::Available)
                         .then(|| now.saturating_duration_since(a.idle_since).as_secs()),
                     calls_taken: a.calls_taken,

@@ -469,7 +469,8 @@ pub struct SmsConfig {
     pub body_template: String,
     /// generic: the body's content type.
     pub content_type: String,
-    /// generic: top-level JSON field of the answer with the gateway's message id.
+    /// generic: JSON field of the answer with the gateway's message id (`id`, or a dotted
+    /// path such as `data.id`).
     pub id_field: Option<String>,
     /// twilio, infobip: API base URL (twilio defaults to `https://api.twilio.com`).
     pub base_url: String,

@@ -85,6 +85,9 @@ const DEFAULT_FILES: [&str; 2] = ["config/ugyelet.toml", "/etc/ugyelet/ugyelet.t
 
 fn main() -> ExitCode {
     let args = Cli::parse();
+    if !matches!(args.command, Command::Passwd(_)) {
+        cli::private_files();
+    }
     let file = args.config.clone().or_else(|| {
         DEFAULT_FILES
             .iter()

@@ -481,3 +481,61 @@ fn the_config_file_in_the_working_directory_is_read_without_config_and_named() {
         "{stderr}"
     );
 }
+
+#[test]
+fn check_and_run_warn_when_messages_would_carry_links_to_the_default_loopback_address() {
+    let dir = scratch("public-url");
+    let state = dir.join("state").display().to_string();
+    let gateway = vec![
+        ("UGYELET_STATE__DIR", state),
+        ("UGYELET_NOTIFY__SMS__KIND", "generic".to_owned()),
+        (
+            "UGYELET_NOTIFY__SMS__URL",
+            "http://127.0.0.1:9/send".to_owned(),
+        ),
+        (
+            "UGYELET_NOTIFY__SMS__BODY_TEMPLATE",
+            r#"{"to":"{to}","text":"{text}"}"#.to_owned(),
+        ),
+    ];
+    // The shipped configuration keeps public_base_url at its default, http://127.0.0.1:8081.
+    for cmd in ["check", "run"] {
+        let out = ugyelet(cmd, &gateway);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(
+                "notify.public_base_url: warning: \"http://127.0.0.1:8081\" is this machine only, but an SMS gateway is configured"
+            ),
+            "{cmd}: {stderr}"
+        );
+        assert!(
+            stderr.contains("expected the address residents reach the public listener at"),
+            "{cmd}: {stderr}"
+        );
+    }
+    // Set to the address residents use: no warning, and check passes.
+    let mut public = gateway.clone();
+    public.push((
+        "UGYELET_NOTIFY__PUBLIC_BASE_URL",
+        "https://ugyelet.example.hu".to_owned(),
+    ));
+    let out = ugyelet("check", &public);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("notify.public_base_url"), "{stderr}");
+    // Plain http to a public name: warned, the token in the link travels in the clear.
+    let mut plain = gateway;
+    plain.push((
+        "UGYELET_NOTIFY__PUBLIC_BASE_URL",
+        "http://ugyelet.example.hu".to_owned(),
+    ));
+    let out = ugyelet("check", &plain);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "notify.public_base_url: warning: \"http://ugyelet.example.hu\" is plain http: the links sent by SMS carry a token"
+        ),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

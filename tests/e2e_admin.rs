@@ -48,6 +48,20 @@ fn override_closed_through_the_api_is_heard_persists_and_the_cli_returns_to_auto
         body.contains(r#""mode":"closed""#) && body.contains("2099-12-31 23:00"),
         "{body}"
     );
+    // An end that has passed would change nothing: refused, with the time it is now.
+    let (code, body) = http(
+        daemon.admin_port,
+        "PUT",
+        "/api/override",
+        Some(r#"{"mode":"open","until":"2020-03-15 08:00"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("until: 2020-03-15 08:00 is in the past: it is now ")
+            && body.contains(" in Europe/Budapest; expected a later time"),
+        "{body}"
+    );
+    assert!(status(&daemon).contains(r#""mode":"closed""#), "unchanged");
     let (code, body) = http(
         daemon.admin_port,
         "PUT",

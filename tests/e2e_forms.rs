@@ -74,8 +74,10 @@ fn outbox(d: &Daemon, query: &str) -> serde_json::Value {
 #[test]
 fn mobile_caller_picks_form_3_when_closed_and_gets_one_sms_whose_link_downloads_that_form() {
     // The gateway refuses the first attempt: the retry must not make a second SMS.
-    let gateway = HttpStub::start(&[(503, "busy")]);
-    let daemon = start(&gateway_env(gateway.port));
+    let gateway = HttpStub::start(&[(503, "busy"), (200, r#"{"id":"gw-123"}"#)]);
+    let mut env = gateway_env(gateway.port);
+    env.push(("UGYELET_NOTIFY__SMS__ID_FIELD", "id".into()));
+    let daemon = start(&env);
     close_the_line(&daemon);
 
     let result = call_for_sms(&daemon);
@@ -123,6 +125,10 @@ fn mobile_caller_picks_form_3_when_closed_and_gets_one_sms_whose_link_downloads_
     assert_eq!(msgs[0]["attempts"], 2);
     assert_eq!(msgs[0]["downloads"], 1);
     assert_eq!(msgs[0]["form"], "gepjarmuado");
+    assert_eq!(
+        msgs[0]["provider_id"], "gw-123",
+        "the gateway's message id (id_field = \"id\") is kept for delivery reports: {sent}"
+    );
     // Logs protect callers: the number never appears at info level.
     assert!(
         !daemon.stderr().contains("301234567"),
@@ -193,7 +199,11 @@ fn prompt_ms(id: &str) -> u64 {
 #[test]
 fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_listed_until_done() {
     let smtp = SmtpSink::start();
-    let daemon = start(&smtp.daemon_env());
+    // Started by hand from a shell with a careless umask: the recording must still be
+    // private (it is a resident's voice).
+    let env = smtp.daemon_env();
+    let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let daemon = Daemon::start_with_umask(Some("000"), &pairs);
     close_the_line(&daemon);
 
     // The caller: quiet until the recording has surely begun, a sentence, then quiet.
@@ -288,6 +298,31 @@ fn a_voice_message_arrives_by_email_with_a_wav_of_what_the_caller_said_and_is_li
         rows.iter()
             .any(|r| r.get(5).map(String::as_str) == Some("voicemail"))
     });
+
+    // The recording on disk, and its directory, are the daemon's and its group's only.
+    use std::os::unix::fs::PermissionsExt;
+    let messages = daemon.state_dir.join("messages");
+    let mode =
+        |p: &std::path::Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+    let wavs: Vec<_> = std::fs::read_dir(&messages)
+        .expect("messages dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "wav"))
+        .collect();
+    assert_eq!(wavs.len(), 1, "{wavs:?}");
+    assert_eq!(
+        mode(&wavs[0]) & 0o027,
+        0,
+        "{} {:04o}",
+        wavs[0].display(),
+        mode(&wavs[0])
+    );
+    assert_eq!(
+        mode(&messages) & 0o027,
+        0,
+        "messages/ {:04o}",
+        mode(&messages)
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -1,6 +1,7 @@
 //! Operator phones registering, driven by SIPp: digest authentication (RFC 3261 §22,
-//! qop=auth) leads to a binding the admin API shows; a phone guessing passwords is
-//! throttled (403) after a few wrong answers, and the daemon says so in its log.
+//! qop=auth) leads to a binding the admin API shows; an account is logged in only while its
+//! phone is registered and it has not logged out; a phone guessing passwords is throttled
+//! (403) after a few wrong answers, and the daemon says so in its log.
 
 mod common;
 
@@ -99,4 +100,92 @@ fn sipp_guessing_passwords_is_throttled_with_403() {
         "throttling not logged:\n{}",
         daemon.stderr()
     );
+}
+
+/// `(reachable, logged_out, logged_in)` of operator `name` in `/api/operators`.
+fn flags_of(daemon: &Daemon, name: &str) -> (bool, bool, bool) {
+    let (code, body) = http_get(daemon.admin_port, "/api/operators");
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let op = v["operators"]
+        .as_array()
+        .and_then(|ops| ops.iter().find(|o| o["name"] == name))
+        .unwrap_or_else(|| panic!("{name} listed: {body}"));
+    let flag = |k: &str| {
+        op[k]
+            .as_bool()
+            .unwrap_or_else(|| panic!("{k} is a boolean: {body}"))
+    };
+    (flag("reachable"), flag("logged_out"), flag("logged_in"))
+}
+
+fn wait_flags(daemon: &Daemon, name: &str, want: (bool, bool, bool)) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while flags_of(daemon, name) != want && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(
+        flags_of(daemon, name),
+        want,
+        "(reachable, logged_out, logged_in) of {name}"
+    );
+}
+
+#[test]
+fn an_account_is_logged_in_only_once_its_phone_registered_and_until_it_logs_out_or_unregisters() {
+    let daemon = daemon_with_operator("kati", "Kati-titka-42");
+    // A configured account whose phone never registered is not logged in.
+    assert_eq!(flags_of(&daemon, "kati"), (false, false, false));
+    assert_eq!(state_of(&daemon, "kati").as_deref(), Some("offline"));
+
+    // One phone: both SIPp runs use the same port, so the same Contact.
+    let port = free_ports(2).to_string();
+    let r = sipp(
+        &scenario("operator_registers_and_stays_registered.xml"),
+        &[
+            "-p",
+            &port,
+            daemon.addr().as_str(),
+            "-s",
+            "kati",
+            "-au",
+            "kati",
+            "-ap",
+            "Kati-titka-42",
+        ],
+    );
+    r.assert_success();
+    wait_flags(&daemon, "kati", (true, false, true));
+    assert_eq!(state_of(&daemon, "kati").as_deref(), Some("available"));
+
+    // Logging out (what *22 does) keeps the registration but leaves the queue.
+    let (code, body) = http(
+        daemon.admin_port,
+        "POST",
+        "/api/operators/kati/logout",
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(flags_of(&daemon, "kati"), (true, true, false));
+    let (code, body) = http(daemon.admin_port, "POST", "/api/operators/kati/login", None);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(flags_of(&daemon, "kati"), (true, false, true));
+
+    // The phone unregisters (registers again, then Expires: 0): no longer logged in.
+    let r = sipp(
+        &scenario("operator_registers_with_digest.xml"),
+        &[
+            "-p",
+            &port,
+            daemon.addr().as_str(),
+            "-s",
+            "kati",
+            "-au",
+            "kati",
+            "-ap",
+            "Kati-titka-42",
+        ],
+    );
+    r.assert_success();
+    wait_flags(&daemon, "kati", (false, false, false));
 }

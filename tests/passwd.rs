@@ -74,7 +74,7 @@ fn passwd_writes_ha1s_of_the_configured_realm_and_keeps_the_file_loadable() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = passwd(&dir, &["anna"], Some("Uj-jelszo-2"), "");
+    let out = passwd(&dir, &["anna"], Some("Uj-jelszo-2026"), "");
     assert!(
         out.status.success(),
         "{}",
@@ -96,7 +96,7 @@ fn passwd_writes_ha1s_of_the_configured_realm_and_keeps_the_file_loadable() {
         Some(&Credentials::from_password(
             "anna",
             "budaors",
-            "Uj-jelszo-2"
+            "Uj-jelszo-2026"
         ))
     );
     assert_eq!(
@@ -117,7 +117,7 @@ fn passwd_writes_ha1s_of_the_configured_realm_and_keeps_the_file_loadable() {
 fn passwd_refuses_a_bad_name_and_an_empty_password_without_touching_the_file() {
     let dir = scratch("refuse");
     std::fs::write(dir.join("ugyelet.toml"), "").expect("config");
-    let out = passwd(&dir, &["Anna"], Some("x"), "");
+    let out = passwd(&dir, &["Anna"], Some("hosszu-jelszo-1"), "");
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("found \"Anna\""));
     let out = passwd(&dir, &["anna"], None, "\n");
@@ -156,7 +156,7 @@ fn passwd_role_admin_is_written_kept_on_a_password_reset_and_the_console_login_a
         &dir,
         &["anna", "--password-stdin"],
         Some("not this one"),
-        "Uj-jelszo-2\n",
+        "Uj-jelszo-2026\n",
     );
     assert!(
         out.status.success(),
@@ -172,7 +172,7 @@ fn passwd_role_admin_is_written_kept_on_a_password_reset_and_the_console_login_a
     assert_eq!(text.matches("role = \"admin\"").count(), 1, "{text}");
     let ops = Operators::load(&path).expect("the daemon's loader accepts the file");
     let anna = ops
-        .verify_password("anna", "budaors", "Uj-jelszo-2")
+        .verify_password("anna", "budaors", "Uj-jelszo-2026")
         .expect("the new password logs in");
     assert_eq!(anna.role, Role::Admin, "the reset kept the role");
     assert!(
@@ -189,7 +189,7 @@ fn passwd_role_admin_is_written_kept_on_a_password_reset_and_the_console_login_a
     let out = passwd(
         &dir,
         &["anna", "--role", "operator"],
-        Some("Uj-jelszo-2"),
+        Some("Uj-jelszo-2026"),
         "",
     );
     assert!(out.status.success());
@@ -205,4 +205,54 @@ fn passwd_role_admin_is_written_kept_on_a_password_reset_and_the_console_login_a
     );
     assert_eq!(std::fs::read_to_string(&path).expect("file"), before);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `ugyelet passwd` from a directory of its own, with the configuration named by `--config`
+/// (`with_config`) or none at all (built-in defaults, realm "ugyelet").
+fn passwd_elsewhere(dir: &Path, with_config: bool, pw: &str) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ugyelet"));
+    if with_config {
+        cmd.arg("--config").arg(dir.join("ugyelet.toml"));
+    }
+    cmd.args(["passwd", "anna", "--file"])
+        .arg(dir.join("operators.toml"))
+        .current_dir(dir)
+        .env("UGYELET_PASSWORD", pw)
+        .output()
+        .expect("ugyelet runs")
+}
+
+#[test]
+fn passwd_refuses_a_password_shorter_than_twelve_characters_and_says_why() {
+    for with_config in [true, false] {
+        let dir = scratch(&format!("short-{with_config}"));
+        std::fs::write(dir.join("ugyelet.toml"), "[sip]\nrealm = \"budaors\"\n").expect("config");
+        let realm = if with_config { "budaors" } else { "ugyelet" };
+        for short in ["x", "elfogy-6789"] {
+            let out = passwd_elsewhere(&dir, with_config, short);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{stderr}");
+            let n = short.chars().count();
+            assert!(
+                stderr.ends_with(&format!(
+                    "ugyelet passwd: expected a password of at least 12 characters, found {n}: \
+                     the account registers a SIP phone, where scanners try passwords online, \
+                     and its HA1 digest can be brute-forced offline if the operators file \
+                     leaks; nothing changed\n"
+                )),
+                "{stderr}"
+            );
+            assert!(!dir.join("operators.toml").exists(), "nothing written");
+        }
+        // Twelve characters, one of them outside ASCII: counted as characters, accepted.
+        let out = passwd_elsewhere(&dir, with_config, "hosszú-jelsz");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let ops = Operators::load(&dir.join("operators.toml")).expect("loads");
+        assert!(ops.verify_password("anna", realm, "hosszú-jelsz").is_some());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

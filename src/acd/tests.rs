@@ -508,8 +508,16 @@ fn reloading_the_operator_list_keeps_the_state_of_remaining_operators() {
     assert_eq!(f.state("bela").state, AgentState::OnCall);
     assert_eq!(f.state("bela").location, Location::Remote);
     assert_eq!(f.state("cili").state, AgentState::Offline);
-    assert!(f.state("cili").logged_in);
+    assert!(
+        !f.state("cili").logged_in,
+        "never registered: not logged in"
+    );
+    assert!(
+        !f.state("cili").logged_out,
+        "nor logged out: registering is enough"
+    );
     f.acd.handle_reachable(f.now, "cili", true);
+    assert!(f.state("cili").logged_in);
     assert_eq!(f.take(), vec![ring(2, "cili")]);
     assert_eq!(
         f.acd.login(f.now, "dora"),
@@ -600,4 +608,26 @@ fn enqueueing_a_call_twice_keeps_its_place() {
     let w = f.acd.waiting(f.now);
     assert_eq!(w.iter().map(|c| c.call).collect::<Vec<_>>(), vec![1, 2]);
     assert_eq!(w[0].waited_s, 1);
+}
+
+#[test]
+fn logged_in_means_registered_and_not_logged_out_and_the_board_tells_which_is_missing() {
+    let t0 = test_epoch();
+    let mut acd = Acd::new(AcdConfig::default(), vec![on_site("anna")], t0);
+    let flags = |acd: &Acd| {
+        let a = acd.agents(t0).into_iter().next().expect("anna");
+        (a.reachable, a.logged_out, a.logged_in, a.state)
+    };
+    // A fresh account whose phone never registered takes no calls: not logged in.
+    assert_eq!(flags(&acd), (false, false, false, AgentState::Offline));
+    acd.handle_reachable(t0, "anna", true);
+    assert_eq!(flags(&acd), (true, false, true, AgentState::Available));
+    // *22: still registered, but out of the queue until *21.
+    acd.logout(t0, "anna").expect("known");
+    assert_eq!(flags(&acd), (true, true, false, AgentState::Offline));
+    acd.login(t0, "anna").expect("known");
+    assert_eq!(flags(&acd), (true, false, true, AgentState::Available));
+    // The registration expires or is removed: not reachable, so not logged in.
+    acd.handle_reachable(t0, "anna", false);
+    assert_eq!(flags(&acd), (false, false, false, AgentState::Offline));
 }

@@ -26,8 +26,13 @@ pub struct AgentStatus {
     pub location: Location,
     pub state: AgentState,
     pub pause_reason: Option<String>,
+    /// The phone has a registration (it registered and neither unregistered nor expired).
     pub reachable: bool,
+    /// Reachable and not logged out: the operator takes calls (unless busy or paused).
     pub logged_in: bool,
+    /// Logged out with `*22` (or the console, the API) and not back with `*21`: no calls
+    /// even while the phone is registered. Survives restarts.
+    pub logged_out: bool,
     /// Seconds since the operator became available (only while available).
     pub idle_s: Option<u64>,
     pub calls_taken: u64,

@@ -20,8 +20,15 @@ use ugyelet::driver::overrides;
 /// Stores `mode` (`open`, `closed`, or `auto` to remove the override), until `until` in
 /// Budapest time if given, with `reason` for the logs and the status page.
 pub fn set(cfg: &Config, mode: &str, until: Option<&str>, reason: Option<String>) -> ExitCode {
+    let now = ugyelet::clock::civil_now().timestamp();
     let parsed = overrides::parse_mode(mode).and_then(|m| {
-        let until = until.map(overrides::parse_until).transpose()?;
+        let until = until
+            .map(|u| {
+                let t = overrides::parse_until(u).map_err(|e| format!("--until: {e}"))?;
+                calendar::manual::until_after(t, now).map_err(|e| format!("--until: {e}"))?;
+                Ok::<_, String>(t)
+            })
+            .transpose()?;
         Ok(m.map(|mode| calendar::ManualOverride {
             mode,
             until,

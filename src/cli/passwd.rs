@@ -42,7 +42,7 @@ pub struct Options {
     pub file: Option<PathBuf>,
 }
 
-/// Reads the password, computes both HA1s and writes the account into `file` (default:
+/// Reads the password (at least [`operators::MIN_PASSWORD_CHARS`] characters), computes both HA1s and writes the account into `file` (default:
 /// `[sip] operators`). Location, display name and role change only when given.
 pub fn passwd(cfg: &Config, opts: Options) -> ExitCode {
     let Options {
@@ -144,6 +144,15 @@ fn read_password(name: &str, from_stdin: bool) -> Result<String, String> {
     };
     if pw.is_empty() {
         return Err("expected a password, found an empty one; nothing changed".to_owned());
+    }
+    if let Err(short) = operators::check_password(&pw) {
+        return Err(format!(
+            "expected a password of at least {} characters, found {}: the account registers \
+             a SIP phone, where scanners try passwords online, and its HA1 digest can be \
+             brute-forced offline if the operators file leaks; nothing changed",
+            operators::MIN_PASSWORD_CHARS,
+            short.chars
+        ));
     }
     Ok(pw)
 }

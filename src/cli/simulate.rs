@@ -20,7 +20,8 @@ pub struct Options {
     /// Caller's number (any common form), or "anonymous".
     #[arg(long, default_value = "+36301234567")]
     pub from: String,
-    /// Keys the caller presses, in order, e.g. "1,2" or "2#".
+    /// Keys the caller presses, in order: 0-9, * and #, optionally separated by commas or
+    /// spaces, e.g. "1,2" or "2#".
     #[arg(long, default_value = "")]
     pub keys: String,
     /// Instead of a call: print for each day of a month (YYYY-MM) or a range
@@ -35,6 +36,17 @@ pub struct Options {
 }
 
 pub fn simulate(cfg: &Config, opts: Options) -> ExitCode {
+    // The flags first: a wrong one is refused before the plan is even read (exit 2).
+    let what = match opts.sweep.clone() {
+        Some(range) => What::Sweep(range),
+        None => match live::simulated_call(opts.at.as_deref(), &opts.from, &opts.keys) {
+            Ok(c) => What::Call(c),
+            Err((flag, e)) => {
+                eprintln!("ugyelet simulate: --{flag}: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let l = match live::load(cfg, opts.plan.as_deref(), super::today(), 1) {
         Ok(l) => l,
         Err(errors) => {
@@ -44,10 +56,22 @@ pub fn simulate(cfg: &Config, opts: Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match &opts.sweep {
-        Some(range) => sweep(&l, range, &opts.schedule),
-        None => call(cfg, &l, opts.at.as_deref(), &opts.from, &opts.keys),
+    match what {
+        What::Sweep(range) => sweep(&l, &range, &opts.schedule),
+        What::Call(c) => {
+            let manual = overrides::load(&cfg.state.dir).unwrap_or_default();
+            for line in live::transcript(cfg, &l, manual, c) {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
     }
+}
+
+/// What the command was asked for.
+enum What {
+    Sweep(String),
+    Call(live::SimulatedCall),
 }
 
 /// One line per day: open, closed or a holiday, and why.
@@ -69,23 +93,6 @@ fn sweep(l: &live::Live, range: &str, schedule: &str) -> ExitCode {
         println!("{line}");
     }
     ExitCode::SUCCESS
-}
-
-/// One call from `from` at `at`, pressing `keys`: the transcript of what it hears.
-fn call(cfg: &Config, l: &live::Live, at: Option<&str>, from: &str, keys: &str) -> ExitCode {
-    let manual = overrides::load(&cfg.state.dir).unwrap_or_default();
-    match live::transcript(cfg, l, manual, at, from, keys) {
-        Ok(lines) => {
-            for line in lines {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("ugyelet simulate: --at: {e}");
-            ExitCode::from(2)
-        }
-    }
 }
 
 /// `2026-12` or `2026-12-20..2027-01-05`.

@@ -28,6 +28,43 @@ pub struct Channels {
     pub email: bool,
 }
 
+/// The keys a phone can send, for messages.
+pub const KEYS_EXPECTED: &str = "keys a phone can send: 0-9, * and #, optionally separated by commas or spaces (e.g. \"1,2\" or \"2#\")";
+
+/// The simulated caller's key presses: DTMF digits `0`-`9`, `*` and `#`; commas and
+/// spaces only separate them. Anything else is refused rather than dropped, so a typo
+/// does not quietly simulate another call.
+pub fn parse_keys(keys: &str) -> Result<Vec<char>, String> {
+    let mut out = Vec::with_capacity(keys.len());
+    for c in keys.chars() {
+        match c {
+            '0'..='9' | '*' | '#' => out.push(c),
+            ',' | ' ' => {}
+            other => {
+                return Err(format!(
+                    "expected {KEYS_EXPECTED}, found {other:?} in \"{keys}\""
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The simulated caller: `None` for a withheld number (`anonymous` or empty), else the
+/// number in E.164 as the daemon normalises caller IDs.
+pub fn parse_caller(from: &str) -> Result<Option<String>, String> {
+    let from = from.trim();
+    if from.is_empty() || from.eq_ignore_ascii_case("anonymous") {
+        return Ok(None);
+    }
+    crate::phone::normalize(from).map(Some).ok_or_else(|| {
+        format!(
+            "expected a phone number (e.g. +36301234567, 06301234567 or 06 23 444 555) or \
+             \"anonymous\", found \"{from}\""
+        )
+    })
+}
+
 /// What a long-running action comes to in the simulator, and the plain words for it.
 fn outcome(action: &Action, channels: Channels) -> Option<(ActionResult, String)> {
     Some(match action {
@@ -183,5 +220,32 @@ pub fn weekday_hu(w: jiff::civil::Weekday) -> &'static str {
         Friday => "péntek",
         Saturday => "szombat",
         Sunday => "vasárnap",
+    }
+}
+
+#[cfg(test)]
+mod input_tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_dtmf_digits_star_and_hash_and_anything_else_is_named() {
+        assert_eq!(parse_keys("1, 2#*0"), Ok(vec!['1', '2', '#', '*', '0']));
+        let e = parse_keys("1x").expect_err("x is no key");
+        assert_eq!(
+            e,
+            "expected keys a phone can send: 0-9, * and #, optionally separated by commas or \
+             spaces (e.g. \"1,2\" or \"2#\"), found 'x' in \"1x\""
+        );
+    }
+
+    #[test]
+    fn the_caller_is_a_number_in_any_common_form_or_anonymous() {
+        assert_eq!(
+            parse_caller("06 30 123 4567"),
+            Ok(Some("+36301234567".to_owned()))
+        );
+        assert_eq!(parse_caller("anonymous"), Ok(None));
+        let e = parse_caller("garbage").expect_err("not a number");
+        assert!(e.ends_with("or \"anonymous\", found \"garbage\""), "{e}");
     }
 }

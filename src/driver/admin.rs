@@ -255,14 +255,14 @@ impl Daemon for Shared {
     }
 
     fn simulate(&self, at: &str, from: &str, keys: &str) -> Result<Vec<String>, String> {
-        super::live::transcript(
+        let call = super::live::simulated_call(Some(at), from, keys)
+            .map_err(|(input, e)| format!("{input}: {e}"))?;
+        Ok(super::live::transcript(
             &self.cfg,
             &self.current(),
             self.manual(),
-            Some(at),
-            from,
-            keys,
-        )
+            call,
+        ))
     }
 
     fn prompts(&self) -> Vec<PromptInfo> {
@@ -387,10 +387,17 @@ fn save_account(
 ) -> Result<bool, String> {
     use crate::operators::{Update, Upserted, upsert};
     let credentials = match (&change.password, existing) {
-        (Some(pw), _) if pw.chars().count() >= 8 => {
-            crate::sip::auth::Credentials::from_password(&change.name, realm, pw)
-        }
-        (Some(_), _) => return Err("a jelszó legalább 8 karakter legyen".to_owned()),
+        (Some(pw), _) => match crate::operators::check_password(pw) {
+            Ok(()) => crate::sip::auth::Credentials::from_password(&change.name, realm, pw),
+            Err(short) => {
+                return Err(format!(
+                    "a jelszó legalább {} karakter legyen (ez {} karakteres): a telefonok \
+                     az internet felől is regisztrálnak, ahol jelszópróbálgatók dolgoznak",
+                    crate::operators::MIN_PASSWORD_CHARS,
+                    short.chars
+                ));
+            }
+        },
         (None, Some(op)) => op.credentials.clone(),
         (None, None) => return Err("új fiókhoz jelszó kell".to_owned()),
     };

@@ -402,36 +402,57 @@ pub fn recordings_dir(cfg: &Config) -> std::path::PathBuf {
     cfg.state.dir.join("recordings")
 }
 
-/// What a call from `from` at `at` (civil time in Budapest, "2026-12-24 16:30"; `None`:
-/// now), pressing `keys`, would hear on `l` with the manual override `manual`: the
-/// simulator's transcript, one line per step. `Err` says what was wrong with `at`.
+/// A simulated call's inputs, checked.
+#[derive(Debug, Clone)]
+pub struct SimulatedCall {
+    /// Civil time in Budapest; `None`: now, when the transcript is made.
+    pub at: Option<jiff::ZonedDateTime>,
+    /// E.164, or `None` for a withheld number.
+    pub caller: Option<String>,
+    pub keys: Vec<char>,
+}
+
+/// Checks the simulator's inputs: `at` (civil time in Budapest, "2026-12-24 16:30";
+/// `None` or empty: now), `from` (a number in any common form, or "anonymous") and `keys`.
+/// `Err` names the input (`at`, `from` or `keys`) and says what was expected.
+pub fn simulated_call(
+    at: Option<&str>,
+    from: &str,
+    keys: &str,
+) -> Result<SimulatedCall, (&'static str, String)> {
+    let at = match at.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(
+            super::overrides::parse_until(s)
+                .map_err(|e| ("at", e))?
+                .to_zoned_datetime(crate::clock::tz()),
+        ),
+    };
+    Ok(SimulatedCall {
+        at,
+        caller: crate::dialplan::simulate::parse_caller(from).map_err(|e| ("from", e))?,
+        keys: crate::dialplan::simulate::parse_keys(keys).map_err(|e| ("keys", e))?,
+    })
+}
+
+/// What `call` would hear on `l` with the manual override `manual`: the simulator's
+/// transcript, one line per step.
 pub fn transcript(
     cfg: &Config,
     l: &Live,
     manual: Option<ManualOverride>,
-    at: Option<&str>,
-    from: &str,
-    keys: &str,
-) -> Result<Vec<String>, String> {
-    let civil_start = match at.map(str::trim).filter(|s| !s.is_empty()) {
-        None => crate::clock::civil_now(),
-        Some(s) => super::overrides::parse_until(s)?.to_zoned_datetime(crate::clock::tz()),
-    };
-    let from = from.trim();
-    let caller = if from.is_empty() || from == "anonymous" {
-        None
-    } else {
-        crate::phone::normalize(from)
-    };
+    call: SimulatedCall,
+) -> Vec<String> {
+    let civil_start = call.at.unwrap_or_else(crate::clock::civil_now);
     let env = crate::dialplan::interp::CallEnv {
-        caller,
+        caller: call.caller,
         civil_start,
         schedules: Arc::new(CalendarSchedules {
             calendar: Arc::clone(&l.calendar),
             manual,
         }),
     };
-    let keys: Vec<char> = keys.chars().filter(|c| !matches!(c, ',' | ' ')).collect();
+    let keys = call.keys;
     let prompts = Arc::clone(&l.prompts);
     let text_of = move |id: &str| prompts.get(id).map(|p| p.text.clone());
     let ch = channels(cfg);
@@ -453,5 +474,5 @@ pub fn transcript(
         // `now()`; the simulator only adds durations to it and never reads the clock again.
         std::time::Instant::now(),
     ));
-    Ok(lines)
+    lines
 }

@@ -305,6 +305,11 @@ async fn put_override<D: Daemon>(
         Ok(u) => u,
         Err(e) => return bad(format!("until: {e}")),
     };
+    if let Some(t) = until
+        && let Err(e) = manual::until_after(t, crate::clock::civil_now().timestamp())
+    {
+        return bad(format!("until: {e}"));
+    }
     let value = mode.map(|mode| ManualOverride {
         mode,
         until,

@@ -83,6 +83,9 @@ pub fn classify_status(resp: &GatewayResponse, provider_id: Option<String>) -> O
 }
 
 fn json_field(body: &str, path: &[&str]) -> Option<String> {
+    // Some gateways start their JSON with a byte-order mark, which JSON forbids (RFC 8259
+    // §8.1: "MUST NOT add a byte order mark") but parsers may ignore; so do we.
+    let body = body.trim_start_matches('\u{feff}');
     let root: serde_json::Value = serde_json::from_str(body).ok()?;
     let mut v = &root;
     for p in path {
@@ -95,6 +98,23 @@ fn json_field(body: &str, path: &[&str]) -> Option<String> {
         serde_json::Value::String(s) => Some(s.clone()),
         serde_json::Value::Number(n) => Some(n.to_string()),
         _ => None,
+    }
+}
+
+/// What a gateway answer looks like without its values: the top-level field names of a JSON
+/// object, or what else it is.
+fn answer_shape(body: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(body.trim_start_matches('\u{feff}')) {
+        Ok(serde_json::Value::Object(m)) => {
+            format!(
+                "a JSON object with fields {:?}",
+                m.keys().collect::<Vec<_>>()
+            )
+        }
+        Ok(serde_json::Value::Array(a)) => format!("a JSON array of {}", a.len()),
+        Ok(_) => "a JSON value that is no object".to_owned(),
+        Err(_) if body.trim().is_empty() => "empty".to_owned(),
+        Err(_) => format!("not JSON ({} bytes)", body.len()),
     }
 }
 
@@ -138,7 +158,9 @@ pub struct GenericHttp {
     pub body_template: String,
     #[serde(default = "default_content_type")]
     pub content_type: String,
-    /// Top-level JSON field of a 2xx answer that holds the gateway's message id.
+    /// JSON field of a 2xx answer that holds the gateway's message id: a top-level name
+    /// (`id`), or a dotted path into nested objects and arrays (`data.id`,
+    /// `messages.0.id`).
     #[serde(default)]
     pub id_field: Option<String>,
 }
@@ -189,10 +211,25 @@ impl SmsGateway for GenericHttp {
     }
 
     fn classify(&self, resp: &GatewayResponse) -> Outcome {
-        let id = self
+        let field = self
             .id_field
             .as_deref()
-            .and_then(|f| json_field(&resp.body, &[f]));
+            .map(str::trim)
+            .filter(|f| !f.is_empty());
+        let id = field.and_then(|f| json_field(&resp.body, &f.split('.').collect::<Vec<_>>()));
+        if let Some(f) = field
+            && id.is_none()
+            && (200..300).contains(&resp.status)
+        {
+            // Sent, but a delivery report will never find this message, and the outbox
+            // shows no provider id: say why. Only the answer's field names are logged (its
+            // values may quote the recipient).
+            tracing::warn!(
+                id_field = f,
+                answer = %answer_shape(&resp.body),
+                "SMS sent, but the gateway's answer has no message id at notify.sms.id_field"
+            );
+        }
         classify_status(resp, id)
     }
 }
@@ -460,6 +497,42 @@ mod tests {
                 "{s}"
             );
         }
+    }
+
+    #[test]
+    fn generic_id_field_reads_nested_paths_and_answers_with_a_byte_order_mark() {
+        let with = |field: &str| GenericHttp {
+            url: "http://gw/send".into(),
+            method: "POST".into(),
+            headers: vec![],
+            body_template: String::new(),
+            content_type: "application/json".into(),
+            id_field: Some(field.into()),
+        };
+        let sent = |id: &str| Outcome::Sent {
+            provider_id: Some(id.into()),
+        };
+        assert_eq!(
+            with("id").classify(&resp(200, "\u{feff}{\"id\":\"gw-123\"}")),
+            sent("gw-123")
+        );
+        assert_eq!(
+            with("data.id").classify(&resp(201, r#"{"data":{"id":77}}"#)),
+            sent("77")
+        );
+        assert_eq!(
+            with("messages.0.id").classify(&resp(200, r#"{"messages":[{"id":"m-1"}]}"#)),
+            sent("m-1")
+        );
+        assert_eq!(
+            with("id").classify(&resp(200, r#"{"messageId":"x"}"#)),
+            Outcome::Sent { provider_id: None },
+            "a missing field leaves it empty (and is logged)"
+        );
+        assert_eq!(
+            answer_shape(r#"{"messageId":"x","to":"+36301234567"}"#),
+            r#"a JSON object with fields ["messageId", "to"]"#
+        );
     }
 
     #[test]

@@ -170,6 +170,12 @@ impl Daemon {
     /// (at most 10 s). `env` comes after the harness's own settings, so it can override
     /// them (e.g. `("UGYELET_CALL__ANSWER_DELAY_MS", "5000")`).
     pub fn start(env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with_umask(None, env)
+    }
+
+    /// As [`Daemon::start`], started by a shell with `umask` (e.g. "000") when given, as an
+    /// admin starting it by hand from their own shell would.
+    pub fn start_with_umask(umask: Option<&str>, env: &[(&str, &str)]) -> Daemon {
         let dir = scratch_dir("daemon");
         let sip_port = free_ports(1);
         // RTP ports are even (RFC 3550 §11); the daemon refuses an odd `rtp.port_min`.
@@ -191,7 +197,15 @@ impl Daemon {
         let stderr = fs::File::create(&stderr_path).expect("create daemon stderr file");
         let stdout = fs::File::create(dir.join("stdout.log")).expect("create daemon stdout file");
 
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ugyelet"));
+        let mut cmd = match umask {
+            None => Command::new(env!("CARGO_BIN_EXE_ugyelet")),
+            Some(m) => {
+                let mut sh = Command::new("sh");
+                sh.args(["-c", &format!("umask {m} && exec \"$0\" \"$@\"")])
+                    .arg(env!("CARGO_BIN_EXE_ugyelet"));
+                sh
+            }
+        };
         cmd.arg("run")
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("UGYELET_SIP__LISTEN", format!("127.0.0.1:{sip_port}"))

@@ -15,6 +15,7 @@ use super::gate::{admin, admin_posting};
 use super::pages::{self, Nav};
 use super::{Console, html as page_response, secure};
 use crate::http::daemon::{AccountChange, Daemon};
+use crate::operators::MIN_PASSWORD_CHARS;
 
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
@@ -85,8 +86,8 @@ pub async fn list<D: Daemon>(
                 }
             }
             div.field {
-                label for="fiok-jelszo" { "Új jelszó (legalább 8 karakter)" }
-                input id="fiok-jelszo" name="password" type="password" autocomplete="new-password" minlength="8";
+                label for="fiok-jelszo" { "Új jelszó (legalább " (MIN_PASSWORD_CHARS) " karakter)" }
+                input id="fiok-jelszo" name="password" type="password" autocomplete="new-password" minlength=(MIN_PASSWORD_CHARS);
             }
             button type="submit" { "Mentés" }
         }

@@ -62,7 +62,7 @@ pub fn wall(board: &Board) -> Markup {
                         td { (o.name) }
                         td { (location_hu(&o.location)) }
                         td {
-                            @if !o.logged_in { "kilépett a sorból" } @else { (state_hu(&o.state)) }
+                            @if o.logged_out { "kilépett a sorból" } @else { (state_hu(&o.state)) }
                             @if let Some(r) = &o.pause_reason { " (" (r) ")" }
                         }
                         td { @if o.reachable { "regisztrálva" } @else { "nincs regisztrálva" } }
@@ -250,6 +250,14 @@ fn parse_override(f: &OverrideForm) -> Result<Option<ManualOverride>, String> {
         .map(manual::parse_until)
         .transpose()
         .map_err(|e| format!("Hibás időpont: {e}"))?;
+    if let Some(t) = until
+        && let Err(e) = manual::until_after(t, crate::clock::civil_now().timestamp())
+    {
+        return Err(format!(
+            "A „meddig” időpont ({}) már elmúlt: most {} van (budapesti idő).",
+            e.until, e.now
+        ));
+    }
     let reason = Some(f.reason.trim().to_owned()).filter(|r| !r.is_empty());
     Ok(mode.map(|mode| ManualOverride {
         mode,

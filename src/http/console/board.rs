@@ -25,10 +25,15 @@ pub struct OperatorRow {
     pub state: String,
     #[serde(default)]
     pub pause_reason: Option<String>,
+    /// The phone has a registration.
     #[serde(default)]
     pub reachable: bool,
+    /// Registered and not logged out: takes calls unless busy or paused.
     #[serde(default)]
     pub logged_in: bool,
+    /// Logged out (`*22`, the console) until logged in again.
+    #[serde(default)]
+    pub logged_out: bool,
     /// The call the operator is on, when on one.
     #[serde(default)]
     pub current_call: Option<CurrentCall>,
@@ -125,7 +130,7 @@ mod tests {
     fn the_published_board_is_read_and_unknown_fields_are_ignored() {
         let v = serde_json::json!({
             "operators": [{"name": "anna", "location": "on_site", "state": "paused",
-                           "pause_reason": "ebéd", "reachable": true, "logged_in": true,
+                           "pause_reason": "ebéd", "reachable": true, "logged_in": true, "logged_out": false,
                            "idle_s": null, "calls_taken": 3}],
             "waiting": [{"call": 7, "queue": "operators", "position": 1, "waited_s": 12,
                          "ringing": ["bela"], "caller": "+36301234567", "path": "main>queue",

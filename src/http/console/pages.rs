@@ -157,13 +157,14 @@ pub fn outbox_state_hu(s: OutboxState) -> &'static str {
 pub fn my_state(board: &Board, me: &Account, csrf: &str) -> Markup {
     let row = board.operator(&me.name);
     let state = row.map_or("offline", |r| r.state.as_str());
-    let logged_in = row.is_some_and(|r| r.logged_in);
+    // Out of the queue by choice; an account missing from the board counts as out too.
+    let logged_out = row.is_none_or(|r| r.logged_out);
     let paused = state == "paused";
     html! {
         p {
             "Állapotom: "
             strong {
-                @if !logged_in { "kiléptem a sorból" }
+                @if logged_out { "kiléptem a sorból" }
                 @else if state == "offline" { "a sorban, de nem elérhető" }
                 @else { (state_hu(state)) }
             }
@@ -175,7 +176,7 @@ pub fn my_state(board: &Board, me: &Account, csrf: &str) -> Markup {
             }
         }
         div.actions {
-            @if !logged_in {
+            @if logged_out {
                 (state_button(csrf, "login", "Belépés a sorba", None))
             } @else {
                 @if paused {
@@ -250,7 +251,7 @@ pub fn colleagues(board: &Board) -> Markup {
                         td {
                             (state_hu(&o.state))
                             @if let Some(r) = &o.pause_reason { " (" (r) ")" }
-                            @if !o.reachable && o.logged_in { " – nem elérhető" }
+                            @if !o.reachable && !o.logged_out { " – nem elérhető" }
                         }
                     }
                 }
