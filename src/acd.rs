@@ -518,26 +518,58 @@ impl Acd {
         self.tick(now);
     }
 
-    /// The caller hung up or left the queue with a key.
+    /// The caller hung up or left the queue with a key (an offer straight to an operator,
+    /// [`Acd::ring_direct`], is withdrawn too).
     pub fn handle_abandon(&mut self, now: Instant, call: CallRef) {
         if let Some(ci) = self.call_index(call) {
             self.remove_call(ci);
             self.stats.abandoned += 1;
         }
+        let direct: Vec<usize> = (0..self.agents.len())
+            .filter(|&i| self.agents[i].ringing_for(call))
+            .collect();
+        for i in direct {
+            self.withdraw_ring(i, Withdraw::Router);
+        }
         self.tick(now);
+    }
+
+    /// Offers `call` to `agent` alone, outside any queue: a caller a colleague or the dial
+    /// plan passes on. The operator must be logged in, reachable, not paused and free (or
+    /// in wrap-up: a handover does not wait for it); the offer then rings, times out and is
+    /// answered like a queue's, and a miss counts the same.
+    pub fn ring_direct(
+        &mut self,
+        now: Instant,
+        call: CallRef,
+        agent: &str,
+    ) -> Result<(), RingFailure> {
+        let i = self.index(agent).ok_or(RingFailure::Unreachable)?;
+        let a = &self.agents[i];
+        if !a.signed_in() || a.paused.is_some() {
+            return Err(RingFailure::Unreachable);
+        }
+        if !matches!(a.busy, Busy::Idle | Busy::WrapUp { .. }) {
+            return Err(RingFailure::Busy);
+        }
+        self.ring(i, call, now);
+        Ok(())
     }
 
     /// An operator's phone answered. `false` when that offer is no longer open (cancelled,
     /// timed out, another operator won): the driver then hangs up the operator's leg.
     pub fn handle_answered(&mut self, now: Instant, call: CallRef, agent: &str) -> bool {
-        let won = match (self.index(agent), self.call_index(call)) {
-            (Some(i), Some(ci)) if self.agents[i].ringing_for(call) => {
+        let won = match self.index(agent) {
+            Some(i) if self.agents[i].ringing_for(call) => {
                 let a = &mut self.agents[i];
                 a.busy = Busy::OnCall { since: now };
                 a.calls_taken += 1;
                 a.missed_in_row = 0;
                 a.last_missed = None;
-                self.remove_call(ci);
+                // A queue's call leaves the queue; a direct offer was never in one.
+                if let Some(ci) = self.call_index(call) {
+                    self.remove_call(ci);
+                }
                 self.stats.answered += 1;
                 true
             }
@@ -729,7 +761,7 @@ impl Acd {
     }
 
     /// Someone logged in (busy or paused) serves the queue.
-    fn staffed(&self, queue: &str) -> bool {
+    pub fn staffed(&self, queue: &str) -> bool {
         self.agents
             .iter()
             .any(|a| a.signed_in() && a.spec.serves(queue))

@@ -189,7 +189,7 @@ pub struct DialplanConfig {
     /// How often to look for edited plan, calendar and prompt files, in milliseconds
     /// (0: only on SIGHUP or the admin API's reload).
     pub watch_interval_ms: u64,
-    /// Operator queues `queue` nodes may name.
+    /// Operator queues `queue` nodes may name (and operators' transfers, by name).
     pub queues: Vec<String>,
 }
 

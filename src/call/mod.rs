@@ -52,6 +52,7 @@ use crate::rtp::stream::{IncomingStream, OutgoingStream, SAMPLES_PER_FRAME};
 use crate::sdp::offer_answer::{Codec, Direction, MediaSession, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
 
+mod operator;
 mod types;
 pub use types::*;
 
@@ -162,6 +163,8 @@ pub struct Call {
     left_queue: bool,
     /// A voice message was recorded.
     left_message: bool,
+    /// Bridges made so far (an operator, then whoever a transfer brought).
+    bridges: u32,
 }
 
 impl Call {
@@ -202,6 +205,7 @@ impl Call {
             queue_gave_up: false,
             left_queue: false,
             left_message: false,
+            bridges: 0,
             state: State::Ringing,
             setup,
         }
@@ -280,13 +284,13 @@ impl Call {
             answer: self.answered_at.map(at),
             end: at(now),
             path: self.interp.path(),
-            queue_wait_s: self
-                .queue_wait
-                .or(match self.media {
-                    Media::Queued { since } => Some(now.saturating_duration_since(since)),
-                    _ => None,
-                })
-                .map(|d| d.as_secs()),
+            queue_wait_s: match self.media {
+                Media::Queued { since } => {
+                    Some(self.queue_wait.unwrap_or_default() + now.saturating_duration_since(since))
+                }
+                _ => self.queue_wait,
+            }
+            .map(|d| d.as_secs()),
             operator: self.operator.clone(),
             outcome: outcome.to_owned(),
             forms: self.forms_sent.clone(),
@@ -376,85 +380,6 @@ impl Call {
             self.last_media = now;
         }
         r
-    }
-
-    fn queue_news(&mut self, now: Instant, news: QueueNews) {
-        if self.state != State::Answered {
-            return;
-        }
-        match (news, &mut self.media) {
-            (
-                QueueNews::Position {
-                    position,
-                    estimated_wait,
-                },
-                Media::Queued { .. },
-            ) => {
-                // The announcement interrupts the music, which resumes after it.
-                self.player.stop();
-                let mut ids = crate::media::say::queue_position(position);
-                if position > 1
-                    && let Some(wait) = estimated_wait
-                {
-                    let minutes = u32::try_from(wait.as_secs().div_ceil(60)).unwrap_or(u32::MAX);
-                    ids.extend(crate::media::say::wait_minutes(minutes));
-                }
-                for id in ids {
-                    if let Some(p) = self.setup.prompts.get(id) {
-                        self.player.play_prompt(p);
-                    }
-                }
-            }
-            (QueueNews::Left(result), Media::Queued { since }) => {
-                self.queue_wait = Some(now.saturating_duration_since(*since));
-                self.queue_gave_up = true;
-                self.media = Media::Menu;
-                self.player.stop();
-                self.interp.handle_result(now, result);
-                self.run_actions(now);
-            }
-            (
-                QueueNews::Connected {
-                    operator,
-                    negotiated,
-                },
-                Media::Queued { since },
-            ) => {
-                self.queue_wait = Some(now.saturating_duration_since(*since));
-                self.player.stop();
-                self.packets.clear();
-                let mut bridge = Bridge::new(
-                    self.negotiated,
-                    self.incoming.clone(),
-                    negotiated,
-                    self.setup.seed.rotate_left(17),
-                );
-                // The caller's phone keeps seeing our one stream: same SSRC, sequence
-                // and timestamp carry on where the menu left them.
-                bridge.continue_caller_stream(
-                    self.out.ssrc(),
-                    self.out.next_sequence(),
-                    self.out.next_timestamp(),
-                );
-                self.pacer = None;
-                self.operator = Some(operator.clone());
-                self.media = Media::Bridged {
-                    bridge: Box::new(bridge),
-                    operator,
-                };
-                self.events.push_back(CallEvent::Plan {
-                    node: "queue".to_owned(),
-                    text: "an operator answered: media relayed".to_owned(),
-                });
-            }
-            (QueueNews::OperatorHungUp, Media::Bridged { .. }) => {
-                self.end(Outcome::Operator, true);
-            }
-            (QueueNews::OperatorMedia(neg), Media::Bridged { bridge, .. }) => {
-                bridge.renegotiated(Side::Operator, neg);
-            }
-            _ => {}
-        }
     }
 
     /// The operator the call is bridged to, if any.
@@ -752,7 +677,7 @@ impl Call {
                 Action::Hangup => self.end(Outcome::Completed, true),
                 Action::LeaveQueue => {
                     if let Media::Queued { since } = self.media {
-                        self.queue_wait = Some(now.saturating_duration_since(since));
+                        self.waited(since, now);
                         self.left_queue = true;
                         self.media = Media::Menu;
                         self.player.stop();
@@ -951,6 +876,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::dialplan::interp::CallEnv;
     use crate::dialplan::load_str;
+    use crate::media::bridge::Relayed;
     use crate::media::prompts::{Prompt, PromptSet};
     use crate::rtp::dtmf::rfc4733::encode_event;
     use crate::rtp::packet::{self, RtpHeader};
@@ -1778,6 +1704,80 @@ type = "hangup"
         );
         assert_eq!(c.poll_command(), Some(CallCommand::Hangup));
         assert_eq!(c.outcome(), Some(Outcome::Operator));
+    }
+
+    #[test]
+    fn a_transfer_plays_hold_music_in_the_callers_one_stream_then_bridges_the_next_operator() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, _) = call_with_plan(t0, Some(101), QUEUE_PLAN);
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        let leg = |port: u16| Negotiated {
+            codec: Codec::Pcma,
+            pt: 8,
+            telephone_event: Some(101),
+            remote: Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            ptime_ms: 20,
+            direction: Direction::SendRecv,
+        };
+        // Relays what the operator's phone at `port` sends; the headers the caller sees.
+        let relay = |c: &mut Call, at: Instant, port: u16, seq: u16| {
+            let mut buf = [0u8; 300];
+            let from = SocketAddr::from(([127, 0, 0, 1], port));
+            match c.relay_rtp(at, Side::Operator, from, &audio_packet(seq, 3000), &mut buf) {
+                Relayed::Forward { len, .. } => {
+                    let p = packet::parse(&buf[..len]).expect("valid");
+                    (p.ssrc, p.sequence, p.marker)
+                }
+                other => panic!("relayed expected, got {other:?}"),
+            }
+        };
+        let now = t0 + Duration::from_secs(2);
+        let connected = |operator: &str, port| {
+            CallInput::Queue(QueueNews::Connected {
+                operator: operator.to_owned(),
+                negotiated: leg(port),
+            })
+        };
+        c.handle_input(now, connected("anna", 30000));
+        let last = (0..5u16)
+            .map(|i| relay(&mut c, now, 30000, 900 + i))
+            .last()
+            .expect("relayed");
+        // The operator passes the call on: our own stream takes over where the relay
+        // stopped (same SSRC, next sequence number, marker bit), playing hold music.
+        c.handle_input(now, CallInput::Queue(QueueNews::Held));
+        assert!(!c.is_bridged());
+        out.clear();
+        run(&mut c, now + Duration::from_secs(1), &mut out);
+        assert!(out.len() >= 45, "a second of hold frames: {}", out.len());
+        let first = header(&out[0].1);
+        assert_eq!(
+            (first.ssrc, first.sequence, first.marker),
+            (last.0, last.1.wrapping_add(1), true)
+        );
+        let held_last = header(&out[out.len() - 1].1);
+        // The colleague answers: relayed again, still the same stream for the caller.
+        c.handle_input(now + Duration::from_secs(1), connected("bela", 31000));
+        let next = relay(&mut c, now + Duration::from_secs(1), 31000, 7);
+        assert_eq!(
+            next,
+            (last.0, held_last.sequence.wrapping_add(1), true),
+            "a talkspurt starts where the hold music ended"
+        );
+        // An attended transfer takes this operator's leg away: the call ends.
+        c.handle_input(
+            now + Duration::from_secs(2),
+            CallInput::Queue(QueueNews::Released),
+        );
+        assert_eq!(c.poll_command(), Some(CallCommand::Hangup));
+        let record = c.record(now + Duration::from_secs(2)).expect("ended");
+        assert_eq!(record.operator.as_deref(), Some("bela"));
+        assert_eq!(
+            record.queue_wait_s,
+            Some(2),
+            "the queue and the hold together"
+        );
     }
 
     #[test]

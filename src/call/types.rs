@@ -106,6 +106,12 @@ pub enum QueueNews {
     OperatorHungUp,
     /// The operator's phone renegotiated its media (re-INVITE: hold, resume).
     OperatorMedia(Negotiated),
+    /// The operator passes the call on: the relay stops, the caller hears music on hold
+    /// until someone takes the call ([`QueueNews::Connected`]) or the plan gets it back.
+    Held,
+    /// The operator leg went over to another caller's call (an attended transfer): this
+    /// call has nobody left to talk to and ends.
+    Released,
 }
 
 /// What the call asks of SIP.

@@ -28,7 +28,10 @@ use std::time::{Duration, Instant};
 
 use jiff::ZonedDateTime as Zoned;
 
-use super::{Address, CallerMatch, Channel, DigitCheck, FormRef, Item, NodeId, NodeKind, Plan};
+use super::{
+    Address, CallerMatch, Channel, DigitCheck, FormRef, Item, NodeId, NodeKind, Plan,
+    TransferTarget,
+};
 use crate::media::say;
 use crate::phone;
 
@@ -90,16 +93,19 @@ pub enum Action {
         channel: Channel,
         to: String,
     },
-    /// Hand the call to an allowed number; answer with [`ActionResult`].
-    Transfer { to: String },
+    /// Pass the call on (a queue, an operator, an allowed number); answer with
+    /// [`ActionResult`] when it fails (`Done` never comes: whoever takes the call over
+    /// keeps it to its end).
+    Transfer { to: TransferTarget },
 }
 
 impl Action {
     /// The answer given without carrying the action out. The call layer uses it only for
     /// transfers, which the daemon does not make (so `Failed`, and the plan's `on_error`
     /// branch tells the caller); the simulator uses it for everything, assuming no operator
-    /// is logged in (`NoAgents`) and that voice messages and forms succeed (a form by SMS
-    /// needs a configured gateway, without which a real call takes `on_error`).
+    /// is logged in (`NoAgents`), that nobody answers a transfer (`Failed`) and that voice
+    /// messages and forms succeed (a form by SMS needs a configured gateway, without which
+    /// a real call takes `on_error`).
     pub fn current_result(&self) -> Option<ActionResult> {
         match self {
             Action::Queue { .. } => Some(ActionResult::NoAgents),

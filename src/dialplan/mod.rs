@@ -44,6 +44,28 @@ pub use validate::{Diagnostic, FormChoice, Known, Severity, load, load_str};
 /// Index of a node inside a [`Plan`].
 pub type NodeId = usize;
 
+/// Where a call is passed on to: by a `transfer` node, or by an operator's phone (REFER).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransferTarget {
+    /// Back into an operator queue.
+    Queue(String),
+    /// One operator, by account name.
+    Operator(String),
+    /// A number outside (E.164), through the SIP trunk; only numbers of `[transfer]
+    /// allowed` are ever dialled.
+    Number(String),
+}
+
+impl std::fmt::Display for TransferTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransferTarget::Queue(q) => write!(f, "queue {q}"),
+            TransferTarget::Operator(o) => write!(f, "operator {o}"),
+            TransferTarget::Number(n) => write!(f, "number {}", crate::pii::Pii(n)),
+        }
+    }
+}
+
 /// A validated, immutable dial plan. Calls hold an `Arc<Plan>` for their whole life.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -173,8 +195,11 @@ pub enum NodeKind {
         next: NodeId,
         on_error: NodeId,
     },
-    /// Hand the call to a number the plan allows.
-    Transfer { to: String, on_error: NodeId },
+    /// Hand the call to an operator queue, one operator, or a number the plan allows.
+    Transfer {
+        to: TransferTarget,
+        on_error: NodeId,
+    },
     /// End the call: the daemon sends BYE.
     Hangup,
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::interp::{Action, ActionResult, CallEnv, Interp, PlayItem};
-use super::{Channel, Plan};
+use super::{Channel, Plan, TransferTarget};
 
 /// A simulated call.
 pub struct Script {
@@ -193,7 +193,11 @@ fn describe(action: &Action) -> String {
         Action::SendForm { form, channel, to } => {
             format!("send form {form} by {} to {to}", channel.as_str())
         }
-        Action::Transfer { to } => format!("transfer to {to}"),
+        Action::Transfer { to } => match to {
+            TransferTarget::Queue(q) => format!("transfer to queue {q}"),
+            TransferTarget::Operator(o) => format!("transfer to operator {o}"),
+            TransferTarget::Number(n) => format!("transfer to {n}"),
+        },
         other => format!("{other:?}"),
     }
 }

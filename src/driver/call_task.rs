@@ -58,6 +58,8 @@ pub(super) async fn run(
         let slot = shared.media.add(Call::new(now, setup), send);
         let rx = shared.media_rx.add(&slot, receive);
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
+        // The media receiver reads an operator leg for this call.
+        let mut relaying = false;
         loop {
             // What arrived is taken in and handed on under one lock of the core.
             let arrived = tokio::select! {
@@ -79,6 +81,7 @@ pub(super) async fn run(
                 })) => {
                     info!(operator = %operator, "operator answered: bridged");
                     shared.media_rx.add_operator(&rx, op);
+                    relaying = true;
                     call.handle_input(
                         now,
                         CallInput::Queue(QueueNews::Connected {
@@ -90,6 +93,11 @@ pub(super) async fn run(
                 // The SIP task dropped us: the daemon is stopping.
                 Arrived::Input(None) => call.hang_up(),
                 Arrived::Result(result) => call.handle_action_result(now, result),
+            }
+            if relaying && !call.is_bridged() {
+                // Passed on (music on hold until someone takes the call), or over.
+                shared.media_rx.drop_operator(&rx);
+                relaying = false;
             }
             while let Some(req) = call.poll_request() {
                 fulfil(req, &call, &shared, results_tx.clone());

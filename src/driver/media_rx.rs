@@ -49,8 +49,11 @@ enum Msg {
         slot: Weak<CallSlot>,
         socket: UdpSocket,
     },
-    /// The operator leg of call `id`, once an operator answered.
+    /// The operator leg of call `id`, once an operator answered (replacing the one before,
+    /// after a transfer).
     Operator { id: usize, socket: UdpSocket },
+    /// Call `id` no longer relays (its operator passes it on): stop reading that leg.
+    DropOperator { id: usize },
 }
 
 struct Inbox {
@@ -107,6 +110,11 @@ impl MediaRx {
             id: call.id,
             socket,
         });
+    }
+
+    /// The call's operator leg is no longer relayed (the caller is on hold for a transfer).
+    pub fn drop_operator(&self, call: &RxCall) {
+        self.send(Msg::DropOperator { id: call.id });
     }
 
     fn send(&self, msg: Msg) {
@@ -234,6 +242,11 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
             let Some(entry) = calls.get_mut(&id) else {
                 return;
             };
+            // The SIP task keeps a handle of the same socket: epoll forgets a socket only
+            // when every descriptor of it is closed, so the old leg is taken out by hand.
+            if let Some(mut old) = entry.operator.take() {
+                let _ = registry.deregister(&mut old);
+            }
             let mut op = MioSocket::from_std(socket);
             if let Err(e) =
                 registry.register(&mut op, token(id, Side::Operator), Interest::READABLE)
@@ -242,6 +255,11 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                 return;
             }
             entry.operator = Some(op);
+        }
+        Msg::DropOperator { id } => {
+            if let Some(mut old) = calls.get_mut(&id).and_then(|e| e.operator.take()) {
+                let _ = registry.deregister(&mut old);
+            }
         }
     }
 }

@@ -41,9 +41,10 @@ use crate::pii::Pii;
 use crate::registrar::Source;
 use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
-use crate::sip::msg::Request;
+use crate::sip::msg::{Method, Request};
 use crate::sip::ratelimit::{self, RateLimiter, Verdict};
-use crate::switchboard::{Action, Caller, Ring, Switchboard};
+use crate::sip::refer;
+use crate::switchboard::{Action, Caller, Reach, Ring, Switchboard};
 
 /// Where call tasks send what they produce: SIP commands, and their record when they end.
 pub(super) struct Outlets {
@@ -67,7 +68,9 @@ pub(super) struct SipTask {
     pub calls: HashMap<DialogId, mpsc::UnboundedSender<ToCall>>,
     /// Writers of accepted TCP connections.
     pub tcp: HashMap<u64, mpsc::UnboundedSender<Arc<[u8]>>>,
-    /// RTP ports of operator legs not yet handed to a call.
+    /// RTP ports of operator legs, until the leg is released. A bridged call gets a
+    /// handle of its own; this one stays, so a transfer can bridge the leg again (a failed
+    /// transfer returns the caller to the operator who asked).
     pub leg_ports: HashMap<DialogId, StdUdpSocket>,
     /// Calls whose answer was given this turn: told once their 200 OK has been sent.
     pub answered: Vec<DialogId>,
@@ -298,9 +301,26 @@ impl SipTask {
             ),
             SipEvent::ProbeResult { probe, status } => self.board.probe_result(now, probe, status),
             SipEvent::Answered { id, response } => {
-                if let Some(t) = &mut self.trunk {
-                    t.answered(now, id, response.as_deref());
+                let trunk = self
+                    .trunk
+                    .as_mut()
+                    .is_some_and(|t| t.answered(now, id, response.as_deref()));
+                if !trunk {
+                    self.board.notify_answered(id);
                 }
+            }
+            SipEvent::Refer {
+                dialog,
+                id,
+                request,
+            } => {
+                let served = self.shared.current();
+                let reach = Reach {
+                    queues: &self.shared.cfg.dialplan.queues,
+                    allowed: &served.plan.transfer_allowed,
+                    trunk: self.trunk.is_some(),
+                };
+                self.board.handle_refer(now, dialog, id, &request, &reach);
             }
             SipEvent::IncomingCall {
                 dialog,
@@ -494,21 +514,40 @@ impl SipTask {
                     leg,
                     operator,
                     negotiated,
-                } => {
-                    if let Some(socket) = self.leg_ports.remove(&leg) {
-                        self.tell(
-                            call,
-                            ToCall::Bridge {
-                                socket,
-                                operator,
-                                negotiated,
-                            },
-                        );
-                    }
-                }
+                } => match self.leg_ports.get(&leg).map(StdUdpSocket::try_clone) {
+                    Some(Ok(socket)) => self.tell(
+                        call,
+                        ToCall::Bridge {
+                            socket,
+                            operator,
+                            negotiated,
+                        },
+                    ),
+                    Some(Err(e)) => warn!(leg, "operator leg's RTP port not handed over: {e}"),
+                    None => {}
+                },
                 Action::Tell { call, news } => self.tell(call, ToCall::Sip(CallInput::Queue(news))),
                 Action::Release { leg } => {
                     self.leg_ports.remove(&leg);
+                }
+                Action::Notify {
+                    leg,
+                    id,
+                    refer_cseq,
+                    status,
+                } => {
+                    let sent = self.endpoint.request_in_dialog(
+                        now,
+                        leg,
+                        id,
+                        Method::Notify,
+                        refer::notify_headers(refer_cseq, status),
+                        refer::sipfrag(status),
+                    );
+                    if !sent {
+                        // The referrer's leg is already gone: nothing waits for an answer.
+                        self.board.notify_answered(id);
+                    }
                 }
             }
         }

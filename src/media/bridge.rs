@@ -223,6 +223,12 @@ impl Bridge {
         leg.negotiated = negotiated;
     }
 
+    /// The sequence number and timestamp the caller should see next from us: where our
+    /// own stream goes on when the relay stops (the call goes back on hold).
+    pub fn caller_stream_next(&self) -> (u16, u32) {
+        (self.to_caller.next_seq, self.to_caller.next_ts)
+    }
+
     /// What the caller leg has received, for the call's counters.
     pub fn caller_stream(&self) -> &IncomingStream {
         &self.caller.incoming

@@ -127,6 +127,14 @@ impl OutgoingStream {
         self.marker_pending = true;
     }
 
+    /// Goes on at `sequence` and `timestamp` (a relay sent packets on our SSRC meanwhile),
+    /// the next packet starting a talkspurt.
+    pub fn continue_at(&mut self, sequence: u16, timestamp: u32) {
+        self.next_sequence = sequence;
+        self.next_timestamp = timestamp;
+        self.marker_pending = true;
+    }
+
     /// Changes the payload type of later media packets (a re-INVITE picked another codec).
     pub fn set_payload_type(&mut self, payload_type: u8) {
         self.payload_type = payload_type;

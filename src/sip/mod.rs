@@ -6,11 +6,14 @@
 //! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
 //! - [`endpoint`]: transaction matching, dialogs, the UAS side (calls and requests we
 //!   receive) and the UAC side (operator legs, BYE, CANCEL, keep-alive OPTIONS);
-//! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others.
+//! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others;
+//! - [`refer`]: REFER (RFC 3515) and Replaces (RFC 3891), read for transfers, and the
+//!   NOTIFY that reports a transfer's progress.
 
 pub mod auth;
 pub mod endpoint;
 pub mod framing;
 pub mod msg;
 pub mod ratelimit;
+pub mod refer;
 pub mod transaction;

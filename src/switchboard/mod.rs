@@ -11,6 +11,9 @@
 //!                      OutgoingFailed   ─► failed   ─► Acd tries the next operator
 //!                      Ended (BYE)      ─► ended    ─► Action::Tell(OperatorHungUp)
 //!                      ReInvite (hold)  ─► reinvite ─► Action::Answer + Action::Tell(OperatorMedia)
+//!                      Refer (transfer) ─► handle_refer ─► Action::Respond, Action::Notify,
+//!                                          Action::Tell(Held), a direct Ring (transfer.rs)
+//!   the dial plan:     transfer node    ─► handle_transfer ─► a direct Ring, or the queue
 //! ```
 //!
 //! Like every core it reads no clock and touches no socket: each `handle_*` takes `now`, and
@@ -27,8 +30,10 @@
 mod board;
 #[cfg(test)]
 mod tests;
+mod transfer;
 
 pub use board::{Board, CallerView, CurrentCall, OperatorRow, WaitingRow};
+pub use transfer::Reach;
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -91,6 +96,15 @@ pub enum Action {
     Tell { call: DialogId, news: QueueNews },
     /// The leg is over (or was never bridged): its RTP port, if still held, can go.
     Release { leg: DialogId },
+    /// Tell the operator leg how the transfer it asked for goes (RFC 3515 §2.4.4: a
+    /// NOTIFY of the `refer` event, id `refer_cseq`, with `status` as a sipfrag); report
+    /// its answer with [`Switchboard::notify_answered`].
+    Notify {
+        leg: DialogId,
+        id: u64,
+        refer_cseq: u32,
+        status: u16,
+    },
 }
 
 /// An operator to ring for a waiting call.
@@ -160,12 +174,17 @@ pub struct Caller {
     pub path_label: String,
 }
 
-/// A caller waiting in (or connected through) the queue.
+/// A caller waiting in (or connected through) the queue, or being transferred.
 struct Waiting {
     caller: Caller,
     codec: Codec,
     /// The operator leg once one answered, and when.
     connected: Option<(DialogId, Instant)>,
+    /// The queue the call last waited in: where it goes back to when a transfer fails and
+    /// the operator who asked is gone.
+    queue: Option<String>,
+    /// A transfer under way.
+    transfer: Option<transfer::Transfer>,
 }
 
 impl Waiting {
@@ -179,6 +198,9 @@ struct Leg {
     call: DialogId,
     agent: String,
     media: MediaSession,
+    /// The media agreed once the phone answered (updated by its re-INVITEs): what a
+    /// caller is bridged with again when a transfer fails.
+    negotiated: Option<Negotiated>,
 }
 
 /// Registrar, queue and operator legs.
@@ -198,6 +220,10 @@ pub struct Switchboard {
     last_saved: SavedAgents,
     /// REGISTER answers sent since start, by status.
     register_responses: std::collections::BTreeMap<u16, u64>,
+    /// NOTIFYs sent so far, for their ids.
+    next_notify: u64,
+    /// Final NOTIFYs (by id) after whose answer the referrer's leg gets BYE.
+    hang_up_after: HashMap<u64, DialogId>,
 }
 
 impl Switchboard {
@@ -215,6 +241,8 @@ impl Switchboard {
             // The first view is published at once.
             changed: true,
             register_responses: std::collections::BTreeMap::new(),
+            next_notify: 0,
+            hang_up_after: HashMap::new(),
         }
     }
 
@@ -323,6 +351,8 @@ impl Switchboard {
                 caller,
                 codec,
                 connected: None,
+                queue: Some(queue.to_owned()),
+                transfer: None,
             },
         );
         self.acd.handle_enqueue(now, call, queue);
@@ -334,6 +364,10 @@ impl Switchboard {
         let Some(w) = self.waiting.remove(&call) else {
             return;
         };
+        if w.transfer.is_some() {
+            // The ring placed for the transfer is withdrawn (CANCEL).
+            self.acd.handle_abandon(now, call);
+        }
         match w.connected_leg() {
             Some(leg) => {
                 if let Some(l) = self.legs.remove(&leg) {
@@ -357,8 +391,16 @@ impl Switchboard {
                 call: ring.call,
                 agent: ring.agent.clone(),
                 media,
+                negotiated: None,
             },
         );
+        if let Some(t) = self
+            .waiting
+            .get_mut(&ring.call)
+            .and_then(|w| w.transfer.as_mut())
+        {
+            t.ringing = Some(leg);
+        }
     }
 
     /// The driver could not ring (no RTP port, an unusable contact): the queue decides again.
@@ -366,6 +408,7 @@ impl Switchboard {
         warn!(operator = %ring.agent, "cannot ring the operator: {why}");
         self.acd
             .handle_ring_failed(now, ring.call, &ring.agent, RingFailure::Unreachable);
+        self.transfer_failed(now, ring.call, 503);
         self.decide(now);
     }
 
@@ -396,6 +439,9 @@ impl Switchboard {
         if let Some(w) = self.waiting.get_mut(&call) {
             w.connected = Some((leg, now));
         }
+        if let Some(l) = self.legs.get_mut(&leg) {
+            l.negotiated = Some(negotiated);
+        }
         info!(leg, operator = %agent, "operator answered");
         self.actions.push_back(Action::Bridge {
             call,
@@ -403,6 +449,7 @@ impl Switchboard {
             operator: agent,
             negotiated,
         });
+        self.transfer_connected(now, call);
         self.decide(now);
     }
 
@@ -423,11 +470,23 @@ impl Switchboard {
         info!(leg, operator = %l.agent, status, "operator's phone did not take the call");
         self.acd.handle_ring_failed(now, l.call, &l.agent, why);
         self.changed = true;
+        if self.ringing_for_transfer(l.call, leg) {
+            self.transfer_failed(now, l.call, status);
+        }
         self.decide(now);
     }
 
     /// The operator hung up (or the leg failed after the answer): the caller's leg ends too.
     pub fn ended(&mut self, now: Instant, leg: DialogId) {
+        if let Some(call) = self.legs.get(&leg).map(|l| l.call)
+            && self.referrer_left(now, call, leg)
+        {
+            info!(leg, "the operator who transfers the call hung up");
+            self.legs.remove(&leg);
+            self.actions.push_back(Action::Release { leg });
+            self.decide(now);
+            return;
+        }
         let Some(l) = self.legs.remove(&leg) else {
             return;
         };
@@ -454,6 +513,7 @@ impl Switchboard {
         };
         match l.media.answer_again(offer) {
             Ok((negotiated, sdp)) => {
+                l.negotiated = Some(negotiated);
                 self.actions.push_back(Action::Answer { leg, sdp });
                 self.actions.push_back(Action::Tell {
                     call: l.call,
@@ -550,6 +610,7 @@ impl Switchboard {
                         warn!(operator = %agent, "cannot ring the operator: {why}");
                         self.acd
                             .handle_ring_failed(now, call, &agent, RingFailure::Unreachable);
+                        self.transfer_failed(now, call, 503);
                     }
                 },
                 AcdAction::CancelRing { call, agent } => {
@@ -562,7 +623,12 @@ impl Switchboard {
                     legs.sort_unstable();
                     for leg in legs {
                         debug!(leg, operator = %agent, "ringing withdrawn");
+                        let transfer = self.ringing_for_transfer(call, leg);
                         self.drop_leg(leg, Action::Cancel { leg });
+                        if transfer {
+                            // Nobody answered within the ring timeout.
+                            self.transfer_failed(now, call, 408);
+                        }
                     }
                 }
                 AcdAction::NoAgents { call } | AcdAction::MaxWait { call } => {
@@ -585,6 +651,14 @@ impl Switchboard {
                 }),
             }
         }
+    }
+
+    /// Whether `leg` is the one ringing for a transfer of `call`.
+    fn ringing_for_transfer(&self, call: DialogId, leg: DialogId) -> bool {
+        self.waiting
+            .get(&call)
+            .and_then(|w| w.transfer.as_ref())
+            .is_some_and(|t| t.ringing == Some(leg))
     }
 
     fn drop_leg(&mut self, leg: DialogId, end: Action) {

@@ -40,6 +40,13 @@ enum Seen {
     Position(DialogId, u32),
     Probe,
     Crlf(u64),
+    /// A NOTIFY of a transfer's progress to this leg, with the status it reports.
+    Notify(DialogId, u16),
+    /// The caller is put on hold while being passed on.
+    Held(DialogId),
+    /// The call goes back to its dial plan with `Failed`.
+    Failed(DialogId),
+    Released(DialogId),
 }
 
 /// The switchboard with a virtual clock, playing the driver.
@@ -55,6 +62,8 @@ struct Room {
     no_port: bool,
     /// Digest nonce per operator, from the last challenge.
     cseq: u32,
+    /// Ids of the NOTIFYs sent, oldest first.
+    notifies: Vec<u64>,
 }
 
 fn operators(list: &[(&str, &str)]) -> Operators {
@@ -107,6 +116,7 @@ impl Room {
             ports: Vec::new(),
             no_port: false,
             cseq: 0,
+            notifies: Vec::new(),
         }
     }
 
@@ -233,11 +243,20 @@ impl Room {
                     QueueNews::OperatorHungUp => Seen::OperatorHungUp(call),
                     QueueNews::OperatorMedia(_) => Seen::OperatorMedia(call),
                     QueueNews::Position { position, .. } => Seen::Position(call, position),
+                    QueueNews::Held => Seen::Held(call),
+                    QueueNews::Left(ActionResult::Failed) => Seen::Failed(call),
+                    QueueNews::Released => Seen::Released(call),
                     other => panic!("unexpected news {other:?}"),
                 },
                 Action::Release { leg } => {
                     self.ports.retain(|p| *p != leg);
                     continue;
+                }
+                Action::Notify {
+                    leg, id, status, ..
+                } => {
+                    self.notifies.push(id);
+                    Seen::Notify(leg, status)
                 }
             });
         }
@@ -716,3 +735,5 @@ fn register_answers_are_counted_by_status_for_the_metrics() {
         "{text}"
     );
 }
+
+mod transfer_tests;

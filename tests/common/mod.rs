@@ -18,6 +18,8 @@
 
 /// Headless Chromium over WebDriver, with axe-core, for the web console's tests.
 pub mod browser;
+/// Operator accounts, softphones and speech for the tests of operators and transfers.
+pub mod operators;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -12,7 +12,7 @@ use super::{Validator, suggest};
 use crate::dialplan::syntax::{RawCallerRule, RawItems, RawNode, RawRef};
 use crate::dialplan::{
     Address, CallerMatch, Channel, Choice, Collect, DigitCheck, FormRef, Item, Menu, NodeId,
-    NodeKind,
+    NodeKind, TransferTarget,
 };
 use crate::{media::say, phone};
 
@@ -583,7 +583,7 @@ impl Validator<'_> {
         let n = at.raw();
         let to = match &n.to {
             Some(t) => match phone::normalize(t.get_ref()) {
-                Some(e) if self.transfer_allowed.contains(&e) => Some(e),
+                Some(e) if self.transfer_allowed.contains(&e) => Some(TransferTarget::Number(e)),
                 Some(e) => {
                     let allowed = if self.transfer_allowed.is_empty() {
                         "none".to_owned()

@@ -80,6 +80,17 @@ impl SipEndpoint {
             .copied()
     }
 
+    /// The dialog with this Call-ID whose tags are `a` and `b`, in either order: a
+    /// Replaces header (RFC 3891 §3) names them from the point of view of whoever is to
+    /// be replaced, which may be either side of ours.
+    pub fn dialog_by_ids(&self, call_id: &str, a: &str, b: &str) -> Option<DialogId> {
+        let key = |l: &str, r: &str| (call_id.to_owned(), l.to_owned(), r.to_owned());
+        self.by_tags
+            .get(&key(a, b))
+            .or_else(|| self.by_tags.get(&key(b, a)))
+            .copied()
+    }
+
     pub(super) fn check_cseq(&mut self, dialog: DialogId, req: &Request) -> Option<u16> {
         let d = self.dialogs.get_mut(&dialog)?;
         // RFC 3261 §12.2.2: "If the remote sequence number is not empty, but the sequence

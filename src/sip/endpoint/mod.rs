@@ -15,8 +15,9 @@
 //! knows but does not serve (405 with `Allow`), unsupported `Require` extensions (420),
 //! unknown URI schemes (416), INVITE bodies other than SDP (415) and INVITEs whose `Accept`
 //! rules SDP out (406), requests inside a dialog it does not know (481), CANCEL (200,
-//! then 487 on the INVITE), BYE (200) and INFO (200). Everything about *what to do* with a
-//! call is left to its user through [`SipEvent`]s.
+//! then 487 on the INVITE), BYE (200), INFO (200) and REFER outside a dialog (403).
+//! Everything about *what to do* with a call (and with a REFER inside one) is left to its
+//! user through [`SipEvent`]s.
 //!
 //! Timers of all transactions sit in one lazy min-heap: an entry is pushed whenever a
 //! transaction is touched; stale entries only cause a harmless early wake-up.
@@ -34,7 +35,7 @@
 //! | `routing.rs` | the table of transactions, matching a message to one (RFC 3261 §17.1.3, §17.2.3), where a response goes (RFC 3261 §18.2.2), draining their output |
 //! | `dialog.rs`  | dialog state (RFC 3261 §12), shared by both sides                      |
 //! | `uas.rs`     | requests we receive: checks, automatic answers, incoming calls and the answer, rejection, challenge or hang-up the call layer decides |
-//! | `uac.rs`     | requests we send: INVITE to an operator, CANCEL, BYE, keep-alive OPTIONS, and their responses |
+//! | `uac.rs`     | requests we send: INVITE to an operator, CANCEL, BYE, keep-alive OPTIONS, NOTIFY and other in-dialog requests, and their responses |
 //! | `tests.rs`   | unit tests in virtual time                                             |
 
 mod dialog;

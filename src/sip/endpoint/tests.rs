@@ -667,3 +667,118 @@ fn retransmitted_2xx_goes_where_the_first_went_for_a_client_without_rport() {
         "every copy to the Via's port: {dsts:?}"
     );
 }
+
+#[test]
+fn refer_in_a_call_is_handed_out_and_its_progress_goes_back_as_notify() {
+    let t0 = crate::clock::test_epoch();
+    let mut e = ep();
+    feed(&mut e, t0, &invite("z9hG4bK-1"));
+    let d = incoming(&mut e);
+    e.answer(t0, d, b"v=0\r\n".to_vec());
+    let tag = to_tag(&sent(&mut e));
+    feed(&mut e, t0, &in_dialog("ACK", "z9hG4bK-2", &tag, 1, "", ""));
+    let _ = e.poll_event();
+    let refer = in_dialog(
+        "REFER",
+        "z9hG4bK-7",
+        &tag,
+        3,
+        "Refer-To: <sip:bela@127.0.0.1>\r\n",
+        "",
+    );
+    feed(&mut e, t0, &refer);
+    assert!(sent(&mut e).is_empty(), "the answer is the switchboard's");
+    let Some(SipEvent::Refer {
+        dialog,
+        id,
+        request,
+    }) = e.poll_event()
+    else {
+        panic!("REFER event")
+    };
+    assert_eq!(dialog, d);
+    assert_eq!(
+        request.headers.get("Refer-To"),
+        Some("<sip:bela@127.0.0.1>")
+    );
+    // A retransmission is absorbed while the decision is pending.
+    feed(&mut e, t0, &refer);
+    assert!(sent(&mut e).is_empty());
+    let accepted = Response::from_request(&request, 202, "Accepted", None);
+    e.respond(t0, id, accepted);
+    assert_eq!(statuses(&sent(&mut e)), vec![202]);
+    // RFC 3515 §2.4.4: the NOTIFY goes inside the same dialog, to the caller's Contact.
+    let headers = crate::sip::refer::notify_headers(3, 100);
+    assert!(e.request_in_dialog(
+        t0,
+        d,
+        77,
+        Method::Notify,
+        headers,
+        crate::sip::refer::sipfrag(100)
+    ));
+    let out = sent(&mut e);
+    let Some(Message::Request(notify)) = out.first() else {
+        panic!("a NOTIFY expected: {out:?}")
+    };
+    assert_eq!(notify.method, Method::Notify);
+    assert_eq!(notify.uri.to_string(), "sip:caller@127.0.0.1:5062");
+    assert_eq!(notify.call_id, "call-1@test");
+    assert_eq!(notify.from.tag(), Some(tag.as_str()));
+    assert_eq!(notify.to.tag(), Some("caller1"));
+    assert_eq!(notify.cseq.seq, 2);
+    assert_eq!(notify.headers.get("Event"), Some("refer;id=3"));
+    assert_eq!(
+        notify.headers.get("Subscription-State"),
+        Some("active;expires=60")
+    );
+    assert_eq!(
+        notify.headers.get("Content-Type"),
+        Some("message/sipfrag;version=2.0")
+    );
+    assert_eq!(notify.body, b"SIP/2.0 100 Trying\r\n");
+    let ok = Response::from_request(notify, 200, "OK", None);
+    e.handle_message(
+        t0,
+        addr(CALLER),
+        addr(LOCAL),
+        Transport::Udp,
+        &ok.to_bytes(),
+    );
+    match e.poll_event() {
+        Some(SipEvent::Answered { id: 77, response }) => {
+            assert_eq!(response.map(|r| r.status), Some(200));
+        }
+        other => panic!("the NOTIFY's answer expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn refer_outside_a_call_is_forbidden_and_in_an_unknown_dialog_gets_481() {
+    let t0 = crate::clock::test_epoch();
+    let mut e = ep();
+    let outside = in_dialog(
+        "REFER",
+        "z9hG4bK-8",
+        "x",
+        1,
+        "Refer-To: <sip:+3623444555@127.0.0.1>\r\n",
+        "",
+    )
+    .replace(";tag=x", "");
+    feed(&mut e, t0, &outside);
+    feed(
+        &mut e,
+        t0,
+        &in_dialog(
+            "REFER",
+            "z9hG4bK-9",
+            "nosuchdialog",
+            1,
+            "Refer-To: <sip:bela@127.0.0.1>\r\n",
+            "",
+        ),
+    );
+    assert_eq!(statuses(&sent(&mut e)), vec![403, 481]);
+    assert!(e.poll_event().is_none());
+}

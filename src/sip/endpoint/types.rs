@@ -14,10 +14,10 @@ use crate::sip::msg::{Headers, Method, NameAddr, Request, Response, Uri};
 use crate::sip::transaction::TimerConfig;
 
 /// Methods this endpoint serves, for `Allow` (RFC 3261 §20.5).
-pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO";
+pub const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER";
 
 /// `Allow` of an endpoint that also serves as the operators' registrar.
-pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REGISTER";
+pub const ALLOW_WITH_REGISTER: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, REFER, REGISTER";
 
 /// RFC 3261 §8.1.1.7: "The branch ID inserted by an element compliant with this
 /// specification MUST always begin with the characters "z9hG4bK"."
@@ -94,6 +94,14 @@ pub enum SipEvent {
         content_type: String,
         body: Vec<u8>,
     },
+    /// A REFER inside the dialog (a transfer, RFC 3515). Answer it with
+    /// [`SipEndpoint::respond`] (202 to accept, an error to refuse); report progress with
+    /// NOTIFYs sent by [`SipEndpoint::request_in_dialog`].
+    Refer {
+        dialog: DialogId,
+        id: RequestId,
+        request: Box<Request>,
+    },
     /// The dialog ended from the far side or by a timeout.
     Ended { dialog: DialogId, reason: EndReason },
     /// Our INVITE (see [`SipEndpoint::invite`]) got a provisional response.
@@ -114,8 +122,9 @@ pub enum SipEvent {
     /// The answer to a keep-alive OPTIONS sent with [`SipEndpoint::probe`]: `Some(status)`
     /// for any response (the path is open), `None` when none came (Timer F).
     ProbeResult { probe: u64, status: Option<u16> },
-    /// The final response to a request sent with [`SipEndpoint::request`], or `None` when
-    /// none came (Timer F or a transport error).
+    /// The final response to a request sent with [`SipEndpoint::request`] or
+    /// [`SipEndpoint::request_in_dialog`], or `None` when none came (Timer F or a transport
+    /// error).
     Answered {
         id: u64,
         response: Option<Box<Response>>,

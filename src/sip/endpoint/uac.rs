@@ -1,9 +1,10 @@
 //! The user agent client: requests we send, and the responses to them.
 //!
-//! The daemon sends four kinds of request: an INVITE to ring an operator's softphone (the
+//! The daemon sends these requests: an INVITE to ring an operator's softphone (the
 //! second leg of a bridged call), a CANCEL when the caller leaves before the operator
-//! answers, a BYE to end a call from our side, and an out-of-dialog OPTIONS to keep a
-//! registered softphone's NAT binding open. Each gets a fresh branch (RFC 3261 §8.1.1.7)
+//! answers, a BYE to end a call from our side, an out-of-dialog OPTIONS to keep a
+//! registered softphone's NAT binding open, a NOTIFY inside a call to tell an operator's
+//! phone how the transfer it asked for goes, and a REGISTER to the trunk. Each gets a fresh branch (RFC 3261 §8.1.1.7)
 //! and a client transaction (RFC 3261 §17.1); the non-INVITE ones all start through
 //! [`SipEndpoint::start_client_non_invite`].
 //!
@@ -230,10 +231,61 @@ impl SipEndpoint {
 
     /// Ends the dialog from our side with a BYE (RFC 3261 §15.1.1).
     pub(super) fn send_bye(&mut self, now: Instant, dialog: DialogId) {
-        let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
-        let Some(d) = self.dialogs.get_mut(&dialog) else {
+        let Some((req, dst, transport)) =
+            self.in_dialog(dialog, Method::Bye, Vec::new(), Vec::new())
+        else {
             return;
         };
+        if let Some(d) = self.dialogs.get_mut(&dialog) {
+            d.state = DialogState::Terminated;
+        }
+        let branch = req.via[0].branch().unwrap_or_default().to_owned();
+        self.start_client_non_invite(now, &branch, &req, dst, transport, dialog);
+    }
+
+    /// Sends a request inside a dialog that goes on (a NOTIFY of a transfer's progress,
+    /// RFC 3515 §2.4.4). Its final response, or none, arrives as [`SipEvent::Answered`]
+    /// with `id`. Returns `false` when the dialog is gone or over.
+    pub fn request_in_dialog(
+        &mut self,
+        now: Instant,
+        dialog: DialogId,
+        id: u64,
+        method: Method,
+        headers: Vec<(&str, String)>,
+        body: Vec<u8>,
+    ) -> bool {
+        if self
+            .dialogs
+            .get(&dialog)
+            .is_none_or(|d| d.state == DialogState::Terminated)
+        {
+            return false;
+        }
+        let Some((req, dst, transport)) = self.in_dialog(dialog, method, headers, body) else {
+            return false;
+        };
+        let branch = req.via[0].branch().unwrap_or_default().to_owned();
+        self.requests.insert(client_key(&branch, &req.method), id);
+        self.start_client_non_invite(now, &branch, &req, dst, transport, dialog);
+        true
+    }
+
+    /// A request inside `dialog` (RFC 3261 §12.2.1.1: the remote target as Request-URI,
+    /// the route set, the next local CSeq), with where it goes.
+    fn in_dialog(
+        &mut self,
+        dialog: DialogId,
+        method: Method,
+        extra: Vec<(&str, String)>,
+        body: Vec<u8>,
+    ) -> Option<(Request, SocketAddr, Transport)> {
+        let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let contact = {
+            let d = self.dialogs.get(&dialog)?;
+            self.contact(d.local_addr, d.transport)
+        };
+        let d = self.dialogs.get_mut(&dialog)?;
         d.local_cseq = d.local_cseq.max(1) + 1;
         let via = our_via(d.local_addr, d.transport, &branch);
         let mut headers = msg::Headers::default();
@@ -241,8 +293,14 @@ impl SipEndpoint {
             headers.push("Route", r.clone());
         }
         headers.push("User-Agent", self.cfg.user_agent.clone());
+        if method != Method::Bye {
+            headers.push("Contact", contact);
+        }
+        for (name, value) in extra {
+            headers.push(name, value);
+        }
         let req = Request {
-            method: Method::Bye,
+            method: method.clone(),
             uri: d.remote_target.clone(),
             via: vec![via],
             from: d.local.clone(),
@@ -250,11 +308,11 @@ impl SipEndpoint {
             call_id: d.call_id.clone(),
             cseq: msg::CSeq {
                 seq: d.local_cseq,
-                method: Method::Bye,
+                method,
             },
             max_forwards: Some(70),
             headers,
-            body: Vec::new(),
+            body,
         };
         let dst = match &d.remote_target {
             _ if d.use_flow => d.peer,
@@ -276,9 +334,7 @@ impl SipEndpoint {
             }
             _ => d.peer,
         };
-        let transport = d.transport;
-        d.state = DialogState::Terminated;
-        self.start_client_non_invite(now, &branch, &req, dst, transport, dialog);
+        Some((req, dst, d.transport))
     }
 
     /// Starts a client non-INVITE transaction (RFC 3261 §17.1.2) for `req`, a request of

@@ -11,8 +11,9 @@
 //! pending INVITE's server transaction sends. A 2xx is then retransmitted by the UAS core
 //! until its ACK arrives (RFC 3261 §13.3.1.4), which is also handled here.
 //!
-//! REGISTER is passed on as [`SipEvent::Register`] when the endpoint serves as registrar
-//! and answered through [`SipEndpoint::respond`].
+//! REGISTER is passed on as [`SipEvent::Register`] when the endpoint serves as registrar,
+//! and a REFER inside a dialog as [`SipEvent::Refer`]; both are answered through
+//! [`SipEndpoint::respond`].
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -185,7 +186,47 @@ impl SipEndpoint {
                     transport,
                 });
             }
+            Method::Refer if req.to.tag().is_some() && self.precheck(&req).is_none() => {
+                self.handle_refer(now, key, dst, transport, req);
+            }
             _ => self.handle_non_invite(now, key, dst, transport, req),
+        }
+    }
+
+    /// A REFER inside a dialog (RFC 3515 §2.4.2) is handed to the endpoint's user, who
+    /// accepts or refuses it; its server transaction absorbs retransmissions meanwhile.
+    fn handle_refer(
+        &mut self,
+        now: Instant,
+        key: ServerKey,
+        dst: SocketAddr,
+        transport: Transport,
+        req: Request,
+    ) {
+        let mut tx = ServerNonInvite::new(now, transport.reliable(), self.cfg.timers);
+        let dialog = self.find_dialog(&req);
+        let refusal = match dialog {
+            None => Some(481),
+            Some(d) => self.check_cseq(d, &req),
+        };
+        match (dialog, refusal) {
+            (Some(dialog), None) => {
+                let id = self.next_request;
+                self.next_request += 1;
+                self.insert_server(now, key.clone(), ServerTx::NonInvite(tx), dst, transport);
+                self.pending_requests.insert(id, key);
+                self.events.push_back(SipEvent::Refer {
+                    dialog,
+                    id,
+                    request: Box::new(req),
+                });
+            }
+            (_, status) => {
+                let status = status.unwrap_or(481);
+                let resp = self.response(&req, status, None);
+                refused(tx.send_response(now, status, resp.to_bytes().into()));
+                self.insert_server(now, key, ServerTx::NonInvite(tx), dst, transport);
+            }
         }
     }
 
@@ -396,6 +437,12 @@ impl SipEndpoint {
                 Method::Options => (200, None),
                 // Out of a dialog, BYE and INFO have nothing to act on.
                 Method::Bye | Method::Info => (481, None),
+                // A transfer is only ever asked for inside the operator's call: a REFER out
+                // of any dialog would make the daemon call someone for a stranger.
+                Method::Refer => {
+                    tracing::info!(src = %crate::pii::Pii(dst), "REFER outside a call refused");
+                    (403, None)
+                }
                 _ => (405, None),
             }
         };
@@ -431,6 +478,7 @@ impl SipEndpoint {
                 | Method::Bye
                 | Method::Options
                 | Method::Info
+                | Method::Refer
         ) || (req.method == Method::Register && self.cfg.registrar);
         if !served {
             return Some(405);

@@ -1,0 +1,258 @@
+//! Transfers on virtual time: an operator's phone sends REFER on its leg (the test builds
+//! the request as a softphone would), or the dial plan asks; the test plays the driver
+//! and the other phones.
+
+use super::*;
+use crate::dialplan::TransferTarget;
+
+/// A REFER from the operator's phone naming `target` (`sip:…`, `tel:…`).
+fn refer_request(target: &str, cseq: u32) -> Request {
+    let text = format!(
+        "REFER sip:ugyelet@127.0.0.1:5060 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKr{cseq}\r\n\
+         From: <sip:anna@127.0.0.1>;tag=p1\r\nTo: <sip:+36301234567@127.0.0.1>;tag=d1\r\n\
+         Call-ID: leg@127.0.0.1\r\nCSeq: {cseq} REFER\r\nRefer-To: {target}\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    match parse(text.as_bytes()) {
+        Ok(Message::Request(r)) => r,
+        other => panic!("test REFER must parse: {other:?}"),
+    }
+}
+
+impl Room {
+    /// The phone on `leg` sends a REFER to `target`; what the switchboard then does.
+    fn refer(&mut self, leg: DialogId, target: &str) -> Vec<Seen> {
+        let queues = vec!["default".to_owned()];
+        let allowed = vec!["+3623444555".to_owned()];
+        let reach = Reach {
+            queues: &queues,
+            allowed: &allowed,
+            trunk: false,
+        };
+        self.sb
+            .handle_refer(self.now, leg, 7, &refer_request(target, 3), &reach);
+        self.take()
+    }
+
+    /// A caller connected to `agent` on leg 100 (the only free operator when it queues).
+    fn bridged_to_anna(ops: &[(&str, &str)]) -> Room {
+        let mut room = Room::staffed(quiet(), ops);
+        assert_eq!(room.enqueue(CALLER_1), vec![ring("anna", 100)]);
+        room.sb.answered(room.now, 100, &phone_answer("sendrecv"));
+        assert_eq!(room.take(), vec![bridge(CALLER_1, 100, "anna")]);
+        room
+    }
+
+    /// The NOTIFY sent last was answered by the phone.
+    fn notify_answered(&mut self) -> Vec<Seen> {
+        let id = *self.notifies.last().expect("a NOTIFY was sent");
+        self.sb.notify_answered(id);
+        self.take()
+    }
+
+    fn state(&self, name: &str) -> String {
+        let v = board_json(self);
+        operator(&v, name)["state"]
+            .as_str()
+            .expect("state")
+            .to_owned()
+    }
+}
+
+#[test]
+fn blind_refer_to_a_colleague_rings_them_bridges_the_caller_and_ends_the_first_leg() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    room.now += 30 * S;
+    // RFC 3515: 202, a NOTIFY with "100 Trying", the caller on hold, the colleague rings.
+    assert_eq!(
+        room.refer(100, "<sip:bela@127.0.0.1>"),
+        vec![
+            Seen::Respond(202),
+            Seen::Notify(100, 100),
+            Seen::Held(CALLER_1),
+            ring("bela", 101),
+        ]
+    );
+    let invite = &room.invites[&101];
+    assert!(
+        invite.from.to_string().contains("\"+36301234567\""),
+        "the colleague sees the caller: {}",
+        invite.from
+    );
+    assert_eq!(room.state("anna"), "on_call", "until the transfer is done");
+    room.now += 4 * S;
+    room.sb.answered(room.now, 101, &phone_answer("sendrecv"));
+    assert_eq!(
+        room.take(),
+        vec![bridge(CALLER_1, 101, "bela"), Seen::Notify(100, 200)]
+    );
+    assert!(!room.sb.owns(100), "the first leg left the call");
+    // The phone answers the final NOTIFY: then (if it has not hung up itself) BYE.
+    assert_eq!(room.notify_answered(), vec![Seen::Hangup(100)]);
+    let v = board_json(&room);
+    assert_eq!(operator(&v, "bela")["current_call"]["call"], CALLER_1);
+    assert_eq!(operator(&v, "anna")["state"], "wrap_up");
+    // The caller's call now ends with the colleague's.
+    room.sb.ended(room.now, 101);
+    assert_eq!(room.take(), vec![Seen::OperatorHungUp(CALLER_1)]);
+}
+
+#[test]
+fn refer_naming_the_queue_puts_the_caller_back_in_it_and_frees_the_operator() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    room.now += 30 * S;
+    assert_eq!(
+        room.refer(100, "<sip:default@127.0.0.1>"),
+        vec![
+            Seen::Respond(202),
+            Seen::Notify(100, 100),
+            Seen::Held(CALLER_1),
+            Seen::Notify(100, 200),
+            ring("bela", 101),
+        ]
+    );
+    assert_eq!(room.notify_answered(), vec![Seen::Hangup(100)]);
+    room.sb.answered(room.now, 101, &phone_answer("sendrecv"));
+    assert_eq!(room.take(), vec![bridge(CALLER_1, 101, "bela")]);
+}
+
+#[test]
+fn refers_the_daemon_cannot_or_may_not_carry_out_are_refused_and_change_nothing() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    // bela busy with a second caller.
+    assert_eq!(room.enqueue(CALLER_2), vec![ring("bela", 101)]);
+    room.sb.answered(room.now, 101, &phone_answer("sendrecv"));
+    room.take();
+    for (leg, target, status) in [
+        // A resident's leg (the caller's own dialog) may not transfer.
+        (CALLER_1, "<sip:bela@127.0.0.1>", 403),
+        // Nobody of that name, a number outside [transfer] allowed, an allowed one
+        // with no trunk to call through, oneself.
+        (100, "<sip:zoltan@127.0.0.1>", 403),
+        (100, "<sip:+36301111111@127.0.0.1>", 403),
+        (100, "<tel:+3623444555>", 403),
+        (100, "<sip:anna@127.0.0.1>", 403),
+        // An attended transfer naming a dialog (not yet supported).
+        (
+            100,
+            "<sip:bela@127.0.0.1?Replaces=x%3Bto-tag%3D1%3Bfrom-tag%3D2>",
+            403,
+        ),
+        // The colleague is on a call.
+        (100, "<sip:bela@127.0.0.1>", 486),
+        // No Refer-To that can be read.
+        (100, "not a uri", 400),
+    ] {
+        assert_eq!(
+            room.refer(leg, target),
+            vec![Seen::Respond(status)],
+            "REFER on {leg} to {target}"
+        );
+    }
+    let v = board_json(&room);
+    assert_eq!(operator(&v, "anna")["current_call"]["call"], CALLER_1);
+    assert_eq!(operator(&v, "bela")["current_call"]["call"], CALLER_2);
+}
+
+#[test]
+fn a_colleague_who_does_not_answer_gives_the_caller_back_to_the_first_operator() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    room.refer(100, "<sip:bela@127.0.0.1>");
+    // The ring timeout (20 s): CANCEL, the failure reported, the caller back with anna.
+    assert_eq!(room.advance(Duration::from_millis(19_999)), vec![]);
+    assert_eq!(
+        room.advance(Duration::from_millis(1)),
+        vec![
+            Seen::Cancel(101),
+            Seen::Notify(100, 408),
+            bridge(CALLER_1, 100, "anna")
+        ]
+    );
+    assert!(
+        room.notify_answered().is_empty(),
+        "a failed transfer leaves the first operator's leg up"
+    );
+    assert_eq!(room.state("anna"), "on_call");
+    // A second try, refused at once by the phone: the caller comes back again.
+    room.refer(100, "<sip:bela@127.0.0.1>");
+    room.sb.failed(room.now, 102, 603);
+    assert_eq!(
+        room.take(),
+        vec![Seen::Notify(100, 603), bridge(CALLER_1, 100, "anna")]
+    );
+}
+
+#[test]
+fn the_transfer_goes_on_when_the_first_operator_hangs_up_and_a_failure_requeues_the_caller() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    room.refer(100, "<sip:bela@127.0.0.1>");
+    // Blind transfer: the phone hangs up at once.
+    room.sb.ended(room.now, 100);
+    assert_eq!(room.take(), vec![], "the caller is not hung up");
+    assert_eq!(room.state("anna"), "wrap_up");
+    room.sb.failed(room.now, 101, 603);
+    // Back in the queue like any waiting caller: offered to whoever is free (bela again,
+    // since anna is in her wrap-up), then to anna after her wrap-up (10 s).
+    assert_eq!(room.take(), vec![ring("bela", 102)]);
+    room.sb.failed(room.now, 102, 603);
+    assert_eq!(room.take(), vec![]);
+    assert_eq!(room.sb.acd().waiting(room.now).len(), 1);
+    assert_eq!(room.advance(10 * S), vec![ring("anna", 103)]);
+}
+
+#[test]
+fn the_caller_hanging_up_during_a_transfer_ends_both_operator_legs() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    room.refer(100, "<sip:bela@127.0.0.1>");
+    room.sb.call_gone(room.now, CALLER_1);
+    assert_eq!(room.take(), vec![Seen::Hangup(100), Seen::Cancel(101)]);
+    assert!(room.ports.is_empty(), "{:?}", room.ports);
+    assert_eq!(room.state("bela"), "available");
+}
+
+#[test]
+fn the_plan_transfers_to_an_operator_by_name_and_gets_the_call_back_when_that_fails() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site"), ("bela", "on_site")]);
+    let caller = || Caller {
+        number: "+36301234567".to_owned(),
+        path: "welcome>to_bela".to_owned(),
+        path_label: "Béla".to_owned(),
+    };
+    let transfer = |room: &mut Room, call, to: TransferTarget| {
+        room.sb
+            .handle_transfer(room.now, call, to, caller(), Codec::Pcma);
+        room.take()
+    };
+    assert_eq!(
+        transfer(&mut room, CALLER_1, TransferTarget::Operator("bela".into())),
+        vec![ring("bela", 100)]
+    );
+    room.sb.answered(room.now, 100, &phone_answer("sendrecv"));
+    assert_eq!(room.take(), vec![bridge(CALLER_1, 100, "bela")]);
+    // Unknown or busy operators, and no answer, give the call back to the plan.
+    assert_eq!(
+        transfer(
+            &mut room,
+            CALLER_2,
+            TransferTarget::Operator("zoltan".into())
+        ),
+        vec![Seen::Failed(CALLER_2)]
+    );
+    assert_eq!(
+        transfer(&mut room, CALLER_2, TransferTarget::Operator("bela".into())),
+        vec![Seen::Failed(CALLER_2)]
+    );
+    assert_eq!(
+        transfer(&mut room, 3, TransferTarget::Operator("anna".into())),
+        vec![ring("anna", 101)]
+    );
+    assert_eq!(
+        room.advance(20 * S),
+        vec![Seen::Cancel(101), Seen::Failed(3)]
+    );
+    // A queue works as a queue node does.
+    assert_eq!(
+        transfer(&mut room, 4, TransferTarget::Queue("default".into())),
+        vec![ring("anna", 102)]
+    );
+}
