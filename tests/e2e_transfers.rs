@@ -8,6 +8,7 @@ mod common;
 
 use common::operators::*;
 use common::*;
+use std::path::PathBuf;
 use std::time::Duration;
 
 const SECOND: Duration = Duration::from_secs(1);
@@ -157,4 +158,56 @@ fn a_transfer_to_a_number_the_plan_does_not_allow_is_refused_with_403_and_logged
     // with it, as after any operator's hang-up.
     caller.wait_event("CALL_CLOSED", 10 * SECOND);
     drop(anna);
+}
+
+/// A dial plan whose calls go straight from the welcome to `node` (a `transfer` node's
+/// fields), and to the "no operator" prompt and a hang-up on its `on_error`. `top` goes
+/// before the nodes (e.g. `[transfer] allowed`).
+fn transfer_plan(top: &str, node: &str) -> PathBuf {
+    let dir = scratch_dir("plan");
+    let calendar = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialplans/calendar");
+    let text = format!(
+        "start = \"welcome\"\ncalendar = \"{}\"\n{top}\n\
+         [nodes.welcome]\ntype = \"play\"\nprompts = [\"welcome\"]\nbarge_in = false\nnext = \"pass_on\"\n\n\
+         [nodes.pass_on]\ntype = \"transfer\"\nlabel = \"Ügyeletes\"\n{node}\non_error = \"sorry\"\n\n\
+         [nodes.sorry]\ntype = \"play\"\nlabel = \"Nem sikerült\"\nprompts = [\"no_operator\", \"pause\", \"pause\", \"pause\"]\nbarge_in = false\nnext = \"bye\"\n\n\
+         [nodes.bye]\ntype = \"hangup\"\n",
+        calendar.display()
+    );
+    let p = dir.join("transfer.toml");
+    std::fs::write(&p, text).expect("write plan");
+    p
+}
+
+#[test]
+fn the_plans_transfer_node_rings_the_operator_it_names_and_falls_back_to_on_error() {
+    let v = voices();
+    let plan = transfer_plan("", "operator = \"bela\"");
+    let plan_env = plan.display().to_string();
+    let daemon = start_daemon(
+        &on_site(&["anna", "bela"]),
+        &[("UGYELET_DIALPLAN__PATH", plan_env.as_str())],
+    );
+    // Nobody named bela is logged in: the plan's on_error tells the caller.
+    let caller = Baresip::caller();
+    caller.dial(&daemon.uri());
+    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    wait_for_prompt(&caller, "no_operator", 0, 0, 30 * SECOND);
+    caller.wait_event("CALL_CLOSED", 20 * SECOND);
+    // anna is free, but the node names bela: only bela rings, and talks with the caller.
+    let anna = operator_phone(&daemon, "anna", None);
+    let bela = operator_phone(&daemon, "bela", Some(v.bela.0.clone()));
+    wait_available(&daemon, "anna");
+    wait_available(&daemon, "bela");
+    let caller = Baresip::start(BaresipConfig {
+        source: Some(v.caller.0.clone()),
+        ..BaresipConfig::default()
+    });
+    caller.dial(&daemon.uri());
+    bela.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+    caller_and_bela_talk(&caller, &bela, &v, 0);
+    assert!(
+        anna.events().iter().all(|e| e.kind != "CALL_INCOMING"),
+        "anna must not ring"
+    );
 }

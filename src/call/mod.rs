@@ -685,22 +685,24 @@ impl Call {
                     }
                 }
                 Action::Queue { queue } => {
-                    let path = self.interp.path();
+                    let (path, path_label, caller, codec) = self.handed_over(now);
                     self.commands.push_back(CallCommand::Enqueue {
                         queue,
-                        path_label: self.interp.plan().path_label(&path),
                         path,
-                        caller: self
-                            .setup
-                            .env
-                            .caller
-                            .clone()
-                            .unwrap_or_else(|| self.setup.caller.clone()),
-                        codec: self.negotiated.codec,
+                        path_label,
+                        caller,
+                        codec,
                     });
-                    self.media = Media::Queued { since: now };
-                    self.player.stop();
-                    self.start_hold_music();
+                }
+                Action::Transfer { to } => {
+                    let (path, path_label, caller, codec) = self.handed_over(now);
+                    self.commands.push_back(CallCommand::Transfer {
+                        to,
+                        path,
+                        path_label,
+                        caller,
+                        codec,
+                    });
                 }
                 Action::SendForm { ref form, .. } => {
                     self.awaiting_form = Some(form.clone());
@@ -722,11 +724,6 @@ impl Call {
                         step: path.split('>').count(),
                     });
                 }
-                other => {
-                    if let Some(result) = other.current_result() {
-                        self.interp.handle_result(now, result);
-                    }
-                }
             }
             while let Some(t) = self.interp.poll_trace() {
                 self.events.push_back(CallEvent::Plan {
@@ -735,6 +732,20 @@ impl Call {
                 });
             }
         }
+    }
+
+    /// The caller waits on hold music for an operator (a queue, a transfer); returns what
+    /// the switchboard shows of the call: the menu path, as recorded and as operators read
+    /// it, the caller's number, the codec.
+    fn handed_over(&mut self, now: Instant) -> (String, String, String, Codec) {
+        self.media = Media::Queued { since: now };
+        self.player.stop();
+        self.start_hold_music();
+        let path = self.interp.path();
+        let label = self.interp.plan().path_label(&path);
+        let caller = self.setup.env.caller.clone();
+        let caller = caller.unwrap_or_else(|| self.setup.caller.clone());
+        (path, label, caller, self.negotiated.codec)
     }
 
     /// Music on hold (what to say before the wait is the dial plan's business).
@@ -875,7 +886,7 @@ pub fn info_digit(content_type: &str, body: &[u8]) -> Option<char> {
 pub(crate) mod tests {
     use super::*;
     use crate::dialplan::interp::CallEnv;
-    use crate::dialplan::load_str;
+    use crate::dialplan::{TransferTarget, load_str};
     use crate::media::bridge::Relayed;
     use crate::media::prompts::{Prompt, PromptSet};
     use crate::rtp::dtmf::rfc4733::encode_event;
@@ -1668,6 +1679,54 @@ next = "end"
 [nodes.end]
 type = "hangup"
 "#;
+
+    #[test]
+    fn a_transfer_node_hands_the_caller_to_the_switchboard_and_takes_on_error_when_it_fails() {
+        let t0 = crate::clock::test_epoch();
+        let plan = QUEUE_PLAN.replace(
+            "type = \"queue\"\nqueue = \"operators\"\nno_agents = \"bye\"",
+            "type = \"transfer\"\nlabel = \"Béla\"\noperator = \"bela\"\non_error = \"bye\"",
+        );
+        let (mut c, _) = call_with_plan(t0, Some(101), &plan);
+        let mut out = Vec::new();
+        let commands = run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        let transfer = commands
+            .iter()
+            .find_map(|c| match c {
+                CallCommand::Transfer {
+                    to,
+                    path_label,
+                    caller,
+                    ..
+                } => Some((to.clone(), path_label.as_str(), caller.as_str())),
+                _ => None,
+            })
+            .expect("the call is passed on");
+        assert_eq!(
+            transfer,
+            (
+                TransferTarget::Operator("bela".into()),
+                "Béla",
+                "+36301234567"
+            )
+        );
+        // While bela rings the caller hears the hold music (the test prompt set has none:
+        // silence), never the menu; nobody answers, so the plan goes on at on_error.
+        let before = out.len();
+        run(&mut c, t0 + Duration::from_secs(3), &mut out);
+        assert!(out.len() > before + 90, "the stream goes on while waiting");
+        c.handle_input(
+            t0 + Duration::from_secs(3),
+            CallInput::Queue(QueueNews::Left(ActionResult::Failed)),
+        );
+        let played = out.len();
+        let commands = run(&mut c, t0 + Duration::from_secs(5), &mut out);
+        assert!(
+            out[played..].iter().any(|(_, f)| source(f) == 8000),
+            "the goodbye of on_error plays"
+        );
+        assert_eq!(commands, vec![CallCommand::Hangup]);
+    }
 
     #[test]
     fn operator_hanging_up_ends_the_bridged_callers_leg_with_bye() {

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::dialplan::Plan;
 use crate::dialplan::interp::{Action, ActionResult, CallEnv};
+use crate::dialplan::{Plan, TransferTarget};
 use crate::media::prompts::PromptSet;
 use crate::sdp::offer_answer::{Codec, MediaSession, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
@@ -135,6 +135,16 @@ pub enum CallCommand {
         /// The caller's number (E.164 when known) for the operator's display.
         caller: String,
         /// The caller leg's codec, offered first to the operator.
+        codec: Codec,
+    },
+    /// Pass the caller on (a `transfer` node): to a queue, an operator or a number
+    /// outside. The caller hears music on hold meanwhile; the fields are as for
+    /// [`CallCommand::Enqueue`].
+    Transfer {
+        to: TransferTarget,
+        path: String,
+        path_label: String,
+        caller: String,
         codec: Codec,
     },
 }

@@ -99,25 +99,6 @@ pub enum Action {
     Transfer { to: TransferTarget },
 }
 
-impl Action {
-    /// The answer given without carrying the action out. The call layer uses it only for
-    /// transfers, which the daemon does not make (so `Failed`, and the plan's `on_error`
-    /// branch tells the caller); the simulator uses it for everything, assuming no operator
-    /// is logged in (`NoAgents`), that nobody answers a transfer (`Failed`) and that voice
-    /// messages and forms succeed (a form by SMS needs a configured gateway, without which
-    /// a real call takes `on_error`).
-    pub fn current_result(&self) -> Option<ActionResult> {
-        match self {
-            Action::Queue { .. } => Some(ActionResult::NoAgents),
-            Action::Transfer { .. } => Some(ActionResult::Failed),
-            Action::Voicemail | Action::SendForm { .. } => Some(ActionResult::Done),
-            Action::Play { .. } | Action::StopPlayback | Action::Hangup | Action::LeaveQueue => {
-                None
-            }
-        }
-    }
-}
-
 /// How a long-running action ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActionResult {

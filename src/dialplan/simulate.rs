@@ -4,7 +4,8 @@
 //! the script; when the script is used up it stays silent, so menus time out as they would.
 //! Long-running actions get the answers a live call would get on this configuration: a
 //! form by SMS or email is sent only when that channel is configured ([`Channels`]), the
-//! operator queue has nobody logged in (the simulator has no phones), transfers fail, voice
+//! operator queue has nobody logged in (the simulator has no phones), nobody answers a
+//! transfer, voice
 //! messages are recorded. Each line says which node acted and why, in plain words.
 
 use std::sync::Arc;
@@ -74,7 +75,7 @@ fn outcome(action: &Action, channels: Channels) -> Option<(ActionResult, String)
         ),
         Action::Transfer { .. } => (
             ActionResult::Failed,
-            "fails (this version makes no transfers)".to_owned(),
+            "nobody answers (the simulator has no phones): the node's on_error".to_owned(),
         ),
         Action::Voicemail => (ActionResult::Done, "recorded".to_owned()),
         Action::SendForm { channel, .. } => match channel {

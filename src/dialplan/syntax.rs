@@ -93,6 +93,8 @@ pub struct RawNode {
     pub form: Option<Spanned<String>>,
     pub channel: Option<Spanned<String>>,
     pub to: Option<Spanned<String>>,
+    // transfer (or `queue`, or `to`)
+    pub operator: Option<Spanned<String>>,
 }
 
 impl RawNode {
@@ -132,6 +134,7 @@ impl RawNode {
             ("form", span(&self.form)),
             ("channel", span(&self.channel)),
             ("to", span(&self.to)),
+            ("operator", span(&self.operator)),
         ];
         all.into_iter()
             .filter_map(|(n, s)| s.map(|s| (n, s)))

@@ -224,6 +224,23 @@ impl SipTask {
                     codec,
                 ),
                 CallCommand::LeaveQueue => self.board.call_gone(now, dialog),
+                CallCommand::Transfer {
+                    to,
+                    path,
+                    path_label,
+                    caller,
+                    codec,
+                } => self.board.handle_transfer(
+                    now,
+                    dialog,
+                    to,
+                    Caller {
+                        number: caller,
+                        path,
+                        path_label,
+                    },
+                    codec,
+                ),
             },
             ToSip::CallGone(dialog) => {
                 self.calls.remove(&dialog);

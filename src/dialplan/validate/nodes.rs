@@ -129,7 +129,7 @@ impl RawKind {
             Self::Queue => &["queue", "no_agents", "keys"],
             Self::Voicemail => &["next", "on_error"],
             Self::SendForm => &["form", "channel", "to", "next", "on_error"],
-            Self::Transfer => &["to", "on_error"],
+            Self::Transfer => &["to", "queue", "operator", "on_error"],
             Self::Hangup => &[],
         }
     }
@@ -581,8 +581,48 @@ impl Validator<'_> {
 
     fn transfer(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
         let n = at.raw();
-        let to = match &n.to {
-            Some(t) => match phone::normalize(t.get_ref()) {
+        let given: Vec<(&str, &Spanned<String>)> = [
+            ("to", &n.to),
+            ("queue", &n.queue),
+            ("operator", &n.operator),
+        ]
+        .into_iter()
+        .filter_map(|(field, v)| Some((field, v.as_ref()?)))
+        .collect();
+        if let [_, (_, second), ..] = given.as_slice() {
+            let fields: Vec<&str> = given.iter().map(|(f, _)| *f).collect();
+            self.error(
+                second.span(),
+                format!(
+                    "transfer node \"{}\": expected one of \"to\", \"queue\" or \"operator\", found {}",
+                    at.name.get_ref(),
+                    fields.join(" and ")
+                ),
+            );
+        }
+        let to = match (&n.to, &n.queue, &n.operator) {
+            (None, Some(_), _) => self
+                .known_id(at, &n.queue, "queue", self.known.queues)
+                .map(TransferTarget::Queue),
+            (None, None, Some(o)) => {
+                let name = o.get_ref();
+                // Operator accounts are `[a-z0-9._-]+` (operators.toml); which exist is
+                // known only at run time, since accounts come and go without a plan edit.
+                let valid = !name.is_empty()
+                    && name.bytes().all(|b| {
+                        b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b)
+                    });
+                if !valid {
+                    self.error(
+                        o.span(),
+                        format!(
+                            "expected an operator name of a-z, 0-9, '.', '_' and '-', found \"{name}\""
+                        ),
+                    );
+                }
+                valid.then(|| TransferTarget::Operator(name.clone()))
+            }
+            (Some(t), ..) => match phone::normalize(t.get_ref()) {
                 Some(e) if self.transfer_allowed.contains(&e) => Some(TransferTarget::Number(e)),
                 Some(e) => {
                     let allowed = if self.transfer_allowed.is_empty() {
@@ -606,8 +646,14 @@ impl Validator<'_> {
                     None
                 }
             },
-            None => {
-                self.missing(at, "to");
+            (None, None, None) => {
+                self.error(
+                    at.name.span(),
+                    format!(
+                        "transfer node \"{}\" needs \"to\" (a number), \"queue\" or \"operator\"",
+                        at.name.get_ref()
+                    ),
+                );
                 None
             }
         };

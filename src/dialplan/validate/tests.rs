@@ -196,6 +196,55 @@ fn transfer_only_to_numbers_the_plan_allows() {
 }
 
 #[test]
+fn transfer_names_one_queue_operator_or_number() {
+    let plan = |fields: &str| {
+        GOOD.replace(
+            "[nodes.bye]",
+            &format!("[nodes.t]\ntype = \"transfer\"\n{fields}\non_error = \"bye\"\n\n[nodes.bye]"),
+        )
+        .replace("\"1\" = \"bye\"", "\"1\" = \"t\"")
+    };
+    let kind = |fields: &str| {
+        let (plan, _) = load_str("p.toml", &plan(fields), &KNOWN).expect("valid");
+        plan.nodes[plan.node_id("t").expect("t")].kind.clone()
+    };
+    assert!(matches!(
+        kind("queue = \"operators\""),
+        NodeKind::Transfer { to: crate::dialplan::TransferTarget::Queue(q), .. } if q == "operators"
+    ));
+    assert!(matches!(
+        kind("operator = \"kovacs.anna\""),
+        NodeKind::Transfer { to: crate::dialplan::TransferTarget::Operator(o), .. } if o == "kovacs.anna"
+    ));
+    let errs = errors(&plan("queue = \"operatorok\""));
+    assert_eq!(
+        errs,
+        ["dialplans/main.toml:18:9: unknown queue \"operatorok\" (known: operators)"]
+    );
+    let errs = errors(&plan("operator = \"Anna Kovács\""));
+    assert_eq!(
+        errs,
+        [
+            "dialplans/main.toml:18:12: expected an operator name of a-z, 0-9, '.', '_' and '-', found \"Anna Kovács\""
+        ]
+    );
+    let errs = errors(&plan("queue = \"operators\"\noperator = \"anna\""));
+    assert_eq!(
+        errs,
+        [
+            "dialplans/main.toml:19:12: transfer node \"t\": expected one of \"to\", \"queue\" or \"operator\", found queue and operator"
+        ]
+    );
+    let errs = errors(&plan(""));
+    assert_eq!(
+        errs,
+        [
+            "dialplans/main.toml:16:8: transfer node \"t\" needs \"to\" (a number), \"queue\" or \"operator\""
+        ]
+    );
+}
+
+#[test]
 fn undefined_variable_is_refused() {
     let text = GOOD.replace(
         "prompts = [\"goodbye\"]",
