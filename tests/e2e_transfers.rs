@@ -211,3 +211,69 @@ fn the_plans_transfer_node_rings_the_operator_it_names_and_falls_back_to_on_erro
         "anna must not ring"
     );
 }
+
+#[test]
+fn the_plans_transfer_node_calls_an_allowed_number_through_the_trunk_answering_its_challenge() {
+    let v = voices();
+    // SIPp plays the provider: it challenges the INVITE, checks the credentials, answers
+    // and echoes back whatever it receives.
+    let port = free_ports(2);
+    let p = port.to_string();
+    let trunk = std::thread::spawn(move || {
+        sipp(
+            &scenario("trunk_challenges_the_invite_then_answers_and_echoes.xml"),
+            &["-p", &p, "-rtp_echo", "-timeout", "90s"],
+        )
+    });
+    std::thread::sleep(SECOND / 2);
+    let plan = transfer_plan(
+        "[transfer]\nallowed = [\"06 23 444 555\"]\n",
+        "to = \"+36 23 444 555\"",
+    );
+    let plan_env = plan.display().to_string();
+    let registrar = format!("127.0.0.1:{port}");
+    let daemon = start_daemon(
+        &on_site(&["anna"]),
+        &[
+            ("UGYELET_DIALPLAN__PATH", plan_env.as_str()),
+            ("UGYELET_TRUNK__REGISTRAR", registrar.as_str()),
+            // The provider knows the line by address; it still challenges calls out.
+            ("UGYELET_TRUNK__REGISTER", "false"),
+            ("UGYELET_TRUNK__USERNAME", "budaors"),
+            ("UGYELET_TRUNK__PASSWORD", "trunk secret"),
+        ],
+    );
+    let caller = Baresip::start(BaresipConfig {
+        source: Some(v.caller.0.clone()),
+        ..BaresipConfig::default()
+    });
+    caller.dial(&daemon.uri());
+    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    // What the caller says crosses the daemon, the trunk and back: the caller hears it.
+    let heard = wait_heard_after(&caller, &v.caller.1, 0, HEARD, 60 * SECOND);
+    assert!(
+        heard > HEARD,
+        "the caller's own words come back through the trunk (ncc {heard:.3})"
+    );
+    caller.hangup();
+    let sipp = trunk.join().expect("SIPp thread");
+    sipp.assert_success();
+    let log = daemon.stderr();
+    assert!(
+        log.contains("calling out through the trunk"),
+        "the call out is logged:\n{log}"
+    );
+    assert!(
+        !log.contains("3623444555") && !log.contains("trunk secret"),
+        "neither the number nor the password is in the log:\n{log}"
+    );
+    let rows = cdr_rows_when(&daemon, |rows| {
+        rows.iter()
+            .any(|r| r.get(5).map(String::as_str) == Some("operator"))
+    });
+    assert!(
+        rows.iter()
+            .any(|r| r.get(8).map(String::as_str) == Some("+3623444555")),
+        "the record names the number that took the call: {rows:?}"
+    );
+}

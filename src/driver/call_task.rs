@@ -79,7 +79,13 @@ pub(super) async fn run(
                     operator,
                     negotiated,
                 })) => {
-                    info!(operator = %operator, "operator answered: bridged");
+                    // A call out through the trunk is named by its number: masked.
+                    let who = if operator.starts_with('+') {
+                        Pii(&operator).to_string()
+                    } else {
+                        operator.clone()
+                    };
+                    info!(operator = %who, "answered: bridged");
                     shared.media_rx.add_operator(&rx, op);
                     relaying = true;
                     call.handle_input(

@@ -44,7 +44,7 @@ use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport}
 use crate::sip::msg::{Method, Request};
 use crate::sip::ratelimit::{self, RateLimiter, Verdict};
 use crate::sip::refer;
-use crate::switchboard::{Action, Caller, Reach, Ring, Switchboard};
+use crate::switchboard::{Action, Caller, Dial, Reach, Ring, Switchboard};
 
 /// Where call tasks send what they produce: SIP commands, and their record when they end.
 pub(super) struct Outlets {
@@ -230,17 +230,21 @@ impl SipTask {
                     path_label,
                     caller,
                     codec,
-                } => self.board.handle_transfer(
-                    now,
-                    dialog,
-                    to,
-                    Caller {
+                } => {
+                    let served = self.shared.current();
+                    let reach = Reach {
+                        queues: &self.shared.cfg.dialplan.queues,
+                        allowed: &served.plan.transfer_allowed,
+                        trunk: self.trunk.is_some(),
+                    };
+                    let caller = Caller {
                         number: caller,
                         path,
                         path_label,
-                    },
-                    codec,
-                ),
+                    };
+                    self.board
+                        .handle_transfer(now, dialog, to, caller, codec, &reach);
+                }
             },
             ToSip::CallGone(dialog) => {
                 self.calls.remove(&dialog);
@@ -522,6 +526,11 @@ impl SipTask {
                         self.board.ring_failed(now, &ring, &why);
                     }
                 }
+                Action::Dial(dial) => {
+                    if let Err(why) = self.dial(now, &dial) {
+                        self.board.dial_failed(now, &dial, &why);
+                    }
+                }
                 Action::Cancel { leg } => self.endpoint.cancel(now, leg),
                 Action::Hangup { leg } => self.endpoint.hangup(now, leg),
                 Action::Answer { leg, sdp } => self.endpoint.answer(now, leg, sdp),
@@ -583,6 +592,26 @@ impl SipTask {
         let leg = self.endpoint.invite(now, invite);
         self.leg_ports.insert(leg, socket);
         self.board.ring_started(ring, leg, media);
+        Ok(())
+    }
+
+    /// Binds the RTP port of a call out and sends its INVITE through the trunk.
+    fn dial(&mut self, now: Instant, dial: &Dial) -> Result<(), String> {
+        let trunk = self.trunk.as_mut().ok_or("no trunk is configured")?;
+        let dst = trunk
+            .address()
+            .ok_or("the trunk's address is not known yet")?;
+        let local = self.locals.for_peer(dst.ip());
+        let ip = bind_ip(self.shared.cfg.sip.listen.ip(), local.ip());
+        let (socket, port) = self
+            .ports
+            .bind(ip)
+            .map_err(|e| format!("no RTP port: {e}"))?;
+        let media = MediaSession::new(local_media(local.ip(), port));
+        let invite = trunk.invite(&dial.number, dst, local, &media, &dial.codecs);
+        let leg = self.endpoint.invite(now, invite);
+        self.leg_ports.insert(leg, socket);
+        self.board.dial_started(now, dial, leg, media);
         Ok(())
     }
 

@@ -1,6 +1,7 @@
-//! The trunk registration's I/O: finding the provider's address, turning the
-//! [`Registration`] core's REGISTERs into requests on the SIP endpoint, and publishing where
-//! the registration stands (`/api/status`, `/metrics`).
+//! The trunk's I/O: finding the provider's address, turning the [`Registration`] core's
+//! REGISTERs into requests on the SIP endpoint, building the INVITEs of calls out (a
+//! transfer to a number the dial plan allows), and publishing where the registration
+//! stands (`/api/status`, `/metrics`).
 //!
 //! It lives inside the SIP task, which owns the endpoint. A name lookup would block that
 //! task, so it runs as its own small task that answers with [`ToSip::TrunkResolved`]; the
@@ -14,8 +15,9 @@ use tokio::sync::mpsc;
 use tracing::{info, warn};
 
 use super::messages::ToSip;
-use crate::config::TrunkConfig;
-use crate::sip::endpoint::{OutRequest, SipEndpoint, Transport};
+use crate::config::{NumberFormat, TrunkConfig};
+use crate::sdp::offer_answer::{Codec, MediaSession};
+use crate::sip::endpoint::{Login, OutRequest, OutgoingCall, SipEndpoint, Transport};
 use crate::sip::msg::{self, Method, NameAddr, Response, Uri};
 use crate::trunk::{Answered, Registration, Settings, State};
 
@@ -37,6 +39,13 @@ pub(super) struct TrunkLink {
     pending: Option<u64>,
     /// The state last logged, so a refresh every few minutes does not fill the log.
     logged: &'static str,
+    /// Digest credentials for calls out (the provider challenges INVITEs too).
+    login: Option<Login>,
+    /// The user part of our From on calls out: the caller ID, else the account.
+    from_user: String,
+    number_format: NumberFormat,
+    /// The provider's address is wanted (at start, and after a call out found none).
+    want_address: bool,
 }
 
 impl TrunkLink {
@@ -62,6 +71,15 @@ impl TrunkLink {
                 seed,
             )
         });
+        let password = cfg.secret().unwrap_or_default();
+        let login = (!password.is_empty()).then(|| Login {
+            username: cfg.auth_user().to_owned(),
+            password,
+        });
+        let from_user = match crate::phone::normalize(&cfg.caller_id) {
+            Some(e164) => dialled(&e164, cfg.number_format),
+            None => cfg.username.clone(),
+        };
         let mut rng = crate::rng::Rng::new(seed.rotate_left(17));
         Some(TrunkLink {
             reg,
@@ -78,7 +96,48 @@ impl TrunkLink {
             next_id: 1,
             pending: None,
             logged: "",
+            login,
+            from_user,
+            number_format: cfg.number_format,
+            want_address: true,
         })
+    }
+
+    /// The provider's address, once looked up; when it is not, it will be.
+    pub(super) fn address(&mut self) -> Option<SocketAddr> {
+        if self.dst.is_none() {
+            self.want_address = true;
+        }
+        self.dst
+    }
+
+    /// The INVITE of a call out to `number` (E.164) at the provider (`dst`), from our
+    /// address `local` with our media `media`: `sip:NUMBER@domain` in the configured number
+    /// format, From our caller ID, credentials for the provider's challenge.
+    pub(super) fn invite(
+        &self,
+        number: &str,
+        dst: SocketAddr,
+        local: SocketAddr,
+        media: &MediaSession,
+        codecs: &[Codec],
+    ) -> OutgoingCall {
+        let at_provider = |user: &str| {
+            Uri::parse(&format!("sip:{user}@{}", self.domain))
+                .unwrap_or_else(|_| self.request_uri.clone())
+        };
+        let to = at_provider(&dialled(number, self.number_format));
+        OutgoingCall {
+            request_uri: to.clone(),
+            dst,
+            transport: Transport::Udp,
+            local,
+            to: NameAddr::new(to),
+            from: NameAddr::new(at_provider(&self.from_user)),
+            headers: Vec::new(),
+            sdp: media.offer(codecs, 101),
+            login: self.login.clone(),
+        }
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
@@ -99,12 +158,12 @@ impl TrunkLink {
         local_for: impl FnOnce(SocketAddr) -> SocketAddr,
         to_sip: &mpsc::UnboundedSender<ToSip>,
     ) {
-        let Some(reg) = &mut self.reg else { return };
-        if let Some(r) = reg.poll_register() {
+        if let Some(r) = self.reg.as_mut().and_then(Registration::poll_register) {
             self.waiting = Some(r);
         }
         let Some(r) = self.waiting.take_if(|_| self.dst.is_some()) else {
-            if self.waiting.is_some() && !self.resolving {
+            let wanted = self.waiting.is_some() || std::mem::take(&mut self.want_address);
+            if wanted && self.dst.is_none() && !self.resolving {
                 self.resolving = true;
                 let hop = self.hop.clone();
                 let tx = to_sip.clone();
@@ -163,8 +222,11 @@ impl TrunkLink {
             Ok(a) => self.dst = Some(a),
             Err(e) => {
                 self.waiting = None;
-                if let Some(reg) = &mut self.reg {
-                    reg.handle_error(now, e);
+                match &mut self.reg {
+                    Some(reg) => reg.handle_error(now, e),
+                    // Without a registration only calls out need the address; the next
+                    // one looks it up again.
+                    None => warn!(registrar = %self.registrar, "trunk address not found: {e}"),
                 }
                 self.log();
             }
@@ -266,6 +328,18 @@ fn state_name(s: &State) -> &'static str {
         State::Registering => "registering",
         State::Registered { .. } => "registered",
         State::Failed { .. } => "failed",
+    }
+}
+
+/// How an E.164 number is dialled at the provider: as it is (`+3623444555`), or in the
+/// national format (`0623444555`, `00…` for numbers abroad).
+fn dialled(e164: &str, format: NumberFormat) -> String {
+    match format {
+        NumberFormat::E164 => e164.to_owned(),
+        NumberFormat::National => match e164.strip_prefix("+36") {
+            Some(rest) => format!("06{rest}"),
+            None => format!("00{}", e164.trim_start_matches('+')),
+        },
     }
 }
 

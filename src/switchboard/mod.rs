@@ -33,7 +33,7 @@ mod tests;
 mod transfer;
 
 pub use board::{Board, CallerView, CurrentCall, OperatorRow, WaitingRow};
-pub use transfer::Reach;
+pub use transfer::{Dial, Reach};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -96,6 +96,10 @@ pub enum Action {
     Tell { call: DialogId, news: QueueNews },
     /// The leg is over (or was never bridged): its RTP port, if still held, can go.
     Release { leg: DialogId },
+    /// Call a number outside through the trunk for a transfer: bind an RTP port, build the
+    /// INVITE, send it, and report with [`Switchboard::dial_started`] or
+    /// [`Switchboard::dial_failed`].
+    Dial(Dial),
     /// Tell the operator leg how the transfer it asked for goes (RFC 3515 §2.4.4: a
     /// NOTIFY of the `refer` event, id `refer_cseq`, with `status` as a sipfrag); report
     /// its answer with [`Switchboard::notify_answered`].
@@ -145,6 +149,7 @@ impl Ring {
             from,
             headers: vec![("X-Ugyelet-Path".to_owned(), self.path.clone())],
             sdp: media.offer(&self.codecs, TELEPHONE_EVENT_PT),
+            login: None,
         })
     }
 }
@@ -193,10 +198,16 @@ impl Waiting {
     }
 }
 
-/// An INVITE to an operator (ringing or answered).
+/// An INVITE to an operator (ringing or answered), or to a number outside.
 struct Leg {
     call: DialogId,
+    /// The operator's name, or the number (E.164) of a leg through the trunk.
     agent: String,
+    /// A call out through the trunk (not the queue's: the ACD knows nothing of it).
+    external: bool,
+    /// Until when a call out may ring before it is given up (operators' rings are timed
+    /// by the ACD).
+    ring_until: Option<Instant>,
     media: MediaSession,
     /// The media agreed once the phone answered (updated by its re-INVITEs): what a
     /// caller is bridged with again when a transfer fails.
@@ -364,9 +375,16 @@ impl Switchboard {
         let Some(w) = self.waiting.remove(&call) else {
             return;
         };
-        if w.transfer.is_some() {
-            // The ring placed for the transfer is withdrawn (CANCEL).
+        if let Some(t) = &w.transfer {
+            // The ring placed for the transfer is withdrawn (CANCEL): the ACD's, or ours
+            // for a call out.
             self.acd.handle_abandon(now, call);
+            if let Some(leg) = t
+                .ringing
+                .filter(|l| self.legs.get(l).is_some_and(|l| l.external))
+            {
+                self.drop_leg(leg, Action::Cancel { leg });
+            }
         }
         match w.connected_leg() {
             Some(leg) => {
@@ -390,6 +408,8 @@ impl Switchboard {
             Leg {
                 call: ring.call,
                 agent: ring.agent.clone(),
+                external: false,
+                ring_until: None,
                 media,
                 negotiated: None,
             },
@@ -417,19 +437,28 @@ impl Switchboard {
         let Some(l) = self.legs.get(&leg) else {
             return;
         };
-        let (call, agent) = (l.call, l.agent.clone());
+        let (call, agent, external) = (l.call, l.agent.clone(), l.external);
         let negotiated = match offer_answer::accept_answer(sdp) {
             Ok(n) => n,
             Err(e) => {
-                warn!(operator = %agent, "operator's answer unusable: {e}");
+                warn!(operator = %named(&agent), "operator's answer unusable: {e}");
+                let transfer = self.ringing_for_transfer(call, leg);
                 self.drop_leg(leg, Action::Hangup { leg });
                 self.acd
                     .handle_ring_failed(now, call, &agent, RingFailure::Rejected);
+                if transfer {
+                    self.transfer_failed(now, call, 488);
+                }
                 self.decide(now);
                 return;
             }
         };
-        if !self.acd.handle_answered(now, call, &agent) {
+        let won = if external {
+            self.ringing_for_transfer(call, leg)
+        } else {
+            self.acd.handle_answered(now, call, &agent)
+        };
+        if !won {
             // Too late: the caller left, or another phone answered first (ringall).
             self.drop_leg(leg, Action::Hangup { leg });
             self.decide(now);
@@ -441,8 +470,9 @@ impl Switchboard {
         }
         if let Some(l) = self.legs.get_mut(&leg) {
             l.negotiated = Some(negotiated);
+            l.ring_until = None;
         }
-        info!(leg, operator = %agent, "operator answered");
+        info!(leg, operator = %named(&agent), "operator answered");
         self.actions.push_back(Action::Bridge {
             call,
             leg,
@@ -467,8 +497,10 @@ impl Switchboard {
             408 | 480 => RingFailure::NoAnswer,
             _ => RingFailure::Unreachable,
         };
-        info!(leg, operator = %l.agent, status, "operator's phone did not take the call");
-        self.acd.handle_ring_failed(now, l.call, &l.agent, why);
+        info!(leg, operator = %named(&l.agent), status, "operator's phone did not take the call");
+        if !l.external {
+            self.acd.handle_ring_failed(now, l.call, &l.agent, why);
+        }
         self.changed = true;
         if self.ringing_for_transfer(l.call, leg) {
             self.transfer_failed(now, l.call, status);
@@ -491,7 +523,7 @@ impl Switchboard {
             return;
         };
         self.actions.push_back(Action::Release { leg });
-        info!(leg, operator = %l.agent, "operator hung up");
+        info!(leg, operator = %named(&l.agent), "operator hung up");
         self.acd.handle_call_ended(now, &l.agent);
         self.changed = true;
         if let Some(w) = self.waiting.remove(&l.call)
@@ -558,15 +590,21 @@ impl Switchboard {
         self.registrar.handle_timeout(now);
         self.after_registrar(now);
         self.acd.handle_timeout(now);
+        self.calls_out_timed_out(now);
         self.decide(now);
     }
 
     /// When [`Switchboard::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.registrar.poll_timeout(), self.acd.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        let calls_out = self.legs.values().filter_map(|l| l.ring_until).min();
+        [
+            self.registrar.poll_timeout(),
+            self.acd.poll_timeout(),
+            calls_out,
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing to do on the wire.
@@ -783,6 +821,15 @@ impl Switchboard {
         }
         self.last_saved = saved.clone();
         Some(saved)
+    }
+}
+
+/// Who a leg rings, for the log: an operator's name, or a number masked like a caller's.
+fn named(agent: &str) -> String {
+    if agent.starts_with('+') {
+        Pii(agent).to_string()
+    } else {
+        agent.to_owned()
     }
 }
 

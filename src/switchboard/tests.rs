@@ -40,6 +40,11 @@ enum Seen {
     Position(DialogId, u32),
     Probe,
     Crlf(u64),
+    /// A call out through the trunk, on this leg.
+    Dial {
+        number: String,
+        leg: DialogId,
+    },
     /// A NOTIFY of a transfer's progress to this leg, with the status it reports.
     Notify(DialogId, u16),
     /// The caller is put on hold while being passed on.
@@ -218,6 +223,17 @@ impl Room {
                     self.sb.ring_started(&ring, leg, m);
                     Seen::Ring {
                         agent: ring.agent,
+                        leg,
+                    }
+                }
+                Action::Dial(dial) => {
+                    let leg = self.next_leg;
+                    self.next_leg += 1;
+                    let m = media(40000 + u16::try_from(leg).expect("small"));
+                    self.ports.push(leg);
+                    self.sb.dial_started(self.now, &dial, leg, m);
+                    Seen::Dial {
+                        number: dial.number,
                         leg,
                     }
                 }

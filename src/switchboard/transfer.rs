@@ -28,12 +28,12 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::{Action, Caller, Switchboard, Waiting};
+use super::{Action, Caller, Leg, Switchboard, Waiting};
 use crate::acd::RingFailure;
 use crate::call::QueueNews;
 use crate::dialplan::TransferTarget;
 use crate::dialplan::interp::ActionResult;
-use crate::sdp::offer_answer::Codec;
+use crate::sdp::offer_answer::{Codec, MediaSession};
 use crate::sip::endpoint::{DialogId, RequestId};
 use crate::sip::msg::{self, Request, Response};
 use crate::sip::refer::Refer;
@@ -50,6 +50,16 @@ pub struct Reach<'a> {
     pub allowed: &'a [String],
     /// A trunk is configured to dial them through.
     pub trunk: bool,
+}
+
+/// A number to call out through the trunk for a caller being transferred.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dial {
+    pub call: DialogId,
+    /// E.164; only numbers of `[transfer] allowed` ever get here.
+    pub number: String,
+    /// The caller leg's codec first, so no transcoding is needed.
+    pub codecs: [Codec; 2],
 }
 
 /// A transfer under way for one call.
@@ -120,8 +130,8 @@ impl Switchboard {
                     })
             }
             TransferTarget::Queue(q) if !self.acd.staffed(q) => Err(480),
-            TransferTarget::Queue(_) => Ok(()),
-            TransferTarget::Number(_) => Err(480),
+            // `target` let only allowed numbers through, and only with a trunk.
+            TransferTarget::Queue(_) | TransferTarget::Number(_) => Ok(()),
         };
         if let Err(status) = placed {
             info!(leg, operator = %operator, status, to = %target, "REFER refused: the target cannot take the call now");
@@ -145,12 +155,15 @@ impl Switchboard {
                 }
                 self.acd.handle_enqueue(now, call, &q);
             }
-            _ => {
+            other => {
                 if let Some(w) = self.waiting.get_mut(&call) {
                     w.transfer = Some(Transfer {
                         referrer: Some((leg, refer.cseq)),
                         ringing: None,
                     });
+                }
+                if let TransferTarget::Number(n) = other {
+                    self.dial(call, n);
                 }
             }
         }
@@ -158,7 +171,8 @@ impl Switchboard {
     }
 
     /// The dial plan passes the call on (a `transfer` node). A target that cannot take the
-    /// call gives it back to the plan (`Failed`: the node's `on_error`).
+    /// call gives it back to the plan (`Failed`: the node's `on_error`). A number is
+    /// dialled only if the plan in force (`reach`) still allows it and a trunk is there.
     pub fn handle_transfer(
         &mut self,
         now: Instant,
@@ -166,6 +180,7 @@ impl Switchboard {
         target: TransferTarget,
         caller: Caller,
         codec: Codec,
+        reach: &Reach<'_>,
     ) {
         self.waiting.insert(
             call,
@@ -191,7 +206,16 @@ impl Switchboard {
                 .ring_direct(now, call, name)
                 .map_err(|why| format!("{why:?}")),
             TransferTarget::Operator(_) => Err("no such operator account".to_owned()),
-            TransferTarget::Number(_) => Err("calls out are not possible".to_owned()),
+            TransferTarget::Number(n) if !reach.allowed.contains(n) => {
+                Err("the number is no longer in [transfer] allowed".to_owned())
+            }
+            TransferTarget::Number(_) if !reach.trunk => {
+                Err("no trunk to call out through".to_owned())
+            }
+            TransferTarget::Number(n) => {
+                self.dial(call, n.clone());
+                Ok(())
+            }
         };
         match placed {
             Ok(()) => {
@@ -211,6 +235,53 @@ impl Switchboard {
         }
         self.changed = true;
         self.decide(now);
+    }
+
+    /// The driver sent the INVITE for `dial`: `leg` is its dialog.
+    pub fn dial_started(&mut self, now: Instant, dial: &Dial, leg: DialogId, media: MediaSession) {
+        info!(leg, call = dial.call, number = %crate::pii::Pii(&dial.number), "calling out through the trunk");
+        self.legs.insert(
+            leg,
+            Leg {
+                call: dial.call,
+                agent: dial.number.clone(),
+                external: true,
+                ring_until: Some(now + self.acd.config().ring_timeout),
+                media,
+                negotiated: None,
+            },
+        );
+        if let Some(t) = self
+            .waiting
+            .get_mut(&dial.call)
+            .and_then(|w| w.transfer.as_mut())
+        {
+            t.ringing = Some(leg);
+        }
+    }
+
+    /// The driver could not call out (no trunk address yet, no RTP port).
+    pub fn dial_failed(&mut self, now: Instant, dial: &Dial, why: &str) {
+        info!(call = dial.call, "cannot call out through the trunk: {why}");
+        self.transfer_failed(now, dial.call, 503);
+    }
+
+    /// Calls out that rang longer than the operators' ring timeout are given up.
+    pub(super) fn calls_out_timed_out(&mut self, now: Instant) {
+        let mut due: Vec<(DialogId, DialogId)> = self
+            .legs
+            .iter()
+            .filter(|(_, l)| l.ring_until.is_some_and(|t| t <= now))
+            .map(|(leg, l)| (*leg, l.call))
+            .collect();
+        due.sort_unstable();
+        for (leg, call) in due {
+            info!(leg, call, "nobody answered the call out: given up");
+            self.legs.remove(&leg);
+            self.actions.push_back(Action::Cancel { leg });
+            self.actions.push_back(Action::Release { leg });
+            self.transfer_failed(now, call, 408);
+        }
     }
 
     /// A NOTIFY of ours was answered (or timed out): a referrer whose transfer succeeded
@@ -336,6 +407,20 @@ impl Switchboard {
             self.acd.handle_call_ended(now, &l.agent);
             self.actions.push_back(Action::Release { leg });
         }
+    }
+
+    /// Asks the driver to call `number` for `call` through the trunk.
+    fn dial(&mut self, call: DialogId, number: String) {
+        let codec = self.waiting.get(&call).map_or(Codec::Pcma, |w| w.codec);
+        let other = match codec {
+            Codec::Pcma => Codec::Pcmu,
+            Codec::Pcmu => Codec::Pcma,
+        };
+        self.actions.push_back(Action::Dial(Dial {
+            call,
+            number,
+            codecs: [codec, other],
+        }));
     }
 
     /// The call leaves the switchboard and its dial plan goes on with `result`.

@@ -64,6 +64,10 @@ pub(super) struct UacInvite {
     pub(super) cancel_pending: bool,
     pub(super) cancelled: bool,
     pub(super) answered: bool,
+    /// Credentials for one answer to a 401/407 (taken by that answer).
+    pub(super) login: Option<super::Login>,
+    /// A challenge to this INVITE was answered by a newer one in the same dialog.
+    pub(super) superseded: bool,
 }
 
 /// Where a transaction's output goes, and the dialog its events concern (0: none).

@@ -322,6 +322,7 @@ fn outgoing() -> OutgoingCall {
         from: NameAddr::parse("\"+36301234567\" <sip:+36301234567@127.0.0.1>").expect("name-addr"),
         headers: vec![("X-Ugyelet-Path".into(), "welcome>main_menu>operator".into())],
         sdp: b"v=0\r\n".to_vec(),
+        login: None,
     }
 }
 
@@ -781,4 +782,169 @@ fn refer_outside_a_call_is_forbidden_and_in_an_unknown_dialog_gets_481() {
     );
     assert_eq!(statuses(&sent(&mut e)), vec![403, 481]);
     assert!(e.poll_event().is_none());
+}
+
+#[test]
+fn a_challenged_invite_out_goes_again_once_with_credentials_the_server_accepts() {
+    use crate::sip::auth::{Attempt, Credentials, DigestAuth, DigestConfig, Verdict};
+    let t0 = crate::clock::test_epoch();
+    let mut provider = DigestAuth::new(
+        DigestConfig {
+            realm: "prov.example".into(),
+            ..DigestConfig::default()
+        },
+        b"provider key 0123456789",
+        t0,
+    );
+    let store = std::collections::HashMap::from([(
+        "budaors".to_owned(),
+        Credentials::from_password("budaors", "prov.example", "trunk secret"),
+    )]);
+    let mut e = ep();
+    let mut call = outgoing();
+    call.request_uri = Uri::parse("sip:+3623444555@127.0.0.1:5070").expect("uri");
+    call.login = Some(Login {
+        username: "budaors".into(),
+        password: "trunk secret".into(),
+    });
+    assert!(
+        !format!("{call:?}").contains("trunk secret"),
+        "never logged"
+    );
+    let d = e.invite(t0, call);
+    let first = sent_invite(&to_operator(&mut e));
+    let verdict = |p: &mut DigestAuth, r: &Request| {
+        let attempt = Attempt {
+            method: "INVITE",
+            request_uri: &r.uri.to_string(),
+            authorization: r.headers.get("Proxy-Authorization"),
+            source: addr(LOCAL).ip(),
+        };
+        p.verify(t0, &attempt, &store)
+    };
+    let Verdict::Challenge {
+        www_authenticate, ..
+    } = verdict(&mut provider, &first)
+    else {
+        panic!("no credentials yet: a challenge")
+    };
+    let mut challenge =
+        Response::from_request(&first, 407, "Proxy Authentication Required", Some("p1"));
+    for c in &www_authenticate {
+        challenge.headers.push("Proxy-Authenticate", c.clone());
+    }
+    e.handle_message(
+        t0,
+        addr(OPERATOR),
+        addr(LOCAL),
+        Transport::Udp,
+        &challenge.to_bytes(),
+    );
+    let out = to_operator(&mut e);
+    let methods: Vec<(Method, u32)> = out
+        .iter()
+        .filter_map(|m| match m {
+            Message::Request(r) => Some((r.method.clone(), r.cseq.seq)),
+            Message::Response(_) => None,
+        })
+        .collect();
+    // RFC 3261 §17.1.1.3 (the 407 is ACKed in its transaction), §22.2 (the INVITE again).
+    assert_eq!(methods, vec![(Method::Ack, 1), (Method::Invite, 2)]);
+    let Some(Message::Request(second)) = out.get(1) else {
+        panic!("second INVITE")
+    };
+    assert_eq!(second.call_id, first.call_id);
+    assert_eq!(second.from.tag(), first.from.tag());
+    assert_ne!(second.via[0].branch(), first.via[0].branch());
+    assert!(
+        matches!(verdict(&mut provider, second), Verdict::Ok { .. }),
+        "the provider accepts the credentials"
+    );
+    assert!(e.poll_event().is_none(), "the call goes on");
+    // Withdrawn now, the CANCEL names the second INVITE (after its provisional response).
+    reply(&mut e, t0, second, 180, Some("p2"));
+    let _ = e.poll_event();
+    e.cancel(t0, d);
+    let cancel = to_operator(&mut e);
+    let Some(Message::Request(c)) = cancel.first() else {
+        panic!("CANCEL expected")
+    };
+    assert_eq!(
+        (c.method.clone(), c.cseq.seq, c.via[0].branch()),
+        (Method::Cancel, 2, second.via[0].branch())
+    );
+}
+
+#[test]
+fn a_second_challenge_to_our_credentials_fails_the_call_and_the_ack_carries_its_cseq() {
+    let t0 = crate::clock::test_epoch();
+    let mut e = ep();
+    let mut call = outgoing();
+    call.login = Some(Login {
+        username: "budaors".into(),
+        password: "wrong".into(),
+    });
+    let d = e.invite(t0, call);
+    let first = sent_invite(&to_operator(&mut e));
+    let challenge = |req: &Request| {
+        let mut r = Response::from_request(req, 401, "Unauthorized", Some("p"));
+        r.headers.push(
+            "WWW-Authenticate",
+            "Digest realm=\"p\", nonce=\"n1\", qop=\"auth\"",
+        );
+        r.to_bytes()
+    };
+    e.handle_message(
+        t0,
+        addr(OPERATOR),
+        addr(LOCAL),
+        Transport::Udp,
+        &challenge(&first),
+    );
+    let second = match to_operator(&mut e).get(1) {
+        Some(Message::Request(r)) => r.clone(),
+        other => panic!("second INVITE expected: {other:?}"),
+    };
+    assert!(second.headers.get("Authorization").is_some());
+    e.handle_message(
+        t0,
+        addr(OPERATOR),
+        addr(LOCAL),
+        Transport::Udp,
+        &challenge(&second),
+    );
+    assert!(
+        matches!(e.poll_event(), Some(SipEvent::OutgoingFailed { dialog, status: 401 }) if dialog == d)
+    );
+    let acked: Vec<Message> = to_operator(&mut e);
+    assert!(
+        matches!(acked.as_slice(), [Message::Request(r)] if r.method == Method::Ack),
+        "the refusal is ACKed and nothing goes again: {acked:?}"
+    );
+    // Answered, the ACK of a 2xx names the INVITE it acknowledges (CSeq 2).
+    let mut call = outgoing();
+    call.login = Some(Login {
+        username: "budaors".into(),
+        password: "right".into(),
+    });
+    e.invite(t0, call);
+    let first = sent_invite(&to_operator(&mut e));
+    e.handle_message(
+        t0,
+        addr(OPERATOR),
+        addr(LOCAL),
+        Transport::Udp,
+        &challenge(&first),
+    );
+    let second = match to_operator(&mut e).get(1) {
+        Some(Message::Request(r)) => r.clone(),
+        other => panic!("second INVITE expected: {other:?}"),
+    };
+    reply(&mut e, t0, &second, 200, Some("op"));
+    match to_operator(&mut e).first() {
+        Some(Message::Request(ack)) => {
+            assert_eq!((ack.method.clone(), ack.cseq.seq), (Method::Ack, 2))
+        }
+        other => panic!("ACK expected: {other:?}"),
+    }
 }

@@ -153,7 +153,8 @@ pub struct OutRequest {
 /// A request handed to the endpoint's user to answer.
 pub type RequestId = u64;
 
-/// An INVITE the daemon sends (the operator leg of a bridged call).
+/// An INVITE the daemon sends (the operator leg of a bridged call, or a call out through
+/// the trunk).
 #[derive(Debug, Clone)]
 pub struct OutgoingCall {
     /// Request-URI: the Contact the operator's softphone registered.
@@ -170,6 +171,25 @@ pub struct OutgoingCall {
     /// Extra headers, e.g. `X-Ugyelet-Path`.
     pub headers: Vec<(String, String)>,
     pub sdp: Vec<u8>,
+    /// Answer one 401/407 with these credentials (a call out through the trunk, RFC 3261
+    /// §22.2); without them a challenge fails the call.
+    pub login: Option<Login>,
+}
+
+/// A digest user name and password for our own requests.
+#[derive(Clone)]
+pub struct Login {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 /// Counters for metrics and tests.

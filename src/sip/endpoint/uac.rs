@@ -22,6 +22,7 @@ use super::routing::{ClientEntry, UacInvite};
 use super::{
     BRANCH_MAGIC, DialogId, OutRequest, OutgoingCall, SipEndpoint, SipEvent, Transmit, Transport,
 };
+use crate::sip::auth::client;
 use crate::sip::msg::{self, Host, Method, NameAddr, Request, Response, Uri, Via};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, Disposition};
 
@@ -166,10 +167,89 @@ impl SipEndpoint {
                 cancel_pending: false,
                 cancelled: false,
                 answered: false,
+                login: call.login,
+                superseded: false,
             },
         );
         self.drain_tx(now, TxKey::Invite(branch));
         dialog
+    }
+
+    /// RFC 3261 §22.2: a UAC challenged with 401 (`WWW-Authenticate`) or 407
+    /// (`Proxy-Authenticate`) "SHOULD re-originate the request with the proper
+    /// credentials"; §8.1.3.5: with the same Call-ID, From tag and To, a new branch and a
+    /// CSeq one higher. Done once per call: a challenge to our credentials is a refusal.
+    /// Returns whether the INVITE went again.
+    fn answer_challenge(&mut self, now: Instant, branch: &str, resp: &Response) -> bool {
+        let header = if resp.status == 407 {
+            "Proxy-Authenticate"
+        } else {
+            "WWW-Authenticate"
+        };
+        let Some(e) = self.txs.invites.get_mut(branch) else {
+            return false;
+        };
+        let Some(login) = e.login.take() else {
+            return false;
+        };
+        let Some(challenge) = client::choose(resp.headers.get_all(header)) else {
+            return false;
+        };
+        e.superseded = true;
+        let (dialog, dst, transport) = (e.dialog, e.dst, e.transport);
+        let mut req = e.request.clone();
+        let new_branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let cnonce = self.token(16);
+        let value = client::authorization(
+            &challenge,
+            &client::Answer {
+                username: &login.username,
+                password: &login.password,
+                method: "INVITE",
+                uri: &req.uri.to_string(),
+                nc: 1,
+                cnonce: &cnonce,
+            },
+        );
+        let name = if resp.status == 407 {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        req.headers.set(name, value);
+        req.cseq.seq += 1;
+        if let Some(top) = req.via.first_mut() {
+            *top = our_via_like(top, &new_branch);
+        }
+        if let Some(d) = self.dialogs.get_mut(&dialog) {
+            d.local_cseq = req.cseq.seq;
+        }
+        // The challenge's ACK first, then the new INVITE.
+        self.drain_tx(now, TxKey::Invite(branch.to_owned()));
+        let tx = ClientInvite::new(
+            now,
+            req.to_bytes().into(),
+            transport.reliable(),
+            self.cfg.timers,
+        );
+        self.txs.invites.insert(
+            new_branch.clone(),
+            UacInvite {
+                tx,
+                dialog,
+                dst,
+                transport,
+                request: req,
+                provisional: false,
+                cancel_pending: false,
+                cancelled: false,
+                answered: false,
+                login: None,
+                superseded: false,
+            },
+        );
+        self.drain_tx(now, TxKey::Invite(new_branch));
+        true
     }
 
     /// Withdraws our INVITE (the caller hung up while the operator's phone rang).
@@ -181,7 +261,7 @@ impl SipEndpoint {
             .txs
             .invites
             .iter_mut()
-            .find(|(_, e)| e.dialog == dialog)
+            .find(|(_, e)| e.dialog == dialog && !e.superseded)
         else {
             return;
         };
@@ -491,6 +571,7 @@ impl SipEndpoint {
                     }
                 }
             }
+            401 | 407 if self.answer_challenge(now, &branch, &resp) => {}
             _ => {
                 self.terminate(dialog);
                 self.events
@@ -534,6 +615,8 @@ impl SipEndpoint {
         for r in &d.route_set {
             headers.push("Route", r.clone());
         }
+        // RFC 3261 §13.2.2.4: "The sequence number of the CSeq header field MUST be the
+        // same as the INVITE being acknowledged" (2 after an answered challenge).
         let ack = Request {
             method: Method::Ack,
             uri: d.remote_target.clone(),
@@ -542,7 +625,7 @@ impl SipEndpoint {
             to: d.remote.clone(),
             call_id: d.call_id.clone(),
             cseq: msg::CSeq {
-                seq: 1,
+                seq: d.local_cseq.max(1),
                 method: Method::Ack,
             },
             max_forwards: Some(70),
@@ -557,6 +640,16 @@ impl SipEndpoint {
             bytes,
         });
     }
+}
+
+/// `via` with a fresh branch (the same sent-by, `rport` kept).
+fn our_via_like(via: &Via, branch: &str) -> Via {
+    let mut v = via.clone();
+    v.params
+        .retain(|(name, _)| !name.eq_ignore_ascii_case("branch"));
+    v.params
+        .insert(0, ("branch".to_owned(), Some(branch.to_owned())));
+    v
 }
 
 /// Our Via for a request we send: RFC 3261 §8.1.1.7 (a fresh branch with the magic

@@ -19,18 +19,45 @@ fn refer_request(target: &str, cseq: u32) -> Request {
     }
 }
 
+/// The number the tests' plan allows.
+const OFFICER: &str = "+3623444555";
+
 impl Room {
     /// The phone on `leg` sends a REFER to `target`; what the switchboard then does.
     fn refer(&mut self, leg: DialogId, target: &str) -> Vec<Seen> {
+        self.refer_with(leg, target, false)
+    }
+
+    /// As [`Room::refer`], with or without a trunk configured.
+    fn refer_with(&mut self, leg: DialogId, target: &str, trunk: bool) -> Vec<Seen> {
         let queues = vec!["default".to_owned()];
-        let allowed = vec!["+3623444555".to_owned()];
+        let allowed = vec![OFFICER.to_owned()];
         let reach = Reach {
             queues: &queues,
             allowed: &allowed,
-            trunk: false,
+            trunk,
         };
         self.sb
             .handle_refer(self.now, leg, 7, &refer_request(target, 3), &reach);
+        self.take()
+    }
+
+    /// The dial plan passes `call` on to `to`, the plan allowing [`OFFICER`].
+    fn transfer(&mut self, call: DialogId, to: TransferTarget, trunk: bool) -> Vec<Seen> {
+        let queues = vec!["default".to_owned()];
+        let allowed = vec![OFFICER.to_owned()];
+        let reach = Reach {
+            queues: &queues,
+            allowed: &allowed,
+            trunk,
+        };
+        let caller = Caller {
+            number: "+36301234567".to_owned(),
+            path: "welcome>pass_on".to_owned(),
+            path_label: "Ügyeletes".to_owned(),
+        };
+        self.sb
+            .handle_transfer(self.now, call, to, caller, Codec::Pcma, &reach);
         self.take()
     }
 
@@ -213,16 +240,7 @@ fn the_caller_hanging_up_during_a_transfer_ends_both_operator_legs() {
 #[test]
 fn the_plan_transfers_to_an_operator_by_name_and_gets_the_call_back_when_that_fails() {
     let mut room = Room::staffed(quiet(), &[("anna", "on_site"), ("bela", "on_site")]);
-    let caller = || Caller {
-        number: "+36301234567".to_owned(),
-        path: "welcome>to_bela".to_owned(),
-        path_label: "Béla".to_owned(),
-    };
-    let transfer = |room: &mut Room, call, to: TransferTarget| {
-        room.sb
-            .handle_transfer(room.now, call, to, caller(), Codec::Pcma);
-        room.take()
-    };
+    let transfer = |room: &mut Room, call, to: TransferTarget| room.transfer(call, to, false);
     assert_eq!(
         transfer(&mut room, CALLER_1, TransferTarget::Operator("bela".into())),
         vec![ring("bela", 100)]
@@ -255,4 +273,95 @@ fn the_plan_transfers_to_an_operator_by_name_and_gets_the_call_back_when_that_fa
         transfer(&mut room, 4, TransferTarget::Queue("default".into())),
         vec![ring("anna", 102)]
     );
+}
+
+fn dial(number: &str, leg: DialogId) -> Seen {
+    Seen::Dial {
+        number: number.to_owned(),
+        leg,
+    }
+}
+
+#[test]
+fn the_plan_calls_an_allowed_number_through_the_trunk_and_nothing_else() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    let officer = || TransferTarget::Number(OFFICER.to_owned());
+    // Not allowed (any more), or no trunk: nothing is dialled, the plan's on_error.
+    let other = TransferTarget::Number("+36301111111".to_owned());
+    assert_eq!(
+        room.transfer(CALLER_1, other, true),
+        vec![Seen::Failed(CALLER_1)]
+    );
+    assert_eq!(
+        room.transfer(CALLER_1, officer(), false),
+        vec![Seen::Failed(CALLER_1)]
+    );
+    assert_eq!(
+        room.transfer(CALLER_1, officer(), true),
+        vec![dial(OFFICER, 100)]
+    );
+    room.now += 5 * S;
+    room.sb.answered(room.now, 100, &phone_answer("sendrecv"));
+    assert_eq!(room.take(), vec![bridge(CALLER_1, 100, OFFICER)]);
+    // The number is nobody on the operators' board.
+    let v = board_json(&room);
+    assert_eq!(
+        operator(&v, "anna")["current_call"],
+        serde_json::Value::Null
+    );
+    assert_eq!(room.state("anna"), "available");
+    // The far end hangs up: so does the caller's leg.
+    room.sb.ended(room.now, 100);
+    assert_eq!(room.take(), vec![Seen::OperatorHungUp(CALLER_1)]);
+    assert!(room.ports.is_empty());
+}
+
+#[test]
+fn a_call_out_nobody_answers_is_cancelled_after_the_ring_timeout_or_when_the_caller_leaves() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    let officer = || TransferTarget::Number(OFFICER.to_owned());
+    assert_eq!(
+        room.transfer(CALLER_1, officer(), true),
+        vec![dial(OFFICER, 100)]
+    );
+    assert_eq!(room.advance(Duration::from_millis(19_999)), vec![]);
+    assert_eq!(
+        room.advance(Duration::from_millis(1)),
+        vec![Seen::Cancel(100), Seen::Failed(CALLER_1)]
+    );
+    // Its 487 later changes nothing.
+    room.sb.failed(room.now, 100, 487);
+    assert_eq!(room.take(), vec![]);
+    assert_eq!(
+        room.transfer(CALLER_2, officer(), true),
+        vec![dial(OFFICER, 101)]
+    );
+    room.sb.call_gone(room.now, CALLER_2);
+    assert_eq!(room.take(), vec![Seen::Cancel(101)]);
+    // A refusal by the far end gives the call back at once.
+    assert_eq!(room.transfer(3, officer(), true), vec![dial(OFFICER, 102)]);
+    room.sb.failed(room.now, 102, 486);
+    assert_eq!(room.take(), vec![Seen::Failed(3)]);
+    assert!(room.ports.is_empty(), "{:?}", room.ports);
+}
+
+#[test]
+fn an_operator_transfers_to_an_allowed_number_when_a_trunk_is_there() {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site")]);
+    assert_eq!(
+        room.refer_with(100, "<tel:06-23-444-555>", true),
+        vec![
+            Seen::Respond(202),
+            Seen::Notify(100, 100),
+            Seen::Held(CALLER_1),
+            dial(OFFICER, 101),
+        ]
+    );
+    room.sb.answered(room.now, 101, &phone_answer("sendrecv"));
+    assert_eq!(
+        room.take(),
+        vec![bridge(CALLER_1, 101, OFFICER), Seen::Notify(100, 200)]
+    );
+    assert_eq!(room.notify_answered(), vec![Seen::Hangup(100)]);
+    assert_eq!(room.state("anna"), "wrap_up");
 }
