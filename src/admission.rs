@@ -1,4 +1,5 @@
-//! What becomes of a new INVITE to the line: a feature code, a call, or a refusal.
+//! What becomes of a new INVITE to the line: a feature code, an operator's call to a
+//! colleague, a call, or a refusal.
 //!
 //! A pure decision, taken in one place so its order is visible and tested: feature codes
 //! first (an operator's `*21` must be challenged before any port is spent on it), then an
@@ -8,7 +9,7 @@
 //! (RFC 3261 §21.5.4) before any dialog exists.
 
 use crate::sdp::offer_answer::{LocalMedia, MediaSession, Negotiated};
-use crate::switchboard::Feature;
+use crate::switchboard::{Colleague, Feature};
 
 /// The decision on one INVITE.
 #[derive(Debug, PartialEq, Eq)]
@@ -25,8 +26,11 @@ pub enum Admission {
 /// An accepted call's media.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Accepted {
-    /// A feature code was carried out: the call only confirms it with a tone.
+    /// An operator's own call: a feature code carried out (the call only confirms it with
+    /// a tone), or a call to a colleague.
     pub feature: bool,
+    /// An operator's call to a colleague: who calls whom.
+    pub colleague: Option<Colleague>,
     pub negotiated: Negotiated,
     pub answer_sdp: Vec<u8>,
     pub media: MediaSession,
@@ -41,9 +45,10 @@ pub fn admit(
     offer: &[u8],
     bind: impl FnOnce() -> Result<LocalMedia, String>,
 ) -> Admission {
-    let is_feature = match feature {
-        Feature::No => false,
-        Feature::Done => true,
+    let (is_feature, colleague) = match feature {
+        Feature::No => (false, None),
+        Feature::Done => (true, None),
+        Feature::Colleague(c) => (true, Some(c)),
         Feature::Challenge(ch) => return Admission::Challenge(ch),
         Feature::Refuse(status) => {
             return Admission::Refuse {
@@ -65,6 +70,7 @@ pub fn admit(
     match media.answer(offer) {
         Ok((negotiated, answer_sdp)) => Admission::Accept(Accepted {
             feature: is_feature,
+            colleague,
             negotiated,
             answer_sdp,
             media,
@@ -154,6 +160,26 @@ mod tests {
             Admission::Accept(acc) => {
                 assert!(acc.feature);
                 assert_eq!(acc.media.local().port, 40000);
+            }
+            other => panic!("expected a call, found {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_operators_call_to_a_colleague_is_their_own_call_and_says_whom_it_is_for() {
+        let colleague = Colleague {
+            from: "anna".into(),
+            to: "bela".into(),
+        };
+        let a = admit(
+            Feature::Colleague(colleague.clone()),
+            fixtures::SIPP_UAC.as_bytes(),
+            || Ok(local()),
+        );
+        match a {
+            Admission::Accept(acc) => {
+                assert!(acc.feature, "not a resident's call");
+                assert_eq!(acc.colleague, Some(colleague));
             }
             other => panic!("expected a call, found {other:?}"),
         }

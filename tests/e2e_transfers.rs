@@ -277,3 +277,115 @@ fn the_plans_transfer_node_calls_an_allowed_number_through_the_trunk_answering_i
         "the record names the number that took the call: {rows:?}"
     );
 }
+
+#[test]
+fn an_attended_transfer_with_replaces_hands_the_caller_to_the_colleague_consulted() {
+    let v = voices();
+    let daemon = start_daemon(
+        &on_site(&["anna", "bela"]),
+        // No keep-alive OPTIONS into the SIPp phone's scenario during the test.
+        &[("UGYELET_OPERATORS__KEEPALIVE_UDP_S", "3600")],
+    );
+    // anna's phone is SIPp (baresip 1.0 has no attended transfer): it registers from its
+    // port, then the same port takes the caller, calls bela and hands the caller over.
+    let port = free_ports(2).to_string();
+    let password = password_of("anna");
+    sipp(
+        &scenario("operator_registers_and_stays_registered.xml"),
+        &[
+            "-p",
+            &port,
+            daemon.addr().as_str(),
+            "-s",
+            "anna",
+            "-au",
+            "anna",
+            "-ap",
+            &password,
+        ],
+    )
+    .assert_success();
+    wait_available(&daemon, "anna");
+    let addr = daemon.addr();
+    // The digest answer must name the INVITE's Request-URI (RFC 2617 §3.2.2.5).
+    let auth_uri = format!("bela@{addr}");
+    let anna = std::thread::spawn(move || {
+        sipp(
+            &scenario("operator_consults_a_colleague_then_hands_the_caller_over.xml"),
+            &[
+                "-p",
+                &port,
+                &addr,
+                "-au",
+                "anna",
+                "-ap",
+                &password,
+                "-auth_uri",
+                &auth_uri,
+                "-rtp_echo",
+                "-trace_msg",
+                "-timeout",
+                "120s",
+            ],
+        )
+    });
+    let caller = call_and_ask_for_operator(&daemon, Some(v.caller.0.clone()));
+    wait_state(&daemon, "anna", "on_call");
+    // bela logs in only now (anna's phone calls him 8 s after taking the caller).
+    let bela = operator_phone(&daemon, "bela", Some(v.bela.0.clone()));
+    wait_available(&daemon, "bela");
+    bela.wait_event("CALL_ESTABLISHED", 30 * SECOND);
+    let incoming = bela
+        .events()
+        .into_iter()
+        .find(|e| e.kind == "CALL_ESTABLISHED")
+        .expect("established");
+    assert!(
+        incoming.raw.contains("anna"),
+        "bela sees anna calling: {}",
+        incoming.raw
+    );
+    let before = caller.received_wav().len();
+    let sipp = anna.join().expect("SIPp thread");
+    sipp.assert_success();
+    caller_and_bela_talk(&caller, &bela, &v, before);
+    assert!(
+        bela.events().iter().all(|e| e.kind != "CALL_CLOSED"),
+        "bela's call went on with the caller"
+    );
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    let board: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    let row = |name: &str| {
+        board["operators"]
+            .as_array()
+            .and_then(|ops| ops.iter().find(|o| o["name"] == name))
+            .cloned()
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        row("bela")["current_call"]["caller"],
+        "+36301234567",
+        "{body}"
+    );
+    assert_eq!(
+        row("anna")["current_call"],
+        serde_json::Value::Null,
+        "{body}"
+    );
+}
+
+/// Waits until the daemon's admin API lists `name` in `state`.
+fn wait_state(daemon: &Daemon, name: &str, state: &str) {
+    let deadline = std::time::Instant::now() + 60 * SECOND;
+    loop {
+        let (_, body) = http_get(daemon.admin_port, "/api/operators");
+        if operator_state(&body, name).as_deref() == Some(state) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} not {state} within 60 s: {body}"
+        );
+        std::thread::sleep(SECOND / 10);
+    }
+}

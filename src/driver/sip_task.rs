@@ -341,7 +341,12 @@ impl SipTask {
                     allowed: &served.plan.transfer_allowed,
                     trunk: self.trunk.is_some(),
                 };
-                self.board.handle_refer(now, dialog, id, &request, &reach);
+                let endpoint = &self.endpoint;
+                let find = |r: &refer::Replaces| {
+                    endpoint.dialog_by_ids(&r.call_id, &r.to_tag, &r.from_tag)
+                };
+                self.board
+                    .handle_refer(now, dialog, id, &request, &reach, find);
             }
             SipEvent::IncomingCall {
                 dialog,
@@ -430,6 +435,20 @@ impl SipTask {
             error!(dialog, "accepted call without an RTP port");
             return self.endpoint.reject(now, dialog, 500);
         };
+        // An operator's call to a colleague runs a plan of its own: pass it on to them.
+        let colleague_plan = match &accepted.colleague {
+            Some(c) => match live::colleague_plan(&c.to) {
+                Ok(plan) => {
+                    self.board.colleague_call(dialog, &c.from);
+                    Some(Arc::new(plan))
+                }
+                Err(e) => {
+                    error!(dialog, "no plan for a call to a colleague: {e}");
+                    return self.endpoint.reject(now, dialog, 500);
+                }
+            },
+            None => None,
+        };
         self.endpoint.ringing(now, dialog);
         let ctx = &self.shared;
         // The call is served from what is loaded now, to its end, whatever reloads happen
@@ -455,10 +474,10 @@ impl SipTask {
             negotiated: accepted.negotiated,
             answer_sdp: accepted.answer_sdp,
             media: accepted.media,
-            plan: if accepted.feature {
-                Arc::clone(&served.feature_plan)
-            } else {
-                Arc::clone(&served.plan)
+            plan: match colleague_plan {
+                Some(plan) => plan,
+                None if accepted.feature => Arc::clone(&served.feature_plan),
+                None => Arc::clone(&served.plan),
             },
             prompts: Arc::clone(&served.prompts),
             answer_at: now + Duration::from_millis(ctx.cfg.call.answer_delay_ms),

@@ -165,6 +165,18 @@ pub enum Feature {
     Refuse(u16),
     /// Done: confirm with a tone.
     Done,
+    /// An operator (authenticated on this INVITE) calls a colleague: the call is theirs,
+    /// passed on to the colleague (see [`Switchboard::colleague_call`]).
+    Colleague(Colleague),
+}
+
+/// An operator's call to a colleague through the daemon (to consult before a transfer).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Colleague {
+    /// The operator who calls.
+    pub from: String,
+    /// The operator called.
+    pub to: String,
 }
 
 /// Who asks for an operator, as the operators' phones and board show them.
@@ -231,6 +243,8 @@ pub struct Switchboard {
     last_saved: SavedAgents,
     /// REGISTER answers sent since start, by status.
     register_responses: std::collections::BTreeMap<u16, u64>,
+    /// Operators' calls to colleagues (their caller leg), by the operator who called.
+    colleague_calls: HashMap<DialogId, String>,
     /// NOTIFYs sent so far, for their ids.
     next_notify: u64,
     /// Final NOTIFYs (by id) after whose answer the referrer's leg gets BYE.
@@ -254,6 +268,7 @@ impl Switchboard {
             register_responses: std::collections::BTreeMap::new(),
             next_notify: 0,
             hang_up_after: HashMap::new(),
+            colleague_calls: HashMap::new(),
         }
     }
 
@@ -372,6 +387,7 @@ impl Switchboard {
 
     /// The call left the queue, or ended (caller hung up, the plan finished).
     pub fn call_gone(&mut self, now: Instant, call: DialogId) {
+        self.colleague_calls.remove(&call);
         let Some(w) = self.waiting.remove(&call) else {
             return;
         };
@@ -744,6 +760,8 @@ impl Switchboard {
             "*23" => AgentOp::Pause("phone".to_owned()),
             "*24" => AgentOp::Unpause,
             u if u.starts_with('*') => return Feature::Refuse(404),
+            // A call to a colleague (an operator's name): for operators only, as below.
+            u if self.accounts.get(u).is_some() => return self.colleague(now, request, source),
             _ => return Feature::No,
         };
         let ruri = request.uri.to_string();

@@ -16,6 +16,10 @@
 //!                                   first operator (or, if they hung up, to the queue)
 //! ```
 //!
+//! Attended (REFER with Replaces, RFC 3891): the operator called the colleague by name
+//! through the daemon first (`colleague`, a call of its own), so both dialogs are ours; the
+//! colleague's leg moves to the caller's call and both of the operator's calls end.
+//!
 //! The daemon is a back-to-back user agent: the caller's leg never moves, only what it is
 //! bridged to. So a transfer is a new operator leg (or trunk leg) for the same caller call;
 //! the first operator's leg stays up until the transfer's outcome is known, so a failed
@@ -28,15 +32,18 @@ use std::time::Instant;
 
 use tracing::info;
 
-use super::{Action, Caller, Leg, Switchboard, Waiting};
+use std::net::SocketAddr;
+
+use super::{Action, Caller, Colleague, Feature, Leg, Switchboard, Waiting};
 use crate::acd::RingFailure;
 use crate::call::QueueNews;
 use crate::dialplan::TransferTarget;
 use crate::dialplan::interp::ActionResult;
 use crate::sdp::offer_answer::{Codec, MediaSession};
+use crate::sip::auth::{Attempt, Verdict};
 use crate::sip::endpoint::{DialogId, RequestId};
 use crate::sip::msg::{self, Request, Response};
-use crate::sip::refer::Refer;
+use crate::sip::refer::{Refer, Replaces};
 
 /// Ids of our NOTIFYs ([`Action::Notify`]) start here, apart from other requests' ids.
 const NOTIFY_IDS: u64 = 1 << 48;
@@ -73,7 +80,8 @@ pub(super) struct Transfer {
 }
 
 impl Switchboard {
-    /// A REFER arrived on `leg`: pass the call on, or refuse.
+    /// A REFER arrived on `leg`: pass the call on, or refuse. `find` names the dialog a
+    /// Replaces header points at (the endpoint knows dialogs by Call-ID and tags).
     pub fn handle_refer(
         &mut self,
         now: Instant,
@@ -81,6 +89,7 @@ impl Switchboard {
         id: RequestId,
         request: &Request,
         reach: &Reach<'_>,
+        find: impl Fn(&Replaces) -> Option<DialogId>,
     ) {
         let refer = match Refer::parse(request) {
             Ok(r) => r,
@@ -89,15 +98,15 @@ impl Switchboard {
                 return self.answer_refer(id, request, 400);
             }
         };
+        if let Some(r) = &refer.replaces {
+            // Attended: the leg may be either of the operator's two calls.
+            return self.attended(now, (leg, id, request), refer.cseq, find(r));
+        }
         // Only an operator bridged to a caller may pass that caller on.
         let Some((call, operator)) = self.bridged_operator(leg) else {
             info!(leg, "REFER refused: not an operator's call with a caller");
             return self.answer_refer(id, request, 403);
         };
-        if refer.replaces.is_some() {
-            info!(leg, operator = %operator, "REFER refused: attended transfer (Replaces) is not supported");
-            return self.answer_refer(id, request, 403);
-        }
         let user = refer.target.user().unwrap_or_default();
         let target = match self.target(user, reach) {
             Ok(t) => t,
@@ -371,6 +380,130 @@ impl Switchboard {
         let l = self.legs.get(&leg)?;
         let w = self.waiting.get(&l.call)?;
         (w.connected_leg() == Some(leg)).then(|| (l.call, l.agent.clone()))
+    }
+
+    /// An operator calls a colleague (an INVITE to their name): only an operator, checked
+    /// by digest on this very INVITE like a feature code, and not themselves.
+    pub(super) fn colleague(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: SocketAddr,
+    ) -> Feature {
+        let to = request.uri.user().unwrap_or_default().to_owned();
+        let ruri = request.uri.to_string();
+        let attempt = Attempt {
+            method: "INVITE",
+            request_uri: &ruri,
+            authorization: request.headers.get("Authorization"),
+            source: source.ip(),
+        };
+        match self
+            .registrar
+            .auth_mut()
+            .verify(now, &attempt, &self.accounts)
+        {
+            Verdict::Ok { username, .. } if username == to => {
+                info!(operator = %username, "a call to oneself refused");
+                Feature::Refuse(403)
+            }
+            Verdict::Ok { username, .. } => {
+                info!(operator = %username, colleague = %to, "operator calls a colleague");
+                Feature::Colleague(Colleague { from: username, to })
+            }
+            Verdict::Challenge {
+                www_authenticate, ..
+            } => Feature::Challenge(www_authenticate),
+            Verdict::BadRequest(_) => Feature::Refuse(400),
+            Verdict::Throttled { .. } => Feature::Refuse(403),
+        }
+    }
+
+    /// The call `call` is `from`'s call to a colleague: a REFER of theirs with Replaces may
+    /// name it.
+    pub fn colleague_call(&mut self, call: DialogId, from: &str) {
+        self.colleague_calls.insert(call, from.to_owned());
+    }
+
+    /// An attended transfer (RFC 3891 Replaces): the operator talks with a caller on one
+    /// call and with a colleague on another (their call to the colleague's name), and
+    /// asks, on either call, that the colleague take the caller. The colleague's leg goes
+    /// over to the caller's call, both of the operator's legs end.
+    fn attended(
+        &mut self,
+        now: Instant,
+        (leg, id, request): (DialogId, RequestId, &Request),
+        refer_cseq: u32,
+        other: Option<DialogId>,
+    ) {
+        let roles = other.and_then(|other| {
+            self.attended_roles(leg, other)
+                .or_else(|| self.attended_roles(other, leg))
+        });
+        let Some((call, caller_leg, consult, colleague_leg, operator)) = roles else {
+            info!(
+                leg,
+                "REFER refused: Replaces names no call of this operator's with a colleague who answered"
+            );
+            return self.answer_refer(id, request, 403);
+        };
+        if self
+            .waiting
+            .get(&call)
+            .is_some_and(|w| w.transfer.is_some())
+        {
+            info!(leg, operator = %operator, "REFER refused: a transfer of this call is under way");
+            return self.answer_refer(id, request, 403);
+        }
+        let Some((colleague, negotiated)) = self.legs.get_mut(&colleague_leg).and_then(|l| {
+            l.call = call;
+            Some((l.agent.clone(), l.negotiated?))
+        }) else {
+            return self.answer_refer(id, request, 403);
+        };
+        info!(leg, operator = %operator, colleague = %colleague, "attended transfer: the colleague takes the caller");
+        self.answer_refer(id, request, 202);
+        self.notify(leg, refer_cseq, 200, true);
+        self.waiting.remove(&consult);
+        self.colleague_calls.remove(&consult);
+        self.release_operator(now, call, caller_leg);
+        if caller_leg != leg {
+            self.actions.push_back(Action::Hangup { leg: caller_leg });
+        }
+        if let Some(w) = self.waiting.get_mut(&call) {
+            w.connected = Some((colleague_leg, now));
+        }
+        self.actions.push_back(Action::Bridge {
+            call,
+            leg: colleague_leg,
+            operator: colleague,
+            negotiated,
+        });
+        // The operator's call to the colleague has nobody left: it ends (BYE to them).
+        self.actions.push_back(Action::Tell {
+            call: consult,
+            news: QueueNews::Released,
+        });
+        self.changed = true;
+        self.decide(now);
+    }
+
+    /// `caller_leg` is an operator's leg bridged to a resident's call and `consult` that
+    /// operator's call to a colleague who answered: (the call, `caller_leg`, `consult`,
+    /// the colleague's leg, the operator).
+    fn attended_roles(
+        &self,
+        caller_leg: DialogId,
+        consult: DialogId,
+    ) -> Option<(DialogId, DialogId, DialogId, DialogId, String)> {
+        let (call, operator) = self.bridged_operator(caller_leg)?;
+        if self.colleague_calls.contains_key(&call)
+            || self.colleague_calls.get(&consult) != Some(&operator)
+        {
+            return None;
+        }
+        let colleague_leg = self.waiting.get(&consult)?.connected_leg()?;
+        Some((call, caller_leg, consult, colleague_leg, operator))
     }
 
     /// What a Refer-To user names: a queue, an operator account, an allowed number.

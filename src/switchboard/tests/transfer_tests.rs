@@ -30,6 +30,17 @@ impl Room {
 
     /// As [`Room::refer`], with or without a trunk configured.
     fn refer_with(&mut self, leg: DialogId, target: &str, trunk: bool) -> Vec<Seen> {
+        self.refer_replacing(leg, target, trunk, None)
+    }
+
+    /// As [`Room::refer`]; a Replaces in `target` names dialog `replaced` (or none known).
+    fn refer_replacing(
+        &mut self,
+        leg: DialogId,
+        target: &str,
+        trunk: bool,
+        replaced: Option<DialogId>,
+    ) -> Vec<Seen> {
         let queues = vec!["default".to_owned()];
         let allowed = vec![OFFICER.to_owned()];
         let reach = Reach {
@@ -37,8 +48,9 @@ impl Room {
             allowed: &allowed,
             trunk,
         };
+        let request = refer_request(target, 3);
         self.sb
-            .handle_refer(self.now, leg, 7, &refer_request(target, 3), &reach);
+            .handle_refer(self.now, leg, 7, &request, &reach, |_| replaced);
         self.take()
     }
 
@@ -364,4 +376,107 @@ fn an_operator_transfers_to_an_allowed_number_when_a_trunk_is_there() {
     );
     assert_eq!(room.notify_answered(), vec![Seen::Hangup(100)]);
     assert_eq!(room.state("anna"), "wrap_up");
+}
+
+/// anna's own call to bela (her consultation before an attended transfer).
+const CONSULT: DialogId = 50;
+/// What anna's phone sends for an attended transfer: Replaces names the other call.
+const ATTENDED: &str = "<sip:bela@127.0.0.1?Replaces=c%40h%3Bto-tag%3D1%3Bfrom-tag%3D2>";
+
+/// A caller with anna on leg 100, and anna's call to bela answered on leg 101.
+fn consulting() -> Room {
+    let mut room = Room::bridged_to_anna(&[("anna", "on_site"), ("bela", "on_site")]);
+    room.sb.colleague_call(CONSULT, "anna");
+    assert_eq!(
+        room.transfer(CONSULT, TransferTarget::Operator("bela".into()), false),
+        vec![ring("bela", 101)]
+    );
+    room.sb.answered(room.now, 101, &phone_answer("sendrecv"));
+    assert_eq!(room.take(), vec![bridge(CONSULT, 101, "bela")]);
+    room
+}
+
+#[test]
+fn attended_transfer_from_the_callers_leg_hands_the_colleagues_leg_to_the_caller() {
+    let mut room = consulting();
+    room.now += 20 * S;
+    assert_eq!(
+        room.refer_replacing(100, ATTENDED, false, Some(CONSULT)),
+        vec![
+            Seen::Respond(202),
+            Seen::Notify(100, 200),
+            bridge(CALLER_1, 101, "bela"),
+            Seen::Released(CONSULT),
+        ]
+    );
+    assert_eq!(room.notify_answered(), vec![Seen::Hangup(100)]);
+    // anna's call to bela ends without taking bela's leg with it.
+    room.sb.call_gone(room.now, CONSULT);
+    assert_eq!(room.take(), vec![]);
+    let v = board_json(&room);
+    assert_eq!(operator(&v, "bela")["current_call"]["call"], CALLER_1);
+    assert_eq!(operator(&v, "anna")["state"], "wrap_up");
+    room.sb.ended(room.now, 101);
+    assert_eq!(room.take(), vec![Seen::OperatorHungUp(CALLER_1)]);
+}
+
+#[test]
+fn attended_transfer_asked_on_the_call_to_the_colleague_works_the_same() {
+    let mut room = consulting();
+    assert_eq!(
+        room.refer_replacing(CONSULT, ATTENDED, false, Some(100)),
+        vec![
+            Seen::Respond(202),
+            Seen::Notify(CONSULT, 200),
+            Seen::Hangup(100),
+            bridge(CALLER_1, 101, "bela"),
+            Seen::Released(CONSULT),
+        ]
+    );
+}
+
+#[test]
+fn attended_transfers_that_name_no_fitting_pair_of_calls_are_refused() {
+    let mut room = consulting();
+    // The named dialog is unknown, is the same call, or is not anna's consultation.
+    assert_eq!(
+        room.refer_replacing(100, ATTENDED, false, None),
+        vec![Seen::Respond(403)]
+    );
+    assert_eq!(
+        room.refer_replacing(100, ATTENDED, false, Some(100)),
+        vec![Seen::Respond(403)]
+    );
+    room.sb.colleague_call(51, "bela");
+    assert_eq!(
+        room.refer_replacing(100, ATTENDED, false, Some(51)),
+        vec![Seen::Respond(403)]
+    );
+    // A resident's own leg may never transfer.
+    assert_eq!(
+        room.refer_replacing(CALLER_1, ATTENDED, false, Some(CONSULT)),
+        vec![Seen::Respond(403)]
+    );
+    let v = board_json(&room);
+    assert_eq!(operator(&v, "anna")["current_call"]["call"], CALLER_1);
+    assert_eq!(operator(&v, "bela")["current_call"]["call"], CONSULT);
+}
+
+#[test]
+fn only_an_authenticated_operator_calls_a_colleague_by_name() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site"), ("bela", "on_site")]);
+    let text = "INVITE sip:bela@127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKc1\r\n\
+                From: <sip:anna@127.0.0.1>;tag=a\r\nTo: <sip:bela@127.0.0.1>\r\nCall-ID: c1\r\n\
+                CSeq: 1 INVITE\r\nContent-Length: 0\r\n\r\n";
+    let Ok(Message::Request(invite)) = parse(text.as_bytes()) else {
+        panic!("test INVITE must parse")
+    };
+    let src = SocketAddr::from(([127, 0, 0, 1], 5070));
+    assert!(
+        matches!(
+            room.sb.feature_code(room.now, &invite, src),
+            Feature::Challenge(_)
+        ),
+        "no credentials: challenged like a feature code"
+    );
 }
