@@ -7,9 +7,10 @@
 //!                      │  │  └──────────► http/ (admin API, web console, form and article pages,
 //!                      │  │               webhooks; asks the daemon through the `http::Daemon`
 //!                      │  │               trait it owns)
-//!                      │  └─────────────► admission (INVITE: feature code, call or refusal)
+//!                      │  └─────────────► admission (INVITE: feature code, colleague, call or refusal)
 //!                      ▼
-//!          switchboard ──────────────── registrar + acd + operator legs (ring, bridge, hold)
+//!          switchboard ──────────────── registrar + acd + operator legs (ring, bridge, hold,
+//!                      │                transfer: REFER, Replaces, calls out via the trunk)
 //!                      │
 //!                      ▼
 //!                   call.rs ─────────── one call: SIP/RTP events ⇄ dial-plan actions

@@ -28,11 +28,10 @@
 //! user, a number outside `[transfer] allowed`) is refused with 403 and logged, and
 //! nothing is dialled.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use tracing::info;
-
-use std::net::SocketAddr;
 
 use super::{Action, Caller, Colleague, Feature, Leg, Switchboard, Waiting};
 use crate::acd::RingFailure;
@@ -102,8 +101,12 @@ impl Switchboard {
             // Attended: the leg may be either of the operator's two calls.
             return self.attended(now, (leg, id, request), refer.cseq, find(r));
         }
-        // Only an operator bridged to a caller may pass that caller on.
-        let Some((call, operator)) = self.bridged_operator(leg) else {
+        // Only an operator bridged to a caller may pass that caller on (an operator's own
+        // call to a colleague is not a caller's).
+        let Some((call, operator)) = self
+            .bridged_operator(leg)
+            .filter(|(call, _)| !self.colleague_calls.contains_key(call))
+        else {
             info!(leg, "REFER refused: not an operator's call with a caller");
             return self.answer_refer(id, request, 403);
         };

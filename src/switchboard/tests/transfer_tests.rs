@@ -457,6 +457,11 @@ fn attended_transfers_that_name_no_fitting_pair_of_calls_are_refused() {
         room.refer_replacing(CALLER_1, ATTENDED, false, Some(CONSULT)),
         vec![Seen::Respond(403)]
     );
+    // bela may not pass anna's own call to him on as if she were a caller.
+    assert_eq!(
+        room.refer(101, "<sip:default@127.0.0.1>"),
+        vec![Seen::Respond(403)]
+    );
     let v = board_json(&room);
     assert_eq!(operator(&v, "anna")["current_call"]["call"], CALLER_1);
     assert_eq!(operator(&v, "bela")["current_call"]["call"], CONSULT);
