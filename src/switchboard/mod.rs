@@ -419,7 +419,7 @@ impl Switchboard {
     /// The driver bound a port and sent the INVITE for `ring`: `leg` is its dialog.
     pub fn ring_started(&mut self, ring: &Ring, leg: DialogId, media: MediaSession) {
         info!(leg, operator = %ring.agent, "ringing the operator");
-        self.legs.insert(
+        self.leg_started(
             leg,
             Leg {
                 call: ring.call,
@@ -430,13 +430,18 @@ impl Switchboard {
                 negotiated: None,
             },
         );
+    }
+
+    /// A leg rings for its call (the one a transfer of that call waits for, if any).
+    fn leg_started(&mut self, leg: DialogId, l: Leg) {
         if let Some(t) = self
             .waiting
-            .get_mut(&ring.call)
+            .get_mut(&l.call)
             .and_then(|w| w.transfer.as_mut())
         {
             t.ringing = Some(leg);
         }
+        self.legs.insert(leg, l);
     }
 
     /// The driver could not ring (no RTP port, an unusable contact): the queue decides again.

@@ -252,24 +252,18 @@ impl Switchboard {
     /// The driver sent the INVITE for `dial`: `leg` is its dialog.
     pub fn dial_started(&mut self, now: Instant, dial: &Dial, leg: DialogId, media: MediaSession) {
         info!(leg, call = dial.call, number = %crate::pii::Pii(&dial.number), "calling out through the trunk");
-        self.legs.insert(
+        let ring_until = Some(now + self.acd.config().ring_timeout);
+        self.leg_started(
             leg,
             Leg {
                 call: dial.call,
                 agent: dial.number.clone(),
                 external: true,
-                ring_until: Some(now + self.acd.config().ring_timeout),
+                ring_until,
                 media,
                 negotiated: None,
             },
         );
-        if let Some(t) = self
-            .waiting
-            .get_mut(&dial.call)
-            .and_then(|w| w.transfer.as_mut())
-        {
-            t.ringing = Some(leg);
-        }
     }
 
     /// The driver could not call out (no trunk address yet, no RTP port).
