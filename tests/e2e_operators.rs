@@ -484,3 +484,81 @@ fn an_operator_added_with_passwd_registers_without_a_restart() {
     wait_available(&daemon, "cecil");
     drop(cecil);
 }
+
+#[test]
+fn operators_phone_shows_what_the_caller_came_about_and_the_number_and_gets_the_calls_console_link()
+{
+    let ops = anna_only();
+    let daemon = start_daemon(&ops, &[]);
+    let anna = Baresip::start(BaresipConfig {
+        user: "anna".to_owned(),
+        // Ringing (not answering at once) is when baresip reports the incoming call.
+        manual_answer: true,
+        register: Some((daemon.addr(), "anna-jelszava-7".to_owned())),
+        sip_trace: true,
+        ..BaresipConfig::default()
+    });
+    wait_available(&daemon, "anna");
+
+    // The caller (+36 30 123 4567) chooses 2 (forms), then 2 (a form by email, through an
+    // operator).
+    let caller = Baresip::caller();
+    caller.dial(&daemon.uri());
+    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (at, _, _) = wait_for_prompt(&caller, "main_menu", 0, 0, 30 * SECOND);
+    caller.send_dtmf('2');
+    wait_for_prompt(&caller, "forms_menu", at, 0, 30 * SECOND);
+    caller.send_dtmf('2');
+
+    // What the operator's phone shows: the topic and the number, as baresip read the
+    // From header's display name.
+    let incoming = anna.wait_event("CALL_INCOMING", 30 * SECOND);
+    assert_eq!(
+        json_field(&incoming.raw, "peerdisplayname").as_deref(),
+        Some("Nyomtatvány e-mailben · +36 30 123 4567"),
+        "{}",
+        incoming.raw
+    );
+    anna.accept();
+    anna.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+
+    // The INVITE as it arrived: the display name quoted, the path for scripts, and the
+    // console page of this very call (the id the API and the board give it).
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    let board: serde_json::Value = serde_json::from_str(&body).expect("board JSON");
+    let call = board["operators"][0]["current_call"]["call"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("anna is on a call: {body}"));
+    let log = anna.log();
+    let invite = log
+        .split("INVITE sip:anna")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the INVITE in baresip's SIP trace:\n{log}"));
+    let header = |name: &str| {
+        invite
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in the INVITE:\n{invite}"))
+            .trim_end()
+            .to_owned()
+    };
+    assert!(
+        header("From: ")
+            .starts_with("From: \"Nyomtatvány e-mailben · +36 30 123 4567\" <sip:+36301234567@"),
+        "{}",
+        header("From: ")
+    );
+    assert_eq!(
+        header("Call-Info: "),
+        format!(
+            "Call-Info: <http://127.0.0.1:{}/ugyelet?hivas={call}>;purpose=info",
+            daemon.admin_port
+        )
+    );
+    assert_eq!(
+        header("X-Ugyelet-Path: "),
+        "X-Ugyelet-Path: welcome>check_open>main_menu>forms_menu>email_by_operator>operator>operator_queue"
+    );
+    caller.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+}

@@ -201,6 +201,7 @@ impl SipTask {
                     queue,
                     path,
                     path_label,
+                    topic,
                     caller,
                     codec,
                 } => self.board.handle_enqueue(
@@ -211,6 +212,7 @@ impl SipTask {
                         number: caller,
                         path,
                         path_label,
+                        topic,
                     },
                     codec,
                 ),
@@ -498,7 +500,8 @@ impl SipTask {
             .bind(ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
         let media = MediaSession::new(local_media(local.ip(), port));
-        let invite = ring.invite(local, &media)?;
+        let console = self.shared.cfg.admin.console_base(local.ip());
+        let invite = ring.invite(local, &media, console.as_deref())?;
         let leg = self.endpoint.invite(now, invite);
         self.leg_ports.insert(leg, socket);
         self.board.ring_started(ring, leg, media);

@@ -383,6 +383,9 @@ pub struct BaresipConfig {
     /// Register with the daemon at this `host:port` with this password (an operator's
     /// softphone), instead of a caller's account that never registers.
     pub register: Option<(String, String)>,
+    /// Write every SIP message sent and received to the log (`baresip -s`), for tests
+    /// that check headers; [`Baresip::log`] reads it.
+    pub sip_trace: bool,
 }
 
 impl Default for BaresipConfig {
@@ -394,6 +397,7 @@ impl Default for BaresipConfig {
             source: None,
             codecs: "PCMA,PCMU".to_string(),
             register: None,
+            sip_trace: false,
         }
     }
 }
@@ -501,6 +505,7 @@ impl Baresip {
         let mut child = Command::new("baresip")
             .arg("-f")
             .arg(&dir)
+            .args(cfg.sip_trace.then_some("-s"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup baresip log"))
             .stderr(log)
@@ -694,6 +699,11 @@ impl Baresip {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What baresip wrote so far (with [`BaresipConfig::sip_trace`], every SIP message).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
     }
 }
 
