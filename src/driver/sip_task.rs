@@ -38,7 +38,7 @@ use crate::cdr::CallRecord;
 use crate::dialplan::interp::CallEnv;
 use crate::phone;
 use crate::pii::Pii;
-use crate::registrar::Source;
+use crate::registrar::{SavedBinding, Source};
 use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::msg::Request;
@@ -71,6 +71,8 @@ pub(super) struct SipTask {
     pub leg_ports: HashMap<DialogId, StdUdpSocket>,
     /// Calls whose answer was given this turn: told once their 200 OK has been sent.
     pub answered: Vec<DialogId>,
+    /// Where changed registrations go to be kept across restarts.
+    pub bindings: std::sync::mpsc::Sender<Vec<SavedBinding>>,
 }
 
 impl SipTask {
@@ -148,6 +150,7 @@ impl SipTask {
             }
             let now = Instant::now();
             self.drain(now);
+            self.keep_bindings(now);
             self.publish(now, &mut published, false);
             self.flush().await;
         }
@@ -548,6 +551,14 @@ impl SipTask {
             if let Err(e) = written {
                 warn!("cannot save operator states: {e}");
             }
+        }
+    }
+
+    /// Hands changed registrations to the writer thread (see `driver/switchboard.rs`).
+    fn keep_bindings(&mut self, now: Instant) {
+        if let Some(b) = self.board.bindings_to_save(now, crate::clock::unix_ms()) {
+            // The writer only stops when this sender is dropped.
+            let _ = self.bindings.send(b);
         }
     }
 

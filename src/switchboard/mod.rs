@@ -43,7 +43,7 @@ use crate::dialplan::interp::ActionResult;
 use crate::operators::Operators;
 use crate::phone;
 use crate::pii::Pii;
-use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Source};
+use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Restored, SavedBinding, Source};
 use crate::sdp::offer_answer::{self, Codec, MediaSession, Negotiated};
 use crate::sip::auth::{Attempt, Verdict};
 use crate::sip::endpoint::{DialogId, OutgoingCall, RequestId, Transport};
@@ -777,6 +777,35 @@ impl Switchboard {
             warn!("cannot serialise the operator board: {e}");
             serde_json::json!({ "operators": [], "waiting": [] })
         })
+    }
+
+    /// Bindings kept from the last run come back at start (see `registrar/saved.rs`), so
+    /// their operators are reachable at once, without a new REGISTER. Bindings of accounts
+    /// no longer in the accounts file are left out. Returns what was restored, for the log.
+    pub fn restore_bindings(
+        &mut self,
+        now: Instant,
+        unix_ms: i64,
+        saved: &[SavedBinding],
+    ) -> Restored {
+        let accounts = &self.accounts;
+        let is_account = |aor: &str| accounts.iter().any(|o| o.name == aor);
+        let restored = self.registrar.restore(now, unix_ms, saved, &is_account);
+        for aor in &restored.aors {
+            self.acd.handle_reachable(now, aor, true);
+        }
+        self.changed = true;
+        self.decide(now);
+        restored
+    }
+
+    /// The bindings to keep across a restart, when they changed since the last call
+    /// (`unix_ms` is the wall clock at `now`). A binding left out at restore counts as a
+    /// change, so the store forgets it too.
+    pub fn bindings_to_save(&mut self, now: Instant, unix_ms: i64) -> Option<Vec<SavedBinding>> {
+        self.registrar
+            .take_changed()
+            .then(|| self.registrar.saved_bindings(now, unix_ms))
     }
 
     /// The operator states to save, when they differ from those last handed out.

@@ -839,3 +839,42 @@ fn call_info_points_at_the_console_page_of_the_call() {
     let (_, invite) = from_header("Főmenü", "+36301234567", None);
     assert!(invite.headers.iter().all(|(k, _)| k != "Call-Info"));
 }
+
+#[test]
+fn after_a_restart_the_saved_binding_is_rung_without_a_new_register() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    let wall = 1_793_984_400_000;
+    let saved = room
+        .sb
+        .bindings_to_save(room.now, wall)
+        .expect("a registration is to be saved");
+    assert_eq!(room.sb.bindings_to_save(room.now, wall), None, "once");
+
+    // The next run: nobody has registered with it.
+    let mut next = Room::new(quiet(), &[("anna", "on_site"), ("bela", "remote")]);
+    next.now += 30 * S;
+    let mut with_stranger = saved.clone();
+    with_stranger.push(SavedBinding {
+        aor: "zoli".to_owned(),
+        ..saved[0].clone()
+    });
+    let restored = next
+        .sb
+        .restore_bindings(next.now, wall + 30_000, &with_stranger);
+    assert_eq!(restored.aors, ["anna"]);
+    assert_eq!(restored.dropped, ["zoli: no such operator account"]);
+    let board = board_json(&next);
+    assert_eq!(operator(&board, "anna")["state"], "available", "{board}");
+    assert_eq!(operator(&board, "bela")["state"], "offline", "{board}");
+    assert_eq!(next.enqueue(CALLER_1), vec![ring("anna", 100)]);
+    assert_eq!(
+        next.invites[&100].dst,
+        SocketAddr::from(([127, 0, 0, 1], 5070))
+    );
+    // The store forgets the stranger's binding.
+    let again = next.sb.bindings_to_save(next.now, wall + 30_000);
+    assert_eq!(
+        again.map(|v| v.into_iter().map(|b| b.aor).collect::<Vec<_>>()),
+        Some(vec!["anna".to_owned()])
+    );
+}
