@@ -222,6 +222,10 @@ pub struct AdminConfig {
     pub session_idle_minutes: u64,
     /// A console session ends this many hours after login, however busy.
     pub session_max_hours: u64,
+    /// The console's address as operators' browsers reach it (`https://ugyelet.example.hu`),
+    /// for the screen-pop link in calls to operators; empty: see
+    /// [`AdminConfig::console_base`].
+    pub console_url: String,
 }
 
 impl Default for AdminConfig {
@@ -232,6 +236,7 @@ impl Default for AdminConfig {
             behind_https_proxy: false,
             session_idle_minutes: 30,
             session_max_hours: 12,
+            console_url: String::new(),
         }
     }
 }
@@ -807,6 +812,9 @@ impl Config {
                 }
                 Ok(_) => {}
             }
+        }
+        if let Err(e) = values::console_url(&self.admin.console_url) {
+            p.push(format!("admin.console_url: {e}"));
         }
         if self.admin.session_idle_minutes == 0 || self.admin.session_max_hours == 0 {
             p.push(

@@ -764,6 +764,7 @@ impl Call {
                     self.commands.push_back(CallCommand::Enqueue {
                         queue,
                         path_label: self.interp.plan().path_label(&path),
+                        topic: self.interp.plan().path_topic(&path),
                         path,
                         caller: self
                             .setup
@@ -1708,7 +1709,7 @@ type = "hangup"
     }
 
     #[test]
-    fn queueing_hands_the_switchboard_the_menu_path_and_how_operators_read_it() {
+    fn queueing_hands_the_switchboard_the_menu_path_how_operators_read_it_and_its_topic() {
         let t0 = crate::clock::test_epoch();
         let plan = QUEUE_PLAN.replace(
             "[nodes.q]\ntype = \"queue\"\n",
@@ -1721,12 +1722,15 @@ type = "hangup"
             .iter()
             .find_map(|c| match c {
                 CallCommand::Enqueue {
-                    path, path_label, ..
-                } => Some((path.as_str(), path_label.as_str())),
+                    path,
+                    path_label,
+                    topic,
+                    ..
+                } => Some((path.as_str(), path_label.as_str(), topic.as_str())),
                 _ => None,
             })
             .expect("the call queues");
-        assert_eq!(enqueue, ("q", "Ügyintéző"));
+        assert_eq!(enqueue, ("q", "Ügyintéző", "Ügyintéző"));
     }
 
     const QUEUE_PLAN: &str = r#"start = "q"

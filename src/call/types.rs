@@ -121,11 +121,13 @@ pub enum CallCommand {
     LeaveQueue,
     /// Put the caller in this operator queue; `path` is the menu path (node names joined by
     /// `>`, for `X-Ugyelet-Path`), `path_label` the same as operators read it
-    /// (`Főmenü › Ügyintéző`, from the plan this call runs on).
+    /// (`Főmenü › Ügyintéző`, from the plan this call runs on), `topic` its one step the
+    /// operator's phone shows (`Főmenü`, see `Plan::path_topic`).
     Enqueue {
         queue: String,
         path: String,
         path_label: String,
+        topic: String,
         /// The caller's number (E.164 when known) for the operator's display.
         caller: String,
         /// The caller leg's codec, offered first to the operator.

@@ -48,6 +48,7 @@ use crate::notify::limit::SmsLimits;
 use crate::notify::link::LinkKey;
 use crate::notify::outbox::{RetryPolicy, State};
 use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
+use crate::registrar::SavedBinding;
 use crate::store::{
     Channel, ClaimResult, Enqueued, NewMessage, OfficeMail, ReleaseResult, Row, SessionRow, Store,
     StoreError, VoiceMessage, WorkItem, WorkKind,
@@ -359,6 +360,20 @@ impl Forms {
                 &r.path,
                 None,
             )
+            .map_err(|e| e.to_string())
+    }
+
+    /// The operators' registrations kept at the last run. Blocking: for the start, before
+    /// the SIP task runs.
+    pub(super) fn bindings_blocking(&self) -> Result<Vec<SavedBinding>, String> {
+        lock(&self.store).bindings().map_err(|e| e.to_string())
+    }
+
+    /// Replaces the kept registrations. Blocking, a durable commit: for the bindings
+    /// writer's own thread, never for async code.
+    pub(super) fn replace_bindings_blocking(&self, b: &[SavedBinding]) -> Result<(), String> {
+        lock(&self.store)
+            .replace_bindings(b)
             .map_err(|e| e.to_string())
     }
 

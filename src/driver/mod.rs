@@ -206,7 +206,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let (records_tx, records_thread) =
         records::spawn(&cfg, Arc::clone(&shared.forms)).map_err(StartError::Records)?;
-    let board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+    let mut board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+    {
+        let forms = Arc::clone(&shared.forms);
+        board = tokio::task::spawn_blocking(move || {
+            switchboard::restore_bindings(&mut board, &forms);
+            board
+        })
+        .await
+        .map_err(|e| StartError::Notify(format!("restoring registrations: {e}")))?;
+    }
+    let (bindings, bindings_thread) = switchboard::spawn_bindings_writer(Arc::clone(&shared.forms))
+        .map_err(StartError::Notify)?;
     let outlets = Outlets {
         to_sip: to_sip.clone(),
         records: records_tx,
@@ -256,12 +267,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         leg_ports: HashMap::new(),
         answered: Vec::new(),
         trunk: trunk::TrunkLink::new(&cfg.trunk, Instant::now(), rand::random()),
+        bindings,
     };
     drop(shared);
     task.run(from_others, shutdown).await;
     // Every call task has ended (or been hung up): let the record writer finish.
     if records_thread.join().is_err() {
         error!("the call-record writer panicked");
+    }
+    // The task (and the sender in it) is gone: the writer keeps what it has and stops.
+    if bindings_thread.join().is_err() {
+        error!("the bindings writer panicked");
     }
     info!("stopped");
     Ok(())

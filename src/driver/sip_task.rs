@@ -38,7 +38,7 @@ use crate::cdr::CallRecord;
 use crate::dialplan::interp::CallEnv;
 use crate::phone;
 use crate::pii::Pii;
-use crate::registrar::Source;
+use crate::registrar::{SavedBinding, Source};
 use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::msg::Request;
@@ -73,6 +73,8 @@ pub(super) struct SipTask {
     pub answered: Vec<DialogId>,
     /// The provider's trunk, when one is configured.
     pub trunk: Option<super::trunk::TrunkLink>,
+    /// Where changed registrations go to be kept across restarts.
+    pub bindings: std::sync::mpsc::Sender<Vec<SavedBinding>>,
 }
 
 impl SipTask {
@@ -154,6 +156,7 @@ impl SipTask {
             }
             let now = Instant::now();
             self.drain(now);
+            self.keep_bindings(now);
             self.publish(now, &mut published, false);
             self.flush().await;
         }
@@ -207,6 +210,7 @@ impl SipTask {
                     queue,
                     path,
                     path_label,
+                    topic,
                     caller,
                     codec,
                 } => self.board.handle_enqueue(
@@ -217,6 +221,7 @@ impl SipTask {
                         number: caller,
                         path,
                         path_label,
+                        topic,
                     },
                     codec,
                 ),
@@ -523,7 +528,8 @@ impl SipTask {
             .bind(ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
         let media = MediaSession::new(local_media(local.ip(), port));
-        let invite = ring.invite(local, &media)?;
+        let console = self.shared.cfg.admin.console_base(local.ip());
+        let invite = ring.invite(local, &media, console.as_deref())?;
         let leg = self.endpoint.invite(now, invite);
         self.leg_ports.insert(leg, socket);
         self.board.ring_started(ring, leg, media);
@@ -573,6 +579,14 @@ impl SipTask {
             if let Err(e) = written {
                 warn!("cannot save operator states: {e}");
             }
+        }
+    }
+
+    /// Hands changed registrations to the writer thread (see `driver/switchboard.rs`).
+    fn keep_bindings(&mut self, now: Instant) {
+        if let Some(b) = self.board.bindings_to_save(now, crate::clock::unix_ms()) {
+            // The writer only stops when this sender is dropped.
+            let _ = self.bindings.send(b);
         }
     }
 

@@ -41,8 +41,9 @@ use crate::call::QueueNews;
 use crate::config::{OperatorsConfig, QueueStrategy};
 use crate::dialplan::interp::ActionResult;
 use crate::operators::Operators;
+use crate::phone;
 use crate::pii::Pii;
-use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Source};
+use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Restored, SavedBinding, Source};
 use crate::sdp::offer_answer::{self, Codec, MediaSession, Negotiated};
 use crate::sip::auth::{Attempt, Verdict};
 use crate::sip::endpoint::{DialogId, OutgoingCall, RequestId, Transport};
@@ -104,24 +105,41 @@ pub struct Ring {
     pub contact: Uri,
     /// The caller leg's codec first, so no transcoding is needed.
     pub codecs: [Codec; 2],
-    /// The caller's number as the operator's phone should show it.
+    /// The caller's number (E.164 when known, else as received; empty: hidden).
     pub caller: String,
     /// The menu path, for `X-Ugyelet-Path`.
     pub path: String,
+    /// What the caller came about (one step of the readable path), for the display name.
+    pub topic: String,
 }
 
 impl Ring {
     /// The INVITE for this ring, from our address as the phone sees it and the RTP port the
-    /// driver bound for the leg.
-    pub fn invite(&self, local: SocketAddr, media: &MediaSession) -> Result<OutgoingCall, String> {
+    /// driver bound for the leg. `console` is the web console's base URL as the operator's
+    /// browser reaches it (no trailing slash), for the screen-pop link in `Call-Info`;
+    /// `None` leaves the header out.
+    ///
+    /// The From display name is [`operator_display_name`] (`"Nyomtatványok · +36 30 123
+    /// 4567"`); the From user is the caller's number when it is one (a phone's call list
+    /// can call back), else `anonymous`.
+    pub fn invite(
+        &self,
+        local: SocketAddr,
+        media: &MediaSession,
+        console: Option<&str>,
+    ) -> Result<OutgoingCall, String> {
         let host = host_port(local);
         let to = NameAddr::parse(&format!("<sip:{}@{host}>", self.agent))
             .map_err(|e| format!("operator name as URI: {e}"))?;
         let user = sip_user(&self.caller);
-        let display = self.caller.replace(['"', '\\'], "");
-        let from = NameAddr::parse(&format!("\"{display}\" <sip:{user}@{host}>"))
-            .or_else(|_| NameAddr::parse(&format!("<sip:anonymous@{host}>")))
+        let mut from = NameAddr::parse(&format!("<sip:{user}@{host}>"))
             .map_err(|e| format!("caller as URI: {e}"))?;
+        // Printed as a quoted-string, escaped there (RFC 3261 §25.1).
+        from.display = Some(operator_display_name(&self.topic, &self.caller));
+        let mut headers = vec![("X-Ugyelet-Path".to_owned(), self.path.clone())];
+        if let Some(base) = console {
+            headers.push(("Call-Info".to_owned(), call_info(base, self.call)));
+        }
         Ok(OutgoingCall {
             request_uri: self.contact.clone(),
             dst: self.target.addr,
@@ -129,10 +147,66 @@ impl Ring {
             local,
             to,
             from,
-            headers: vec![("X-Ugyelet-Path".to_owned(), self.path.clone())],
+            headers,
             sdp: media.offer(&self.codecs, TELEPHONE_EVENT_PT),
         })
     }
+}
+
+/// The longest topic an operator's phone is shown, in characters: desk phones show 20 to
+/// 30 characters of a caller's name, and the number after it must not be pushed off.
+pub const TOPIC_MAX_CHARS: usize = 32;
+
+/// What separates the topic from the number in the display name.
+pub const TOPIC_SEPARATOR: &str = " · ";
+
+/// The display name of a call to an operator: what the caller came about, then who calls,
+/// as the console writes the number (`Nyomtatványok · +36 30 123 4567`; a hidden number
+/// reads `rejtett szám`). Without a topic, the number alone.
+///
+/// A topic longer than [`TOPIC_MAX_CHARS`] is cut there and ends in `…`. Control
+/// characters (a line break could not even be escaped in a quoted-string, RFC 3261 §25.1)
+/// become spaces and runs of white space one space; quotes and backslashes stay, escaped
+/// when the header is printed. Non-ASCII letters are sent as UTF-8, which quoted-string
+/// allows (`UTF8-NONASCII`).
+pub fn operator_display_name(topic: &str, number: &str) -> String {
+    let topic = shorten(&one_line(topic), TOPIC_MAX_CHARS);
+    let number = shorten(&one_line(&phone::for_people(number)), TOPIC_MAX_CHARS);
+    if topic.is_empty() {
+        number
+    } else {
+        format!("{topic}{TOPIC_SEPARATOR}{number}")
+    }
+}
+
+/// `Call-Info` of a call to an operator (RFC 3261 §20.9): the console page of the call, for
+/// phones that open it when the call rings (screen-pop). `purpose=info` says the URI
+/// "describes the caller"; the page is the duty page with the call's id
+/// (`/ugyelet?hivas=7`), where the operator sees the caller's whole path and history.
+pub fn call_info(console: &str, call: DialogId) -> String {
+    format!(
+        "<{}/ugyelet?hivas={call}>;purpose=info",
+        console.trim_end_matches('/')
+    )
+}
+
+/// `s` on one line: control characters as spaces, white space runs as one space, trimmed.
+fn one_line(s: &str) -> String {
+    s.split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `s` cut to at most `max` characters, the last of them `…` when something was cut.
+fn shorten(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.truncate(out.trim_end().len());
+    out.push('…');
+    out
 }
 
 /// What to do with an INVITE to a feature code.
@@ -158,6 +232,9 @@ pub struct Caller {
     /// The same path as operators read it (`Főmenü › Ügyintéző`, see
     /// [`Plan::path_label`](crate::dialplan::Plan::path_label)).
     pub path_label: String,
+    /// Its one step the operator's phone shows (`Főmenü`, see
+    /// [`Plan::path_topic`](crate::dialplan::Plan::path_topic)).
+    pub topic: String,
 }
 
 /// A caller waiting in (or connected through) the queue.
@@ -616,6 +693,7 @@ impl Switchboard {
             codecs: [w.codec, other],
             caller: w.caller.number.clone(),
             path: w.caller.path.clone(),
+            topic: w.caller.topic.clone(),
         })
     }
 
@@ -699,6 +777,35 @@ impl Switchboard {
             warn!("cannot serialise the operator board: {e}");
             serde_json::json!({ "operators": [], "waiting": [] })
         })
+    }
+
+    /// Bindings kept from the last run come back at start (see `registrar/saved.rs`), so
+    /// their operators are reachable at once, without a new REGISTER. Bindings of accounts
+    /// no longer in the accounts file are left out. Returns what was restored, for the log.
+    pub fn restore_bindings(
+        &mut self,
+        now: Instant,
+        unix_ms: i64,
+        saved: &[SavedBinding],
+    ) -> Restored {
+        let accounts = &self.accounts;
+        let is_account = |aor: &str| accounts.iter().any(|o| o.name == aor);
+        let restored = self.registrar.restore(now, unix_ms, saved, &is_account);
+        for aor in &restored.aors {
+            self.acd.handle_reachable(now, aor, true);
+        }
+        self.changed = true;
+        self.decide(now);
+        restored
+    }
+
+    /// The bindings to keep across a restart, when they changed since the last call
+    /// (`unix_ms` is the wall clock at `now`). A binding left out at restore counts as a
+    /// change, so the store forgets it too.
+    pub fn bindings_to_save(&mut self, now: Instant, unix_ms: i64) -> Option<Vec<SavedBinding>> {
+        self.registrar
+            .take_changed()
+            .then(|| self.registrar.saved_bindings(now, unix_ms))
     }
 
     /// The operator states to save, when they differ from those last handed out.

@@ -163,6 +163,40 @@ pub struct Daemon {
     pub state_dir: PathBuf,
     dir: PathBuf,
     stderr_path: PathBuf,
+    /// Every setting the process got, for [`Daemon::restart`].
+    env: Vec<(String, String)>,
+    /// Processes started so far.
+    runs: u32,
+}
+
+/// One `ugyelet run` with `env`, its output in `dir`.
+fn spawn_daemon(
+    dir: &Path,
+    stderr_path: &Path,
+    env: &[(String, String)],
+    umask: Option<&str>,
+) -> Child {
+    let stderr = fs::File::create(stderr_path).expect("create daemon stderr file");
+    let stdout = fs::File::create(dir.join("stdout.log")).expect("create daemon stdout file");
+    let mut cmd = match umask {
+        None => Command::new(env!("CARGO_BIN_EXE_ugyelet")),
+        Some(m) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &format!("umask {m} && exec \"$0\" \"$@\"")])
+                .arg(env!("CARGO_BIN_EXE_ugyelet"));
+            sh
+        }
+    };
+    cmd.arg("run")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_ugyelet")))
 }
 
 impl Daemon {
@@ -193,45 +227,32 @@ impl Daemon {
             "mode = \"open\"\nreason = \"test\"\n",
         )
         .expect("write override");
-        let stderr_path = dir.join("stderr.log");
-        let stderr = fs::File::create(&stderr_path).expect("create daemon stderr file");
-        let stdout = fs::File::create(dir.join("stdout.log")).expect("create daemon stdout file");
-
-        let mut cmd = match umask {
-            None => Command::new(env!("CARGO_BIN_EXE_ugyelet")),
-            Some(m) => {
-                let mut sh = Command::new("sh");
-                sh.args(["-c", &format!("umask {m} && exec \"$0\" \"$@\"")])
-                    .arg(env!("CARGO_BIN_EXE_ugyelet"));
-                sh
-            }
-        };
-        cmd.arg("run")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("UGYELET_SIP__LISTEN", format!("127.0.0.1:{sip_port}"))
-            .env("UGYELET_RTP__PORT_MIN", rtp_ports.0.to_string())
-            .env("UGYELET_RTP__PORT_MAX", rtp_ports.1.to_string())
-            .env("UGYELET_CALL__ANSWER_DELAY_MS", "200")
-            .env("UGYELET_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
-            .env("UGYELET_STATE__DIR", &state_dir)
-            .env("UGYELET_DIALPLAN__WATCH_INTERVAL_MS", "200")
-            .env(
-                "UGYELET_NOTIFY__PUBLIC_LISTEN",
+        let mut all: Vec<(String, String)> = vec![
+            (
+                "UGYELET_SIP__LISTEN".into(),
+                format!("127.0.0.1:{sip_port}"),
+            ),
+            ("UGYELET_RTP__PORT_MIN".into(), rtp_ports.0.to_string()),
+            ("UGYELET_RTP__PORT_MAX".into(), rtp_ports.1.to_string()),
+            ("UGYELET_CALL__ANSWER_DELAY_MS".into(), "200".into()),
+            (
+                "UGYELET_ADMIN__LISTEN".into(),
+                format!("127.0.0.1:{admin_port}"),
+            ),
+            ("UGYELET_STATE__DIR".into(), state_dir.display().to_string()),
+            ("UGYELET_DIALPLAN__WATCH_INTERVAL_MS".into(), "200".into()),
+            (
+                "UGYELET_NOTIFY__PUBLIC_LISTEN".into(),
                 format!("127.0.0.1:{public_port}"),
-            )
-            .env(
-                "UGYELET_NOTIFY__PUBLIC_BASE_URL",
+            ),
+            (
+                "UGYELET_NOTIFY__PUBLIC_BASE_URL".into(),
                 format!("http://127.0.0.1:{public_port}"),
-            )
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_ugyelet")));
+            ),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let stderr_path = dir.join("stderr.log");
+        let child = spawn_daemon(&dir, &stderr_path, &all, umask);
         let mut daemon = Daemon {
             child,
             sip_port,
@@ -241,9 +262,26 @@ impl Daemon {
             state_dir,
             dir,
             stderr_path,
+            env: all,
+            runs: 1,
         };
         daemon.wait_ready(Duration::from_secs(10));
         daemon
+    }
+
+    /// Starts the daemon again, as after a reboot or `systemctl restart`: same ports,
+    /// settings and state directory, a new process. The previous one must have exited
+    /// ([`Daemon::kill`], or [`Daemon::terminate`] and [`Daemon::wait_exit`]). Its stderr
+    /// goes to a new file, which [`Daemon::stderr`] reads from now on.
+    pub fn restart(&mut self) {
+        assert!(
+            !self.is_running(),
+            "restart: the daemon's previous process still runs"
+        );
+        self.runs += 1;
+        self.stderr_path = self.dir.join(format!("stderr-{}.log", self.runs));
+        self.child = spawn_daemon(&self.dir, &self.stderr_path, &self.env, None);
+        self.wait_ready(Duration::from_secs(10));
     }
 
     fn wait_ready(&mut self, timeout: Duration) {
@@ -397,6 +435,9 @@ pub struct BaresipConfig {
     /// Register with the daemon at this `host:port` with this password (an operator's
     /// softphone), instead of a caller's account that never registers.
     pub register: Option<(String, String)>,
+    /// Write every SIP message sent and received to the log (`baresip -s`), for tests
+    /// that check headers; [`Baresip::log`] reads it.
+    pub sip_trace: bool,
 }
 
 impl Default for BaresipConfig {
@@ -408,6 +449,7 @@ impl Default for BaresipConfig {
             source: None,
             codecs: "PCMA,PCMU".to_string(),
             register: None,
+            sip_trace: false,
         }
     }
 }
@@ -515,6 +557,7 @@ impl Baresip {
         let mut child = Command::new("baresip")
             .arg("-f")
             .arg(&dir)
+            .args(cfg.sip_trace.then_some("-s"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup baresip log"))
             .stderr(log)
@@ -708,6 +751,11 @@ impl Baresip {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What baresip wrote so far (with [`BaresipConfig::sip_trace`], every SIP message).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
     }
 }
 

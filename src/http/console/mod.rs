@@ -482,6 +482,10 @@ struct DutyQuery {
     /// Preselect this item in the send form.
     #[serde(default)]
     kuld: Option<String>,
+    /// The call an operator's phone linked to (`Call-Info` of a call to an operator); text,
+    /// so a mangled link still opens the page.
+    #[serde(default)]
+    hivas: Option<String>,
 }
 
 async fn duty<D: Daemon>(
@@ -495,7 +499,13 @@ async fn duty<D: Daemon>(
     let notice = match q.ok.as_deref() {
         Some("kuldes") => Some("Az üzenetet sorba állítottuk; az állapota alább látszik."),
         Some("allapot") => Some("Az állapota megváltozott."),
-        _ => None,
+        // The screen-pop link of a call: the page shows the call while it is this
+        // operator's or waiting; otherwise it says where the call went.
+        _ => q.hivas.as_deref().and_then(|call| {
+            // A mangled id names no call: the page says the call is over.
+            let call = call.trim().parse().unwrap_or(u64::MAX);
+            Board::from_json(&c.daemon.operators()).linked_call_notice(&who.account.name, call)
+        }),
     };
     let view = DutyView {
         q: q.q.unwrap_or_default(),
