@@ -11,6 +11,9 @@
 //! `cdr/query.rs`): records by day, number and outcome ([`Records::search`]), one caller's
 //! recent contacts ([`Records::contacts`]), and the wallboard's counts
 //! ([`Records::outcomes_since`], [`Records::answered_within`]).
+//!
+//! Outcomes are one vocabulary ([`Outcome`], `src/outcome.rs`): the records, the metrics,
+//! the logs, the CSV, the API and the console all use its words.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,6 +24,7 @@ use sha2::{Digest, Sha256};
 
 mod query;
 
+use crate::outcome::{CALLBACK_OUTCOMES, Outcome};
 pub use query::{
     CONTACTS_LISTED, Contact, Contacts, DEFAULT_LIMIT, MAX_LIMIT, RecordQuery, RecordRow,
     ServiceLevel,
@@ -44,24 +48,10 @@ pub struct CallRecord {
     pub queue_wait_s: Option<u64>,
     /// The operator who took it, if any.
     pub operator: Option<String>,
-    /// completed, closed, abandoned_menu, abandoned_queue, voicemail, callback, cancelled,
-    /// no_media, max_duration, failed.
-    pub outcome: String,
+    /// How the call ended.
+    pub outcome: Outcome,
     /// Forms sent during the call.
     pub forms: Vec<String>,
-}
-
-/// Outcomes of calls someone should return: the caller hung up while waiting for an
-/// operator (`abandoned_queue`), the queue gave up (`no_operator`: nobody logged in, or the
-/// longest wait passed), the caller left the queue (`left_queue`), or asked to be called
-/// back (`callback`). A voice message is not among them: it has its own list, and its own
-/// worklist entry.
-pub const CALLBACK_OUTCOMES: [&str; 4] =
-    ["abandoned_queue", "no_operator", "left_queue", "callback"];
-
-/// Whether a call that ended with `outcome` should be returned (see [`CALLBACK_OUTCOMES`]).
-pub fn needs_callback(outcome: &str) -> bool {
-    CALLBACK_OUTCOMES.contains(&outcome)
 }
 
 /// The call-record database.
@@ -121,7 +111,7 @@ impl Records {
                     r.path,
                     r.queue_wait_s.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
                     r.operator,
-                    r.outcome,
+                    r.outcome.as_str(),
                     r.forms.join(" "),
                 ],
             )
@@ -129,8 +119,8 @@ impl Records {
             .map_err(|e| format!("storing a call record: {e}"))
     }
 
-    /// Calls since `since` that someone should return ([`needs_callback`]), newest first.
-    /// (Voice messages have their own list.)
+    /// Calls since `since` that someone should return ([`Outcome::needs_callback`]),
+    /// newest first. (Voice messages have their own list.)
     pub fn to_call_back(&self, since: Timestamp) -> Result<Vec<serde_json::Value>, String> {
         let outcomes: Vec<String> = CALLBACK_OUTCOMES.iter().map(|o| format!("'{o}'")).collect();
         let mut stmt = self
@@ -298,7 +288,7 @@ mod tests {
             path: "welcome>check_open>main_menu,x".into(),
             queue_wait_s: None,
             operator: None,
-            outcome: outcome.into(),
+            outcome: outcome.parse().expect("an outcome"),
             forms: vec![],
         }
     }
@@ -397,11 +387,6 @@ mod tests {
             ("+36301111117", "2026-11-02T16:06:00Z", "abandoned_menu"),
         ] {
             r.insert(&record(caller, start, outcome)).expect("insert");
-            assert_eq!(
-                needs_callback(outcome),
-                CALLBACK_OUTCOMES.contains(&outcome),
-                "{outcome}"
-            );
         }
         let back = r
             .to_call_back("2026-11-01T00:00:00Z".parse().expect("ts"))
@@ -411,7 +396,24 @@ mod tests {
             outcomes,
             ["callback", "left_queue", "no_operator", "abandoned_queue"]
         );
-        assert!(!needs_callback("voicemail") && !needs_callback("completed"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_stored_word_outside_the_vocabulary_is_reported_with_its_row() {
+        let d = dir("bad-outcome");
+        let r = Records::open(&d).expect("open");
+        r.insert(&record("+36301234567", "2026-11-02T16:00:00Z", "completed"))
+            .expect("insert");
+        r.conn
+            .execute("UPDATE calls SET outcome = 'caller_hung_up'", [])
+            .expect("edit by hand");
+        let e = r.search(&RecordQuery::default()).expect_err("refused");
+        assert!(
+            e.starts_with("call record 1: outcome: expected an outcome (completed, "),
+            "{e}"
+        );
+        assert!(e.ends_with("found \"caller_hung_up\""), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

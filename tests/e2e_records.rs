@@ -1,14 +1,19 @@
 //! Call records from real calls: one row per call with the caller's normalised number, the
 //! menu path and the right outcome (completed, closed, abandoned in the menu, cancelled),
-//! exported with `ugyelet cdr export` after a graceful stop.
+//! exported with `ugyelet cdr export` after a graceful stop. A caller nobody takes has the
+//! same outcome word in the record, the metric and the log.
 
 mod common;
 
 use common::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::thread;
 use std::time::Duration;
+use ugyelet::sip::auth::Credentials;
+
+const SECOND: Duration = Duration::from_secs(1);
+const ANNA_PASSWORD: &str = "anna-jelszava-7";
 
 /// A copy of the shipped plan where key 3 says goodbye at once (keeps the test short).
 fn short_plan(dir: &Path) -> std::path::PathBuf {
@@ -135,4 +140,87 @@ fn each_outcome_of_real_calls_is_recorded_and_exported() {
         cancelled[1].is_empty(),
         "a cancelled call was never answered"
     );
+}
+
+/// An accounts file with the one on-site operator "anna" (HA1 digests only).
+fn anna_only() -> PathBuf {
+    let c = Credentials::from_password("anna", "ugyelet", ANNA_PASSWORD);
+    let p = scratch_dir("records-operators").join("operators.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "[[operator]]\nname = \"anna\"\nlocation = \"on_site\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n",
+            c.ha1_md5.unwrap_or_default(),
+            c.ha1_sha256.unwrap_or_default()
+        ),
+    )
+    .expect("write operators file");
+    p
+}
+
+/// The daemon with anna's account, quick queue timers, and `extra`.
+fn start_with_anna(extra: &[(&str, String)]) -> Daemon {
+    let ops = anna_only().display().to_string();
+    let mut env: Vec<(&str, &str)> = vec![
+        ("UGYELET_SIP__OPERATORS", ops.as_str()),
+        ("UGYELET_OPERATORS__RING_TIMEOUT_S", "10"),
+        ("UGYELET_OPERATORS__WRAP_UP_S", "1"),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.as_str())));
+    Daemon::start(&env)
+}
+
+/// A caller (sip:36301234567) who goes through the welcome and presses 1 (operator); it
+/// sends silence for three minutes, longer than any test here.
+fn caller_asking_for_an_operator(daemon: &Daemon) -> Baresip {
+    let wav = scratch_dir("records-caller").join("silence.wav");
+    write_wav_8k(&wav, &vec![0i16; RATE * 180]);
+    let caller = Baresip::start(BaresipConfig {
+        source: Some(wav),
+        ..BaresipConfig::default()
+    });
+    caller.dial(&daemon.uri());
+    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    wait_for_prompt(&caller, "main_menu", 0, 0, 30 * SECOND);
+    caller.send_dtmf('1');
+    caller
+}
+
+#[test]
+fn a_caller_nobody_takes_has_one_outcome_word_in_the_record_the_metric_and_the_log() {
+    // anna has an account but no phone: nobody is logged in, the queue gives the call back.
+    let daemon = start_with_anna(&[]);
+    let caller = caller_asking_for_an_operator(&daemon);
+    let before = caller.received_wav().len();
+    wait_for_prompt(&caller, "no_operator", before, 0, 20 * SECOND);
+    // Hung up while the plan offers to take a message: nobody took the call.
+    caller.hangup();
+
+    let rows = cdr_rows_when(&daemon, |rows| rows.len() == 1);
+    let recorded = rows[0][5].clone();
+    let line = daemon
+        .wait_for_line(5 * SECOND, |l| l.contains("call ended"))
+        .expect("the call's end is logged");
+    let logged = log_fields(&line)
+        .get("outcome")
+        .cloned()
+        .unwrap_or_else(|| panic!("no outcome in {line}"));
+    let (_, metrics) = http_get(daemon.admin_port, "/metrics");
+    let counted: Vec<(String, u64)> = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("ugyelet_calls_total{outcome=\""))
+        .filter_map(|l| {
+            let (word, n) = l.split_once("\"} ")?;
+            Some((word.to_owned(), n.trim().parse().ok()?))
+        })
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    eprintln!("record: {recorded}; log: {line}; metric: {counted:?}");
+    assert_eq!(recorded, "no_operator", "{rows:?}");
+    assert_eq!(logged, recorded, "{line}");
+    assert_eq!(counted, [(recorded.clone(), 1)], "{metrics}");
+    // The same word in the list of calls to return.
+    let (_, body) = http_get(daemon.admin_port, "/api/callbacks");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(v["calls"][0]["outcome"], recorded.as_str(), "{body}");
 }

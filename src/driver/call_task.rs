@@ -106,21 +106,29 @@ pub(super) async fn run(
             }
             slot.flush(&mut call);
             if let Some(outcome) = call.outcome() {
-                info!(
-                    outcome = outcome.as_str(),
-                    duration_s = call.age(Instant::now()).as_secs(),
-                    path = %call.path(),
-                    "call ended"
-                );
+                // One outcome, from the call core, for the log line, the metric and the
+                // record alike.
+                let now = Instant::now();
                 if call.is_operator_call() {
+                    info!(
+                        outcome = outcome.as_str(),
+                        duration_s = call.age(now).as_secs(),
+                        "operator feature-code call ended"
+                    );
                     shared.metrics.operator_call_ended(call.media_counts());
                 } else {
+                    info!(
+                        outcome = outcome.as_str(),
+                        duration_s = call.age(now).as_secs(),
+                        path = %call.path(),
+                        "call ended"
+                    );
                     shared.metrics.call_ended(outcome, call.media_counts());
                 }
                 if let Ok(mut live) = shared.calls.lock() {
                     live.remove(&dialog);
                 }
-                if let Some(r) = call.record(Instant::now()) {
+                if let Some(r) = call.record(now) {
                     // The writer only stops after every call task has ended.
                     let _ = records.send(r);
                 }

@@ -1,8 +1,8 @@
 //! The call-record writer: one thread that owns the SQLite connection, so no call ever
 //! waits for the disk. It also applies the retention rules once an hour, and puts every
-//! call that someone should return ([`crate::cdr::needs_callback`]) on the worklist, which
-//! lives in the other database, the store (a durable commit: done here, on this thread,
-//! for the same reason).
+//! call that someone should return ([`crate::outcome::Outcome::needs_callback`]) on the
+//! worklist, which lives in the other database, the store (a durable commit: done here, on
+//! this thread, for the same reason).
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -56,7 +56,7 @@ pub(super) fn spawn(
                         if let Err(e) = records.insert(&r) {
                             tracing::error!("{e}");
                         }
-                        if crate::cdr::needs_callback(&r.outcome)
+                        if r.outcome.needs_callback()
                             && let Err(e) = forms.add_callback_blocking(&r)
                         {
                             tracing::error!("call not put on the worklist: {e}");
