@@ -14,6 +14,11 @@
 //!
 //! Outcomes are one vocabulary ([`Outcome`], `src/outcome.rs`): the records, the metrics,
 //! the logs, the CSV, the API and the console all use its words.
+//!
+//! Forms an operator sends (admin API or console) belong to a call too: the driver ties
+//! each to a call's SIP Call-ID ([`CallTies`], `cdr/ties.rs`) and the record writer adds it
+//! to that call's record, whether the record is still to be written or already stored
+//! ([`Records::add_form`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,12 +28,14 @@ use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 mod query;
+mod ties;
 
 use crate::outcome::{CALLBACK_OUTCOMES, Outcome};
 pub use query::{
     CONTACTS_LISTED, Contact, Contacts, DEFAULT_LIMIT, MAX_LIMIT, RecordQuery, RecordRow,
     ServiceLevel,
 };
+pub use ties::{CallTies, LATE_FORM_WINDOW, TiedCall};
 
 /// One call, as the town hall wants to see it afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +57,8 @@ pub struct CallRecord {
     pub operator: Option<String>,
     /// How the call ended.
     pub outcome: Outcome,
-    /// Forms sent during the call.
+    /// Forms sent during the call: by the dial plan, and by the operator (admin API or
+    /// console) while on the call or within [`LATE_FORM_WINDOW`] after it.
     pub forms: Vec<String>,
 }
 
@@ -117,6 +125,19 @@ impl Records {
             )
             .map(|_| ())
             .map_err(|e| format!("storing a call record: {e}"))
+    }
+
+    /// Adds `form` to the stored record of the call with SIP Call-ID `call_id` (the newest
+    /// such row). `Ok(false)`: no record of that call yet (it is still going on).
+    pub fn add_form(&self, call_id: &str, form: &str) -> Result<bool, String> {
+        self.conn
+            .execute(
+                "UPDATE calls SET forms = CASE WHEN forms = '' THEN ?2 ELSE forms || ' ' || ?2 END
+                 WHERE id = (SELECT max(id) FROM calls WHERE call_id = ?1)",
+                params![call_id, form],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| format!("adding a form to a call record: {e}"))
     }
 
     /// Calls since `since` that someone should return ([`Outcome::needs_callback`]),
@@ -395,6 +416,51 @@ mod tests {
         assert_eq!(
             outcomes,
             ["callback", "left_queue", "no_operator", "abandoned_queue"]
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_form_added_after_the_call_ended_is_listed_in_its_stored_record() {
+        let d = dir("late-form");
+        let r = Records::open(&d).expect("open");
+        let mut call = record("+36301234567", "2026-11-02T16:00:00Z", "operator");
+        call.call_id = "abc@pbx".into();
+        call.forms = vec!["tajekoztato".into()];
+        r.insert(&call).expect("insert");
+        let other = record("+3623444555", "2026-11-02T16:01:00Z", "completed");
+        r.insert(&other).expect("insert");
+
+        assert_eq!(r.add_form("abc@pbx", "lakcim"), Ok(true));
+        assert_eq!(r.add_form("abc@pbx", "cikk:ebresztes"), Ok(true));
+        assert_eq!(
+            r.add_form("still-going@pbx", "lakcim"),
+            Ok(false),
+            "no record yet"
+        );
+        let rows = r.search(&RecordQuery::default()).expect("search");
+        let forms = |call_id: &str| {
+            rows.iter()
+                .find(|row| row.record.call_id == call_id)
+                .map(|row| row.record.forms.clone())
+                .expect("row")
+        };
+        assert_eq!(
+            forms("abc@pbx"),
+            ["tajekoztato", "lakcim", "cikk:ebresztes"]
+        );
+        assert!(forms(&other.call_id).is_empty(), "other calls untouched");
+        let mut csv = Vec::new();
+        r.export_csv(
+            "2026-11-01T00:00:00Z".parse().expect("ts"),
+            "2026-12-01T00:00:00Z".parse().expect("ts"),
+            &mut csv,
+        )
+        .expect("export");
+        let text = String::from_utf8(csv).expect("utf-8");
+        assert!(
+            text.contains(",tajekoztato lakcim cikk:ebresztes,abc@pbx\n"),
+            "{text}"
         );
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -40,7 +40,7 @@ pub(super) async fn run(
     mut inputs: mpsc::UnboundedReceiver<ToCall>,
     to_sip: mpsc::UnboundedSender<ToSip>,
     shared: std::sync::Arc<super::live::Shared>,
-    records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
+    records: std::sync::mpsc::Sender<super::records::ToRecords>,
 ) {
     let span = info_span!("call", id = setup.dialog);
     async move {
@@ -78,6 +78,7 @@ pub(super) async fn run(
                     negotiated,
                 })) => {
                     info!(operator = %operator, "operator answered: bridged");
+                    shared.tie_bridged(dialog, &operator);
                     shared.media_rx.add_operator(&rx, op);
                     call.handle_input(
                         now,
@@ -130,8 +131,10 @@ pub(super) async fn run(
                 }
                 if let Some(r) = call.record(now) {
                     // The writer only stops after every call task has ended.
-                    let _ = records.send(r);
+                    let _ = records.send(super::records::ToRecords::Call(r));
                 }
+                // Forms the operator sends in wrap-up still go into this record.
+                shared.tie_ended(dialog, now);
                 shared
                     .metrics
                     .calls_active

@@ -150,6 +150,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         accounts: std::sync::RwLock::new(Arc::new(
             crate::operators::Operators::load(&cfg.sip.operators).unwrap_or_default(),
         )),
+        ties: std::sync::Mutex::new(crate::cdr::CallTies::new()),
+        records: std::sync::Mutex::new(None),
     });
 
     let listen = cfg.sip.listen;
@@ -204,6 +206,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let (records_tx, records_thread) =
         records::spawn(&cfg, Arc::clone(&shared.forms)).map_err(StartError::Records)?;
+    if let Ok(mut g) = shared.records.lock() {
+        *g = Some(records_tx.clone());
+    }
     let board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
     let outlets = Outlets {
         to_sip: to_sip.clone(),
@@ -254,9 +259,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         leg_ports: HashMap::new(),
         answered: Vec::new(),
     };
+    let stopping = Arc::clone(&shared);
     drop(shared);
     task.run(from_others, shutdown).await;
-    // Every call task has ended (or been hung up): let the record writer finish.
+    // Every call task has ended (or been hung up): let the record writer finish. Forms
+    // sent from now on still go out, but no longer reach a record.
+    if let Ok(mut g) = stopping.records.lock() {
+        g.take();
+    }
+    drop(stopping);
     if records_thread.join().is_err() {
         error!("the call-record writer panicked");
     }
