@@ -44,7 +44,7 @@
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
-//! layer: phone pii clock rng suggest
+//! layer: phone pii clock rng suggest outcome
 //! ```
 //!
 //! `sip` knows nothing of dial plans, `dialplan` nothing of SIP or RTP; `call` translates
@@ -91,6 +91,7 @@ pub mod media;
 pub mod metrics;
 pub mod notify;
 pub mod operators;
+pub mod outcome;
 pub mod phone;
 pub mod pii;
 pub mod registrar;

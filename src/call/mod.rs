@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use crate::dialplan::interp::{Action, ActionResult, Interp, PlayItem};
 use crate::media::bridge::{Bridge, Relayed, Side};
 use crate::media::player::{FrameCodec, Player, PlayerEvent};
+use crate::outcome::{Outcome, PLAN_OUTCOMES};
 use crate::rtp::dtmf::goertzel::Goertzel;
 use crate::rtp::dtmf::rfc4733::Rfc4733Receiver;
 use crate::rtp::g711;
@@ -149,7 +150,7 @@ pub struct Call {
     forms_sent: Vec<String>,
     last_media: Instant,
     answered_at: Option<Instant>,
-    outcome: Option<Outcome>,
+    ending: Option<Ending>,
     started: Instant,
     media: Media,
     /// How long the caller waited for an operator, once the wait ended.
@@ -194,7 +195,7 @@ impl Call {
             forms_sent: Vec::new(),
             last_media: now,
             answered_at: None,
-            outcome: None,
+            ending: None,
             started: now,
             media: Media::Menu,
             queue_wait: None,
@@ -225,47 +226,23 @@ impl Call {
         self.negotiated.codec
     }
 
-    /// The call record, once the call has ended (`now` is its end).
     /// Whether this is an operator's feature-code call rather than a resident's.
     pub fn is_operator_call(&self) -> bool {
         self.setup.operator_call
     }
 
+    /// The call record, once the call has ended (`now` is its end); none for an
+    /// operator's feature-code call. Its outcome is [`Call::outcome`].
     pub fn record(&self, now: Instant) -> Option<crate::cdr::CallRecord> {
         if self.setup.operator_call {
             return None;
         }
-        let outcome = self.outcome?;
+        let outcome = self.outcome()?;
         let at = |i: Instant| {
             jiff::SignedDuration::try_from(i.saturating_duration_since(self.started))
                 .ok()
                 .and_then(|d| self.setup.start_ts.checked_add(d).ok())
                 .unwrap_or(self.setup.start_ts)
-        };
-        let closed = self.interp.saw_closed();
-        let queued = matches!(self.media, Media::Queued { .. });
-        // The plan may name what the call came to (`set` a variable `outcome`), e.g.
-        // "callback" when the caller asked to be called back.
-        let planned = self
-            .interp
-            .var("outcome")
-            .and_then(|v| PLAN_OUTCOMES.iter().find(|o| **o == v).copied());
-        let outcome = match outcome {
-            Outcome::Cancelled => "cancelled",
-            Outcome::Operator => "operator",
-            _ if self.left_message => "voicemail",
-            Outcome::Completed | Outcome::CallerHungUp if planned.is_some() => {
-                planned.unwrap_or("completed")
-            }
-            Outcome::CallerHungUp if queued => "abandoned_queue",
-            Outcome::Completed | Outcome::CallerHungUp if self.queue_gave_up => "no_operator",
-            Outcome::Completed | Outcome::CallerHungUp if self.left_queue => "left_queue",
-            Outcome::Completed | Outcome::CallerHungUp if closed => "closed",
-            Outcome::Completed => "completed",
-            Outcome::CallerHungUp => "abandoned_menu",
-            Outcome::NoMedia => "no_media",
-            Outcome::MaxDuration => "max_duration",
-            Outcome::Failed => "failed",
         };
         Some(crate::cdr::CallRecord {
             call_id: self.setup.sip_call_id.clone(),
@@ -288,7 +265,7 @@ impl Call {
                 })
                 .map(|d| d.as_secs()),
             operator: self.operator.clone(),
-            outcome: outcome.to_owned(),
+            outcome,
             forms: self.forms_sent.clone(),
         })
     }
@@ -311,9 +288,32 @@ impl Call {
         }
     }
 
-    /// How the call ended, once it has.
+    /// How the call ended on the wire, once it has.
+    pub fn ending(&self) -> Option<Ending> {
+        self.ending
+    }
+
+    /// What the call came to, once it has ended: the word its record, the call metrics
+    /// and the log line all use (also for operators' feature-code calls, which have no
+    /// record).
     pub fn outcome(&self) -> Option<Outcome> {
-        self.outcome
+        let ending = self.ending?;
+        // The plan may name what the call came to (`set` a variable `outcome`), e.g.
+        // "callback" when the caller asked to be called back.
+        let planned = self
+            .interp
+            .var("outcome")
+            .and_then(|v| Outcome::parse(v).ok())
+            .filter(|o| PLAN_OUTCOMES.contains(o));
+        let facts = Facts {
+            planned,
+            left_message: self.left_message,
+            queued: matches!(self.media, Media::Queued { .. }),
+            queue_gave_up: self.queue_gave_up,
+            left_queue: self.left_queue,
+            closed: self.interp.saw_closed(),
+        };
+        Some(outcome_of(ending, &facts))
     }
 
     /// Time since the INVITE.
@@ -334,18 +334,18 @@ impl Call {
                 }
             }
             CallInput::Ended(reason) => {
-                let outcome = match (reason, self.state) {
+                let ending = match (reason, self.state) {
                     (EndReason::Cancelled, _) | (EndReason::PeerBye, State::Ringing) => {
-                        Outcome::Cancelled
+                        Ending::Cancelled
                     }
-                    (EndReason::PeerBye, _) => Outcome::CallerHungUp,
-                    (EndReason::AckTimeout | EndReason::Failed, _) => Outcome::Failed,
+                    (EndReason::PeerBye, _) => Ending::CallerHungUp,
+                    (EndReason::AckTimeout | EndReason::Failed, _) => Ending::Failed,
                 };
-                let outcome = match (outcome, &self.media) {
-                    (Outcome::CallerHungUp, Media::Bridged { .. }) => Outcome::Operator,
+                let ending = match (ending, &self.media) {
+                    (Ending::CallerHungUp, Media::Bridged { .. }) => Ending::Operator,
                     (o, _) => o,
                 };
-                self.end(outcome, false);
+                self.end(ending, false);
             }
             CallInput::Queue(news) => self.queue_news(now, news),
         }
@@ -448,7 +448,7 @@ impl Call {
                 });
             }
             (QueueNews::OperatorHungUp, Media::Bridged { .. }) => {
-                self.end(Outcome::Operator, true);
+                self.end(Ending::Operator, true);
             }
             (QueueNews::OperatorMedia(neg), Media::Bridged { bridge, .. }) => {
                 bridge.renegotiated(Side::Operator, neg);
@@ -516,13 +516,13 @@ impl Call {
             _ => return,
         }
         if now >= self.started + self.setup.max_duration {
-            self.end(Outcome::MaxDuration, true);
+            self.end(Ending::MaxDuration, true);
             return;
         }
         if let Some(limit) = self.setup.inactivity
             && now >= self.last_media + limit
         {
-            self.end(Outcome::NoMedia, true);
+            self.end(Ending::NoMedia, true);
             return;
         }
         if self.recording.as_ref().is_some_and(|r| now >= r.deadline()) {
@@ -581,7 +581,7 @@ impl Call {
         !self.commands.is_empty()
             || !self.events.is_empty()
             || !self.requests.is_empty()
-            || self.outcome.is_some()
+            || self.ending.is_some()
     }
 
     /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
@@ -662,7 +662,7 @@ impl Call {
 
     /// Ends the call from our side (shutdown, operator action).
     pub fn hang_up(&mut self) {
-        self.end(Outcome::Completed, true);
+        self.end(Ending::Completed, true);
     }
 
     fn answer(&mut self, now: Instant) {
@@ -749,7 +749,7 @@ impl Call {
                     self.check_player(now);
                 }
                 Action::StopPlayback => self.player.stop(),
-                Action::Hangup => self.end(Outcome::Completed, true),
+                Action::Hangup => self.end(Ending::Completed, true),
                 Action::LeaveQueue => {
                     if let Media::Queued { since } = self.media {
                         self.queue_wait = Some(now.saturating_duration_since(since));
@@ -905,14 +905,14 @@ impl Call {
         }
     }
 
-    fn end(&mut self, outcome: Outcome, send_hangup: bool) {
+    fn end(&mut self, ending: Ending, send_hangup: bool) {
         if self.state == State::Ended {
             return;
         }
         // A caller who hangs up while speaking has left a message all the same.
         self.finish_recording();
         self.state = State::Ended;
-        self.outcome = Some(outcome);
+        self.ending = Some(ending);
         // Frames already produced still go out: the last one may hold the end of "goodbye".
         self.player.stop();
         if send_hangup {
@@ -1580,7 +1580,7 @@ type = "hangup"
             CallInput::Ended(EndReason::PeerBye),
         );
         c.handle_action_result(t0 + Duration::from_millis(800), ActionResult::Done);
-        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
+        assert_eq!(c.ending(), Some(Ending::CallerHungUp));
         assert_eq!(c.path(), "send");
     }
 
@@ -1682,7 +1682,7 @@ type = "hangup"
         c.handle_input(now, CallInput::Ended(EndReason::PeerBye));
         let req = c.poll_request().expect("a hang-up keeps the message");
         assert_eq!(req.audio.len(), 25 * 160);
-        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
+        assert_eq!(c.ending(), Some(Ending::CallerHungUp));
     }
 
     #[test]

@@ -9,8 +9,9 @@ use crate::acd::AgentOp;
 use crate::dialplan::calendar::ManualOverride;
 use sha2::{Digest, Sha256};
 
+use crate::cdr::TiedCall;
 use crate::http::daemon::{
-    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall,
+    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, FormFor, LiveCall,
     PromptInfo, Queued, Refused, ReloadStatus, Serving, SessionRecord,
 };
 use crate::notify::outbox::State;
@@ -69,14 +70,6 @@ impl Daemon for Shared {
             .collect()
     }
 
-    fn call(&self, id: u64) -> Option<LiveCall> {
-        self.calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
-            .cloned()
-    }
-
     fn operators(&self) -> serde_json::Value {
         self.operators
             .lock()
@@ -121,18 +114,39 @@ impl Daemon for Shared {
         body
     }
 
+    fn form_call(&self, of: &FormFor) -> Option<TiedCall> {
+        let ties = self
+            .ties
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match of {
+            FormFor::Call(id) => ties.call(*id, now),
+            FormFor::Operator(name) => ties.operators_call(name, now),
+        }
+    }
+
     async fn send_form(
         &self,
         key: String,
         form: &str,
         channel: Channel,
         to: &str,
+        call: Option<TiedCall>,
     ) -> Result<Queued, Refused> {
         match self.forms.send_form(key, form, channel, to).await {
-            Ok(e) => Ok(Queued {
-                id: e.id,
-                created: e.created,
-            }),
+            Ok(e) => {
+                // A repeated key is the same message: its call lists it already.
+                if e.created
+                    && let Some(call) = call
+                {
+                    self.record_form(call.sip_call_id, form.to_owned());
+                }
+                Ok(Queued {
+                    id: e.id,
+                    created: e.created,
+                })
+            }
             Err(e) => Err(Refused {
                 status: e.status(),
                 message: e.to_string(),

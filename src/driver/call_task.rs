@@ -40,7 +40,7 @@ pub(super) async fn run(
     mut inputs: mpsc::UnboundedReceiver<ToCall>,
     to_sip: mpsc::UnboundedSender<ToSip>,
     shared: std::sync::Arc<super::live::Shared>,
-    records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
+    records: std::sync::mpsc::Sender<super::records::ToRecords>,
 ) {
     let span = info_span!("call", id = setup.dialog);
     async move {
@@ -78,6 +78,7 @@ pub(super) async fn run(
                     negotiated,
                 })) => {
                     info!(operator = %operator, "operator answered: bridged");
+                    shared.tie_bridged(dialog, &operator);
                     shared.media_rx.add_operator(&rx, op);
                     call.handle_input(
                         now,
@@ -106,24 +107,34 @@ pub(super) async fn run(
             }
             slot.flush(&mut call);
             if let Some(outcome) = call.outcome() {
-                info!(
-                    outcome = outcome.as_str(),
-                    duration_s = call.age(Instant::now()).as_secs(),
-                    path = %call.path(),
-                    "call ended"
-                );
+                // One outcome, from the call core, for the log line, the metric and the
+                // record alike.
+                let now = Instant::now();
                 if call.is_operator_call() {
+                    info!(
+                        outcome = outcome.as_str(),
+                        duration_s = call.age(now).as_secs(),
+                        "operator feature-code call ended"
+                    );
                     shared.metrics.operator_call_ended(call.media_counts());
                 } else {
+                    info!(
+                        outcome = outcome.as_str(),
+                        duration_s = call.age(now).as_secs(),
+                        path = %call.path(),
+                        "call ended"
+                    );
                     shared.metrics.call_ended(outcome, call.media_counts());
                 }
                 if let Ok(mut live) = shared.calls.lock() {
                     live.remove(&dialog);
                 }
-                if let Some(r) = call.record(Instant::now()) {
+                if let Some(r) = call.record(now) {
                     // The writer only stops after every call task has ended.
-                    let _ = records.send(r);
+                    let _ = records.send(super::records::ToRecords::Call(r));
                 }
+                // Forms the operator sends in wrap-up still go into this record.
+                shared.tie_ended(dialog, now);
                 shared
                     .metrics
                     .calls_active

@@ -152,6 +152,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         accounts: std::sync::RwLock::new(Arc::new(
             crate::operators::Operators::load(&cfg.sip.operators).unwrap_or_default(),
         )),
+        ties: std::sync::Mutex::new(crate::cdr::CallTies::new()),
+        records: std::sync::Mutex::new(None),
     });
 
     let listen = cfg.sip.listen;
@@ -206,6 +208,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let (records_tx, records_thread) =
         records::spawn(&cfg, Arc::clone(&shared.forms)).map_err(StartError::Records)?;
+    if let Ok(mut g) = shared.records.lock() {
+        *g = Some(records_tx.clone());
+    }
     let mut board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
     {
         let forms = Arc::clone(&shared.forms);
@@ -269,9 +274,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         trunk: trunk::TrunkLink::new(&cfg.trunk, Instant::now(), rand::random()),
         bindings,
     };
+    let stopping = Arc::clone(&shared);
     drop(shared);
     task.run(from_others, shutdown).await;
-    // Every call task has ended (or been hung up): let the record writer finish.
+    // Every call task has ended (or been hung up): let the record writer finish. Forms
+    // sent from now on still go out, but no longer reach a record.
+    if let Ok(mut g) = stopping.records.lock() {
+        g.take();
+    }
+    drop(stopping);
     if records_thread.join().is_err() {
         error!("the call-record writer panicked");
     }

@@ -34,7 +34,6 @@ use super::messages::{ToCall, ToSip};
 use super::{call_task, notify, rtp_ports::RtpPorts};
 use crate::admission::{self, Admission};
 use crate::call::{CallCommand, CallInput, CallSetup};
-use crate::cdr::CallRecord;
 use crate::dialplan::interp::CallEnv;
 use crate::phone;
 use crate::pii::Pii;
@@ -48,7 +47,7 @@ use crate::switchboard::{Action, Caller, Ring, Switchboard};
 /// Where call tasks send what they produce: SIP commands, and their record when they end.
 pub(super) struct Outlets {
     pub to_sip: mpsc::UnboundedSender<ToSip>,
-    pub records: std::sync::mpsc::Sender<CallRecord>,
+    pub records: std::sync::mpsc::Sender<super::records::ToRecords>,
 }
 
 /// The SIP task's state.
@@ -451,10 +450,10 @@ impl SipTask {
                         .unwrap_or_else(|| setup.caller.clone()),
                     started: setup.start_ts.to_string(),
                     plan_version: served.version,
-                    sip_call_id: setup.sip_call_id.clone(),
                 },
             );
         }
+        ctx.tie_started(dialog, &setup.sip_call_id);
         tokio::spawn(call_task::run(
             now,
             setup,

@@ -7,7 +7,7 @@
 //! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
 //! | GET    | `/api/calls`    | calls in progress: id, caller, start, plan version       |
-//! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…}` once the message is durably queued; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
+//! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…,"created":…,"call":…}` once the message is durably queued, and the call's record lists the form; the call may be in progress or have ended in the last 15 minutes; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
 //! | GET    | `/api/messages` | voice messages and callback requests not yet done (`?all=1`: every one): caller, time, menu path, length, WAV file, the office email's state |
 //! | POST   | `/api/messages/{id}/done` | mark one handled: 200, 404 unknown, 409 already done |
 //! | GET    | `/api/outbox`   | messages (`?state=queued\|sending\|sent\|delivered\|failed`, `&limit=100`), newest last, with recipients and last errors |
@@ -36,7 +36,7 @@ use serde_json::{Value, json};
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::{ManualMode, ManualOverride, manual, tz};
 use daemon::AgentOpError;
-pub use daemon::Daemon;
+pub use daemon::{Daemon, FormFor};
 
 /// Serves the admin API on `listener` until the task is dropped.
 pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>) {
@@ -344,11 +344,17 @@ async fn send_form<D: Daemon>(
     if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let call = id.parse::<u64>().ok().and_then(|id| shared.call(id));
+    let call = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| shared.form_call(&FormFor::Call(id)));
     let Some(call) = call else {
         return error(
             StatusCode::NOT_FOUND,
-            format!("no call {id} in progress (GET /api/calls lists them)"),
+            format!(
+                "no call {id} in progress or ended in the last {} minutes (GET /api/calls lists the calls in progress)",
+                crate::cdr::LATE_FORM_WINDOW.as_secs() / 60
+            ),
         );
     };
     let Json(req) = match body {
@@ -374,12 +380,21 @@ async fn send_form<D: Daemon>(
         channel.as_str(),
         &crate::phone::normalize(&to).unwrap_or(to.clone()),
     ]);
-    match shared.send_form(key, &req.form, channel, &to).await {
+    match shared
+        .send_form(key, &req.form, channel, &to, Some(call.clone()))
+        .await
+    {
         Ok(e) => {
-            tracing::info!(call = call.id, id = e.id, "operator sent a form");
+            tracing::info!(
+                call = call.id,
+                call_ended = call.ended,
+                id = e.id,
+                created = e.created,
+                "operator sent a form"
+            );
             (
                 StatusCode::ACCEPTED,
-                Json(json!({"id": e.id, "created": e.created})),
+                Json(json!({"id": e.id, "created": e.created, "call": call.id})),
             )
                 .into_response()
         }

@@ -14,6 +14,7 @@ use crate::dialplan::{
     Address, CallerMatch, Channel, Choice, Collect, DigitCheck, FormRef, Item, Menu, NodeId,
     NodeKind,
 };
+use crate::outcome::PLAN_OUTCOMES;
 use crate::{media::say, phone};
 
 /// A node's `type` as written, once it names a type the daemon has. It owns the list of
@@ -475,6 +476,9 @@ impl Validator<'_> {
             Some(m) => {
                 for (k, val) in m.get_ref() {
                     let key = self.var_name(k);
+                    if key == "outcome" {
+                        self.plan_outcome(val);
+                    }
                     vars.push((key, val.get_ref().clone()));
                 }
             }
@@ -482,6 +486,23 @@ impl Validator<'_> {
         }
         let next = self.required_ref(at, &n.next, "next");
         Some(NodeKind::Set { vars, next: next? })
+    }
+
+    /// The variable `outcome` names what the call came to in its record, metrics and logs:
+    /// only the outcomes a plan may name are allowed, so a typo cannot silently record
+    /// something else.
+    fn plan_outcome(&mut self, v: &Spanned<String>) {
+        let words: Vec<&str> = PLAN_OUTCOMES.iter().map(|o| o.as_str()).collect();
+        if !words.contains(&v.get_ref().as_str()) {
+            self.error(
+                v.span(),
+                format!(
+                    "unknown outcome \"{}\" for the call record (a plan may name: {})",
+                    v.get_ref(),
+                    suggest(v.get_ref(), &words)
+                ),
+            );
+        }
     }
 
     fn goto(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
