@@ -209,6 +209,10 @@ impl Daemon {
                 "UGYELET_NOTIFY__PUBLIC_BASE_URL",
                 format!("http://127.0.0.1:{public_port}"),
             )
+            // The daemon finds the system's CA certificates by itself, as under systemd;
+            // a developer's shell may point these elsewhere. A test sets them in `env`.
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("SSL_CERT_DIR")
             .stdin(Stdio::null())
             .stdout(stdout)
             .stderr(stderr);
@@ -383,6 +387,9 @@ pub struct BaresipConfig {
     /// Register with the daemon at this `host:port` with this password (an operator's
     /// softphone), instead of a caller's account that never registers.
     pub register: Option<(String, String)>,
+    /// A whole `accounts` line (e.g. one the README gives), used as it is instead of the
+    /// one made from `user`, `codecs`, `register` and the answer mode.
+    pub account: Option<String>,
 }
 
 impl Default for BaresipConfig {
@@ -394,6 +401,7 @@ impl Default for BaresipConfig {
             source: None,
             codecs: "PCMA,PCMU".to_string(),
             register: None,
+            account: None,
         }
     }
 }
@@ -485,12 +493,13 @@ impl Baresip {
         } else {
             ""
         };
-        let account = match &cfg.register {
-            None => format!(
+        let account = match (&cfg.account, &cfg.register) {
+            (Some(line), _) => format!("{line}\n"),
+            (None, None) => format!(
                 "<sip:{}@127.0.0.1>;regint=0{answermode};audio_codecs={}\n",
                 cfg.user, cfg.codecs
             ),
-            Some((registrar, password)) => format!(
+            (None, Some((registrar, password))) => format!(
                 "<sip:{}@{registrar}>;auth_pass={password};regint=600{answermode};audio_codecs={}\n",
                 cfg.user, cfg.codecs
             ),
@@ -1583,7 +1592,7 @@ pub fn http_request(
 // ---------------------------------------------------------------------------------------
 
 /// A Python that has aiosmtpd: Debian's first (pyenv shims may shadow it on PATH).
-fn python_with_aiosmtpd() -> &'static str {
+pub fn python_with_aiosmtpd() -> &'static str {
     for p in ["/usr/bin/python3", "python3"] {
         let ok = Command::new(p)
             .args(["-c", "import aiosmtpd"])
@@ -1607,6 +1616,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// With `tls_args` for aiosmtpd: `--tlscert C --tlskey K` (STARTTLS required) or
+    /// `--smtpscert C --smtpskey K` (implicit TLS).
+    pub fn start_with(tls_args: &[&std::ffi::OsStr]) -> SmtpSink {
         let dir = scratch_dir("smtp");
         let port = free_ports(1);
         let child = Command::new(python_with_aiosmtpd())
@@ -1615,6 +1630,7 @@ impl SmtpSink {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support"),
             )
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(tls_args)
             .args(["-c", "smtp_sink.Saver"])
             .arg(&dir)
             .stdout(Stdio::null())
