@@ -158,8 +158,8 @@ fn the_readme_operator_account_registers_with_the_passwd_account_and_answers_a_c
     assert_eq!(args[..2], ["passwd", "anna"], "{args:?}");
     assert_eq!(param(&operator_line, "auth_user"), "anna");
 
-    // `ugyelet passwd` as the README gives it, typing the password of the account line,
-    // into a copy of the shipped operators file.
+    // The daemon runs, with the shipped operators file (no accounts) and the shipped
+    // file-watch interval, as when an administrator follows the README.
     let dir = scratch_dir("readme-operator");
     let ops = dir.join("operators.toml");
     fs::copy(
@@ -167,27 +167,46 @@ fn the_readme_operator_account_registers_with_the_passwd_account_and_answers_a_c
         &ops,
     )
     .expect("copy operators.toml");
-    let out = Command::new(env!("CARGO_BIN_EXE_ugyelet"))
-        .args(&args)
-        .arg("--file")
-        .arg(&ops)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("UGYELET_PASSWORD", &password)
-        .output()
-        .expect("run ugyelet passwd");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-
-    let file = ops.display().to_string();
-    let daemon = Daemon::start(&[("UGYELET_SIP__OPERATORS", file.as_str())]);
     let (anna_wav, anna_speech) = speech_file(
         &dir,
         "anna.wav",
         "Jó napot kívánok, Kovács Anna vagyok, miben segíthetek?",
     );
+    let file = ops.display().to_string();
+    let daemon = Daemon::start(&[
+        ("UGYELET_SIP__OPERATORS", file.as_str()),
+        ("UGYELET_DIALPLAN__WATCH_INTERVAL_MS", "2000"),
+    ]);
+    // `ugyelet passwd` as the README gives it, typing the password of the account line,
+    // with the daemon's configuration. It has the daemon read the account at once: a
+    // phone that registered before the daemon noticed the file would fail its digest
+    // and get the account throttled.
+    let out = Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+        .args(&args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("UGYELET_PASSWORD", &password)
+        .env("UGYELET_SIP__OPERATORS", &ops)
+        .env(
+            "UGYELET_ADMIN__LISTEN",
+            format!("127.0.0.1:{}", daemon.admin_port),
+        )
+        .output()
+        .expect("run ugyelet passwd");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!(
+            "the daemon answering on 127.0.0.1:{} reloaded it: anna's phone can register now",
+            daemon.admin_port
+        )),
+        "{stdout}"
+    );
+
+    // The phone, started right away.
     let anna = Baresip::start(BaresipConfig {
         account: Some(on_port(&operator_line, daemon.sip_port)),
         source: Some(anna_wav),
