@@ -101,8 +101,20 @@ ns_pid=
 unshare_pid=
 cg="$cg2/ugyelet-systemd-test.$$"
 teardown() {
-    # Killing the namespace's PID 1 ends every process in it; the mounts go with it.
-    [ -n "$ns_pid" ] && kill -KILL "$ns_pid" 2>/dev/null || true
+    # Killing the namespace's PID 1 ends every process in it; the mounts go with it. The
+    # peers this script started in the test system's network with this machine's files
+    # (SIPp, the gateway and mail servers) are not in its PID namespace: they go by
+    # their network namespace.
+    if [ -n "$ns_pid" ]; then
+        local netns p
+        netns=$(readlink "/proc/$ns_pid/ns/net" 2>/dev/null || true)
+        kill -KILL "$ns_pid" 2>/dev/null || true
+        if [ -n "$netns" ]; then
+            for p in /proc/[0-9]*; do
+                [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$netns" ] && kill -KILL "${p#/proc/}" 2>/dev/null
+            done
+        fi
+    fi
     [ -n "$unshare_pid" ] && wait "$unshare_pid" 2>/dev/null || true
     ns_pid=
     unshare_pid=
@@ -211,6 +223,7 @@ done
 [ -n "$ns_pid" ] && in_ns systemctl is-active basic.target >/dev/null 2>&1 ||
     fail "systemd did not reach basic.target: $(cat "$work/boot.log")"
 say "systemd $(in_ns systemctl --version | head -n 1 | cut -d' ' -f2) is PID 1 of the test system"
+test_netns=$(readlink "/proc/$ns_pid/ns/net")
 bnd=$(sed -n 's/^CapBnd:[[:space:]]*//p' "/proc/$ns_pid/status")
 # Bit 16 is CAP_SYS_MODULE.
 [ $((0x$bnd >> 16 & 1)) -eq 0 ] || fail "PID 1 may still load kernel modules (CapBnd $bnd)"
@@ -330,11 +343,13 @@ in_ns cat /etc/ssl/certs/ca-certificates.crt | grep -qF "$(sed -n 2p "$pki/ca.cr
 # An HTTPS SMS gateway (Python's http.server in TLS) and an SMTPS server (aiosmtpd,
 # implicit TLS on 465), in the test system's network.
 : >"$work/gateway.jsonl"
-net_ns "$py" tests/support/https_gateway.py 127.0.0.1 8443 "$pki/server.crt" "$pki/server.key" \
-    "$work/gateway.jsonl" >"$work/gateway.out" 2>&1 &
+# nsenter itself (not the net_ns function, whose subshell would be what $! names) becomes
+# each server, so `kill` below reaches it; teardown catches any left behind.
+nsenter -t "$ns_pid" -n "$py" tests/support/https_gateway.py 127.0.0.1 8443 \
+    "$pki/server.crt" "$pki/server.key" "$work/gateway.jsonl" >"$work/gateway.out" 2>&1 &
 gateway=$!
 mkdir -p "$work/mail"
-net_ns env PYTHONPATH=tests/support "$py" -m aiosmtpd -n -l 127.0.0.1:465 \
+PYTHONPATH=tests/support nsenter -t "$ns_pid" -n "$py" -m aiosmtpd -n -l 127.0.0.1:465 \
     --smtpscert "$pki/server.crt" --smtpskey "$pki/server.key" -c smtp_sink.Saver "$work/mail" \
     >"$work/smtp.out" 2>&1 &
 smtp=$!
@@ -402,9 +417,13 @@ say "purge: state removed"
 # ---------------------------------------------------------------- this machine
 teardown
 [ ! -e "$cg" ] || fail "the run's cgroup $cg is still there"
+for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/ns/net" 2>/dev/null)" = "$test_netns" ] &&
+        fail "a process of the run outlived it: $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+done
 host_state >"$work/host-after.txt"
 diff -u "$work/host-before.txt" "$work/host-after.txt" >"$work/host.diff" ||
     fail "the run changed this machine:
 $(cat "$work/host.diff")"
-say "this machine: kernel settings, binfmt_misc, /dev, cgroups and modules as before"
+say "this machine: kernel settings, binfmt_misc, /dev, cgroups and modules as before, no process left"
 say "ok"

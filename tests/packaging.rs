@@ -76,7 +76,7 @@ fn the_package_runs_under_a_real_systemd_and_leaves_this_machine_as_it_was() {
         "installed and started by dpkg: active (READY=1)",
         "the office's CA: added with update-ca-certificates",
         "stop: drained and exited 0",
-        "this machine: kernel settings, binfmt_misc, /dev, cgroups and modules as before",
+        "this machine: kernel settings, binfmt_misc, /dev, cgroups and modules as before, no process left",
     ] {
         assert!(out.contains(step), "no {step:?} in:\n{out}");
     }
