@@ -544,7 +544,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
+pub(super) fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
     let s = &cfg.sms;
     let hook = |provider: &str| {
         cfg.hook_secret
@@ -631,7 +631,7 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         }
         // Checked here so a bad setting stops the start; the worker builds its own sender
         // on its own runtime, where the pooled connections live.
-        Some(c) => drop(EmailSender::new(c).map_err(|e| format!("notify.smtp: {e}"))?),
+        Some(c) => EmailSender::check(c).map_err(|e| format!("notify.smtp: {e}"))?,
     }
     let knowledge = LiveKnowledge::default();
     let forms = Arc::new(Forms {

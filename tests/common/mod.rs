@@ -189,6 +189,10 @@ fn spawn_daemon(
     };
     cmd.arg("run")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // The daemon finds the system's CA certificates by itself, as under systemd;
+        // a developer's shell may point these elsewhere. A test sets them in `env`.
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr);
@@ -438,6 +442,9 @@ pub struct BaresipConfig {
     /// Write every SIP message sent and received to the log (`baresip -s`), for tests
     /// that check headers; [`Baresip::log`] reads it.
     pub sip_trace: bool,
+    /// A whole `accounts` line (e.g. one the README gives), used as it is instead of the
+    /// one made from `user`, `codecs`, `register` and the answer mode.
+    pub account: Option<String>,
 }
 
 impl Default for BaresipConfig {
@@ -450,6 +457,7 @@ impl Default for BaresipConfig {
             codecs: "PCMA,PCMU".to_string(),
             register: None,
             sip_trace: false,
+            account: None,
         }
     }
 }
@@ -541,12 +549,13 @@ impl Baresip {
         } else {
             ""
         };
-        let account = match &cfg.register {
-            None => format!(
+        let account = match (&cfg.account, &cfg.register) {
+            (Some(line), _) => format!("{line}\n"),
+            (None, None) => format!(
                 "<sip:{}@127.0.0.1>;regint=0{answermode};audio_codecs={}\n",
                 cfg.user, cfg.codecs
             ),
-            Some((registrar, password)) => format!(
+            (None, Some((registrar, password))) => format!(
                 "<sip:{}@{registrar}>;auth_pass={password};regint=600{answermode};audio_codecs={}\n",
                 cfg.user, cfg.codecs
             ),
@@ -1645,7 +1654,7 @@ pub fn http_request(
 // ---------------------------------------------------------------------------------------
 
 /// A Python that has aiosmtpd: Debian's first (pyenv shims may shadow it on PATH).
-fn python_with_aiosmtpd() -> &'static str {
+pub fn python_with_aiosmtpd() -> &'static str {
     for p in ["/usr/bin/python3", "python3"] {
         let ok = Command::new(p)
             .args(["-c", "import aiosmtpd"])
@@ -1669,6 +1678,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// With `tls_args` for aiosmtpd: `--tlscert C --tlskey K` (STARTTLS required) or
+    /// `--smtpscert C --smtpskey K` (implicit TLS).
+    pub fn start_with(tls_args: &[&std::ffi::OsStr]) -> SmtpSink {
         let dir = scratch_dir("smtp");
         let port = free_ports(1);
         let child = Command::new(python_with_aiosmtpd())
@@ -1677,6 +1692,7 @@ impl SmtpSink {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support"),
             )
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(tls_args)
             .args(["-c", "smtp_sink.Saver"])
             .arg(&dir)
             .stdout(Stdio::null())
