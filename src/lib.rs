@@ -40,7 +40,7 @@
 //! layer: config
 //! layer: operators cdr store
 //! layer: notify
-//! layer: registrar acd dialplan knowledge trunk
+//! layer: registrar acd dialplan knowledge trunk callback
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
@@ -80,6 +80,7 @@
 pub mod acd;
 pub mod admission;
 pub mod call;
+pub mod callback;
 pub mod cdr;
 pub mod clock;
 pub mod config;
