@@ -7,7 +7,9 @@
 //! - voice messages (`voice.rs`) and the office emails about them;
 //! - the worklist ([`worklist`]): the callbacks and voice messages someone must deal with,
 //!   one open entry per caller, claimed, annotated and closed by operators;
-//! - console sessions ([`sessions`]), so a restart does not log operators out.
+//! - console sessions ([`sessions`]), so a restart does not log operators out;
+//! - callback jobs ([`callbacks`]): the residents the line calls back, one open job per
+//!   number, with their attempts.
 //!
 //! (Call records live in a database of their own, see [`crate::cdr`].)
 //!
@@ -25,6 +27,7 @@
 //!
 //! Times are Unix milliseconds passed in by the caller; this module reads no clock.
 
+pub mod callbacks;
 mod outbox;
 pub mod sessions;
 mod voice;
@@ -80,7 +83,11 @@ type Migration = fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>;
 
 /// Every schema change after version 0, in order: entry `i` takes `PRAGMA user_version`
 /// from `i` to `i + 1`. Append only; a released entry is never edited.
-const MIGRATIONS: &[Migration] = &[worklist::migrate_v1, sessions::migrate_v2];
+const MIGRATIONS: &[Migration] = &[
+    worklist::migrate_v1,
+    sessions::migrate_v2,
+    callbacks::migrate_v3,
+];
 
 /// Store errors.
 #[derive(Debug)]
@@ -182,8 +189,9 @@ impl Store {
 
     /// Data protection: deletes messages created before `before_ms` that are finished
     /// (sent, delivered or failed: queued ones are promises still to keep), voice messages
-    /// created before it that were marked done, and done worklist entries whose last call
-    /// was before it (open ones stay, however old). Returns how many outbox messages, and
+    /// created before it that were marked done, done worklist entries whose last call
+    /// was before it, and finished callback jobs last changed before it (open entries and
+    /// jobs stay, however old). Returns how many outbox messages, and
     /// the recordings' files for the caller to delete.
     pub fn apply_retention(&mut self, before_ms: i64) -> Result<(usize, Vec<String>), StoreError> {
         let tx = self.conn.transaction()?;
@@ -215,6 +223,11 @@ impl Store {
         )?;
         tx.execute(
             "DELETE FROM work WHERE last_ms < ?1 AND done_ms IS NOT NULL",
+            [before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM callback_jobs WHERE updated_ms < ?1 \
+             AND state NOT IN ('waiting', 'calling')",
             [before_ms],
         )?;
         tx.commit()?;
