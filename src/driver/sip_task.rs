@@ -510,6 +510,8 @@ impl SipTask {
                 Action::Release { leg } => {
                     self.leg_ports.remove(&leg);
                 }
+                Action::Dial(dial) => self.board.dial_failed(now, &dial, "not yet"),
+                Action::Relay { .. } | Action::RelayMedia { .. } => {}
             }
         }
     }
