@@ -14,6 +14,7 @@
 
 mod admin;
 mod call_task;
+mod callbacks;
 pub mod forms;
 pub mod knowledge;
 pub mod live;
@@ -205,8 +206,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .plan_version
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let (records_tx, records_thread) =
-        records::spawn(&cfg, Arc::clone(&shared.forms)).map_err(StartError::Records)?;
-    let board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+        records::spawn(&cfg, Arc::clone(&shared.forms), to_sip.clone())
+            .map_err(StartError::Records)?;
+    let mut board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+    let callbacks = callbacks::attach(&cfg, &shared.forms, &mut board, Instant::now()).await;
     let outlets = Outlets {
         to_sip: to_sip.clone(),
         records: records_tx,
@@ -256,6 +259,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         leg_ports: HashMap::new(),
         answered: Vec::new(),
         trunk: trunk::TrunkLink::new(&cfg.trunk, Instant::now(), rand::random()),
+        callbacks,
     };
     drop(shared);
     task.run(from_others, shutdown).await;

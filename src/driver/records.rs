@@ -2,7 +2,8 @@
 //! waits for the disk. It also applies the retention rules once an hour, and puts every
 //! call that someone should return ([`crate::cdr::needs_callback`]) on the worklist, which
 //! lives in the other database, the store (a durable commit: done here, on this thread,
-//! for the same reason).
+//! for the same reason). Such a call with a number to ring also becomes a callback job
+//! (asked for explicitly, or with `[callbacks] automatic`), which the SIP task is told of.
 
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -12,13 +13,16 @@ use crate::cdr::{CallRecord, Records};
 use crate::config::Config;
 
 use super::forms::Forms;
+use super::messages::ToSip;
 
 /// Starts the writer. Dropping every sender makes it flush and stop; join the handle to
 /// wait for that.
 pub(super) fn spawn(
     cfg: &Config,
     forms: std::sync::Arc<Forms>,
+    to_sip: tokio::sync::mpsc::UnboundedSender<ToSip>,
 ) -> Result<(mpsc::Sender<CallRecord>, JoinHandle<()>), String> {
+    let automatic = cfg.callbacks.automatic;
     let records = Records::open(&cfg.state.dir)?;
     let salt = match &cfg.records.salt {
         Some(s) if !s.is_empty() => s.clone(),
@@ -61,6 +65,9 @@ pub(super) fn spawn(
                         {
                             tracing::error!("call not put on the worklist: {e}");
                         }
+                        if let Some(job) = callback_job(&forms, &r, automatic) {
+                            let _ = to_sip.send(ToSip::Callback(job));
+                        }
                     }
                     Err(mpsc::RecvTimeoutError::Timeout) => retention(),
                     Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -69,6 +76,17 @@ pub(super) fn spawn(
         })
         .map_err(|e| format!("cannot start the call-record writer: {e}"))?;
     Ok((tx, handle))
+}
+
+/// The callback job a finished call asks for: an explicit request (`callback`) always, the
+/// other outcomes that need returning only with `automatic`; never for a hidden number.
+fn callback_job(forms: &Forms, r: &CallRecord, automatic: bool) -> Option<crate::callback::Job> {
+    let wanted = r.outcome == "callback" || (automatic && crate::cdr::needs_callback(&r.outcome));
+    let number = crate::phone::normalize(&r.caller).filter(|_| wanted)?;
+    forms
+        .callback_request_blocking(&number, &r.outcome, Some(&r.call_id))
+        .map_err(|e| tracing::error!("callback job not kept: {e}"))
+        .ok()
 }
 
 /// A random salt created once per installation.

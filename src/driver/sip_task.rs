@@ -73,6 +73,8 @@ pub(super) struct SipTask {
     pub answered: Vec<DialogId>,
     /// The provider's trunk, when one is configured.
     pub trunk: Option<super::trunk::TrunkLink>,
+    /// Callback jobs' writer and relays (`callbacks.rs`).
+    pub callbacks: super::callbacks::CallbackLink,
 }
 
 impl SipTask {
@@ -228,6 +230,10 @@ impl SipTask {
                 self.board.call_gone(now, dialog);
             }
             ToSip::Accounts(ops) => self.board.set_accounts(now, ops),
+            ToSip::Callback(job) => self.board.callback_request(now, job),
+            ToSip::CallbackCancel { id, reply } => {
+                let _ = reply.send(self.board.cancel_callback(now, id));
+            }
             ToSip::TrunkResolved(found) => {
                 if let Some(t) = &mut self.trunk {
                     t.resolved(now, found);
@@ -265,6 +271,7 @@ impl SipTask {
                 self.on_event(now, ev);
             }
             self.carry_out(now);
+            self.save_callbacks();
             if let Some(t) = &mut self.trunk {
                 let locals = &mut self.locals;
                 t.drive(
@@ -509,9 +516,17 @@ impl SipTask {
                 Action::Tell { call, news } => self.tell(call, ToCall::Sip(CallInput::Queue(news))),
                 Action::Release { leg } => {
                     self.leg_ports.remove(&leg);
+                    self.release_relay(leg);
                 }
-                Action::Dial(dial) => self.board.dial_failed(now, &dial, "not yet"),
-                Action::Relay { .. } | Action::RelayMedia { .. } => {}
+                Action::Dial(dial) => self.dial(now, &dial),
+                Action::Relay {
+                    operator_leg,
+                    resident_leg,
+                    operator,
+                    resident,
+                    ..
+                } => self.relay(operator_leg, resident_leg, operator, resident),
+                Action::RelayMedia { leg, negotiated } => self.relay_media(leg, negotiated),
             }
         }
     }
@@ -547,6 +562,7 @@ impl SipTask {
     /// Publishes SIP counters, operators and waiting callers for the admin API (at once
     /// when they changed, else once a second), and saves operator states when they changed.
     fn publish(&mut self, now: Instant, published: &mut Instant, force: bool) {
+        self.callbacks_open(now);
         let changed = self.board.take_changed();
         if !force && !changed && now.saturating_duration_since(*published) < Duration::from_secs(1)
         {
@@ -592,7 +608,7 @@ impl SipTask {
 }
 
 /// Our media description on a freshly bound port (a random session id, RFC 4566 §5.2).
-fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
+pub(super) fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
     LocalMedia {
         addr,
         port,

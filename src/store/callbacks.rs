@@ -148,6 +148,17 @@ impl Store {
         Ok(n == 1)
     }
 
+    /// Withdraws a waiting job where no callback core holds it (callbacks off, or no
+    /// trunk). `false` when it is not waiting.
+    pub fn callback_cancel(&mut self, id: JobId, at_ms: i64) -> Result<bool, StoreError> {
+        let n = self.conn.execute(
+            "UPDATE callback_jobs SET state = 'cancelled', updated_ms = ?2 \
+             WHERE id = ?1 AND state = 'waiting'",
+            params![id as i64, at_ms],
+        )?;
+        Ok(n == 1)
+    }
+
     /// One job, open or finished.
     pub fn callback_job(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         let row = self
@@ -279,6 +290,18 @@ mod tests {
             })
             .expect("unknown")
         );
+        assert!(
+            !s.callback_cancel(job.id, 3_600)
+                .expect("finished: not cancelled")
+        );
+        assert!(
+            s.callback_cancel(next.id, 3_600)
+                .expect("waiting: cancelled")
+        );
+        assert!(s.callback_open().expect("open").is_empty());
+        let next = s
+            .callback_request("+36301234567", "callback", Some("c4"), 5_000)
+            .expect("and again");
         // Retention takes finished jobs; an open one stays however old.
         s.apply_retention(10_000).expect("retention");
         assert!(s.callback_job(job.id).expect("read").is_none());
