@@ -267,7 +267,9 @@ impl Interp {
                 {
                     self.actions.push_back(Action::LeaveQueue);
                     self.actions.push_back(Action::StopPlayback);
-                    self.enter(now, target, Some(key));
+                    // The key was the caller's choice, as in a menu, not type-ahead for the
+                    // node it leads to (a `collect` there would take it as a first digit).
+                    self.enter(now, target, None);
                 }
             }
             State::Idle | State::Done => {}
