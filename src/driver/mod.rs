@@ -9,8 +9,10 @@
 //! Who does what: the SIP task (`sip_task.rs`) owns the SIP endpoint and the switchboard;
 //! one task per call (`call_task.rs`) owns its `Call` core; two threads do every call's RTP
 //! (`media_clock.rs` paces and sends, `media_rx.rs` receives and relays); they talk through
-//! the messages in `messages.rs`. Each loop reads the clock once per turn and hands `now`
-//! to its core; decisions are the cores' (`admission`, `switchboard`, `call`, `notify`).
+//! the messages in `messages.rs`. Callbacks (`callbacks.rs`) add a task that keeps job
+//! changes and a relay task per callback. Each loop reads the clock once per turn and hands
+//! `now` to its core; decisions are the cores' (`admission`, `switchboard`, `call`,
+//! `callback`, `notify`).
 
 mod admin;
 mod call_task;
