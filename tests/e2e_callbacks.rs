@@ -280,4 +280,8 @@ fn a_callback_asked_for_in_the_queue_survives_kill_9_rings_the_operator_then_the
         !second.stderr().contains("trunk secret"),
         "the trunk password never reaches the log"
     );
+    assert!(
+        !second.stderr().contains("301234567") && !first.stderr().contains("301234567"),
+        "the resident's number is masked in the log"
+    );
 }

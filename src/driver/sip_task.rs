@@ -171,6 +171,7 @@ impl SipTask {
         let now = Instant::now();
         let legs = self.board.shutdown(now);
         self.carry_out(now);
+        self.save_callbacks();
         for d in &remaining {
             self.endpoint.hangup(now, *d);
         }
