@@ -54,6 +54,8 @@ pub(super) struct CallbackLink {
     saves: mpsc::UnboundedSender<Job>,
     /// When the open state was last looked at.
     looked: Option<Instant>,
+    /// The schedule was found missing from the calendar (said once, not every second).
+    schedule_missing: bool,
 }
 
 /// Gives the switchboard the stored open jobs and its callback desk when callbacks are
@@ -105,6 +107,7 @@ pub(super) async fn attach(
         relays: HashMap::new(),
         saves,
         looked: None,
+        schedule_missing: false,
     }
 }
 
@@ -138,16 +141,15 @@ impl SipTask {
             || {
                 let served = self.shared.current();
                 let at = crate::clock::civil_now();
-                match served
+                let state = served
                     .calendar
-                    .state(schedule, &at, self.shared.manual().as_ref())
-                {
-                    Some(s) => s.open,
-                    None => {
-                        warn!(schedule = %schedule, "callbacks.schedule is not in the calendar: no callbacks");
-                        false
-                    }
+                    .state(schedule, &at, self.shared.manual().as_ref());
+                let missing = state.is_none();
+                if missing && !self.callbacks.schedule_missing {
+                    warn!(schedule = %schedule, "callbacks.schedule: expected a schedule of the calendar, found none by that name: no callbacks until it exists");
                 }
+                self.callbacks.schedule_missing = missing;
+                state.is_some_and(|s| s.open)
             };
         self.board.set_callbacks_open(now, trunk && open);
     }
