@@ -13,8 +13,10 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+mod callbacks;
 mod trunk;
 mod values;
+pub use callbacks::CallbacksConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use trunk::{NumberFormat, TrunkConfig};
@@ -41,6 +43,7 @@ pub struct Config {
     pub records: RecordsConfig,
     pub log: LogConfig,
     pub trunk: TrunkConfig,
+    pub callbacks: CallbacksConfig,
 }
 
 /// `[sip]`: signalling.
@@ -700,6 +703,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Vec::new();
         self.trunk.validate(&mut p);
+        self.callbacks.validate(&self.dialplan.queues, &mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }

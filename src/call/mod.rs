@@ -788,6 +788,16 @@ impl Call {
                         audio: Vec::new(),
                     });
                 }
+                Action::Callback { .. } => {
+                    // Kept by the driver (a durable job); the plan goes on with its result.
+                    let path = self.interp.path();
+                    self.requests.push_back(Request {
+                        action,
+                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
+                        step: path.split('>').count(),
+                        audio: Vec::new(),
+                    });
+                }
                 Action::Voicemail => {
                     let path = self.interp.path();
                     self.recording = Some(Recording {

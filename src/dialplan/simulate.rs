@@ -77,6 +77,10 @@ fn outcome(action: &Action, channels: Channels) -> Option<(ActionResult, String)
             "fails (this version makes no transfers)".to_owned(),
         ),
         Action::Voicemail => (ActionResult::Done, "recorded".to_owned()),
+        Action::Callback { .. } => (
+            ActionResult::Done,
+            "kept: the line calls back when an operator is free".to_owned(),
+        ),
         Action::SendForm { channel, .. } => match channel {
             Channel::Sms if channels.sms => {
                 (ActionResult::Done, "queued for the SMS gateway".to_owned())
@@ -193,6 +197,7 @@ fn describe(action: &Action) -> String {
         Action::SendForm { form, channel, to } => {
             format!("send form {form} by {} to {to}", channel.as_str())
         }
+        Action::Callback { number } => format!("callback request for {number}"),
         Action::Transfer { to } => format!("transfer to {to}"),
         other => format!("{other:?}"),
     }

@@ -97,6 +97,47 @@ impl Daemon for Shared {
         crate::cdr::Records::open(&self.cfg.state.dir).and_then(|r| r.to_call_back(since))
     }
 
+    async fn callback_jobs(
+        &self,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<crate::callback::Job>, String> {
+        self.forms.callback_jobs(since.as_millisecond()).await
+    }
+
+    async fn callback_request(&self, number: String) -> Result<crate::callback::Job, String> {
+        let job = self.forms.callback_request(number, "console", None).await?;
+        if let Some(tx) = self
+            .to_sip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+        {
+            let _ = tx.send(ToSip::Callback(job.clone()));
+        }
+        Ok(job)
+    }
+
+    async fn callback_cancel(&self, id: u64) -> Result<bool, AgentOpError> {
+        if !(self.cfg.callbacks.enabled && self.cfg.trunk.enabled()) {
+            // Nobody calls back: the job lives in the store only.
+            return self
+                .forms
+                .callback_cancel(id)
+                .await
+                .map_err(|_| AgentOpError::Unavailable);
+        }
+        let tx = self
+            .to_sip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        let tx = tx.ok_or(AgentOpError::Unavailable)?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send(ToSip::CallbackCancel { id, reply })
+            .map_err(|_| AgentOpError::Unavailable)?;
+        answer.await.map_err(|_| AgentOpError::Unavailable)
+    }
+
     fn trunk(&self) -> serde_json::Value {
         self.trunk
             .lock()

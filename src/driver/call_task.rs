@@ -166,7 +166,36 @@ fn fulfil(
     let forms = std::sync::Arc::clone(&shared.forms);
     let (form, channel, to) = match req.action {
         Action::SendForm { form, channel, to } => (form, channel, to),
+        Action::Callback { number } => {
+            let call_id = sip_call_id.to_owned();
+            let to_sip = shared.to_sip.lock().ok().and_then(|g| g.clone());
+            tokio::spawn(
+                async move {
+                    let result = match request_callback(
+                        &forms, &number, "callback", call_id, to_sip,
+                    )
+                    .await
+                    {
+                        Ok(()) => ActionResult::Done,
+                        Err(e) => {
+                            tracing::error!("callback request not kept: {e}");
+                            ActionResult::Failed
+                        }
+                    };
+                    let _ = done.send(result);
+                }
+                .in_current_span(),
+            );
+            return;
+        }
         Action::Voicemail => {
+            // A message without words asks for a callback (`[callbacks] automatic`).
+            let silent_from = (shared.cfg.callbacks.automatic
+                && !req.audio.chunks(160).any(crate::call::is_voice))
+            .then(|| call.caller_e164().map(str::to_owned))
+            .flatten();
+            let call_id = sip_call_id.to_owned();
+            let to_sip = shared.to_sip.lock().ok().and_then(|g| g.clone());
             let msg = super::forms::VoiceMessageIn {
                 key: derive_key(&[sip_call_id, &req.node, &req.step.to_string(), "voicemail"]),
                 caller: call.caller_e164().map(str::to_owned),
@@ -183,6 +212,13 @@ fn fulfil(
                         }
                     };
                     let _ = done.send(result);
+                    if let Some(number) = silent_from
+                        && let Err(e) =
+                            request_callback(&forms, &number, "silent_message", call_id, to_sip)
+                                .await
+                    {
+                        tracing::error!("callback request not kept: {e}");
+                    }
                 }
                 .in_current_span(),
             );
@@ -210,4 +246,27 @@ fn fulfil(
         }
         .in_current_span(),
     );
+}
+
+/// Keeps a callback request for `number` (a durable commit), then tells the SIP task, whose
+/// switchboard makes the callback. A number that is no phone number is refused.
+async fn request_callback(
+    forms: &super::forms::Forms,
+    number: &str,
+    reason: &'static str,
+    call_id: String,
+    to_sip: Option<mpsc::UnboundedSender<ToSip>>,
+) -> Result<(), String> {
+    let e164 = crate::phone::normalize(number)
+        .ok_or_else(|| "expected a phone number to call back, found none usable".to_owned())?;
+    let job = forms.callback_request(e164, reason, Some(call_id)).await?;
+    info!(
+        job = job.id,
+        requests = job.requests,
+        "callback request kept"
+    );
+    if let Some(tx) = to_sip {
+        let _ = tx.send(ToSip::Callback(job));
+    }
+    Ok(())
 }

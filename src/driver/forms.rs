@@ -377,6 +377,54 @@ impl Forms {
             .map_err(|e| e.to_string())
     }
 
+    /// Asks for a callback of `number` (E.164): the number's open job with this request
+    /// counted, or a new one (see [`Store::callback_request`]). Blocking, a durable commit:
+    /// for the call-record writer's own thread, never for async code.
+    pub(super) fn callback_request_blocking(
+        &self,
+        number: &str,
+        reason: &str,
+        call: Option<&str>,
+    ) -> Result<crate::callback::Job, String> {
+        lock(&self.store)
+            .callback_request(number, reason, call, crate::clock::unix_ms())
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`Forms::callback_request_blocking`] on a blocking thread; returns once committed.
+    pub async fn callback_request(
+        &self,
+        number: String,
+        reason: &'static str,
+        call: Option<String>,
+    ) -> Result<crate::callback::Job, String> {
+        self.with_store(move |s| {
+            s.callback_request(&number, reason, call.as_deref(), crate::clock::unix_ms())
+        })
+        .await
+    }
+
+    /// Keeps what the callback core decided about a job.
+    pub(super) async fn callback_save(&self, job: crate::callback::Job) -> Result<bool, String> {
+        self.with_store(move |s| s.callback_save(&job)).await
+    }
+
+    /// Withdraws a waiting job in the store alone (no callback core holds it).
+    pub(super) async fn callback_cancel(&self, id: u64) -> Result<bool, String> {
+        self.with_store(move |s| s.callback_cancel(id, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// The open callback jobs (at start).
+    pub(super) async fn callback_open(&self) -> Result<Vec<crate::callback::Job>, String> {
+        self.with_store(|s| s.callback_open()).await
+    }
+
+    /// Open callback jobs, and finished ones changed since `since_ms`.
+    pub async fn callback_jobs(&self, since_ms: i64) -> Result<Vec<crate::callback::Job>, String> {
+        self.with_store(move |s| s.callback_jobs(since_ms)).await
+    }
+
     /// The worklist, open entries first (see [`Store::worklist`]).
     pub async fn worklist(&self, include_done: bool) -> Result<Vec<WorkItem>, String> {
         self.with_store(move |s| s.worklist(include_done)).await

@@ -10,6 +10,9 @@
 //! stored row; one for a call still going on waits here and goes into the record when it
 //! arrives. A form waiting for a record that never comes (the call never became one, e.g.
 //! an operator's feature-code call) is dropped a day later with a warning.
+//!
+//! Such a call with a number to ring also becomes a callback job (asked for explicitly,
+//! or with `[callbacks] automatic`), which the SIP task is told of.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -18,8 +21,10 @@ use std::time::{Duration, Instant};
 
 use crate::cdr::{CallRecord, Records};
 use crate::config::Config;
+use crate::outcome::Outcome;
 
 use super::forms::Forms;
+use super::messages::ToSip;
 
 /// What the writer is given.
 pub enum ToRecords {
@@ -37,7 +42,9 @@ const FORM_WAITS: Duration = Duration::from_secs(24 * 3600);
 pub(super) fn spawn(
     cfg: &Config,
     forms: std::sync::Arc<Forms>,
+    to_sip: tokio::sync::mpsc::UnboundedSender<ToSip>,
 ) -> Result<(mpsc::Sender<ToRecords>, JoinHandle<()>), String> {
+    let automatic = cfg.callbacks.automatic;
     let records = Records::open(&cfg.state.dir)?;
     let salt = match &cfg.records.salt {
         Some(s) if !s.is_empty() => s.clone(),
@@ -86,6 +93,9 @@ pub(super) fn spawn(
                         {
                             tracing::error!("call not put on the worklist: {e}");
                         }
+                        if let Some(job) = callback_job(&forms, &r, automatic) {
+                            let _ = to_sip.send(ToSip::Callback(job));
+                        }
                     }
                     Ok(ToRecords::Form { call_id, form }) => {
                         match records.add_form(&call_id, &form) {
@@ -119,6 +129,17 @@ pub(super) fn spawn(
         })
         .map_err(|e| format!("cannot start the call-record writer: {e}"))?;
     Ok((tx, handle))
+}
+
+/// The callback job a finished call asks for: an explicit request (`callback`) always, the
+/// other outcomes that need returning only with `automatic`; never for a hidden number.
+fn callback_job(forms: &Forms, r: &CallRecord, automatic: bool) -> Option<crate::callback::Job> {
+    let wanted = r.outcome == Outcome::Callback || (automatic && r.outcome.needs_callback());
+    let number = crate::phone::normalize(&r.caller).filter(|_| wanted)?;
+    forms
+        .callback_request_blocking(&number, r.outcome.as_str(), Some(&r.call_id))
+        .map_err(|e| tracing::error!("callback job not kept: {e}"))
+        .ok()
 }
 
 /// A random salt created once per installation.

@@ -74,6 +74,8 @@ pub(super) struct SipTask {
     pub trunk: Option<super::trunk::TrunkLink>,
     /// Where changed registrations go to be kept across restarts.
     pub bindings: std::sync::mpsc::Sender<Vec<SavedBinding>>,
+    /// Callback jobs' writer and relays (`callbacks.rs`).
+    pub callbacks: super::callbacks::CallbackLink,
 }
 
 impl SipTask {
@@ -171,6 +173,7 @@ impl SipTask {
         let now = Instant::now();
         let legs = self.board.shutdown(now);
         self.carry_out(now);
+        self.save_callbacks();
         for d in &remaining {
             self.endpoint.hangup(now, *d);
         }
@@ -232,6 +235,10 @@ impl SipTask {
                 self.board.call_gone(now, dialog);
             }
             ToSip::Accounts(ops) => self.board.set_accounts(now, ops),
+            ToSip::Callback(job) => self.board.callback_request(now, job),
+            ToSip::CallbackCancel { id, reply } => {
+                let _ = reply.send(self.board.cancel_callback(now, id));
+            }
             ToSip::TrunkResolved(found) => {
                 if let Some(t) = &mut self.trunk {
                     t.resolved(now, found);
@@ -269,6 +276,7 @@ impl SipTask {
                 self.on_event(now, ev);
             }
             self.carry_out(now);
+            self.save_callbacks();
             if let Some(t) = &mut self.trunk {
                 let locals = &mut self.locals;
                 t.drive(
@@ -513,7 +521,17 @@ impl SipTask {
                 Action::Tell { call, news } => self.tell(call, ToCall::Sip(CallInput::Queue(news))),
                 Action::Release { leg } => {
                     self.leg_ports.remove(&leg);
+                    self.release_relay(leg);
                 }
+                Action::Dial(dial) => self.dial(now, &dial),
+                Action::Relay {
+                    operator_leg,
+                    resident_leg,
+                    operator,
+                    resident,
+                    ..
+                } => self.relay(operator_leg, resident_leg, operator, resident),
+                Action::RelayMedia { leg, negotiated } => self.relay_media(leg, negotiated),
             }
         }
     }
@@ -550,6 +568,7 @@ impl SipTask {
     /// Publishes SIP counters, operators and waiting callers for the admin API (at once
     /// when they changed, else once a second), and saves operator states when they changed.
     fn publish(&mut self, now: Instant, published: &mut Instant, force: bool) {
+        self.callbacks_open(now);
         let changed = self.board.take_changed();
         if !force && !changed && now.saturating_duration_since(*published) < Duration::from_secs(1)
         {
@@ -603,7 +622,7 @@ impl SipTask {
 }
 
 /// Our media description on a freshly bound port (a random session id, RFC 4566 §5.2).
-fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
+pub(super) fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
     LocalMedia {
         addr,
         port,

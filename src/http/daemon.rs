@@ -173,6 +173,28 @@ pub trait Daemon: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), AgentOpError>> + Send;
     /// Calls since `since` that nobody took; blocking (reads the call records).
     fn to_call_back(&self, since: jiff::Timestamp) -> Result<Vec<serde_json::Value>, String>;
+    /// Callback jobs: the open ones, and finished ones last changed since `since`.
+    fn callback_jobs(
+        &self,
+        since: jiff::Timestamp,
+    ) -> impl Future<Output = Result<Vec<crate::callback::Job>, String>> + Send {
+        let _ = since;
+        async { Ok(Vec::new()) }
+    }
+    /// Asks for a callback of `number` (E.164) on an operator's word; the job once kept.
+    fn callback_request(
+        &self,
+        number: String,
+    ) -> impl Future<Output = Result<crate::callback::Job, String>> + Send {
+        let _ = number;
+        async { Err("callbacks are not available".to_owned()) }
+    }
+    /// Withdraws a waiting callback job: `Ok(false)` when it is not waiting (unknown,
+    /// finished, or being called right now).
+    fn callback_cancel(&self, id: u64) -> impl Future<Output = Result<bool, AgentOpError>> + Send {
+        let _ = id;
+        async { Err(AgentOpError::Unavailable) }
+    }
     /// The Prometheus text of every metric.
     fn metrics(&self) -> impl Future<Output = String> + Send;
     /// The call a form sent now would belong to, if any.

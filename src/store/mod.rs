@@ -10,6 +10,8 @@
 //! - console sessions ([`sessions`]), so a restart does not log operators out;
 //! - operators' registrations (`bindings.rs`), so a restart does not make them unreachable
 //!   until their phones register again.
+//! - callback jobs ([`callbacks`]): the residents the line calls back, one open job per
+//!   number, with their attempts.
 //!
 //! (Call records live in a database of their own, see [`crate::cdr`].)
 //!
@@ -28,6 +30,7 @@
 //! Times are Unix milliseconds passed in by the caller; this module reads no clock.
 
 mod bindings;
+pub mod callbacks;
 mod outbox;
 pub mod sessions;
 mod voice;
@@ -87,6 +90,7 @@ const MIGRATIONS: &[Migration] = &[
     worklist::migrate_v1,
     sessions::migrate_v2,
     bindings::migrate_v3,
+    callbacks::migrate_v4,
 ];
 
 /// Store errors.
@@ -189,8 +193,9 @@ impl Store {
 
     /// Data protection: deletes messages created before `before_ms` that are finished
     /// (sent, delivered or failed: queued ones are promises still to keep), voice messages
-    /// created before it that were marked done, and done worklist entries whose last call
-    /// was before it (open ones stay, however old). Returns how many outbox messages, and
+    /// created before it that were marked done, done worklist entries whose last call
+    /// was before it, and finished callback jobs last changed before it (open entries and
+    /// jobs stay, however old). Returns how many outbox messages, and
     /// the recordings' files for the caller to delete.
     pub fn apply_retention(&mut self, before_ms: i64) -> Result<(usize, Vec<String>), StoreError> {
         let tx = self.conn.transaction()?;
@@ -222,6 +227,11 @@ impl Store {
         )?;
         tx.execute(
             "DELETE FROM work WHERE last_ms < ?1 AND done_ms IS NOT NULL",
+            [before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM callback_jobs WHERE updated_ms < ?1 \
+             AND state NOT IN ('waiting', 'calling')",
             [before_ms],
         )?;
         tx.commit()?;
@@ -346,7 +356,7 @@ mod tests {
             );
         }
         let mut s = Store::open(&db.path()).expect("migrates");
-        assert_eq!(s.schema_version().expect("version"), 3);
+        assert_eq!(s.schema_version().expect("version"), MIGRATIONS.len());
         assert_eq!(
             s.session("h").expect("read").map(|r| r.account),
             Some("anna".to_owned())

@@ -23,12 +23,18 @@
 //! The switchboard knows calls only by their caller leg's [`DialogId`]; what a call does
 //! with queue news is the call core's business (`call.rs` stays the only translator
 //! between legs and the dial plan).
+//!
+//! Callback jobs (`callbacks.rs`) use the same queue and operator legs: a due job rings an
+//! operator like a waiting caller, and once they answer, [`Action::Dial`] calls the
+//! resident through the trunk and [`Action::Relay`] joins the two legs.
 
 mod board;
+mod callbacks;
 #[cfg(test)]
 mod tests;
 
 pub use board::{Board, CallerView, CurrentCall, OperatorRow, WaitingRow};
+pub use callbacks::{DeskSettings, Dial, job_of, job_ref};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -90,6 +96,21 @@ pub enum Action {
     },
     /// News for a waiting or bridged call.
     Tell { call: DialogId, news: QueueNews },
+    /// Call a callback's resident through the trunk (see [`Dial`]).
+    Dial(Dial),
+    /// Both legs of a callback answered: relay RTP between their ports.
+    Relay {
+        job: crate::callback::JobId,
+        operator_leg: DialogId,
+        resident_leg: DialogId,
+        operator: Negotiated,
+        resident: Negotiated,
+    },
+    /// A callback leg's media was renegotiated (hold, resume): the relay maps anew.
+    RelayMedia {
+        leg: DialogId,
+        negotiated: Negotiated,
+    },
     /// The leg is over (or was never bridged): its RTP port, if still held, can go.
     Release { leg: DialogId },
 }
@@ -109,7 +130,8 @@ pub struct Ring {
     pub caller: String,
     /// The menu path, for `X-Ugyelet-Path`.
     pub path: String,
-    /// What the caller came about (one step of the readable path), for the display name.
+    /// What the caller came about (one step of the readable path, or "Visszahívás" for a
+    /// callback), for the display name.
     pub topic: String,
 }
 
@@ -137,7 +159,8 @@ impl Ring {
         // Printed as a quoted-string, escaped there (RFC 3261 §25.1).
         from.display = Some(operator_display_name(&self.topic, &self.caller));
         let mut headers = vec![("X-Ugyelet-Path".to_owned(), self.path.clone())];
-        if let Some(base) = console {
+        // A callback has no call of the console to point at (its id is the job's).
+        if let Some(base) = console.filter(|_| job_of(self.call).is_none()) {
             headers.push(("Call-Info".to_owned(), call_info(base, self.call)));
         }
         Ok(OutgoingCall {
@@ -275,6 +298,8 @@ pub struct Switchboard {
     last_saved: SavedAgents,
     /// REGISTER answers sent since start, by status.
     register_responses: std::collections::BTreeMap<u16, u64>,
+    /// Callback jobs and their legs, when callbacks are made.
+    callbacks: Option<callbacks::Desk>,
 }
 
 impl Switchboard {
@@ -292,12 +317,13 @@ impl Switchboard {
             // The first view is published at once.
             changed: true,
             register_responses: std::collections::BTreeMap::new(),
+            callbacks: None,
         }
     }
 
     /// Whether `dialog` is an operator leg (its SIP events are ours, not a call's).
     pub fn owns(&self, dialog: DialogId) -> bool {
-        self.legs.contains_key(&dialog)
+        self.legs.contains_key(&dialog) || self.is_resident(dialog)
     }
 
     /// The operator queue, for views and tests.
@@ -448,6 +474,9 @@ impl Switchboard {
 
     /// The operator's phone answered with this SDP.
     pub fn answered(&mut self, now: Instant, leg: DialogId, sdp: &[u8]) {
+        if self.is_resident(leg) {
+            return self.resident_answered(now, leg, sdp);
+        }
         let Some(l) = self.legs.get(&leg) else {
             return;
         };
@@ -470,6 +499,10 @@ impl Switchboard {
             return;
         }
         self.changed = true;
+        if let Some(job) = job_of(call) {
+            self.callback_operator_answered(now, leg, job, agent, negotiated);
+            return self.decide(now);
+        }
         if let Some(w) = self.waiting.get_mut(&call) {
             w.connected = Some((leg, now));
         }
@@ -485,6 +518,9 @@ impl Switchboard {
 
     /// The operator's phone refused, or nobody answered in time.
     pub fn failed(&mut self, now: Instant, leg: DialogId, status: u16) {
+        if self.is_resident(leg) {
+            return self.resident_failed(now, leg, status);
+        }
         let Some(l) = self.legs.remove(&leg) else {
             return;
         };
@@ -505,6 +541,9 @@ impl Switchboard {
 
     /// The operator hung up (or the leg failed after the answer): the caller's leg ends too.
     pub fn ended(&mut self, now: Instant, leg: DialogId) {
+        if self.is_resident(leg) {
+            return self.resident_ended(now, leg);
+        }
         let Some(l) = self.legs.remove(&leg) else {
             return;
         };
@@ -520,12 +559,18 @@ impl Switchboard {
                 news: QueueNews::OperatorHungUp,
             });
         }
+        if let Some(job) = job_of(l.call) {
+            self.callback_operator_gone(now, job);
+        }
         self.decide(now);
     }
 
     /// A re-INVITE from the operator's phone (hold, resume): the relay keeps its port, so
     /// the answer repeats our media with a new session version.
     pub fn reinvite(&mut self, leg: DialogId, offer: &[u8]) {
+        if self.callback_reinvite(leg, offer) {
+            return;
+        }
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
         };
@@ -555,7 +600,8 @@ impl Switchboard {
                 let bridged = self
                     .waiting
                     .get(&l.call)
-                    .is_some_and(|w| w.connected_leg() == Some(leg));
+                    .is_some_and(|w| w.connected_leg() == Some(leg))
+                    || self.is_callback_operator(leg);
                 let end = if bridged {
                     self.acd.handle_call_ended(now, &l.agent);
                     Action::Hangup { leg }
@@ -567,7 +613,7 @@ impl Switchboard {
             }
         }
         self.changed = true;
-        legs.len()
+        legs.len() + self.callback_shutdown(now)
     }
 
     /// Timers (registrations, keep-alives, ring timeouts, announcements, longest waits).
@@ -575,15 +621,20 @@ impl Switchboard {
         self.registrar.handle_timeout(now);
         self.after_registrar(now);
         self.acd.handle_timeout(now);
+        self.callback_timeouts(now);
         self.decide(now);
     }
 
     /// When [`Switchboard::handle_timeout`] must next run.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.registrar.poll_timeout(), self.acd.poll_timeout()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        [
+            self.registrar.poll_timeout(),
+            self.acd.poll_timeout(),
+            self.callback_timeout(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// The next thing to do on the wire.
@@ -612,6 +663,7 @@ impl Switchboard {
                 }
             }
         }
+        self.offer_callbacks(now);
         // A ring that fails at once makes the queue decide again; the bound keeps one turn
         // finite whatever the queue does, and what is left comes out on the next turn.
         for _ in 0..256 {
@@ -642,6 +694,11 @@ impl Switchboard {
                         self.drop_leg(leg, Action::Cancel { leg });
                     }
                 }
+                AcdAction::NoAgents { call } | AcdAction::MaxWait { call }
+                    if job_of(call).is_some() =>
+                {
+                    self.callback_withdrawn(call);
+                }
                 AcdAction::NoAgents { call } | AcdAction::MaxWait { call } => {
                     self.waiting.remove(&call);
                     self.actions.push_back(Action::Tell {
@@ -671,17 +728,33 @@ impl Switchboard {
     }
 
     fn ring(&self, call: DialogId, agent: &str) -> Result<Ring, String> {
-        let w = self
-            .waiting
-            .get(&call)
-            .ok_or_else(|| "the call is no longer waiting".to_owned())?;
+        let (caller, topic, path, codec) = match job_of(call) {
+            Some(job) => {
+                let (number, topic) = self
+                    .callback_caller(job)
+                    .ok_or_else(|| "the callback is no longer open".to_owned())?;
+                (number, topic, "callback".to_owned(), Codec::Pcma)
+            }
+            None => {
+                let w = self
+                    .waiting
+                    .get(&call)
+                    .ok_or_else(|| "the call is no longer waiting".to_owned())?;
+                (
+                    w.caller.number.clone(),
+                    w.caller.topic.clone(),
+                    w.caller.path.clone(),
+                    w.codec,
+                )
+            }
+        };
         // The newest binding: the phone that registered last.
         let b = self
             .registrar
             .lookup(agent)
             .max_by_key(|b| b.registered_at)
             .ok_or_else(|| "not registered".to_owned())?;
-        let other = match w.codec {
+        let other = match codec {
             Codec::Pcma => Codec::Pcmu,
             Codec::Pcmu => Codec::Pcma,
         };
@@ -690,10 +763,10 @@ impl Switchboard {
             agent: agent.to_owned(),
             target: b.source,
             contact: b.contact.uri.clone(),
-            codecs: [w.codec, other],
-            caller: w.caller.number.clone(),
-            path: w.caller.path.clone(),
-            topic: w.caller.topic.clone(),
+            codecs: [codec, other],
+            caller,
+            path,
+            topic,
         })
     }
 

@@ -2,6 +2,8 @@
 //! queue, and the test plays the driver (binding "ports", numbering legs) and the phones
 //! (answering, refusing, hanging up).
 
+mod callbacks;
+
 use super::*;
 use crate::clock::test_epoch;
 use crate::registrar::RegistrarConfig;
@@ -40,6 +42,16 @@ enum Seen {
     Position(DialogId, u32),
     Probe,
     Crlf(u64),
+    /// A callback's resident is called: the leg the "driver" gave the INVITE.
+    Dial {
+        number: String,
+        leg: DialogId,
+    },
+    Relay {
+        operator_leg: DialogId,
+        resident_leg: DialogId,
+    },
+    RelayMedia(DialogId),
 }
 
 /// The switchboard with a virtual clock, playing the driver.
@@ -55,6 +67,8 @@ struct Room {
     no_port: bool,
     /// Digest nonce per operator, from the last challenge.
     cseq: u32,
+    /// The SDP offers of resident legs, by leg.
+    dial_offers: HashMap<DialogId, Vec<u8>>,
 }
 
 fn operators(list: &[(&str, &str)]) -> Operators {
@@ -107,6 +121,7 @@ impl Room {
             ports: Vec::new(),
             no_port: false,
             cseq: 0,
+            dial_offers: HashMap::new(),
         }
     }
 
@@ -243,6 +258,36 @@ impl Room {
                     self.ports.retain(|p| *p != leg);
                     continue;
                 }
+                Action::Dial(dial) => {
+                    if self.no_port {
+                        self.sb
+                            .dial_failed(self.now, &dial, "RTP port range exhausted");
+                        continue;
+                    }
+                    let leg = self.next_leg;
+                    self.next_leg += 1;
+                    let m = media(40000 + u16::try_from(leg).expect("small"));
+                    self.dial_offers.insert(leg, dial.offer(&m));
+                    self.ports.push(leg);
+                    self.sb.dial_started(self.now, &dial, leg, m);
+                    Seen::Dial {
+                        number: dial.number,
+                        leg,
+                    }
+                }
+                Action::Relay {
+                    operator_leg,
+                    resident_leg,
+                    ..
+                } => {
+                    self.ports
+                        .retain(|p| *p != operator_leg && *p != resident_leg);
+                    Seen::Relay {
+                        operator_leg,
+                        resident_leg,
+                    }
+                }
+                Action::RelayMedia { leg, .. } => Seen::RelayMedia(leg),
             });
         }
         seen

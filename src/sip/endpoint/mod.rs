@@ -46,7 +46,7 @@ mod uas;
 
 pub use types::{
     ALLOW, ALLOW_WITH_REGISTER, BRANCH_MAGIC, DialogId, EndReason, EndpointConfig, OutRequest,
-    OutgoingCall, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport,
+    OutgoingCall, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport, UacCredentials,
 };
 
 use std::cmp::Reverse;

@@ -64,6 +64,11 @@ pub(super) struct UacInvite {
     pub(super) cancel_pending: bool,
     pub(super) cancelled: bool,
     pub(super) answered: bool,
+    /// Credentials to answer a 401/407 to this INVITE with (calls through a trunk), and
+    /// how many challenges this dialog's INVITEs have answered so far.
+    pub(super) auth: Option<(std::sync::Arc<super::types::UacCredentials>, u8)>,
+    /// A challenge to this INVITE was answered by a new one: the dialog lives on there.
+    pub(super) superseded: bool,
 }
 
 /// Where a transaction's output goes, and the dialog its events concern (0: none).

@@ -163,6 +163,22 @@ pub struct OutgoingCall {
     pub sdp: Vec<u8>,
 }
 
+/// A user name and password for a provider's Digest challenge to our INVITE (see
+/// [`SipEndpoint::invite_with_credentials`]). `Debug` does not show the password.
+#[derive(Clone)]
+pub struct UacCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for UacCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UacCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Counters for metrics and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Stats {

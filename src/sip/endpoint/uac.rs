@@ -1,9 +1,10 @@
 //! The user agent client: requests we send, and the responses to them.
 //!
-//! The daemon sends four kinds of request: an INVITE to ring an operator's softphone (the
-//! second leg of a bridged call), a CANCEL when the caller leaves before the operator
-//! answers, a BYE to end a call from our side, and an out-of-dialog OPTIONS to keep a
-//! registered softphone's NAT binding open. Each gets a fresh branch (RFC 3261 §8.1.1.7)
+//! The daemon sends these requests: an INVITE to ring an operator's softphone (the second
+//! leg of a bridged call) or to call a resident back through the trunk (answering the
+//! provider's Digest challenge, [`SipEndpoint::invite_with_credentials`]), a CANCEL when
+//! the caller leaves before the operator answers, a BYE to end a call from our side, and
+//! an out-of-dialog OPTIONS to keep a registered softphone's NAT binding open. Each gets a fresh branch (RFC 3261 §8.1.1.7)
 //! and a client transaction (RFC 3261 §17.1); the non-INVITE ones all start through
 //! [`SipEndpoint::start_client_non_invite`].
 //!
@@ -20,7 +21,9 @@ use super::keys::{TxKey, client_key};
 use super::routing::{ClientEntry, UacInvite};
 use super::{
     BRANCH_MAGIC, DialogId, OutRequest, OutgoingCall, SipEndpoint, SipEvent, Transmit, Transport,
+    UacCredentials,
 };
+use crate::sip::auth::client;
 use crate::sip::msg::{self, Host, Method, NameAddr, Request, Response, Uri, Via};
 use crate::sip::transaction::{ClientInvite, ClientNonInvite, Disposition};
 
@@ -165,10 +168,117 @@ impl SipEndpoint {
                 cancel_pending: false,
                 cancelled: false,
                 answered: false,
+                auth: None,
+                superseded: false,
             },
         );
         self.drain_tx(now, TxKey::Invite(branch));
         dialog
+    }
+
+    /// Sends an INVITE like [`SipEndpoint::invite`] that answers the provider's Digest
+    /// challenge with `credentials` (a call out through a trunk).
+    ///
+    /// RFC 3261 §22.2: on a 401 or 407 the UAC "SHOULD re-originate the request with the
+    /// proper credentials"; §8.1.3.5: the new request keeps the Call-ID, From tag and To,
+    /// with the CSeq raised by one and a new branch. The dialog keeps its id, so the caller
+    /// sees one call that ends in [`SipEvent::OutgoingAnswered`] or
+    /// [`SipEvent::OutgoingFailed`]. A challenge to credentials just sent is a refusal (the
+    /// status is reported), unless it says the nonce was stale (RFC 7616 §3.3); at most two
+    /// challenges are answered.
+    pub fn invite_with_credentials(
+        &mut self,
+        now: Instant,
+        call: OutgoingCall,
+        credentials: UacCredentials,
+    ) -> DialogId {
+        let dialog = self.invite(now, call);
+        let creds = Arc::new(credentials);
+        for e in self.txs.invites.values_mut().filter(|e| e.dialog == dialog) {
+            e.auth = Some((Arc::clone(&creds), 0));
+        }
+        dialog
+    }
+
+    /// Re-sends the INVITE behind `branch` with credentials for the challenge in `resp`;
+    /// `false` when there is nothing to answer it with (see
+    /// [`SipEndpoint::invite_with_credentials`]).
+    fn answer_challenge(&mut self, now: Instant, branch: &str, resp: &Response) -> bool {
+        let proxy = resp.status == 407;
+        let (offered, answer_name) = if proxy {
+            ("Proxy-Authenticate", "Proxy-Authorization")
+        } else {
+            ("WWW-Authenticate", "Authorization")
+        };
+        let Some(ch) = client::choose(resp.headers.get_all(offered)) else {
+            return false;
+        };
+        let Some(e) = self.txs.invites.get_mut(branch) else {
+            return false;
+        };
+        let Some((creds, answered)) = e.auth.clone() else {
+            return false;
+        };
+        if e.cancelled || e.cancel_pending || answered >= 2 || (answered > 0 && !ch.stale) {
+            return false;
+        }
+        e.superseded = true;
+        let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
+        let mut req = e.request.clone();
+        // The challenge is ACKed first (its transaction's own output), then the INVITE goes
+        // again.
+        self.drain_tx(now, TxKey::Invite(branch.to_owned()));
+        let new_branch = format!("{BRANCH_MAGIC}{}", self.token(16));
+        let cnonce = self.token(16);
+        req.cseq.seq += 1;
+        if let Some(via) = req.via.first_mut() {
+            for (k, v) in &mut via.params {
+                if k.eq_ignore_ascii_case("branch") {
+                    *v = Some(new_branch.clone());
+                }
+            }
+        }
+        let uri = req.uri.to_string();
+        let value = client::authorization(
+            &ch,
+            &client::Answer {
+                username: &creds.username,
+                password: &creds.password,
+                method: "INVITE",
+                uri: &uri,
+                nc: 1,
+                cnonce: &cnonce,
+            },
+        );
+        req.headers.remove(answer_name);
+        req.headers.push(answer_name, value);
+        if let Some(d) = self.dialogs.get_mut(&dialog) {
+            d.local_cseq = req.cseq.seq;
+        }
+        let tx = ClientInvite::new(
+            now,
+            req.to_bytes().into(),
+            transport.reliable(),
+            self.cfg.timers,
+        );
+        self.txs.invites.insert(
+            new_branch.clone(),
+            UacInvite {
+                tx,
+                dialog,
+                dst,
+                transport,
+                request: req,
+                provisional: false,
+                cancel_pending: false,
+                cancelled: false,
+                answered: false,
+                auth: Some((creds, answered + 1)),
+                superseded: false,
+            },
+        );
+        self.drain_tx(now, TxKey::Invite(new_branch));
+        true
     }
 
     /// Withdraws our INVITE (the caller hung up while the operator's phone rang).
@@ -180,7 +290,7 @@ impl SipEndpoint {
             .txs
             .invites
             .iter_mut()
-            .find(|(_, e)| e.dialog == dialog)
+            .find(|(_, e)| e.dialog == dialog && !e.superseded)
         else {
             return;
         };
@@ -419,7 +529,8 @@ impl SipEndpoint {
                         });
                     }
                 } else {
-                    self.confirm_uac_dialog(dialog, &resp);
+                    let cseq = e.request.cseq.seq;
+                    self.confirm_uac_dialog(dialog, &resp, cseq);
                     if withdrawn {
                         // The operator answered as we cancelled: RFC 3261 §15, ACK then BYE.
                         self.send_bye(now, dialog);
@@ -435,6 +546,10 @@ impl SipEndpoint {
                     }
                 }
             }
+            401 | 407 if self.answer_challenge(now, &branch, &resp) => {
+                // The INVITE went again with credentials; this transaction only ACKs the
+                // challenge and ends.
+            }
             _ => {
                 self.terminate(dialog);
                 self.events
@@ -446,7 +561,7 @@ impl SipEndpoint {
 
     /// A 2xx to our INVITE: the dialog takes the peer's tag, Contact and route set
     /// (RFC 3261 §12.1.2), and the ACK is sent (§13.2.2.4).
-    fn confirm_uac_dialog(&mut self, dialog: DialogId, resp: &Response) {
+    fn confirm_uac_dialog(&mut self, dialog: DialogId, resp: &Response, invite_cseq: u32) {
         let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
         let Some(d) = self.dialogs.get_mut(&dialog) else {
             return;
@@ -485,8 +600,10 @@ impl SipEndpoint {
             from: d.local.clone(),
             to: d.remote.clone(),
             call_id: d.call_id.clone(),
+            // RFC 3261 §13.2.2.4: "The sequence number of the CSeq header field MUST be the
+            // same as the INVITE being acknowledged".
             cseq: msg::CSeq {
-                seq: 1,
+                seq: invite_cseq,
                 method: Method::Ack,
             },
             max_forwards: Some(70),
