@@ -9,14 +9,13 @@
 //! Who does what: the SIP task (`sip_task.rs`) owns the SIP endpoint and the switchboard;
 //! one task per call (`call_task.rs`) owns its `Call` core; two threads do every call's RTP
 //! (`media_clock.rs` paces and sends, `media_rx.rs` receives and relays); they talk through
-//! the messages in `messages.rs`. Callbacks (`callbacks.rs`) add a task that keeps job
+//! the messages in `messages.rs`. Callbacks (`sip_task/callbacks.rs`) add a task that keeps job
 //! changes and a relay task per callback. Each loop reads the clock once per turn and hands
 //! `now` to its core; decisions are the cores' (`admission`, `switchboard`, `call`,
 //! `callback`, `notify`).
 
 mod admin;
 mod call_task;
-mod callbacks;
 pub mod forms;
 pub mod knowledge;
 pub mod live;
@@ -227,7 +226,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     let (bindings, bindings_thread) = switchboard::spawn_bindings_writer(Arc::clone(&shared.forms))
         .map_err(StartError::Notify)?;
-    let callbacks = callbacks::attach(&cfg, &shared.forms, &mut board, Instant::now()).await;
+    let callbacks =
+        sip_task::callbacks::attach(&cfg, &shared.forms, &mut board, Instant::now()).await;
     let outlets = Outlets {
         to_sip: to_sip.clone(),
         records: records_tx,

@@ -28,10 +28,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::forms::Forms;
-use super::sip_task::SipTask;
+use super::SipTask;
 use crate::callback::{Callbacks, Job};
 use crate::config::Config;
+use crate::driver::forms::Forms;
 use crate::media::bridge::{Bridge, Relayed, Side};
 use crate::rtp::stream::IncomingStream;
 use crate::sdp::offer_answer::{MediaSession, Negotiated};
@@ -42,7 +42,7 @@ use crate::switchboard::{DeskSettings, Dial, Switchboard};
 type Relay = Arc<mpsc::UnboundedSender<(Side, Negotiated)>>;
 
 /// The SIP task's callback state.
-pub(super) struct CallbackLink {
+pub(in crate::driver) struct CallbackLink {
     /// Callbacks are made (enabled, with a trunk): the switchboard has its desk.
     active: bool,
     /// The schedule that must be open.
@@ -60,7 +60,7 @@ pub(super) struct CallbackLink {
 
 /// Gives the switchboard the stored open jobs and its callback desk when callbacks are
 /// made (`[callbacks] enabled` and a trunk), and starts the task that keeps job changes.
-pub(super) async fn attach(
+pub(in crate::driver) async fn attach(
     cfg: &Config,
     forms: &Arc<Forms>,
     board: &mut Switchboard,
@@ -180,7 +180,7 @@ impl SipTask {
                     listen
                 };
                 let (socket, port) = ports.bind(ip).map_err(|e| format!("no RTP port: {e}"))?;
-                let media = MediaSession::new(super::sip_task::local_media(local.ip(), port));
+                let media = MediaSession::new(super::local_media(local.ip(), port));
                 let sdp = dial.offer(&media);
                 bound = Some((socket, media));
                 Ok(sdp)
@@ -252,7 +252,7 @@ fn start_relay(
     op: Negotiated,
     res: Negotiated,
     mut news: mpsc::UnboundedReceiver<(Side, Negotiated)>,
-    shared: Arc<super::live::Shared>,
+    shared: Arc<crate::driver::live::Shared>,
 ) -> std::io::Result<()> {
     for s in [&operator, &resident] {
         s.set_nonblocking(true)?;

@@ -18,6 +18,8 @@
 //! the OS random number generator, spawning call tasks. Whether to take a call is
 //! [`admission::admit`]; what to do for operators is the [`Switchboard`]'s.
 
+pub(super) mod callbacks;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
@@ -75,7 +77,7 @@ pub(super) struct SipTask {
     /// Where changed registrations go to be kept across restarts.
     pub bindings: std::sync::mpsc::Sender<Vec<SavedBinding>>,
     /// Callback jobs' writer and relays (`callbacks.rs`).
-    pub callbacks: super::callbacks::CallbackLink,
+    pub callbacks: callbacks::CallbackLink,
 }
 
 impl SipTask {
