@@ -780,24 +780,10 @@ impl Call {
                 }
                 Action::SendForm { ref form, .. } => {
                     self.awaiting_form = Some(form.clone());
-                    let path = self.interp.path();
-                    self.requests.push_back(Request {
-                        action,
-                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
-                        step: path.split('>').count(),
-                        audio: Vec::new(),
-                    });
+                    self.request_here(action);
                 }
-                Action::Callback { .. } => {
-                    // Kept by the driver (a durable job); the plan goes on with its result.
-                    let path = self.interp.path();
-                    self.requests.push_back(Request {
-                        action,
-                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
-                        step: path.split('>').count(),
-                        audio: Vec::new(),
-                    });
-                }
+                // Kept by the driver (a durable job); the plan goes on with its result.
+                Action::Callback { .. } => self.request_here(action),
                 Action::Voicemail => {
                     let path = self.interp.path();
                     self.recording = Some(Recording {
@@ -900,6 +886,17 @@ impl Call {
         while let Some(d) = self.rfc4733.poll_event() {
             self.on_digit(now, d.digit, DigitSource::Rfc4733);
         }
+    }
+
+    /// Hands `action` to the driver, named by the node the call is at and its step.
+    fn request_here(&mut self, action: Action) {
+        let path = self.interp.path();
+        self.requests.push_back(Request {
+            action,
+            node: path.rsplit('>').next().unwrap_or("").to_owned(),
+            step: path.split('>').count(),
+            audio: Vec::new(),
+        });
     }
 
     /// Hands the voice message being recorded to the driver.

@@ -20,6 +20,17 @@ use crate::store::{Channel, Row, VoiceMessage};
 use crate::store::{ClaimResult, ReleaseResult, WorkItem};
 use std::time::Duration;
 
+impl Shared {
+    /// Into the SIP task, once it runs.
+    fn sip_task(&self) -> Result<tokio::sync::mpsc::UnboundedSender<ToSip>, AgentOpError> {
+        self.to_sip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(AgentOpError::Unavailable)
+    }
+}
+
 impl Daemon for Shared {
     fn admin_token(&self) -> Option<&str> {
         self.cfg.admin.token.as_deref()
@@ -78,12 +89,7 @@ impl Daemon for Shared {
     }
 
     async fn agent_op(&self, name: String, op: AgentOp) -> Result<(), AgentOpError> {
-        let tx = self
-            .to_sip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let tx = tx.ok_or(AgentOpError::Unavailable)?;
+        let tx = self.sip_task()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         tx.send(ToSip::Agent { name, op, reply })
             .map_err(|_| AgentOpError::Unavailable)?;
@@ -106,12 +112,7 @@ impl Daemon for Shared {
 
     async fn callback_request(&self, number: String) -> Result<crate::callback::Job, String> {
         let job = self.forms.callback_request(number, "console", None).await?;
-        if let Some(tx) = self
-            .to_sip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
-        {
+        if let Ok(tx) = self.sip_task() {
             let _ = tx.send(ToSip::Callback(job.clone()));
         }
         Ok(job)
@@ -126,12 +127,7 @@ impl Daemon for Shared {
                 .await
                 .map_err(|_| AgentOpError::Unavailable);
         }
-        let tx = self
-            .to_sip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let tx = tx.ok_or(AgentOpError::Unavailable)?;
+        let tx = self.sip_task()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         tx.send(ToSip::CallbackCancel { id, reply })
             .map_err(|_| AgentOpError::Unavailable)?;
