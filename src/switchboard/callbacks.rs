@@ -396,16 +396,8 @@ impl Switchboard {
         };
         info!(job, "the resident hung up");
         self.actions.push_back(Action::Release { leg });
-        if let Some(a) = d.active.remove(&job)
-            && self.legs.remove(&a.operator_leg).is_some()
-        {
-            self.actions.push_back(Action::Hangup {
-                leg: a.operator_leg,
-            });
-            self.actions.push_back(Action::Release {
-                leg: a.operator_leg,
-            });
-            self.acd.handle_call_ended(now, &a.agent);
+        if let Some(a) = d.active.remove(&job) {
+            self.end_operator_leg(now, a.operator_leg, &a.agent);
         }
         self.changed = true;
         self.decide(now);
@@ -545,17 +537,18 @@ impl Switchboard {
                 d.residents.remove(&r.leg);
                 self.actions.push_back(Action::Release { leg: r.leg });
             }
-            if self.legs.remove(&a.operator_leg).is_some() {
-                self.actions.push_back(Action::Hangup {
-                    leg: a.operator_leg,
-                });
-                self.actions.push_back(Action::Release {
-                    leg: a.operator_leg,
-                });
-                self.acd.handle_call_ended(now, &a.agent);
-            }
+            self.end_operator_leg(now, a.operator_leg, &a.agent);
         }
         self.changed = true;
         self.decide(now);
+    }
+
+    /// Hangs up a job's operator leg if it is still ours, and frees the operator.
+    fn end_operator_leg(&mut self, now: Instant, leg: DialogId, agent: &str) {
+        if self.legs.remove(&leg).is_some() {
+            self.actions.push_back(Action::Hangup { leg });
+            self.actions.push_back(Action::Release { leg });
+            self.acd.handle_call_ended(now, agent);
+        }
     }
 }
