@@ -486,7 +486,9 @@ for N in "${STEPS[@]}"; do
         echo "keys_rfc4733=$(grep 'key pressed' "$D/daemon.log" | grep -c 'source=Rfc4733' || true)"
         echo "keys_rfc4733_2=$(grep 'key pressed' "$D/daemon.log" | grep 'source=Rfc4733' | grep -c 'key=2 ' || true)"
         echo "keys_other=$(grep 'key pressed' "$D/daemon.log" | grep -vc 'source=Rfc4733' || true)"
-        echo "calls_hung_up_by_daemon=$(grep 'call ended' "$D/daemon.log" | grep -vc 'outcome="caller_hung_up"' || true)"
+        # The bench plan never ends a call itself, so a caller's hang-up is always
+        # abandoned_menu; any other outcome is a call the daemon ended.
+        echo "calls_hung_up_by_daemon=$(grep 'call ended' "$D/daemon.log" | grep -vc 'outcome="abandoned_menu"' || true)"
     } >>"$INFO"
 
     python3 "$HERE/rtp_gaps.py" "$D/capture.pcap" --json "$D/gaps.json" \

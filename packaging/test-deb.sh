@@ -2,6 +2,7 @@
 # Builds the Debian package and checks it, for CI and before a release:
 #
 #   packaging/test-deb.sh              # build, check contents, metadata, unit, shipped data
+#   packaging/test-deb.sh --deb FILE   # check a package built before
 #   packaging/test-deb.sh --install    # and also install, check, purge on THIS machine (root)
 #
 # Checks: every file the service needs is in the package at its documented path with the
@@ -15,15 +16,29 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 install=false
-[ "${1:-}" = "--install" ] && install=true
+deb=
+while [ $# -gt 0 ]; do
+    case $1 in
+    --install) install=true ;;
+    --deb)
+        deb=${2:?--deb needs a file}
+        shift
+        ;;
+    *)
+        echo "test-deb: expected --install or --deb FILE, found $1" >&2
+        exit 2
+        ;;
+    esac
+    shift
+done
 
 fail() {
     echo "test-deb: FAIL: $*" >&2
     exit 1
 }
 
-deb=$(packaging/build-deb.sh | tail -n 1)
-[ -f "$deb" ] || fail "build-deb.sh printed no package path"
+[ -n "$deb" ] || deb=$(packaging/build-deb.sh | tail -n 1)
+[ -f "$deb" ] || fail "no package at ${deb:-(build-deb.sh printed no path)}"
 echo "test-deb: package $deb"
 
 work=$(mktemp -d)
@@ -72,6 +87,8 @@ echo "test-deb: contents ok ($(wc -l <"$work/files") files, $wavs prompts)"
 dpkg-deb -e "$deb" "$work/DEBIAN"
 grep -q '^Package: ugyelet$' "$work/DEBIAN/control" || fail "control: Package"
 grep -Eq '^Depends:.*\badduser\b' "$work/DEBIAN/control" || fail "control: Depends lacks adduser"
+grep -Eq '^Depends:.*\bca-certificates\b' "$work/DEBIAN/control" ||
+    fail "control: Depends lacks ca-certificates (TLS to the SMS gateway and SMTP)"
 for c in /etc/ugyelet/ugyelet.toml /etc/ugyelet/forms.toml /etc/ugyelet/environment \
     /etc/ugyelet/dialplans/main.toml; do
     grep -qxF "$c" "$work/DEBIAN/conffiles" || fail "$c is not a conffile"

@@ -34,6 +34,9 @@
 //! * A caller waits at most `max_wait` ([`AcdAction::MaxWait`]) and hears the position in
 //!   the queue every `announce_every`.
 //!
+//! * Callback jobs (`jobs.rs`) wait in the same line as callers, ranked before, among or
+//!   after them as configured; they are offered like callers and hear no announcements.
+//!
 //! # Operator states
 //!
 //! ```text
@@ -236,6 +239,7 @@ impl fmt::Display for AcdError {
 
 impl std::error::Error for AcdError {}
 
+mod jobs;
 mod view;
 pub use view::{AcdStats, AgentState, AgentStatus, SavedAgent, SavedAgents, WaitingCall};
 
@@ -339,6 +343,11 @@ struct Waiting {
     round_since: Instant,
     /// A new round is due but waits until then (see `dispatch`).
     retry_at: Option<Instant>,
+    /// Place in the one line of waiting calls, lowest first: callers `(1, since)`, callback
+    /// jobs by their priority (`jobs.rs`).
+    rank: (u8, Instant),
+    /// A callback job, not a caller: no announcements, no place in callers' positions.
+    job: bool,
 }
 
 /// The operator queue router.
@@ -505,7 +514,7 @@ impl Acd {
             return;
         }
         let every = self.cfg.announce_every;
-        self.calls.push(Waiting {
+        self.insert_ranked(Waiting {
             call,
             queue: queue.to_owned(),
             since: now,
@@ -514,6 +523,8 @@ impl Acd {
             overflowed: false,
             round_since: now,
             retry_at: None,
+            rank: (1, now),
+            job: false,
         });
         self.tick(now);
     }
@@ -703,46 +714,6 @@ impl Acd {
         Duration::try_from_secs_f64(self.avg_handle_s.max(0.0)).unwrap_or(YEAR)
     }
 
-    pub fn saved_state(&self) -> SavedAgents {
-        SavedAgents {
-            agents: self
-                .agents
-                .iter()
-                .map(|a| {
-                    (
-                        a.spec.name.clone(),
-                        SavedAgent {
-                            logged_in: a.logged_in,
-                            paused: a.paused.clone(),
-                        },
-                    )
-                })
-                .collect(),
-        }
-    }
-
-    /// Applies a saved state; operators missing from it keep theirs, saved names no longer
-    /// configured are ignored.
-    pub fn restore(&mut self, now: Instant, saved: &SavedAgents) {
-        for i in 0..self.agents.len() {
-            let Some(s) = saved.agents.get(&self.agents[i].spec.name) else {
-                continue;
-            };
-            if !s.logged_in || s.paused.is_some() {
-                self.withdraw_ring(i, Withdraw::Router);
-            }
-            let a = &mut self.agents[i];
-            let was = a.available();
-            a.logged_in = s.logged_in;
-            a.paused.clone_from(&s.paused);
-            if !was && a.available() {
-                a.idle_since = now;
-            }
-        }
-        self.check_staffing();
-        self.tick(now);
-    }
-
     // ---- internals ----
 
     fn index(&self, name: &str) -> Option<usize> {
@@ -772,7 +743,7 @@ impl Acd {
         let queue = &self.calls[ci].queue;
         self.calls[..ci]
             .iter()
-            .filter(|c| &c.queue == queue)
+            .filter(|c| &c.queue == queue && !c.job)
             .count()
             + 1
     }

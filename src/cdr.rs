@@ -11,6 +11,14 @@
 //! `cdr/query.rs`): records by day, number and outcome ([`Records::search`]), one caller's
 //! recent contacts ([`Records::contacts`]), and the wallboard's counts
 //! ([`Records::outcomes_since`], [`Records::answered_within`]).
+//!
+//! Outcomes are one vocabulary ([`Outcome`], `src/outcome.rs`): the records, the metrics,
+//! the logs, the CSV, the API and the console all use its words.
+//!
+//! Forms an operator sends (admin API or console) belong to a call too: the driver ties
+//! each to a call's SIP Call-ID ([`CallTies`], `cdr/ties.rs`) and the record writer adds it
+//! to that call's record, whether the record is still to be written or already stored
+//! ([`Records::add_form`]).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,11 +28,14 @@ use rusqlite::{Connection, params};
 use sha2::{Digest, Sha256};
 
 mod query;
+mod ties;
 
+use crate::outcome::{CALLBACK_OUTCOMES, Outcome};
 pub use query::{
     CONTACTS_LISTED, Contact, Contacts, DEFAULT_LIMIT, MAX_LIMIT, RecordQuery, RecordRow,
     ServiceLevel,
 };
+pub use ties::{CallTies, LATE_FORM_WINDOW, TiedCall};
 
 /// One call, as the town hall wants to see it afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,24 +55,11 @@ pub struct CallRecord {
     pub queue_wait_s: Option<u64>,
     /// The operator who took it, if any.
     pub operator: Option<String>,
-    /// completed, closed, abandoned_menu, abandoned_queue, voicemail, callback, cancelled,
-    /// no_media, max_duration, failed.
-    pub outcome: String,
-    /// Forms sent during the call.
+    /// How the call ended.
+    pub outcome: Outcome,
+    /// Forms sent during the call: by the dial plan, and by the operator (admin API or
+    /// console) while on the call or within [`LATE_FORM_WINDOW`] after it.
     pub forms: Vec<String>,
-}
-
-/// Outcomes of calls someone should return: the caller hung up while waiting for an
-/// operator (`abandoned_queue`), the queue gave up (`no_operator`: nobody logged in, or the
-/// longest wait passed), the caller left the queue (`left_queue`), or asked to be called
-/// back (`callback`). A voice message is not among them: it has its own list, and its own
-/// worklist entry.
-pub const CALLBACK_OUTCOMES: [&str; 4] =
-    ["abandoned_queue", "no_operator", "left_queue", "callback"];
-
-/// Whether a call that ended with `outcome` should be returned (see [`CALLBACK_OUTCOMES`]).
-pub fn needs_callback(outcome: &str) -> bool {
-    CALLBACK_OUTCOMES.contains(&outcome)
 }
 
 /// The call-record database.
@@ -121,7 +119,7 @@ impl Records {
                     r.path,
                     r.queue_wait_s.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
                     r.operator,
-                    r.outcome,
+                    r.outcome.as_str(),
                     r.forms.join(" "),
                 ],
             )
@@ -129,8 +127,21 @@ impl Records {
             .map_err(|e| format!("storing a call record: {e}"))
     }
 
-    /// Calls since `since` that someone should return ([`needs_callback`]), newest first.
-    /// (Voice messages have their own list.)
+    /// Adds `form` to the stored record of the call with SIP Call-ID `call_id` (the newest
+    /// such row). `Ok(false)`: no record of that call yet (it is still going on).
+    pub fn add_form(&self, call_id: &str, form: &str) -> Result<bool, String> {
+        self.conn
+            .execute(
+                "UPDATE calls SET forms = CASE WHEN forms = '' THEN ?2 ELSE forms || ' ' || ?2 END
+                 WHERE id = (SELECT max(id) FROM calls WHERE call_id = ?1)",
+                params![call_id, form],
+            )
+            .map(|n| n > 0)
+            .map_err(|e| format!("adding a form to a call record: {e}"))
+    }
+
+    /// Calls since `since` that someone should return ([`Outcome::needs_callback`]),
+    /// newest first. (Voice messages have their own list.)
     pub fn to_call_back(&self, since: Timestamp) -> Result<Vec<serde_json::Value>, String> {
         let outcomes: Vec<String> = CALLBACK_OUTCOMES.iter().map(|o| format!("'{o}'")).collect();
         let mut stmt = self
@@ -298,7 +309,7 @@ mod tests {
             path: "welcome>check_open>main_menu,x".into(),
             queue_wait_s: None,
             operator: None,
-            outcome: outcome.into(),
+            outcome: outcome.parse().expect("an outcome"),
             forms: vec![],
         }
     }
@@ -397,11 +408,6 @@ mod tests {
             ("+36301111117", "2026-11-02T16:06:00Z", "abandoned_menu"),
         ] {
             r.insert(&record(caller, start, outcome)).expect("insert");
-            assert_eq!(
-                needs_callback(outcome),
-                CALLBACK_OUTCOMES.contains(&outcome),
-                "{outcome}"
-            );
         }
         let back = r
             .to_call_back("2026-11-01T00:00:00Z".parse().expect("ts"))
@@ -411,7 +417,69 @@ mod tests {
             outcomes,
             ["callback", "left_queue", "no_operator", "abandoned_queue"]
         );
-        assert!(!needs_callback("voicemail") && !needs_callback("completed"));
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_form_added_after_the_call_ended_is_listed_in_its_stored_record() {
+        let d = dir("late-form");
+        let r = Records::open(&d).expect("open");
+        let mut call = record("+36301234567", "2026-11-02T16:00:00Z", "operator");
+        call.call_id = "abc@pbx".into();
+        call.forms = vec!["tajekoztato".into()];
+        r.insert(&call).expect("insert");
+        let other = record("+3623444555", "2026-11-02T16:01:00Z", "completed");
+        r.insert(&other).expect("insert");
+
+        assert_eq!(r.add_form("abc@pbx", "lakcim"), Ok(true));
+        assert_eq!(r.add_form("abc@pbx", "cikk:ebresztes"), Ok(true));
+        assert_eq!(
+            r.add_form("still-going@pbx", "lakcim"),
+            Ok(false),
+            "no record yet"
+        );
+        let rows = r.search(&RecordQuery::default()).expect("search");
+        let forms = |call_id: &str| {
+            rows.iter()
+                .find(|row| row.record.call_id == call_id)
+                .map(|row| row.record.forms.clone())
+                .expect("row")
+        };
+        assert_eq!(
+            forms("abc@pbx"),
+            ["tajekoztato", "lakcim", "cikk:ebresztes"]
+        );
+        assert!(forms(&other.call_id).is_empty(), "other calls untouched");
+        let mut csv = Vec::new();
+        r.export_csv(
+            "2026-11-01T00:00:00Z".parse().expect("ts"),
+            "2026-12-01T00:00:00Z".parse().expect("ts"),
+            &mut csv,
+        )
+        .expect("export");
+        let text = String::from_utf8(csv).expect("utf-8");
+        assert!(
+            text.contains(",tajekoztato lakcim cikk:ebresztes,abc@pbx\n"),
+            "{text}"
+        );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_stored_word_outside_the_vocabulary_is_reported_with_its_row() {
+        let d = dir("bad-outcome");
+        let r = Records::open(&d).expect("open");
+        r.insert(&record("+36301234567", "2026-11-02T16:00:00Z", "completed"))
+            .expect("insert");
+        r.conn
+            .execute("UPDATE calls SET outcome = 'caller_hung_up'", [])
+            .expect("edit by hand");
+        let e = r.search(&RecordQuery::default()).expect_err("refused");
+        assert!(
+            e.starts_with("call record 1: outcome: expected an outcome (completed, "),
+            "{e}"
+        );
+        assert!(e.ends_with("found \"caller_hung_up\""), "{e}");
         let _ = std::fs::remove_dir_all(&d);
     }
 }

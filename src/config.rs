@@ -13,8 +13,10 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+mod callbacks;
 mod trunk;
 mod values;
+pub use callbacks::CallbacksConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use trunk::{NumberFormat, TrunkConfig};
@@ -41,6 +43,7 @@ pub struct Config {
     pub records: RecordsConfig,
     pub log: LogConfig,
     pub trunk: TrunkConfig,
+    pub callbacks: CallbacksConfig,
 }
 
 /// `[sip]`: signalling.
@@ -222,6 +225,10 @@ pub struct AdminConfig {
     pub session_idle_minutes: u64,
     /// A console session ends this many hours after login, however busy.
     pub session_max_hours: u64,
+    /// The console's address as operators' browsers reach it (`https://ugyelet.example.hu`),
+    /// for the screen-pop link in calls to operators; empty: see
+    /// [`AdminConfig::console_base`].
+    pub console_url: String,
 }
 
 impl Default for AdminConfig {
@@ -232,6 +239,7 @@ impl Default for AdminConfig {
             behind_https_proxy: false,
             session_idle_minutes: 30,
             session_max_hours: 12,
+            console_url: String::new(),
         }
     }
 }
@@ -695,6 +703,7 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut p = Vec::new();
         self.trunk.validate(&mut p);
+        self.callbacks.validate(&self.dialplan.queues, &mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }
@@ -807,6 +816,9 @@ impl Config {
                 }
                 Ok(_) => {}
             }
+        }
+        if let Err(e) = values::console_url(&self.admin.console_url) {
+            p.push(format!("admin.console_url: {e}"));
         }
         if self.admin.session_idle_minutes == 0 || self.admin.session_max_hours == 0 {
             p.push(

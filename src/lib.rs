@@ -25,6 +25,8 @@
 //!                    rtp/ ──────────────► sdp/ (parse, offer_answer, MediaSession)
 //!
 //!   knowledge/ (articles, search) sits beside dialplan/; the console reads both.
+//!   callback (jobs: due times, attempts, back-off) sits beside acd/; the switchboard
+//!   offers due jobs to operators and calls the resident once one answers.
 //! ```
 //!
 //! Layers point down only. The order, top to bottom (a module may use those on lines
@@ -41,11 +43,11 @@
 //! layer: config
 //! layer: operators cdr store
 //! layer: notify
-//! layer: registrar acd dialplan knowledge trunk
+//! layer: registrar acd dialplan knowledge trunk callback
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
-//! layer: phone pii clock rng suggest
+//! layer: phone pii clock rng suggest outcome
 //! ```
 //!
 //! `sip` knows nothing of dial plans, `dialplan` nothing of SIP or RTP; `call` translates
@@ -59,8 +61,8 @@
 //!
 //! # The run-loop contract
 //!
-//! Every core (endpoint, transactions, switchboard, registrar, acd, call, interpreter,
-//! player, pacer, outbox) is a plain value
+//! Every core (endpoint, transactions, switchboard, registrar, acd, callback jobs, call,
+//! interpreter, player, pacer, outbox) is a plain value
 //! with `&mut self` methods. The driver loop is always the same: wait for one input (a
 //! datagram, a message from another task, or the core's deadline), make one `handle_*`
 //! call, drain every `poll_*` until it returns `None`, sleep until `poll_timeout()`.
@@ -81,6 +83,7 @@
 pub mod acd;
 pub mod admission;
 pub mod call;
+pub mod callback;
 pub mod cdr;
 pub mod clock;
 pub mod config;
@@ -92,6 +95,7 @@ pub mod media;
 pub mod metrics;
 pub mod notify;
 pub mod operators;
+pub mod outcome;
 pub mod phone;
 pub mod pii;
 pub mod registrar;

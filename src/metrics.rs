@@ -9,25 +9,16 @@ use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
-use crate::call::Outcome;
+use crate::outcome::Outcome;
 use crate::sip::endpoint::{STATS_METHODS, Stats};
-
-/// Every outcome, in a fixed order, for labels.
-pub const OUTCOMES: [Outcome; 7] = [
-    Outcome::Completed,
-    Outcome::CallerHungUp,
-    Outcome::Cancelled,
-    Outcome::NoMedia,
-    Outcome::MaxDuration,
-    Outcome::Failed,
-    Outcome::Operator,
-];
 
 /// The daemon's counters.
 #[derive(Default)]
 pub struct Metrics {
     pub calls_active: AtomicI64,
-    calls_by_outcome: [AtomicU64; 7],
+    /// Residents' calls by outcome, in the order of [`Outcome::ALL`] (the call records'
+    /// words, so a graph and a CSV count the same calls).
+    calls_by_outcome: [AtomicU64; Outcome::ALL.len()],
     /// Operators' feature-code calls (`*21`–`*24`), not residents'.
     operator_calls: AtomicU64,
     pub rtp_sent: AtomicU64,
@@ -164,9 +155,9 @@ impl Metrics {
         self.count_media(media);
     }
 
-    /// A call ended.
+    /// A resident's call ended with `outcome` (the one its record has).
     pub fn call_ended(&self, outcome: Outcome, media: MediaCounts) {
-        if let Some(i) = OUTCOMES.iter().position(|o| *o == outcome) {
+        if let Some(i) = Outcome::ALL.iter().position(|o| *o == outcome) {
             self.calls_by_outcome[i].fetch_add(1, Relaxed);
         }
         self.count_media(media);
@@ -208,7 +199,7 @@ impl Metrics {
             "Calls in progress.",
             &one(self.calls_active.load(Relaxed).to_string()),
         );
-        let by_outcome: Vec<(String, String)> = OUTCOMES
+        let by_outcome: Vec<(String, String)> = Outcome::ALL
             .iter()
             .zip(&self.calls_by_outcome)
             .map(|(o, c)| {
@@ -425,5 +416,35 @@ mod tests {
             let (_, value) = line.rsplit_once(' ').expect("name and value");
             assert!(value.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn calls_are_counted_under_the_call_records_words_and_feature_calls_apart() {
+        let m = Metrics::default();
+        for (i, o) in Outcome::ALL.into_iter().enumerate() {
+            for _ in 0..=i {
+                m.call_ended(o, MediaCounts::default());
+            }
+        }
+        m.operator_call_ended(MediaCounts::default());
+        let text = m.render();
+        let samples: Vec<(String, u64)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("ugyelet_calls_total{outcome=\""))
+            .map(|l| {
+                let (word, rest) = l.split_once("\"} ").expect("one label");
+                (word.to_owned(), rest.parse().expect("a count"))
+            })
+            .collect();
+        let want: Vec<(String, u64)> = Outcome::ALL
+            .iter()
+            .zip(1..)
+            .map(|(o, n)| (o.as_str().to_owned(), n))
+            .collect();
+        assert_eq!(samples, want, "{text}");
+        assert!(
+            text.contains("\nugyelet_operator_feature_calls_total 1\n"),
+            "{text}"
+        );
     }
 }

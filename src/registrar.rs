@@ -29,6 +29,19 @@
 //!     └────────────────────────────────────────┘
 //!         keep-alive failed / TCP closed (Lost)
 //! ```
+//!
+//! # Across restarts
+//!
+//! Bindings are kept in the store, so an operator is reachable right after a restart
+//! instead of after their phone's next REGISTER (up to an hour). The registrar stays
+//! sans-IO: it says when its bindings changed ([`Registrar::take_changed`]) and hands out
+//! what to keep ([`Registrar::saved_bindings`], with absolute wall-clock expiry times the
+//! caller's `unix_ms` anchors, since an `Instant` means nothing to the next process); the
+//! driver writes them and, at start, gives them back to [`Registrar::restore`], which
+//! drops those that expired meanwhile. Only UDP bindings are kept, with the address the
+//! REGISTER really came from (the NAT mapping, received/rport), not only the Contact. A
+//! TCP binding's flow is its connection, which dies with the process: like a closed
+//! connection it loses the binding (see `saved.rs` for why).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
@@ -203,6 +216,8 @@ pub struct Registrar {
     events: VecDeque<RegistrarEvent>,
     keepalives: VecDeque<KeepAlive>,
     next_housekeeping: Instant,
+    /// Bindings were added, refreshed or removed since the last [`Registrar::take_changed`].
+    changed: bool,
 }
 
 /// One change computed before anything is committed (RFC 3261 §10.3 step 8: "The binding
@@ -225,7 +240,14 @@ impl Registrar {
             events: VecDeque::new(),
             keepalives: VecDeque::new(),
             next_housekeeping,
+            changed: false,
         }
+    }
+
+    /// Whether bindings were added, refreshed or removed since the last call (they should
+    /// be saved again, see [`Registrar::saved_bindings`]); clears the flag.
+    pub fn take_changed(&mut self) -> bool {
+        std::mem::take(&mut self.changed)
     }
 
     pub fn config(&self) -> &RegistrarConfig {
@@ -339,6 +361,7 @@ impl Registrar {
                     });
                 }
                 self.bindings.remove(&aor);
+                self.changed = true;
             }
             Contacts::List(list) => {
                 let mut changes = Vec::with_capacity(list.len());
@@ -500,6 +523,7 @@ impl Registrar {
         } else {
             self.bindings.insert(aor.to_owned(), list);
         }
+        self.changed |= !events.is_empty();
         self.events.extend(events);
         Ok(())
     }
@@ -523,6 +547,7 @@ impl Registrar {
                         aor: aor.clone(),
                         binding: b.id,
                     });
+                    self.changed = true;
                     false
                 } else {
                     true
@@ -584,6 +609,7 @@ impl Registrar {
                         aor: b.aor.clone(),
                         binding: b.id,
                     });
+                    self.changed = true;
                     false
                 } else {
                     true
@@ -671,5 +697,8 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     h
 }
 
+mod saved;
 #[cfg(test)]
 mod tests;
+
+pub use saved::{Restored, SavedBinding};

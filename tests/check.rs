@@ -424,6 +424,46 @@ fn check_refuses_what_run_refuses_and_warns_about_what_the_configuration_cannot_
 }
 
 #[test]
+fn check_passes_a_valid_smtp_server_and_sms_gateway_for_every_tls_mode() {
+    // What an administrator configures in the first week; the unit runs `check` before
+    // each start, so a crash here keeps the service down.
+    let dir = scratch("smtp-ok");
+    let state = dir.join("state").display().to_string();
+    for (security, port) in [("starttls", "587"), ("tls", "465")] {
+        let out = ugyelet(
+            "check",
+            &[
+                ("UGYELET_STATE__DIR", state.clone()),
+                ("UGYELET_NOTIFY__SMTP__HOST", "mail.example.hu".to_owned()),
+                ("UGYELET_NOTIFY__SMTP__PORT", port.to_owned()),
+                ("UGYELET_NOTIFY__SMTP__SECURITY", security.to_owned()),
+                (
+                    "UGYELET_NOTIFY__SMTP__FROM",
+                    "ugyelet@example.hu".to_owned(),
+                ),
+                ("UGYELET_NOTIFY__SMS__KIND", "generic".to_owned()),
+                (
+                    "UGYELET_NOTIFY__SMS__URL",
+                    "https://sms.example.hu/send".to_owned(),
+                ),
+                (
+                    "UGYELET_NOTIFY__SMS__BODY_TEMPLATE",
+                    "{to} {text}".to_owned(),
+                ),
+                (
+                    "UGYELET_NOTIFY__PUBLIC_BASE_URL",
+                    "https://ugyelet.example.hu".to_owned(),
+                ),
+            ],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{security}: {stderr}");
+        assert!(!stderr.contains("notify."), "{security}: {stderr}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn the_config_file_in_the_working_directory_is_read_without_config_and_named() {
     let dir = scratch("default-file");
     std::fs::create_dir_all(dir.join("config")).expect("config dir");

@@ -221,8 +221,9 @@ fn caller_talks_to_the_on_site_operator_then_the_busy_operator_overflows_to_the_
     // The caller hangs up: the operator's call ends too (BYE), and the record says so.
     first.hangup();
     anna.wait_event("CALL_CLOSED", 10 * SECOND);
-    second.hangup();
-    bela.wait_event("CALL_CLOSED", 10 * SECOND);
+    // The operator hangs up: the caller's call ends too (the daemon's BYE on their leg).
+    bela.hangup();
+    second.wait_event("CALL_CLOSED", 10 * SECOND);
 
     // The call records say who took each call and how long the caller waited.
     let taken = |rows: &[Vec<String>]| -> Vec<(String, String)> {
@@ -483,4 +484,199 @@ fn an_operator_added_with_passwd_registers_without_a_restart() {
     let cecil = operator_phone(&daemon, "cecil", "cecil-uj-jelszava", None, true);
     wait_available(&daemon, "cecil");
     drop(cecil);
+}
+
+#[test]
+fn operators_phone_shows_what_the_caller_came_about_and_the_number_and_gets_the_calls_console_link()
+{
+    let ops = anna_only();
+    let daemon = start_daemon(&ops, &[]);
+    let anna = Baresip::start(BaresipConfig {
+        user: "anna".to_owned(),
+        // Ringing (not answering at once) is when baresip reports the incoming call.
+        manual_answer: true,
+        register: Some((daemon.addr(), "anna-jelszava-7".to_owned())),
+        sip_trace: true,
+        ..BaresipConfig::default()
+    });
+    wait_available(&daemon, "anna");
+
+    // The caller (+36 30 123 4567) chooses 2 (forms), then 2 (a form by email, through an
+    // operator).
+    let caller = Baresip::caller();
+    caller.dial(&daemon.uri());
+    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (at, _, _) = wait_for_prompt(&caller, "main_menu", 0, 0, 30 * SECOND);
+    caller.send_dtmf('2');
+    wait_for_prompt(&caller, "forms_menu", at, 0, 30 * SECOND);
+    caller.send_dtmf('2');
+
+    // What the operator's phone shows: the topic and the number, as baresip read the
+    // From header's display name.
+    let incoming = anna.wait_event("CALL_INCOMING", 30 * SECOND);
+    assert_eq!(
+        json_field(&incoming.raw, "peerdisplayname").as_deref(),
+        Some("Nyomtatvány e-mailben · +36 30 123 4567"),
+        "{}",
+        incoming.raw
+    );
+    anna.accept();
+    anna.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+
+    // The INVITE as it arrived: the display name quoted, the path for scripts, and the
+    // console page of this very call (the id the API and the board give it).
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    let board: serde_json::Value = serde_json::from_str(&body).expect("board JSON");
+    let call = board["operators"][0]["current_call"]["call"]
+        .as_u64()
+        .unwrap_or_else(|| panic!("anna is on a call: {body}"));
+    let log = anna.log();
+    let invite = log
+        .split("INVITE sip:anna")
+        .nth(1)
+        .unwrap_or_else(|| panic!("the INVITE in baresip's SIP trace:\n{log}"));
+    let header = |name: &str| {
+        invite
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} in the INVITE:\n{invite}"))
+            .trim_end()
+            .to_owned()
+    };
+    assert!(
+        header("From: ")
+            .starts_with("From: \"Nyomtatvány e-mailben · +36 30 123 4567\" <sip:+36301234567@"),
+        "{}",
+        header("From: ")
+    );
+    assert_eq!(
+        header("Call-Info: "),
+        format!(
+            "Call-Info: <http://127.0.0.1:{}/ugyelet?hivas={call}>;purpose=info",
+            daemon.admin_port
+        )
+    );
+    assert_eq!(
+        header("X-Ugyelet-Path: "),
+        "X-Ugyelet-Path: welcome>check_open>main_menu>forms_menu>email_by_operator>operator>operator_queue"
+    );
+    caller.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+}
+
+/// REGISTER answers the daemon's current process gave, by status (`/api/operators`).
+fn register_responses(daemon: &Daemon) -> serde_json::Value {
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("board JSON");
+    v["register_responses"].clone()
+}
+
+/// How many baresip events of `kind` so far.
+fn count(phone: &Baresip, kind: &str) -> usize {
+    phone.events().iter().filter(|e| e.kind == kind).count()
+}
+
+/// Waits until `phone` has seen more than `before` events of `kind`.
+fn wait_count(phone: &Baresip, kind: &str, before: usize, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while count(phone, kind) <= before {
+        assert!(
+            Instant::now() < deadline,
+            "no new {kind} within {timeout:?}: {:?}",
+            phone
+                .events()
+                .iter()
+                .map(|e| e.kind.clone())
+                .collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn registered_operator_is_called_after_a_stop_and_after_a_kill_without_registering_again() {
+    let ops = anna_only();
+    let mut daemon = start_daemon(&ops, &[]);
+    // The phone registers once, for ten minutes, and is not asked to again in this test.
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
+    wait_available(&daemon, "anna");
+    assert_eq!(
+        register_responses(&daemon),
+        serde_json::json!({"200": 1, "401": 1})
+    );
+    let delay = ((load_prompt("welcome").len() * 1000 / RATE) as u64 + 1500).to_string();
+
+    for how in ["SIGTERM", "SIGKILL"] {
+        if how == "SIGTERM" {
+            daemon.terminate();
+            assert_eq!(daemon.wait_exit(10 * SECOND), Some(0), "a clean stop");
+        } else {
+            daemon.kill();
+        }
+        daemon.restart();
+        assert!(
+            daemon
+                .wait_for_line(5 * SECOND, |l| l.contains("registrations restored"))
+                .is_some(),
+            "after {how}: {}",
+            daemon.stderr()
+        );
+        wait_available(&daemon, "anna");
+
+        // A SIPp caller presses 1 for an operator: the phone rings and answers.
+        let established = count(&anna, "CALL_ESTABLISHED");
+        let closed = count(&anna, "CALL_CLOSED");
+        let addr = daemon.addr();
+        let d = delay.clone();
+        let caller = std::thread::spawn(move || {
+            sipp(
+                &scenario("caller_presses_1_and_waits_for_an_operator.xml"),
+                &["-d", &d, "-timeout", "60s", &addr],
+            )
+        });
+        wait_count(&anna, "CALL_ESTABLISHED", established, 40 * SECOND);
+        let (_, body) = http_get(daemon.admin_port, "/api/operators");
+        assert_eq!(
+            operator_state(&body, "anna").as_deref(),
+            Some("on_call"),
+            "after {how}: {body}"
+        );
+        caller.join().expect("SIPp thread").assert_success();
+        // The caller hung up: the operator's leg ends too.
+        wait_count(&anna, "CALL_CLOSED", closed, 10 * SECOND);
+        // Not one REGISTER reached this process: the binding came from the store.
+        assert_eq!(
+            register_responses(&daemon),
+            serde_json::json!({}),
+            "after {how}"
+        );
+    }
+
+    // Logged out with *22 stays logged out after a crash, though the phone is reachable.
+    let closed = count(&anna, "CALL_CLOSED");
+    anna.dial(&format!("sip:*22@{}", daemon.addr()));
+    wait_count(&anna, "CALL_CLOSED", closed, 15 * SECOND);
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    assert_eq!(
+        operator_state(&body, "anna").as_deref(),
+        Some("offline"),
+        "{body}"
+    );
+    daemon.kill();
+    daemon.restart();
+    daemon
+        .wait_for_line(5 * SECOND, |l| l.contains("registrations restored"))
+        .expect("the binding is restored");
+    let (_, body) = http_get(daemon.admin_port, "/api/operators");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("board JSON");
+    let row = &v["operators"][0];
+    assert_eq!(
+        (&row["state"], &row["logged_in"], &row["reachable"]),
+        (
+            &serde_json::json!("offline"),
+            &serde_json::json!(false),
+            &serde_json::json!(true)
+        ),
+        "{body}"
+    );
 }

@@ -123,7 +123,8 @@ fn sigterm_lets_the_call_finish_refuses_new_calls_with_503_and_exits_0() {
     );
     let log = daemon.stderr();
     assert!(log.contains("draining"), "{log}");
-    assert!(log.contains("outcome=\"caller_hung_up\""), "{log}");
+    // The caller hung up in the main menu: the record's word, in the log too.
+    assert!(log.contains("outcome=\"abandoned_menu\""), "{log}");
 }
 
 #[test]
@@ -154,7 +155,7 @@ fn json_logs_are_one_object_per_line_with_the_call_id_and_no_phone_number() {
                 v["span"]["id"].is_u64(),
                 "the call's id is on its lines: {line}"
             );
-            assert_eq!(v["fields"]["outcome"], "caller_hung_up");
+            assert_eq!(v["fields"]["outcome"], "abandoned_menu");
         }
         assert!(
             !line.contains("36301234567"),

@@ -73,8 +73,8 @@ fn ways_to_an_operator_read_as_the_callers_choices() {
             "Főmenü › Nyomtatványok › Nyomtatvány e-mailben › Ügyintéző",
         ),
         (
-            "212",
-            "Főmenü › Nyomtatványok › SMS-t kért vezetékesről › Ügyintéző",
+            "2112",
+            "Főmenü › Nyomtatványok › Nyomtatvány választása › SMS-t kért vezetékesről › Ügyintéző",
         ),
         ("", "Főmenü › Nem tudott választani › Ügyintéző"),
         ("*1", "Főmenü › Ügyintéző"),

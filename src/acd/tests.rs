@@ -631,3 +631,76 @@ fn logged_in_means_registered_and_not_logged_out_and_the_board_tells_which_is_mi
     acd.handle_reachable(t0, "anna", false);
     assert_eq!(flags(&acd), (false, false, false, AgentState::Offline));
 }
+
+/// anna is busy with call 1; then a callback job (class `class`, due 5 s before call 3
+/// arrived) and a caller wait; anna's next call goes to whichever ranks first.
+fn next_after_job_and_caller(class: u8, job_due_before_caller: bool) -> CallRef {
+    let mut f = Floor::new(AcdConfig::default(), vec![on_site("anna")]);
+    assert_eq!(f.enqueue(1), vec![ring(1, "anna")]);
+    assert!(f.acd.handle_answered(f.now, 1, "anna"));
+    f.advance(10 * S);
+    let job_since = if job_due_before_caller {
+        f.now
+    } else {
+        f.now + 20 * S
+    };
+    // The caller arrives before the job is handed in, so order of arrival at the router
+    // is not what decides.
+    f.advance(5 * S);
+    assert_eq!(f.enqueue(3), vec![]);
+    f.acd
+        .handle_enqueue_job(f.now, 1 << 62, "operators", class, job_since);
+    assert_eq!(f.take(), vec![]);
+    let w = f.acd.waiting(f.now);
+    let caller = w.iter().find(|c| c.call == 3).expect("the caller waits");
+    assert_eq!(
+        caller.position, 1,
+        "a job takes no place in a caller's position"
+    );
+    f.acd.handle_call_ended(f.now, "anna");
+    f.advance(AcdConfig::default().wrap_up);
+    match f.take().as_slice() {
+        [AcdAction::Ring { call, agent }] if agent == "anna" => *call,
+        other => panic!("one ring expected, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_callback_job_waits_behind_callers_before_them_or_in_line_by_its_rank() {
+    let job: CallRef = 1 << 62;
+    assert_eq!(next_after_job_and_caller(2, true), 3, "callers first");
+    assert_eq!(next_after_job_and_caller(0, false), job, "callbacks first");
+    assert_eq!(
+        next_after_job_and_caller(1, true),
+        job,
+        "in order: due earlier"
+    );
+    assert_eq!(
+        next_after_job_and_caller(1, false),
+        3,
+        "in order: caller earlier"
+    );
+}
+
+#[test]
+fn a_callback_job_for_an_unstaffed_queue_is_given_back_and_hears_no_announcements() {
+    let cfg = AcdConfig {
+        announce_every: 3 * S,
+        ..AcdConfig::default()
+    };
+    let mut f = Floor::new(cfg, vec![on_site("anna")]);
+    f.acd.logout(f.now, "anna").expect("known");
+    let job: CallRef = (1 << 62) | 7;
+    f.acd.handle_enqueue_job(f.now, job, "operators", 2, f.now);
+    assert_eq!(f.take(), vec![AcdAction::NoAgents { call: job }]);
+    assert!(!f.acd.is_staffed("operators"));
+    f.acd.login(f.now, "anna").expect("known");
+    f.acd.pause(f.now, "anna", "ebéd").expect("known");
+    f.acd.handle_enqueue_job(f.now, job, "operators", 2, f.now);
+    f.advance(10 * S);
+    assert_eq!(f.take(), vec![], "no Announce for a job");
+    assert!(f.acd.is_waiting(job) && !f.acd.is_ringing(job));
+    f.acd.unpause(f.now, "anna").expect("known");
+    assert_eq!(f.take(), vec![ring(job, "anna")]);
+    assert!(f.acd.is_ringing(job));
+}

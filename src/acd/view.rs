@@ -2,10 +2,11 @@
 //! the operator states saved across restarts.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::{CallRef, Location, RingFailure};
+use super::{CallRef, Location, RingFailure, Withdraw};
 
 /// An operator's state as a supervisor sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -74,4 +75,48 @@ pub struct SavedAgent {
     pub logged_in: bool,
     #[serde(default)]
     pub paused: Option<String>,
+}
+
+/// Operators' states kept across restarts.
+impl super::Acd {
+    /// Who is logged in and who is paused, by name, for the state file.
+    pub fn saved_state(&self) -> SavedAgents {
+        SavedAgents {
+            agents: self
+                .agents
+                .iter()
+                .map(|a| {
+                    (
+                        a.spec.name.clone(),
+                        SavedAgent {
+                            logged_in: a.logged_in,
+                            paused: a.paused.clone(),
+                        },
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    /// Applies a saved state; operators missing from it keep theirs, saved names no longer
+    /// configured are ignored.
+    pub fn restore(&mut self, now: Instant, saved: &SavedAgents) {
+        for i in 0..self.agents.len() {
+            let Some(s) = saved.agents.get(&self.agents[i].spec.name) else {
+                continue;
+            };
+            if !s.logged_in || s.paused.is_some() {
+                self.withdraw_ring(i, Withdraw::Router);
+            }
+            let a = &mut self.agents[i];
+            let was = a.available();
+            a.logged_in = s.logged_in;
+            a.paused.clone_from(&s.paused);
+            if !was && a.available() {
+                a.idle_since = now;
+            }
+        }
+        self.check_staffing();
+        self.tick(now);
+    }
 }

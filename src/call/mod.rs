@@ -44,6 +44,7 @@ use std::time::{Duration, Instant};
 use crate::dialplan::interp::{Action, ActionResult, Interp, PlayItem};
 use crate::media::bridge::{Bridge, Relayed, Side};
 use crate::media::player::{FrameCodec, Player, PlayerEvent};
+use crate::outcome::{Outcome, PLAN_OUTCOMES};
 use crate::rtp::dtmf::goertzel::Goertzel;
 use crate::rtp::dtmf::rfc4733::Rfc4733Receiver;
 use crate::rtp::g711;
@@ -150,7 +151,7 @@ pub struct Call {
     forms_sent: Vec<String>,
     last_media: Instant,
     answered_at: Option<Instant>,
-    outcome: Option<Outcome>,
+    ending: Option<Ending>,
     started: Instant,
     media: Media,
     /// How long the caller waited for an operator, once the wait ended.
@@ -197,7 +198,7 @@ impl Call {
             forms_sent: Vec::new(),
             last_media: now,
             answered_at: None,
-            outcome: None,
+            ending: None,
             started: now,
             media: Media::Menu,
             queue_wait: None,
@@ -229,47 +230,23 @@ impl Call {
         self.negotiated.codec
     }
 
-    /// The call record, once the call has ended (`now` is its end).
     /// Whether this is an operator's feature-code call rather than a resident's.
     pub fn is_operator_call(&self) -> bool {
         self.setup.operator_call
     }
 
+    /// The call record, once the call has ended (`now` is its end); none for an
+    /// operator's feature-code call. Its outcome is [`Call::outcome`].
     pub fn record(&self, now: Instant) -> Option<crate::cdr::CallRecord> {
         if self.setup.operator_call {
             return None;
         }
-        let outcome = self.outcome?;
+        let outcome = self.outcome()?;
         let at = |i: Instant| {
             jiff::SignedDuration::try_from(i.saturating_duration_since(self.started))
                 .ok()
                 .and_then(|d| self.setup.start_ts.checked_add(d).ok())
                 .unwrap_or(self.setup.start_ts)
-        };
-        let closed = self.interp.saw_closed();
-        let queued = matches!(self.media, Media::Queued { .. });
-        // The plan may name what the call came to (`set` a variable `outcome`), e.g.
-        // "callback" when the caller asked to be called back.
-        let planned = self
-            .interp
-            .var("outcome")
-            .and_then(|v| PLAN_OUTCOMES.iter().find(|o| **o == v).copied());
-        let outcome = match outcome {
-            Outcome::Cancelled => "cancelled",
-            Outcome::Operator => "operator",
-            _ if self.left_message => "voicemail",
-            Outcome::Completed | Outcome::CallerHungUp if planned.is_some() => {
-                planned.unwrap_or("completed")
-            }
-            Outcome::CallerHungUp if queued => "abandoned_queue",
-            Outcome::Completed | Outcome::CallerHungUp if self.queue_gave_up => "no_operator",
-            Outcome::Completed | Outcome::CallerHungUp if self.left_queue => "left_queue",
-            Outcome::Completed | Outcome::CallerHungUp if closed => "closed",
-            Outcome::Completed => "completed",
-            Outcome::CallerHungUp => "abandoned_menu",
-            Outcome::NoMedia => "no_media",
-            Outcome::MaxDuration => "max_duration",
-            Outcome::Failed => "failed",
         };
         Some(crate::cdr::CallRecord {
             call_id: self.setup.sip_call_id.clone(),
@@ -292,7 +269,7 @@ impl Call {
             }
             .map(|d| d.as_secs()),
             operator: self.operator.clone(),
-            outcome: outcome.to_owned(),
+            outcome,
             forms: self.forms_sent.clone(),
         })
     }
@@ -315,9 +292,32 @@ impl Call {
         }
     }
 
-    /// How the call ended, once it has.
+    /// How the call ended on the wire, once it has.
+    pub fn ending(&self) -> Option<Ending> {
+        self.ending
+    }
+
+    /// What the call came to, once it has ended: the word its record, the call metrics
+    /// and the log line all use (also for operators' feature-code calls, which have no
+    /// record).
     pub fn outcome(&self) -> Option<Outcome> {
-        self.outcome
+        let ending = self.ending?;
+        // The plan may name what the call came to (`set` a variable `outcome`), e.g.
+        // "callback" when the caller asked to be called back.
+        let planned = self
+            .interp
+            .var("outcome")
+            .and_then(|v| Outcome::parse(v).ok())
+            .filter(|o| PLAN_OUTCOMES.contains(o));
+        let facts = Facts {
+            planned,
+            left_message: self.left_message,
+            queued: matches!(self.media, Media::Queued { .. }),
+            queue_gave_up: self.queue_gave_up,
+            left_queue: self.left_queue,
+            closed: self.interp.saw_closed(),
+        };
+        Some(outcome_of(ending, &facts))
     }
 
     /// Time since the INVITE.
@@ -338,18 +338,18 @@ impl Call {
                 }
             }
             CallInput::Ended(reason) => {
-                let outcome = match (reason, self.state) {
+                let ending = match (reason, self.state) {
                     (EndReason::Cancelled, _) | (EndReason::PeerBye, State::Ringing) => {
-                        Outcome::Cancelled
+                        Ending::Cancelled
                     }
-                    (EndReason::PeerBye, _) => Outcome::CallerHungUp,
-                    (EndReason::AckTimeout | EndReason::Failed, _) => Outcome::Failed,
+                    (EndReason::PeerBye, _) => Ending::CallerHungUp,
+                    (EndReason::AckTimeout | EndReason::Failed, _) => Ending::Failed,
                 };
-                let outcome = match (outcome, &self.media) {
-                    (Outcome::CallerHungUp, Media::Bridged { .. }) => Outcome::Operator,
+                let ending = match (ending, &self.media) {
+                    (Ending::CallerHungUp, Media::Bridged { .. }) => Ending::Operator,
                     (o, _) => o,
                 };
-                self.end(outcome, false);
+                self.end(ending, false);
             }
             CallInput::Queue(news) => self.queue_news(now, news),
         }
@@ -441,13 +441,13 @@ impl Call {
             _ => return,
         }
         if now >= self.started + self.setup.max_duration {
-            self.end(Outcome::MaxDuration, true);
+            self.end(Ending::MaxDuration, true);
             return;
         }
         if let Some(limit) = self.setup.inactivity
             && now >= self.last_media + limit
         {
-            self.end(Outcome::NoMedia, true);
+            self.end(Ending::NoMedia, true);
             return;
         }
         if self.recording.as_ref().is_some_and(|r| now >= r.deadline()) {
@@ -506,7 +506,7 @@ impl Call {
         !self.commands.is_empty()
             || !self.events.is_empty()
             || !self.requests.is_empty()
-            || self.outcome.is_some()
+            || self.ending.is_some()
     }
 
     /// A request from [`Call::poll_request`] finished. Ignored once the call has ended.
@@ -587,7 +587,7 @@ impl Call {
 
     /// Ends the call from our side (shutdown, operator action).
     pub fn hang_up(&mut self) {
-        self.end(Outcome::Completed, true);
+        self.end(Ending::Completed, true);
     }
 
     fn answer(&mut self, now: Instant) {
@@ -674,7 +674,7 @@ impl Call {
                     self.check_player(now);
                 }
                 Action::StopPlayback => self.player.stop(),
-                Action::Hangup => self.end(Outcome::Completed, true),
+                Action::Hangup => self.end(Ending::Completed, true),
                 Action::LeaveQueue => {
                     if let Media::Queued { since } = self.media {
                         self.waited(since, now);
@@ -685,35 +685,33 @@ impl Call {
                     }
                 }
                 Action::Queue { queue } => {
-                    let (path, path_label, caller, codec) = self.handed_over(now);
+                    let (path, path_label, topic, caller, codec) = self.handed_over(now);
                     self.commands.push_back(CallCommand::Enqueue {
                         queue,
                         path,
                         path_label,
+                        topic,
                         caller,
                         codec,
                     });
                 }
                 Action::Transfer { to } => {
-                    let (path, path_label, caller, codec) = self.handed_over(now);
+                    let (path, path_label, topic, caller, codec) = self.handed_over(now);
                     self.commands.push_back(CallCommand::Transfer {
                         to,
                         path,
                         path_label,
+                        topic,
                         caller,
                         codec,
                     });
                 }
                 Action::SendForm { ref form, .. } => {
                     self.awaiting_form = Some(form.clone());
-                    let path = self.interp.path();
-                    self.requests.push_back(Request {
-                        action,
-                        node: path.rsplit('>').next().unwrap_or("").to_owned(),
-                        step: path.split('>').count(),
-                        audio: Vec::new(),
-                    });
+                    self.request_here(action);
                 }
+                // Kept by the driver (a durable job); the plan goes on with its result.
+                Action::Callback { .. } => self.request_here(action),
                 Action::Voicemail => {
                     let path = self.interp.path();
                     self.recording = Some(Recording {
@@ -737,15 +735,16 @@ impl Call {
     /// The caller waits on hold music for an operator (a queue, a transfer); returns what
     /// the switchboard shows of the call: the menu path, as recorded and as operators read
     /// it, the caller's number, the codec.
-    fn handed_over(&mut self, now: Instant) -> (String, String, String, Codec) {
+    fn handed_over(&mut self, now: Instant) -> (String, String, String, String, Codec) {
         self.media = Media::Queued { since: now };
         self.player.stop();
         self.start_hold_music();
         let path = self.interp.path();
         let label = self.interp.plan().path_label(&path);
+        let topic = self.interp.plan().path_topic(&path);
         let caller = self.setup.env.caller.clone();
         let caller = caller.unwrap_or_else(|| self.setup.caller.clone());
-        (path, label, caller, self.negotiated.codec)
+        (path, label, topic, caller, self.negotiated.codec)
     }
 
     /// Music on hold (what to say before the wait is the dial plan's business).
@@ -827,6 +826,17 @@ impl Call {
         }
     }
 
+    /// Hands `action` to the driver, named by the node the call is at and its step.
+    fn request_here(&mut self, action: Action) {
+        let path = self.interp.path();
+        self.requests.push_back(Request {
+            action,
+            node: path.rsplit('>').next().unwrap_or("").to_owned(),
+            step: path.split('>').count(),
+            audio: Vec::new(),
+        });
+    }
+
     /// Hands the voice message being recorded to the driver.
     fn finish_recording(&mut self) {
         if let Some(r) = self.recording.take() {
@@ -840,14 +850,14 @@ impl Call {
         }
     }
 
-    fn end(&mut self, outcome: Outcome, send_hangup: bool) {
+    fn end(&mut self, ending: Ending, send_hangup: bool) {
         if self.state == State::Ended {
             return;
         }
         // A caller who hangs up while speaking has left a message all the same.
         self.finish_recording();
         self.state = State::Ended;
-        self.outcome = Some(outcome);
+        self.ending = Some(ending);
         // Frames already produced still go out: the last one may hold the end of "goodbye".
         self.player.stop();
         if send_hangup {
@@ -1516,7 +1526,7 @@ type = "hangup"
             CallInput::Ended(EndReason::PeerBye),
         );
         c.handle_action_result(t0 + Duration::from_millis(800), ActionResult::Done);
-        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
+        assert_eq!(c.ending(), Some(Ending::CallerHungUp));
         assert_eq!(c.path(), "send");
     }
 
@@ -1618,7 +1628,7 @@ type = "hangup"
         c.handle_input(now, CallInput::Ended(EndReason::PeerBye));
         let req = c.poll_request().expect("a hang-up keeps the message");
         assert_eq!(req.audio.len(), 25 * 160);
-        assert_eq!(c.outcome(), Some(Outcome::CallerHungUp));
+        assert_eq!(c.ending(), Some(Ending::CallerHungUp));
     }
 
     #[test]
@@ -1645,7 +1655,7 @@ type = "hangup"
     }
 
     #[test]
-    fn queueing_hands_the_switchboard_the_menu_path_and_how_operators_read_it() {
+    fn queueing_hands_the_switchboard_the_menu_path_how_operators_read_it_and_its_topic() {
         let t0 = crate::clock::test_epoch();
         let plan = QUEUE_PLAN.replace(
             "[nodes.q]\ntype = \"queue\"\n",
@@ -1658,12 +1668,15 @@ type = "hangup"
             .iter()
             .find_map(|c| match c {
                 CallCommand::Enqueue {
-                    path, path_label, ..
-                } => Some((path.as_str(), path_label.as_str())),
+                    path,
+                    path_label,
+                    topic,
+                    ..
+                } => Some((path.as_str(), path_label.as_str(), topic.as_str())),
                 _ => None,
             })
             .expect("the call queues");
-        assert_eq!(enqueue, ("q", "Ügyintéző"));
+        assert_eq!(enqueue, ("q", "Ügyintéző", "Ügyintéző"));
     }
 
     const QUEUE_PLAN: &str = r#"start = "q"

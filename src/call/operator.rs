@@ -105,7 +105,7 @@ impl Call {
                 });
             }
             (QueueNews::OperatorHungUp | QueueNews::Released, Media::Bridged { .. }) => {
-                self.end(super::Outcome::Operator, true);
+                self.end(super::Ending::Operator, true);
             }
             (QueueNews::OperatorMedia(neg), Media::Bridged { bridge, .. }) => {
                 bridge.renegotiated(Side::Operator, neg);

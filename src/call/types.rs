@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::dialplan::interp::{Action, ActionResult, CallEnv};
 use crate::dialplan::{Plan, TransferTarget};
 use crate::media::prompts::PromptSet;
+use crate::outcome::Outcome;
 use crate::sdp::offer_answer::{Codec, MediaSession, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
 
@@ -21,9 +22,6 @@ pub const ANSWER_LEAD: Duration = crate::rtp::pacer::FRAME_INTERVAL;
 
 /// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
 pub const PACKET_LEN: usize = 12 + 160;
-
-/// Outcomes a dial plan may give a call record by setting the variable `outcome`.
-pub const PLAN_OUTCOMES: [&str; 2] = ["callback", "completed"];
 
 /// The prompt looped while a caller waits for an operator.
 pub const MUSIC_ON_HOLD: &str = "music_on_hold";
@@ -127,11 +125,13 @@ pub enum CallCommand {
     LeaveQueue,
     /// Put the caller in this operator queue; `path` is the menu path (node names joined by
     /// `>`, for `X-Ugyelet-Path`), `path_label` the same as operators read it
-    /// (`Főmenü › Ügyintéző`, from the plan this call runs on).
+    /// (`Főmenü › Ügyintéző`, from the plan this call runs on), `topic` its one step the
+    /// operator's phone shows (`Főmenü`, see `Plan::path_topic`).
     Enqueue {
         queue: String,
         path: String,
         path_label: String,
+        topic: String,
         /// The caller's number (E.164 when known) for the operator's display.
         caller: String,
         /// The caller leg's codec, offered first to the operator.
@@ -144,14 +144,17 @@ pub enum CallCommand {
         to: TransferTarget,
         path: String,
         path_label: String,
+        topic: String,
         caller: String,
         codec: Codec,
     },
 }
 
-/// How a call ended, for the call log.
+/// How a call ended on the wire. With what the caller did in the plan ([`Facts`]) it
+/// becomes the call's [`Outcome`] ([`outcome_of`]), the one word records, metrics and logs
+/// use; this value itself is never shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Ending {
     /// The dial plan finished the call (goodbye, hang up).
     Completed,
     /// The caller hung up after the answer.
@@ -168,17 +171,44 @@ pub enum Outcome {
     Operator,
 }
 
-impl Outcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::Completed => "completed",
-            Outcome::CallerHungUp => "caller_hung_up",
-            Outcome::Cancelled => "cancelled",
-            Outcome::NoMedia => "no_media",
-            Outcome::MaxDuration => "max_duration",
-            Outcome::Failed => "failed",
-            Outcome::Operator => "operator",
-        }
+/// What happened during a call, besides how it ended, that decides its [`Outcome`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Facts {
+    /// The plan named the outcome (`set` the variable `outcome`, one of
+    /// [`crate::outcome::PLAN_OUTCOMES`]).
+    pub planned: Option<Outcome>,
+    /// The caller left a voice message.
+    pub left_message: bool,
+    /// The caller was waiting in an operator queue when the call ended.
+    pub queued: bool,
+    /// The queue gave the call back (nobody logged in, the longest wait passed).
+    pub queue_gave_up: bool,
+    /// The caller left the queue with a key.
+    pub left_queue: bool,
+    /// The plan found the line closed.
+    pub closed: bool,
+}
+
+/// The outcome of a call that ended so, after what `f` says happened. The first rule that
+/// matches wins: a cancelled call is cancelled and an operator's call is the operator's
+/// whatever else happened; a voice message beats the plan's own word, the plan's word beats
+/// the queue, and the queue beats "closed".
+pub fn outcome_of(ending: Ending, f: &Facts) -> Outcome {
+    let plan_ended = matches!(ending, Ending::Completed | Ending::CallerHungUp);
+    match ending {
+        Ending::Cancelled => Outcome::Cancelled,
+        Ending::Operator => Outcome::Operator,
+        _ if f.left_message => Outcome::Voicemail,
+        _ if plan_ended && f.planned.is_some() => f.planned.unwrap_or(Outcome::Completed),
+        Ending::CallerHungUp if f.queued => Outcome::AbandonedQueue,
+        _ if plan_ended && f.queue_gave_up => Outcome::NoOperator,
+        _ if plan_ended && f.left_queue => Outcome::LeftQueue,
+        _ if plan_ended && f.closed => Outcome::Closed,
+        Ending::Completed => Outcome::Completed,
+        Ending::CallerHungUp => Outcome::AbandonedMenu,
+        Ending::NoMedia => Outcome::NoMedia,
+        Ending::MaxDuration => Outcome::MaxDuration,
+        Ending::Failed => Outcome::Failed,
     }
 }
 
@@ -210,4 +240,86 @@ pub struct Request {
     pub step: usize,
     /// For [`Action::Voicemail`]: what the caller said, 8 kHz 16-bit mono.
     pub audio: Vec<i16>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_happened_in_the_plan_decides_the_outcome_of_a_hang_up() {
+        let none = Facts::default();
+        let hung_up = |f: Facts| outcome_of(Ending::CallerHungUp, &f);
+        assert_eq!(hung_up(none), Outcome::AbandonedMenu);
+        assert_eq!(outcome_of(Ending::Completed, &none), Outcome::Completed);
+        assert_eq!(
+            hung_up(Facts {
+                closed: true,
+                ..none
+            }),
+            Outcome::Closed
+        );
+        assert_eq!(
+            hung_up(Facts {
+                queued: true,
+                closed: true,
+                ..none
+            }),
+            Outcome::AbandonedQueue
+        );
+        // Nobody took the call: the queue gave it back, and the plan said goodbye.
+        assert_eq!(
+            outcome_of(
+                Ending::Completed,
+                &Facts {
+                    queue_gave_up: true,
+                    closed: true,
+                    ..none
+                }
+            ),
+            Outcome::NoOperator
+        );
+        assert_eq!(
+            hung_up(Facts {
+                left_queue: true,
+                ..none
+            }),
+            Outcome::LeftQueue
+        );
+        assert_eq!(
+            hung_up(Facts {
+                left_queue: true,
+                planned: Some(Outcome::Callback),
+                ..none
+            }),
+            Outcome::Callback,
+            "the plan's word beats the queue's"
+        );
+        assert_eq!(
+            hung_up(Facts {
+                left_message: true,
+                planned: Some(Outcome::Callback),
+                ..none
+            }),
+            Outcome::Voicemail,
+            "a message beats the plan's word"
+        );
+    }
+
+    #[test]
+    fn how_the_wire_ended_wins_for_cancelled_operator_and_failed_calls() {
+        let all = Facts {
+            planned: Some(Outcome::Callback),
+            left_message: false,
+            queued: true,
+            queue_gave_up: true,
+            left_queue: true,
+            closed: true,
+        };
+        assert_eq!(outcome_of(Ending::Cancelled, &all), Outcome::Cancelled);
+        assert_eq!(outcome_of(Ending::Operator, &all), Outcome::Operator);
+        assert_eq!(outcome_of(Ending::Failed, &all), Outcome::Failed);
+        assert_eq!(outcome_of(Ending::NoMedia, &all), Outcome::NoMedia);
+        assert_eq!(outcome_of(Ending::MaxDuration, &all), Outcome::MaxDuration);
+    }
 }

@@ -22,6 +22,7 @@ use rusqlite::params_from_iter;
 use rusqlite::types::Value;
 
 use super::{CSV_COLUMNS, CallRecord, Records, csv_row, write_csv};
+use crate::outcome::Outcome;
 use crate::{clock, phone};
 
 /// Rows a search returns when its `limit` is 0.
@@ -38,8 +39,8 @@ pub struct RecordQuery {
     pub day: Option<Date>,
     /// The caller's number in any common form, or some of its digits (`4567`).
     pub number: Option<String>,
-    /// Exactly this outcome (`callback`, `voicemail`, `abandoned_queue`, …).
-    pub outcome: Option<String>,
+    /// Exactly this outcome.
+    pub outcome: Option<Outcome>,
     /// At most this many rows, newest first: 0 means [`DEFAULT_LIMIT`], more than
     /// [`MAX_LIMIT`] means [`MAX_LIMIT`].
     pub limit: u32,
@@ -71,7 +72,7 @@ pub struct Contacts {
     /// Forms sent during those calls.
     pub forms: u64,
     /// Calls per outcome, most frequent first.
-    pub by_outcome: Vec<(String, u64)>,
+    pub by_outcome: Vec<(Outcome, u64)>,
 }
 
 /// One earlier call of a caller.
@@ -79,7 +80,7 @@ pub struct Contacts {
 pub struct Contact {
     pub id: i64,
     pub start: Timestamp,
-    pub outcome: String,
+    pub outcome: Outcome,
     /// The menu path as recorded (node names joined by `>`).
     pub path: String,
     /// Forms sent during the call.
@@ -175,19 +176,19 @@ impl Records {
             .map_err(|e| e.to_string())?
             .map(|r| r.map_err(|e| e.to_string()).and_then(|r| r))
             .collect::<Result<_, _>>()?;
-        let count = |outcome: &str| rows.iter().filter(|r| r.record.outcome == outcome).count();
-        let mut by_outcome: Vec<(String, u64)> = Vec::new();
+        let count = |outcome: Outcome| rows.iter().filter(|r| r.record.outcome == outcome).count();
+        let mut by_outcome: Vec<(Outcome, u64)> = Vec::new();
         for r in &rows {
             match by_outcome.iter_mut().find(|(o, _)| *o == r.record.outcome) {
                 Some((_, n)) => *n += 1,
-                None => by_outcome.push((r.record.outcome.clone(), 1)),
+                None => by_outcome.push((r.record.outcome, 1)),
             }
         }
-        by_outcome.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        by_outcome.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.as_str().cmp(b.0.as_str())));
         Ok(Contacts {
             total: rows.len() as u64,
-            voice_messages: count("voicemail") as u64,
-            callbacks: count("callback") as u64,
+            voice_messages: count(Outcome::Voicemail) as u64,
+            callbacks: count(Outcome::Callback) as u64,
             forms: rows.iter().map(|r| r.record.forms.len() as u64).sum(),
             by_outcome,
             calls: rows
@@ -209,7 +210,7 @@ impl Records {
 
     /// Calls per outcome that started at or after `since`, most frequent first (the
     /// wallboard's "today by outcome").
-    pub fn outcomes_since(&self, since: Timestamp) -> Result<Vec<(String, u64)>, String> {
+    pub fn outcomes_since(&self, since: Timestamp) -> Result<Vec<(Outcome, u64)>, String> {
         let mut stmt = self
             .conn
             .prepare(
@@ -223,8 +224,9 @@ impl Records {
             })
             .map_err(|e| e.to_string())?;
         rows.map(|r| {
-            r.map(|(o, n)| (o, u64::try_from(n).unwrap_or(0)))
-                .map_err(|e| e.to_string())
+            let (o, n) = r.map_err(|e| e.to_string())?;
+            let o = Outcome::parse(&o).map_err(|e| format!("call records: outcome: {e}"))?;
+            Ok((o, u64::try_from(n).unwrap_or(0)))
         })
         .collect()
     }
@@ -287,14 +289,9 @@ impl Filter {
                 f.params.push(Value::Text(format!("%{other}%")));
             }
         }
-        if let Some(outcome) = q
-            .outcome
-            .as_deref()
-            .map(str::trim)
-            .filter(|o| !o.is_empty())
-        {
+        if let Some(outcome) = q.outcome {
             f.clauses.push("outcome = ?");
-            f.params.push(Value::Text(outcome.to_owned()));
+            f.params.push(Value::Text(outcome.as_str().to_owned()));
         }
         Ok(f)
     }
@@ -370,7 +367,7 @@ fn number_digits(raw: &str) -> Result<Vec<String>, String> {
 }
 
 /// One row selected with [`ROW_COLUMNS`]; the inner error is a stored value that does not
-/// read back (a time that is not a timestamp).
+/// read back (a time that is not a timestamp, a word that is not an [`Outcome`]).
 fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordRow, String>> {
     let id: i64 = row.get(0)?;
     let time = |i: usize, what: &str| -> rusqlite::Result<Result<Timestamp, String>> {
@@ -387,9 +384,13 @@ fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordRow, Str
             format!("call record {id}: answer: expected a timestamp, found \"{text}\"")
         }),
     };
-    let (start, answer, end) = match (start, answer, end) {
-        (Ok(s), Ok(a), Ok(e)) => (s, a, e),
-        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return Ok(Err(e)),
+    let outcome = Outcome::parse(&row.get::<_, String>(10)?)
+        .map_err(|e| format!("call record {id}: outcome: {e}"));
+    let (start, answer, end, outcome) = match (start, answer, end, outcome) {
+        (Ok(s), Ok(a), Ok(e), Ok(o)) => (s, a, e, o),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) | (_, _, _, Err(e)) => {
+            return Ok(Err(e));
+        }
     };
     Ok(Ok(RecordRow {
         id,
@@ -406,7 +407,7 @@ fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordRow, Str
                 .get::<_, Option<i64>>(8)?
                 .map(|v| u64::try_from(v).unwrap_or(0)),
             operator: row.get(9)?,
-            outcome: row.get(10)?,
+            outcome,
             forms: row
                 .get::<_, String>(11)?
                 .split_whitespace()
@@ -438,7 +439,7 @@ mod tests {
             path: "welcome>check_open>main_menu>operator>operator_queue".into(),
             queue_wait_s: None,
             operator: None,
-            outcome: outcome.into(),
+            outcome: outcome.parse().expect("an outcome"),
             forms: vec![],
         }
     }
@@ -584,7 +585,7 @@ mod tests {
         );
         let rows = r
             .search(&RecordQuery {
-                outcome: Some("callback".into()),
+                outcome: Some(Outcome::Callback),
                 limit: 2,
                 ..query()
             })
@@ -678,9 +679,9 @@ mod tests {
         assert_eq!(
             c.by_outcome,
             [
-                ("callback".to_owned(), 1),
-                ("operator".to_owned(), 1),
-                ("voicemail".to_owned(), 1)
+                (Outcome::Callback, 1),
+                (Outcome::Operator, 1),
+                (Outcome::Voicemail, 1)
             ]
         );
         let listed: Vec<(String, &str, usize)> = c
@@ -728,9 +729,9 @@ mod tests {
         assert_eq!(
             r.outcomes_since(today).expect("outcomes"),
             [
-                ("operator".to_owned(), 3),
-                ("abandoned_queue".to_owned(), 1),
-                ("completed".to_owned(), 1)
+                (Outcome::Operator, 3),
+                (Outcome::AbandonedQueue, 1),
+                (Outcome::Completed, 1)
             ]
         );
         let level = r.answered_within(today, 60).expect("service level");

@@ -6,6 +6,11 @@
 //! accounts ([`operators::upsert`]), and replaced atomically: a running daemon reloading it
 //! sees the old file or the new one, never half of it.
 //!
+//! When the file is the one the configuration names, a daemon answering on `[admin]
+//! listen` is asked to reload at once (`POST /api/reload`), so the operator's phone can
+//! register straight away instead of failing its digest (and getting throttled) until the
+//! daemon's file watch notices.
+//!
 //! `--role admin` lets the account manage the line in the web console; a password reset
 //! without `--role` keeps the role the account has.
 
@@ -13,7 +18,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use ugyelet::config::Config;
-use ugyelet::driver::operators_file;
+use ugyelet::driver::{operators_file, overrides};
 use ugyelet::operators::{self, Role, Update, Upserted};
 use ugyelet::sip::auth::Credentials;
 
@@ -109,7 +114,38 @@ pub fn passwd(cfg: &Config, opts: Options) -> ExitCode {
         path.display(),
         cfg.sip.realm
     );
+    if same_file(&path, &cfg.sip.operators) {
+        tell_the_daemon(cfg, name);
+    }
     ExitCode::SUCCESS
+}
+
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}
+
+/// Asks a daemon running with this configuration to read the accounts now (`POST
+/// /api/reload`), so the phone can register at once. Left to itself the daemon notices the
+/// file within a few seconds; a phone that tries before that fails its digest, and a few
+/// failures throttle the account for half a minute and more. No daemon answering is fine:
+/// one started later reads the file.
+fn tell_the_daemon(cfg: &Config, name: &str) {
+    let Ok(addr) = cfg.admin.listen.parse::<std::net::SocketAddr>() else {
+        return;
+    };
+    match overrides::through_api(addr, cfg.admin.token.as_deref(), "POST", "/api/reload", "") {
+        Ok((200, _)) => {
+            println!("the daemon answering on {addr} reloaded it: {name}'s phone can register now");
+        }
+        Ok((status, answer)) => eprintln!(
+            "ugyelet passwd: the daemon on {addr} did not reload ({status}): {answer}; it reads \
+             the accounts with the next reload that succeeds"
+        ),
+        Err(_) => {}
+    }
 }
 
 /// The password: the first line of standard input with `--password-stdin`, else

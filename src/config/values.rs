@@ -1,12 +1,12 @@
 //! Reading single values with messages for people: log levels by their common names,
 //! socket addresses that echo what was found, and where a bad value came from.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 
 use serde::Deserialize;
 
-use super::ENV_PREFIX;
+use super::{AdminConfig, ENV_PREFIX};
 
 /// The `tracing` filter for `level`, with the level names people use elsewhere accepted
 /// (`warning`, `notice`, `verbose`, `critical`…): a bare word the filter does not know as a
@@ -91,5 +91,108 @@ pub(super) fn value_source(
         (Some(v), _) => format!(" (set by {var}=\"{v}\")"),
         (None, Some(f)) => format!(" (in {})", f.display()),
         (None, None) => String::new(),
+    }
+}
+
+/// Checks `admin.console_url`: empty, or an http(s) URL that can stand inside `<…>` in a
+/// SIP header (no white space, control characters, quotes or angle brackets).
+pub(super) fn console_url(url: &str) -> Result<(), String> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    let scheme = url.starts_with("http://") || url.starts_with("https://");
+    if !scheme || url.contains(|c: char| c.is_whitespace() || c.is_control() || "<>\"".contains(c))
+    {
+        return Err(format!(
+            "expected a URL such as https://ugyelet.example.hu (http:// or https://, no spaces, \
+             quotes or angle brackets), found \"{url}\""
+        ));
+    }
+    Ok(())
+}
+
+impl AdminConfig {
+    /// The console's base URL as an operator's browser reaches it, without a trailing
+    /// slash: `console_url` when set; else `http://` and `listen`, where a wildcard
+    /// listen address is replaced by `local`, the address the operator's phone reached
+    /// the daemon at (the phone and its operator's browser usually share a network).
+    /// `None` when the console is off (`listen` empty) or behind an HTTPS proxy whose
+    /// public address only `console_url` can tell.
+    pub fn console_base(&self, local: IpAddr) -> Option<String> {
+        if !self.console_url.is_empty() {
+            return Some(self.console_url.trim_end_matches('/').to_owned());
+        }
+        if self.behind_https_proxy {
+            return None;
+        }
+        let listen: SocketAddr = self.listen.parse().ok()?;
+        let ip = if listen.ip().is_unspecified() {
+            local
+        } else {
+            listen.ip()
+        };
+        Some(format!("http://{}", SocketAddr::new(ip, listen.port())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin(listen: &str, url: &str, proxy: bool) -> AdminConfig {
+        AdminConfig {
+            listen: listen.to_owned(),
+            console_url: url.to_owned(),
+            behind_https_proxy: proxy,
+            ..AdminConfig::default()
+        }
+    }
+
+    #[test]
+    fn console_base_is_the_configured_url_else_the_listen_address_the_phone_can_reach() {
+        let phone_side: IpAddr = [192, 168, 1, 10].into();
+        assert_eq!(
+            admin("127.0.0.1:8080", "https://ugyelet.example.hu/", true).console_base(phone_side),
+            Some("https://ugyelet.example.hu".to_owned())
+        );
+        assert_eq!(
+            admin("127.0.0.1:8080", "", false).console_base(phone_side),
+            Some("http://127.0.0.1:8080".to_owned())
+        );
+        assert_eq!(
+            admin("0.0.0.0:8080", "", false).console_base(phone_side),
+            Some("http://192.168.1.10:8080".to_owned())
+        );
+        assert_eq!(
+            admin("[::]:8080", "", false).console_base("2001:db8::5".parse().expect("ip")),
+            Some("http://[2001:db8::5]:8080".to_owned())
+        );
+        // Behind a proxy only the configured URL is known; no console, no link.
+        assert_eq!(
+            admin("127.0.0.1:8080", "", true).console_base(phone_side),
+            None
+        );
+        assert_eq!(admin("", "", false).console_base(phone_side), None);
+    }
+
+    #[test]
+    fn console_url_must_fit_a_sip_header() {
+        assert_eq!(console_url(""), Ok(()));
+        assert_eq!(console_url("https://ugyelet.example.hu/konzol"), Ok(()));
+        for bad in [
+            "ugyelet.example.hu",
+            "https://a b",
+            "https://x>;y",
+            "https://\"x\"",
+        ] {
+            assert_eq!(
+                console_url(bad),
+                Err(format!(
+                    "expected a URL such as https://ugyelet.example.hu (http:// or https://, no \
+                     spaces, quotes or angle brackets), found \"{bad}\""
+                )),
+                "{bad}"
+            );
+        }
     }
 }

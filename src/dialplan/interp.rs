@@ -14,7 +14,7 @@
 //!                 │       └── key (barge-in) ──────────────┘   └ bad key / timeout: retry
 //!   collect ──────┼─► Prompting ─► Entering ─► [ReadingBack ─► Confirming] ─► enter(next)
 //!   schedule, caller, set, goto: decide at once ─► enter(…)
-//!   queue, voicemail, send_form, transfer ─► Busy ──result──► enter(…)
+//!   queue, voicemail, send_form, callback, transfer ─► Busy ──result──► enter(…)
 //!   hangup ─► Done
 //! ```
 //!
@@ -93,6 +93,9 @@ pub enum Action {
         channel: Channel,
         to: String,
     },
+    /// Ask for a callback of `number` (E.164 for a usable caller ID or a checked entry, else
+    /// as keyed in); answer with [`ActionResult`] once the request is kept.
+    Callback { number: String },
     /// Pass the call on (a queue, an operator, an allowed number); answer with
     /// [`ActionResult`] when it fails (`Done` never comes: whoever takes the call over
     /// keeps it to its end).
@@ -249,7 +252,9 @@ impl Interp {
                 {
                     self.actions.push_back(Action::LeaveQueue);
                     self.actions.push_back(Action::StopPlayback);
-                    self.enter(now, target, Some(key));
+                    // The key was the caller's choice, as in a menu, not type-ahead for the
+                    // node it leads to (a `collect` there would take it as a first digit).
+                    self.enter(now, target, None);
                 }
             }
             State::Idle | State::Done => {}
@@ -284,7 +289,9 @@ impl Interp {
             }
             (NodeKind::Queue { .. }, ActionResult::Done) => None,
             (
-                NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. },
+                NodeKind::Voicemail { next, on_error }
+                | NodeKind::SendForm { next, on_error, .. }
+                | NodeKind::Callback { next, on_error, .. },
                 r,
             ) => Some(if r == ActionResult::Done {
                 *next
@@ -489,6 +496,7 @@ impl Interp {
             match c.check {
                 DigitCheck::Any => Some(digits.clone()),
                 DigitCheck::HuMobile => phone::normalize(&digits).filter(|n| phone::is_mobile(n)),
+                DigitCheck::HuPhone => phone::normalize(&digits).filter(|n| n.starts_with("+36")),
             }
         };
         let Some(value) = value else {
@@ -735,6 +743,23 @@ impl Interp {
                         }
                         (_, None) => {
                             self.trace(id, "no form was chosen".to_owned());
+                            id = *on_error;
+                        }
+                    }
+                }
+                NodeKind::Callback { to, on_error, .. } => {
+                    let number = match to {
+                        Address::Caller => self.env.caller.clone(),
+                        Address::Var(v) => self.vars.get(v).cloned(),
+                    };
+                    match number {
+                        Some(number) => {
+                            self.actions.push_back(Action::Callback { number });
+                            self.state = State::Busy(id);
+                            return;
+                        }
+                        None => {
+                            self.trace(id, "no number to call back".to_owned());
                             id = *on_error;
                         }
                     }
@@ -1040,6 +1065,84 @@ type = "hangup"
         i.handle_playback_finished(t0);
         i.handle_digit(t0, '1');
         assert_eq!(drain(&mut i), vec![play(&["goodbye"], false)]);
+    }
+
+    const CALLBACK_PLAN: &str = r#"start = "who"
+[nodes.who]
+type = "caller"
+rules = [{ kind = "anonymous", next = "ask" }]
+default = "for_caller"
+[nodes.ask]
+type = "collect"
+prompts = ["enter_mobile"]
+var = "number"
+validate = "hu_phone"
+max_digits = 11
+readback = true
+next = "for_number"
+on_max_retries = "end"
+[nodes.for_caller]
+type = "callback"
+next = "end"
+on_error = "end"
+[nodes.for_number]
+type = "callback"
+to = "@var:number"
+next = "end"
+on_error = "end"
+[nodes.end]
+type = "hangup"
+"#;
+
+    fn callback_interp(caller: Option<&str>) -> Interp {
+        let prompts = ["enter_mobile", "confirm_number", "readback_intro"];
+        let known = Known {
+            skip_prompts: false,
+            prompts: &prompts,
+            ..Known::default()
+        };
+        let (plan, _) = load_str("t.toml", CALLBACK_PLAN, &known).expect("valid plan");
+        Interp::new(
+            Arc::new(plan),
+            CallEnv {
+                caller: caller.map(str::to_owned),
+                ..env()
+            },
+        )
+    }
+
+    #[test]
+    fn a_callback_goes_to_the_callers_number_or_to_a_landline_a_hidden_caller_keys_in() {
+        let t0 = crate::clock::test_epoch();
+        let mut i = callback_interp(Some("+36301234567"));
+        i.start(t0);
+        assert_eq!(
+            drain(&mut i),
+            vec![Action::Callback {
+                number: "+36301234567".into()
+            }]
+        );
+        i.handle_result(t0, ActionResult::Done);
+        assert_eq!(drain(&mut i), vec![Action::Hangup]);
+
+        // A hidden number is asked for one, read back, and confirmed with 1.
+        let mut i = callback_interp(None);
+        i.start(t0);
+        drain(&mut i);
+        i.handle_playback_finished(t0);
+        for d in "0623444555#".chars() {
+            i.handle_digit(t0, d);
+        }
+        assert!(matches!(drain(&mut i).as_slice(), [Action::Play { .. }]));
+        i.handle_playback_finished(t0);
+        i.handle_digit(t0, '1');
+        assert_eq!(
+            drain(&mut i),
+            vec![Action::Callback {
+                number: "+3623444555".into()
+            }]
+        );
+        assert_eq!(i.path(), "who>ask>for_number");
     }
 
     #[test]

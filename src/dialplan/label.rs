@@ -31,6 +31,10 @@
 //! call started on a plan since reloaded) shows as it is. When everything is left out (a
 //! caller who hung up during the greeting), the last node's label or name stands alone, so
 //! a path is never shown as nothing.
+//!
+//! An operator's phone has room for one step, not the whole text: [`Plan::path_topic`]
+//! picks the last step before the queue (`Nyomtatvány e-mailben`) for the display name
+//! of the call it rings with.
 
 use super::{NodeId, NodeKind, Plan};
 
@@ -61,6 +65,34 @@ impl Plan {
     /// `path` is the format calls record (node names joined by `>`); the module docs say
     /// which nodes are left out and why.
     pub fn path_label(&self, path: &str) -> String {
+        self.steps(path).join(SEPARATOR)
+    }
+
+    /// What the caller came about, in one step of [`Plan::path_label`]: the last step
+    /// before the operator queue (or transfer) that ends the path, e.g.
+    /// `…>main_menu>forms_menu>email_by_operator>operator>operator_queue` →
+    /// `Nyomtatvány e-mailben`. An operator's phone shows it beside the number, where the
+    /// whole path would not fit; the console shows the whole path.
+    ///
+    /// The queue's own text is left out when something comes before it, since every call
+    /// to an operator ends there; a caller put straight through reads as the queue.
+    pub fn path_topic(&self, path: &str) -> String {
+        let mut steps = self.steps(path);
+        let person = path
+            .rsplit('>')
+            .find(|n| !n.is_empty())
+            .and_then(|n| self.node_id(n))
+            .map(|id| &self.nodes[id])
+            .filter(|node| reaches_a_person(&node.kind))
+            .map(|node| node.label.as_deref().unwrap_or(&node.name));
+        if steps.len() > 1 && person.is_some() && steps.last().copied() == person {
+            steps.pop();
+        }
+        steps.last().copied().unwrap_or_default().to_owned()
+    }
+
+    /// The steps of [`Plan::path_label`], before they are joined.
+    fn steps<'a>(&'a self, path: &'a str) -> Vec<&'a str> {
         let opening = self.opening();
         let mut steps: Vec<&str> = Vec::new();
         let mut last: Option<&str> = None;
@@ -78,8 +110,8 @@ impl Plan {
             }
         }
         match (steps.is_empty(), last) {
-            (true, Some(last)) => last.to_owned(),
-            _ => steps.join(SEPARATOR),
+            (true, Some(last)) => vec![last],
+            _ => steps,
         }
     }
 
@@ -270,6 +302,45 @@ type = "hangup"
             p.path_label("welcome>check_open>main_menu>main_menu>operator>queue"),
             "Főmenü › Ügyintéző"
         );
+    }
+
+    #[test]
+    fn topic_is_the_last_step_before_the_queue() {
+        let p = labelled();
+        assert_eq!(
+            p.path_topic("welcome>check_open>main_menu>forms>operator>queue"),
+            "Nyomtatványok"
+        );
+        assert_eq!(
+            p.path_topic("welcome>check_open>main_menu>operator>queue"),
+            "Főmenü"
+        );
+        // A "please hold" prompt labelled apart from the queue is the last thing heard.
+        let p = plan(&[
+            ("main_menu", "Főmenü"),
+            ("operator", "Várakozás"),
+            ("queue", "Ügyintéző"),
+        ])
+        .expect("valid plan");
+        assert_eq!(
+            p.path_topic("welcome>check_open>main_menu>operator>queue"),
+            "Várakozás"
+        );
+    }
+
+    #[test]
+    fn topic_of_a_path_that_is_only_the_queue_or_ends_elsewhere() {
+        let p = labelled();
+        // Nothing but the queue to say (a plan that queues right after the greeting).
+        assert_eq!(p.path_topic("welcome>queue"), "Ügyintéző");
+        // Not ending at a queue: the last step stands.
+        assert_eq!(
+            p.path_topic("welcome>check_open>main_menu>forms"),
+            "Nyomtatványok"
+        );
+        assert_eq!(p.path_topic(""), "");
+        // Names the plan does not know show as they are.
+        assert_eq!(p.path_topic("welcome>old_menu>queue"), "old_menu");
     }
 
     #[test]

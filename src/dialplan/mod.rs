@@ -195,6 +195,13 @@ pub enum NodeKind {
         next: NodeId,
         on_error: NodeId,
     },
+    /// Ask for a callback of a number (the caller's, or one they keyed in): a durable job
+    /// that the daemon calls back through the trunk.
+    Callback {
+        to: Address,
+        next: NodeId,
+        on_error: NodeId,
+    },
     /// Hand the call to an operator queue, one operator, or a number the plan allows.
     Transfer {
         to: TransferTarget,
@@ -228,9 +235,9 @@ impl NodeKind {
             } => std::iter::once(*no_agents)
                 .chain(keys.iter().map(|(_, t)| *t))
                 .collect(),
-            NodeKind::Voicemail { next, on_error } | NodeKind::SendForm { next, on_error, .. } => {
-                vec![*next, *on_error]
-            }
+            NodeKind::Voicemail { next, on_error }
+            | NodeKind::SendForm { next, on_error, .. }
+            | NodeKind::Callback { next, on_error, .. } => vec![*next, *on_error],
             NodeKind::Transfer { on_error, .. } => vec![*on_error],
             NodeKind::Hangup => Vec::new(),
         }
@@ -278,6 +285,8 @@ pub enum DigitCheck {
     Any,
     /// A Hungarian mobile number (`06 30 …`); stored as E.164.
     HuMobile,
+    /// Any Hungarian phone number (`06 23 …`, `06 1 …`, `06 30 …`); stored as E.164.
+    HuPhone,
 }
 
 /// A multi-digit entry.

@@ -78,6 +78,10 @@ fn outcome(action: &Action, channels: Channels) -> Option<(ActionResult, String)
             "nobody answers (the simulator has no phones): the node's on_error".to_owned(),
         ),
         Action::Voicemail => (ActionResult::Done, "recorded".to_owned()),
+        Action::Callback { .. } => (
+            ActionResult::Done,
+            "kept: the line calls back when an operator is free".to_owned(),
+        ),
         Action::SendForm { channel, .. } => match channel {
             Channel::Sms if channels.sms => {
                 (ActionResult::Done, "queued for the SMS gateway".to_owned())
@@ -194,6 +198,7 @@ fn describe(action: &Action) -> String {
         Action::SendForm { form, channel, to } => {
             format!("send form {form} by {} to {to}", channel.as_str())
         }
+        Action::Callback { number } => format!("callback request for {number}"),
         Action::Transfer { to } => match to {
             TransferTarget::Queue(q) => format!("transfer to queue {q}"),
             TransferTarget::Operator(o) => format!("transfer to operator {o}"),

@@ -9,8 +9,9 @@ use crate::acd::AgentOp;
 use crate::dialplan::calendar::ManualOverride;
 use sha2::{Digest, Sha256};
 
+use crate::cdr::TiedCall;
 use crate::http::daemon::{
-    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, LiveCall,
+    Account, AccountChange, AgentOpError, ConsoleSettings, Daemon, FormChoice, FormFor, LiveCall,
     PromptInfo, Queued, Refused, ReloadStatus, Serving, SessionRecord,
 };
 use crate::notify::outbox::State;
@@ -18,6 +19,17 @@ use crate::operators::Role;
 use crate::store::{Channel, Row, VoiceMessage};
 use crate::store::{ClaimResult, ReleaseResult, WorkItem};
 use std::time::Duration;
+
+impl Shared {
+    /// Into the SIP task, once it runs.
+    fn sip_task(&self) -> Result<tokio::sync::mpsc::UnboundedSender<ToSip>, AgentOpError> {
+        self.to_sip
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+            .ok_or(AgentOpError::Unavailable)
+    }
+}
 
 impl Daemon for Shared {
     fn admin_token(&self) -> Option<&str> {
@@ -69,14 +81,6 @@ impl Daemon for Shared {
             .collect()
     }
 
-    fn call(&self, id: u64) -> Option<LiveCall> {
-        self.calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .get(&id)
-            .cloned()
-    }
-
     fn operators(&self) -> serde_json::Value {
         self.operators
             .lock()
@@ -85,12 +89,7 @@ impl Daemon for Shared {
     }
 
     async fn agent_op(&self, name: String, op: AgentOp) -> Result<(), AgentOpError> {
-        let tx = self
-            .to_sip
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
-        let tx = tx.ok_or(AgentOpError::Unavailable)?;
+        let tx = self.sip_task()?;
         let (reply, answer) = tokio::sync::oneshot::channel();
         tx.send(ToSip::Agent { name, op, reply })
             .map_err(|_| AgentOpError::Unavailable)?;
@@ -102,6 +101,37 @@ impl Daemon for Shared {
 
     fn to_call_back(&self, since: jiff::Timestamp) -> Result<Vec<serde_json::Value>, String> {
         crate::cdr::Records::open(&self.cfg.state.dir).and_then(|r| r.to_call_back(since))
+    }
+
+    async fn callback_jobs(
+        &self,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<crate::callback::Job>, String> {
+        self.forms.callback_jobs(since.as_millisecond()).await
+    }
+
+    async fn callback_request(&self, number: String) -> Result<crate::callback::Job, String> {
+        let job = self.forms.callback_request(number, "console", None).await?;
+        if let Ok(tx) = self.sip_task() {
+            let _ = tx.send(ToSip::Callback(job.clone()));
+        }
+        Ok(job)
+    }
+
+    async fn callback_cancel(&self, id: u64) -> Result<bool, AgentOpError> {
+        if !(self.cfg.callbacks.enabled && self.cfg.trunk.enabled()) {
+            // Nobody calls back: the job lives in the store only.
+            return self
+                .forms
+                .callback_cancel(id)
+                .await
+                .map_err(|_| AgentOpError::Unavailable);
+        }
+        let tx = self.sip_task()?;
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        tx.send(ToSip::CallbackCancel { id, reply })
+            .map_err(|_| AgentOpError::Unavailable)?;
+        answer.await.map_err(|_| AgentOpError::Unavailable)
     }
 
     fn trunk(&self) -> serde_json::Value {
@@ -121,18 +151,39 @@ impl Daemon for Shared {
         body
     }
 
+    fn form_call(&self, of: &FormFor) -> Option<TiedCall> {
+        let ties = self
+            .ties
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        match of {
+            FormFor::Call(id) => ties.call(*id, now),
+            FormFor::Operator(name) => ties.operators_call(name, now),
+        }
+    }
+
     async fn send_form(
         &self,
         key: String,
         form: &str,
         channel: Channel,
         to: &str,
+        call: Option<TiedCall>,
     ) -> Result<Queued, Refused> {
         match self.forms.send_form(key, form, channel, to).await {
-            Ok(e) => Ok(Queued {
-                id: e.id,
-                created: e.created,
-            }),
+            Ok(e) => {
+                // A repeated key is the same message: its call lists it already.
+                if e.created
+                    && let Some(call) = call
+                {
+                    self.record_form(call.sip_call_id, form.to_owned());
+                }
+                Ok(Queued {
+                    id: e.id,
+                    created: e.created,
+                })
+            }
             Err(e) => Err(Refused {
                 status: e.status(),
                 message: e.to_string(),

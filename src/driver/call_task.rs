@@ -40,7 +40,7 @@ pub(super) async fn run(
     mut inputs: mpsc::UnboundedReceiver<ToCall>,
     to_sip: mpsc::UnboundedSender<ToSip>,
     shared: std::sync::Arc<super::live::Shared>,
-    records: std::sync::mpsc::Sender<crate::cdr::CallRecord>,
+    records: std::sync::mpsc::Sender<super::records::ToRecords>,
 ) {
     let span = info_span!("call", id = setup.dialog);
     async move {
@@ -86,6 +86,7 @@ pub(super) async fn run(
                         operator.clone()
                     };
                     info!(operator = %who, "answered: bridged");
+                    shared.tie_bridged(dialog, &operator);
                     shared.media_rx.add_operator(&rx, op);
                     relaying = true;
                     call.handle_input(
@@ -120,24 +121,34 @@ pub(super) async fn run(
             }
             slot.flush(&mut call);
             if let Some(outcome) = call.outcome() {
-                info!(
-                    outcome = outcome.as_str(),
-                    duration_s = call.age(Instant::now()).as_secs(),
-                    path = %call.path(),
-                    "call ended"
-                );
+                // One outcome, from the call core, for the log line, the metric and the
+                // record alike.
+                let now = Instant::now();
                 if call.is_operator_call() {
+                    info!(
+                        outcome = outcome.as_str(),
+                        duration_s = call.age(now).as_secs(),
+                        "operator feature-code call ended"
+                    );
                     shared.metrics.operator_call_ended(call.media_counts());
                 } else {
+                    info!(
+                        outcome = outcome.as_str(),
+                        duration_s = call.age(now).as_secs(),
+                        path = %call.path(),
+                        "call ended"
+                    );
                     shared.metrics.call_ended(outcome, call.media_counts());
                 }
                 if let Ok(mut live) = shared.calls.lock() {
                     live.remove(&dialog);
                 }
-                if let Some(r) = call.record(Instant::now()) {
+                if let Some(r) = call.record(now) {
                     // The writer only stops after every call task has ended.
-                    let _ = records.send(r);
+                    let _ = records.send(super::records::ToRecords::Call(r));
                 }
+                // Forms the operator sends in wrap-up still go into this record.
+                shared.tie_ended(dialog, now);
                 shared
                     .metrics
                     .calls_active
@@ -169,7 +180,36 @@ fn fulfil(
     let forms = std::sync::Arc::clone(&shared.forms);
     let (form, channel, to) = match req.action {
         Action::SendForm { form, channel, to } => (form, channel, to),
+        Action::Callback { number } => {
+            let call_id = sip_call_id.to_owned();
+            let to_sip = shared.to_sip.lock().ok().and_then(|g| g.clone());
+            tokio::spawn(
+                async move {
+                    let result = match request_callback(
+                        &forms, &number, "callback", call_id, to_sip,
+                    )
+                    .await
+                    {
+                        Ok(()) => ActionResult::Done,
+                        Err(e) => {
+                            tracing::error!("callback request not kept: {e}");
+                            ActionResult::Failed
+                        }
+                    };
+                    let _ = done.send(result);
+                }
+                .in_current_span(),
+            );
+            return;
+        }
         Action::Voicemail => {
+            // A message without words asks for a callback (`[callbacks] automatic`).
+            let silent_from = (shared.cfg.callbacks.automatic
+                && !req.audio.chunks(160).any(crate::call::is_voice))
+            .then(|| call.caller_e164().map(str::to_owned))
+            .flatten();
+            let call_id = sip_call_id.to_owned();
+            let to_sip = shared.to_sip.lock().ok().and_then(|g| g.clone());
             let msg = super::forms::VoiceMessageIn {
                 key: derive_key(&[sip_call_id, &req.node, &req.step.to_string(), "voicemail"]),
                 caller: call.caller_e164().map(str::to_owned),
@@ -186,6 +226,13 @@ fn fulfil(
                         }
                     };
                     let _ = done.send(result);
+                    if let Some(number) = silent_from
+                        && let Err(e) =
+                            request_callback(&forms, &number, "silent_message", call_id, to_sip)
+                                .await
+                    {
+                        tracing::error!("callback request not kept: {e}");
+                    }
                 }
                 .in_current_span(),
             );
@@ -213,4 +260,27 @@ fn fulfil(
         }
         .in_current_span(),
     );
+}
+
+/// Keeps a callback request for `number` (a durable commit), then tells the SIP task, whose
+/// switchboard makes the callback. A number that is no phone number is refused.
+async fn request_callback(
+    forms: &super::forms::Forms,
+    number: &str,
+    reason: &'static str,
+    call_id: String,
+    to_sip: Option<mpsc::UnboundedSender<ToSip>>,
+) -> Result<(), String> {
+    let e164 = crate::phone::normalize(number)
+        .ok_or_else(|| "expected a phone number to call back, found none usable".to_owned())?;
+    let job = forms.callback_request(e164, reason, Some(call_id)).await?;
+    info!(
+        job = job.id,
+        requests = job.requests,
+        "callback request kept"
+    );
+    if let Some(tx) = to_sip {
+        let _ = tx.send(ToSip::Callback(job));
+    }
+    Ok(())
 }

@@ -48,6 +48,7 @@ use crate::notify::limit::SmsLimits;
 use crate::notify::link::LinkKey;
 use crate::notify::outbox::{RetryPolicy, State};
 use crate::notify::sms::{GenericHttp, Infobip, SmsGateway, SmsSender, Twilio};
+use crate::registrar::SavedBinding;
 use crate::store::{
     Channel, ClaimResult, Enqueued, NewMessage, OfficeMail, ReleaseResult, Row, SessionRow, Store,
     StoreError, VoiceMessage, WorkItem, WorkKind,
@@ -362,6 +363,68 @@ impl Forms {
             .map_err(|e| e.to_string())
     }
 
+    /// The operators' registrations kept at the last run. Blocking: for the start, before
+    /// the SIP task runs.
+    pub(super) fn bindings_blocking(&self) -> Result<Vec<SavedBinding>, String> {
+        lock(&self.store).bindings().map_err(|e| e.to_string())
+    }
+
+    /// Replaces the kept registrations. Blocking, a durable commit: for the bindings
+    /// writer's own thread, never for async code.
+    pub(super) fn replace_bindings_blocking(&self, b: &[SavedBinding]) -> Result<(), String> {
+        lock(&self.store)
+            .replace_bindings(b)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Asks for a callback of `number` (E.164): the number's open job with this request
+    /// counted, or a new one (see [`Store::callback_request`]). Blocking, a durable commit:
+    /// for the call-record writer's own thread, never for async code.
+    pub(super) fn callback_request_blocking(
+        &self,
+        number: &str,
+        reason: &str,
+        call: Option<&str>,
+    ) -> Result<crate::callback::Job, String> {
+        lock(&self.store)
+            .callback_request(number, reason, call, crate::clock::unix_ms())
+            .map_err(|e| e.to_string())
+    }
+
+    /// [`Forms::callback_request_blocking`] on a blocking thread; returns once committed.
+    pub async fn callback_request(
+        &self,
+        number: String,
+        reason: &'static str,
+        call: Option<String>,
+    ) -> Result<crate::callback::Job, String> {
+        self.with_store(move |s| {
+            s.callback_request(&number, reason, call.as_deref(), crate::clock::unix_ms())
+        })
+        .await
+    }
+
+    /// Keeps what the callback core decided about a job.
+    pub(super) async fn callback_save(&self, job: crate::callback::Job) -> Result<bool, String> {
+        self.with_store(move |s| s.callback_save(&job)).await
+    }
+
+    /// Withdraws a waiting job in the store alone (no callback core holds it).
+    pub(super) async fn callback_cancel(&self, id: u64) -> Result<bool, String> {
+        self.with_store(move |s| s.callback_cancel(id, crate::clock::unix_ms()))
+            .await
+    }
+
+    /// The open callback jobs (at start).
+    pub(super) async fn callback_open(&self) -> Result<Vec<crate::callback::Job>, String> {
+        self.with_store(|s| s.callback_open()).await
+    }
+
+    /// Open callback jobs, and finished ones changed since `since_ms`.
+    pub async fn callback_jobs(&self, since_ms: i64) -> Result<Vec<crate::callback::Job>, String> {
+        self.with_store(move |s| s.callback_jobs(since_ms)).await
+    }
+
     /// The worklist, open entries first (see [`Store::worklist`]).
     pub async fn worklist(&self, include_done: bool) -> Result<Vec<WorkItem>, String> {
         self.with_store(move |s| s.worklist(include_done)).await
@@ -529,7 +592,7 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     f.sync_all()
 }
 
-fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
+pub(super) fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
     let s = &cfg.sms;
     let hook = |provider: &str| {
         cfg.hook_secret
@@ -616,7 +679,7 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         }
         // Checked here so a bad setting stops the start; the worker builds its own sender
         // on its own runtime, where the pooled connections live.
-        Some(c) => drop(EmailSender::new(c).map_err(|e| format!("notify.smtp: {e}"))?),
+        Some(c) => EmailSender::check(c).map_err(|e| format!("notify.smtp: {e}"))?,
     }
     let knowledge = LiveKnowledge::default();
     let forms = Arc::new(Forms {

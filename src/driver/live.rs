@@ -295,9 +295,55 @@ pub struct Shared {
     pub(crate) media_rx: super::media_rx::MediaRx,
     /// The operator accounts as last read (console logins check passwords against them).
     pub accounts: RwLock<Arc<crate::operators::Operators>>,
+    /// Which call a form an operator sends belongs to (live and recently ended calls).
+    pub ties: Mutex<crate::cdr::CallTies>,
+    /// Into the call-record writer, for forms operators send; taken away at shutdown so
+    /// the writer can finish.
+    pub(crate) records: Mutex<Option<std::sync::mpsc::Sender<super::records::ToRecords>>>,
 }
 
 impl Shared {
+    /// A call started: forms can be sent for it from now on.
+    pub fn tie_started(&self, id: u64, sip_call_id: &str) {
+        self.lock_ties().started(id, sip_call_id);
+    }
+
+    /// An operator answered the call.
+    pub fn tie_bridged(&self, id: u64, operator: &str) {
+        self.lock_ties().bridged(id, operator);
+    }
+
+    /// The call ended (forms can still be sent for it for a while).
+    pub fn tie_ended(&self, id: u64, now: std::time::Instant) {
+        self.lock_ties().ended(id, now);
+    }
+
+    fn lock_ties(&self) -> std::sync::MutexGuard<'_, crate::cdr::CallTies> {
+        // Every change is one map operation: the value is sound after a panic.
+        self.ties
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Has the call-record writer list `form` in the record of the call with this SIP
+    /// Call-ID (stored already, or when it comes).
+    pub fn record_form(&self, sip_call_id: String, form: String) {
+        let tx = self
+            .records
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        match tx {
+            Some(tx) => {
+                let _ = tx.send(super::records::ToRecords::Form {
+                    call_id: sip_call_id,
+                    form,
+                });
+            }
+            None => tracing::warn!(form, "stopping: the form is not added to its call record"),
+        }
+    }
+
     /// The value new calls are served from.
     pub fn current(&self) -> Arc<Live> {
         match self.live.read() {

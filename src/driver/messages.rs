@@ -6,6 +6,7 @@
 //!   call task ── ToSip::Command / CallGone ──►  SIP task  ── ToCall ──► call task
 //!   TCP connection ── ToSip::Tcp / TcpOpen / TcpClosed ──► SIP task
 //!   file watcher, admin API ── ToSip::Accounts / Agent ──► SIP task
+//!   call tasks, call-record writer, admin API ── ToSip::Callback ──► SIP task
 //! ```
 
 use std::net::{SocketAddr, UdpSocket};
@@ -48,6 +49,13 @@ pub enum ToSip {
         name: String,
         op: AgentOp,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    /// A callback job the store just wrote (a new request, or one merged into an open job).
+    Callback(crate::callback::Job),
+    /// An operator withdraws a waiting callback job; the answer says whether it was.
+    CallbackCancel {
+        id: crate::callback::JobId,
+        reply: oneshot::Sender<bool>,
     },
 }
 

@@ -9,8 +9,10 @@
 //! Who does what: the SIP task (`sip_task.rs`) owns the SIP endpoint and the switchboard;
 //! one task per call (`call_task.rs`) owns its `Call` core; two threads do every call's RTP
 //! (`media_clock.rs` paces and sends, `media_rx.rs` receives and relays); they talk through
-//! the messages in `messages.rs`. Each loop reads the clock once per turn and hands `now`
-//! to its core; decisions are the cores' (`admission`, `switchboard`, `call`, `notify`).
+//! the messages in `messages.rs`. Callbacks (`sip_task/callbacks.rs`) add a task that keeps job
+//! changes and a relay task per callback. Each loop reads the clock once per turn and hands
+//! `now` to its core; decisions are the cores' (`admission`, `switchboard`, `call`,
+//! `callback`, `notify`).
 
 mod admin;
 mod call_task;
@@ -152,6 +154,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         accounts: std::sync::RwLock::new(Arc::new(
             crate::operators::Operators::load(&cfg.sip.operators).unwrap_or_default(),
         )),
+        ties: std::sync::Mutex::new(crate::cdr::CallTies::new()),
+        records: std::sync::Mutex::new(None),
     });
 
     let listen = cfg.sip.listen;
@@ -205,8 +209,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         .plan_version
         .store(1, std::sync::atomic::Ordering::Relaxed);
     let (records_tx, records_thread) =
-        records::spawn(&cfg, Arc::clone(&shared.forms)).map_err(StartError::Records)?;
-    let board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+        records::spawn(&cfg, Arc::clone(&shared.forms), to_sip.clone())
+            .map_err(StartError::Records)?;
+    if let Ok(mut g) = shared.records.lock() {
+        *g = Some(records_tx.clone());
+    }
+    let mut board = switchboard::build(&cfg, Instant::now()).map_err(StartError::Operators)?;
+    {
+        let forms = Arc::clone(&shared.forms);
+        board = tokio::task::spawn_blocking(move || {
+            switchboard::restore_bindings(&mut board, &forms);
+            board
+        })
+        .await
+        .map_err(|e| StartError::Notify(format!("restoring registrations: {e}")))?;
+    }
+    let (bindings, bindings_thread) = switchboard::spawn_bindings_writer(Arc::clone(&shared.forms))
+        .map_err(StartError::Notify)?;
+    let callbacks =
+        sip_task::callbacks::attach(&cfg, &shared.forms, &mut board, Instant::now()).await;
     let outlets = Outlets {
         to_sip: to_sip.clone(),
         records: records_tx,
@@ -256,12 +277,24 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         leg_ports: HashMap::new(),
         answered: Vec::new(),
         trunk: trunk::TrunkLink::new(&cfg.trunk, Instant::now(), rand::random()),
+        bindings,
+        callbacks,
     };
+    let stopping = Arc::clone(&shared);
     drop(shared);
     task.run(from_others, shutdown).await;
-    // Every call task has ended (or been hung up): let the record writer finish.
+    // Every call task has ended (or been hung up): let the record writer finish. Forms
+    // sent from now on still go out, but no longer reach a record.
+    if let Ok(mut g) = stopping.records.lock() {
+        g.take();
+    }
+    drop(stopping);
     if records_thread.join().is_err() {
         error!("the call-record writer panicked");
+    }
+    // The task (and the sender in it) is gone: the writer keeps what it has and stops.
+    if bindings_thread.join().is_err() {
+        error!("the bindings writer panicked");
     }
     info!("stopped");
     Ok(())

@@ -111,6 +111,18 @@ pub fn put_through_api(
     token: Option<&str>,
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    through_api(addr, token, "PUT", "/api/override", body)
+}
+
+/// One request to a running daemon's admin API at `addr` (the command line's way to act
+/// on the daemon that answers calls): the status and body, or why nothing answered.
+pub fn through_api(
+    addr: SocketAddr,
+    token: Option<&str>,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> std::io::Result<(u16, String)> {
     let mut s = std::net::TcpStream::connect_timeout(&addr, std::time::Duration::from_secs(2))?;
     s.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     let auth = token
@@ -118,7 +130,7 @@ pub fn put_through_api(
         .map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
     write!(
         s,
-        "PUT /api/override HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n{auth}\
          Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     )?;

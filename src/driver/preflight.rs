@@ -3,9 +3,9 @@
 //! what it would only warn about).
 //!
 //! Beyond the files [`super::live::load`] reads: the outgoing mail and SMS settings as the
-//! senders would build them, the address the links in them point at, the state directory
-//! (it must be writable), the operator accounts file, and dial-plan features the
-//! configuration cannot serve.
+//! senders would build them (including trusted CA certificates for their TLS), the address
+//! the links in them point at, the state directory (it must be writable), the operator
+//! accounts file, and dial-plan features the configuration cannot serve.
 
 use std::collections::BTreeSet;
 
@@ -23,9 +23,17 @@ pub struct Preflight {
 pub fn check(cfg: &Config, plan: Option<&Plan>) -> Preflight {
     let mut p = Preflight::default();
     if let Some(smtp) = cfg.notify.smtp.sender_config()
-        && let Err(e) = crate::notify::email::EmailSender::new(&smtp)
+        && let Err(e) = crate::notify::email::EmailSender::check(&smtp)
     {
         p.errors.push(format!("notify.smtp: {e}"));
+    }
+    if let Some(gateway) = super::forms::sms_gateway(&cfg.notify)
+        && let Err(e) = crate::notify::sms::SmsSender::new(
+            gateway,
+            std::time::Duration::from_secs(cfg.notify.sms.timeout_s),
+        )
+    {
+        p.errors.push(format!("notify.sms: {e}"));
     }
     state_dir_writable(cfg, &mut p);
     public_links(cfg, &mut p);

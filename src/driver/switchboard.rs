@@ -1,16 +1,28 @@
-//! Starting the switchboard: the accounts file, a fresh Digest secret from the OS, and the
-//! operator states saved at the last run. What the switchboard decides is in
+//! Starting the switchboard: the accounts file, a fresh Digest secret from the OS, the
+//! operator states and the registrations kept from the last run; and the thread that
+//! keeps registrations in the store. What the switchboard decides is in
 //! [`crate::switchboard`]; the SIP task carries it out.
+//!
+//! Registrations are written by a thread of their own, not the SIP task: each save is a
+//! durable commit (a disk sync), which must not hold up SIP. The SIP task sends the whole
+//! set of bindings whenever it changed; the thread writes the newest set it has and drops
+//! the ones it overtook, so a burst of REGISTERs costs one commit and what is on disk is
+//! always the latest complete picture. The REGISTER's 200 goes out before the commit: a
+//! crash in between loses one registration, which the phone repeats at its next refresh.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tracing::{info, warn};
 
+use super::forms::Forms;
 use crate::acd::{Acd, SavedAgents};
 use crate::config::Config;
 use crate::operators::Operators;
-use crate::registrar::{Registrar, RegistrarConfig};
+use crate::registrar::{Registrar, RegistrarConfig, SavedBinding};
 use crate::sip::auth::{Algorithm, DigestAuth, DigestConfig};
 use crate::switchboard::{Switchboard, acd_config};
 
@@ -67,4 +79,51 @@ pub(super) fn build(cfg: &Config, now: Instant) -> Result<Switchboard, Vec<Strin
         "operator accounts loaded"
     );
     Ok(Switchboard::new(registrar, accounts, acd))
+}
+
+/// Gives the switchboard back the registrations kept at the last run (see
+/// `registrar/saved.rs`): their operators can be rung at once.
+pub(super) fn restore_bindings(board: &mut Switchboard, forms: &Forms) {
+    let saved = match forms.bindings_blocking() {
+        Ok(saved) => saved,
+        Err(e) => {
+            warn!("kept registrations unreadable, operators must register again: {e}");
+            return;
+        }
+    };
+    let r = board.restore_bindings(Instant::now(), crate::clock::unix_ms(), &saved);
+    for why in &r.dropped {
+        // An operator's name and a reason; no address.
+        info!("kept registration not restored: {why}");
+    }
+    if r.bindings > 0 {
+        info!(
+            bindings = r.bindings,
+            operators = %r.aors.join(", "),
+            "registrations restored: these operators can be called before their phones register again"
+        );
+    }
+}
+
+/// Starts the thread that keeps registrations in the store. Dropping the sender makes it
+/// write what it still has and stop; join the handle to wait for that.
+pub(super) fn spawn_bindings_writer(
+    forms: Arc<Forms>,
+) -> Result<(mpsc::Sender<Vec<SavedBinding>>, JoinHandle<()>), String> {
+    let (tx, rx) = mpsc::channel::<Vec<SavedBinding>>();
+    let handle = std::thread::Builder::new()
+        .name("bindings".to_owned())
+        .spawn(move || {
+            while let Ok(mut newest) = rx.recv() {
+                // Only the newest set matters.
+                while let Ok(newer) = rx.try_recv() {
+                    newest = newer;
+                }
+                if let Err(e) = forms.replace_bindings_blocking(&newest) {
+                    warn!("registrations not kept for a restart: {e}");
+                }
+            }
+        })
+        .map_err(|e| format!("cannot start the bindings writer: {e}"))?;
+    Ok((tx, handle))
 }

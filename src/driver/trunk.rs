@@ -1,11 +1,14 @@
-//! The trunk's I/O: finding the provider's address, turning the [`Registration`] core's
-//! REGISTERs into requests on the SIP endpoint, building the INVITEs of calls out (a
-//! transfer to a number the dial plan allows), and publishing where the registration
-//! stands (`/api/status`, `/metrics`).
+//! The trunk registration's I/O: finding the provider's address, turning the
+//! [`Registration`] core's REGISTERs into requests on the SIP endpoint, and publishing where
+//! the registration stands (`/api/status`, `/metrics`).
 //!
 //! It lives inside the SIP task, which owns the endpoint. A name lookup would block that
 //! task, so it runs as its own small task that answers with [`ToSip::TrunkResolved`]; the
 //! address is looked up again after any failure (the provider may have moved).
+//!
+//! Calls out (callbacks) go to the same next hop: [`TrunkLink::outgoing`] writes the
+//! INVITE (`sip:NUMBER@domain` in the configured number format, our caller ID in From) and
+//! hands out the credentials the endpoint answers the provider's challenge with.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -16,8 +19,7 @@ use tracing::{info, warn};
 
 use super::messages::ToSip;
 use crate::config::{NumberFormat, TrunkConfig};
-use crate::sdp::offer_answer::{Codec, MediaSession};
-use crate::sip::endpoint::{Login, OutRequest, OutgoingCall, SipEndpoint, Transport};
+use crate::sip::endpoint::{OutRequest, OutgoingCall, SipEndpoint, Transport, UacCredentials};
 use crate::sip::msg::{self, Method, NameAddr, Response, Uri};
 use crate::trunk::{Answered, Registration, Settings, State};
 
@@ -39,13 +41,13 @@ pub(super) struct TrunkLink {
     pending: Option<u64>,
     /// The state last logged, so a refresh every few minutes does not fill the log.
     logged: &'static str,
-    /// Digest credentials for calls out (the provider challenges INVITEs too).
-    login: Option<Login>,
-    /// The user part of our From on calls out: the caller ID, else the account.
-    from_user: String,
+    /// For calls out: the caller ID (E.164, or empty for the account name), how numbers
+    /// are written, and the digest credentials (none for a trunk that knows us by address).
+    caller_id: String,
     number_format: NumberFormat,
-    /// The provider's address is wanted (at start, and after a call out found none).
-    want_address: bool,
+    credentials: Option<UacCredentials>,
+    /// After a failed lookup for a trunk that does not register: not before then.
+    retry_lookup_at: Option<Instant>,
 }
 
 impl TrunkLink {
@@ -71,15 +73,6 @@ impl TrunkLink {
                 seed,
             )
         });
-        let password = cfg.secret().unwrap_or_default();
-        let login = (!password.is_empty()).then(|| Login {
-            username: cfg.auth_user().to_owned(),
-            password,
-        });
-        let from_user = match crate::phone::normalize(&cfg.caller_id) {
-            Some(e164) => dialled(&e164, cfg.number_format),
-            None => cfg.username.clone(),
-        };
         let mut rng = crate::rng::Rng::new(seed.rotate_left(17));
         Some(TrunkLink {
             reg,
@@ -96,48 +89,61 @@ impl TrunkLink {
             next_id: 1,
             pending: None,
             logged: "",
-            login,
-            from_user,
+            caller_id: cfg.caller_id.clone(),
             number_format: cfg.number_format,
-            want_address: true,
+            credentials: cfg.register.then(|| UacCredentials {
+                username: cfg.auth_user().to_owned(),
+                password: cfg.secret().unwrap_or_default(),
+            }),
+            retry_lookup_at: None,
         })
     }
 
-    /// The provider's address, once looked up; when it is not, it will be.
-    pub(super) fn address(&mut self) -> Option<SocketAddr> {
-        if self.dst.is_none() {
-            self.want_address = true;
-        }
-        self.dst
+    /// Whether calls can go out now: the provider's address is known and, for a
+    /// registering trunk, the registration stands.
+    pub(super) fn usable(&self) -> bool {
+        self.dst.is_some()
+            && self
+                .reg
+                .as_ref()
+                .is_none_or(|r| matches!(r.state(), State::Registered { .. }))
     }
 
-    /// The INVITE of a call out to `number` (E.164) at the provider (`dst`), from our
-    /// address `local` with our media `media`: `sip:NUMBER@domain` in the configured number
-    /// format, From our caller ID, credentials for the provider's challenge.
-    pub(super) fn invite(
+    /// The INVITE calling `number` (E.164) through the trunk, from our address `local`, and
+    /// the credentials for the provider's challenge.
+    pub(super) fn outgoing(
         &self,
         number: &str,
-        dst: SocketAddr,
-        local: SocketAddr,
-        media: &MediaSession,
-        codecs: &[Codec],
-    ) -> OutgoingCall {
-        let at_provider = |user: &str| {
-            Uri::parse(&format!("sip:{user}@{}", self.domain))
-                .unwrap_or_else(|_| self.request_uri.clone())
+        local_for: impl FnOnce(SocketAddr) -> SocketAddr,
+        sdp: impl FnOnce(SocketAddr) -> Result<Vec<u8>, String>,
+    ) -> Result<(OutgoingCall, Option<UacCredentials>), String> {
+        let dst = self
+            .dst
+            .ok_or_else(|| "the trunk's address is not known yet".to_owned())?;
+        let local = local_for(dst);
+        let dialled = dial_string(number, self.number_format)
+            .ok_or_else(|| "expected an E.164 number to call".to_owned())?;
+        let uri = Uri::parse(&format!("sip:{dialled}@{}", self.domain))
+            .map_err(|e| format!("number as a SIP URI: {e}"))?;
+        let from_user = match crate::phone::normalize(&self.caller_id) {
+            Some(e164) => dial_string(&e164, self.number_format).unwrap_or(e164),
+            None => self.username.clone(),
         };
-        let to = at_provider(&dialled(number, self.number_format));
-        OutgoingCall {
-            request_uri: to.clone(),
-            dst,
-            transport: Transport::Udp,
-            local,
-            to: NameAddr::new(to),
-            from: NameAddr::new(at_provider(&self.from_user)),
-            headers: Vec::new(),
-            sdp: media.offer(codecs, 101),
-            login: self.login.clone(),
-        }
+        let from = NameAddr::parse(&format!("<sip:{from_user}@{}>", self.domain))
+            .map_err(|e| format!("caller ID as a SIP URI: {e}"))?;
+        Ok((
+            OutgoingCall {
+                request_uri: uri.clone(),
+                dst,
+                transport: Transport::Udp,
+                local,
+                to: NameAddr::new(uri),
+                from,
+                headers: Vec::new(),
+                sdp: sdp(local)?,
+            },
+            self.credentials.clone(),
+        ))
     }
 
     pub(super) fn poll_timeout(&self) -> Option<Instant> {
@@ -158,24 +164,22 @@ impl TrunkLink {
         local_for: impl FnOnce(SocketAddr) -> SocketAddr,
         to_sip: &mpsc::UnboundedSender<ToSip>,
     ) {
-        if let Some(r) = self.reg.as_mut().and_then(Registration::poll_register) {
+        let Some(reg) = &mut self.reg else {
+            // A trunk that knows us by address still needs its address for calls out.
+            if self.dst.is_none()
+                && !self.resolving
+                && self.retry_lookup_at.is_none_or(|t| t <= now)
+            {
+                self.resolve(to_sip);
+            }
+            return;
+        };
+        if let Some(r) = reg.poll_register() {
             self.waiting = Some(r);
         }
         let Some(r) = self.waiting.take_if(|_| self.dst.is_some()) else {
-            let wanted = self.waiting.is_some() || std::mem::take(&mut self.want_address);
-            if wanted && self.dst.is_none() && !self.resolving {
-                self.resolving = true;
-                let hop = self.hop.clone();
-                let tx = to_sip.clone();
-                tokio::spawn(async move {
-                    let found = match tokio::net::lookup_host(hop.as_str()).await {
-                        Ok(mut addrs) => addrs
-                            .next()
-                            .ok_or_else(|| format!("{hop}: the name has no address")),
-                        Err(e) => Err(format!("cannot look up {hop}: {e}")),
-                    };
-                    let _ = tx.send(ToSip::TrunkResolved(found));
-                });
+            if self.waiting.is_some() && !self.resolving {
+                self.resolve(to_sip);
             }
             return;
         };
@@ -215,6 +219,23 @@ impl TrunkLink {
         );
     }
 
+    /// Looks the next hop up on a task of its own; the answer comes as
+    /// [`ToSip::TrunkResolved`].
+    fn resolve(&mut self, to_sip: &mpsc::UnboundedSender<ToSip>) {
+        self.resolving = true;
+        let hop = self.hop.clone();
+        let tx = to_sip.clone();
+        tokio::spawn(async move {
+            let found = match tokio::net::lookup_host(hop.as_str()).await {
+                Ok(mut addrs) => addrs
+                    .next()
+                    .ok_or_else(|| format!("{hop}: the name has no address")),
+                Err(e) => Err(format!("cannot look up {hop}: {e}")),
+            };
+            let _ = tx.send(ToSip::TrunkResolved(found));
+        });
+    }
+
     /// The provider's address, or why it could not be found.
     pub(super) fn resolved(&mut self, now: Instant, found: Result<SocketAddr, String>) {
         self.resolving = false;
@@ -224,9 +245,10 @@ impl TrunkLink {
                 self.waiting = None;
                 match &mut self.reg {
                     Some(reg) => reg.handle_error(now, e),
-                    // Without a registration only calls out need the address; the next
-                    // one looks it up again.
-                    None => warn!(registrar = %self.registrar, "trunk address not found: {e}"),
+                    None => {
+                        warn!(registrar = %self.registrar, "trunk address unknown: {e}");
+                        self.retry_lookup_at = Some(now + Duration::from_secs(30));
+                    }
                 }
                 self.log();
             }
@@ -323,6 +345,22 @@ impl TrunkLink {
     }
 }
 
+/// An E.164 number as the trunk wants it dialled: as it is, or nationally (`06…` for
+/// Hungarian numbers, `00…` for others). `None` for anything that is not E.164.
+fn dial_string(e164: &str, format: NumberFormat) -> Option<String> {
+    let digits = e164.strip_prefix('+')?;
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(match format {
+        NumberFormat::E164 => e164.to_owned(),
+        NumberFormat::National => match digits.strip_prefix("36") {
+            Some(national) => format!("06{national}"),
+            None => format!("00{digits}"),
+        },
+    })
+}
+
 fn state_name(s: &State) -> &'static str {
     match s {
         State::Registering => "registering",
@@ -331,22 +369,33 @@ fn state_name(s: &State) -> &'static str {
     }
 }
 
-/// How an E.164 number is dialled at the provider: as it is (`+3623444555`), or in the
-/// national format (`0623444555`, `00…` for numbers abroad).
-fn dialled(e164: &str, format: NumberFormat) -> String {
-    match format {
-        NumberFormat::E164 => e164.to_owned(),
-        NumberFormat::National => match e164.strip_prefix("+36") {
-            Some(rest) => format!("06{rest}"),
-            None => format!("00{}", e164.trim_start_matches('+')),
-        },
-    }
-}
-
 /// `ip:port`, IPv6 in brackets.
 fn host_port(a: SocketAddr) -> String {
     match a {
         SocketAddr::V4(v) => v.to_string(),
         SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_are_dialled_in_the_configured_format() {
+        assert_eq!(
+            dial_string("+36301234567", NumberFormat::E164).as_deref(),
+            Some("+36301234567")
+        );
+        assert_eq!(
+            dial_string("+36301234567", NumberFormat::National).as_deref(),
+            Some("06301234567")
+        );
+        assert_eq!(
+            dial_string("+4930123456", NumberFormat::National).as_deref(),
+            Some("004930123456")
+        );
+        assert_eq!(dial_string("06301234567", NumberFormat::E164), None);
+        assert_eq!(dial_string("+36 30", NumberFormat::E164), None);
     }
 }

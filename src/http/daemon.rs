@@ -10,6 +10,7 @@ use std::future::Future;
 use serde::Serialize;
 
 use crate::acd::AgentOp;
+use crate::cdr::TiedCall;
 use crate::dialplan::calendar::ManualOverride;
 use crate::notify::outbox::State;
 use crate::store::{Channel, ClaimResult, ReleaseResult, Row, VoiceMessage, WorkItem};
@@ -23,9 +24,6 @@ pub struct LiveCall {
     pub started: String,
     /// Version of the dial plan the call runs on.
     pub plan_version: u64,
-    /// The SIP Call-ID (part of the idempotency key of forms sent during the call).
-    #[serde(skip)]
-    pub sip_call_id: String,
 }
 
 /// The outcome of the last reload attempt.
@@ -48,6 +46,18 @@ pub struct Serving {
     pub prompts: usize,
     /// Warnings of the plan and the calendar.
     pub warnings: Vec<String>,
+}
+
+/// Which call a form an operator sends belongs to: its record will list the form (see
+/// [`crate::cdr::CallTies`] for the rules).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FormFor {
+    /// The call with this id (the admin API's `/api/calls/{id}/forms`): in progress, or
+    /// ended within [`crate::cdr::LATE_FORM_WINDOW`].
+    Call(u64),
+    /// The call this operator is on, or the last one they took if it ended within the
+    /// window (the console's duty page, which names no call).
+    Operator(String),
 }
 
 /// A form queued for sending.
@@ -150,7 +160,6 @@ pub trait Daemon: Send + Sync + 'static {
     /// Stores and applies a manual override (`None`: back to the calendar).
     fn set_manual_override(&self, value: Option<ManualOverride>) -> Result<(), String>;
     fn calls(&self) -> Vec<LiveCall>;
-    fn call(&self, id: u64) -> Option<LiveCall>;
     /// Operators and waiting callers as last published (JSON for the API).
     fn operators(&self) -> serde_json::Value;
     /// The trunk registration (`null` when no trunk is configured).
@@ -164,14 +173,40 @@ pub trait Daemon: Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), AgentOpError>> + Send;
     /// Calls since `since` that nobody took; blocking (reads the call records).
     fn to_call_back(&self, since: jiff::Timestamp) -> Result<Vec<serde_json::Value>, String>;
+    /// Callback jobs: the open ones, and finished ones last changed since `since`.
+    fn callback_jobs(
+        &self,
+        since: jiff::Timestamp,
+    ) -> impl Future<Output = Result<Vec<crate::callback::Job>, String>> + Send {
+        let _ = since;
+        async { Ok(Vec::new()) }
+    }
+    /// Asks for a callback of `number` (E.164) on an operator's word; the job once kept.
+    fn callback_request(
+        &self,
+        number: String,
+    ) -> impl Future<Output = Result<crate::callback::Job, String>> + Send {
+        let _ = number;
+        async { Err("callbacks are not available".to_owned()) }
+    }
+    /// Withdraws a waiting callback job: `Ok(false)` when it is not waiting (unknown,
+    /// finished, or being called right now).
+    fn callback_cancel(&self, id: u64) -> impl Future<Output = Result<bool, AgentOpError>> + Send {
+        let _ = id;
+        async { Err(AgentOpError::Unavailable) }
+    }
     /// The Prometheus text of every metric.
     fn metrics(&self) -> impl Future<Output = String> + Send;
+    /// The call a form sent now would belong to, if any.
+    fn form_call(&self, of: &FormFor) -> Option<TiedCall>;
+    /// Queues a form; once it is queued (not for a repeated key), `call`'s record lists it.
     fn send_form(
         &self,
         key: String,
         form: &str,
         channel: Channel,
         to: &str,
+        call: Option<TiedCall>,
     ) -> impl Future<Output = Result<Queued, Refused>> + Send;
     fn outbox(
         &self,

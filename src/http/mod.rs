@@ -7,7 +7,10 @@
 //! | GET    | `/api/override` | the manual override (`{"mode":"auto"}` when none)        |
 //! | PUT    | `/api/override` | `{"mode":"open"|"closed"|"auto","until":"2026-12-24 18:00","reason":"…"}` |
 //! | GET    | `/api/calls`    | calls in progress: id, caller, start, plan version       |
-//! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…}` once the message is durably queued; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
+//! | POST   | `/api/calls/{id}/forms` | `{"form":"lakcim","channel":"sms"\|"email","to":"…"}`: 202 `{"id":…,"created":…,"call":…}` once the message is durably queued, and the call's record lists the form; the call may be in progress or have ended in the last 15 minutes; 404 unknown call; 400 bad form, channel or address; 429 SMS limit; 503 channel not configured |
+//! | GET    | `/api/callbacks` | `?days=N` (default 7): `calls`, the calls of those days nobody took (abandoned in the queue, no operator, a callback asked for), and `jobs`, the callback jobs (open ones, and finished ones of those days) with their attempts and outcomes |
+//! | POST   | `/api/callbacks` | `{"number":"06 30 123 4567"}`: a callback on an operator's word, merged into the number's open job; 201 with the job |
+//! | DELETE | `/api/callbacks/{id}` | withdraw a waiting job: 200, 409 when it is not waiting (being called, finished, unknown) |
 //! | GET    | `/api/messages` | voice messages and callback requests not yet done (`?all=1`: every one): caller, time, menu path, length, WAV file, the office email's state |
 //! | POST   | `/api/messages/{id}/done` | mark one handled: 200, 404 unknown, 409 already done |
 //! | GET    | `/api/outbox`   | messages (`?state=queued\|sending\|sent\|delivered\|failed`, `&limit=100`), newest last, with recipients and last errors |
@@ -36,7 +39,7 @@ use serde_json::{Value, json};
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::{ManualMode, ManualOverride, manual, tz};
 use daemon::AgentOpError;
-pub use daemon::Daemon;
+pub use daemon::{Daemon, FormFor};
 
 /// Serves the admin API on `listener` until the task is dropped.
 pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>) {
@@ -46,7 +49,14 @@ pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>)
         .route("/api/override", get(get_override::<D>).put(put_override))
         .route("/api/calls", get(calls::<D>))
         .route("/api/operators", get(operators::<D>))
-        .route("/api/callbacks", get(callbacks::<D>))
+        .route(
+            "/api/callbacks",
+            get(callbacks::<D>).post(callback_request::<D>),
+        )
+        .route(
+            "/api/callbacks/{id}",
+            axum::routing::delete(callback_cancel::<D>),
+        )
         .route("/api/operators/{name}/{action}", post(operator_action::<D>))
         .route("/api/calls/{id}/forms", post(send_form::<D>))
         .route("/api/outbox", get(outbox::<D>))
@@ -129,7 +139,8 @@ async fn operators<D: Daemon>(State(shared): State<Arc<D>>, headers: HeaderMap) 
 }
 
 /// `GET /api/callbacks[?days=N]`: calls of the last N days (default 7) that nobody took:
-/// abandoned in the queue, no operator, or a callback or message asked for.
+/// abandoned in the queue, no operator, or a callback or message asked for (`calls`); and
+/// the callback jobs, open or finished in those days, with their attempts (`jobs`).
 async fn callbacks<D: Daemon>(
     State(shared): State<Arc<D>>,
     headers: HeaderMap,
@@ -160,8 +171,14 @@ async fn callbacks<D: Daemon>(
         .unwrap_or(jiff::Timestamp::UNIX_EPOCH);
     let d = Arc::clone(&shared);
     let result = tokio::task::spawn_blocking(move || d.to_call_back(since)).await;
+    let jobs = match shared.callback_jobs(since).await {
+        Ok(jobs) => jobs.iter().map(job_json).collect::<Vec<_>>(),
+        Err(e) => {
+            return (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response();
+        }
+    };
     match result {
-        Ok(Ok(calls)) => Json(json!({ "calls": calls })).into_response(),
+        Ok(Ok(calls)) => Json(json!({ "calls": calls, "jobs": jobs })).into_response(),
         Ok(Err(e)) => {
             (StatusCode::INTERNAL_SERVER_ERROR, Json(json!({"error": e}))).into_response()
         }
@@ -179,6 +196,87 @@ struct PauseRequest {
 }
 
 /// `POST /api/operators/{name}/login|logout|pause|unpause` (pause takes `{"reason": …}`).
+/// A callback job as the API shows it: the job, its number grouped for people, and its
+/// times also as RFC 3339 (UTC).
+fn job_json(job: &crate::callback::Job) -> Value {
+    let mut v = serde_json::to_value(job).unwrap_or(Value::Null);
+    let at = |ms: i64| {
+        jiff::Timestamp::from_millisecond(ms)
+            .map(|t| t.to_string())
+            .unwrap_or_default()
+    };
+    v["number_display"] = crate::phone::for_people(&job.number).into();
+    v["due"] = at(job.due_ms).into();
+    v["created"] = at(job.created_ms).into();
+    v
+}
+
+#[derive(Deserialize)]
+struct CallbackRequest {
+    number: String,
+}
+
+/// `POST /api/callbacks`: a callback on an operator's word.
+async fn callback_request<D: Daemon>(
+    State(shared): State<Arc<D>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
+        return *r;
+    }
+    let err = |code: StatusCode, msg: String| (code, Json(json!({"error": msg}))).into_response();
+    let req: CallbackRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                format!("body: expected {{\"number\": \"…\"}}, found an error: {e}"),
+            );
+        }
+    };
+    let Some(number) = crate::phone::normalize(&req.number) else {
+        return err(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "number: expected a phone number such as 06 30 123 4567, found \"{}\"",
+                req.number
+            ),
+        );
+    };
+    match shared.callback_request(number).await {
+        Ok(job) => {
+            tracing::info!(job = job.id, "callback requested through the admin API");
+            (StatusCode::CREATED, Json(job_json(&job))).into_response()
+        }
+        Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
+/// `DELETE /api/callbacks/{id}`: withdraw a waiting job.
+async fn callback_cancel<D: Daemon>(
+    State(shared): State<Arc<D>>,
+    headers: HeaderMap,
+    axum::extract::Path(id): axum::extract::Path<u64>,
+) -> Response {
+    if let Err(r) = authorized(shared.as_ref(), &headers) {
+        return *r;
+    }
+    match shared.callback_cancel(id).await {
+        Ok(true) => Json(json!({"id": id, "state": "cancelled"})).into_response(),
+        Ok(false) => (
+            StatusCode::CONFLICT,
+            Json(json!({"error": format!("callback {id}: expected a waiting job, found none (unknown, finished, or being called)")})),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"error": "stopping"})),
+        )
+            .into_response(),
+    }
+}
+
 async fn operator_action<D: Daemon>(
     State(shared): State<Arc<D>>,
     headers: HeaderMap,
@@ -344,11 +442,17 @@ async fn send_form<D: Daemon>(
     if let Err(r) = authorized(shared.as_ref(), &headers) {
         return *r;
     }
-    let call = id.parse::<u64>().ok().and_then(|id| shared.call(id));
+    let call = id
+        .parse::<u64>()
+        .ok()
+        .and_then(|id| shared.form_call(&FormFor::Call(id)));
     let Some(call) = call else {
         return error(
             StatusCode::NOT_FOUND,
-            format!("no call {id} in progress (GET /api/calls lists them)"),
+            format!(
+                "no call {id} in progress or ended in the last {} minutes (GET /api/calls lists the calls in progress)",
+                crate::cdr::LATE_FORM_WINDOW.as_secs() / 60
+            ),
         );
     };
     let Json(req) = match body {
@@ -374,12 +478,21 @@ async fn send_form<D: Daemon>(
         channel.as_str(),
         &crate::phone::normalize(&to).unwrap_or(to.clone()),
     ]);
-    match shared.send_form(key, &req.form, channel, &to).await {
+    match shared
+        .send_form(key, &req.form, channel, &to, Some(call.clone()))
+        .await
+    {
         Ok(e) => {
-            tracing::info!(call = call.id, id = e.id, "operator sent a form");
+            tracing::info!(
+                call = call.id,
+                call_ended = call.ended,
+                id = e.id,
+                created = e.created,
+                "operator sent a form"
+            );
             (
                 StatusCode::ACCEPTED,
-                Json(json!({"id": e.id, "created": e.created})),
+                Json(json!({"id": e.id, "created": e.created, "call": call.id})),
             )
                 .into_response()
         }

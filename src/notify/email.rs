@@ -2,7 +2,9 @@
 //!
 //! Security per configuration: `starttls` (RFC 3207, port 587), `tls` (implicit TLS,
 //! RFC 8314 §3.3, port 465) or `none` — refused unless the host is loopback, so a plain
-//! connection can only be a local relay. Mail is `multipart/mixed` with a UTF-8
+//! connection can only be a local relay. The server's certificate must chain to a CA of
+//! the system store (rustls-platform-verifier, as for the SMS gateway; see
+//! [`crate::notify::sms::system_roots`]) or to `ca_file`. Mail is `multipart/mixed` with a UTF-8
 //! `text/plain` part and, for forms, the PDF attached; a form larger than
 //! `attach_limit_bytes` is linked instead. The `Message-ID` is derived from the outbox
 //! idempotency key (`<key@domain>`, RFC 5322 §3.6.4), so a retry after a crash is the same
@@ -146,6 +148,8 @@ pub enum EmailError {
         path: PathBuf,
         reason: String,
     },
+    /// TLS asked for, no `ca_file`, and the system store holds no CA certificate.
+    NoTrustedRoots(String),
     Tls(String),
 }
 
@@ -161,6 +165,7 @@ impl std::fmt::Display for EmailError {
                 write!(f, "expected a From mailbox, found {found:?}: {reason}")
             }
             Self::CaFile { path, reason } => write!(f, "{}: {reason}", path.display()),
+            Self::NoTrustedRoots(why) => f.write_str(why),
             Self::Tls(e) => write!(f, "SMTP TLS setup: {e}"),
         }
     }
@@ -183,38 +188,56 @@ pub struct EmailSender {
     message_id_domain: String,
 }
 
+/// The sender's From mailbox and TLS settings: everything [`EmailSender::new`] checks.
+fn from_and_tls(cfg: &SmtpConfig) -> Result<(Mailbox, Tls), EmailError> {
+    crate::notify::sms::install_crypto_provider();
+    let from: Mailbox = cfg.from.parse().map_err(|e| EmailError::BadFrom {
+        found: cfg.from.clone(),
+        reason: format!("{e}"),
+    })?;
+    let tls_params = || -> Result<TlsParameters, EmailError> {
+        // The server's certificate is checked against the system store (rustls-platform-
+        // verifier: /etc/ssl/certs on Debian, read once here) plus `ca_file`.
+        if cfg.ca_file.is_none() {
+            crate::notify::sms::system_roots().map_err(EmailError::NoTrustedRoots)?;
+        }
+        let mut b = TlsParameters::builder(cfg.host.clone());
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path).map_err(|e| EmailError::CaFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| EmailError::CaFile {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            b = b.add_root_certificate(cert);
+        }
+        b.build_rustls().map_err(|e| EmailError::Tls(e.to_string()))
+    };
+    let tls = match cfg.security {
+        Security::Starttls => Tls::Required(tls_params()?),
+        Security::Tls => Tls::Wrapper(tls_params()?),
+        Security::None if is_loopback(&cfg.host) => Tls::None,
+        Security::None => {
+            return Err(EmailError::PlainToRemote {
+                host: cfg.host.clone(),
+            });
+        }
+    };
+    Ok((from, tls))
+}
+
 impl EmailSender {
+    /// Checks `cfg` as [`EmailSender::new`] would, without building the pooled transport
+    /// (which needs a Tokio runtime): for `ugyelet check` and the start-up checks.
+    pub fn check(cfg: &SmtpConfig) -> Result<(), EmailError> {
+        from_and_tls(cfg).map(drop)
+    }
+
+    /// Must run inside a Tokio runtime: the connection pool starts a task.
     pub fn new(cfg: &SmtpConfig) -> Result<Self, EmailError> {
-        crate::notify::sms::install_crypto_provider();
-        let from: Mailbox = cfg.from.parse().map_err(|e| EmailError::BadFrom {
-            found: cfg.from.clone(),
-            reason: format!("{e}"),
-        })?;
-        let tls_params = || -> Result<TlsParameters, EmailError> {
-            let mut b = TlsParameters::builder(cfg.host.clone());
-            if let Some(path) = &cfg.ca_file {
-                let pem = std::fs::read(path).map_err(|e| EmailError::CaFile {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                let cert = Certificate::from_pem(&pem).map_err(|e| EmailError::CaFile {
-                    path: path.clone(),
-                    reason: e.to_string(),
-                })?;
-                b = b.add_root_certificate(cert);
-            }
-            b.build_rustls().map_err(|e| EmailError::Tls(e.to_string()))
-        };
-        let tls = match cfg.security {
-            Security::Starttls => Tls::Required(tls_params()?),
-            Security::Tls => Tls::Wrapper(tls_params()?),
-            Security::None if is_loopback(&cfg.host) => Tls::None,
-            Security::None => {
-                return Err(EmailError::PlainToRemote {
-                    host: cfg.host.clone(),
-                });
-            }
-        };
+        let (from, tls) = from_and_tls(cfg)?;
         let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
             .port(cfg.port)
             .tls(tls)

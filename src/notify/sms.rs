@@ -360,6 +360,48 @@ pub fn install_crypto_provider() {
     let _already = rustls::crypto::ring::default_provider().install_default();
 }
 
+/// Checks that the system store has CA certificates to trust, read the way both TLS
+/// clients read it: rustls-platform-verifier (under reqwest and lettre) loads them on Linux
+/// with rustls-native-certs, from `SSL_CERT_FILE`/`SSL_CERT_DIR` when either is set, else
+/// from OpenSSL's places (`/etc/ssl/certs` on Debian, where `update-ca-certificates` puts
+/// the Debian package `ca-certificates` and the administrator's own CAs). The store is read
+/// when a sender is built, so a CA added later counts after a restart.
+///
+/// Without any, the verifier cannot be built at all; this says so in words an
+/// administrator can act on, with the first problem met while reading.
+pub fn system_roots() -> Result<usize, String> {
+    let found = rustls_native_certs::load_native_certs();
+    if found.certs.is_empty() {
+        let why = found
+            .errors
+            .first()
+            .map(|e| format!(" ({e})"))
+            .unwrap_or_default();
+        return Err(format!(
+            "expected trusted CA certificates in the system store (/etc/ssl/certs, Debian \
+             package ca-certificates), found none{why}"
+        ));
+    }
+    Ok(found.certs.len())
+}
+
+/// `e` and every error under it, `: `-separated. reqwest's own message ("error sending
+/// request for url …") leaves out the cause an administrator needs, such as
+/// "invalid peer certificate: UnknownIssuer".
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let next = c.to_string();
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 /// Sends SMS through one gateway.
 pub struct SmsSender {
     client: reqwest::Client,
@@ -368,25 +410,27 @@ pub struct SmsSender {
 
 /// Why a sender could not be built.
 #[derive(Debug)]
-pub struct SmsSetupError(reqwest::Error);
+pub struct SmsSetupError(String);
 
 impl std::fmt::Display for SmsSetupError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "SMS gateway HTTP client: {}", self.0)
+        f.write_str(&self.0)
     }
 }
 
 impl std::error::Error for SmsSetupError {}
 
 impl SmsSender {
-    /// A sender whose every attempt ends within `timeout`.
+    /// A sender whose every attempt ends within `timeout`. The gateway's certificate is
+    /// checked against the system store (see [`system_roots`]).
     pub fn new(gateway: Box<dyn SmsGateway>, timeout: Duration) -> Result<Self, SmsSetupError> {
         install_crypto_provider();
+        system_roots().map_err(SmsSetupError)?;
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)
             .build()
-            .map_err(SmsSetupError)?;
+            .map_err(|e| SmsSetupError(format!("SMS gateway HTTP client: {}", with_causes(&e))))?;
         Ok(Self { client, gateway })
     }
 
@@ -418,7 +462,7 @@ impl SmsSender {
             }
             Err(e) => {
                 return Outcome::Transient {
-                    reason: format!("{} unreachable: {e}", self.gateway.name()),
+                    reason: format!("{} unreachable: {}", self.gateway.name(), with_causes(&e)),
                     retry_after: None,
                 };
             }
@@ -436,7 +480,11 @@ impl SmsSender {
             Ok(b) => b,
             Err(e) => {
                 return Outcome::Transient {
-                    reason: format!("{} answer unreadable: {e}", self.gateway.name()),
+                    reason: format!(
+                        "{} answer unreadable: {}",
+                        self.gateway.name(),
+                        with_causes(&e)
+                    ),
                     retry_after: None,
                 };
             }

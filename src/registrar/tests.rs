@@ -523,3 +523,187 @@ fn wrong_passwords_from_one_address_are_throttled_with_403() {
         403
     );
 }
+
+/// Unix time of `t0` in these tests: 2026-11-05 17:00 UTC.
+const WALL_T0: i64 = 1_793_984_400_000;
+
+#[test]
+fn udp_binding_survives_a_restart_with_its_nat_source_and_remaining_time() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let mut p = Phone::new("tele1", "jelszo-t1");
+    // Behind a home router: a private Contact, a public source.
+    let src = udp("203.0.113.7:40000");
+    let c = "Contact: <sip:tele1@192.168.1.20:5060>;+sip.instance=\"<urn:uuid:1>\"\r\nExpires: 3600\r\n";
+    assert_eq!(p.register(&mut reg, t0, src, c).status, 200);
+    let saved = reg.saved_bindings(t0 + Duration::from_secs(100), WALL_T0 + 100_000);
+    assert_eq!(
+        saved,
+        [SavedBinding {
+            aor: "tele1".to_owned(),
+            contact: "<sip:tele1@192.168.1.20:5060>;+sip.instance=\"<urn:uuid:1>\"".to_owned(),
+            instance: Some("<urn:uuid:1>".to_owned()),
+            source: "203.0.113.7:40000".parse().expect("addr"),
+            call_id: "reg-tele1".to_owned(),
+            cseq: 2,
+            registered_ms: WALL_T0,
+            expires_ms: WALL_T0 + 3_600_000,
+            user_agent: Some("baresip".to_owned()),
+        }]
+    );
+
+    // The next process, ten minutes later by the wall clock, on a clock of its own.
+    let t1 = t0 + Duration::from_secs(50_000);
+    let mut next = registrar(t1);
+    let restored = next.restore(t1, WALL_T0 + 600_000, &saved, &|_| true);
+    assert_eq!(
+        restored,
+        Restored {
+            aors: vec!["tele1".to_owned()],
+            bindings: 1,
+            dropped: vec![],
+        }
+    );
+    let b: Vec<Binding> = next.lookup("tele1").cloned().collect();
+    assert_eq!(b.len(), 1);
+    assert_eq!(
+        b[0].source, src,
+        "calls go to the NAT mapping, not the Contact"
+    );
+    assert_eq!(b[0].contact.uri.to_string(), "sip:tele1@192.168.1.20:5060");
+    assert_eq!(b[0].expires_at, t1 + Duration::from_secs(3000));
+    assert!(events(&mut next).is_empty(), "restoring is not registering");
+    // The restored path is checked at once with a keep-alive.
+    assert_eq!(next.poll_timeout(), Some(t1));
+    next.handle_timeout(t1);
+    let k = next.poll_keepalive().expect("a keep-alive");
+    assert_eq!((k.kind, k.target), (KeepAliveKind::Options, src));
+    // The phone's next refresh (same Call-ID, next CSeq) updates that binding.
+    assert_eq!(p.register(&mut next, t1, src, c).status, 200);
+    assert_eq!(next.lookup("tele1").count(), 1);
+    assert!(matches!(
+        &events(&mut next)[..],
+        [RegistrarEvent::Registered {
+            refreshed: true,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn restored_cseq_still_refuses_an_old_register() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let mut p = Phone::new("op1", "jelszo-1");
+    let src = udp("192.0.2.50:5060");
+    let c = "Contact: <sip:op1@192.0.2.50>\r\n";
+    assert_eq!(p.register(&mut reg, t0, src, c).status, 200);
+    let mut saved = reg.saved_bindings(t0, WALL_T0);
+    // As if the phone had counted far ahead before the restart.
+    saved[0].cseq = 50;
+    let mut next = registrar(t0);
+    next.restore(t0, WALL_T0, &saved, &|_| true);
+    assert_eq!(p.register(&mut next, t0, src, c).status, 500);
+}
+
+#[test]
+fn bindings_that_expired_while_the_daemon_was_down_or_do_not_read_are_not_restored() {
+    let t0 = crate::clock::test_epoch();
+    let saved = |aor: &str, contact: &str, expires_ms: i64| SavedBinding {
+        aor: aor.to_owned(),
+        contact: contact.to_owned(),
+        instance: None,
+        source: "192.0.2.50:5060".parse().expect("addr"),
+        call_id: format!("c-{aor}"),
+        cseq: 1,
+        registered_ms: WALL_T0 - 3_600_000,
+        expires_ms,
+        user_agent: None,
+    };
+    let mut reg = registrar(t0);
+    let r = reg.restore(
+        t0,
+        WALL_T0,
+        &[
+            saved("op1", "<sip:op1@192.0.2.50>", WALL_T0 - 1_000),
+            saved("tele1", "<sip:tele1@192.0.2.51>", WALL_T0 + 1),
+            saved("op2", "not a contact", WALL_T0 + 60_000),
+            // A setting lowered meanwhile shortens what is left.
+            saved("op3", "<sip:op3@192.0.2.52>", WALL_T0 + 86_400_000),
+            // Garbage times do not panic.
+            SavedBinding {
+                registered_ms: i64::MIN,
+                ..saved("op4", "<sip:op4@192.0.2.53>", i64::MAX)
+            },
+            // An account removed from the accounts file meanwhile.
+            saved("gone", "<sip:gone@192.0.2.54>", WALL_T0 + 60_000),
+        ],
+        &|aor| aor != "gone",
+    );
+    // Oldest registration first.
+    assert_eq!(r.aors, ["op4", "tele1", "op3"]);
+    assert_eq!(
+        r.dropped,
+        [
+            "op1: expired 1 s before the start",
+            "op2: expected a Contact name-addr, found one that does not parse",
+            "gone: no such operator account",
+        ]
+    );
+    assert!(!reg.is_registered("op1"));
+    let max = Duration::from_secs(u64::from(reg.config().max_expires));
+    assert_eq!(reg.lookup("op3").next().expect("op3").expires_at, t0 + max);
+    // One millisecond left: it expires on the first timeout.
+    reg.handle_timeout(t0 + Duration::from_millis(1));
+    assert!(!reg.is_registered("tele1"));
+}
+
+#[test]
+fn tcp_bindings_are_not_saved_their_connection_ends_with_the_process() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let mut a = Phone::new("op1", "jelszo-1");
+    let mut b = Phone::new("tele1", "jelszo-t1");
+    let tcp = Source {
+        addr: "203.0.113.8:50000".parse().expect("addr"),
+        transport: Transport::Tcp(42),
+    };
+    let c1 = "Contact: <sip:op1@10.0.0.5>\r\n";
+    assert_eq!(
+        a.register(&mut reg, t0, udp("203.0.113.7:4000"), c1).status,
+        200
+    );
+    let c2 = "Contact: <sip:tele1@10.0.0.6;transport=tcp>\r\n";
+    assert_eq!(b.register(&mut reg, t0, tcp, c2).status, 200);
+    let saved = reg.saved_bindings(t0, WALL_T0);
+    let aors: Vec<&str> = saved.iter().map(|s| s.aor.as_str()).collect();
+    assert_eq!(aors, ["op1"]);
+}
+
+#[test]
+fn every_binding_change_is_flagged_for_saving_and_keepalives_are_not() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    assert!(!reg.take_changed());
+    let mut p = Phone::new("op1", "jelszo-1");
+    let src = udp("192.0.2.50:5060");
+    let c = "Contact: <sip:op1@192.0.2.50>\r\nExpires: 600\r\n";
+    // A challenge changes nothing.
+    let _ = reg.handle_register(t0, &p.request(c), src, &accounts());
+    assert!(!reg.take_changed());
+    assert_eq!(p.register(&mut reg, t0, src, c).status, 200);
+    assert!(reg.take_changed());
+    assert!(!reg.take_changed(), "the flag clears");
+    reg.handle_timeout(t0 + Duration::from_secs(30));
+    assert!(reg.poll_keepalive().is_some());
+    assert!(!reg.take_changed(), "a keep-alive changes no binding");
+    assert_eq!(
+        p.register(&mut reg, t0 + Duration::from_secs(60), src, c)
+            .status,
+        200
+    );
+    assert!(reg.take_changed(), "a refresh moves the expiry");
+    reg.handle_timeout(t0 + Duration::from_secs(700));
+    assert!(!reg.is_registered("op1"));
+    assert!(reg.take_changed(), "an expiry removes it");
+}

@@ -270,16 +270,11 @@ pub struct DigestResponse {
 /// a duplicated parameter, an unterminated quoted string, an `nc` that is not exactly
 /// eight hex digits, a missing `username`, `realm`, `nonce`, `uri` or `response`.
 pub fn parse_authorization(value: &str) -> Result<DigestResponse, AuthError> {
-    let v = value.trim_matches([' ', '\t']);
-    let scheme_end = v.find([' ', '\t']).unwrap_or(v.len());
-    let scheme = &v[..scheme_end];
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        return Err(AuthError::new("auth-scheme \"Digest\"", scheme));
-    }
+    let list = digest_params(value)?;
     let mut out = DigestResponse::default();
     let mut seen: Vec<String> = Vec::with_capacity(10);
     let (mut username, mut realm, mut nonce, mut uri, mut resp) = (None, None, None, None, None);
-    for item in params(&v[scheme_end..]) {
+    for item in params(list) {
         let (name, val) = item?;
         let lname = name.to_ascii_lowercase();
         if seen.contains(&lname) {
@@ -314,6 +309,18 @@ pub fn parse_authorization(value: &str) -> Result<DigestResponse, AuthError> {
     out.uri = need(uri, "uri parameter")?;
     out.response = need(resp, "response parameter")?;
     Ok(out)
+}
+
+/// The parameter list of a `Digest` credentials or challenge value (what follows the
+/// scheme); any other scheme is refused.
+fn digest_params(value: &str) -> Result<&str, AuthError> {
+    let v = value.trim_matches([' ', '\t']);
+    let scheme_end = v.find([' ', '\t']).unwrap_or(v.len());
+    let scheme = &v[..scheme_end];
+    if !scheme.eq_ignore_ascii_case("Digest") {
+        return Err(AuthError::new("auth-scheme \"Digest\"", scheme));
+    }
+    Ok(&v[scheme_end..])
 }
 
 /// The comma-separated `name=value` list after the scheme; values unquoted.

@@ -7,7 +7,11 @@
 //! - voice messages (`voice.rs`) and the office emails about them;
 //! - the worklist ([`worklist`]): the callbacks and voice messages someone must deal with,
 //!   one open entry per caller, claimed, annotated and closed by operators;
-//! - console sessions ([`sessions`]), so a restart does not log operators out.
+//! - console sessions ([`sessions`]), so a restart does not log operators out;
+//! - operators' registrations (`bindings.rs`), so a restart does not make them unreachable
+//!   until their phones register again.
+//! - callback jobs ([`callbacks`]): the residents the line calls back, one open job per
+//!   number, with their attempts.
 //!
 //! (Call records live in a database of their own, see [`crate::cdr`].)
 //!
@@ -25,6 +29,8 @@
 //!
 //! Times are Unix milliseconds passed in by the caller; this module reads no clock.
 
+mod bindings;
+pub mod callbacks;
 mod outbox;
 pub mod sessions;
 mod voice;
@@ -80,7 +86,12 @@ type Migration = fn(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>;
 
 /// Every schema change after version 0, in order: entry `i` takes `PRAGMA user_version`
 /// from `i` to `i + 1`. Append only; a released entry is never edited.
-const MIGRATIONS: &[Migration] = &[worklist::migrate_v1, sessions::migrate_v2];
+const MIGRATIONS: &[Migration] = &[
+    worklist::migrate_v1,
+    sessions::migrate_v2,
+    bindings::migrate_v3,
+    callbacks::migrate_v4,
+];
 
 /// Store errors.
 #[derive(Debug)]
@@ -182,8 +193,9 @@ impl Store {
 
     /// Data protection: deletes messages created before `before_ms` that are finished
     /// (sent, delivered or failed: queued ones are promises still to keep), voice messages
-    /// created before it that were marked done, and done worklist entries whose last call
-    /// was before it (open ones stay, however old). Returns how many outbox messages, and
+    /// created before it that were marked done, done worklist entries whose last call
+    /// was before it, and finished callback jobs last changed before it (open entries and
+    /// jobs stay, however old). Returns how many outbox messages, and
     /// the recordings' files for the caller to delete.
     pub fn apply_retention(&mut self, before_ms: i64) -> Result<(usize, Vec<String>), StoreError> {
         let tx = self.conn.transaction()?;
@@ -215,6 +227,11 @@ impl Store {
         )?;
         tx.execute(
             "DELETE FROM work WHERE last_ms < ?1 AND done_ms IS NOT NULL",
+            [before_ms],
+        )?;
+        tx.execute(
+            "DELETE FROM callback_jobs WHERE updated_ms < ?1 \
+             AND state NOT IN ('waiting', 'calling')",
             [before_ms],
         )?;
         tx.commit()?;
@@ -312,6 +329,52 @@ mod tests {
         // Opening again applies nothing twice.
         let s = Store::open(&db.path()).expect("reopen");
         assert_eq!(s.worklist(true).expect("list").len(), 1);
+    }
+
+    #[test]
+    fn a_version_2_database_gains_the_bindings_table_and_keeps_its_sessions() {
+        let db = TempDb::new("migrate-v2");
+        {
+            // What the release with console sessions left on disk.
+            let mut conn = Connection::open(db.path()).expect("open");
+            conn.execute_batch(SCHEMA).expect("old schema");
+            conn.execute_batch("ALTER TABLE outbox ADD COLUMN attachment TEXT")
+                .expect("attachment column");
+            let tx = conn.transaction().expect("tx");
+            worklist::migrate_v1(&tx).expect("v1");
+            sessions::migrate_v2(&tx).expect("v2");
+            tx.pragma_update(None, "user_version", 2).expect("version");
+            tx.commit().expect("commit");
+            conn.execute(
+                "INSERT INTO sessions VALUES ('h', 'anna', 'operator', 'c', 10, 20)",
+                [],
+            )
+            .expect("a session");
+            assert!(
+                conn.prepare("SELECT 1 FROM bindings").is_err(),
+                "no bindings table before"
+            );
+        }
+        let mut s = Store::open(&db.path()).expect("migrates");
+        assert_eq!(s.schema_version().expect("version"), MIGRATIONS.len());
+        assert_eq!(
+            s.session("h").expect("read").map(|r| r.account),
+            Some("anna".to_owned())
+        );
+        assert_eq!(s.bindings().expect("empty table"), vec![]);
+        let b = crate::registrar::SavedBinding {
+            aor: "anna".to_owned(),
+            contact: "<sip:anna@127.0.0.1:5070>".to_owned(),
+            instance: None,
+            source: "127.0.0.1:5070".parse().expect("addr"),
+            call_id: "c".to_owned(),
+            cseq: 1,
+            registered_ms: 1,
+            expires_ms: 2,
+            user_agent: None,
+        };
+        s.replace_bindings(std::slice::from_ref(&b)).expect("write");
+        assert_eq!(s.bindings().expect("read"), vec![b]);
     }
 
     #[test]

@@ -31,7 +31,7 @@
 //! Entries come from two places: [`Store::add_voice_message`] adds a
 //! [`WorkKind::VoiceMessage`] in the transaction that stores the message, and the driver's
 //! call-record writer adds a [`WorkKind::Callback`] for every finished call whose outcome
-//! asks for one ([`crate::cdr::needs_callback`]).
+//! asks for one ([`crate::outcome::Outcome::needs_callback`]).
 
 use std::collections::HashMap;
 

@@ -19,7 +19,10 @@
 //! ```
 //!
 //! Every field the queue's own rows had stays where it was (scripts read them); what the
-//! switchboard adds sits beside them. `current_call` is `null` for an operator on no call.
+//! switchboard adds sits beside them. `current_call` is `null` for an operator on no call;
+//! an operator on a callback has the resident there, with the path `callback` and the label
+//! `Visszahívás`. Callback jobs waiting for an operator are not callers: `waiting` leaves
+//! them out (`GET /api/callbacks` lists them).
 
 use std::collections::HashMap;
 use std::time::Instant;
@@ -123,6 +126,23 @@ impl Board {
                 );
             }
         }
+        if let Some(d) = &sb.callbacks {
+            for c in d.on_callbacks() {
+                on_call.insert(
+                    c.agent,
+                    CurrentCall {
+                        call: super::job_ref(c.job),
+                        caller: CallerView {
+                            caller: c.number.to_owned(),
+                            caller_display: phone::for_people(c.number),
+                            path: "callback".to_owned(),
+                            path_label: "Visszahívás".to_owned(),
+                        },
+                        on_call_s: now.saturating_duration_since(c.since).as_secs(),
+                    },
+                );
+            }
+        }
         let operators = sb
             .acd
             .agents(now)
@@ -136,6 +156,7 @@ impl Board {
             .acd
             .waiting(now)
             .into_iter()
+            .filter(|w| super::job_of(w.call).is_none())
             .map(|queued| WaitingRow {
                 caller: CallerView::of(sb.waiting.get(&queued.call)),
                 queued,

@@ -26,14 +26,22 @@
 //! The switchboard knows calls only by their caller leg's [`DialogId`]; what a call does
 //! with queue news is the call core's business (`call.rs` stays the only translator
 //! between legs and the dial plan).
+//!
+//! Callback jobs (`callbacks.rs`) use the same queue and operator legs: a due job rings an
+//! operator like a waiting caller, and once they answer, [`Action::Dial`] calls the
+//! resident through the trunk and [`Action::Relay`] joins the two legs.
 
 mod board;
+mod callbacks;
+mod ring;
 #[cfg(test)]
 mod tests;
 mod transfer;
 
 pub use board::{Board, CallerView, CurrentCall, OperatorRow, WaitingRow};
-pub use transfer::{Dial, Reach};
+pub use callbacks::{DeskSettings, Dial, job_of, job_ref};
+pub use ring::{Ring, TOPIC_MAX_CHARS, TOPIC_SEPARATOR, call_info, operator_display_name};
+pub use transfer::{CallOut, Reach};
 
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -46,12 +54,13 @@ use crate::call::QueueNews;
 use crate::config::{OperatorsConfig, QueueStrategy};
 use crate::dialplan::interp::ActionResult;
 use crate::operators::Operators;
+
 use crate::pii::Pii;
-use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Source};
+use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Restored, SavedBinding, Source};
 use crate::sdp::offer_answer::{self, Codec, MediaSession, Negotiated};
 use crate::sip::auth::{Attempt, Verdict};
-use crate::sip::endpoint::{DialogId, OutgoingCall, RequestId, Transport};
-use crate::sip::msg::{NameAddr, Request, Response, Uri};
+use crate::sip::endpoint::{DialogId, RequestId, Transport};
+use crate::sip::msg::{Request, Response, Uri};
 
 /// The RFC 4733 payload type offered to operators' phones.
 const TELEPHONE_EVENT_PT: u8 = 101;
@@ -94,12 +103,27 @@ pub enum Action {
     },
     /// News for a waiting or bridged call.
     Tell { call: DialogId, news: QueueNews },
+    /// Call a callback's resident through the trunk (see [`Dial`]).
+    Dial(Dial),
+    /// Both legs of a callback answered: relay RTP between their ports.
+    Relay {
+        job: crate::callback::JobId,
+        operator_leg: DialogId,
+        resident_leg: DialogId,
+        operator: Negotiated,
+        resident: Negotiated,
+    },
+    /// A callback leg's media was renegotiated (hold, resume): the relay maps anew.
+    RelayMedia {
+        leg: DialogId,
+        negotiated: Negotiated,
+    },
     /// The leg is over (or was never bridged): its RTP port, if still held, can go.
     Release { leg: DialogId },
     /// Call a number outside through the trunk for a transfer: bind an RTP port, build the
-    /// INVITE, send it, and report with [`Switchboard::dial_started`] or
-    /// [`Switchboard::dial_failed`].
-    Dial(Dial),
+    /// INVITE, send it, and report with [`Switchboard::call_out_started`] or
+    /// [`Switchboard::call_out_failed`].
+    CallOut(CallOut),
     /// Tell the operator leg how the transfer it asked for goes (RFC 3515 §2.4.4: a
     /// NOTIFY of the `refer` event, id `refer_cseq`, with `status` as a sipfrag); report
     /// its answer with [`Switchboard::notify_answered`].
@@ -109,49 +133,6 @@ pub enum Action {
         refer_cseq: u32,
         status: u16,
     },
-}
-
-/// An operator to ring for a waiting call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Ring {
-    pub call: DialogId,
-    pub agent: String,
-    /// Where the operator's newest binding is reached (its NAT binding, its connection).
-    pub target: Source,
-    /// The Contact the phone registered: the INVITE's Request-URI.
-    pub contact: Uri,
-    /// The caller leg's codec first, so no transcoding is needed.
-    pub codecs: [Codec; 2],
-    /// The caller's number as the operator's phone should show it.
-    pub caller: String,
-    /// The menu path, for `X-Ugyelet-Path`.
-    pub path: String,
-}
-
-impl Ring {
-    /// The INVITE for this ring, from our address as the phone sees it and the RTP port the
-    /// driver bound for the leg.
-    pub fn invite(&self, local: SocketAddr, media: &MediaSession) -> Result<OutgoingCall, String> {
-        let host = host_port(local);
-        let to = NameAddr::parse(&format!("<sip:{}@{host}>", self.agent))
-            .map_err(|e| format!("operator name as URI: {e}"))?;
-        let user = sip_user(&self.caller);
-        let display = self.caller.replace(['"', '\\'], "");
-        let from = NameAddr::parse(&format!("\"{display}\" <sip:{user}@{host}>"))
-            .or_else(|_| NameAddr::parse(&format!("<sip:anonymous@{host}>")))
-            .map_err(|e| format!("caller as URI: {e}"))?;
-        Ok(OutgoingCall {
-            request_uri: self.contact.clone(),
-            dst: self.target.addr,
-            transport: self.target.transport,
-            local,
-            to,
-            from,
-            headers: vec![("X-Ugyelet-Path".to_owned(), self.path.clone())],
-            sdp: media.offer(&self.codecs, TELEPHONE_EVENT_PT),
-            login: None,
-        })
-    }
 }
 
 /// What to do with an INVITE to a feature code.
@@ -189,6 +170,9 @@ pub struct Caller {
     /// The same path as operators read it (`Főmenü › Ügyintéző`, see
     /// [`Plan::path_label`](crate::dialplan::Plan::path_label)).
     pub path_label: String,
+    /// Its one step the operator's phone shows (`Főmenü`, see
+    /// [`Plan::path_topic`](crate::dialplan::Plan::path_topic)).
+    pub topic: String,
 }
 
 /// A caller waiting in (or connected through) the queue, or being transferred.
@@ -249,6 +233,8 @@ pub struct Switchboard {
     next_notify: u64,
     /// Final NOTIFYs (by id) after whose answer the referrer's leg gets BYE.
     hang_up_after: HashMap<u64, DialogId>,
+    /// Callback jobs and their legs, when callbacks are made.
+    callbacks: Option<callbacks::Desk>,
 }
 
 impl Switchboard {
@@ -269,12 +255,13 @@ impl Switchboard {
             next_notify: 0,
             hang_up_after: HashMap::new(),
             colleague_calls: HashMap::new(),
+            callbacks: None,
         }
     }
 
     /// Whether `dialog` is an operator leg (its SIP events are ours, not a call's).
     pub fn owns(&self, dialog: DialogId) -> bool {
-        self.legs.contains_key(&dialog)
+        self.legs.contains_key(&dialog) || self.is_resident(dialog)
     }
 
     /// The operator queue, for views and tests.
@@ -455,6 +442,9 @@ impl Switchboard {
 
     /// The operator's phone answered with this SDP.
     pub fn answered(&mut self, now: Instant, leg: DialogId, sdp: &[u8]) {
+        if self.is_resident(leg) {
+            return self.resident_answered(now, leg, sdp);
+        }
         let Some(l) = self.legs.get(&leg) else {
             return;
         };
@@ -486,6 +476,10 @@ impl Switchboard {
             return;
         }
         self.changed = true;
+        if let Some(job) = job_of(call) {
+            self.callback_operator_answered(now, leg, job, agent, negotiated);
+            return self.decide(now);
+        }
         if let Some(w) = self.waiting.get_mut(&call) {
             w.connected = Some((leg, now));
         }
@@ -506,6 +500,9 @@ impl Switchboard {
 
     /// The operator's phone refused, or nobody answered in time.
     pub fn failed(&mut self, now: Instant, leg: DialogId, status: u16) {
+        if self.is_resident(leg) {
+            return self.resident_failed(now, leg, status);
+        }
         let Some(l) = self.legs.remove(&leg) else {
             return;
         };
@@ -531,6 +528,9 @@ impl Switchboard {
 
     /// The operator hung up (or the leg failed after the answer): the caller's leg ends too.
     pub fn ended(&mut self, now: Instant, leg: DialogId) {
+        if self.is_resident(leg) {
+            return self.resident_ended(now, leg);
+        }
         if let Some(call) = self.legs.get(&leg).map(|l| l.call)
             && self.referrer_left(now, call, leg)
         {
@@ -555,12 +555,18 @@ impl Switchboard {
                 news: QueueNews::OperatorHungUp,
             });
         }
+        if let Some(job) = job_of(l.call) {
+            self.callback_operator_gone(now, job);
+        }
         self.decide(now);
     }
 
     /// A re-INVITE from the operator's phone (hold, resume): the relay keeps its port, so
     /// the answer repeats our media with a new session version.
     pub fn reinvite(&mut self, leg: DialogId, offer: &[u8]) {
+        if self.callback_reinvite(leg, offer) {
+            return;
+        }
         let Some(l) = self.legs.get_mut(&leg) else {
             return;
         };
@@ -591,7 +597,8 @@ impl Switchboard {
                 let bridged = self
                     .waiting
                     .get(&l.call)
-                    .is_some_and(|w| w.connected_leg() == Some(leg));
+                    .is_some_and(|w| w.connected_leg() == Some(leg))
+                    || self.is_callback_operator(leg);
                 let end = if bridged {
                     self.acd.handle_call_ended(now, &l.agent);
                     Action::Hangup { leg }
@@ -603,7 +610,7 @@ impl Switchboard {
             }
         }
         self.changed = true;
-        legs.len()
+        legs.len() + self.callback_shutdown(now)
     }
 
     /// Timers (registrations, keep-alives, ring timeouts, announcements, longest waits).
@@ -612,6 +619,7 @@ impl Switchboard {
         self.after_registrar(now);
         self.acd.handle_timeout(now);
         self.calls_out_timed_out(now);
+        self.callback_timeouts(now);
         self.decide(now);
     }
 
@@ -622,6 +630,7 @@ impl Switchboard {
             self.registrar.poll_timeout(),
             self.acd.poll_timeout(),
             calls_out,
+            self.callback_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -654,6 +663,7 @@ impl Switchboard {
                 }
             }
         }
+        self.offer_callbacks(now);
         // A ring that fails at once makes the queue decide again; the bound keeps one turn
         // finite whatever the queue does, and what is left comes out on the next turn.
         for _ in 0..256 {
@@ -689,6 +699,11 @@ impl Switchboard {
                             self.transfer_failed(now, call, 408);
                         }
                     }
+                }
+                AcdAction::NoAgents { call } | AcdAction::MaxWait { call }
+                    if job_of(call).is_some() =>
+                {
+                    self.callback_withdrawn(call);
                 }
                 AcdAction::NoAgents { call } | AcdAction::MaxWait { call } => {
                     self.waiting.remove(&call);
@@ -727,17 +742,33 @@ impl Switchboard {
     }
 
     fn ring(&self, call: DialogId, agent: &str) -> Result<Ring, String> {
-        let w = self
-            .waiting
-            .get(&call)
-            .ok_or_else(|| "the call is no longer waiting".to_owned())?;
+        let (caller, topic, path, codec) = match job_of(call) {
+            Some(job) => {
+                let (number, topic) = self
+                    .callback_caller(job)
+                    .ok_or_else(|| "the callback is no longer open".to_owned())?;
+                (number, topic, "callback".to_owned(), Codec::Pcma)
+            }
+            None => {
+                let w = self
+                    .waiting
+                    .get(&call)
+                    .ok_or_else(|| "the call is no longer waiting".to_owned())?;
+                (
+                    w.caller.number.clone(),
+                    w.caller.topic.clone(),
+                    w.caller.path.clone(),
+                    w.codec,
+                )
+            }
+        };
         // The newest binding: the phone that registered last.
         let b = self
             .registrar
             .lookup(agent)
             .max_by_key(|b| b.registered_at)
             .ok_or_else(|| "not registered".to_owned())?;
-        let other = match w.codec {
+        let other = match codec {
             Codec::Pcma => Codec::Pcmu,
             Codec::Pcmu => Codec::Pcma,
         };
@@ -746,9 +777,10 @@ impl Switchboard {
             agent: agent.to_owned(),
             target: b.source,
             contact: b.contact.uri.clone(),
-            codecs: [w.codec, other],
-            caller: w.caller.number.clone(),
-            path: w.caller.path.clone(),
+            codecs: [codec, other],
+            caller,
+            path,
+            topic,
         })
     }
 
@@ -836,6 +868,35 @@ impl Switchboard {
         })
     }
 
+    /// Bindings kept from the last run come back at start (see `registrar/saved.rs`), so
+    /// their operators are reachable at once, without a new REGISTER. Bindings of accounts
+    /// no longer in the accounts file are left out. Returns what was restored, for the log.
+    pub fn restore_bindings(
+        &mut self,
+        now: Instant,
+        unix_ms: i64,
+        saved: &[SavedBinding],
+    ) -> Restored {
+        let accounts = &self.accounts;
+        let is_account = |aor: &str| accounts.iter().any(|o| o.name == aor);
+        let restored = self.registrar.restore(now, unix_ms, saved, &is_account);
+        for aor in &restored.aors {
+            self.acd.handle_reachable(now, aor, true);
+        }
+        self.changed = true;
+        self.decide(now);
+        restored
+    }
+
+    /// The bindings to keep across a restart, when they changed since the last call
+    /// (`unix_ms` is the wall clock at `now`). A binding left out at restore counts as a
+    /// change, so the store forgets it too.
+    pub fn bindings_to_save(&mut self, now: Instant, unix_ms: i64) -> Option<Vec<SavedBinding>> {
+        self.registrar
+            .take_changed()
+            .then(|| self.registrar.saved_bindings(now, unix_ms))
+    }
+
     /// The operator states to save, when they differ from those last handed out.
     pub fn states_to_save(&mut self) -> Option<SavedAgents> {
         let saved = self.acd.saved_state();
@@ -853,23 +914,6 @@ fn named(agent: &str) -> String {
         Pii(agent).to_string()
     } else {
         agent.to_owned()
-    }
-}
-
-fn host_port(a: SocketAddr) -> String {
-    match a {
-        SocketAddr::V4(v) => format!("{}:{}", v.ip(), v.port()),
-        SocketAddr::V6(v) => format!("[{}]:{}", v.ip(), v.port()),
-    }
-}
-
-/// A caller number as a SIP URI user part: digits and `+` pass, anything else becomes
-/// `anonymous` (the number is still shown as the display name).
-fn sip_user(caller: &str) -> &str {
-    if !caller.is_empty() && caller.chars().all(|c| c.is_ascii_digit() || c == '+') {
-        caller
-    } else {
-        "anonymous"
     }
 }
 

@@ -2,12 +2,17 @@
 //! queue, and the test plays the driver (binding "ports", numbering legs) and the phones
 //! (answering, refusing, hanging up).
 
+mod callbacks;
+mod transfers;
+
 use super::*;
 use crate::clock::test_epoch;
 use crate::registrar::RegistrarConfig;
 use crate::sdp::offer_answer::LocalMedia;
 use crate::sip::auth::DigestAuth;
 use crate::sip::auth::{Algorithm, DigestConfig, ha1, response};
+use crate::sip::endpoint::OutgoingCall;
+use crate::sip::msg::NameAddr;
 use crate::sip::msg::{Message, parse};
 
 const REALM: &str = "ugyelet";
@@ -40,8 +45,13 @@ enum Seen {
     Position(DialogId, u32),
     Probe,
     Crlf(u64),
-    /// A call out through the trunk, on this leg.
+    /// A callback's resident is called: the leg the "driver" gave the INVITE.
     Dial {
+        number: String,
+        leg: DialogId,
+    },
+    /// A transfer's call out through the trunk, on this leg.
+    CallOut {
         number: String,
         leg: DialogId,
     },
@@ -52,6 +62,11 @@ enum Seen {
     /// The call goes back to its dial plan with `Failed`.
     Failed(DialogId),
     Released(DialogId),
+    Relay {
+        operator_leg: DialogId,
+        resident_leg: DialogId,
+    },
+    RelayMedia(DialogId),
 }
 
 /// The switchboard with a virtual clock, playing the driver.
@@ -69,6 +84,8 @@ struct Room {
     cseq: u32,
     /// Ids of the NOTIFYs sent, oldest first.
     notifies: Vec<u64>,
+    /// The SDP offers of resident legs, by leg.
+    dial_offers: HashMap<DialogId, Vec<u8>>,
 }
 
 fn operators(list: &[(&str, &str)]) -> Operators {
@@ -122,6 +139,7 @@ impl Room {
             no_port: false,
             cseq: 0,
             notifies: Vec::new(),
+            dial_offers: HashMap::new(),
         }
     }
 
@@ -216,7 +234,11 @@ impl Room {
                     self.next_leg += 1;
                     let m = media(40000 + u16::try_from(leg).expect("small"));
                     let invite = ring
-                        .invite(SocketAddr::from(([127, 0, 0, 1], 5060)), &m)
+                        .invite(
+                            SocketAddr::from(([127, 0, 0, 1], 5060)),
+                            &m,
+                            Some("http://127.0.0.1:8080"),
+                        )
                         .expect("an INVITE for a registered operator");
                     self.invites.insert(leg, invite);
                     self.ports.push(leg);
@@ -226,14 +248,14 @@ impl Room {
                         leg,
                     }
                 }
-                Action::Dial(dial) => {
+                Action::CallOut(out) => {
                     let leg = self.next_leg;
                     self.next_leg += 1;
                     let m = media(40000 + u16::try_from(leg).expect("small"));
                     self.ports.push(leg);
-                    self.sb.dial_started(self.now, &dial, leg, m);
-                    Seen::Dial {
-                        number: dial.number,
+                    self.sb.call_out_started(self.now, &out, leg, m);
+                    Seen::CallOut {
+                        number: out.number,
                         leg,
                     }
                 }
@@ -274,6 +296,36 @@ impl Room {
                     self.notifies.push(id);
                     Seen::Notify(leg, status)
                 }
+                Action::Dial(dial) => {
+                    if self.no_port {
+                        self.sb
+                            .dial_failed(self.now, &dial, "RTP port range exhausted");
+                        continue;
+                    }
+                    let leg = self.next_leg;
+                    self.next_leg += 1;
+                    let m = media(40000 + u16::try_from(leg).expect("small"));
+                    self.dial_offers.insert(leg, dial.offer(&m));
+                    self.ports.push(leg);
+                    self.sb.dial_started(self.now, &dial, leg, m);
+                    Seen::Dial {
+                        number: dial.number,
+                        leg,
+                    }
+                }
+                Action::Relay {
+                    operator_leg,
+                    resident_leg,
+                    ..
+                } => {
+                    self.ports
+                        .retain(|p| *p != operator_leg && *p != resident_leg);
+                    Seen::Relay {
+                        operator_leg,
+                        resident_leg,
+                    }
+                }
+                Action::RelayMedia { leg, .. } => Seen::RelayMedia(leg),
             });
         }
         seen
@@ -294,7 +346,13 @@ impl Room {
     }
 
     fn enqueue(&mut self, call: DialogId) -> Vec<Seen> {
-        self.enqueue_from(call, "+36301234567", OPERATOR_PATH, "Főmenü › Ügyintéző")
+        self.enqueue_from(
+            call,
+            "+36301234567",
+            OPERATOR_PATH,
+            "Főmenü › Ügyintéző",
+            "Főmenü",
+        )
     }
 
     fn enqueue_from(
@@ -303,6 +361,7 @@ impl Room {
         number: &str,
         path: &str,
         path_label: &str,
+        topic: &str,
     ) -> Vec<Seen> {
         self.sb.handle_enqueue(
             self.now,
@@ -312,6 +371,7 @@ impl Room {
                 number: number.to_owned(),
                 path: path.to_owned(),
                 path_label: path_label.to_owned(),
+                topic: topic.to_owned(),
             },
             Codec::Pcma,
         );
@@ -349,14 +409,23 @@ fn waiting_call_rings_the_registered_operator_with_caller_and_path() {
     let invite = &room.invites[&100];
     assert_eq!(invite.dst, SocketAddr::from(([127, 0, 0, 1], 5070)));
     assert_eq!(invite.request_uri.to_string(), "sip:anna@127.0.0.1:5070");
-    assert!(
-        invite.from.to_string().contains("\"+36301234567\""),
-        "{}",
-        invite.from
+    assert_eq!(
+        invite.from.display.as_deref(),
+        Some("Főmenü · +36 30 123 4567")
+    );
+    assert_eq!(
+        invite.from.uri.to_string(),
+        "sip:+36301234567@127.0.0.1:5060"
     );
     assert_eq!(
         invite.headers,
-        vec![("X-Ugyelet-Path".to_owned(), OPERATOR_PATH.to_owned())]
+        vec![
+            ("X-Ugyelet-Path".to_owned(), OPERATOR_PATH.to_owned()),
+            (
+                "Call-Info".to_owned(),
+                format!("<http://127.0.0.1:8080/ugyelet?hivas={CALLER_1}>;purpose=info")
+            ),
+        ]
     );
     let offer = String::from_utf8_lossy(&invite.sdp).into_owned();
     assert!(
@@ -666,6 +735,7 @@ fn board_shows_each_waiting_caller_with_number_and_menu_path_beside_the_queue_fi
         "+3623444555",
         "welcome>check_open>main_menu>forms_menu>email_by_operator>operator>operator_queue",
         "Főmenü › Nyomtatványok › Nyomtatvány e-mailben › Ügyintéző",
+        "Nyomtatvány e-mailben",
     );
     room.now += 2 * S;
     let v = board_json(&room);
@@ -697,7 +767,7 @@ fn board_shows_each_waiting_caller_with_number_and_menu_path_beside_the_queue_fi
 #[test]
 fn operator_on_a_call_shows_whose_call_it_is_and_for_how_long_until_it_ends() {
     let mut room = Room::staffed(quiet(), &[("anna", "on_site"), ("bela", "on_site")]);
-    room.enqueue_from(CALLER_1, "", OPERATOR_PATH, "Főmenü › Ügyintéző");
+    room.enqueue_from(CALLER_1, "", OPERATOR_PATH, "Főmenü › Ügyintéző", "Főmenü");
     let leg = room.invites.keys().copied().max().expect("a phone rings");
     room.now += 3 * S;
     room.sb.answered(room.now, leg, &phone_answer("sendrecv"));
@@ -752,4 +822,142 @@ fn register_answers_are_counted_by_status_for_the_metrics() {
     );
 }
 
-mod transfer_tests;
+/// The From header of an INVITE built for this caller, as it goes on the wire.
+fn from_header(topic: &str, number: &str, console: Option<&str>) -> (String, OutgoingCall) {
+    let ring = Ring {
+        call: 7,
+        agent: "anna".to_owned(),
+        target: Source {
+            addr: SocketAddr::from(([127, 0, 0, 1], 5070)),
+            transport: Transport::Udp,
+        },
+        contact: Uri::parse("sip:anna@127.0.0.1:5070").expect("uri"),
+        codecs: [Codec::Pcma, Codec::Pcmu],
+        caller: number.to_owned(),
+        path: OPERATOR_PATH.to_owned(),
+        topic: topic.to_owned(),
+    };
+    let invite = ring
+        .invite(
+            SocketAddr::from(([127, 0, 0, 1], 5060)),
+            &media(40000),
+            console,
+        )
+        .expect("an INVITE");
+    (invite.from.to_string(), invite)
+}
+
+#[test]
+fn display_name_is_topic_and_grouped_number_and_quotes_and_backslashes_are_escaped() {
+    let (from, _) = from_header("Nyomtatványok", "+36301234567", None);
+    assert_eq!(
+        from,
+        "\"Nyomtatványok · +36 30 123 4567\" <sip:+36301234567@127.0.0.1:5060>"
+    );
+    // A label with quotes and a backslash: each is a quoted-pair (RFC 3261 §25.1), and
+    // the header reads back as the same text.
+    let (from, invite) = from_header(r#"A "kék" \ B"#, "+3612345678", None);
+    assert_eq!(
+        from,
+        r#""A \"kék\" \\ B · +36 1 234 5678" <sip:+3612345678@127.0.0.1:5060>"#
+    );
+    let back = NameAddr::parse(&from).expect("the printed From parses");
+    assert_eq!(back.display, invite.from.display);
+    assert_eq!(
+        back.display.as_deref(),
+        Some(r#"A "kék" \ B · +36 1 234 5678"#)
+    );
+}
+
+#[test]
+fn hidden_number_reads_rejtett_szam_and_its_user_is_anonymous() {
+    let (from, _) = from_header("Főmenü", "", None);
+    assert_eq!(
+        from,
+        "\"Főmenü · rejtett szám\" <sip:anonymous@127.0.0.1:5060>"
+    );
+    // Something that is not a number is shown, but not made a URI user.
+    let (from, _) = from_header("", "Kovács \"Józsi\"", None);
+    assert_eq!(from, r#""Kovács \"Józsi\"" <sip:anonymous@127.0.0.1:5060>"#);
+}
+
+#[test]
+fn long_topic_is_cut_with_an_ellipsis_and_line_breaks_become_spaces() {
+    let long = "Építési engedély, használatbavételi engedély és fakivágás";
+    let name = operator_display_name(long, "+36301234567");
+    let (topic, number) = name.split_once(TOPIC_SEPARATOR).expect("separator");
+    assert_eq!(topic, "Építési engedély, használatbavé…");
+    assert_eq!(topic.chars().count(), TOPIC_MAX_CHARS);
+    assert_eq!(number, "+36 30 123 4567");
+    // Exactly the limit is kept whole.
+    let exact: String = "á".repeat(TOPIC_MAX_CHARS);
+    assert_eq!(
+        operator_display_name(&exact, ""),
+        format!("{exact} · rejtett szám")
+    );
+    assert_eq!(
+        operator_display_name("Első\r\nsor\t \u{7}vége ", "+36301234567"),
+        "Első sor vége · +36 30 123 4567"
+    );
+    // A control character that reached the header would be a quoted-pair at best; CR/LF
+    // cannot be carried at all, so none is left.
+    let (from, _) = from_header("a\r\nVia: x", "+36301234567", None);
+    assert!(!from.contains(['\r', '\n']), "{from:?}");
+}
+
+#[test]
+fn call_info_points_at_the_console_page_of_the_call() {
+    let (_, invite) = from_header(
+        "Főmenü",
+        "+36301234567",
+        Some("https://ugyelet.example.hu/"),
+    );
+    assert_eq!(
+        invite.headers.iter().find(|(k, _)| k == "Call-Info"),
+        Some(&(
+            "Call-Info".to_owned(),
+            "<https://ugyelet.example.hu/ugyelet?hivas=7>;purpose=info".to_owned()
+        ))
+    );
+    let (_, invite) = from_header("Főmenü", "+36301234567", None);
+    assert!(invite.headers.iter().all(|(k, _)| k != "Call-Info"));
+}
+
+#[test]
+fn after_a_restart_the_saved_binding_is_rung_without_a_new_register() {
+    let mut room = Room::staffed(quiet(), &[("anna", "on_site")]);
+    let wall = 1_793_984_400_000;
+    let saved = room
+        .sb
+        .bindings_to_save(room.now, wall)
+        .expect("a registration is to be saved");
+    assert_eq!(room.sb.bindings_to_save(room.now, wall), None, "once");
+
+    // The next run: nobody has registered with it.
+    let mut next = Room::new(quiet(), &[("anna", "on_site"), ("bela", "remote")]);
+    next.now += 30 * S;
+    let mut with_stranger = saved.clone();
+    with_stranger.push(SavedBinding {
+        aor: "zoli".to_owned(),
+        ..saved[0].clone()
+    });
+    let restored = next
+        .sb
+        .restore_bindings(next.now, wall + 30_000, &with_stranger);
+    assert_eq!(restored.aors, ["anna"]);
+    assert_eq!(restored.dropped, ["zoli: no such operator account"]);
+    let board = board_json(&next);
+    assert_eq!(operator(&board, "anna")["state"], "available", "{board}");
+    assert_eq!(operator(&board, "bela")["state"], "offline", "{board}");
+    assert_eq!(next.enqueue(CALLER_1), vec![ring("anna", 100)]);
+    assert_eq!(
+        next.invites[&100].dst,
+        SocketAddr::from(([127, 0, 0, 1], 5070))
+    );
+    // The store forgets the stranger's binding.
+    let again = next.sb.bindings_to_save(next.now, wall + 30_000);
+    assert_eq!(
+        again.map(|v| v.into_iter().map(|b| b.aor).collect::<Vec<_>>()),
+        Some(vec!["anna".to_owned()])
+    );
+}

@@ -60,12 +60,19 @@ pub struct Reach<'a> {
 
 /// A number to call out through the trunk for a caller being transferred.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Dial {
+pub struct CallOut {
     pub call: DialogId,
     /// E.164; only numbers of `[transfer] allowed` ever get here.
     pub number: String,
     /// The caller leg's codec first, so no transcoding is needed.
     pub codecs: [Codec; 2],
+}
+
+impl CallOut {
+    /// The SDP offer for the leg out.
+    pub fn offer(&self, media: &MediaSession) -> Vec<u8> {
+        media.offer(&self.codecs, super::TELEPHONE_EVENT_PT)
+    }
 }
 
 /// A transfer under way for one call.
@@ -250,7 +257,13 @@ impl Switchboard {
     }
 
     /// The driver sent the INVITE for `dial`: `leg` is its dialog.
-    pub fn dial_started(&mut self, now: Instant, dial: &Dial, leg: DialogId, media: MediaSession) {
+    pub fn call_out_started(
+        &mut self,
+        now: Instant,
+        dial: &CallOut,
+        leg: DialogId,
+        media: MediaSession,
+    ) {
         info!(leg, call = dial.call, number = %crate::pii::Pii(&dial.number), "calling out through the trunk");
         let ring_until = Some(now + self.acd.config().ring_timeout);
         self.leg_started(
@@ -267,7 +280,7 @@ impl Switchboard {
     }
 
     /// The driver could not call out (no trunk address yet, no RTP port).
-    pub fn dial_failed(&mut self, now: Instant, dial: &Dial, why: &str) {
+    pub fn call_out_failed(&mut self, now: Instant, dial: &CallOut, why: &str) {
         info!(call = dial.call, "cannot call out through the trunk: {why}");
         self.transfer_failed(now, dial.call, 503);
     }
@@ -546,7 +559,7 @@ impl Switchboard {
             Codec::Pcma => Codec::Pcmu,
             Codec::Pcmu => Codec::Pcma,
         };
-        self.actions.push_back(Action::Dial(Dial {
+        self.actions.push_back(Action::CallOut(CallOut {
             call,
             number,
             codecs: [codec, other],

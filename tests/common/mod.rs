@@ -165,6 +165,44 @@ pub struct Daemon {
     pub state_dir: PathBuf,
     dir: PathBuf,
     stderr_path: PathBuf,
+    /// Every setting the process got, for [`Daemon::restart`].
+    env: Vec<(String, String)>,
+    /// Processes started so far.
+    runs: u32,
+}
+
+/// One `ugyelet run` with `env`, its output in `dir`.
+fn spawn_daemon(
+    dir: &Path,
+    stderr_path: &Path,
+    env: &[(String, String)],
+    umask: Option<&str>,
+) -> Child {
+    let stderr = fs::File::create(stderr_path).expect("create daemon stderr file");
+    let stdout = fs::File::create(dir.join("stdout.log")).expect("create daemon stdout file");
+    let mut cmd = match umask {
+        None => Command::new(env!("CARGO_BIN_EXE_ugyelet")),
+        Some(m) => {
+            let mut sh = Command::new("sh");
+            sh.args(["-c", &format!("umask {m} && exec \"$0\" \"$@\"")])
+                .arg(env!("CARGO_BIN_EXE_ugyelet"));
+            sh
+        }
+    };
+    cmd.arg("run")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        // The daemon finds the system's CA certificates by itself, as under systemd;
+        // a developer's shell may point these elsewhere. A test sets them in `env`.
+        .env_remove("SSL_CERT_FILE")
+        .env_remove("SSL_CERT_DIR")
+        .stdin(Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn()
+        .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_ugyelet")))
 }
 
 impl Daemon {
@@ -195,45 +233,32 @@ impl Daemon {
             "mode = \"open\"\nreason = \"test\"\n",
         )
         .expect("write override");
-        let stderr_path = dir.join("stderr.log");
-        let stderr = fs::File::create(&stderr_path).expect("create daemon stderr file");
-        let stdout = fs::File::create(dir.join("stdout.log")).expect("create daemon stdout file");
-
-        let mut cmd = match umask {
-            None => Command::new(env!("CARGO_BIN_EXE_ugyelet")),
-            Some(m) => {
-                let mut sh = Command::new("sh");
-                sh.args(["-c", &format!("umask {m} && exec \"$0\" \"$@\"")])
-                    .arg(env!("CARGO_BIN_EXE_ugyelet"));
-                sh
-            }
-        };
-        cmd.arg("run")
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("UGYELET_SIP__LISTEN", format!("127.0.0.1:{sip_port}"))
-            .env("UGYELET_RTP__PORT_MIN", rtp_ports.0.to_string())
-            .env("UGYELET_RTP__PORT_MAX", rtp_ports.1.to_string())
-            .env("UGYELET_CALL__ANSWER_DELAY_MS", "200")
-            .env("UGYELET_ADMIN__LISTEN", format!("127.0.0.1:{admin_port}"))
-            .env("UGYELET_STATE__DIR", &state_dir)
-            .env("UGYELET_DIALPLAN__WATCH_INTERVAL_MS", "200")
-            .env(
-                "UGYELET_NOTIFY__PUBLIC_LISTEN",
+        let mut all: Vec<(String, String)> = vec![
+            (
+                "UGYELET_SIP__LISTEN".into(),
+                format!("127.0.0.1:{sip_port}"),
+            ),
+            ("UGYELET_RTP__PORT_MIN".into(), rtp_ports.0.to_string()),
+            ("UGYELET_RTP__PORT_MAX".into(), rtp_ports.1.to_string()),
+            ("UGYELET_CALL__ANSWER_DELAY_MS".into(), "200".into()),
+            (
+                "UGYELET_ADMIN__LISTEN".into(),
+                format!("127.0.0.1:{admin_port}"),
+            ),
+            ("UGYELET_STATE__DIR".into(), state_dir.display().to_string()),
+            ("UGYELET_DIALPLAN__WATCH_INTERVAL_MS".into(), "200".into()),
+            (
+                "UGYELET_NOTIFY__PUBLIC_LISTEN".into(),
                 format!("127.0.0.1:{public_port}"),
-            )
-            .env(
-                "UGYELET_NOTIFY__PUBLIC_BASE_URL",
+            ),
+            (
+                "UGYELET_NOTIFY__PUBLIC_BASE_URL".into(),
                 format!("http://127.0.0.1:{public_port}"),
-            )
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr);
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {}: {e}", env!("CARGO_BIN_EXE_ugyelet")));
+            ),
+        ];
+        all.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let stderr_path = dir.join("stderr.log");
+        let child = spawn_daemon(&dir, &stderr_path, &all, umask);
         let mut daemon = Daemon {
             child,
             sip_port,
@@ -243,9 +268,26 @@ impl Daemon {
             state_dir,
             dir,
             stderr_path,
+            env: all,
+            runs: 1,
         };
         daemon.wait_ready(Duration::from_secs(10));
         daemon
+    }
+
+    /// Starts the daemon again, as after a reboot or `systemctl restart`: same ports,
+    /// settings and state directory, a new process. The previous one must have exited
+    /// ([`Daemon::kill`], or [`Daemon::terminate`] and [`Daemon::wait_exit`]). Its stderr
+    /// goes to a new file, which [`Daemon::stderr`] reads from now on.
+    pub fn restart(&mut self) {
+        assert!(
+            !self.is_running(),
+            "restart: the daemon's previous process still runs"
+        );
+        self.runs += 1;
+        self.stderr_path = self.dir.join(format!("stderr-{}.log", self.runs));
+        self.child = spawn_daemon(&self.dir, &self.stderr_path, &self.env, None);
+        self.wait_ready(Duration::from_secs(10));
     }
 
     fn wait_ready(&mut self, timeout: Duration) {
@@ -399,6 +441,12 @@ pub struct BaresipConfig {
     /// Register with the daemon at this `host:port` with this password (an operator's
     /// softphone), instead of a caller's account that never registers.
     pub register: Option<(String, String)>,
+    /// Write every SIP message sent and received to the log (`baresip -s`), for tests
+    /// that check headers; [`Baresip::log`] reads it.
+    pub sip_trace: bool,
+    /// A whole `accounts` line (e.g. one the README gives), used as it is instead of the
+    /// one made from `user`, `codecs`, `register` and the answer mode.
+    pub account: Option<String>,
 }
 
 impl Default for BaresipConfig {
@@ -410,6 +458,8 @@ impl Default for BaresipConfig {
             source: None,
             codecs: "PCMA,PCMU".to_string(),
             register: None,
+            sip_trace: false,
+            account: None,
         }
     }
 }
@@ -501,12 +551,13 @@ impl Baresip {
         } else {
             ""
         };
-        let account = match &cfg.register {
-            None => format!(
+        let account = match (&cfg.account, &cfg.register) {
+            (Some(line), _) => format!("{line}\n"),
+            (None, None) => format!(
                 "<sip:{}@127.0.0.1>;regint=0{answermode};audio_codecs={}\n",
                 cfg.user, cfg.codecs
             ),
-            Some((registrar, password)) => format!(
+            (None, Some((registrar, password))) => format!(
                 "<sip:{}@{registrar}>;auth_pass={password};regint=600{answermode};audio_codecs={}\n",
                 cfg.user, cfg.codecs
             ),
@@ -517,6 +568,7 @@ impl Baresip {
         let mut child = Command::new("baresip")
             .arg("-f")
             .arg(&dir)
+            .args(cfg.sip_trace.then_some("-s"))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("dup baresip log"))
             .stderr(log)
@@ -710,6 +762,11 @@ impl Baresip {
 
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// What baresip wrote so far (with [`BaresipConfig::sip_trace`], every SIP message).
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("baresip.log")).unwrap_or_default()
     }
 }
 
@@ -1599,7 +1656,7 @@ pub fn http_request(
 // ---------------------------------------------------------------------------------------
 
 /// A Python that has aiosmtpd: Debian's first (pyenv shims may shadow it on PATH).
-fn python_with_aiosmtpd() -> &'static str {
+pub fn python_with_aiosmtpd() -> &'static str {
     for p in ["/usr/bin/python3", "python3"] {
         let ok = Command::new(p)
             .args(["-c", "import aiosmtpd"])
@@ -1623,6 +1680,12 @@ pub struct SmtpSink {
 
 impl SmtpSink {
     pub fn start() -> SmtpSink {
+        SmtpSink::start_with(&[])
+    }
+
+    /// With `tls_args` for aiosmtpd: `--tlscert C --tlskey K` (STARTTLS required) or
+    /// `--smtpscert C --smtpskey K` (implicit TLS).
+    pub fn start_with(tls_args: &[&std::ffi::OsStr]) -> SmtpSink {
         let dir = scratch_dir("smtp");
         let port = free_ports(1);
         let child = Command::new(python_with_aiosmtpd())
@@ -1631,6 +1694,7 @@ impl SmtpSink {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support"),
             )
             .args(["-m", "aiosmtpd", "-n", "-l", &format!("127.0.0.1:{port}")])
+            .args(tls_args)
             .args(["-c", "smtp_sink.Saver"])
             .arg(&dir)
             .stdout(Stdio::null())

@@ -35,7 +35,9 @@ class Saver:
             "message_id": str(msg["message-id"]),
             "body": body.get_content() if body is not None else None,
             "body_charset": body.get_content_charset() if body is not None else None,
-            "tls": session.ssl is not None,
+            # STARTTLS sets session.ssl; under implicit TLS (SMTPS) the transport is TLS.
+            "tls": session.ssl is not None
+            or server.transport.get_extra_info("ssl_object") is not None,
             "attachments": [
                 {
                     "filename": part.get_filename(),

@@ -14,6 +14,7 @@ use crate::dialplan::{
     Address, CallerMatch, Channel, Choice, Collect, DigitCheck, FormRef, Item, Menu, NodeId,
     NodeKind, TransferTarget,
 };
+use crate::outcome::PLAN_OUTCOMES;
 use crate::{media::say, phone};
 
 /// A node's `type` as written, once it names a type the daemon has. It owns the list of
@@ -31,13 +32,14 @@ enum RawKind {
     Queue,
     Voicemail,
     SendForm,
+    Callback,
     Transfer,
     Hangup,
 }
 
 impl RawKind {
     /// Every type, in the order an "unknown node type" error lists them.
-    const ALL: [Self; 13] = [
+    const ALL: [Self; 14] = [
         Self::Play,
         Self::Menu,
         Self::FormMenu,
@@ -49,6 +51,7 @@ impl RawKind {
         Self::Queue,
         Self::Voicemail,
         Self::SendForm,
+        Self::Callback,
         Self::Transfer,
         Self::Hangup,
     ];
@@ -72,6 +75,7 @@ impl RawKind {
             Self::Queue => "queue",
             Self::Voicemail => "voicemail",
             Self::SendForm => "send_form",
+            Self::Callback => "callback",
             Self::Transfer => "transfer",
             Self::Hangup => "hangup",
         }
@@ -129,6 +133,7 @@ impl RawKind {
             Self::Queue => &["queue", "no_agents", "keys"],
             Self::Voicemail => &["next", "on_error"],
             Self::SendForm => &["form", "channel", "to", "next", "on_error"],
+            Self::Callback => &["to", "next", "on_error"],
             Self::Transfer => &["to", "queue", "operator", "on_error"],
             Self::Hangup => &[],
         }
@@ -198,6 +203,7 @@ impl Validator<'_> {
             RawKind::Queue => self.queue(at),
             RawKind::Voicemail => self.voicemail(at),
             RawKind::SendForm => self.send_form(at),
+            RawKind::Callback => self.callback(at),
             RawKind::Transfer => self.transfer(at),
             RawKind::Hangup => Some(NodeKind::Hangup),
         };
@@ -359,10 +365,11 @@ impl Validator<'_> {
         {
             None => DigitCheck::Any,
             Some(("hu_mobile", _)) => DigitCheck::HuMobile,
+            Some(("hu_phone", _)) => DigitCheck::HuPhone,
             Some((other, span)) => {
                 self.error(
                     span,
-                    format!("validate: expected \"hu_mobile\", found \"{other}\""),
+                    format!("validate: expected \"hu_mobile\" or \"hu_phone\", found \"{other}\""),
                 );
                 DigitCheck::Any
             }
@@ -475,6 +482,9 @@ impl Validator<'_> {
             Some(m) => {
                 for (k, val) in m.get_ref() {
                     let key = self.var_name(k);
+                    if key == "outcome" {
+                        self.plan_outcome(val);
+                    }
                     vars.push((key, val.get_ref().clone()));
                 }
             }
@@ -482,6 +492,23 @@ impl Validator<'_> {
         }
         let next = self.required_ref(at, &n.next, "next");
         Some(NodeKind::Set { vars, next: next? })
+    }
+
+    /// The variable `outcome` names what the call came to in its record, metrics and logs:
+    /// only the outcomes a plan may name are allowed, so a typo cannot silently record
+    /// something else.
+    fn plan_outcome(&mut self, v: &Spanned<String>) {
+        let words: Vec<&str> = PLAN_OUTCOMES.iter().map(|o| o.as_str()).collect();
+        if !words.contains(&v.get_ref().as_str()) {
+            self.error(
+                v.span(),
+                format!(
+                    "unknown outcome \"{}\" for the call record (a plan may name: {})",
+                    v.get_ref(),
+                    suggest(v.get_ref(), &words)
+                ),
+            );
+        }
     }
 
     fn goto(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
@@ -549,7 +576,33 @@ impl Validator<'_> {
                 None
             }
         };
-        let to = match n.to.as_ref() {
+        let to = self.address(&n.to);
+        let next = self.required_ref(at, &n.next, "next");
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::SendForm {
+            form: form?,
+            channel: channel?,
+            to: to?,
+            next: next?,
+            on_error: on_error?,
+        })
+    }
+
+    fn callback(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let to = self.address(&n.to);
+        let next = self.required_ref(at, &n.next, "next");
+        let on_error = self.required_ref(at, &n.on_error, "on_error");
+        Some(NodeKind::Callback {
+            to: to?,
+            next: next?,
+            on_error: on_error?,
+        })
+    }
+
+    /// `to = "@caller"` (also when left out) or `"@var:NAME"` of a variable the plan sets.
+    fn address(&mut self, to: &Option<Spanned<String>>) -> Option<Address> {
+        match to.as_ref() {
             None => Some(Address::Caller),
             Some(t) if t.get_ref() == "@caller" => Some(Address::Caller),
             Some(t) => match t.get_ref().strip_prefix("@var:") {
@@ -567,16 +620,7 @@ impl Validator<'_> {
                     None
                 }
             },
-        };
-        let next = self.required_ref(at, &n.next, "next");
-        let on_error = self.required_ref(at, &n.on_error, "on_error");
-        Some(NodeKind::SendForm {
-            form: form?,
-            channel: channel?,
-            to: to?,
-            next: next?,
-            on_error: on_error?,
-        })
+        }
     }
 
     fn transfer(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {

@@ -390,3 +390,31 @@ fn a_form_from_a_variable_nobody_sets_is_refused() {
         ]
     );
 }
+
+#[test]
+fn a_plan_may_name_only_the_outcomes_a_plan_may_give() {
+    let plan = |word: &str| {
+        GOOD.replace(
+            "[nodes.bye]",
+            &format!(
+                "[nodes.mark]\ntype = \"set\"\nvars = {{ outcome = \"{word}\" }}\nnext = \"bye\"\n\n[nodes.bye]"
+            ),
+        )
+        .replace("\"1\" = \"bye\"", "\"1\" = \"mark\"")
+    };
+    assert_eq!(errors(&plan("callback")), Vec::<String>::new());
+    assert_eq!(errors(&plan("completed")), Vec::<String>::new());
+    assert_eq!(
+        errors(&plan("callbak")),
+        [
+            "dialplans/main.toml:18:20: unknown outcome \"callbak\" for the call record (a plan may name: callback, completed)"
+        ]
+    );
+    // Records name the queue's outcomes from what happened, not from the plan.
+    let e = errors(&plan("no_operator"));
+    assert_eq!(e.len(), 1, "{e:?}");
+    assert!(
+        e[0].contains("unknown outcome \"no_operator\" for the call record (a plan may name: "),
+        "{e:?}"
+    );
+}

@@ -42,6 +42,9 @@ pub struct OperatorRow {
 /// An operator's current call.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct CurrentCall {
+    /// The call's id (its caller leg), as in `/api/calls` and the screen-pop link.
+    #[serde(default)]
+    pub call: Option<u64>,
     /// E.164, or as received.
     #[serde(default)]
     pub caller: String,
@@ -61,6 +64,8 @@ pub struct CurrentCall {
 /// One waiting caller.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 pub struct WaitingRow {
+    #[serde(default)]
+    pub call: Option<u64>,
     #[serde(default)]
     pub queue: String,
     #[serde(default)]
@@ -88,6 +93,21 @@ impl Board {
 
     pub fn operator(&self, name: &str) -> Option<&OperatorRow> {
         self.operators.iter().find(|o| o.name == name)
+    }
+
+    /// What the duty page says about the call an operator's phone linked to (the
+    /// `Call-Info` screen-pop, `/ugyelet?hivas=ID`): nothing while the call is `me`'s or
+    /// still waiting (the page shows it), else where it went.
+    pub fn linked_call_notice(&self, me: &str, call: u64) -> Option<&'static str> {
+        let on_call = |o: &OperatorRow| o.current_call.as_ref().and_then(|c| c.call) == Some(call);
+        if self.waiting.iter().any(|w| w.call == Some(call)) {
+            return None;
+        }
+        match self.operators.iter().find(|o| on_call(o)) {
+            Some(o) if o.name == me => None,
+            Some(_) => Some("Ezt a hívást egy kolléga vette fel."),
+            None => Some("Ez a hívás már véget ért."),
+        }
     }
 }
 
@@ -144,6 +164,28 @@ mod tests {
         assert_eq!(
             Board::from_json(&serde_json::json!("nonsense")),
             Board::default()
+        );
+    }
+
+    #[test]
+    fn a_linked_call_is_shown_while_it_is_mine_or_waiting_else_said_where_it_went() {
+        let v = serde_json::json!({
+            "operators": [
+                {"name": "anna", "current_call": {"call": 7, "caller": "+36301234567"}},
+                {"name": "bela", "current_call": {"call": 8, "caller": "+3612345678"}},
+                {"name": "cili", "current_call": null}],
+            "waiting": [{"call": 9, "ringing": ["cili"]}]
+        });
+        let b = Board::from_json(&v);
+        assert_eq!(b.linked_call_notice("anna", 7), None);
+        assert_eq!(b.linked_call_notice("cili", 9), None);
+        assert_eq!(
+            b.linked_call_notice("anna", 8),
+            Some("Ezt a hívást egy kolléga vette fel.")
+        );
+        assert_eq!(
+            b.linked_call_notice("anna", 10),
+            Some("Ez a hívás már véget ért.")
         );
     }
 

@@ -8,7 +8,7 @@
 //! | POST   | `/kilepes`           | session  | log out                                        |
 //! | GET    | `/ugyelet`           | operator | my state, waiting callers, my call, send forms |
 //! | POST   | `/ugyelet/allapot`   | operator | log in/out of the queue, pause, back           |
-//! | POST   | `/ugyelet/kuldes`    | operator | send a form by SMS or email                    |
+//! | POST   | `/ugyelet/kuldes`    | operator | send a form by SMS or email (into my call's record) |
 //! | GET    | `/esemenyek`         | session  | live updates (Server-Sent Events)              |
 //! | GET    | `/tudasbazis[?q=]`   | operator | knowledge base: search, every article          |
 //! | GET    | `/tudasbazis/{slug}` | operator | one article, its forms, send it as a link      |
@@ -482,6 +482,10 @@ struct DutyQuery {
     /// Preselect this item in the send form.
     #[serde(default)]
     kuld: Option<String>,
+    /// The call an operator's phone linked to (`Call-Info` of a call to an operator); text,
+    /// so a mangled link still opens the page.
+    #[serde(default)]
+    hivas: Option<String>,
 }
 
 async fn duty<D: Daemon>(
@@ -495,7 +499,13 @@ async fn duty<D: Daemon>(
     let notice = match q.ok.as_deref() {
         Some("kuldes") => Some("Az üzenetet sorba állítottuk; az állapota alább látszik."),
         Some("allapot") => Some("Az állapota megváltozott."),
-        _ => None,
+        // The screen-pop link of a call: the page shows the call while it is this
+        // operator's or waiting; otherwise it says where the call went.
+        _ => q.hivas.as_deref().and_then(|call| {
+            // A mangled id names no call: the page says the call is over.
+            let call = call.trim().parse().unwrap_or(u64::MAX);
+            Board::from_json(&c.daemon.operators()).linked_call_notice(&who.account.name, call)
+        }),
     };
     let view = DutyView {
         q: q.q.unwrap_or_default(),
@@ -698,10 +708,19 @@ async fn send<D: Daemon>(
         .await;
     }
     let key = format!("console:{}:{nonce}", who.account.name);
-    match c.daemon.send_form(key, &f.item, channel, f.to.trim()).await {
+    // The form goes into the record of the call the operator is on, or has just finished.
+    let call = c
+        .daemon
+        .form_call(&crate::http::FormFor::Operator(who.account.name.clone()));
+    let call_id = call.as_ref().map(|t| t.id);
+    match c
+        .daemon
+        .send_form(key, &f.item, channel, f.to.trim(), call)
+        .await
+    {
         Ok(q) => {
             info!(account = %who.account.name, form = %f.item, channel = channel.as_str(),
-                  outbox_id = q.id, created = q.created, "form sent from the console");
+                  outbox_id = q.id, created = q.created, call = ?call_id, "form sent from the console");
             secure(Redirect::to("/ugyelet?ok=kuldes").into_response())
         }
         Err(refused) => {

@@ -15,31 +15,13 @@ use super::worklist::when;
 use super::{Console, html as page_response, secure};
 use crate::cdr::{Contacts, RecordQuery, RecordRow, ServiceLevel};
 use crate::http::daemon::Daemon;
+use crate::outcome::Outcome;
 
-/// Every outcome a call record can have, with its Hungarian name (the same words the
-/// metrics and logs use in English).
-pub const OUTCOMES: [(&str, &str); 13] = [
-    ("completed", "végighallgatta, letette"),
-    ("operator", "ügyintézővel beszélt"),
-    ("closed", "zárva volt"),
-    ("abandoned_menu", "a menüben letette"),
-    ("abandoned_queue", "várakozás közben letette"),
-    ("no_operator", "nem volt szabad ügyintéző"),
-    ("left_queue", "kilépett a sorból"),
-    ("voicemail", "hangüzenetet hagyott"),
-    ("callback", "visszahívást kért"),
-    ("cancelled", "hívás előtt letette"),
-    ("no_media", "nem jött hang"),
-    ("max_duration", "túl hosszú hívás"),
-    ("failed", "hiba"),
-];
-
-/// An outcome in Hungarian (unknown ones as they are).
-pub fn outcome_hu(o: &str) -> &str {
-    OUTCOMES
-        .iter()
-        .find(|(k, _)| *k == o)
-        .map_or(o, |(_, hu)| hu)
+/// Every outcome a call record can have, as the outcome filter offers them: the word the
+/// records, metrics and logs use (the option's value, the CSV's column) and its Hungarian
+/// label (what the admin reads), both from [`Outcome`].
+pub fn outcome_choices() -> impl Iterator<Item = (&'static str, &'static str)> {
+    Outcome::ALL.into_iter().map(|o| (o.as_str(), o.label_hu()))
 }
 
 #[derive(Deserialize, Default, Clone)]
@@ -63,8 +45,7 @@ impl SearchQuery {
         };
         let outcome = match self.kimenet.trim() {
             "" => None,
-            o if OUTCOMES.iter().any(|(k, _)| *k == o) => Some(o.to_owned()),
-            o => return Err(format!("ismeretlen kimenet: „{o}”")),
+            o => Some(Outcome::parse(o).map_err(|_| format!("ismeretlen kimenet: „{o}”"))?),
         };
         Ok(RecordQuery {
             day,
@@ -122,7 +103,7 @@ pub async fn search<D: Daemon>(
                 label for="kimenet" { "Kimenet" }
                 select id="kimenet" name="kimenet" {
                     option value="" { "mind" }
-                    @for (k, hu) in OUTCOMES { option value=(k) selected[q.kimenet == k] { (hu) } }
+                    @for (k, hu) in outcome_choices() { option value=(k) selected[q.kimenet == k] { (hu) } }
                 }
             }
             button type="submit" { "Keresés" }
@@ -157,7 +138,7 @@ fn table(rows: &[RecordRow], label: &dyn Fn(&str) -> String) -> Markup {
                             td { (label(&r.record.path)) }
                             td { (r.record.queue_wait_s.map(|s| format!("{s} mp")).unwrap_or_default()) }
                             td { (r.record.operator.as_deref().unwrap_or("")) }
-                            td { (outcome_hu(&r.record.outcome)) }
+                            td { (r.record.outcome.label_hu()) }
                             td { (r.record.forms.join(", ")) }
                         }
                     }
@@ -241,7 +222,7 @@ fn contacts_markup(c: &Contacts, messages_sent: usize, label: &dyn Fn(&str) -> S
             ul {
                 @for k in c.calls.iter().take(5) {
                     li {
-                        (when(k.start.as_millisecond())) ": " (outcome_hu(&k.outcome)) " – " (label(&k.path))
+                        (when(k.start.as_millisecond())) ": " (k.outcome.label_hu()) " – " (label(&k.path))
                         @if !k.forms.is_empty() { " (nyomtatvány: " (k.forms.join(", ")) ")" }
                     }
                 }
@@ -271,7 +252,7 @@ pub async fn today<D: Daemon>(d: &Arc<D>) -> Markup {
     }
 }
 
-fn today_markup(outcomes: &[(String, u64)], level: ServiceLevel) -> Markup {
+fn today_markup(outcomes: &[(Outcome, u64)], level: ServiceLevel) -> Markup {
     let total: u64 = outcomes.iter().map(|(_, n)| n).sum();
     html! {
         div.stats {
@@ -285,7 +266,7 @@ fn today_markup(outcomes: &[(String, u64)], level: ServiceLevel) -> Markup {
             table {
                 caption { "A mai hívások kimenet szerint" }
                 thead { tr { th scope="col" { "Kimenet" } th scope="col" { "Hívás" } } }
-                tbody { @for (o, n) in outcomes { tr { td { (outcome_hu(o)) } td { (n) } } } }
+                tbody { @for (o, n) in outcomes { tr { td { (o.label_hu()) } td { (n) } } } }
             }
         }
     }

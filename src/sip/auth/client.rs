@@ -8,7 +8,7 @@
 //! request carries a fresh `cnonce` and the next nonce-count; without `qop` the RFC 2069
 //! form `response = KD(HA1, nonce ":" HA2)` applies, which older providers still send.
 
-use super::{Algorithm, AuthError, ha1, params, response};
+use super::{Algorithm, AuthError, digest_params, ha1, params, response};
 
 /// One `Digest` challenge, unquoted.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,16 +31,11 @@ pub struct Challenge {
 /// digest-cln = realm / domain / nonce / opaque / stale / algorithm / qop-options / auth-param
 /// ```
 pub fn parse_challenge(value: &str) -> Result<Challenge, AuthError> {
-    let v = value.trim_matches([' ', '\t']);
-    let scheme_end = v.find([' ', '\t']).unwrap_or(v.len());
-    let scheme = &v[..scheme_end];
-    if !scheme.eq_ignore_ascii_case("Digest") {
-        return Err(AuthError::new("auth-scheme \"Digest\"", scheme));
-    }
+    let list = digest_params(value)?;
     let (mut realm, mut nonce) = (None, None);
     let mut algorithm = Algorithm::Md5;
     let (mut qop_auth, mut opaque, mut stale) = (false, None, false);
-    for item in params(&v[scheme_end..]) {
+    for item in params(list) {
         let (name, val) = item?;
         match name.to_ascii_lowercase().as_str() {
             "realm" => realm = Some(val),

@@ -46,8 +46,8 @@ mod uac;
 mod uas;
 
 pub use types::{
-    ALLOW, ALLOW_WITH_REGISTER, BRANCH_MAGIC, DialogId, EndReason, EndpointConfig, Login,
-    OutRequest, OutgoingCall, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport,
+    ALLOW, ALLOW_WITH_REGISTER, BRANCH_MAGIC, DialogId, EndReason, EndpointConfig, OutRequest,
+    OutgoingCall, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport, UacCredentials,
 };
 
 use std::cmp::Reverse;

@@ -64,9 +64,10 @@ pub(super) struct UacInvite {
     pub(super) cancel_pending: bool,
     pub(super) cancelled: bool,
     pub(super) answered: bool,
-    /// Credentials for one answer to a 401/407 (taken by that answer).
-    pub(super) login: Option<super::Login>,
-    /// A challenge to this INVITE was answered by a newer one in the same dialog.
+    /// Credentials to answer a 401/407 to this INVITE with (calls through a trunk), and
+    /// how many challenges this dialog's INVITEs have answered so far.
+    pub(super) auth: Option<(std::sync::Arc<super::types::UacCredentials>, u8)>,
+    /// A challenge to this INVITE was answered by a new one: the dialog lives on there.
     pub(super) superseded: bool,
 }
 

@@ -322,7 +322,6 @@ fn outgoing() -> OutgoingCall {
         from: NameAddr::parse("\"+36301234567\" <sip:+36301234567@127.0.0.1>").expect("name-addr"),
         headers: vec![("X-Ugyelet-Path".into(), "welcome>main_menu>operator".into())],
         sdp: b"v=0\r\n".to_vec(),
-        login: None,
     }
 }
 
@@ -784,167 +783,202 @@ fn refer_outside_a_call_is_forbidden_and_in_an_unknown_dialog_gets_481() {
     assert!(e.poll_event().is_none());
 }
 
-#[test]
-fn a_challenged_invite_out_goes_again_once_with_credentials_the_server_accepts() {
-    use crate::sip::auth::{Attempt, Credentials, DigestAuth, DigestConfig, Verdict};
-    let t0 = crate::clock::test_epoch();
-    let mut provider = DigestAuth::new(
-        DigestConfig {
-            realm: "prov.example".into(),
-            ..DigestConfig::default()
-        },
-        b"provider key 0123456789",
-        t0,
-    );
-    let store = std::collections::HashMap::from([(
-        "budaors".to_owned(),
-        Credentials::from_password("budaors", "prov.example", "trunk secret"),
-    )]);
-    let mut e = ep();
-    let mut call = outgoing();
-    call.request_uri = Uri::parse("sip:+3623444555@127.0.0.1:5070").expect("uri");
-    call.login = Some(Login {
+/// The provider's side of a trunk call: the daemon's own digest server.
+fn provider(
+    t0: Instant,
+) -> (
+    crate::sip::auth::DigestAuth,
+    std::collections::HashMap<String, crate::sip::auth::Credentials>,
+) {
+    use crate::sip::auth::{Credentials, DigestAuth, DigestConfig};
+    let cfg = DigestConfig {
+        realm: "prov.example".into(),
+        ..DigestConfig::default()
+    };
+    (
+        DigestAuth::new(cfg, b"0123456789abcdef", t0),
+        std::collections::HashMap::from([(
+            "budaors".to_owned(),
+            Credentials::from_password("budaors", "prov.example", "trunk secret"),
+        )]),
+    )
+}
+
+fn trunk_creds(password: &str) -> UacCredentials {
+    UacCredentials {
         username: "budaors".into(),
-        password: "trunk secret".into(),
-    });
-    assert!(
-        !format!("{call:?}").contains("trunk secret"),
-        "never logged"
-    );
-    let d = e.invite(t0, call);
-    let first = sent_invite(&to_operator(&mut e));
-    let verdict = |p: &mut DigestAuth, r: &Request| {
-        let attempt = Attempt {
-            method: "INVITE",
-            request_uri: &r.uri.to_string(),
-            authorization: r.headers.get("Proxy-Authorization"),
-            source: addr(LOCAL).ip(),
-        };
-        p.verify(t0, &attempt, &store)
-    };
-    let Verdict::Challenge {
+        password: password.into(),
+    }
+}
+
+/// The provider challenges `inv` (401 or, as a proxy, 407) with its own nonce.
+fn challenge(
+    e: &mut SipEndpoint,
+    now: Instant,
+    auth: &mut crate::sip::auth::DigestAuth,
+    inv: &Request,
+    status: u16,
+) {
+    let crate::sip::auth::Verdict::Challenge {
         www_authenticate, ..
-    } = verdict(&mut provider, &first)
+    } = auth.verify(
+        now,
+        &crate::sip::auth::Attempt {
+            method: "INVITE",
+            request_uri: &inv.uri.to_string(),
+            authorization: None,
+            source: addr(OPERATOR).ip(),
+        },
+        &std::collections::HashMap::<String, crate::sip::auth::Credentials>::new(),
+    )
     else {
-        panic!("no credentials yet: a challenge")
+        panic!("a request without credentials is challenged")
     };
-    let mut challenge =
-        Response::from_request(&first, 407, "Proxy Authentication Required", Some("p1"));
-    for c in &www_authenticate {
-        challenge.headers.push("Proxy-Authenticate", c.clone());
+    let mut r = Response::from_request(inv, status, msg::reason_phrase(status), Some("prov"));
+    let name = if status == 407 {
+        "Proxy-Authenticate"
+    } else {
+        "WWW-Authenticate"
+    };
+    for c in www_authenticate {
+        r.headers.push(name, c);
     }
     e.handle_message(
-        t0,
+        now,
         addr(OPERATOR),
         addr(LOCAL),
         Transport::Udp,
-        &challenge.to_bytes(),
-    );
-    let out = to_operator(&mut e);
-    let methods: Vec<(Method, u32)> = out
-        .iter()
-        .filter_map(|m| match m {
-            Message::Request(r) => Some((r.method.clone(), r.cseq.seq)),
-            Message::Response(_) => None,
-        })
-        .collect();
-    // RFC 3261 §17.1.1.3 (the 407 is ACKed in its transaction), §22.2 (the INVITE again).
-    assert_eq!(methods, vec![(Method::Ack, 1), (Method::Invite, 2)]);
-    let Some(Message::Request(second)) = out.get(1) else {
-        panic!("second INVITE")
-    };
-    assert_eq!(second.call_id, first.call_id);
-    assert_eq!(second.from.tag(), first.from.tag());
-    assert_ne!(second.via[0].branch(), first.via[0].branch());
-    assert!(
-        matches!(verdict(&mut provider, second), Verdict::Ok { .. }),
-        "the provider accepts the credentials"
-    );
-    assert!(e.poll_event().is_none(), "the call goes on");
-    // Withdrawn now, the CANCEL names the second INVITE (after its provisional response).
-    reply(&mut e, t0, second, 180, Some("p2"));
-    let _ = e.poll_event();
-    e.cancel(t0, d);
-    let cancel = to_operator(&mut e);
-    let Some(Message::Request(c)) = cancel.first() else {
-        panic!("CANCEL expected")
-    };
-    assert_eq!(
-        (c.method.clone(), c.cseq.seq, c.via[0].branch()),
-        (Method::Cancel, 2, second.via[0].branch())
+        &r.to_bytes(),
     );
 }
 
 #[test]
-fn a_second_challenge_to_our_credentials_fails_the_call_and_the_ack_carries_its_cseq() {
+fn a_trunk_invite_answers_the_challenge_in_the_same_dialog_and_acks_both_answers() {
     let t0 = crate::clock::test_epoch();
-    let mut e = ep();
-    let mut call = outgoing();
-    call.login = Some(Login {
-        username: "budaors".into(),
-        password: "wrong".into(),
-    });
-    let d = e.invite(t0, call);
-    let first = sent_invite(&to_operator(&mut e));
-    let challenge = |req: &Request| {
-        let mut r = Response::from_request(req, 401, "Unauthorized", Some("p"));
-        r.headers.push(
-            "WWW-Authenticate",
-            "Digest realm=\"p\", nonce=\"n1\", qop=\"auth\"",
+    let (mut auth, store) = provider(t0);
+    for status in [401, 407] {
+        let mut e = ep();
+        let d = e.invite_with_credentials(t0, outgoing(), trunk_creds("trunk secret"));
+        let first = sent_invite(&to_operator(&mut e));
+        challenge(&mut e, t0, &mut auth, &first, status);
+        let out = to_operator(&mut e);
+        // RFC 3261 §17.1.1.3: the challenge is ACKed; §22.2: the INVITE goes again.
+        let methods: Vec<Method> = out
+            .iter()
+            .filter_map(|m| match m {
+                Message::Request(r) => Some(r.method.clone()),
+                Message::Response(_) => None,
+            })
+            .collect();
+        assert_eq!(methods, [Method::Ack, Method::Invite], "{status}");
+        let Some(Message::Request(second)) = out.get(1) else {
+            panic!("INVITE expected")
+        };
+        assert_eq!(
+            second.call_id, first.call_id,
+            "RFC 3261 §8.1.3.5: same Call-ID"
         );
-        r.to_bytes()
+        assert_eq!(second.from.tag(), first.from.tag(), "same From tag");
+        assert_eq!(second.cseq.seq, first.cseq.seq + 1, "CSeq raised by one");
+        assert_ne!(
+            second.via[0].branch(),
+            first.via[0].branch(),
+            "a new branch"
+        );
+        assert!(e.poll_event().is_none(), "no failure reported: {status}");
+        let header = if status == 407 {
+            "Proxy-Authorization"
+        } else {
+            "Authorization"
+        };
+        let verdict = auth.verify(
+            t0,
+            &crate::sip::auth::Attempt {
+                method: "INVITE",
+                request_uri: &second.uri.to_string(),
+                authorization: second.headers.get(header),
+                source: addr(OPERATOR).ip(),
+            },
+            &store,
+        );
+        assert!(
+            matches!(verdict, crate::sip::auth::Verdict::Ok { ref username, .. } if username == "budaors"),
+            "{status}: the provider accepts the credentials: {verdict:?}"
+        );
+        reply(&mut e, t0, second, 200, Some("res"));
+        let acks = to_operator(&mut e);
+        let Some(Message::Request(ack)) = acks.first() else {
+            panic!("ACK expected")
+        };
+        assert_eq!(
+            (ack.method.clone(), ack.cseq.seq),
+            (Method::Ack, second.cseq.seq),
+            "RFC 3261 §13.2.2.4: the ACK has the answered INVITE's CSeq"
+        );
+        assert!(
+            matches!(e.poll_event(), Some(SipEvent::OutgoingAnswered { dialog, .. }) if dialog == d)
+        );
+        // Our BYE comes after both INVITEs' CSeqs.
+        e.hangup(t0, d);
+        let bye = to_operator(&mut e);
+        let Some(Message::Request(bye)) = bye.first() else {
+            panic!("BYE expected")
+        };
+        assert_eq!((bye.method.clone(), bye.cseq.seq), (Method::Bye, 3));
+    }
+}
+
+#[test]
+fn refused_credentials_end_the_call_with_the_providers_status_and_a_cancel_reaches_the_new_invite()
+{
+    let t0 = crate::clock::test_epoch();
+    let (mut auth, _) = provider(t0);
+    // A wrong password: the second challenge is not answered again.
+    let mut e = ep();
+    let d = e.invite_with_credentials(t0, outgoing(), trunk_creds("wrong"));
+    let first = sent_invite(&to_operator(&mut e));
+    challenge(&mut e, t0, &mut auth, &first, 401);
+    let out = to_operator(&mut e);
+    let Some(Message::Request(second)) = out.get(1) else {
+        panic!("INVITE expected")
     };
-    e.handle_message(
-        t0,
-        addr(OPERATOR),
-        addr(LOCAL),
-        Transport::Udp,
-        &challenge(&first),
+    challenge(&mut e, t0, &mut auth, second, 401);
+    let out = to_operator(&mut e);
+    assert!(
+        out.iter()
+            .all(|m| !matches!(m, Message::Request(r) if r.method == Method::Invite)),
+        "no third INVITE"
     );
-    let second = match to_operator(&mut e).get(1) {
-        Some(Message::Request(r)) => r.clone(),
-        other => panic!("second INVITE expected: {other:?}"),
-    };
-    assert!(second.headers.get("Authorization").is_some());
-    e.handle_message(
-        t0,
-        addr(OPERATOR),
-        addr(LOCAL),
-        Transport::Udp,
-        &challenge(&second),
+    let ev = e.poll_event();
+    assert!(
+        matches!(ev, Some(SipEvent::OutgoingFailed { dialog, status: 401 }) if dialog == d),
+        "{ev:?}"
     );
+    // A plain INVITE (an operator's phone) does not answer challenges.
+    let mut e = ep();
+    let d = e.invite(t0, outgoing());
+    let first = sent_invite(&to_operator(&mut e));
+    challenge(&mut e, t0, &mut auth, &first, 401);
     assert!(
         matches!(e.poll_event(), Some(SipEvent::OutgoingFailed { dialog, status: 401 }) if dialog == d)
     );
-    let acked: Vec<Message> = to_operator(&mut e);
-    assert!(
-        matches!(acked.as_slice(), [Message::Request(r)] if r.method == Method::Ack),
-        "the refusal is ACKed and nothing goes again: {acked:?}"
-    );
-    // Answered, the ACK of a 2xx names the INVITE it acknowledges (CSeq 2).
-    let mut call = outgoing();
-    call.login = Some(Login {
-        username: "budaors".into(),
-        password: "right".into(),
-    });
-    e.invite(t0, call);
+    // Cancelling after the challenge withdraws the INVITE that carries the credentials.
+    let mut e = ep();
+    let d = e.invite_with_credentials(t0, outgoing(), trunk_creds("trunk secret"));
     let first = sent_invite(&to_operator(&mut e));
-    e.handle_message(
-        t0,
-        addr(OPERATOR),
-        addr(LOCAL),
-        Transport::Udp,
-        &challenge(&first),
-    );
-    let second = match to_operator(&mut e).get(1) {
-        Some(Message::Request(r)) => r.clone(),
-        other => panic!("second INVITE expected: {other:?}"),
+    challenge(&mut e, t0, &mut auth, &first, 401);
+    let out = to_operator(&mut e);
+    let Some(Message::Request(second)) = out.get(1) else {
+        panic!("INVITE expected")
     };
-    reply(&mut e, t0, &second, 200, Some("op"));
-    match to_operator(&mut e).first() {
-        Some(Message::Request(ack)) => {
-            assert_eq!((ack.method.clone(), ack.cseq.seq), (Method::Ack, 2))
-        }
-        other => panic!("ACK expected: {other:?}"),
-    }
+    reply(&mut e, t0, second, 180, Some("res"));
+    let _ = e.poll_event();
+    e.hangup(t0, d);
+    let out = to_operator(&mut e);
+    let Some(Message::Request(cancel)) = out.first() else {
+        panic!("CANCEL expected: {out:?}")
+    };
+    assert_eq!(cancel.method, Method::Cancel);
+    assert_eq!(cancel.via[0].branch(), second.via[0].branch());
+    assert_eq!(cancel.cseq.seq, 2);
 }

@@ -171,24 +171,21 @@ pub struct OutgoingCall {
     /// Extra headers, e.g. `X-Ugyelet-Path`.
     pub headers: Vec<(String, String)>,
     pub sdp: Vec<u8>,
-    /// Answer one 401/407 with these credentials (a call out through the trunk, RFC 3261
-    /// §22.2); without them a challenge fails the call.
-    pub login: Option<Login>,
 }
 
-/// A digest user name and password for our own requests.
+/// A user name and password for a provider's Digest challenge to our INVITE (see
+/// [`SipEndpoint::invite_with_credentials`]). `Debug` does not show the password.
 #[derive(Clone)]
-pub struct Login {
+pub struct UacCredentials {
     pub username: String,
     pub password: String,
 }
 
-impl std::fmt::Debug for Login {
+impl std::fmt::Debug for UacCredentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Login")
+        f.debug_struct("UacCredentials")
             .field("username", &self.username)
-            .field("password", &"***")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 

@@ -1,10 +1,12 @@
 //! The user agent client: requests we send, and the responses to them.
 //!
-//! The daemon sends these requests: an INVITE to ring an operator's softphone (the
-//! second leg of a bridged call), a CANCEL when the caller leaves before the operator
-//! answers, a BYE to end a call from our side, an out-of-dialog OPTIONS to keep a
-//! registered softphone's NAT binding open, a NOTIFY inside a call to tell an operator's
-//! phone how the transfer it asked for goes, and a REGISTER to the trunk. Each gets a fresh branch (RFC 3261 §8.1.1.7)
+//! The daemon sends these requests: an INVITE to ring an operator's softphone (the second
+//! leg of a bridged call) or to call a resident back through the trunk (answering the
+//! provider's Digest challenge, [`SipEndpoint::invite_with_credentials`]), a CANCEL when
+//! the caller leaves before the operator answers, a BYE to end a call from our side, an
+//! out-of-dialog OPTIONS to keep a registered softphone's NAT binding open, a NOTIFY inside
+//! a call to tell an operator's phone how the transfer it asked for goes, and a REGISTER to
+//! the trunk. Each gets a fresh branch (RFC 3261 §8.1.1.7)
 //! and a client transaction (RFC 3261 §17.1); the non-INVITE ones all start through
 //! [`SipEndpoint::start_client_non_invite`].
 //!
@@ -21,6 +23,7 @@ use super::keys::{TxKey, client_key};
 use super::routing::{ClientEntry, UacInvite};
 use super::{
     BRANCH_MAGIC, DialogId, OutRequest, OutgoingCall, SipEndpoint, SipEvent, Transmit, Transport,
+    UacCredentials,
 };
 use crate::sip::auth::client;
 use crate::sip::msg::{self, Host, Method, NameAddr, Request, Response, Uri, Via};
@@ -167,7 +170,7 @@ impl SipEndpoint {
                 cancel_pending: false,
                 cancelled: false,
                 answered: false,
-                login: call.login,
+                auth: None,
                 superseded: false,
             },
         );
@@ -175,57 +178,85 @@ impl SipEndpoint {
         dialog
     }
 
-    /// RFC 3261 §22.2: a UAC challenged with 401 (`WWW-Authenticate`) or 407
-    /// (`Proxy-Authenticate`) "SHOULD re-originate the request with the proper
-    /// credentials"; §8.1.3.5: with the same Call-ID, From tag and To, a new branch and a
-    /// CSeq one higher. Done once per call: a challenge to our credentials is a refusal.
-    /// Returns whether the INVITE went again.
+    /// Sends an INVITE like [`SipEndpoint::invite`] that answers the provider's Digest
+    /// challenge with `credentials` (a call out through a trunk).
+    ///
+    /// RFC 3261 §22.2: on a 401 or 407 the UAC "SHOULD re-originate the request with the
+    /// proper credentials"; §8.1.3.5: the new request keeps the Call-ID, From tag and To,
+    /// with the CSeq raised by one and a new branch. The dialog keeps its id, so the caller
+    /// sees one call that ends in [`SipEvent::OutgoingAnswered`] or
+    /// [`SipEvent::OutgoingFailed`]. A challenge to credentials just sent is a refusal (the
+    /// status is reported), unless it says the nonce was stale (RFC 7616 §3.3); at most two
+    /// challenges are answered.
+    pub fn invite_with_credentials(
+        &mut self,
+        now: Instant,
+        call: OutgoingCall,
+        credentials: UacCredentials,
+    ) -> DialogId {
+        let dialog = self.invite(now, call);
+        let creds = Arc::new(credentials);
+        for e in self.txs.invites.values_mut().filter(|e| e.dialog == dialog) {
+            e.auth = Some((Arc::clone(&creds), 0));
+        }
+        dialog
+    }
+
+    /// Re-sends the INVITE behind `branch` with credentials for the challenge in `resp`;
+    /// `false` when there is nothing to answer it with (see
+    /// [`SipEndpoint::invite_with_credentials`]).
     fn answer_challenge(&mut self, now: Instant, branch: &str, resp: &Response) -> bool {
-        let header = if resp.status == 407 {
-            "Proxy-Authenticate"
+        let proxy = resp.status == 407;
+        let (offered, answer_name) = if proxy {
+            ("Proxy-Authenticate", "Proxy-Authorization")
         } else {
-            "WWW-Authenticate"
+            ("WWW-Authenticate", "Authorization")
+        };
+        let Some(ch) = client::choose(resp.headers.get_all(offered)) else {
+            return false;
         };
         let Some(e) = self.txs.invites.get_mut(branch) else {
             return false;
         };
-        let Some(login) = e.login.take() else {
+        let Some((creds, answered)) = e.auth.clone() else {
             return false;
         };
-        let Some(challenge) = client::choose(resp.headers.get_all(header)) else {
+        if e.cancelled || e.cancel_pending || answered >= 2 || (answered > 0 && !ch.stale) {
             return false;
-        };
+        }
         e.superseded = true;
-        let (dialog, dst, transport) = (e.dialog, e.dst, e.transport);
+        let (dst, transport, dialog) = (e.dst, e.transport, e.dialog);
         let mut req = e.request.clone();
+        // The challenge is ACKed first (its transaction's own output), then the INVITE goes
+        // again.
+        self.drain_tx(now, TxKey::Invite(branch.to_owned()));
         let new_branch = format!("{BRANCH_MAGIC}{}", self.token(16));
         let cnonce = self.token(16);
+        req.cseq.seq += 1;
+        if let Some(via) = req.via.first_mut() {
+            for (k, v) in &mut via.params {
+                if k.eq_ignore_ascii_case("branch") {
+                    *v = Some(new_branch.clone());
+                }
+            }
+        }
+        let uri = req.uri.to_string();
         let value = client::authorization(
-            &challenge,
+            &ch,
             &client::Answer {
-                username: &login.username,
-                password: &login.password,
+                username: &creds.username,
+                password: &creds.password,
                 method: "INVITE",
-                uri: &req.uri.to_string(),
+                uri: &uri,
                 nc: 1,
                 cnonce: &cnonce,
             },
         );
-        let name = if resp.status == 407 {
-            "Proxy-Authorization"
-        } else {
-            "Authorization"
-        };
-        req.headers.set(name, value);
-        req.cseq.seq += 1;
-        if let Some(top) = req.via.first_mut() {
-            *top = our_via_like(top, &new_branch);
-        }
+        req.headers.remove(answer_name);
+        req.headers.push(answer_name, value);
         if let Some(d) = self.dialogs.get_mut(&dialog) {
             d.local_cseq = req.cseq.seq;
         }
-        // The challenge's ACK first, then the new INVITE.
-        self.drain_tx(now, TxKey::Invite(branch.to_owned()));
         let tx = ClientInvite::new(
             now,
             req.to_bytes().into(),
@@ -244,7 +275,7 @@ impl SipEndpoint {
                 cancel_pending: false,
                 cancelled: false,
                 answered: false,
-                login: None,
+                auth: Some((creds, answered + 1)),
                 superseded: false,
             },
         );
@@ -555,7 +586,8 @@ impl SipEndpoint {
                         });
                     }
                 } else {
-                    self.confirm_uac_dialog(dialog, &resp);
+                    let cseq = e.request.cseq.seq;
+                    self.confirm_uac_dialog(dialog, &resp, cseq);
                     if withdrawn {
                         // The operator answered as we cancelled: RFC 3261 §15, ACK then BYE.
                         self.send_bye(now, dialog);
@@ -571,7 +603,10 @@ impl SipEndpoint {
                     }
                 }
             }
-            401 | 407 if self.answer_challenge(now, &branch, &resp) => {}
+            401 | 407 if self.answer_challenge(now, &branch, &resp) => {
+                // The INVITE went again with credentials; this transaction only ACKs the
+                // challenge and ends.
+            }
             _ => {
                 self.terminate(dialog);
                 self.events
@@ -583,7 +618,7 @@ impl SipEndpoint {
 
     /// A 2xx to our INVITE: the dialog takes the peer's tag, Contact and route set
     /// (RFC 3261 §12.1.2), and the ACK is sent (§13.2.2.4).
-    fn confirm_uac_dialog(&mut self, dialog: DialogId, resp: &Response) {
+    fn confirm_uac_dialog(&mut self, dialog: DialogId, resp: &Response, invite_cseq: u32) {
         let branch = format!("{BRANCH_MAGIC}{}", self.token(16));
         let Some(d) = self.dialogs.get_mut(&dialog) else {
             return;
@@ -615,8 +650,6 @@ impl SipEndpoint {
         for r in &d.route_set {
             headers.push("Route", r.clone());
         }
-        // RFC 3261 §13.2.2.4: "The sequence number of the CSeq header field MUST be the
-        // same as the INVITE being acknowledged" (2 after an answered challenge).
         let ack = Request {
             method: Method::Ack,
             uri: d.remote_target.clone(),
@@ -624,8 +657,10 @@ impl SipEndpoint {
             from: d.local.clone(),
             to: d.remote.clone(),
             call_id: d.call_id.clone(),
+            // RFC 3261 §13.2.2.4: "The sequence number of the CSeq header field MUST be the
+            // same as the INVITE being acknowledged".
             cseq: msg::CSeq {
-                seq: d.local_cseq.max(1),
+                seq: invite_cseq,
                 method: Method::Ack,
             },
             max_forwards: Some(70),
@@ -640,16 +675,6 @@ impl SipEndpoint {
             bytes,
         });
     }
-}
-
-/// `via` with a fresh branch (the same sent-by, `rport` kept).
-fn our_via_like(via: &Via, branch: &str) -> Via {
-    let mut v = via.clone();
-    v.params
-        .retain(|(name, _)| !name.eq_ignore_ascii_case("branch"));
-    v.params
-        .insert(0, ("branch".to_owned(), Some(branch.to_owned())));
-    v
 }
 
 /// Our Via for a request we send: RFC 3261 §8.1.1.7 (a fresh branch with the magic

@@ -67,6 +67,7 @@ impl Room {
             number: "+36301234567".to_owned(),
             path: "welcome>pass_on".to_owned(),
             path_label: "Ügyeletes".to_owned(),
+            topic: "Ügyeletes".to_owned(),
         };
         self.sb
             .handle_transfer(self.now, call, to, caller, Codec::Pcma, &reach);
@@ -114,7 +115,12 @@ fn blind_refer_to_a_colleague_rings_them_bridges_the_caller_and_ends_the_first_l
     );
     let invite = &room.invites[&101];
     assert!(
-        invite.from.to_string().contains("\"+36301234567\""),
+        invite
+            .from
+            .display
+            .as_deref()
+            .is_some_and(|d| d.ends_with("+36 30 123 4567"))
+            && invite.from.to_string().contains("<sip:+36301234567@"),
         "the colleague sees the caller: {}",
         invite.from
     );
@@ -288,7 +294,7 @@ fn the_plan_transfers_to_an_operator_by_name_and_gets_the_call_back_when_that_fa
 }
 
 fn dial(number: &str, leg: DialogId) -> Seen {
-    Seen::Dial {
+    Seen::CallOut {
         number: number.to_owned(),
         leg,
     }

@@ -18,6 +18,8 @@
 //! the OS random number generator, spawning call tasks. Whether to take a call is
 //! [`admission::admit`]; what to do for operators is the [`Switchboard`]'s.
 
+pub(super) mod callbacks;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
 use std::path::PathBuf;
@@ -34,22 +36,21 @@ use super::messages::{ToCall, ToSip};
 use super::{call_task, notify, rtp_ports::RtpPorts};
 use crate::admission::{self, Admission};
 use crate::call::{CallCommand, CallInput, CallSetup};
-use crate::cdr::CallRecord;
 use crate::dialplan::interp::CallEnv;
 use crate::phone;
 use crate::pii::Pii;
-use crate::registrar::Source;
+use crate::registrar::{SavedBinding, Source};
 use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
 use crate::sip::msg::{Method, Request};
 use crate::sip::ratelimit::{self, RateLimiter, Verdict};
 use crate::sip::refer;
-use crate::switchboard::{Action, Caller, Dial, Reach, Ring, Switchboard};
+use crate::switchboard::{Action, CallOut, Caller, Reach, Ring, Switchboard};
 
 /// Where call tasks send what they produce: SIP commands, and their record when they end.
 pub(super) struct Outlets {
     pub to_sip: mpsc::UnboundedSender<ToSip>,
-    pub records: std::sync::mpsc::Sender<CallRecord>,
+    pub records: std::sync::mpsc::Sender<super::records::ToRecords>,
 }
 
 /// The SIP task's state.
@@ -76,6 +77,10 @@ pub(super) struct SipTask {
     pub answered: Vec<DialogId>,
     /// The provider's trunk, when one is configured.
     pub trunk: Option<super::trunk::TrunkLink>,
+    /// Where changed registrations go to be kept across restarts.
+    pub bindings: std::sync::mpsc::Sender<Vec<SavedBinding>>,
+    /// Callback jobs' writer and relays (`callbacks.rs`).
+    pub callbacks: callbacks::CallbackLink,
 }
 
 impl SipTask {
@@ -157,6 +162,7 @@ impl SipTask {
             }
             let now = Instant::now();
             self.drain(now);
+            self.keep_bindings(now);
             self.publish(now, &mut published, false);
             self.flush().await;
         }
@@ -172,6 +178,7 @@ impl SipTask {
         let now = Instant::now();
         let legs = self.board.shutdown(now);
         self.carry_out(now);
+        self.save_callbacks();
         for d in &remaining {
             self.endpoint.hangup(now, *d);
         }
@@ -210,6 +217,7 @@ impl SipTask {
                     queue,
                     path,
                     path_label,
+                    topic,
                     caller,
                     codec,
                 } => self.board.handle_enqueue(
@@ -220,6 +228,7 @@ impl SipTask {
                         number: caller,
                         path,
                         path_label,
+                        topic,
                     },
                     codec,
                 ),
@@ -228,6 +237,7 @@ impl SipTask {
                     to,
                     path,
                     path_label,
+                    topic,
                     caller,
                     codec,
                 } => {
@@ -241,6 +251,7 @@ impl SipTask {
                         number: caller,
                         path,
                         path_label,
+                        topic,
                     };
                     self.board
                         .handle_transfer(now, dialog, to, caller, codec, &reach);
@@ -252,6 +263,10 @@ impl SipTask {
                 self.board.call_gone(now, dialog);
             }
             ToSip::Accounts(ops) => self.board.set_accounts(now, ops),
+            ToSip::Callback(job) => self.board.callback_request(now, job),
+            ToSip::CallbackCancel { id, reply } => {
+                let _ = reply.send(self.board.cancel_callback(now, id));
+            }
             ToSip::TrunkResolved(found) => {
                 if let Some(t) = &mut self.trunk {
                     t.resolved(now, found);
@@ -289,6 +304,7 @@ impl SipTask {
                 self.on_event(now, ev);
             }
             self.carry_out(now);
+            self.save_callbacks();
             if let Some(t) = &mut self.trunk {
                 let locals = &mut self.locals;
                 t.drive(
@@ -506,10 +522,10 @@ impl SipTask {
                         .unwrap_or_else(|| setup.caller.clone()),
                     started: setup.start_ts.to_string(),
                     plan_version: served.version,
-                    sip_call_id: setup.sip_call_id.clone(),
                 },
             );
         }
+        ctx.tie_started(dialog, &setup.sip_call_id);
         tokio::spawn(call_task::run(
             now,
             setup,
@@ -545,9 +561,9 @@ impl SipTask {
                         self.board.ring_failed(now, &ring, &why);
                     }
                 }
-                Action::Dial(dial) => {
-                    if let Err(why) = self.dial(now, &dial) {
-                        self.board.dial_failed(now, &dial, &why);
+                Action::CallOut(out) => {
+                    if let Err(why) = self.call_out(now, &out) {
+                        self.board.call_out_failed(now, &out, &why);
                     }
                 }
                 Action::Cancel { leg } => self.endpoint.cancel(now, leg),
@@ -574,7 +590,17 @@ impl SipTask {
                 Action::Tell { call, news } => self.tell(call, ToCall::Sip(CallInput::Queue(news))),
                 Action::Release { leg } => {
                     self.leg_ports.remove(&leg);
+                    self.release_relay(leg);
                 }
+                Action::Dial(dial) => self.dial(now, &dial),
+                Action::Relay {
+                    operator_leg,
+                    resident_leg,
+                    operator,
+                    resident,
+                    ..
+                } => self.relay(operator_leg, resident_leg, operator, resident),
+                Action::RelayMedia { leg, negotiated } => self.relay_media(leg, negotiated),
                 Action::Notify {
                     leg,
                     id,
@@ -607,30 +633,18 @@ impl SipTask {
             .bind(ip)
             .map_err(|e| format!("no RTP port: {e}"))?;
         let media = MediaSession::new(local_media(local.ip(), port));
-        let invite = ring.invite(local, &media)?;
+        let console = self.shared.cfg.admin.console_base(local.ip());
+        let invite = ring.invite(local, &media, console.as_deref())?;
         let leg = self.endpoint.invite(now, invite);
         self.leg_ports.insert(leg, socket);
         self.board.ring_started(ring, leg, media);
         Ok(())
     }
 
-    /// Binds the RTP port of a call out and sends its INVITE through the trunk.
-    fn dial(&mut self, now: Instant, dial: &Dial) -> Result<(), String> {
-        let trunk = self.trunk.as_mut().ok_or("no trunk is configured")?;
-        let dst = trunk
-            .address()
-            .ok_or("the trunk's address is not known yet")?;
-        let local = self.locals.for_peer(dst.ip());
-        let ip = bind_ip(self.shared.cfg.sip.listen.ip(), local.ip());
-        let (socket, port) = self
-            .ports
-            .bind(ip)
-            .map_err(|e| format!("no RTP port: {e}"))?;
-        let media = MediaSession::new(local_media(local.ip(), port));
-        let invite = trunk.invite(&dial.number, dst, local, &media, &dial.codecs);
-        let leg = self.endpoint.invite(now, invite);
-        self.leg_ports.insert(leg, socket);
-        self.board.dial_started(now, dial, leg, media);
+    /// Binds the RTP port of a transfer's call out and sends its INVITE through the trunk.
+    fn call_out(&mut self, now: Instant, out: &CallOut) -> Result<(), String> {
+        let (leg, media) = self.call_through_trunk(now, &out.number, |m| out.offer(m))?;
+        self.board.call_out_started(now, out, leg, media);
         Ok(())
     }
 
@@ -649,6 +663,7 @@ impl SipTask {
     /// Publishes SIP counters, operators and waiting callers for the admin API (at once
     /// when they changed, else once a second), and saves operator states when they changed.
     fn publish(&mut self, now: Instant, published: &mut Instant, force: bool) {
+        self.callbacks_open(now);
         let changed = self.board.take_changed();
         if !force && !changed && now.saturating_duration_since(*published) < Duration::from_secs(1)
         {
@@ -680,6 +695,14 @@ impl SipTask {
         }
     }
 
+    /// Hands changed registrations to the writer thread (see `driver/switchboard.rs`).
+    fn keep_bindings(&mut self, now: Instant) {
+        if let Some(b) = self.board.bindings_to_save(now, crate::clock::unix_ms()) {
+            // The writer only stops when this sender is dropped.
+            let _ = self.bindings.send(b);
+        }
+    }
+
     /// Sends what the endpoint has for the wire, then tells the calls answered this turn
     /// that their 200 OK is out: only then may their media start, so the first RTP packet
     /// never overtakes the answer that tells the phone where it comes from.
@@ -694,7 +717,7 @@ impl SipTask {
 }
 
 /// Our media description on a freshly bound port (a random session id, RFC 4566 §5.2).
-fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
+pub(super) fn local_media(addr: IpAddr, port: u16) -> LocalMedia {
     LocalMedia {
         addr,
         port,
