@@ -42,7 +42,7 @@ pub(super) struct TrunkLink {
     /// The state last logged, so a refresh every few minutes does not fill the log.
     logged: &'static str,
     /// For calls out: the caller ID (E.164, or empty for the account name), how numbers
-    /// are written, and the digest credentials (none for a trunk that knows us by address).
+    /// are written, and the digest credentials (none without a password).
     caller_id: String,
     number_format: NumberFormat,
     credentials: Option<UacCredentials>,
@@ -91,10 +91,14 @@ impl TrunkLink {
             logged: "",
             caller_id: cfg.caller_id.clone(),
             number_format: cfg.number_format,
-            credentials: cfg.register.then(|| UacCredentials {
-                username: cfg.auth_user().to_owned(),
-                password: cfg.secret().unwrap_or_default(),
-            }),
+            // Also for a trunk that knows us by address: providers may still challenge
+            // calls out.
+            credentials: Some(cfg.secret().unwrap_or_default())
+                .filter(|p| !p.is_empty())
+                .map(|password| UacCredentials {
+                    username: cfg.auth_user().to_owned(),
+                    password,
+                }),
             retry_lookup_at: None,
         })
     }
