@@ -60,6 +60,8 @@ pub struct CallRecord {
     /// Forms sent during the call: by the dial plan, and by the operator (admin API or
     /// console) while on the call or within [`LATE_FORM_WINDOW`] after it.
     pub forms: Vec<String>,
+    /// The caller's rating of the help, 1–5, from a `survey` node after the operator hung up.
+    pub rating: Option<u8>,
 }
 
 /// The call-record database.
@@ -81,7 +83,8 @@ CREATE TABLE IF NOT EXISTS calls (
     operator TEXT,
     outcome TEXT NOT NULL,
     forms TEXT NOT NULL,
-    pseudonymized INTEGER NOT NULL DEFAULT 0
+    pseudonymized INTEGER NOT NULL DEFAULT 0,
+    rating INTEGER
 );
 CREATE INDEX IF NOT EXISTS calls_start ON calls(start);
 ";
@@ -99,6 +102,7 @@ impl Records {
         let conn = Connection::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
             .and_then(|()| conn.execute_batch(SCHEMA))
+            .and_then(|()| add_rating_column(&conn))
             .map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(Records { conn })
     }
@@ -107,8 +111,8 @@ impl Records {
     pub fn insert(&self, r: &CallRecord) -> Result<(), String> {
         self.conn
             .execute(
-                "INSERT INTO calls (call_id, caller, called, start, answer, end, path, queue_wait_s, operator, outcome, forms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO calls (call_id, caller, called, start, answer, end, path, queue_wait_s, operator, outcome, forms, rating)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     r.call_id,
                     r.caller,
@@ -121,6 +125,7 @@ impl Records {
                     r.operator,
                     r.outcome.as_str(),
                     r.forms.join(" "),
+                    r.rating,
                 ],
             )
             .map(|_| ())
@@ -241,15 +246,15 @@ pub fn pseudonym(number: &str, salt: &str) -> String {
 }
 
 /// The columns of a CSV export, in the order of [`CSV_HEADER`].
-const CSV_COLUMNS: &str =
-    "start, answer, end, caller, called, outcome, path, queue_wait_s, operator, forms, call_id";
+const CSV_COLUMNS: &str = "start, answer, end, caller, called, outcome, path, queue_wait_s, \
+                           operator, forms, call_id, rating";
 
 /// The header line of every CSV export.
 const CSV_HEADER: &str =
-    "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id";
+    "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id,rating";
 
 /// One row selected with [`CSV_COLUMNS`], as CSV fields.
-fn csv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 11]> {
+fn csv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 12]> {
     Ok([
         row.get::<_, String>(0)?,
         row.get::<_, Option<String>>(1)?.unwrap_or_default(),
@@ -264,12 +269,15 @@ fn csv_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<[String; 11]> {
         row.get::<_, Option<String>>(8)?.unwrap_or_default(),
         row.get::<_, String>(9)?,
         row.get::<_, String>(10)?,
+        row.get::<_, Option<i64>>(11)?
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
     ])
 }
 
 /// Writes the header, then one line per row; returns how many rows.
 fn write_csv(
-    rows: impl Iterator<Item = rusqlite::Result<[String; 11]>>,
+    rows: impl Iterator<Item = rusqlite::Result<[String; 12]>>,
     out: &mut impl Write,
 ) -> Result<usize, String> {
     let io = |e: std::io::Error| e.to_string();
@@ -282,6 +290,20 @@ fn write_csv(
         n += 1;
     }
     Ok(n)
+}
+
+/// Databases made before calls had a rating get the column (NULL for their calls).
+fn add_rating_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: bool = conn.query_row(
+        "SELECT count(*) FROM pragma_table_info('calls') WHERE name = 'rating'",
+        [],
+        |r| r.get::<_, i64>(0).map(|n| n > 0),
+    )?;
+    if has {
+        Ok(())
+    } else {
+        conn.execute_batch("ALTER TABLE calls ADD COLUMN rating INTEGER")
+    }
 }
 
 /// RFC 4180 field: quoted when it holds a comma, quote or line break.
@@ -311,6 +333,7 @@ mod tests {
             operator: None,
             outcome: outcome.parse().expect("an outcome"),
             forms: vec![],
+            rating: None,
         }
     }
 
@@ -346,7 +369,7 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines[0],
-            "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id"
+            "start,answer,end,caller,called,outcome,path,queue_wait_s,operator,forms,call_id,rating"
         );
         assert!(lines[1].starts_with("2026-11-02T16:05:00Z,2026-11-02T16:05:00Z,2026-11-02T16:05:00Z,+36301234567,ugyelet,completed,\"welcome>check_open>main_menu,x\",,,,"), "{}", lines[1]);
         assert!(lines[2].contains(",closed,"));
@@ -459,9 +482,50 @@ mod tests {
         .expect("export");
         let text = String::from_utf8(csv).expect("utf-8");
         assert!(
-            text.contains(",tajekoztato lakcim cikk:ebresztes,abc@pbx\n"),
+            text.contains(",tajekoztato lakcim cikk:ebresztes,abc@pbx,\n"),
             "{text}"
         );
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    #[test]
+    fn a_database_from_before_ratings_gets_the_column_and_keeps_its_calls() {
+        let d = dir("before-ratings");
+        std::fs::create_dir_all(&d).expect("dir");
+        {
+            let conn = Connection::open(db_path(&d)).expect("open");
+            conn.execute_batch(
+                "CREATE TABLE calls (id INTEGER PRIMARY KEY, call_id TEXT NOT NULL,
+                 caller TEXT NOT NULL, called TEXT NOT NULL, start TEXT NOT NULL, answer TEXT,
+                 end TEXT NOT NULL, path TEXT NOT NULL, queue_wait_s INTEGER, operator TEXT,
+                 outcome TEXT NOT NULL, forms TEXT NOT NULL,
+                 pseudonymized INTEGER NOT NULL DEFAULT 0);
+                 INSERT INTO calls (call_id, caller, called, start, end, path, outcome, forms)
+                 VALUES ('old@pbx', '+36301234567', 'ugyelet', '2026-11-02T16:00:00Z',
+                 '2026-11-02T16:01:00Z', 'welcome', 'completed', '');",
+            )
+            .expect("an old database");
+        }
+        let r = Records::open(&d).expect("opens and adds the column");
+        let rated = CallRecord {
+            rating: Some(5),
+            ..record("+3623444555", "2026-11-02T17:00:00Z", "operator")
+        };
+        r.insert(&rated).expect("insert");
+        let mut csv = Vec::new();
+        r.export_csv(
+            "2026-11-01T00:00:00Z".parse().expect("ts"),
+            "2026-12-01T00:00:00Z".parse().expect("ts"),
+            &mut csv,
+        )
+        .expect("export");
+        let text = String::from_utf8(csv).expect("utf-8");
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        assert!(lines[1].ends_with(",old@pbx,"), "the old call, no rating: {text}");
+        assert!(lines[2].ends_with(",5"), "{text}");
+        drop(r);
+        Records::open(&d).expect("opening again changes nothing");
         let _ = std::fs::remove_dir_all(&d);
     }
 

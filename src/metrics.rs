@@ -21,6 +21,8 @@ pub struct Metrics {
     calls_by_outcome: [AtomicU64; Outcome::ALL.len()],
     /// Operators' feature-code calls (`*21`–`*24`), not residents'.
     operator_calls: AtomicU64,
+    /// Residents' ratings of the help (a `survey` node), by rating 1–5.
+    ratings: [AtomicU64; 5],
     pub rtp_sent: AtomicU64,
     pub rtp_relayed: AtomicU64,
     pub rtp_received: AtomicU64,
@@ -163,6 +165,16 @@ impl Metrics {
         self.count_media(media);
     }
 
+    /// A resident rated the help `rating` (1–5) in a survey after the operator hung up.
+    pub fn rated(&self, rating: u8) {
+        if let Some(c) = usize::from(rating)
+            .checked_sub(1)
+            .and_then(|i| self.ratings.get(i))
+        {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
     fn count_media(&self, media: MediaCounts) {
         self.rtp_sent.fetch_add(media.sent, Relaxed);
         self.rtp_relayed.fetch_add(media.relayed, Relaxed);
@@ -220,6 +232,17 @@ impl Metrics {
             "counter",
             "Calls ended, by outcome.",
             &by_outcome,
+        );
+        let ratings: Vec<(String, String)> = (1..=5)
+            .zip(&self.ratings)
+            .map(|(r, c)| (format!("{{rating=\"{r}\"}}"), c.load(Relaxed).to_string()))
+            .collect();
+        metric(
+            "ugyelet_survey_ratings_total",
+            "counter",
+            "Residents' ratings of the help (1 poor - 5 excellent), from the survey after the \
+             operator hung up.",
+            &ratings,
         );
         metric(
             "ugyelet_calls_refused_draining_total",

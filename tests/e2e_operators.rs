@@ -680,3 +680,76 @@ fn registered_operator_is_called_after_a_stop_and_after_a_kill_without_registeri
         "{body}"
     );
 }
+
+/// The shipped plan with the survey after the operator: the queue's `after_operator` leads
+/// to a `survey` node, then thanks and the hang-up.
+fn plan_with_survey() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let calendar = root.join("dialplans/calendar");
+    let text = fs::read_to_string(root.join("dialplans/main.toml")).expect("shipped plan");
+    let text = text
+        .replacen(
+            "no_agents = \"no_operator\"\n",
+            "no_agents = \"no_operator\"\nafter_operator = \"rate_help\"\n",
+            1,
+        )
+        .replacen(
+            "calendar = \"calendar\"",
+            &format!("calendar = \"{}\"", calendar.display()),
+            1,
+        )
+        + "\n[nodes.rate_help]\ntype = \"survey\"\nlabel = \"Értékelés\"\nprompts = [\"survey\"]\nnext = \"rated\"\n\n\
+           [nodes.rated]\ntype = \"play\"\nprompts = [\"survey_thanks\", \"pause\", \"pause\", \"pause\"]\nbarge_in = false\nnext = \"hang_up\"\n";
+    assert!(text.contains("after_operator"), "the queue node was found");
+    let p = scratch_dir("survey-plan").join("main.toml");
+    fs::write(&p, text).expect("write plan");
+    p
+}
+
+#[test]
+fn after_the_operator_hangs_up_the_caller_rates_the_help_and_the_key_is_in_the_record_and_metrics()
+{
+    let ops = anna_only();
+    let plan = plan_with_survey().display().to_string();
+    let daemon = start_daemon(&ops, &[("UGYELET_DIALPLAN__PATH", plan.as_str())]);
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
+    wait_available(&daemon, "anna");
+    let caller = call_and_ask_for_operator(&daemon, None);
+    anna.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+    std::thread::sleep(2 * SECOND);
+    let before = caller.received_wav().len();
+    // The operator hangs up: the caller is not hung up on but asked to rate the help.
+    anna.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+    let (at, heard, _) = wait_for_prompt(&caller, "survey", before, 0, 30 * SECOND);
+    eprintln!("survey prompt at sample {at}, ncc {heard:.3}");
+    caller.send_dtmf('4');
+    // Thanks, then the plan hangs up (the plan pauses before the BYE: a softphone's
+    // recording lags its jitter buffer).
+    caller.wait_event("CALL_CLOSED", 30 * SECOND);
+    std::thread::sleep(SECOND);
+    let got = caller.received_wav();
+    let thanks = ncc(&got[at.min(got.len())..], &load_prompt("survey_thanks"));
+    assert!(
+        thanks > HEARD,
+        "the caller hears the thanks (ncc {thanks:.3})"
+    );
+
+    // The record: the operator's call, rated 4 (the CSV's last column).
+    let rows = cdr_rows_when(&daemon, |rows| {
+        rows.iter()
+            .any(|r| r.get(5).map(String::as_str) == Some("operator"))
+    });
+    let row = rows
+        .iter()
+        .find(|r| r.get(5).map(String::as_str) == Some("operator"))
+        .expect("the operator's call");
+    assert_eq!(row.get(8).map(String::as_str), Some("anna"), "{row:?}");
+    assert_eq!(row.get(11).map(String::as_str), Some("4"), "{row:?}");
+    let (_, metrics) = http_get(daemon.admin_port, "/metrics");
+    assert!(
+        metrics.contains("ugyelet_survey_ratings_total{rating=\"4\"} 1\n")
+            && metrics.contains("ugyelet_survey_ratings_total{rating=\"5\"} 0\n"),
+        "{metrics}"
+    );
+}

@@ -162,6 +162,8 @@ pub struct Call {
     queue_gave_up: bool,
     /// The caller left the queue with a key (for a message or a callback).
     left_queue: bool,
+    /// The operator hung up first and the plan went on (`after_operator`, e.g. a survey).
+    after_operator: bool,
     /// A voice message was recorded.
     left_message: bool,
     /// Bridges made so far (an operator, then whoever a transfer brought).
@@ -205,6 +207,7 @@ impl Call {
             operator: None,
             queue_gave_up: false,
             left_queue: false,
+            after_operator: false,
             left_message: false,
             bridges: 0,
             state: State::Ringing,
@@ -271,7 +274,16 @@ impl Call {
             operator: self.operator.clone(),
             outcome,
             forms: self.forms_sent.clone(),
+            rating: self.rating(),
         })
+    }
+
+    /// The caller's rating of the help (a `survey` node's key, 1–5), if they gave one.
+    pub fn rating(&self) -> Option<u8> {
+        self.interp
+            .var(crate::dialplan::RATING_VAR)
+            .and_then(|v| v.parse::<u8>().ok())
+            .filter(|r| (1..=5).contains(r))
     }
 
     /// RTP counts so far, for metrics.
@@ -315,6 +327,7 @@ impl Call {
             queued: matches!(self.media, Media::Queued { .. }),
             queue_gave_up: self.queue_gave_up,
             left_queue: self.left_queue,
+            after_operator: self.after_operator,
             closed: self.interp.saw_closed(),
         };
         Some(outcome_of(ending, &facts))
@@ -1850,6 +1863,69 @@ type = "hangup"
             Some(2),
             "the queue and the hold together"
         );
+    }
+
+    #[test]
+    fn after_the_operator_hangs_up_the_plan_goes_on_to_a_survey_whose_key_is_the_records_rating() {
+        let t0 = crate::clock::test_epoch();
+        let plan = QUEUE_PLAN.replace(
+            "no_agents = \"bye\"",
+            "no_agents = \"bye\"\nafter_operator = \"rate\"",
+        ) + "[nodes.rate]\ntype = \"survey\"\nprompts = [\"goodbye\"]\nnext = \"end\"\n";
+        let (mut c, _) = call_with_plan(t0, Some(101), &plan);
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        let now = t0 + Duration::from_secs(2);
+        c.handle_input(
+            now,
+            CallInput::Queue(QueueNews::Connected {
+                operator: "anna".to_owned(),
+                negotiated: Negotiated {
+                    codec: Codec::Pcma,
+                    pt: 8,
+                    telephone_event: Some(101),
+                    remote: Some(SocketAddr::from(([127, 0, 0, 1], 30000))),
+                    ptime_ms: 20,
+                    direction: Direction::SendRecv,
+                },
+            }),
+        );
+        assert!(c.is_bridged());
+        // The operator hangs up: no BYE to the caller, our stream plays the survey.
+        let now = now + Duration::from_secs(2);
+        c.handle_input(now, CallInput::Queue(QueueNews::OperatorHungUp));
+        assert!(!c.is_bridged());
+        assert!(
+            std::iter::from_fn(|| c.poll_command()).all(|cmd| cmd != CallCommand::Hangup),
+            "the call goes on"
+        );
+        out.clear();
+        run(&mut c, now + Duration::from_secs(1), &mut out);
+        assert!(
+            out.len() >= 45,
+            "a second of the survey prompt: {}",
+            out.len()
+        );
+        // The caller presses 4 (RFC 2976 INFO, as some phones send it).
+        c.handle_input(
+            now + Duration::from_secs(1),
+            CallInput::Info {
+                content_type: "application/dtmf-relay".to_owned(),
+                body: b"Signal=4\r\nDuration=160\r\n".to_vec(),
+            },
+        );
+        run(&mut c, now + Duration::from_secs(2), &mut out);
+        assert_eq!(
+            c.poll_command(),
+            Some(CallCommand::Hangup),
+            "next is the hang-up"
+        );
+        let end = now + Duration::from_secs(2);
+        c.handle_input(end, CallInput::Ended(EndReason::PeerBye));
+        let record = c.record(end).expect("ended");
+        assert_eq!(record.rating, Some(4));
+        assert_eq!(record.outcome, Outcome::Operator);
+        assert_eq!(record.operator.as_deref(), Some("anna"));
     }
 
     #[test]

@@ -17,6 +17,7 @@
 use std::time::Instant;
 
 use super::{Call, CallEvent, Media, QueueNews, State};
+use crate::dialplan::interp::ActionResult;
 use crate::media::bridge::{Bridge, Side};
 
 impl Call {
@@ -103,6 +104,23 @@ impl Call {
                     node: "transfer".to_owned(),
                     text: "the operator passes the call on: music on hold".to_owned(),
                 });
+            }
+            (QueueNews::OperatorHungUp, Media::Bridged { bridge, .. })
+                if self.interp.goes_on_after_operator() =>
+            {
+                // Our own stream takes over from the relay where it stopped, as on hold.
+                let (seq, ts) = bridge.caller_stream_next();
+                self.incoming = bridge.caller_stream().clone();
+                self.out.continue_at(seq, ts);
+                self.media = Media::Menu;
+                self.player.stop();
+                self.after_operator = true;
+                self.events.push_back(CallEvent::Plan {
+                    node: "queue".to_owned(),
+                    text: "the operator hung up: the plan goes on".to_owned(),
+                });
+                self.interp.handle_result(now, ActionResult::Done);
+                self.run_actions(now);
             }
             (QueueNews::OperatorHungUp | QueueNews::Released, Media::Bridged { .. }) => {
                 self.end(super::Ending::Operator, true);

@@ -187,6 +187,8 @@ pub struct Facts {
     pub left_queue: bool,
     /// The plan found the line closed.
     pub closed: bool,
+    /// The operator hung up first and the plan went on (a survey).
+    pub after_operator: bool,
 }
 
 /// The outcome of a call that ended so, after what `f` says happened. The first rule that
@@ -198,6 +200,7 @@ pub fn outcome_of(ending: Ending, f: &Facts) -> Outcome {
     match ending {
         Ending::Cancelled => Outcome::Cancelled,
         Ending::Operator => Outcome::Operator,
+        _ if plan_ended && f.after_operator => Outcome::Operator,
         _ if f.left_message => Outcome::Voicemail,
         _ if plan_ended && f.planned.is_some() => f.planned.unwrap_or(Outcome::Completed),
         Ending::CallerHungUp if f.queued => Outcome::AbandonedQueue,
@@ -315,11 +318,29 @@ mod tests {
             queue_gave_up: true,
             left_queue: true,
             closed: true,
+            after_operator: false,
         };
         assert_eq!(outcome_of(Ending::Cancelled, &all), Outcome::Cancelled);
         assert_eq!(outcome_of(Ending::Operator, &all), Outcome::Operator);
         assert_eq!(outcome_of(Ending::Failed, &all), Outcome::Failed);
         assert_eq!(outcome_of(Ending::NoMedia, &all), Outcome::NoMedia);
         assert_eq!(outcome_of(Ending::MaxDuration, &all), Outcome::MaxDuration);
+    }
+
+    #[test]
+    fn a_call_that_goes_on_after_the_operator_hung_up_is_still_the_operators() {
+        let after = Facts {
+            planned: None,
+            left_message: false,
+            queued: false,
+            queue_gave_up: false,
+            left_queue: false,
+            closed: false,
+            after_operator: true,
+        };
+        // The caller hangs up during the survey, or the plan hangs up after it.
+        assert_eq!(outcome_of(Ending::CallerHungUp, &after), Outcome::Operator);
+        assert_eq!(outcome_of(Ending::Completed, &after), Outcome::Operator);
+        assert_eq!(outcome_of(Ending::Failed, &after), Outcome::Failed);
     }
 }

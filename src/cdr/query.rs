@@ -112,7 +112,7 @@ impl ServiceLevel {
 
 /// The columns [`record_row`] reads.
 const ROW_COLUMNS: &str = "id, call_id, caller, called, start, answer, end, path, queue_wait_s, \
-                           operator, outcome, forms, pseudonymized";
+                           operator, outcome, forms, pseudonymized, rating";
 
 impl Records {
     /// Calls matching `q`, newest first.
@@ -413,6 +413,9 @@ fn record_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<RecordRow, Str
                 .split_whitespace()
                 .map(str::to_owned)
                 .collect(),
+            rating: row
+                .get::<_, Option<i64>>(13)?
+                .and_then(|v| u8::try_from(v).ok()),
         },
     }))
 }
@@ -441,6 +444,7 @@ mod tests {
             operator: None,
             outcome: outcome.parse().expect("an outcome"),
             forms: vec![],
+            rating: None,
         }
     }
 
@@ -517,6 +521,7 @@ mod tests {
     fn a_row_reads_back_as_the_record_stored() {
         let stored = CallRecord {
             forms: vec!["tajekoztato".into(), "lakcim".into()],
+            rating: Some(4),
             ..queued("+36301234567", "2026-12-01T16:05:00.123Z", 42, Some("anna"))
         };
         let r = db("roundtrip", std::slice::from_ref(&stored));

@@ -287,7 +287,11 @@ impl Interp {
             (NodeKind::Queue { no_agents, .. }, ActionResult::NoAgents | ActionResult::Failed) => {
                 Some(*no_agents)
             }
-            (NodeKind::Queue { .. }, ActionResult::Done) => None,
+            // The operator hung up first: the plan goes on there, if it says so.
+            (
+                NodeKind::Queue { after_operator, .. } | NodeKind::Transfer { after_operator, .. },
+                ActionResult::Done,
+            ) => *after_operator,
             (
                 NodeKind::Voicemail { next, on_error }
                 | NodeKind::SendForm { next, on_error, .. }
@@ -354,6 +358,24 @@ impl Interp {
     /// A variable's value (set by `set` or `collect`).
     pub fn var(&self, name: &str) -> Option<&str> {
         self.vars.get(name).map(String::as_str)
+    }
+
+    /// Whether the call waits on (or talks through) a queue or transfer node that goes on
+    /// at `after_operator` when the operator hangs up first.
+    pub fn goes_on_after_operator(&self) -> bool {
+        let State::Busy(id) = self.state else {
+            return false;
+        };
+        matches!(
+            self.plan.nodes[id].kind,
+            NodeKind::Queue {
+                after_operator: Some(_),
+                ..
+            } | NodeKind::Transfer {
+                after_operator: Some(_),
+                ..
+            }
+        )
     }
 
     /// Whether a schedule node found the line closed during this call.

@@ -179,11 +179,13 @@ pub enum NodeKind {
     /// Continue elsewhere.
     Goto { next: NodeId },
     /// Wait for an operator of a queue; `no_agents` when nobody can take the call; a key
-    /// of `keys` leaves the queue for its node.
+    /// of `keys` leaves the queue for its node. When the operator hangs up first the call
+    /// ends, or goes on at `after_operator` (e.g. a `survey`).
     Queue {
         queue: String,
         no_agents: NodeId,
         keys: Vec<(char, NodeId)>,
+        after_operator: Option<NodeId>,
     },
     /// Record a voice message.
     Voicemail { next: NodeId, on_error: NodeId },
@@ -206,6 +208,7 @@ pub enum NodeKind {
     Transfer {
         to: TransferTarget,
         on_error: NodeId,
+        after_operator: Option<NodeId>,
     },
     /// End the call: the daemon sends BYE.
     Hangup,
@@ -231,14 +234,22 @@ impl NodeKind {
                 rules.iter().map(|(_, t)| *t).chain([*default]).collect()
             }
             NodeKind::Queue {
-                no_agents, keys, ..
+                no_agents,
+                keys,
+                after_operator,
+                ..
             } => std::iter::once(*no_agents)
                 .chain(keys.iter().map(|(_, t)| *t))
+                .chain(*after_operator)
                 .collect(),
             NodeKind::Voicemail { next, on_error }
             | NodeKind::SendForm { next, on_error, .. }
             | NodeKind::Callback { next, on_error, .. } => vec![*next, *on_error],
-            NodeKind::Transfer { on_error, .. } => vec![*on_error],
+            NodeKind::Transfer {
+                on_error,
+                after_operator,
+                ..
+            } => std::iter::once(*on_error).chain(*after_operator).collect(),
             NodeKind::Hangup => Vec::new(),
         }
     }
@@ -261,6 +272,10 @@ pub struct Menu {
     /// Keys that choose a value rather than a node (a `form_menu`: the catalog's forms).
     pub choice: Option<Choice>,
 }
+
+/// The variable a `survey` node keeps the caller's rating (`1`–`5`) in; the call record
+/// takes it from there.
+pub const RATING_VAR: &str = "rating";
 
 /// A menu's keys that each keep a value in a variable, then all continue at `next`.
 #[derive(Debug, Clone)]

@@ -88,6 +88,8 @@ pub struct RawNode {
     // queue
     pub queue: Option<Spanned<String>>,
     pub no_agents: Option<RawRef>,
+    /// queue, transfer: where the caller goes when the operator hangs up first (a survey).
+    pub after_operator: Option<RawRef>,
     // voicemail, send_form, transfer
     pub on_error: Option<RawRef>,
     pub form: Option<Spanned<String>>,
@@ -130,6 +132,7 @@ impl RawNode {
             ("vars", span(&self.vars)),
             ("queue", span(&self.queue)),
             ("no_agents", span(&self.no_agents)),
+            ("after_operator", span(&self.after_operator)),
             ("on_error", span(&self.on_error)),
             ("form", span(&self.form)),
             ("channel", span(&self.channel)),

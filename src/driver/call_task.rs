@@ -136,9 +136,13 @@ pub(super) async fn run(
                         outcome = outcome.as_str(),
                         duration_s = call.age(now).as_secs(),
                         path = %call.path(),
+                        rating = call.rating(),
                         "call ended"
                     );
                     shared.metrics.call_ended(outcome, call.media_counts());
+                    if let Some(r) = call.rating() {
+                        shared.metrics.rated(r);
+                    }
                 }
                 if let Ok(mut live) = shared.calls.lock() {
                     live.remove(&dialog);

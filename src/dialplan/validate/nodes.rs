@@ -12,7 +12,7 @@ use super::{Validator, suggest};
 use crate::dialplan::syntax::{RawCallerRule, RawItems, RawNode, RawRef};
 use crate::dialplan::{
     Address, CallerMatch, Channel, Choice, Collect, DigitCheck, FormRef, Item, Menu, NodeId,
-    NodeKind, TransferTarget,
+    NodeKind, RATING_VAR, TransferTarget,
 };
 use crate::outcome::PLAN_OUTCOMES;
 use crate::{media::say, phone};
@@ -34,12 +34,13 @@ enum RawKind {
     SendForm,
     Callback,
     Transfer,
+    Survey,
     Hangup,
 }
 
 impl RawKind {
     /// Every type, in the order an "unknown node type" error lists them.
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 15] = [
         Self::Play,
         Self::Menu,
         Self::FormMenu,
@@ -53,6 +54,7 @@ impl RawKind {
         Self::SendForm,
         Self::Callback,
         Self::Transfer,
+        Self::Survey,
         Self::Hangup,
     ];
 
@@ -77,6 +79,7 @@ impl RawKind {
             Self::SendForm => "send_form",
             Self::Callback => "callback",
             Self::Transfer => "transfer",
+            Self::Survey => "survey",
             Self::Hangup => "hangup",
         }
     }
@@ -130,11 +133,21 @@ impl RawKind {
             Self::Caller => &["rules", "default"],
             Self::Set => &["vars", "next"],
             Self::Goto => &["next"],
-            Self::Queue => &["queue", "no_agents", "keys"],
+            Self::Queue => &["queue", "no_agents", "keys", "after_operator"],
             Self::Voicemail => &["next", "on_error"],
             Self::SendForm => &["form", "channel", "to", "next", "on_error"],
             Self::Callback => &["to", "next", "on_error"],
-            Self::Transfer => &["to", "queue", "operator", "on_error"],
+            Self::Transfer => &["to", "queue", "operator", "on_error", "after_operator"],
+            Self::Survey => &[
+                "prompts",
+                "barge_in",
+                "timeout_s",
+                "max_retries",
+                "invalid_prompts",
+                "timeout_prompts",
+                "next",
+                "on_max_retries",
+            ],
             Self::Hangup => &[],
         }
     }
@@ -205,6 +218,7 @@ impl Validator<'_> {
             RawKind::SendForm => self.send_form(at),
             RawKind::Callback => self.callback(at),
             RawKind::Transfer => self.transfer(at),
+            RawKind::Survey => self.survey(at),
             RawKind::Hangup => Some(NodeKind::Hangup),
         };
         if self.error_count() > errors_before {
@@ -317,7 +331,11 @@ impl Validator<'_> {
         let max_retries = self.count(&n.max_retries, "max_retries", 3, 0, 10) as u32;
         let invalid_prompts = self.items(&n.invalid_prompts);
         let timeout_prompts = self.items(&n.timeout_prompts);
-        let fail = self.required_ref(at, &n.on_max_retries, "on_max_retries");
+        let fail = match (&n.on_max_retries, at.kind, &choice) {
+            // A survey nobody answers just goes on.
+            (None, RawKind::Survey, Some(c)) => Some(c.next),
+            _ => self.required_ref(at, &n.on_max_retries, "on_max_retries"),
+        };
         Some(NodeKind::Menu(Menu {
             prompts,
             barge_in: at.barge_in(),
@@ -526,10 +544,12 @@ impl Validator<'_> {
             .keys
             .as_ref()
             .map_or_else(Vec::new, |k| self.key_targets(k.get_ref()));
+        let after_operator = self.optional_ref(&n.after_operator);
         Some(NodeKind::Queue {
             queue: queue?,
             no_agents: no_agents?,
             keys,
+            after_operator: after_operator?,
         })
     }
 
@@ -702,10 +722,35 @@ impl Validator<'_> {
             }
         };
         let on_error = self.required_ref(at, &n.on_error, "on_error");
+        let after_operator = self.optional_ref(&n.after_operator);
         Some(NodeKind::Transfer {
             to: to?,
             on_error: on_error?,
+            after_operator: after_operator?,
         })
+    }
+
+    /// `Some(None)` for a field not given, `None` for one naming an unknown node.
+    fn optional_ref(&mut self, field_value: &Option<RawRef>) -> Option<Option<NodeId>> {
+        match field_value {
+            Some(target) => self.node_ref(target).map(Some),
+            None => Some(None),
+        }
+    }
+
+    /// A rating of the help, 1 to 5: a menu whose keys 1–5 keep the key in the variable
+    /// [`RATING_VAR`] and go on at `next`; without a key the call goes on at
+    /// `on_max_retries`, `next` when not given.
+    fn survey(&mut self, at: NodeSrc<'_>) -> Option<NodeKind> {
+        let n = at.raw();
+        let prompts = self.required_items(at, &n.prompts);
+        let next = self.required_ref(at, &n.next, "next")?;
+        let choice = Choice {
+            var: RATING_VAR.to_owned(),
+            values: ('1'..='5').map(|k| (k, k.to_string())).collect(),
+            next,
+        };
+        self.menu_rest(at, prompts, Vec::new(), Some(choice))
     }
 
     fn missing(&mut self, at: NodeSrc<'_>, field: &str) {

@@ -418,3 +418,77 @@ fn a_plan_may_name_only_the_outcomes_a_plan_may_give() {
         "{e:?}"
     );
 }
+
+const SURVEY: &str = r#"start = "q"
+
+[nodes.q]
+type = "queue"
+label = "Ügyintéző"
+queue = "operators"
+no_agents = "bye"
+after_operator = "rate"
+
+[nodes.rate]
+type = "survey"
+prompts = ["goodbye"]
+next = "bye"
+
+[nodes.bye]
+type = "play"
+prompts = ["goodbye"]
+next = "end"
+
+[nodes.end]
+type = "hangup"
+"#;
+
+#[test]
+fn survey_keeps_keys_1_to_5_as_the_rating_and_goes_on_at_next_without_one() {
+    let (plan, warnings) = load_str("p.toml", SURVEY, &KNOWN).expect("valid");
+    assert!(warnings.is_empty(), "{warnings:?}");
+    let rate = plan.node_id("rate");
+    let NodeKind::Queue { after_operator, .. } = &plan.nodes[plan.node_id("q").expect("q")].kind
+    else {
+        panic!("queue expected");
+    };
+    assert_eq!(*after_operator, rate);
+    let NodeKind::Menu(m) = &plan.nodes[rate.expect("rate")].kind else {
+        panic!("a survey is a menu");
+    };
+    let choice = m.choice.as_ref().expect("a survey chooses");
+    assert_eq!(choice.var, crate::dialplan::RATING_VAR);
+    let keys: String = choice.values.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, "12345");
+    assert_eq!(Some(choice.next), plan.node_id("bye"));
+    assert_eq!(
+        Some(m.on_max_retries),
+        plan.node_id("bye"),
+        "no answer: on to next"
+    );
+    assert!(m.keys.is_empty());
+}
+
+#[test]
+fn after_operator_naming_an_unknown_node_and_a_survey_without_next_are_refused_where_written() {
+    let text = SURVEY
+        .replace("after_operator = \"rate\"", "after_operator = \"rte\"")
+        .replace(
+            "prompts = [\"goodbye\"]\nnext = \"bye\"\n\n[nodes.bye]",
+            "prompts = [\"goodbye\"]\n\n[nodes.bye]",
+        );
+    assert_eq!(
+        errors(&text),
+        [
+            "dialplans/main.toml:8:18: unknown node \"rte\" (known: rate, bye, end, q)",
+            "dialplans/main.toml:10:8: survey node \"rate\" needs the field \"next\"",
+        ]
+    );
+    let text = SURVEY.replace(
+        "type = \"hangup\"",
+        "type = \"hangup\"\nafter_operator = \"bye\"",
+    );
+    assert_eq!(
+        errors(&text),
+        ["dialplans/main.toml:22:18: field \"after_operator\" does not apply to a hangup node"]
+    );
+}
