@@ -4,10 +4,19 @@
 //! endpoint's own counters are copied in by the SIP task (it owns the endpoint). Nothing
 //! here allocates on the packet path: calls add their media counts once, when they end,
 //! and publish running totals at most once a second.
+//!
+//! Besides counters: three latency histograms ([`timing`]: queue wait, call set-up, relay
+//! delay) on atomic buckets ([`histogram`]), and the HTTP listeners' refusals by reason
+//! ([`http`]). `packaging/grafana/ugyelet.json` is a dashboard over these names; a test
+//! checks every name it queries against a real scrape.
+
+pub mod histogram;
+pub mod http;
+pub mod timing;
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 use crate::outcome::Outcome;
 use crate::sip::endpoint::{STATS_METHODS, Stats};
@@ -36,6 +45,11 @@ pub struct Metrics {
     /// Sources blocked for flooding.
     pub sources_blocked: AtomicU64,
     sip: Mutex<Stats>,
+    /// Refusals of both HTTP listeners; shared with them, which start before this value
+    /// is placed in the daemon's shared state.
+    pub http: Arc<http::HttpRefusals>,
+    /// Queue wait, set-up and relay delay histograms.
+    pub timings: timing::Timings,
 }
 
 pub use crate::media::MediaCounts;
@@ -341,6 +355,8 @@ impl Metrics {
             "1 while the daemon refuses new calls before shutting down.",
             &one(self.draining.load(Relaxed).to_string()),
         );
+        self.timings.render(&mut out);
+        self.http.render(&mut out);
         out
     }
 }
