@@ -146,13 +146,31 @@ pub fn render_trunk(view: &serde_json::Value) -> String {
     out
 }
 
-/// Outbox messages per channel and state, in Prometheus text format.
+/// Outbox messages per channel and state, in Prometheus text format. Every channel and
+/// state is shown, zeros included, so a graph of the backlog has its series from the start.
 pub fn render_outbox(counts: &[(String, String, u64)]) -> String {
+    use crate::notify::outbox::State;
     use std::fmt::Write as _;
+    let mut all: std::collections::BTreeMap<(String, String), u64> = ["email", "sms"]
+        .iter()
+        .flat_map(|c| {
+            [
+                State::Queued,
+                State::Sending,
+                State::Sent,
+                State::Delivered,
+                State::Failed,
+            ]
+            .map(|st| (((*c).to_owned(), st.as_str().to_owned()), 0))
+        })
+        .collect();
+    for (channel, state, n) in counts {
+        all.insert((channel.clone(), state.clone()), *n);
+    }
     let mut out = String::new();
     out.push_str("# HELP ugyelet_outbox_messages SMS and email messages by channel and state.\n");
     out.push_str("# TYPE ugyelet_outbox_messages gauge\n");
-    for (channel, state, n) in counts {
+    for ((channel, state), n) in &all {
         let _ = writeln!(
             out,
             "ugyelet_outbox_messages{{channel=\"{channel}\",state=\"{state}\"}} {n}"

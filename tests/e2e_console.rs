@@ -289,6 +289,21 @@ async fn an_operator_pauses_sees_a_waiting_caller_with_its_path_and_sends_a_form
     let (status, page) = http_get(daemon.public_port, path);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<h1>Lakcím"), "the article's page: {page}");
+    // In the resident's browser: the page's one inline style is allowed by its hash in
+    // the policy (no 'unsafe-inline'), so it applies; a wrong hash would leave the
+    // browser's default width.
+    b.goto(&format!("http://127.0.0.1:{}{path}", daemon.public_port))
+        .await;
+    b.wait_for_text("main h1", "Lakcím", 5 * SECOND).await;
+    let width = b
+        .execute("return getComputedStyle(document.body).maxWidth")
+        .await;
+    assert_eq!(
+        width,
+        serde_json::json!("640px"),
+        "the article's style applied"
+    );
+    b.assert_accessible("cikk-lakosnak").await;
 
     let result = caller.join().expect("sipp thread");
     result.assert_success();

@@ -31,7 +31,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tracing::warn;
 
 use super::ratelimit::RateLimiter;
@@ -311,12 +311,6 @@ async fn check(
               "HTTP request refused with 413: a body without a length ran over the limit");
     }
     g.harden(res)
-}
-
-/// The response a route gives for a refusal it counts itself (a wrong token, a forged
-/// signature): the status with a short text.
-pub fn refused_response(status: StatusCode) -> Response {
-    (status, status.canonical_reason().unwrap_or("")).into_response()
 }
 
 #[cfg(test)]
