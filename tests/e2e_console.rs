@@ -422,6 +422,28 @@ async fn wrong_passwords_are_refused_and_throttled_forged_posts_refused_and_admi
     );
     assert_eq!(with_foreign_origin, 403, "another site's page: refused");
     assert_eq!(http_get(daemon.admin_port, "/api/override").1, before);
+    // Each refusal above is counted by its reason.
+    let (_, scrape) = http_get(daemon.admin_port, "/metrics");
+    let count = |reason: &str| -> u64 {
+        let key = format!("ugyelet_http_refused_total{{listener=\"admin\",reason=\"{reason}\"}} ");
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in\n{scrape}"))
+    };
+    assert_eq!(
+        count("forbidden"),
+        5,
+        "four admin pages by URL, one in the browser"
+    );
+    assert_eq!(
+        count("login_failed"),
+        6,
+        "five free mistakes and the one that blocks"
+    );
+    assert_eq!(count("login_throttled"), 2);
+    assert_eq!(count("csrf"), 2);
 
     // The admin pages, checked and pictured.
     for (path, name, heading) in [

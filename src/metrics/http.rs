@@ -54,6 +54,8 @@ pub enum Refusal {
     BadToken,
     /// A console form without its CSRF token, or from another site (403).
     Csrf,
+    /// An admin page asked for by an operator's session (403).
+    Forbidden,
     /// A console login with a wrong name or password (401).
     LoginFailed,
     /// A console login while the address or account is throttled (429).
@@ -65,7 +67,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 15] = [
+    pub const ALL: [Refusal; 16] = [
         Refusal::Path,
         Refusal::BodyTooLarge,
         Refusal::HeadersTooLarge,
@@ -77,6 +79,7 @@ impl Refusal {
         Refusal::BadHookSecret,
         Refusal::BadToken,
         Refusal::Csrf,
+        Refusal::Forbidden,
         Refusal::LoginFailed,
         Refusal::LoginThrottled,
         Refusal::LinkInvalid,
@@ -96,6 +99,7 @@ impl Refusal {
             Refusal::BadHookSecret => "bad_hook_secret",
             Refusal::BadToken => "bad_token",
             Refusal::Csrf => "csrf",
+            Refusal::Forbidden => "forbidden",
             Refusal::LoginFailed => "login_failed",
             Refusal::LoginThrottled => "login_throttled",
             Refusal::LinkInvalid => "link_invalid",
