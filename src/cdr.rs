@@ -522,7 +522,10 @@ mod tests {
         let text = String::from_utf8(csv).expect("utf-8");
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        assert!(lines[1].ends_with(",old@pbx,"), "the old call, no rating: {text}");
+        assert!(
+            lines[1].ends_with(",old@pbx,"),
+            "the old call, no rating: {text}"
+        );
         assert!(lines[2].ends_with(",5"), "{text}");
         drop(r);
         Records::open(&d).expect("opening again changes nothing");

@@ -14,9 +14,11 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 mod callbacks;
+mod http;
 mod trunk;
 mod values;
 pub use callbacks::CallbacksConfig;
+pub use http::HttpConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use trunk::{NumberFormat, TrunkConfig};
@@ -44,6 +46,7 @@ pub struct Config {
     pub log: LogConfig,
     pub trunk: TrunkConfig,
     pub callbacks: CallbacksConfig,
+    pub http: HttpConfig,
 }
 
 /// `[sip]`: signalling.
@@ -484,8 +487,11 @@ pub struct SmsConfig {
     pub base_url: String,
     /// twilio: account SID.
     pub account_sid: String,
-    /// twilio: auth token; infobip: API key. Better from the environment.
+    /// twilio: auth token (also checks the webhooks' signatures); infobip: API key. Better
+    /// from the environment or `token_file`.
     pub token: Option<String>,
+    /// A file whose first line is the token (a systemd credential, say); wins over `token`.
+    pub token_file: Option<PathBuf>,
     /// twilio, infobip: sender number or alphanumeric sender id.
     pub from: String,
 }
@@ -504,6 +510,7 @@ impl Default for SmsConfig {
             base_url: String::new(),
             account_sid: String::new(),
             token: None,
+            token_file: None,
             from: String::new(),
         }
     }
@@ -704,6 +711,7 @@ impl Config {
         let mut p = Vec::new();
         self.trunk.validate(&mut p);
         self.callbacks.validate(&self.dialplan.queues, &mut p);
+        self.http.validate(&mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }
@@ -901,14 +909,17 @@ impl Config {
             }
             SmsKind::Twilio => {
                 need("account_sid", &sms.account_sid);
-                need("token", sms.token.as_deref().unwrap_or(""));
+                need("token", &sms.secret_token().unwrap_or_default());
                 need("from", &sms.from);
             }
             SmsKind::Infobip => {
                 need("base_url", &sms.base_url);
-                need("token", sms.token.as_deref().unwrap_or(""));
+                need("token", &sms.secret_token().unwrap_or_default());
                 need("from", &sms.from);
             }
+        }
+        if let Err(e) = sms.secret_token() {
+            p.push(e);
         }
         if sms.kind != SmsKind::None && sms.timeout_s == 0 {
             p.push(

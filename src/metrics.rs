@@ -4,10 +4,19 @@
 //! endpoint's own counters are copied in by the SIP task (it owns the endpoint). Nothing
 //! here allocates on the packet path: calls add their media counts once, when they end,
 //! and publish running totals at most once a second.
+//!
+//! Besides counters: three latency histograms ([`timing`]: queue wait, call set-up, relay
+//! delay) on atomic buckets ([`histogram`]), and the HTTP listeners' refusals by reason
+//! ([`http`]). `packaging/grafana/ugyelet.json` is a dashboard over these names; a test
+//! checks every name it queries against a real scrape.
+
+pub mod histogram;
+pub mod http;
+pub mod timing;
 
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
 
 use crate::outcome::Outcome;
 use crate::sip::endpoint::{STATS_METHODS, Stats};
@@ -38,6 +47,11 @@ pub struct Metrics {
     /// Sources blocked for flooding.
     pub sources_blocked: AtomicU64,
     sip: Mutex<Stats>,
+    /// Refusals of both HTTP listeners; shared with them, which start before this value
+    /// is placed in the daemon's shared state.
+    pub http: Arc<http::HttpRefusals>,
+    /// Queue wait, set-up and relay delay histograms.
+    pub timings: timing::Timings,
 }
 
 pub use crate::media::MediaCounts;
@@ -134,13 +148,31 @@ pub fn render_trunk(view: &serde_json::Value) -> String {
     out
 }
 
-/// Outbox messages per channel and state, in Prometheus text format.
+/// Outbox messages per channel and state, in Prometheus text format. Every channel and
+/// state is shown, zeros included, so a graph of the backlog has its series from the start.
 pub fn render_outbox(counts: &[(String, String, u64)]) -> String {
+    use crate::notify::outbox::State;
     use std::fmt::Write as _;
+    let mut all: std::collections::BTreeMap<(String, String), u64> = ["email", "sms"]
+        .iter()
+        .flat_map(|c| {
+            [
+                State::Queued,
+                State::Sending,
+                State::Sent,
+                State::Delivered,
+                State::Failed,
+            ]
+            .map(|st| (((*c).to_owned(), st.as_str().to_owned()), 0))
+        })
+        .collect();
+    for (channel, state, n) in counts {
+        all.insert((channel.clone(), state.clone()), *n);
+    }
     let mut out = String::new();
     out.push_str("# HELP ugyelet_outbox_messages SMS and email messages by channel and state.\n");
     out.push_str("# TYPE ugyelet_outbox_messages gauge\n");
-    for (channel, state, n) in counts {
+    for ((channel, state), n) in &all {
         let _ = writeln!(
             out,
             "ugyelet_outbox_messages{{channel=\"{channel}\",state=\"{state}\"}} {n}"
@@ -364,6 +396,8 @@ impl Metrics {
             "1 while the daemon refuses new calls before shutting down.",
             &one(self.draining.load(Relaxed).to_string()),
         );
+        self.timings.render(&mut out);
+        self.http.render(&mut out);
         out
     }
 }

@@ -289,6 +289,21 @@ async fn an_operator_pauses_sees_a_waiting_caller_with_its_path_and_sends_a_form
     let (status, page) = http_get(daemon.public_port, path);
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("<h1>Lakcím"), "the article's page: {page}");
+    // In the resident's browser: the page's one inline style is allowed by its hash in
+    // the policy (no 'unsafe-inline'), so it applies; a wrong hash would leave the
+    // browser's default width.
+    b.goto(&format!("http://127.0.0.1:{}{path}", daemon.public_port))
+        .await;
+    b.wait_for_text("main h1", "Lakcím", 5 * SECOND).await;
+    let width = b
+        .execute("return getComputedStyle(document.body).maxWidth")
+        .await;
+    assert_eq!(
+        width,
+        serde_json::json!("640px"),
+        "the article's style applied"
+    );
+    b.assert_accessible("cikk-lakosnak").await;
 
     let result = caller.join().expect("sipp thread");
     result.assert_success();
@@ -407,6 +422,28 @@ async fn wrong_passwords_are_refused_and_throttled_forged_posts_refused_and_admi
     );
     assert_eq!(with_foreign_origin, 403, "another site's page: refused");
     assert_eq!(http_get(daemon.admin_port, "/api/override").1, before);
+    // Each refusal above is counted by its reason.
+    let (_, scrape) = http_get(daemon.admin_port, "/metrics");
+    let count = |reason: &str| -> u64 {
+        let key = format!("ugyelet_http_refused_total{{listener=\"admin\",reason=\"{reason}\"}} ");
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {key} in\n{scrape}"))
+    };
+    assert_eq!(
+        count("forbidden"),
+        5,
+        "four admin pages by URL, one in the browser"
+    );
+    assert_eq!(
+        count("login_failed"),
+        6,
+        "five free mistakes and the one that blocks"
+    );
+    assert_eq!(count("login_throttled"), 2);
+    assert_eq!(count("csrf"), 2);
 
     // The admin pages, checked and pictured.
     for (path, name, heading) in [

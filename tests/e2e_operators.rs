@@ -753,3 +753,159 @@ fn after_the_operator_hangs_up_the_caller_rates_the_help_and_the_key_is_in_the_r
         "{metrics}"
     );
 }
+
+/// The value of the sample line `name` (with its labels, exactly) in a scrape.
+fn sample(scrape: &str, name: &str) -> f64 {
+    scrape
+        .lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in the scrape:\n{scrape}"))
+}
+
+/// Every metric name a PromQL expression of the dashboard reads.
+fn dashboard_metric_names(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if k == "expr" {
+                    let expr = v.as_str().expect("expr is text");
+                    let mut rest = expr;
+                    while let Some(at) = rest.find(|c: char| c.is_ascii_alphabetic()) {
+                        let word: String = rest[at..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                            .collect();
+                        rest = &rest[at + word.len().max(1)..];
+                        if word.starts_with("ugyelet_") || word.starts_with("node_") {
+                            out.push(word);
+                        }
+                    }
+                } else {
+                    dashboard_metric_names(v, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| dashboard_metric_names(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn after_a_bridged_call_the_scrape_has_latency_samples_passes_promtool_and_has_every_dashboard_metric()
+ {
+    let dir = scratch_dir("metrics");
+    let (caller_wav, _) = speech_file(
+        &dir,
+        "caller.wav",
+        "Jó estét, a szemétszállításról kérdeznék.",
+    );
+    let (anna_wav, _) = speech_file(&dir, "anna.wav", "Jó estét, Kovács Anna vagyok.");
+    // A trunk that needs no registration (the provider knows us by address), so its
+    // gauges are in the scrape as on a real line; nothing is sent to it.
+    let daemon = start_daemon(
+        &anna_only(),
+        &[
+            ("UGYELET_TRUNK__REGISTRAR", "127.0.0.1:9"),
+            ("UGYELET_TRUNK__REGISTER", "false"),
+        ],
+    );
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", Some(anna_wav), true);
+    wait_available(&daemon, "anna");
+    let caller = call_and_ask_for_operator(&daemon, Some(caller_wav));
+    anna.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+    // Four seconds of speech both ways through the bridge.
+    std::thread::sleep(4 * SECOND);
+    caller.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+
+    let (status, scrape) = http_get(daemon.admin_port, "/metrics");
+    assert_eq!(status, 200);
+    // The caller's INVITE was answered after the configured ringing (200 ms here).
+    assert_eq!(
+        sample(&scrape, "ugyelet_call_setup_seconds_count"),
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "ugyelet_call_setup_seconds_bucket{le=\"0.1\"}"),
+        0.0
+    );
+    let setup = sample(&scrape, "ugyelet_call_setup_seconds_sum");
+    assert!((0.2..5.0).contains(&setup), "set-up took {setup} s");
+    // One stay in the queue, ended by anna answering.
+    let answered = "ugyelet_queue_wait_seconds_count{end=\"answered\"}";
+    assert_eq!(sample(&scrape, answered), 1.0, "{scrape}");
+    assert_eq!(
+        sample(&scrape, "ugyelet_queue_wait_seconds_count{end=\"left\"}"),
+        0.0
+    );
+    let waited = sample(&scrape, "ugyelet_queue_wait_seconds_sum{end=\"answered\"}");
+    assert!(waited > 0.0 && waited < 20.0, "waited {waited} s");
+    // 100 packets a second relayed for seconds, one in 16 timed, nearly all well under
+    // a packet interval.
+    let relayed = sample(&scrape, "ugyelet_relay_delay_seconds_count");
+    assert!(relayed >= 10.0, "relay samples: {relayed}\n{scrape}");
+    eprintln!(
+        "set-up {setup:.3} s, queue wait {waited:.3} s, relay: {relayed} samples, {:.6} s on average",
+        sample(&scrape, "ugyelet_relay_delay_seconds_sum") / relayed
+    );
+    let quick = sample(&scrape, "ugyelet_relay_delay_seconds_bucket{le=\"0.02\"}");
+    assert!(
+        quick >= 0.9 * relayed,
+        "{quick} of {relayed} relayed within 20 ms"
+    );
+
+    // Prometheus' own linter accepts the exposition as a whole.
+    let file = dir.join("scrape.txt");
+    std::fs::write(&file, &scrape).expect("write scrape");
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(&file).expect("scrape file"))
+        .output()
+        .expect("promtool (Debian package prometheus) runs");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // The shipped dashboard reads only names this scrape has (node_exporter's own aside).
+    let dashboard: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/packaging/grafana/ugyelet.json"
+        ))
+        .expect("dashboard file"),
+    )
+    .expect("the dashboard is JSON");
+    let mut names = Vec::new();
+    dashboard_metric_names(&dashboard, &mut names);
+    let ours: Vec<&String> = names.iter().filter(|n| n.starts_with("ugyelet_")).collect();
+    assert!(ours.len() >= 12, "the dashboard's queries: {names:?}");
+    let scraped: std::collections::BTreeSet<&str> = scrape
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split(['{', ' ']).next())
+        .collect();
+    let missing: Vec<&&String> = ours
+        .iter()
+        .filter(|n| !scraped.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "dashboard metrics not in a real scrape: {missing:?}"
+    );
+    for needed in [
+        "ugyelet_calls_total",
+        "ugyelet_queue_wait_seconds_bucket",
+        "ugyelet_call_setup_seconds_bucket",
+        "ugyelet_relay_delay_seconds_bucket",
+        "ugyelet_operators",
+        "ugyelet_outbox_messages",
+        "ugyelet_trunk_registered",
+    ] {
+        assert!(names.iter().any(|n| n == needed), "no panel reads {needed}");
+    }
+}

@@ -540,16 +540,21 @@ fn http_client() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-async fn serve_forms(state: FormsState) -> String {
+/// Serves the public routes on a fresh port; `state` is made knowing the base URL (the
+/// one Twilio would have been given).
+async fn serve_forms(state: impl FnOnce(String) -> FormsState) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let state = state(base.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router(state)).await;
     });
-    format!("http://{addr}")
+    base
 }
+
+const TWILIO_TOKEN: &str = "twilio-auth-token-0123456789";
 
 #[tokio::test]
 async fn a_link_serves_the_form_bytes_counts_downloads_and_refuses_expired_or_forged_tokens() {
@@ -559,12 +564,15 @@ async fn a_link_serves_the_form_bytes_counts_downloads_and_refuses_expired_or_fo
     ));
     let now_s = 1_800_000_000u64;
     let id = enqueue_form_sms(&store, "k-links", now_s as i64 * 1000);
-    let base = serve_forms(FormsState {
+    let base = serve_forms(|base| FormsState {
         store: store.clone(),
         catalog: catalog().into(),
         knowledge: Default::default(),
         link_key: link_key(),
         hook_secret: "s3cr3t".into(),
+        twilio_token: TWILIO_TOKEN.into(),
+        public_base_url: base,
+        refusals: Default::default(),
         unix_now: Arc::new(move || now_s),
     })
     .await;
@@ -674,28 +682,67 @@ async fn delivery_webhooks_move_messages_only_forward() {
             assert!(s.apply(&ev, None, 1).expect("apply"));
         }
     }
-    let base = serve_forms(FormsState {
+    let base = serve_forms(|base| FormsState {
         store: store.clone(),
         catalog: catalog().into(),
         knowledge: Default::default(),
         link_key: link_key(),
         hook_secret: "s3cr3t".into(),
+        twilio_token: TWILIO_TOKEN.into(),
+        public_base_url: base,
+        refusals: Default::default(),
         unix_now: Arc::new(|| 0),
     })
     .await;
     let client = http_client();
-    let twilio = |status: &str| {
-        client
-            .post(format!("{base}/hooks/twilio/s3cr3t"))
+    let url = format!("{base}/hooks/twilio/s3cr3t");
+    let twilio = |status: &str, signed: bool| {
+        let params: Vec<(String, String)> = [
+            ("SmsSid", "SMa"),
+            ("SmsStatus", status),
+            ("MessageStatus", status),
+            ("To", "+36301234567"),
+            ("MessageSid", "SMa"),
+            ("AccountSid", "AC1"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let mut req = client
+            .post(&url)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(format!(
                 "SmsSid=SMa&SmsStatus={status}&MessageStatus={status}&To=%2B36301234567&MessageSid=SMa&AccountSid=AC1"
-            ))
-            .send()
+            ));
+        if signed {
+            req = req.header(
+                "X-Twilio-Signature",
+                ugyelet::http::twilio::sign(TWILIO_TOKEN, &url, &params),
+            );
+        }
+        req.send()
     };
-    assert_eq!(twilio("delivered").await.expect("POST").status(), 200);
-    assert_eq!(twilio("sent").await.expect("POST").status(), 200);
-    assert_eq!(twilio("undelivered").await.expect("POST").status(), 200);
+    // Unsigned: refused, and the message stays as it was.
+    assert_eq!(
+        twilio("undelivered", false).await.expect("POST").status(),
+        403
+    );
+    assert_eq!(
+        store
+            .lock()
+            .expect("lock")
+            .get(a)
+            .expect("get")
+            .expect("row")
+            .state,
+        MsgState::Sent
+    );
+    assert_eq!(twilio("delivered", true).await.expect("POST").status(), 200);
+    assert_eq!(twilio("sent", true).await.expect("POST").status(), 200);
+    assert_eq!(
+        twilio("undelivered", true).await.expect("POST").status(),
+        200
+    );
     let row = store
         .lock()
         .expect("lock")

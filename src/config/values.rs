@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use super::{AdminConfig, ENV_PREFIX};
+use super::{AdminConfig, ENV_PREFIX, SmsConfig};
 
 /// The `tracing` filter for `level`, with the level names people use elsewhere accepted
 /// (`warning`, `notice`, `verbose`, `critical`…): a bare word the filter does not know as a
@@ -109,6 +109,24 @@ pub(super) fn console_url(url: &str) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+impl SmsConfig {
+    /// The gateway's token (Twilio's auth token, Infobip's API key): the first line of
+    /// `token_file` when set, else `token`, else empty.
+    pub fn secret_token(&self) -> Result<String, String> {
+        match &self.token_file {
+            Some(p) => std::fs::read_to_string(p)
+                .map(|s| s.lines().next().unwrap_or_default().trim().to_owned())
+                .map_err(|e| {
+                    format!(
+                        "notify.sms.token_file: expected a readable file, found {}: {e}",
+                        p.display()
+                    )
+                }),
+            None => Ok(self.token.clone().unwrap_or_default()),
+        }
+    }
 }
 
 impl AdminConfig {

@@ -36,6 +36,10 @@ impl Daemon for Shared {
         self.cfg.admin.token.as_deref()
     }
 
+    fn http_refusals(&self) -> &crate::metrics::http::HttpRefusals {
+        &self.metrics.http
+    }
+
     fn draining(&self) -> bool {
         self.metrics.draining.load(Ordering::Relaxed) == 1
     }

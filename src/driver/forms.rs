@@ -605,7 +605,8 @@ pub(super) fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
                 )
             })
     };
-    let token = s.token.clone().unwrap_or_default();
+    // Validation checked the file reads; a file gone since leaves the token empty.
+    let token = s.secret_token().unwrap_or_default();
     match s.kind {
         SmsKind::None => None,
         SmsKind::Generic => Some(Box::new(GenericHttp {
@@ -638,7 +639,11 @@ pub(super) fn sms_gateway(cfg: &NotifyConfig) -> Option<Box<dyn SmsGateway>> {
 
 /// Opens the outbox, starts the send worker and the public listener; serves `catalog`
 /// (loaded and checked with the dial plan).
-pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, String> {
+pub(super) async fn start(
+    cfg: &Config,
+    catalog: Catalog,
+    refusals: Arc<crate::metrics::http::HttpRefusals>,
+) -> Result<Arc<Forms>, String> {
     let n = &cfg.notify;
     std::fs::create_dir_all(&cfg.state.dir)
         .map_err(|e| format!("{}: {e}", cfg.state.dir.display()))?;
@@ -730,20 +735,28 @@ pub(super) async fn start(cfg: &Config, catalog: Catalog) -> Result<Arc<Forms>, 
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| format!("cannot bind the public listener on {addr}: {e}"))?;
+        let twilio_token = match n.sms.kind {
+            crate::config::SmsKind::Twilio => n.sms.secret_token().unwrap_or_default(),
+            _ => String::new(),
+        };
         let state = crate::http::forms::FormsState {
             store,
             catalog,
             knowledge,
             link_key,
             hook_secret: n.hook_secret.clone().unwrap_or_default(),
+            twilio_token,
+            public_base_url: n.public_base_url.trim_end_matches('/').to_owned(),
+            refusals: Arc::clone(&refusals),
             unix_now: Arc::new(crate::http::forms::system_unix_now),
         };
+        let guard = crate::http::guard::Guard::public(&cfg.http, refusals);
         info!(%addr, "public listener (form downloads, delivery webhooks) listening");
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, crate::http::forms::router(state)).await {
-                error!("public listener stopped: {e}");
-            }
-        });
+        tokio::spawn(crate::http::serve::serve(
+            listener,
+            crate::http::forms::router(state),
+            Arc::new(guard),
+        ));
     }
     Ok(forms)
 }

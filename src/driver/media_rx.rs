@@ -30,6 +30,7 @@ use mio::net::UdpSocket as MioSocket;
 use mio::{Events, Interest, Poll, Registry, Token, Waker};
 
 use super::media_clock::CallSlot;
+use super::relay_timer::RelayTimer;
 use crate::media::bridge::{Relayed, Side};
 
 /// The token of the waker that announces new sockets.
@@ -74,7 +75,8 @@ pub struct RxCall {
 
 impl MediaRx {
     /// Starts the receiver thread.
-    pub fn start() -> std::io::Result<MediaRx> {
+    /// Relay delays are observed into `relay` (see `relay_timer.rs`).
+    pub fn start(relay: Arc<crate::metrics::histogram::Histogram>) -> std::io::Result<MediaRx> {
         let poll = Poll::new()?;
         let waker = Waker::new(poll.registry(), WAKER)?;
         let inbox = Arc::new(Inbox {
@@ -84,7 +86,7 @@ impl MediaRx {
         let weak = Arc::downgrade(&inbox);
         std::thread::Builder::new()
             .name("media-rx".to_owned())
-            .spawn(move || run(poll, &weak))?;
+            .spawn(move || run(poll, &weak, RelayTimer::new(relay)))?;
         Ok(MediaRx {
             inbox,
             next_id: std::sync::atomic::AtomicUsize::new(0),
@@ -149,7 +151,7 @@ fn leg(token: Token) -> (usize, Side) {
     (token.0 / 2, side)
 }
 
-fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
+fn run(mut poll: Poll, inbox: &Weak<Inbox>, mut relay: RelayTimer) {
     let mut events = Events::with_capacity(1024);
     let mut calls: HashMap<usize, Entry> = HashMap::new();
     let mut buf = vec![0u8; MAX_DATAGRAM];
@@ -185,7 +187,7 @@ fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
             let Some(entry) = calls.get(&id) else {
                 continue;
             };
-            match take_in(entry, side, &mut buf, &mut out) {
+            match take_in(entry, side, &mut buf, &mut out, &mut relay) {
                 Taken::Drained => {}
                 Taken::More => again.push((id, side)),
                 Taken::Ended => forget(poll.registry(), &mut calls, id),
@@ -289,7 +291,13 @@ const BATCH: usize = 64;
 
 /// Reads what waits on one leg's socket (up to [`BATCH`]) and hands it to the call under
 /// one lock.
-fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
+fn take_in(
+    entry: &Entry,
+    side: Side,
+    buf: &mut [u8],
+    out: &mut [u8],
+    relay: &mut RelayTimer,
+) -> Taken {
     let Some(slot) = entry.slot.upgrade() else {
         return Taken::Ended;
     };
@@ -320,19 +328,23 @@ fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
         match side {
             Side::Caller if !call.is_bridged() => call.handle_rtp(now, src, datagram),
             Side::Caller => {
+                let arrived = relay.arrived(socket);
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Caller, src, datagram, out)
                     && let Some(op) = &entry.operator
                 {
                     // Non-blocking: a full buffer drops the datagram, as the network would.
                     let _ = op.send_to(&out[..len], dst);
+                    relay.sent(arrived);
                 }
             }
             Side::Operator => {
+                let arrived = relay.arrived(socket);
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Operator, src, datagram, out)
                 {
                     let _ = entry.caller.send_to(&out[..len], dst);
+                    relay.sent(arrived);
                 }
             }
         }
@@ -369,7 +381,10 @@ mod tests {
     #[test]
     fn rtp_reaches_the_call_and_an_ended_calls_port_is_released() {
         let clock = MediaClock::start().expect("clock");
-        let media_rx = MediaRx::start().expect("receiver");
+        let media_rx = MediaRx::start(Arc::new(crate::metrics::histogram::Histogram::new(
+            crate::metrics::histogram::RELAY_BOUNDS,
+        )))
+        .expect("receiver");
         let (call, _) = crate::call::tests::call(Instant::now(), None);
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("nonblocking");

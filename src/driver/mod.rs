@@ -28,6 +28,7 @@ pub mod outbox_worker;
 pub mod overrides;
 pub mod preflight;
 mod records;
+mod relay_timer;
 mod rtp_ports;
 mod sip_task;
 mod switchboard;
@@ -134,14 +135,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
             overrides::path(&cfg.state.dir).display()
         );
     }
-    let forms = forms::start(&cfg, live.catalog.clone())
+    // Made before the public listener starts, which counts its refusals in it.
+    let metrics = crate::metrics::Metrics::default();
+    let forms = forms::start(&cfg, live.catalog.clone(), Arc::clone(&metrics.http))
         .await
         .map_err(StartError::Notify)?;
     forms.set_knowledge(Arc::clone(&live.knowledge));
     let shared = Arc::new(live::Shared {
         forms,
         cfg: cfg.clone(),
-        metrics: crate::metrics::Metrics::default(),
+        media_rx: media_rx::MediaRx::start(metrics.timings.relay_histogram())
+            .map_err(StartError::MediaThread)?,
+        metrics,
         calls: std::sync::Mutex::new(std::collections::BTreeMap::new()),
         live: std::sync::RwLock::new(Arc::new(live)),
         reload: std::sync::Mutex::new(live::ReloadStatus::default()),
@@ -150,7 +155,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         trunk: std::sync::Mutex::new(serde_json::Value::Null),
         to_sip: std::sync::Mutex::new(None),
         media: media_clock::MediaClock::start().map_err(StartError::MediaThread)?,
-        media_rx: media_rx::MediaRx::start().map_err(StartError::MediaThread)?,
         accounts: std::sync::RwLock::new(Arc::new(
             crate::operators::Operators::load(&cfg.sip.operators).unwrap_or_default(),
         )),
@@ -201,7 +205,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
                     error,
                 })?;
         info!(%addr, "admin API listening");
-        tokio::spawn(crate::http::serve(listener, Arc::clone(&shared)));
+        let guard = crate::http::guard::Guard::admin(
+            &cfg.http,
+            cfg.admin.behind_https_proxy,
+            Arc::clone(&shared.metrics.http),
+        );
+        tokio::spawn(crate::http::serve(
+            listener,
+            Arc::clone(&shared),
+            Arc::new(guard),
+        ));
     }
     tokio::spawn(watch::run(Arc::clone(&shared)));
     shared

@@ -197,6 +197,8 @@ pub trait Daemon: Send + Sync + 'static {
     }
     /// The Prometheus text of every metric.
     fn metrics(&self) -> impl Future<Output = String> + Send;
+    /// Where the HTTP listeners count what they refuse.
+    fn http_refusals(&self) -> &crate::metrics::http::HttpRefusals;
     /// The call a form sent now would belong to, if any.
     fn form_call(&self, of: &FormFor) -> Option<TiedCall>;
     /// Queues a form; once it is queued (not for a repeated key), `call`'s record lists it.

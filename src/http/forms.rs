@@ -7,7 +7,11 @@
 //! | POST   | `/hooks/infobip/{secret}` | Infobip delivery report (JSON `{"results":[{"messageId","status":{"groupName"}}]}`) |
 //!
 //! Webhooks are authenticated by a secret path segment (compared in constant time): the
-//! configured callback URLs carry it. Reports move a message's state only forward
+//! configured callback URLs carry it; a wrong one is 404, as for any unknown path. Twilio
+//! also signs its requests (`X-Twilio-Signature`, [`super::twilio`]): an unsigned or
+//! wrongly signed report is refused with 403 and changes nothing. Infobip does not sign
+//! its delivery reports, so for it the secret path is the only proof. Every refusal is
+//! logged and counted (`ugyelet_http_refused_total`). Reports move a message's state only forward
 //! ([`crate::store::Store::report`]); unknown or stale reports are acknowledged with 200
 //! so providers stop retrying them.
 
@@ -19,10 +23,13 @@ use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 
+use crate::metrics::http::{Listener, Refusal};
 use crate::notify::catalog::LiveCatalog;
 use crate::notify::link::{LinkError, LinkKey};
 use crate::notify::outbox::Report;
 use crate::store::Store;
+
+const PUBLIC: Listener = Listener::Public;
 
 /// What the routes need.
 #[derive(Clone)]
@@ -35,6 +42,13 @@ pub struct FormsState {
     pub link_key: LinkKey,
     /// The secret path segment of the webhook URLs.
     pub hook_secret: String,
+    /// Twilio's auth token, which signs its webhooks (empty: Twilio's reports are refused).
+    pub twilio_token: String,
+    /// `notify.public_base_url` without a trailing slash: the start of the URLs Twilio was
+    /// given, and signs.
+    pub public_base_url: String,
+    /// Refusals are counted here.
+    pub refusals: Arc<crate::metrics::http::HttpRefusals>,
     /// Unix seconds now (the system clock in production; fixed in tests).
     pub unix_now: Arc<dyn Fn() -> u64 + Send + Sync>,
 }
@@ -79,7 +93,8 @@ fn escape_html(s: &str) -> String {
     out
 }
 
-fn page(status: StatusCode, title: &str, text: &str) -> Response {
+/// A short Hungarian page for residents (also the guard's refusals).
+pub(super) fn page(status: StatusCode, title: &str, text: &str) -> Response {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"hu\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -113,24 +128,39 @@ async fn article_page(st: &FormsState, slug: &str, message_id: u64) -> Response 
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"hu\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t}</title><style>body{{font:1.15rem/1.6 system-ui,sans-serif;\
-         max-width:40rem;margin:1rem auto;padding:0 1rem;color:#1a1a1a}}\
-         a{{color:#0b4f8a}}</style></head><body><header><p>Budaörsi Polgármesteri Hivatal \
-         – Segít a hivatal</p></header><main><h1>{t}</h1>{body}</main></body></html>\n",
+         <title>{t}</title><style>{ARTICLE_STYLE}</style></head><body><header><p>Budaörsi \
+         Polgármesteri Hivatal – Segít a hivatal</p></header><main><h1>{t}</h1>{body}</main>\
+         </body></html>\n",
         t = escape_html(&article.title),
     );
-    (
+    let mut r = (
         StatusCode::OK,
-        [
-            (header::CACHE_CONTROL, "private, no-store"),
-            (
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'",
-            ),
-        ],
+        [(header::CACHE_CONTROL, "private, no-store")],
         Html(html),
     )
-        .into_response()
+        .into_response();
+    if let Ok(v) = header::HeaderValue::from_str(&article_csp()) {
+        r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+    }
+    r
+}
+
+/// The article page's only style: inline, so the page is one request on a slow phone.
+const ARTICLE_STYLE: &str = "body{font:1.15rem/1.6 system-ui,sans-serif;max-width:40rem;\
+                             margin:1rem auto;padding:0 1rem;color:#1a1a1a}a{color:#0b4f8a}";
+
+/// The article page's policy: nothing loads, and the one inline style is allowed by its
+/// hash (CSP Level 2 `'sha256-…'`), not by `'unsafe-inline'`, so markup that slipped into
+/// an article could not style (or overlay) the page either.
+fn article_csp() -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let hash = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(ARTICLE_STYLE.as_bytes()));
+    format!(
+        "default-src 'none'; style-src 'sha256-{hash}'; base-uri 'none'; form-action 'none'; \
+         frame-ancestors 'none'"
+    )
 }
 
 fn expired_page() -> Response {
@@ -154,8 +184,16 @@ fn invalid_page() -> Response {
 async fn download(State(st): State<FormsState>, Path(token): Path<String>) -> Response {
     let link = match st.link_key.verify(&token, (st.unix_now)()) {
         Ok(l) => l,
-        Err(LinkError::Expired { .. }) => return expired_page(),
-        Err(_) => return invalid_page(),
+        Err(LinkError::Expired { expired_at }) => {
+            st.refusals.count(PUBLIC, Refusal::LinkExpired);
+            tracing::info!(expired_at, "download link refused with 410: expired");
+            return expired_page();
+        }
+        Err(e) => {
+            st.refusals.count(PUBLIC, Refusal::LinkInvalid);
+            tracing::warn!("download link refused with 404: {e}");
+            return invalid_page();
+        }
     };
     if let Some(slug) = link
         .form_id
@@ -282,15 +320,53 @@ async fn apply_report(st: &FormsState, provider_id: String, report: Report) {
     }
 }
 
+/// A webhook to a wrong secret path: 404, as for any path that does not exist.
+fn wrong_hook_secret(st: &FormsState, provider: &str) -> StatusCode {
+    st.refusals.count(PUBLIC, Refusal::BadHookSecret);
+    // The path is not logged: a near miss would put most of the secret in the log.
+    tracing::warn!(
+        provider,
+        "delivery report refused with 404: wrong or unconfigured webhook secret"
+    );
+    StatusCode::NOT_FOUND
+}
+
 async fn twilio_hook(
     State(st): State<FormsState>,
     Path(secret): Path<String>,
+    uri: axum::http::Uri,
+    headers: axum::http::HeaderMap,
     body: String,
 ) -> StatusCode {
     if !secret_ok(&st.hook_secret, &secret) {
-        return StatusCode::NOT_FOUND;
+        return wrong_hook_secret(&st, "twilio");
     }
     let form = parse_form(&body);
+    // The URL Twilio was given (and signs): ours, as configured, with the path and query
+    // the request came to.
+    let url = format!(
+        "{}{}",
+        st.public_base_url,
+        uri.path_and_query().map_or(uri.path(), |pq| pq.as_str())
+    );
+    let signature = headers
+        .get(super::twilio::HEADER)
+        .and_then(|v| v.to_str().ok());
+    let signed =
+        signature.is_some_and(|sig| super::twilio::verify(&st.twilio_token, &url, &form, sig));
+    if !signed {
+        st.refusals.count(PUBLIC, Refusal::BadSignature);
+        let why = if st.twilio_token.is_empty() {
+            "no Twilio auth token is configured (notify.sms.token)"
+        } else if signature.is_none() {
+            "no X-Twilio-Signature header"
+        } else {
+            "X-Twilio-Signature does not match the request"
+        };
+        // Not the URL: its path holds the webhook secret.
+        tracing::warn!("Twilio delivery report refused with 403, nothing changed: {why}");
+        return StatusCode::FORBIDDEN;
+    }
     let field = |name: &str| form.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let (Some(sid), Some(status)) = (field("MessageSid"), field("MessageStatus")) else {
         return StatusCode::BAD_REQUEST;
@@ -316,7 +392,7 @@ async fn infobip_hook(
     body: String,
 ) -> StatusCode {
     if !secret_ok(&st.hook_secret, &secret) {
-        return StatusCode::NOT_FOUND;
+        return wrong_hook_secret(&st, "infobip");
     }
     let Ok(v) = serde_json::from_str::<serde_json::Value>(&body) else {
         return StatusCode::BAD_REQUEST;

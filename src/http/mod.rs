@@ -21,10 +21,20 @@
 //!
 //! The same listener serves the web console ([`console`]): pages for people, who log in
 //! with their operator account instead of a token.
+//!
+//! Both HTTP listeners (this one and the public one of [`forms`]) are served by
+//! [`serve::serve`] behind a [`guard::Guard`]: header timeout and size limits, path
+//! checks, body limits, a request timeout, the public side's rate limit, and security
+//! headers on every response. Every refusal is logged and counted by reason
+//! (`ugyelet_http_refused_total`).
 
 pub mod console;
 pub mod daemon;
 pub mod forms;
+pub mod guard;
+pub mod ratelimit;
+pub mod serve;
+pub mod twilio;
 
 use std::sync::Arc;
 
@@ -38,11 +48,16 @@ use serde_json::{Value, json};
 
 use crate::acd::AgentOp;
 use crate::dialplan::calendar::{ManualMode, ManualOverride, manual, tz};
+use crate::metrics::http::{Listener, Refusal};
 use daemon::AgentOpError;
 pub use daemon::{Daemon, FormFor};
 
-/// Serves the admin API on `listener` until the task is dropped.
-pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>) {
+/// Serves the admin API on `listener` behind `guard` until the task is dropped.
+pub async fn serve<D: Daemon>(
+    listener: tokio::net::TcpListener,
+    shared: Arc<D>,
+    guard: Arc<guard::Guard>,
+) {
     let app = Router::new()
         .route("/api/status", get(status::<D>))
         .route("/api/reload", post(reload::<D>))
@@ -66,10 +81,7 @@ pub async fn serve<D: Daemon>(listener: tokio::net::TcpListener, shared: Arc<D>)
         .route("/healthz", get(healthz::<D>))
         .with_state(Arc::clone(&shared))
         .merge(console::router(console::Console::start(shared)));
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    if let Err(e) = axum::serve(listener, app).await {
-        tracing::error!("admin API stopped: {e}");
-    }
+    serve::serve(listener, app, guard).await;
 }
 
 fn authorized<D: Daemon>(shared: &D, headers: &HeaderMap) -> Result<(), Box<Response>> {
@@ -85,6 +97,13 @@ fn authorized<D: Daemon>(shared: &D, headers: &HeaderMap) -> Result<(), Box<Resp
     if ok {
         Ok(())
     } else {
+        shared
+            .http_refusals()
+            .count(Listener::Admin, Refusal::BadToken);
+        tracing::warn!(
+            given = given.is_some(),
+            "admin API request refused with 401: missing or wrong bearer token"
+        );
         let denied = (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "missing or wrong bearer token"})),

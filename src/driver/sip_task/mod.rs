@@ -19,6 +19,7 @@
 //! [`admission::admit`]; what to do for operators is the [`Switchboard`]'s.
 
 pub(super) mod callbacks;
+mod timing;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -205,6 +206,7 @@ impl SipTask {
     }
 
     fn on_message(&mut self, now: Instant, msg: ToSip) {
+        self.time_message(now, &msg);
         match msg {
             ToSip::Command(dialog, cmd) => match cmd {
                 CallCommand::Answer { sdp } => {
@@ -510,6 +512,7 @@ impl SipTask {
             trust_sdp_address: ctx.cfg.rtp.trust_sdp_address,
         };
         ctx.metrics.calls_active.fetch_add(1, Ordering::Relaxed);
+        ctx.metrics.timings.invite_received(dialog, now);
         if let Ok(mut live) = ctx.calls.lock() {
             live.insert(
                 dialog,
@@ -540,6 +543,7 @@ impl SipTask {
     /// Carries out what the switchboard decided.
     fn carry_out(&mut self, now: Instant) {
         while let Some(action) = self.board.poll_action() {
+            self.time_action(now, &action);
             match action {
                 Action::Respond { id, response } => self.endpoint.respond(now, id, *response),
                 Action::Crlf { conn } => {
@@ -710,7 +714,9 @@ impl SipTask {
         while let Some(t) = self.endpoint.poll_transmit() {
             send(&self.udp, &self.tcp, t).await;
         }
+        let sent = Instant::now();
         for dialog in std::mem::take(&mut self.answered) {
+            self.shared.metrics.timings.answer_sent(dialog, sent);
             self.tell(dialog, ToCall::Sip(CallInput::AnswerSent));
         }
     }

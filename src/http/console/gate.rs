@@ -20,6 +20,10 @@ pub(super) async fn admin<D: Daemon>(c: &Console<D>, headers: &HeaderMap) -> Res
 }
 
 fn forbidden<D: Daemon>(c: &Console<D>, who: &Who) -> Response {
+    c.daemon.http_refusals().count(
+        crate::metrics::http::Listener::Admin,
+        crate::metrics::http::Refusal::Forbidden,
+    );
     tracing::warn!(account = %who.account.name, "console: admin page refused to an operator");
     let open = c.live.borrow().open_work;
     page_response(

@@ -69,6 +69,7 @@ use tracing::{info, warn};
 
 use crate::acd::AgentOp;
 use crate::http::daemon::{Account, Daemon};
+use crate::metrics::http::{Listener, Refusal};
 use crate::store::{Channel, Row};
 use board::Board;
 use pages::Viewer;
@@ -284,6 +285,9 @@ async fn who_posting<D: Daemon>(
         return Err(to_login());
     };
     if auth::cross_site(headers) || !auth::same(csrf, &who.csrf) {
+        c.daemon
+            .http_refusals()
+            .count(Listener::Admin, Refusal::Csrf);
         warn!(account = %who.account.name, "console request refused: missing or wrong CSRF token");
         let page = pages::refusal(
             "Elutasított kérés",
@@ -354,6 +358,9 @@ async fn login<D: Daemon>(
     let addr = client_addr(peer, &headers, settings.secure_cookies);
     let double_submit = auth::cookie(&headers, auth::LOGIN_COOKIE).unwrap_or("");
     if auth::cross_site(&headers) || f.csrf.is_empty() || !auth::same(&f.csrf, double_submit) {
+        c.daemon
+            .http_refusals()
+            .count(Listener::Admin, Refusal::Csrf);
         warn!(src = %addr, "console login refused: missing or wrong CSRF token");
         return login_form(
             Some("A belépési űrlap lejárt vagy nem innen érkezett. Próbálja újra."),
@@ -366,6 +373,9 @@ async fn login<D: Daemon>(
     let now_ms = u64::try_from(c.daemon.now().as_millisecond()).unwrap_or(0);
     let blocked = lock(&c.throttle).check(addr, &name, now_ms);
     if let Err(b) = blocked {
+        c.daemon
+            .http_refusals()
+            .count(Listener::Admin, Refusal::LoginThrottled);
         let minutes = b.wait_ms.div_ceil(60_000);
         warn!(account = %name, src = %addr, by_account = b.by_account, wait_s = b.wait_ms / 1000,
               "console login throttled after failed passwords");
@@ -380,6 +390,9 @@ async fn login<D: Daemon>(
     }
     let Some(account) = c.daemon.check_password(&name, &f.password) else {
         lock(&c.throttle).failed(addr, &name, now_ms);
+        c.daemon
+            .http_refusals()
+            .count(Listener::Admin, Refusal::LoginFailed);
         warn!(account = %name, src = %addr, "console login refused: wrong name or password");
         return login_form(
             Some("Hibás felhasználónév vagy jelszó."),
