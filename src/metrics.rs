@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
 use crate::outcome::Outcome;
-use crate::sip::endpoint::{STATS_METHODS, Stats};
+use crate::sip::endpoint::{REFUSED_STATUSES, STATS_METHODS, Stats};
 
 /// The daemon's counters.
 #[derive(Default)]
@@ -265,6 +265,28 @@ impl Metrics {
                 ),
             ],
         );
+        let refused: Vec<(String, String)> = REFUSED_STATUSES
+            .iter()
+            .zip(sip.refused_by_status)
+            .map(|(s, c)| (format!("{{status=\"{s}\"}}"), c.to_string()))
+            .collect();
+        metric(
+            "ugyelet_sip_refused_total",
+            "counter",
+            "SIP requests the daemon refused by itself (malformed, or failing RFC 3261 §8.2 \
+             checks), by the status sent.",
+            &refused,
+        );
+        let events: Vec<(String, String)> = crate::pii::security_counts()
+            .iter()
+            .map(|(e, c)| (format!("{{event=\"{}\"}}", e.word()), c.to_string()))
+            .collect();
+        metric(
+            "ugyelet_security_events_total",
+            "counter",
+            "Security log lines (ugyelet::security, what a fail2ban jail reads), by event.",
+            &events,
+        );
         metric(
             "ugyelet_sip_rate_limited_total",
             "counter",
@@ -386,6 +408,7 @@ mod tests {
         let mut s = Stats::default();
         s.requests_by_method[0] = 3;
         s.responses_by_class[1] = 4;
+        s.refused_by_status[4] = 2;
         m.set_sip(s);
         let text = m.render();
         assert!(
@@ -402,6 +425,14 @@ mod tests {
         );
         assert!(
             text.contains("ugyelet_sip_responses_total{class=\"2xx\"} 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_sip_refused_total{status=\"416\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_security_events_total{event=\"auth_failed\"} "),
             "{text}"
         );
         assert!(

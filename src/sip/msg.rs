@@ -24,6 +24,7 @@
 //! Printing writes Content-Length from the body, so it is never stored.
 
 mod addr;
+mod bare;
 mod error;
 mod header;
 mod uri;
@@ -31,6 +32,7 @@ mod uri;
 use std::fmt::{self, Write as _};
 
 pub use addr::{CSeq, Method, NameAddr, Via};
+pub use bare::BareReply;
 pub use error::{ParseError, ParseErrorKind};
 pub use header::{Headers, canonical_name, split_commas};
 pub use uri::{Host, SipUri, TelUri, Uri};
@@ -676,6 +678,9 @@ pub fn parse(buf: &[u8]) -> Result<Message, ParseError> {
     };
     parse_inner(buf, &mut salvage).map_err(|mut e| {
         e.reply = stateless(&salvage, &e).map(Box::new);
+        if e.reply.is_none() {
+            e.bare = bare::reply(&salvage, &e).map(Box::new);
+        }
         e
     })
 }

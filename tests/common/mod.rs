@@ -18,6 +18,8 @@
 
 /// Headless Chromium over WebDriver, with axe-core, for the web console's tests.
 pub mod browser;
+/// Running a test inside a network namespace of its own.
+pub mod netns;
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

@@ -38,7 +38,7 @@ use crate::admission::{self, Admission};
 use crate::call::{CallCommand, CallInput, CallSetup};
 use crate::dialplan::interp::CallEnv;
 use crate::phone;
-use crate::pii::Pii;
+use crate::pii::{Pii, Security, security};
 use crate::registrar::{SavedBinding, Source};
 use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
@@ -648,18 +648,17 @@ fn admit_source(limiter: &mut RateLimiter, now: Instant, src: SocketAddr) -> boo
         Verdict::Drop => false,
         Verdict::Blocked { until, scope } => {
             let seconds = until.saturating_duration_since(now).as_secs();
-            match scope {
-                ratelimit::Scope::Source => warn!(
-                    src = %Pii(src),
-                    seconds,
-                    "source keeps flooding: ignored for a while"
-                ),
-                ratelimit::Scope::Address => warn!(
-                    address = %Pii(src.ip()),
-                    seconds,
-                    "address keeps flooding from many ports: all of it ignored for a while"
-                ),
-            }
+            // A security line (full address, for a jail): `scope=address` means every
+            // port of the address is ignored, `scope=source` this one port.
+            let scope = match scope {
+                ratelimit::Scope::Source => "source",
+                ratelimit::Scope::Address => "address",
+            };
+            security(
+                Security::FloodBlocked,
+                src,
+                &format!("scope={scope} seconds={seconds}"),
+            );
             false
         }
     }

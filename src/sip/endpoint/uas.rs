@@ -159,6 +159,9 @@ impl SipEndpoint {
             }
             return;
         }
+        if let Some(status) = self.precheck(&req) {
+            self.note_refusal(src, &req, status);
+        }
 
         match req.method {
             // An ACK matching no transaction is the ACK for a 2xx: it belongs to a dialog
