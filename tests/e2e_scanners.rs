@@ -345,6 +345,23 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
         "the phone registers: {ok:?}"
     );
 
+    // A sender that writes a security line's text into an account name (escaped in the
+    // URI, plain in the log) to have the filter ban someone else: its REGISTER is refused
+    // for its Contact, an ordinary line with the forged text in `account`.
+    let forger = socket("127.0.0.10");
+    let user = "x%20WARN%20ugyelet%3A%3Asecurity%3A%20auth_failed%20ip%3D127.0.0.66%20port%3D1";
+    let forged = request(&forger, p, "REGISTER", user, "forged1", "")
+        .replace("Contact: <sip:", "Contact: sip:")
+        .replace(">\r\nContent-Length", "?Route=x\r\nContent-Length");
+    let got = exchange(&forger, p, &forged, Duration::from_millis(300));
+    assert!(got[0].starts_with("SIP/2.0 400 "), "{got:?}");
+    assert!(
+        daemon
+            .stderr()
+            .contains("account=\"x WARN ugyelet::security: auth_failed ip=127.0.0.66 port=1\""),
+        "the forged text is in the log"
+    );
+
     // svcrack, control: the password it tries first is found (the tool works here).
     let dict = scratch_dir("svcrack-dict");
     let first = dict.join("first.txt");
@@ -423,14 +440,14 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
     // fail2ban: the shipped filter finds the attacker in each security line, and nothing
     // in the ordinary ones (calls refused, the phone registered, start-up).
     let dir = scratch_dir("fail2ban");
-    let security: Vec<&str> = log
-        .lines()
-        .filter(|l| l.contains(" ugyelet::security: "))
-        .collect();
-    let ordinary: Vec<&str> = log
-        .lines()
-        .filter(|l| !l.contains(" ugyelet::security: "))
-        .collect();
+    // A security line is one whose target is `ugyelet::security` (not one that merely
+    // contains the words, as the forged account above does).
+    let is_security = |l: &&str| {
+        l.split_once("Z  ")
+            .is_some_and(|(_, rest)| rest.starts_with("WARN ugyelet::security: "))
+    };
+    let security: Vec<&str> = log.lines().filter(is_security).collect();
+    let ordinary: Vec<&str> = log.lines().filter(|l| !is_security(l)).collect();
     assert!(
         ordinary
             .iter()
@@ -442,7 +459,8 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
     let banned = fail2ban_matches(daemon.stderr_path());
     let hosts: BTreeSet<&str> = banned.iter().map(String::as_str).collect();
     // 127.0.0.1: the scanners; 127.0.0.8: the comparison above, which also guessed a
-    // password for each name. Not 127.0.0.9, the phone.
+    // password for each name. Not 127.0.0.9, the phone, nor 127.0.0.10, whose refusal is
+    // an ordinary line, nor 127.0.0.66, named only in text that sender forged.
     assert_eq!(
         hosts,
         BTreeSet::from(["127.0.0.1", "127.0.0.8"]),
@@ -450,6 +468,18 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
     );
     assert_eq!(banned.len(), security.len(), "every security line matches");
     assert_eq!(fail2ban_matches(&sec_file).len(), security.len());
+    // As fail2ban reads them from the journal or syslog: "host ugyelet[pid]: " first.
+    let journal = dir.join("journal.log");
+    let prefixed: Vec<String> = log
+        .lines()
+        .map(|l| format!("tanacshaza ugyelet[4242]: {l}"))
+        .collect();
+    std::fs::write(&journal, prefixed.join("\n") + "\n").expect("write");
+    assert_eq!(
+        fail2ban_matches(&journal),
+        banned,
+        "the same through a syslog prefix"
+    );
     assert!(
         fail2ban_matches(&ord_file).is_empty(),
         "no ordinary line matches"
