@@ -21,6 +21,9 @@ pub struct Metrics {
     calls_by_outcome: [AtomicU64; Outcome::ALL.len()],
     /// Operators' feature-code calls (`*21`–`*24`), not residents'.
     operator_calls: AtomicU64,
+    /// New calls the call layer refused (an SDP it cannot answer, a feature code refused,
+    /// no RTP port), by status, in the order of [`CALL_REFUSALS`].
+    calls_refused: [AtomicU64; CALL_REFUSALS.len()],
     pub rtp_sent: AtomicU64,
     pub rtp_relayed: AtomicU64,
     pub rtp_received: AtomicU64,
@@ -39,6 +42,9 @@ pub struct Metrics {
 }
 
 pub use crate::media::MediaCounts;
+
+/// The statuses of [`Metrics::call_refused`]; 0 stands for any other.
+pub const CALL_REFUSALS: [u16; 7] = [400, 403, 404, 415, 488, 503, 0];
 
 /// Operators by state and waiting callers, from the operator board's JSON (as
 /// `GET /api/operators` shows it), in Prometheus text format.
@@ -163,6 +169,15 @@ impl Metrics {
         self.count_media(media);
     }
 
+    /// A new call was refused with `status` before it was answered.
+    pub fn call_refused(&self, status: u16) {
+        let i = CALL_REFUSALS
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(CALL_REFUSALS.len() - 1);
+        self.calls_refused[i].fetch_add(1, Relaxed);
+    }
+
     fn count_media(&self, media: MediaCounts) {
         self.rtp_sent.fetch_add(media.sent, Relaxed);
         self.rtp_relayed.fetch_add(media.relayed, Relaxed);
@@ -220,6 +235,28 @@ impl Metrics {
             "counter",
             "Calls ended, by outcome.",
             &by_outcome,
+        );
+        let refused_calls: Vec<(String, String)> = CALL_REFUSALS
+            .iter()
+            .zip(&self.calls_refused)
+            .map(|(s, c)| {
+                let status = if *s == 0 {
+                    "other".to_owned()
+                } else {
+                    s.to_string()
+                };
+                (
+                    format!("{{status=\"{status}\"}}"),
+                    c.load(Relaxed).to_string(),
+                )
+            })
+            .collect();
+        metric(
+            "ugyelet_calls_refused_total",
+            "counter",
+            "New calls refused before the answer (unusable SDP, feature code refused, no \
+             RTP port), by status.",
+            &refused_calls,
         );
         metric(
             "ugyelet_calls_refused_draining_total",
@@ -458,7 +495,14 @@ mod tests {
             }
         }
         m.operator_call_ended(MediaCounts::default());
+        m.call_refused(488);
+        m.call_refused(480);
         let text = m.render();
+        assert!(
+            text.contains("ugyelet_calls_refused_total{status=\"488\"} 1\n")
+                && text.contains("ugyelet_calls_refused_total{status=\"other\"} 1\n"),
+            "{text}"
+        );
         let samples: Vec<(String, u64)> = text
             .lines()
             .filter_map(|l| l.strip_prefix("ugyelet_calls_total{outcome=\""))

@@ -133,7 +133,7 @@ impl SipTask {
                                 self.endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
                             }
                         }
-                        Ok((_, src)) => debug!(src = %Pii(src), "oversized SIP datagram dropped"),
+                        Ok((_, src)) => security(Security::Malformed, src, "action=dropped error=\"datagram over sip.max_message_bytes\""),
                         // ICMP port unreachable from an earlier send shows up here on Linux;
                         // it says nothing about this socket's health.
                         Err(e) => debug!("SIP/UDP receive: {e}"),
@@ -391,12 +391,17 @@ impl SipTask {
                 reason: Some(why),
             } => {
                 info!(dialog, status, "call refused: {why}");
+                self.shared.metrics.call_refused(status);
                 return self.endpoint.reject_because(now, dialog, status, &why);
             }
             Admission::Refuse {
                 status,
                 reason: None,
-            } => return self.endpoint.reject(now, dialog, status),
+            } => {
+                info!(dialog, status, "call refused");
+                self.shared.metrics.call_refused(status);
+                return self.endpoint.reject(now, dialog, status);
+            }
             Admission::Accept(a) => a,
         };
         let Some(port) = caller_port else {

@@ -1,6 +1,7 @@
 //! What the endpoint refuses by itself, counted and logged: broken requests (a stateless
-//! 400/505 when it can be routed, else a drop) and requests that fail the checks of RFC
-//! 3261 §8.2 (405, 406, 415, 416, 420, 501).
+//! 400/505 when it can be routed, else a drop), requests that fail the checks of RFC
+//! 3261 §8.2 (405, 406, 415, 416, 420, 501), and those their dialog or transaction does
+//! not allow (481, 491, 500).
 //!
 //! Every refusal leaves a counter ([`Stats::refused_by_status`], the malformed counters)
 //! and a log line. A broken request is a security line with the sender's full address
@@ -13,7 +14,7 @@ use std::net::SocketAddr;
 use super::routing::response_destination;
 use super::{REFUSED_STATUSES, SipEndpoint, Transmit, Transport};
 use crate::pii::{Pii, Security, security};
-use crate::sip::msg::{Method, ParseError, ParseErrorKind, Request};
+use crate::sip::msg::{ParseError, ParseErrorKind, Request};
 
 impl SipEndpoint {
     /// A message that did not parse: answered statelessly when a reply can be routed
@@ -65,18 +66,16 @@ impl SipEndpoint {
         }
     }
 
-    /// A request that fails the checks every request must pass (RFC 3261 §8.2) is about to
-    /// be answered with `status`: counted and logged. ACK gets no answer and CANCEL is not
-    /// checked, so neither is noted.
-    pub(super) fn note_refusal(&mut self, src: SocketAddr, req: &Request, status: u16) {
-        if matches!(req.method, Method::Ack | Method::Cancel) {
-            return;
-        }
+    /// A request is about to be refused with `status` by the endpoint itself: one that
+    /// fails the checks every request must pass (RFC 3261 §8.2), or one its dialog or
+    /// transaction does not allow (481, 491, 500): counted and logged. `peer` is where it
+    /// came from (or where the answer goes: the same address).
+    pub(super) fn note_refusal(&mut self, peer: SocketAddr, req: &Request, status: u16) {
         self.count_refusal(status);
         tracing::info!(
             status,
             method = %req.method,
-            src = %Pii(src),
+            peer = %Pii(peer),
             "SIP request refused"
         );
     }
