@@ -34,7 +34,9 @@
 //!
 //! An unknown user, a wrong password, an unsupported algorithm for that user and a realm
 //! mismatch all get the same fresh challenge. For an unknown user a response is still
-//! computed against a per-user dummy HA1 so the work done is the same.
+//! computed against a per-user dummy HA1, and that dummy is computed for a known user too,
+//! so the work done is the same. Credentials are looked at only after the challenge: a
+//! request without them is answered before any account is looked up.
 //!
 //! # Throttling
 //!
@@ -813,11 +815,13 @@ impl DigestAuth {
         if !qop.eq_ignore_ascii_case("auth") {
             return Check::Fail;
         }
-        // An unknown user is checked against a dummy HA1 so the work is the same and the
-        // answer identical to a wrong password's.
+        // An unknown user is checked against a dummy HA1 so the answer is identical to a
+        // wrong password's; the dummy is computed for a known user too, so the work (and
+        // the time it takes) does not tell a scanner which names exist.
+        let dummy = alg.hash_hex(&[&d.username, &self.mac(0, 0)]);
         let (known, ha1) = match store.credentials(&d.username).and_then(|c| c.ha1(alg)) {
             Some(h) => (true, h.to_owned()),
-            None => (false, alg.hash_hex(&[&d.username, &self.mac(0, 0)])),
+            None => (false, dummy),
         };
         let expected = response(
             alg,

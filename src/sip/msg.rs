@@ -22,6 +22,10 @@
 //! The typed headers (Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length)
 //! live in fields; every other header stays raw in [`Headers`], order kept.
 //! Printing writes Content-Length from the body, so it is never stored.
+//!
+//! A broken request carries the answer it may get: a full stateless 400/505 when its Via,
+//! From, To, Call-ID and CSeq parse ([`ParseError::stateless_reply`]), else a bare one when
+//! at least the Via does ([`ParseError::bare_reply`], `bare.rs`).
 
 mod addr;
 mod bare;
