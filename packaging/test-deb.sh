@@ -70,7 +70,8 @@ for f in prompts/hu/*.wav; do
     expect_file -rw-r--r-- "/usr/share/ugyelet/prompts/hu/$(basename "$f")"
     wavs=$((wavs + 1))
 done
-for d in README.md DESIGN.md packaging.md dialplans.md calendar.md copyright; do
+for d in README.md DESIGN.md packaging.md dialplans.md calendar.md copyright \
+    examples/fail2ban/filter.d/ugyelet.conf examples/fail2ban/jail.d/ugyelet.conf; do
     expect_file -rw-r--r-- "/usr/share/doc/ugyelet/$d"
 done
 # Nothing outside the documented places.

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 use crate::outcome::Outcome;
-use crate::sip::endpoint::{STATS_METHODS, Stats};
+use crate::sip::endpoint::{REFUSED_STATUSES, STATS_METHODS, Stats};
 
 /// The daemon's counters.
 #[derive(Default)]
@@ -32,6 +32,9 @@ pub struct Metrics {
     operator_calls: AtomicU64,
     /// Residents' ratings of the help (a `survey` node), by rating 1–5.
     ratings: [AtomicU64; 5],
+    /// New calls the call layer refused (an SDP it cannot answer, a feature code refused,
+    /// no RTP port), by status, in the order of [`CALL_REFUSALS`].
+    calls_refused: [AtomicU64; CALL_REFUSALS.len()],
     pub rtp_sent: AtomicU64,
     pub rtp_relayed: AtomicU64,
     pub rtp_received: AtomicU64,
@@ -55,6 +58,9 @@ pub struct Metrics {
 }
 
 pub use crate::media::MediaCounts;
+
+/// The statuses of [`Metrics::call_refused`]; 0 stands for any other.
+pub const CALL_REFUSALS: [u16; 7] = [400, 403, 404, 415, 488, 503, 0];
 
 /// Operators by state and waiting callers, from the operator board's JSON (as
 /// `GET /api/operators` shows it), in Prometheus text format.
@@ -207,6 +213,15 @@ impl Metrics {
         }
     }
 
+    /// A new call was refused with `status` before it was answered.
+    pub fn call_refused(&self, status: u16) {
+        let i = CALL_REFUSALS
+            .iter()
+            .position(|s| *s == status)
+            .unwrap_or(CALL_REFUSALS.len() - 1);
+        self.calls_refused[i].fetch_add(1, Relaxed);
+    }
+
     fn count_media(&self, media: MediaCounts) {
         self.rtp_sent.fetch_add(media.sent, Relaxed);
         self.rtp_relayed.fetch_add(media.relayed, Relaxed);
@@ -276,6 +291,28 @@ impl Metrics {
              operator hung up.",
             &ratings,
         );
+        let refused_calls: Vec<(String, String)> = CALL_REFUSALS
+            .iter()
+            .zip(&self.calls_refused)
+            .map(|(s, c)| {
+                let status = if *s == 0 {
+                    "other".to_owned()
+                } else {
+                    s.to_string()
+                };
+                (
+                    format!("{{status=\"{status}\"}}"),
+                    c.load(Relaxed).to_string(),
+                )
+            })
+            .collect();
+        metric(
+            "ugyelet_calls_refused_total",
+            "counter",
+            "New calls refused before the answer (unusable SDP, feature code refused, no \
+             RTP port), by status.",
+            &refused_calls,
+        );
         metric(
             "ugyelet_calls_refused_draining_total",
             "counter",
@@ -319,6 +356,28 @@ impl Metrics {
                     sip.malformed_dropped.to_string(),
                 ),
             ],
+        );
+        let refused: Vec<(String, String)> = REFUSED_STATUSES
+            .iter()
+            .zip(sip.refused_by_status)
+            .map(|(s, c)| (format!("{{status=\"{s}\"}}"), c.to_string()))
+            .collect();
+        metric(
+            "ugyelet_sip_refused_total",
+            "counter",
+            "SIP requests the daemon refused by itself (malformed, or failing RFC 3261 §8.2 \
+             checks), by the status sent.",
+            &refused,
+        );
+        let events: Vec<(String, String)> = crate::pii::security_counts()
+            .iter()
+            .map(|(e, c)| (format!("{{event=\"{}\"}}", e.word()), c.to_string()))
+            .collect();
+        metric(
+            "ugyelet_security_events_total",
+            "counter",
+            "Security log lines (ugyelet::security, what a fail2ban jail reads), by event.",
+            &events,
         );
         metric(
             "ugyelet_sip_rate_limited_total",
@@ -443,6 +502,7 @@ mod tests {
         let mut s = Stats::default();
         s.requests_by_method[0] = 3;
         s.responses_by_class[1] = 4;
+        s.refused_by_status[4] = 2;
         m.set_sip(s);
         let text = m.render();
         assert!(
@@ -459,6 +519,14 @@ mod tests {
         );
         assert!(
             text.contains("ugyelet_sip_responses_total{class=\"2xx\"} 4\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_sip_refused_total{status=\"416\"} 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ugyelet_security_events_total{event=\"auth_failed\"} "),
             "{text}"
         );
         assert!(
@@ -484,7 +552,14 @@ mod tests {
             }
         }
         m.operator_call_ended(MediaCounts::default());
+        m.call_refused(488);
+        m.call_refused(480);
         let text = m.render();
+        assert!(
+            text.contains("ugyelet_calls_refused_total{status=\"488\"} 1\n")
+                && text.contains("ugyelet_calls_refused_total{status=\"other\"} 1\n"),
+            "{text}"
+        );
         let samples: Vec<(String, u64)> = text
             .lines()
             .filter_map(|l| l.strip_prefix("ugyelet_calls_total{outcome=\""))

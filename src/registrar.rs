@@ -49,7 +49,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 pub use crate::sip::auth::Credentials;
-use crate::sip::auth::{Attempt, CredentialStore, DigestAuth, Verdict};
+use crate::sip::auth::{Attempt, CredentialStore, DigestAuth, Verdict, digest_credentials};
 use crate::sip::endpoint::Transport;
 use crate::sip::msg::{Contacts, Method, NameAddr, Request, Response, Uri, reason_phrase};
 
@@ -204,6 +204,23 @@ pub struct RegisterOutcome {
     pub response: Response,
     /// `None` on 200 and on a plain challenge.
     pub error: Option<RegisterError>,
+    /// What the credentials showed, when that is worth a security log line.
+    pub auth: AuthNote,
+}
+
+/// What a REGISTER's credentials showed: the events a jail (fail2ban) counts against the
+/// source address. A challenge to a request without (Digest) credentials is none of them:
+/// every phone gets one before it answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthNote {
+    /// Nothing to report: accepted, or challenged for credentials it did not send.
+    Clean,
+    /// Digest credentials were checked and were wrong (password, user, realm, replay).
+    Failed,
+    /// The Digest credentials could not be read (answered 400); counted as a failure.
+    Malformed(String),
+    /// The source failed too often and is refused without a check.
+    Throttled,
 }
 
 /// The registrar.
@@ -274,22 +291,33 @@ impl Registrar {
         let refuse = |status: u16, e: RegisterError| RegisterOutcome {
             response: reply(status),
             error: Some(e),
+            auth: AuthNote::Clean,
         };
         if req.method != Method::Register {
             return refuse(405, RegisterError::NotRegister(req.method.to_string()));
         }
+        // A Contact that cannot be read makes the request malformed whoever sends it (RFC
+        // 4475 §3.1.2.13 has a registrar answer 400): said before any challenge, it tells
+        // nothing about accounts, and a phone learns what to fix without a password round.
+        if let Err(e) = req.contact_list() {
+            return refuse(400, RegisterError::BadContact(e.to_string()));
+        }
         // RFC 3261 §10.3 step 3: "A registrar SHOULD authenticate the UAC."
         let ruri = req.uri.to_string();
+        // A phone may send credentials of several schemes or realms (RFC 3261 §22.3); the
+        // Digest one is checked, any other ignored (RFC 4475 §3.3.7).
         let attempt = Attempt {
             method: req.method.as_str(),
             request_uri: &ruri,
-            authorization: req.headers.get("Authorization"),
+            authorization: digest_credentials(req.headers.get_all("Authorization")),
             source: source.addr.ip(),
         };
         let user = match self.auth.verify(now, &attempt, accounts) {
             Verdict::Ok { username, .. } => username,
             Verdict::Challenge {
-                www_authenticate, ..
+                www_authenticate,
+                failed,
+                ..
             } => {
                 let mut r = reply(401);
                 for c in www_authenticate {
@@ -298,6 +326,11 @@ impl Registrar {
                 return RegisterOutcome {
                     response: r,
                     error: None,
+                    auth: if failed {
+                        AuthNote::Failed
+                    } else {
+                        AuthNote::Clean
+                    },
                 };
             }
             Verdict::BadRequest(e) => {
@@ -307,12 +340,14 @@ impl Registrar {
                 return RegisterOutcome {
                     response: r,
                     error: None,
+                    auth: AuthNote::Malformed(e.to_string()),
                 };
             }
             Verdict::Throttled { .. } => {
                 return RegisterOutcome {
                     response: reply(403),
                     error: None,
+                    auth: AuthNote::Throttled,
                 };
             }
         };
@@ -392,6 +427,7 @@ impl Registrar {
                                 asked,
                                 min: self.cfg.min_expires,
                             }),
+                            auth: AuthNote::Clean,
                         };
                     }
                     let expires = asked.min(self.cfg.max_expires);
@@ -424,6 +460,7 @@ impl Registrar {
         RegisterOutcome {
             response: r,
             error: None,
+            auth: AuthNote::Clean,
         }
     }
 
@@ -622,6 +659,14 @@ impl Registrar {
     /// The bindings of an operator, most recent registration first (where to ring).
     pub fn lookup(&self, aor: &str) -> impl Iterator<Item = &Binding> {
         self.bindings.get(aor).into_iter().flatten().rev()
+    }
+
+    /// Whether some operator's phone is registered from `ip`.
+    pub fn has_binding_from(&self, ip: std::net::IpAddr) -> bool {
+        self.bindings
+            .values()
+            .flatten()
+            .any(|b| b.source.addr.ip() == ip)
     }
 
     pub fn is_registered(&self, aor: &str) -> bool {

@@ -84,8 +84,11 @@ fn a_flooding_source_is_limited_and_a_call_still_hears_its_menu() {
     );
     let log = daemon.stderr();
     assert!(
-        log.contains("source keeps flooding: ignored for a while"),
-        "the block is logged"
+        log.lines().any(
+            |l| l.contains("ugyelet::security: flood_blocked ip=127.0.0.1 ")
+                && l.contains(" scope=source ")
+        ),
+        "the block is logged as a security line with the source's full address"
     );
 }
 
@@ -153,8 +156,11 @@ fn a_host_sweeping_from_many_ports_is_blocked_as_a_whole_and_a_call_still_hears_
     );
     let log = daemon.stderr();
     assert!(
-        log.contains("address keeps flooding from many ports"),
-        "the block of the whole address is logged"
+        log.lines().any(
+            |l| l.contains("ugyelet::security: flood_blocked ip=127.0.0.2 ")
+                && l.contains(" scope=address ")
+        ),
+        "the block of the whole address is logged as a security line"
     );
 }
 
@@ -213,9 +219,13 @@ fn an_exempt_trunk_address_is_never_limited_while_other_hosts_are() {
             && log.contains("127.0.0.3/32, 127.0.9.0/24"),
         "the exemption is logged at start"
     );
-    assert_eq!(
-        log.matches("source keeps flooding").count(),
-        1,
-        "one source is blocked: the other host's"
+    let blocked: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("flood_blocked ") && l.contains(" scope=source "))
+        .collect();
+    assert_eq!(blocked.len(), 1, "one source is blocked: {blocked:?}");
+    assert!(
+        blocked[0].contains("flood_blocked ip=127.0.0.4 port="),
+        "the other host's: {blocked:?}"
     );
 }

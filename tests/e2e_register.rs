@@ -92,13 +92,25 @@ fn sipp_guessing_passwords_is_throttled_with_403() {
     r.assert_success();
     eprintln!("throttled after {:?}", started.elapsed());
     assert_ne!(state_of(&daemon, "kati").as_deref(), Some("available"));
+    // Each wrong answer and the refusals after them are security lines with the full
+    // source address (what a fail2ban jail reads).
     let throttled = daemon.wait_for_line(Duration::from_secs(5), |l| {
-        l.contains("REGISTER refused: throttled")
+        l.contains("ugyelet::security: auth_throttled ip=127.0.0.1 port=")
+            && l.contains("account=\"kati\"")
     });
     assert!(
         throttled.is_some(),
         "throttling not logged:\n{}",
         daemon.stderr()
+    );
+    let log = daemon.stderr();
+    let failed = log
+        .lines()
+        .filter(|l| l.contains("ugyelet::security: auth_failed ip=127.0.0.1 port="))
+        .count();
+    assert_eq!(
+        failed, 5,
+        "each checked wrong password is logged once:\n{log}"
     );
 }
 

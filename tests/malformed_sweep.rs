@@ -114,6 +114,19 @@ fn check(name: &str, input: &[u8]) -> bool {
                     "{name}: stateless reply does not parse"
                 );
             }
+            if let Some(b) = e.bare_reply() {
+                // Only when no full reply could be built; a response of its own, with
+                // the Via (and what else parsed), that a peer can still read.
+                assert!(e.stateless_reply().is_none(), "{name}: one answer at most");
+                let text = String::from_utf8_lossy(&b.to_bytes()).into_owned();
+                assert!(
+                    text.starts_with(&format!("SIP/2.0 {} ", e.status()))
+                        && text.contains("\r\nVia: SIP/")
+                        && text.contains("\r\nWarning: 399 ugyelet \"")
+                        && text.ends_with("\r\nContent-Length: 0\r\n\r\n"),
+                    "{name}: bare reply {text:?}"
+                );
+            }
             false
         }
     }

@@ -8,10 +8,23 @@ use ugyelet::sip::msg::{Message, Method, ParseErrorKind, Uri, parse};
 enum Expect {
     /// Parses; the UA decides what to do with it (see README).
     Parse,
-    /// Rejected with this status; `reply` = a stateless reply can be routed.
-    Reject { status: u16, reply: bool },
+    /// Rejected with this status; `reply` = what stateless answer can be routed.
+    Reject { status: u16, reply: Reply },
 }
 use Expect::*;
+
+/// The stateless answer a broken message gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reply {
+    /// None: the message is no request, or its Via cannot be read (nowhere to send one).
+    No,
+    /// A full response: Via, From, To, Call-ID and CSeq copied (`stateless_reply`).
+    Full,
+    /// The Via parses but From, To, Call-ID or CSeq is missing or broken: a bare
+    /// answer copying what there is (`bare_reply`).
+    Bare,
+}
+use Reply::{Bare, Full, No};
 
 const CASES: &[(&str, &str, Expect)] = &[
     // §3.1.1 valid messages
@@ -34,7 +47,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.1",
         Reject {
             status: 400,
-            reply: false,
+            reply: No,
         },
     ),
     (
@@ -42,7 +55,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.2",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -50,7 +63,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.3",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -58,7 +71,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.4",
         Reject {
             status: 400,
-            reply: false,
+            reply: Bare,
         },
     ),
     (
@@ -66,7 +79,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.5",
         Reject {
             status: 400,
-            reply: false,
+            reply: No,
         },
     ),
     (
@@ -74,7 +87,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.6",
         Reject {
             status: 400,
-            reply: false,
+            reply: Bare,
         },
     ),
     (
@@ -82,7 +95,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.7",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -90,7 +103,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.8",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -98,7 +111,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.9",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -106,7 +119,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.10",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -114,7 +127,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.11",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     ("baddate", "3.1.2.12", Parse),
@@ -124,7 +137,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.14",
         Reject {
             status: 400,
-            reply: false,
+            reply: Bare,
         },
     ),
     (
@@ -132,7 +145,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.15",
         Reject {
             status: 400,
-            reply: false,
+            reply: No,
         },
     ),
     (
@@ -140,7 +153,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.16",
         Reject {
             status: 505,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -148,7 +161,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.17",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -156,7 +169,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.18",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -164,7 +177,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.1.2.19",
         Reject {
             status: 400,
-            reply: false,
+            reply: No,
         },
     ),
     // §3.2 transaction layer
@@ -175,7 +188,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.3.1",
         Reject {
             status: 400,
-            reply: false,
+            reply: Bare,
         },
     ),
     ("unkscm", "3.3.2", Parse),
@@ -189,7 +202,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.3.8",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     (
@@ -197,7 +210,7 @@ const CASES: &[(&str, &str, Expect)] = &[
         "3.3.9",
         Reject {
             status: 400,
-            reply: true,
+            reply: Full,
         },
     ),
     ("bcast", "3.3.10", Parse),
@@ -268,9 +281,25 @@ fn every_rfc4475_message_meets_its_expected_outcome() {
                 let r = e.stateless_reply();
                 assert_eq!(
                     r.is_some(),
-                    reply,
+                    reply == Full,
                     "{name} (§{section}) stateless reply: {e}"
                 );
+                assert_eq!(
+                    e.bare_reply().is_some(),
+                    reply == Bare,
+                    "{name} (§{section}) bare reply: {e}"
+                );
+                if let Some(b) = e.bare_reply() {
+                    let text = String::from_utf8(b.to_bytes()).expect("a bare reply is text");
+                    assert!(
+                        text.starts_with(&format!("SIP/2.0 {status} Bad Request\r\n")),
+                        "{name}: {text}"
+                    );
+                    assert!(
+                        text.contains("\r\nWarning: 399 ugyelet \"") && text.ends_with("\r\n\r\n"),
+                        "{name}: {text}"
+                    );
+                }
                 if let Some(r) = r {
                     assert_eq!(r.status, status);
                     assert!(r.to.tag().is_some(), "{name}: reply carries a To tag");
@@ -463,4 +492,39 @@ fn error_texts_say_what_was_expected_and_found() {
     assert_eq!(e.kind(), ParseErrorKind::DuplicateHeader);
     let e = parse(&load("insuf")).expect_err("insuf");
     assert_eq!(e.kind(), ParseErrorKind::MissingHeader);
+}
+
+#[test]
+fn insuf_gets_a_bare_400_with_its_via_and_cseq_and_nothing_invented() {
+    // RFC 4475 §3.3.1: no Call-ID, From or To. The Via routes an answer, and the CSeq with
+    // the branch is what the client matches it by (RFC 3261 §17.1.3).
+    let e = parse(&load("insuf")).expect_err("insuf");
+    assert!(
+        e.stateless_reply().is_none(),
+        "no full response can be built"
+    );
+    let bare = e.bare_reply().expect("the Via parses");
+    assert_eq!(
+        String::from_utf8(bare.to_bytes()).expect("text"),
+        "SIP/2.0 400 Bad Request\r\n\
+         Via: SIP/2.0/UDP 192.0.2.95;branch=z9hG4bKkdj.insuf\r\n\
+         CSeq: 193942 INVITE\r\n\
+         Warning: 399 ugyelet \"From header: expected From header, found 'nothing'\"\r\n\
+         Content-Length: 0\r\n\r\n"
+    );
+    // A broken To is copied as it came (RFC 3261 §8.2.6.2 asks for it the same).
+    let e = parse(&load("quotbal")).expect_err("quotbal");
+    let text = String::from_utf8(e.bare_reply().expect("Via parses").to_bytes()).expect("text");
+    assert!(
+        text.contains("\r\nTo: \"Mr. J. User <sip:j.user@example.com>\r\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("\r\nFrom: sip:caller@example.net;tag=93334\r\n"),
+        "{text}"
+    );
+    assert!(text.contains("\r\nCall-ID: quotbal.aksdj\r\n"), "{text}");
+    // A broken Via leaves nothing to answer.
+    let e = parse(&load("badinv01")).expect_err("badinv01");
+    assert!(e.stateless_reply().is_none() && e.bare_reply().is_none());
 }

@@ -19,6 +19,12 @@ fuzz_target!(|data: &[u8]| {
             if let Some(r) = e.stateless_reply() {
                 assert!(parse(&r.to_bytes()).is_ok());
             }
+            // The bare 400: only without a full reply, and always a response's head.
+            if let Some(b) = e.bare_reply() {
+                assert!(e.stateless_reply().is_none());
+                let bytes = b.to_bytes();
+                assert!(bytes.starts_with(b"SIP/2.0 ") && bytes.ends_with(b"\r\n\r\n"));
+            }
         }
     }
 });

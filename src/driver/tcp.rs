@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::debug;
 
 use super::ToSip;
-use crate::pii::Pii;
+use crate::pii::{Security, security};
 use crate::sip::framing::{Frame, next_frame};
 
 static NEXT_CONN: AtomicU64 = AtomicU64::new(1);
@@ -101,7 +101,14 @@ async fn connection(
                     }
                 }
                 Frame::Invalid(e) => {
-                    debug!(src = %Pii(src), "closing SIP/TCP connection: {e}");
+                    // A stream that cannot be framed again: a security line, as a broken
+                    // datagram is (RFC 4475 §3.1.2.3, §3.3.9 on a stream).
+                    let error = e.to_string().replace('"', "'");
+                    security(
+                        Security::Malformed,
+                        src,
+                        &format!("action=closed transport=tcp error=\"{error}\""),
+                    );
                     break 'read;
                 }
             }

@@ -707,3 +707,74 @@ fn every_binding_change_is_flagged_for_saving_and_keepalives_are_not() {
     assert!(!reg.is_registered("op1"));
     assert!(reg.take_changed(), "an expiry removes it");
 }
+
+#[test]
+fn unknown_authorization_scheme_is_ignored_and_challenged_with_digest_not_refused() {
+    // RFC 4475 §3.3.7: "NoOneKnowsThisScheme" credentials; a registrar challenges.
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let mut p = Phone::new("op1", "jelszo-1");
+    let src = udp("203.0.113.7:40000");
+    // Far more often than the failures that block an address: none of these is one.
+    for _ in 0..12 {
+        let req = p.request(
+            "Authorization: NoOneKnowsThisScheme opaque-data=here\r\n\
+             Contact: <sip:op1@10.0.0.5:5060>\r\n",
+        );
+        let out = reg.handle_register(t0, &req, src, &accounts());
+        assert_eq!(out.response.status, 401);
+        assert!(
+            out.response
+                .headers
+                .get("WWW-Authenticate")
+                .is_some_and(|c| c.starts_with("Digest realm=\"ugyelet\"")),
+            "{:?}",
+            out.response
+        );
+        assert_eq!(out.auth, AuthNote::Clean, "nothing was checked");
+    }
+    // A phone sending the unknown scheme first and Digest after: the Digest is checked.
+    let first = p.request("Contact: <sip:op1@10.0.0.5:5060>\r\n");
+    let ch = reg.handle_register(t0, &first, src, &accounts()).response;
+    let ch = ch.headers.get("WWW-Authenticate").expect("challenge");
+    let at = ch.find("nonce=\"").expect("nonce") + 7;
+    p.nonce = Some(ch[at..at + 52].to_owned());
+    let mut req = p.request("Contact: <sip:op1@10.0.0.5:5060>\r\n");
+    let digest = req
+        .headers
+        .get("Authorization")
+        .expect("digest credentials")
+        .to_owned();
+    req.headers.remove("Authorization");
+    req.headers
+        .push("Authorization", "NoOneKnowsThisScheme opaque-data=here");
+    req.headers.push("Authorization", digest);
+    let out = reg.handle_register(t0, &req, src, &accounts());
+    assert_eq!(out.response.status, 200, "{:?}", out.response);
+    assert!(reg.is_registered("op1"));
+}
+
+#[test]
+fn wrong_password_is_a_failed_check_and_the_block_after_it_is_throttled() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let mut p = Phone::new("op1", "nem-ez");
+    let src = udp("203.0.113.8:40000");
+    let mut notes = Vec::new();
+    for _ in 0..7 {
+        let req = p.request("Contact: <sip:op1@10.0.0.5:5060>\r\n");
+        let out = reg.handle_register(t0, &req, src, &accounts());
+        notes.push(out.auth.clone());
+        if let Some(ch) = out.response.headers.get("WWW-Authenticate") {
+            let at = ch.find("nonce=\"").expect("nonce") + 7;
+            p.nonce = Some(ch[at..at + 52].to_owned());
+            p.nc = 0;
+        }
+    }
+    // No credentials yet, five wrong answers (the default limit), then refused unchecked.
+    use AuthNote::*;
+    assert_eq!(
+        notes,
+        [Clean, Failed, Failed, Failed, Failed, Failed, Throttled]
+    );
+}

@@ -34,7 +34,9 @@
 //!
 //! An unknown user, a wrong password, an unsupported algorithm for that user and a realm
 //! mismatch all get the same fresh challenge. For an unknown user a response is still
-//! computed against a per-user dummy HA1 so the work done is the same.
+//! computed against a per-user dummy HA1, and that dummy is computed for a known user too,
+//! so the work done is the same. Credentials are looked at only after the challenge: a
+//! request without them is answered before any account is looked up.
 //!
 //! # Throttling
 //!
@@ -311,6 +313,21 @@ pub fn parse_authorization(value: &str) -> Result<DigestResponse, AuthError> {
     Ok(out)
 }
 
+/// Whether a credentials value is of the `Digest` scheme (RFC 3261 §25.1 `credentials =
+/// ("Digest" LWS digest-response) / other-response`; the scheme compares
+/// case-insensitively).
+pub fn is_digest(value: &str) -> bool {
+    let v = value.trim_start_matches([' ', '\t']);
+    v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("Digest")) && v[6..].starts_with([' ', '\t'])
+}
+
+/// The first `Digest` value among a request's `Authorization` (or `Proxy-Authorization`)
+/// values: a client may send several, one per realm or scheme (RFC 3261 §22.3), and only
+/// a Digest one can be checked here.
+pub fn digest_credentials<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    values.find(|v| is_digest(v))
+}
+
 /// The parameter list of a `Digest` credentials or challenge value (what follows the
 /// scheme); any other scheme is refused.
 fn digest_params(value: &str) -> Result<&str, AuthError> {
@@ -475,10 +492,13 @@ pub enum Verdict {
         algorithm: Algorithm,
     },
     /// Answer 401 with one `WWW-Authenticate` per value (RFC 3261 §22.1). `stale` is set
-    /// when only the nonce was wrong.
+    /// when only the nonce was wrong; `failed` when credentials were checked and were
+    /// wrong (a failure counted against the source, worth a security log line), not when
+    /// there were none to check.
     Challenge {
         www_authenticate: Vec<String>,
         stale: bool,
+        failed: bool,
     },
     /// The `Authorization` value was malformed (answer 400) — counted as a failure.
     BadRequest(AuthError),
@@ -721,10 +741,15 @@ impl DigestAuth {
         if let Some(retry_after) = self.blocked(now, attempt.source) {
             return Verdict::Throttled { retry_after };
         }
-        let Some(value) = attempt.authorization else {
+        // RFC 3261 §22.1 has a server challenge a request without credentials it can use;
+        // credentials of another scheme are not ours to judge (RFC 4475 §3.3.7: a
+        // registrar meeting an unknown scheme challenges with Digest), so they count as
+        // none, and as no failure: nothing was checked.
+        let Some(value) = attempt.authorization.filter(|v| is_digest(v)) else {
             return Verdict::Challenge {
                 www_authenticate: self.challenge(now, false),
                 stale: false,
+                failed: false,
             };
         };
         let d = match parse_authorization(value) {
@@ -752,12 +777,14 @@ impl DigestAuth {
             Check::Stale => Verdict::Challenge {
                 www_authenticate: self.challenge(now, true),
                 stale: true,
+                failed: false,
             },
             Check::Fail => {
                 self.record_failure(now, attempt.source);
                 Verdict::Challenge {
                     www_authenticate: self.challenge(now, false),
                     stale: false,
+                    failed: true,
                 }
             }
         }
@@ -788,11 +815,13 @@ impl DigestAuth {
         if !qop.eq_ignore_ascii_case("auth") {
             return Check::Fail;
         }
-        // An unknown user is checked against a dummy HA1 so the work is the same and the
-        // answer identical to a wrong password's.
+        // An unknown user is checked against a dummy HA1 so the answer is identical to a
+        // wrong password's; the dummy is computed for a known user too, so the work (and
+        // the time it takes) does not tell a scanner which names exist.
+        let dummy = alg.hash_hex(&[&d.username, &self.mac(0, 0)]);
         let (known, ha1) = match store.credentials(&d.username).and_then(|c| c.ha1(alg)) {
             Some(h) => (true, h.to_owned()),
-            None => (false, alg.hash_hex(&[&d.username, &self.mac(0, 0)])),
+            None => (false, dummy),
         };
         let expected = response(
             alg,

@@ -22,8 +22,13 @@
 //! The typed headers (Via, From, To, Call-ID, CSeq, Max-Forwards, Content-Length)
 //! live in fields; every other header stays raw in [`Headers`], order kept.
 //! Printing writes Content-Length from the body, so it is never stored.
+//!
+//! A broken request carries the answer it may get: a full stateless 400/505 when its Via,
+//! From, To, Call-ID and CSeq parse ([`ParseError::stateless_reply`]), else a bare one when
+//! at least the Via does ([`ParseError::bare_reply`], `bare.rs`).
 
 mod addr;
+mod bare;
 mod error;
 mod header;
 mod uri;
@@ -31,6 +36,7 @@ mod uri;
 use std::fmt::{self, Write as _};
 
 pub use addr::{CSeq, Method, NameAddr, Via};
+pub use bare::BareReply;
 pub use error::{ParseError, ParseErrorKind};
 pub use header::{Headers, canonical_name, split_commas};
 pub use uri::{Host, SipUri, TelUri, Uri};
@@ -676,6 +682,9 @@ pub fn parse(buf: &[u8]) -> Result<Message, ParseError> {
     };
     parse_inner(buf, &mut salvage).map_err(|mut e| {
         e.reply = stateless(&salvage, &e).map(Box::new);
+        if e.reply.is_none() {
+            e.bare = bare::reply(&salvage, &e).map(Box::new);
+        }
         e
     })
 }

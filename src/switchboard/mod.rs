@@ -54,9 +54,10 @@ use crate::call::QueueNews;
 use crate::config::{OperatorsConfig, QueueStrategy};
 use crate::dialplan::interp::ActionResult;
 use crate::operators::Operators;
-
-use crate::pii::Pii;
-use crate::registrar::{KeepAliveKind, Registrar, RegistrarEvent, Restored, SavedBinding, Source};
+use crate::pii::{Pii, Security, security};
+use crate::registrar::{
+    AuthNote, KeepAliveKind, Registrar, RegistrarEvent, Restored, SavedBinding, Source,
+};
 use crate::sdp::offer_answer::{self, Codec, MediaSession, Negotiated};
 use crate::sip::auth::{Attempt, Verdict};
 use crate::sip::endpoint::{DialogId, RequestId, Transport};
@@ -283,15 +284,21 @@ impl Switchboard {
         // The account is an operator's name, not a resident's: it is logged so an admin can
         // tell whose phone is failing.
         let account = request.to.uri.user().unwrap_or("");
-        match &out.error {
-            Some(e) => {
-                info!(account, src = %Pii(source.addr), status = out.response.status, "REGISTER refused: {e}");
-            }
-            // 403 without a reason of its own: too many failed answers from this address.
-            None if out.response.status == 403 => {
-                warn!(account, src = %Pii(source.addr), "REGISTER refused: throttled after failed passwords");
-            }
-            None => {}
+        if let Some(e) = &out.error {
+            info!(account, src = %Pii(source.addr), status = out.response.status, "REGISTER refused: {e}");
+        }
+        let account = account.replace(['"', '\\'], "'");
+        let detail = |more: &str| format!("method=REGISTER account=\"{account}\"{more}");
+        match &out.auth {
+            AuthNote::Clean => {}
+            AuthNote::Failed => security(Security::AuthFailed, source.addr, &detail("")),
+            AuthNote::Malformed(e) => security(
+                Security::AuthMalformed,
+                source.addr,
+                &detail(&format!(" error=\"{}\"", e.replace('"', "'"))),
+            ),
+            // Too many failed answers from this address: refused (403) without a check.
+            AuthNote::Throttled => security(Security::AuthThrottled, source.addr, &detail("")),
         }
         *self
             .register_responses
@@ -797,8 +804,13 @@ impl Switchboard {
             "*23" => AgentOp::Pause("phone".to_owned()),
             "*24" => AgentOp::Unpause,
             u if u.starts_with('*') => return Feature::Refuse(404),
-            // A call to a colleague (an operator's name): for operators only, as below.
-            u if self.accounts.get(u).is_some() => return self.colleague(now, request, source),
+            // A call to a colleague (an operator's name): for operators only, as below, and
+            // taken as one only from an address an operator's phone registered from; from
+            // anywhere else a name is dialled like any other (the menu answers), so a
+            // scanner cannot tell operators' names by the challenge.
+            u if self.accounts.get(u).is_some() && self.registrar.has_binding_from(source.ip()) => {
+                return self.colleague(now, request, source);
+            }
             _ => return Feature::No,
         };
         let ruri = request.uri.to_string();
@@ -821,10 +833,29 @@ impl Switchboard {
                 Err(_) => Feature::Refuse(404),
             },
             Verdict::Challenge {
-                www_authenticate, ..
-            } => Feature::Challenge(www_authenticate),
-            Verdict::BadRequest(_) => Feature::Refuse(400),
-            Verdict::Throttled { .. } => Feature::Refuse(403),
+                www_authenticate,
+                failed,
+                ..
+            } => {
+                if failed {
+                    security(Security::AuthFailed, source, "method=INVITE feature=true");
+                }
+                Feature::Challenge(www_authenticate)
+            }
+            Verdict::BadRequest(e) => {
+                let error = e.to_string().replace('"', "'");
+                let detail = format!("method=INVITE feature=true error=\"{error}\"");
+                security(Security::AuthMalformed, source, &detail);
+                Feature::Refuse(400)
+            }
+            Verdict::Throttled { .. } => {
+                security(
+                    Security::AuthThrottled,
+                    source,
+                    "method=INVITE feature=true",
+                );
+                Feature::Refuse(403)
+            }
         }
     }
 

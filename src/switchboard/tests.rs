@@ -711,6 +711,21 @@ fn feature_code_without_credentials_is_challenged_and_unknown_code_refused() {
         room.sb.feature_code(room.now, &invite("ugyelet"), src),
         Feature::No
     );
+    // An operator's name is a colleague call, challenged, only from where an operator's
+    // phone registered; from elsewhere it is dialled like any name, so it tells nothing.
+    assert!(matches!(
+        room.sb.feature_code(room.now, &invite("anna"), src),
+        Feature::Challenge(_)
+    ));
+    let elsewhere = SocketAddr::from(([198, 51, 100, 7], 5060));
+    assert_eq!(
+        room.sb.feature_code(room.now, &invite("anna"), elsewhere),
+        room.sb.feature_code(room.now, &invite("nincsilyen"), elsewhere),
+    );
+    assert_eq!(
+        room.sb.feature_code(room.now, &invite("anna"), elsewhere),
+        Feature::No
+    );
 }
 
 /// The operator board as the admin API serves it.

@@ -18,6 +18,8 @@
 
 /// Headless Chromium over WebDriver, with axe-core, for the web console's tests.
 pub mod browser;
+/// Running a test inside a network namespace of its own.
+pub mod netns;
 /// Operator accounts, softphones and speech for the tests of operators and transfers.
 pub mod operators;
 

@@ -39,7 +39,7 @@ use crate::admission::{self, Admission};
 use crate::call::{CallCommand, CallInput, CallSetup};
 use crate::dialplan::interp::CallEnv;
 use crate::phone;
-use crate::pii::Pii;
+use crate::pii::{Pii, Security, security};
 use crate::registrar::{SavedBinding, Source};
 use crate::sdp::offer_answer::{LocalMedia, MediaSession};
 use crate::sip::endpoint::{DialogId, SipEndpoint, SipEvent, Transmit, Transport};
@@ -137,7 +137,7 @@ impl SipTask {
                                 self.endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
                             }
                         }
-                        Ok((_, src)) => debug!(src = %Pii(src), "oversized SIP datagram dropped"),
+                        Ok((_, src)) => security(Security::Malformed, src, "action=dropped error=\"datagram over sip.max_message_bytes\""),
                         // ICMP port unreachable from an earlier send shows up here on Linux;
                         // it says nothing about this socket's health.
                         Err(e) => debug!("SIP/UDP receive: {e}"),
@@ -441,12 +441,17 @@ impl SipTask {
                 reason: Some(why),
             } => {
                 info!(dialog, status, "call refused: {why}");
+                self.shared.metrics.call_refused(status);
                 return self.endpoint.reject_because(now, dialog, status, &why);
             }
             Admission::Refuse {
                 status,
                 reason: None,
-            } => return self.endpoint.reject(now, dialog, status),
+            } => {
+                info!(dialog, status, "call refused");
+                self.shared.metrics.call_refused(status);
+                return self.endpoint.reject(now, dialog, status);
+            }
             Admission::Accept(a) => a,
         };
         let Some(port) = caller_port else {
@@ -747,18 +752,17 @@ fn admit_source(limiter: &mut RateLimiter, now: Instant, src: SocketAddr) -> boo
         Verdict::Drop => false,
         Verdict::Blocked { until, scope } => {
             let seconds = until.saturating_duration_since(now).as_secs();
-            match scope {
-                ratelimit::Scope::Source => warn!(
-                    src = %Pii(src),
-                    seconds,
-                    "source keeps flooding: ignored for a while"
-                ),
-                ratelimit::Scope::Address => warn!(
-                    address = %Pii(src.ip()),
-                    seconds,
-                    "address keeps flooding from many ports: all of it ignored for a while"
-                ),
-            }
+            // A security line (full address, for a jail): `scope=address` means every
+            // port of the address is ignored, `scope=source` this one port.
+            let scope = match scope {
+                ratelimit::Scope::Source => "source",
+                ratelimit::Scope::Address => "address",
+            };
+            security(
+                Security::FloodBlocked,
+                src,
+                &format!("scope={scope} seconds={seconds}"),
+            );
             false
         }
     }

@@ -226,6 +226,7 @@ fn first_challenge(a: &mut DigestAuth, now: Instant) -> Vec<String> {
         Verdict::Challenge {
             www_authenticate,
             stale: false,
+            failed: false,
         } => www_authenticate,
         v => panic!("expected a challenge, got {v:?}"),
     }
@@ -312,8 +313,9 @@ fn unknown_user_is_indistinguishable_from_wrong_password() {
         Verdict::Challenge {
             www_authenticate,
             stale,
+            failed,
         } => (
-            stale,
+            (stale, failed),
             www_authenticate
                 .iter()
                 .map(|c| c.replace(param(c, "nonce"), "N"))
@@ -324,7 +326,7 @@ fn unknown_user_is_indistinguishable_from_wrong_password() {
     let a1 = strip(a.verify(t0, &attempt(Some(&unknown), 1), &store()));
     let a2 = strip(a.verify(t0, &attempt(Some(&wrong), 2), &store()));
     assert_eq!(a1, a2);
-    assert!(!a1.0);
+    assert_eq!(a1.0, (false, true), "not stale, and a failure either way");
     // Even with an expired nonce: no `stale` hint for either.
     let later = t0 + Duration::from_secs(301);
     let b1 = strip(a.verify(later, &attempt(Some(&unknown), 3), &store()));
@@ -355,6 +357,7 @@ fn expired_nonce_with_right_password_is_stale_not_a_failure() {
     let Verdict::Challenge {
         www_authenticate,
         stale: true,
+        failed: false,
     } = v
     else {
         panic!("expected a stale challenge, got {v:?}");
@@ -608,4 +611,35 @@ fn a_password_matches_its_own_ha1s_in_either_case_and_no_digest_matches_nothing(
     };
     assert!(upper.matches_password(RFC_USER, RFC_REALM, RFC_PASS));
     assert!(!Credentials::default().matches_password(RFC_USER, RFC_REALM, RFC_PASS));
+}
+
+#[test]
+fn credentials_of_an_unknown_scheme_count_as_none_and_never_as_a_failure() {
+    let t0 = crate::clock::test_epoch();
+    let mut a = auth(t0);
+    for value in [
+        "NoOneKnowsThisScheme opaque-data=here",
+        "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+        "Digestive username=\"op1\"",
+    ] {
+        for _ in 0..10 {
+            assert!(
+                matches!(
+                    a.verify(t0, &attempt(Some(value), 9), &store()),
+                    Verdict::Challenge {
+                        stale: false,
+                        failed: false,
+                        ..
+                    }
+                ),
+                "{value}"
+            );
+        }
+    }
+    assert!(is_digest("  digest username=\"a\""));
+    assert!(!is_digest("Digest"));
+    assert_eq!(
+        digest_credentials(["Basic x", "Digest username=\"a\"", "Digest b"].into_iter()),
+        Some("Digest username=\"a\"")
+    );
 }

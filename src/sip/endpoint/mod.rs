@@ -34,12 +34,14 @@
 //! | `types.rs`   | what the endpoint's user exchanges with it: [`Transport`], [`Transmit`], [`SipEvent`], [`OutgoingCall`], [`EndpointConfig`], [`Stats`], `Allow` |
 //! | `routing.rs` | the table of transactions, matching a message to one (RFC 3261 §17.1.3, §17.2.3), where a response goes (RFC 3261 §18.2.2), draining their output |
 //! | `dialog.rs`  | dialog state (RFC 3261 §12), shared by both sides                      |
+//! | `refusals.rs`| broken requests (stateless 400/505 or a counted drop) and the requests the endpoint refuses by itself: counted and logged |
 //! | `uas.rs`     | requests we receive: checks, automatic answers, incoming calls and the answer, rejection, challenge or hang-up the call layer decides |
 //! | `uac.rs`     | requests we send: INVITE to an operator, CANCEL, BYE, keep-alive OPTIONS, NOTIFY and other in-dialog requests, and their responses |
 //! | `tests.rs`   | unit tests in virtual time                                             |
 
 mod dialog;
 mod keys;
+mod refusals;
 mod routing;
 mod types;
 mod uac;
@@ -47,7 +49,8 @@ mod uas;
 
 pub use types::{
     ALLOW, ALLOW_WITH_REGISTER, BRANCH_MAGIC, DialogId, EndReason, EndpointConfig, OutRequest,
-    OutgoingCall, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport, UacCredentials,
+    OutgoingCall, REFUSED_STATUSES, RequestId, STATS_METHODS, SipEvent, Stats, Transmit, Transport,
+    UacCredentials,
 };
 
 use std::cmp::Reverse;
@@ -59,7 +62,7 @@ use crate::sip::msg::{self, Message};
 use crate::sip::transaction::Transaction;
 use dialog::Dialog;
 use keys::{ServerKey, TxKey};
-use routing::{Transactions, response_destination};
+use routing::Transactions;
 
 /// The sans-IO SIP endpoint.
 pub struct SipEndpoint {
@@ -175,19 +178,7 @@ impl SipEndpoint {
                 }
                 self.handle_response(now, resp);
             }
-            Err(err) => match err.stateless_reply() {
-                Some(mut reply) => {
-                    self.stats.malformed_answered += 1;
-                    reply.headers.set("Server", self.cfg.user_agent.clone());
-                    let dst = response_destination(reply.via.first(), src, transport);
-                    self.transmits.push_back(Transmit {
-                        transport,
-                        dst,
-                        bytes: reply.to_bytes().into(),
-                    });
-                }
-                None => self.stats.malformed_dropped += 1,
-            },
+            Err(err) => self.handle_malformed(src, transport, &err),
         }
     }
 

@@ -203,7 +203,15 @@ pub struct Stats {
     pub malformed_answered: u64,
     pub malformed_dropped: u64,
     pub retransmissions_absorbed: u64,
+    /// Requests the endpoint refused by itself (RFC 3261 §8.2 checks, requests their
+    /// dialog does not allow, and the stateless answers to broken requests), by the status
+    /// sent, in the order of [`REFUSED_STATUSES`].
+    pub refused_by_status: [u64; 11],
 }
+
+/// The statuses counted in [`Stats::refused_by_status`]: everything the endpoint refuses a
+/// request with without asking the call layer or the registrar.
+pub const REFUSED_STATUSES: [u16; 11] = [400, 405, 406, 415, 416, 420, 481, 491, 500, 501, 505];
 
 /// Methods counted one by one in [`Stats::requests_by_method`]; others share the last slot.
 pub const STATS_METHODS: [&str; 8] = [

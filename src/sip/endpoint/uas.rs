@@ -160,6 +160,13 @@ impl SipEndpoint {
             }
             return;
         }
+        // RFC 3261 §8.2 checks: INVITE and non-INVITE handlers refuse with this status;
+        // ACK gets no answer and CANCEL is not checked.
+        if !matches!(req.method, Method::Ack | Method::Cancel)
+            && let Some(status) = self.precheck(&req)
+        {
+            self.note_refusal(src, &req, status);
+        }
 
         match req.method {
             // An ACK matching no transaction is the ACK for a 2xx: it belongs to a dialog
@@ -260,6 +267,7 @@ impl SipEndpoint {
         if req.to.tag().is_some() {
             // re-INVITE
             let Some(dialog) = self.find_dialog(&req) else {
+                self.note_refusal(src, &req, 481);
                 let resp = self.response(&req, 481, None);
                 refused(tx.send_response(now, 481, resp.to_bytes().into()));
                 self.insert_server(now, key, ServerTx::Invite { tx, dialog: 0 }, dst, transport);
@@ -272,6 +280,7 @@ impl SipEndpoint {
                 .is_some_and(|d| d.pending_invite.is_some() || d.state != DialogState::Confirmed);
             let status = status.or(if busy { Some(491) } else { None });
             if let Some(status) = status {
+                self.note_refusal(src, &req, status);
                 let tag = self.dialogs.get(&dialog).map(|d| d.local_tag.clone());
                 let resp = self.response(&req, status, tag.as_deref());
                 refused(tx.send_response(now, status, resp.to_bytes().into()));
@@ -369,6 +378,9 @@ impl SipEndpoint {
             _ => None,
         };
         let status = if target.is_some() { 200 } else { 481 };
+        if status == 481 {
+            self.note_refusal(dst, req, status);
+        }
         let tag = target
             .and_then(|d| self.dialogs.get(&d))
             .map(|d| d.local_tag.clone());
@@ -401,7 +413,8 @@ impl SipEndpoint {
     ) {
         let mut tx = ServerNonInvite::new(now, transport.reliable(), self.cfg.timers);
         let mut event = None;
-        let (status, tag) = if let Some(status) = self.precheck(&req) {
+        let checked = self.precheck(&req);
+        let (status, tag) = if let Some(status) = checked {
             (status, None)
         } else if req.to.tag().is_some() && req.method != Method::Options {
             match self.find_dialog(&req) {
@@ -446,6 +459,10 @@ impl SipEndpoint {
                 _ => (405, None),
             }
         };
+        // The §8.2 refusals were noted on arrival; the dialog's own (481, 500, 405) here.
+        if status >= 300 && checked.is_none() {
+            self.note_refusal(dst, &req, status);
+        }
         let mut resp = if status >= 300 && status != 481 {
             self.error_response(&req, status)
         } else {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::Response;
+use super::{BareReply, Response};
 
 /// What went wrong, coarsely; the status code a UAS answers with follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +37,7 @@ pub struct ParseError {
     expected: &'static str,
     found: String,
     pub(super) reply: Option<Box<Response>>,
+    pub(super) bare: Option<Box<BareReply>>,
 }
 
 /// Longest excerpt of the offending text kept in an error.
@@ -67,6 +68,7 @@ impl ParseError {
             expected,
             found: f,
             reply: None,
+            bare: None,
         }
     }
 
@@ -100,6 +102,14 @@ impl ParseError {
     /// RFC 3261 §17.1.1.3: an ACK never gets a response, so none is built for one.
     pub fn stateless_reply(&self) -> Option<Response> {
         self.reply.as_deref().cloned()
+    }
+
+    /// When [`ParseError::stateless_reply`] has none: the answer to a broken request (not
+    /// ACK) whose Via parsed but whose From, To, Call-ID or CSeq is missing or unreadable,
+    /// copying what there is (see [`BareReply`]). None when the Via itself is broken (then
+    /// nothing can be routed, RFC 3261 §18.2.2) or the message was no request.
+    pub fn bare_reply(&self) -> Option<BareReply> {
+        self.bare.as_deref().cloned()
     }
 }
 
