@@ -14,9 +14,11 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 mod callbacks;
+mod sip_udp;
 mod trunk;
 mod values;
 pub use callbacks::CallbacksConfig;
+pub use sip_udp::SipUdpConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use trunk::{NumberFormat, TrunkConfig};
@@ -89,6 +91,8 @@ pub struct SipConfig {
     pub digest_algorithms: Vec<String>,
     /// Operator accounts (`ugyelet passwd` writes it; HA1 digests only, no passwords).
     pub operators: PathBuf,
+    /// `[sip.udp]`: the socket's receive buffer, and refusing calls when behind it.
+    pub udp: SipUdpConfig,
 }
 
 impl Default for SipConfig {
@@ -113,6 +117,7 @@ impl Default for SipConfig {
             // MD5, so SHA-256 is opt-in until every operator phone handles it.
             digest_algorithms: vec!["MD5".to_owned()],
             operators: PathBuf::from("config/operators.toml"),
+            udp: SipUdpConfig::default(),
         }
     }
 }
@@ -704,6 +709,7 @@ impl Config {
         let mut p = Vec::new();
         self.trunk.validate(&mut p);
         self.callbacks.validate(&self.dialplan.queues, &mut p);
+        self.sip.udp.validate(&mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }

@@ -6,11 +6,13 @@
 //! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
 //! - [`endpoint`]: transaction matching, dialogs, the UAS side (calls and requests we
 //!   receive) and the UAC side (operator legs, BYE, CANCEL, keep-alive OPTIONS);
+//! - [`overload`]: whether the SIP task is behind its socket, so new calls get 503;
 //! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others.
 
 pub mod auth;
 pub mod endpoint;
 pub mod framing;
 pub mod msg;
+pub mod overload;
 pub mod ratelimit;
 pub mod transaction;

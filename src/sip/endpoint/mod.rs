@@ -34,12 +34,14 @@
 //! | `routing.rs` | the table of transactions, matching a message to one (RFC 3261 §17.1.3, §17.2.3), where a response goes (RFC 3261 §18.2.2), draining their output |
 //! | `dialog.rs`  | dialog state (RFC 3261 §12), shared by both sides                      |
 //! | `uas.rs`     | requests we receive: checks, automatic answers, incoming calls and the answer, rejection, challenge or hang-up the call layer decides |
+//! | `shed.rs`    | new calls refused with a stateless 503 while the SIP task is behind its socket |
 //! | `uac.rs`     | requests we send: INVITE to an operator, CANCEL, BYE, keep-alive OPTIONS, and their responses |
 //! | `tests.rs`   | unit tests in virtual time                                             |
 
 mod dialog;
 mod keys;
 mod routing;
+mod shed;
 mod types;
 mod uac;
 mod uas;
@@ -75,6 +77,8 @@ pub struct SipEndpoint {
     events: VecDeque<SipEvent>,
     stats: Stats,
     draining: bool,
+    /// New calls refused while the SIP task is behind (`shed.rs`).
+    shed: shed::Shedding,
     /// REGISTERs handed out and not yet answered.
     pending_requests: HashMap<RequestId, ServerKey>,
     next_request: RequestId,
@@ -111,6 +115,7 @@ impl SipEndpoint {
             events: VecDeque::new(),
             stats: Stats::default(),
             draining: false,
+            shed: shed::Shedding::default(),
             pending_requests: HashMap::new(),
             next_request: 1,
             probes: HashMap::new(),
