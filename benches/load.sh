@@ -57,6 +57,17 @@
 # Then for every rate R in --setup-rates (default 300,1000,1500,2000) a fresh daemon gets
 # R × --setup-seconds short calls (benches/load/setup_call.xml: no caller audio, --setup-hold-ms
 # hold) at R calls/s.
+# Then for every size N in --burst (default none) a fresh daemon gets N callers dialling at
+# the same moment (sipp -users N -m N: N INVITEs back to back) from one address that is
+# exempt from the rate limits (a trunk), with the scenario
+# tests/sipp/caller_refused_with_503_retries_after_until_answered.xml: a caller refused with
+# 503 waits its Retry-After and tries again; an answered one holds --burst-hold-ms, then BYE.
+# A call "lost unanswered" is one whose INVITE SIPp gave up retransmitting
+# (FailedMaxUDPRetrans). The step records the daemon's /metrics (503s, kernel drops, the
+# longest wait in the socket), the kernel's drop counts of the daemon's and SIPp's SIP
+# sockets (/proc/net/udp), SIPp's per-message counts and each call's time from its first
+# INVITE to its 200 (-trace_rtt). --burst-buffer and --burst-shed-ms set the daemon's
+# [sip.udp] receive_buffer_bytes and shed_after_ms for these steps (default: the daemon's).
 #
 # Artefacts go to --out (default target/bench-load/DATE-TIME); benches/load/report.py DIR
 # prints the Markdown tables for BENCHMARKS.md (load.sh runs it at the end).
@@ -77,6 +88,10 @@
 #   --setup-rates LIST    call-setup rates, comma separated; "" skips (300,1000,1500,2000)
 #   --setup-seconds S     length of each setup-rate run               (10)
 #   --setup-hold-ms MS    hold of a setup-rate call                   (500)
+#   --burst LIST          burst sizes (callers dialling at once), comma separated; "" skips ("")
+#   --burst-hold-ms MS    hold of an answered burst call              (10000)
+#   --burst-buffer BYTES  [sip.udp] receive_buffer_bytes of the burst steps (daemon default)
+#   --burst-shed-ms MS    [sip.udp] shed_after_ms of the burst steps; 0 never refuses (default)
 #   --out DIR             where the artefacts go
 #   --no-build            use the existing target/release/ugyelet
 #   --keep-captures       keep the pcap files (about 5 MB per 1000 calls and second)
@@ -96,6 +111,10 @@ REF_STREAMS=200
 SETUP_RATES=300,1000,1500,2000
 SETUP_SECONDS=10
 SETUP_HOLD_MS=500
+BURST=
+BURST_HOLD_MS=10000
+BURST_BUFFER=
+BURST_SHED_MS=
 OUT=$REPO/target/bench-load/$(date +%Y%m%d-%H%M%S)
 BUILD=1
 KEEP_CAPTURES=0
@@ -115,6 +134,10 @@ while [ $# -gt 0 ]; do
         --setup-rates) SETUP_RATES=$2; shift 2 ;;
         --setup-seconds) SETUP_SECONDS=$2; shift 2 ;;
         --setup-hold-ms) SETUP_HOLD_MS=$2; shift 2 ;;
+        --burst) BURST=$2; shift 2 ;;
+        --burst-hold-ms) BURST_HOLD_MS=$2; shift 2 ;;
+        --burst-buffer) BURST_BUFFER=$2; shift 2 ;;
+        --burst-shed-ms) BURST_SHED_MS=$2; shift 2 ;;
         --out) OUT=$2; shift 2 ;;
         --no-build) BUILD=0; shift ;;
         --keep-captures) KEEP_CAPTURES=1; shift ;;
@@ -211,7 +234,9 @@ ln -s "$REPO/dialplans/calendar" "$WORK/dialplans/calendar"
 
 # write_config FILE DIALPLAN [OPERATORS_FILE [queue]]: the load config; with an operators
 # file its accounts (the bridged steps' SIPp operators, or the console clients' login), and
-# with "queue" also the operator queue settings of the bridged steps.
+# with "queue" also the operator queue settings of the bridged steps. $SIP_EXTRA (the burst
+# steps') goes at the end of [sip].
+SIP_EXTRA=
 write_config() {
     local ops_line="" ops_section=""
     if [ -n "${3:-}" ]; then
@@ -242,6 +267,7 @@ rate_limit_burst = 1000000.0
 rate_limit_per_address_s = 1000000.0
 rate_limit_address_burst = 1000000.0
 $ops_line
+$SIP_EXTRA
 
 [rtp]
 port_min = $RTP_MIN
@@ -301,7 +327,7 @@ cp "$WORK/ugyelet.toml" "$OUT/ugyelet.toml"
     echo "sipp=$(sipp -v 2>&1 | grep -m1 -o 'SIPp v[^ ]*')"
     echo "rustc=$(rustc --version 2>/dev/null || true)"
     echo "commit=$(cd "$REPO" && git rev-parse --short HEAD)$(cd "$REPO" && git diff --quiet HEAD -- src Cargo.toml Cargo.lock || echo '+dirty')"
-    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --key-at $KEY_AT --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS --console-clients $CONSOLE_CLIENTS"
+    echo "args=--calls $CALLS --bridged $BRIDGED --hold $HOLD --key-at $KEY_AT --ramp $RAMP --capture $CAPTURE --ref-streams $REF_STREAMS --setup-rates $SETUP_RATES --setup-seconds $SETUP_SECONDS --setup-hold-ms $SETUP_HOLD_MS --console-clients $CONSOLE_CLIENTS --burst $BURST --burst-hold-ms $BURST_HOLD_MS --burst-buffer $BURST_BUFFER --burst-shed-ms $BURST_SHED_MS"
     echo "loadavg_start=$(cat /proc/loadavg)"
 } >"$OUT/machine.txt"
 
@@ -671,6 +697,77 @@ for R in "${RATES[@]}"; do
     sleep 1
     metrics >"$D/metrics-after.txt"
     stop_daemon
+    sleep 3
+done
+
+# ---------------------------------------------------------------- bursts
+
+BURST_SCENARIO=$REPO/tests/sipp/caller_refused_with_503_retries_after_until_answered.xml
+IFS=, read -r -a BURSTS <<<"$BURST"
+if [ "${#BURSTS[@]}" -gt 0 ] && [ -n "${BURSTS[0]}" ]; then
+    # The callers come from one address, a trunk's: exempt from the rate limits (as the
+    # admin would name the provider), not merely under high ones.
+    SIP_EXTRA='rate_limit_exempt = ["127.0.0.1"]'
+    if [ -n "$BURST_BUFFER$BURST_SHED_MS" ]; then
+        SIP_EXTRA+=$'\n\n[sip.udp]'
+        [ -z "$BURST_BUFFER" ] || SIP_EXTRA+=$'\n'"receive_buffer_bytes = $BURST_BUFFER"
+        [ -z "$BURST_SHED_MS" ] || SIP_EXTRA+=$'\n'"shed_after_ms = $BURST_SHED_MS"
+    fi
+    write_config "$WORK/ugyelet-burst.toml" "$WORK/dialplans/load.toml"
+    SIP_EXTRA=
+    cp "$WORK/ugyelet-burst.toml" "$OUT/ugyelet-burst.toml"
+    "$DAEMON" check --config "$WORK/ugyelet-burst.toml" >/dev/null
+fi
+for N in "${BURSTS[@]}"; do
+    [ -n "$N" ] || continue
+    D=$OUT/burst-$N
+    mkdir -p "$D"
+    INFO=$D/info.txt
+    log "burst: $N callers at once, hold ${BURST_HOLD_MS} ms"
+    start_daemon "$D/daemon.log" "$WORK/ugyelet-burst.toml"
+    { echo "callers=$N"; echo "hold_ms=$BURST_HOLD_MS"; echo "buffer=$BURST_BUFFER"; echo "shed_ms=$BURST_SHED_MS"; } >"$INFO"
+    snapshot idle "$INFO"
+    metrics >"$D/metrics-before.txt"
+    {
+        echo "sip_drops_before=$(udp_drops $SIP_PORT $SIP_PORT)"
+        echo "sipp_drops_before=$(udp_drops $SIPP_PORT $SIPP_PORT)"
+    } >>"$INFO"
+    start=$(now_s)
+    (cd "$D" && exec sipp "${SIPP_COMMON[@]}" -sf "$BURST_SCENARIO" -users "$N" -m "$N" \
+        -d "$BURST_HOLD_MS" -trace_counts -trace_rtt -rtt_freq 1 \
+        -stf "$D/sipp_stat.csv" -timeout $((BURST_HOLD_MS / 1000 + 180)) -timeout_error \
+        >"$D/sipp.out" 2>&1) &
+    SIPP_PID=$!
+    snapshot run0 "$INFO"
+    # While it runs: the most calls up at once, and when all N were first up.
+    peak=0
+    all_up=
+    while kill -0 "$SIPP_PID" 2>/dev/null; do
+        active=$(metric ugyelet_calls_active)
+        [ "${active:-0}" -gt "$peak" ] && peak=$active
+        if [ -z "$all_up" ] && [ "${active:-0}" -ge "$N" ]; then
+            all_up=$(awk -v a="$(now_s)" -v b="$start" 'BEGIN { printf "%.1f", a - b }')
+        fi
+        sleep 0.2
+    done
+    snapshot run1 "$INFO"
+    set +e
+    wait "$SIPP_PID"; rc=$?
+    set -e
+    SIPP_PID=
+    sleep 2 # the last episode ends a second after the daemon caught up
+    metrics >"$D/metrics-after.txt"
+    {
+        echo "sipp_rc=$rc"; echo "peak_active=$peak"; echo "all_up_s=${all_up:-never}"
+        echo "sip_drops_after=$(udp_drops $SIP_PORT $SIP_PORT)"
+        echo "sipp_drops_after=$(udp_drops $SIPP_PORT $SIPP_PORT)"
+    } >>"$INFO"
+    stop_daemon
+    {
+        echo "log_overload_started=$(grep -c 'SIP overload: the daemon is behind' "$D/daemon.log" || true)"
+        echo "log_overload_over=$(grep -c 'SIP overload over' "$D/daemon.log" || true)"
+        echo "log_buffer=$(grep -m1 'SIP/UDP receive buffer' "$D/daemon.log" | sed 's/.*receive buffer[^=]*//' || true)"
+    } >>"$INFO"
     sleep 3
 done
 

@@ -15,10 +15,12 @@ use std::net::{IpAddr, SocketAddr};
 
 mod callbacks;
 mod http;
+mod sip_udp;
 mod trunk;
 mod values;
 pub use callbacks::CallbacksConfig;
 pub use http::HttpConfig;
+pub use sip_udp::SipUdpConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 pub use trunk::{NumberFormat, TrunkConfig};
@@ -92,6 +94,8 @@ pub struct SipConfig {
     pub digest_algorithms: Vec<String>,
     /// Operator accounts (`ugyelet passwd` writes it; HA1 digests only, no passwords).
     pub operators: PathBuf,
+    /// `[sip.udp]`: the socket's receive buffer, and refusing calls when behind it.
+    pub udp: SipUdpConfig,
 }
 
 impl Default for SipConfig {
@@ -116,6 +120,7 @@ impl Default for SipConfig {
             // MD5, so SHA-256 is opt-in until every operator phone handles it.
             digest_algorithms: vec!["MD5".to_owned()],
             operators: PathBuf::from("config/operators.toml"),
+            udp: SipUdpConfig::default(),
         }
     }
 }
@@ -712,6 +717,7 @@ impl Config {
         self.trunk.validate(&mut p);
         self.callbacks.validate(&self.dialplan.queues, &mut p);
         self.http.validate(&mut p);
+        self.sip.udp.validate(&mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }

@@ -65,7 +65,9 @@
 //! interpreter, player, pacer, outbox) is a plain value
 //! with `&mut self` methods. The driver loop is always the same: wait for one input (a
 //! datagram, a message from another task, or the core's deadline), make one `handle_*`
-//! call, drain every `poll_*` until it returns `None`, sleep until `poll_timeout()`.
+//! call, drain every `poll_*` until it returns `None`, sleep until `poll_timeout()`. (The
+//! SIP task takes the datagrams waiting in its socket as one batch and does that for each
+//! of them in turn, sending once the batch is done.)
 //!
 //! # Time
 //!

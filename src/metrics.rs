@@ -49,6 +49,16 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     /// Sources blocked for flooding.
     pub sources_blocked: AtomicU64,
+    /// The SIP socket's receive buffer as the kernel reports it (twice what it granted).
+    pub sip_udp_receive_buffer: AtomicU64,
+    /// Datagrams the kernel dropped at the SIP socket because its receive buffer was full.
+    pub sip_udp_dropped: AtomicU64,
+    /// The longest any datagram waited in the SIP socket, in microseconds.
+    pub sip_udp_wait_max_us: AtomicU64,
+    /// 1 while new calls are refused because the SIP task is behind its socket.
+    pub sip_overloaded: AtomicU64,
+    /// Times the SIP task fell behind its socket (episodes, see `sip::overload`).
+    pub sip_overload_episodes: AtomicU64,
     sip: Mutex<Stats>,
     /// Refusals of both HTTP listeners; shared with them, which start before this value
     /// is placed in the daemon's shared state.
@@ -319,6 +329,12 @@ impl Metrics {
             "New calls refused with 503 while draining for shutdown.",
             &one(sip.refused_draining.to_string()),
         );
+        metric(
+            "ugyelet_calls_refused_overload_total",
+            "counter",
+            "New calls refused with 503 and Retry-After because the SIP task was behind its socket.",
+            &one(sip.refused_overload.to_string()),
+        );
         let by_method: Vec<(String, String)> = STATS_METHODS
             .iter()
             .zip(sip.requests_by_method)
@@ -390,6 +406,39 @@ impl Metrics {
             "counter",
             "Sources blocked for a while for flooding.",
             &one(self.sources_blocked.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_sip_overloaded",
+            "gauge",
+            "1 while new calls are refused because the SIP task is behind its socket.",
+            &one(self.sip_overloaded.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_sip_overload_episodes_total",
+            "counter",
+            "Times the SIP task fell behind its socket (logged once each, start and end).",
+            &one(self.sip_overload_episodes.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_sip_udp_receive_buffer_bytes",
+            "gauge",
+            "Receive buffer of the SIP/UDP socket as the kernel reports it (twice what it granted).",
+            &one(self.sip_udp_receive_buffer.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_sip_udp_dropped_total",
+            "counter",
+            "Datagrams the kernel dropped at the SIP/UDP socket because its receive buffer was full.",
+            &one(self.sip_udp_dropped.load(Relaxed).to_string()),
+        );
+        metric(
+            "ugyelet_sip_udp_wait_max_seconds",
+            "gauge",
+            "The longest any datagram waited in the SIP/UDP socket before it was handled.",
+            &one(format!(
+                "{:.6}",
+                self.sip_udp_wait_max_us.load(Relaxed) as f64 / 1e6
+            )),
         );
         metric(
             "ugyelet_sip_retransmissions_absorbed_total",

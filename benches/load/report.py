@@ -3,10 +3,11 @@
 
     benches/load/report.py target/bench-load/DATE-TIME
 
-Reads, per step directory (ivr-N/, bridged-N/, setup-R/): info.txt (key=value lines written by load.sh),
+Reads, per step directory (ivr-N/, bridged-N/, setup-R/, burst-N/): info.txt (key=value lines written by load.sh),
 sipp_stat.csv (SIPp -trace_stat, `;` separated, last line = cumulative totals),
 metrics-before.txt / metrics-after.txt (the daemon's /metrics), gaps.json (rtp_gaps.py) and,
-for IVR steps with web-console clients, console.json (console_clients.py).
+for IVR steps with web-console clients, console.json (console_clients.py); for burst steps
+SIPp's -trace_counts and -trace_rtt files.
 """
 
 import csv
@@ -241,6 +242,81 @@ def console_table(out, ivr):
     print()
 
 
+def sipp_counts(p):
+    """The last row of SIPp's -trace_counts file (per scenario message: "4_503_Recv" ...)."""
+    for f in sorted(os.listdir(p)):
+        if f.endswith("_counts.csv"):
+            rows = [r for r in csv.reader(open(os.path.join(p, f)), delimiter=";") if r]
+            if len(rows) >= 2:
+                return dict(zip(rows[0], rows[-1]))
+    return {}
+
+
+def sipp_rtts(p):
+    """Each successful call's time from its first INVITE to its 200, in ms (-trace_rtt)."""
+    out = []
+    for f in sorted(os.listdir(p)):
+        if f.endswith("_rtt.csv"):
+            for r in csv.reader(open(os.path.join(p, f)), delimiter=";"):
+                try:
+                    out.append(float(r[1]))
+                except (IndexError, ValueError):
+                    pass
+    return sorted(out)
+
+
+def pct(xs, q):
+    if not xs:
+        return None
+    return xs[min(len(xs) - 1, int(q / 100 * len(xs)))]
+
+
+def burst_table(out, burst):
+    print("#### Bursts: N callers dialling at once (one trunk address, exempt from rate limits)\n")
+    print("| callers at once | receive buffer (kernel) | shed after | answered | lost unanswered (INVITE timeouts) "
+          "| other failures | INVITEs sent / retransmitted | refused with 503: SIPp saw / daemon counted "
+          "| kernel drops at the SIP socket: /proc / daemon | drops at SIPp's socket | longest wait in the socket "
+          "| overload episodes (log start / end) | first INVITE → 200: p50 / p99 / max | all up after "
+          "| peak calls up | daemon CPU | load avg |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for d in burst:
+        p = os.path.join(out, d)
+        info = read_info(os.path.join(p, "info.txt"))
+        s = read_sipp(os.path.join(p, "sipp_stat.csv"))
+        c = sipp_counts(p)
+        rt = sipp_rtts(p)
+        ma = read_metrics(os.path.join(p, "metrics-after.txt"))
+        mb = read_metrics(os.path.join(p, "metrics-before.txt"))
+        raw = {}
+        stat_path = os.path.join(p, "sipp_stat.csv")
+        if os.path.exists(stat_path):
+            rows = list(csv.reader(open(stat_path), delimiter=";"))
+            if len(rows) >= 2:
+                raw = dict(zip(rows[0], rows[-1]))
+        lost = float(raw.get("FailedMaxUDPRetrans(C)", "0") or 0)
+        failed = s.get("failed", 0)
+        proc = fnum(info, "sip_drops_after") - fnum(info, "sip_drops_before")
+        sipp_drops = fnum(info, "sipp_drops_after") - fnum(info, "sipp_drops_before")
+        invites = c.get("1_INVITE_Sent", "–")
+        retrans = c.get("1_INVITE_Retrans", "–")
+        shed = info.get("shed_ms") or "200 (default)"
+        buf = ma.get("ugyelet_sip_udp_receive_buffer_bytes")
+        print(
+            f"| {info.get('callers', '?')} | {fmt(buf / 1048576 if buf else None, 2)} MiB | {shed} ms "
+            f"| {fmt(s.get('ok'), 0)} | {fmt(lost, 0)} | {fmt(failed - lost, 0)} "
+            f"| {invites} / {retrans} "
+            f"| {c.get('4_503_Recv', '–')} / {fmt(ma.get('ugyelet_calls_refused_overload_total', 0) - mb.get('ugyelet_calls_refused_overload_total', 0), 0)} "
+            f"| {fmt(proc, 0)} / {fmt(ma.get('ugyelet_sip_udp_dropped_total'), 0)} | {fmt(sipp_drops, 0)} "
+            f"| {fmt((ma.get('ugyelet_sip_udp_wait_max_seconds') or 0) * 1000, 0)} ms "
+            f"| {fmt(ma.get('ugyelet_sip_overload_episodes_total'), 0)} ({info.get('log_overload_started', '–')} / {info.get('log_overload_over', '–')}) "
+            f"| {fmt(pct(rt, 50), 0)} / {fmt(pct(rt, 99), 0)} / {fmt(rt[-1] if rt else None, 0)} ms "
+            f"| {info.get('all_up_s', '–')} s | {info.get('peak_active', '–')} "
+            f"| {fmt(cpu_pct(info, 'run0', 'run1', 'daemon'), 0)} % "
+            f"| {info.get('idle_loadavg', '–').split(' ')[0]} |"
+        )
+    print()
+
+
 def main():
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
@@ -250,6 +326,7 @@ def main():
     ivr = sorted((d for d in dirs if d.startswith("ivr-")), key=lambda d: int(d[4:]))
     bridged = sorted((d for d in dirs if d.startswith("bridged-")), key=lambda d: int(d[8:]))
     setup = sorted((d for d in dirs if d.startswith("setup-")), key=lambda d: int(d[6:]))
+    burst = sorted((d for d in dirs if d.startswith("burst-")), key=lambda d: int(d[6:]))
     machine = read_info(os.path.join(out, "machine.txt"))
 
     if ivr:
@@ -412,6 +489,9 @@ def main():
                 f"| {info.get('run0_loadavg', '–').split(' ')[0]} |"
             )
         print()
+
+    if burst:
+        burst_table(out, burst)
 
     if machine:
         print(f"Run: `{machine.get('args', '')}` at commit {machine.get('commit', '?')}, "

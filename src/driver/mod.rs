@@ -6,7 +6,8 @@
 //!          the file watcher, the TCP acceptor ─► SipTask::run until shutdown and drain
 //! ```
 //!
-//! Who does what: the SIP task (`sip_task.rs`) owns the SIP endpoint and the switchboard;
+//! Who does what: the SIP task (`sip_task/`) owns the SIP endpoint and the switchboard, and
+//! reads the SIP socket (`sip_socket.rs`: its buffer, batches, arrival times, drops);
 //! one task per call (`call_task.rs`) owns its `Call` core; two threads do every call's RTP
 //! (`media_clock.rs` paces and sends, `media_rx.rs` receives and relays); they talk through
 //! the messages in `messages.rs`. Callbacks (`sip_task/callbacks.rs`) add a task that keeps job
@@ -30,6 +31,7 @@ pub mod preflight;
 mod records;
 mod relay_timer;
 mod rtp_ports;
+mod sip_socket;
 mod sip_task;
 mod switchboard;
 mod tcp;
@@ -42,7 +44,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
@@ -163,13 +164,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     });
 
     let listen = cfg.sip.listen;
-    let udp = UdpSocket::bind(listen)
-        .await
-        .map_err(|error| StartError::Bind {
+    let (udp, granted) =
+        sip_socket::bind(listen, &cfg.sip.udp).map_err(|error| StartError::Bind {
             what: "SIP/UDP",
             addr: listen,
             error,
         })?;
+    shared
+        .metrics
+        .sip_udp_receive_buffer
+        .store(granted as u64, std::sync::atomic::Ordering::Relaxed);
     let (to_sip, from_others) = mpsc::unbounded_channel::<ToSip>();
     if let Ok(mut g) = shared.to_sip.lock() {
         *g = Some(to_sip.clone());
@@ -280,6 +284,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         board,
         limiter,
         udp,
+        inbound: sip_task::udp::UdpInput::new(&cfg.sip),
         shared: Arc::clone(&shared),
         outlets,
         ports: rtp_ports::RtpPorts::new(cfg.rtp.port_min, cfg.rtp.port_max),

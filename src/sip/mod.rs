@@ -6,6 +6,7 @@
 //! - [`transaction`]: the four transaction state machines of RFC 3261 §17 (+ RFC 6026);
 //! - [`endpoint`]: transaction matching, dialogs, the UAS side (calls and requests we
 //!   receive) and the UAC side (operator legs, BYE, CANCEL, keep-alive OPTIONS);
+//! - [`overload`]: whether the SIP task is behind its socket, so new calls get 503;
 //! - [`ratelimit`]: per-source limits so one flooding source cannot starve the others;
 //! - [`refer`]: REFER (RFC 3515) and Replaces (RFC 3891), read for transfers, and the
 //!   NOTIFY that reports a transfer's progress.
@@ -14,6 +15,7 @@ pub mod auth;
 pub mod endpoint;
 pub mod framing;
 pub mod msg;
+pub mod overload;
 pub mod ratelimit;
 pub mod refer;
 pub mod transaction;

@@ -720,7 +720,8 @@ fn feature_code_without_credentials_is_challenged_and_unknown_code_refused() {
     let elsewhere = SocketAddr::from(([198, 51, 100, 7], 5060));
     assert_eq!(
         room.sb.feature_code(room.now, &invite("anna"), elsewhere),
-        room.sb.feature_code(room.now, &invite("nincsilyen"), elsewhere),
+        room.sb
+            .feature_code(room.now, &invite("nincsilyen"), elsewhere),
     );
     assert_eq!(
         room.sb.feature_code(room.now, &invite("anna"), elsewhere),

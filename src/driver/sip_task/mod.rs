@@ -10,9 +10,10 @@
 //!
 //! The task owns both cores exclusively, so neither needs a lock: whatever wants to change
 //! SIP state (a call answering or hanging up, an admin pausing an operator) sends a
-//! [`ToSip`] message. The loop is the house's six steps: wait for one input (a datagram, a
-//! message, the earliest deadline, shutdown), make one `handle_*` call, drain every `poll_*`
-//! of both cores, publish what the admin API reads, send what is due, sleep again.
+//! [`ToSip`] message. The loop is the house's six steps: wait for one input (a batch of
+//! datagrams, `udp.rs`; a message; the earliest deadline; shutdown), make the `handle_*`
+//! calls, drain every `poll_*` of both cores, publish what the admin API reads, send what
+//! is due, sleep again.
 //!
 //! What is decided here is only what needs I/O: binding RTP ports, reading the clock and
 //! the OS random number generator, spawning call tasks. Whether to take a call is
@@ -20,6 +21,7 @@
 
 pub(super) mod callbacks;
 mod timing;
+pub(super) mod udp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, UdpSocket as StdUdpSocket};
@@ -60,6 +62,8 @@ pub(super) struct SipTask {
     pub board: Switchboard,
     pub limiter: RateLimiter,
     pub udp: UdpSocket,
+    /// Batches read from `udp`, and whether the task is behind it (`udp.rs`).
+    pub inbound: udp::UdpInput,
     pub shared: Arc<Shared>,
     pub outlets: Outlets,
     pub ports: RtpPorts,
@@ -127,22 +131,12 @@ impl SipTask {
             deadline = earliest(deadline, Some(housekeeping));
             deadline = earliest(deadline, drain_until);
             deadline = earliest(deadline, self.trunk.as_ref().and_then(|t| t.poll_timeout()));
+            deadline = earliest(deadline, self.inbound.poll_timeout());
             tokio::select! {
-                r = self.udp.recv_from(&mut buf) => {
-                    let now = Instant::now();
-                    match r {
-                        Ok((len, src)) if len < buf.len() => {
-                            if admit_source(&mut self.limiter, now, src) {
-                                let local = self.locals.for_peer(src.ip());
-                                self.endpoint.handle_message(now, src, local, Transport::Udp, &buf[..len]);
-                            }
-                        }
-                        Ok((_, src)) => security(Security::Malformed, src, "action=dropped error=\"datagram over sip.max_message_bytes\""),
-                        // ICMP port unreachable from an earlier send shows up here on Linux;
-                        // it says nothing about this socket's health.
-                        Err(e) => debug!("SIP/UDP receive: {e}"),
-                    }
-                }
+                r = self.udp.readable() => match r {
+                    Ok(()) => self.on_readable(),
+                    Err(e) => debug!("SIP/UDP receive: {e}"),
+                },
                 Some(msg) = inbox.recv() => self.on_message(Instant::now(), msg),
                 () = sleep_until(deadline) => {
                     let now = Instant::now();
@@ -151,6 +145,7 @@ impl SipTask {
                     if let Some(t) = &mut self.trunk {
                         t.handle_timeout(now);
                     }
+                    self.overload_timeout(now);
                 }
                 () = &mut shutdown, if drain_until.is_none() => {
                     let timeout = Duration::from_secs(cfg.call.drain_timeout_s);

@@ -36,6 +36,7 @@
 //! | `dialog.rs`  | dialog state (RFC 3261 §12), shared by both sides                      |
 //! | `refusals.rs`| broken requests (stateless 400/505 or a counted drop) and the requests the endpoint refuses by itself: counted and logged |
 //! | `uas.rs`     | requests we receive: checks, automatic answers, incoming calls and the answer, rejection, challenge or hang-up the call layer decides |
+//! | `shed.rs`    | new calls refused with a stateless 503 while the SIP task is behind its socket |
 //! | `uac.rs`     | requests we send: INVITE to an operator, CANCEL, BYE, keep-alive OPTIONS, NOTIFY and other in-dialog requests, and their responses |
 //! | `tests.rs`   | unit tests in virtual time                                             |
 
@@ -43,6 +44,7 @@ mod dialog;
 mod keys;
 mod refusals;
 mod routing;
+mod shed;
 mod types;
 mod uac;
 mod uas;
@@ -79,6 +81,8 @@ pub struct SipEndpoint {
     events: VecDeque<SipEvent>,
     stats: Stats,
     draining: bool,
+    /// New calls refused while the SIP task is behind (`shed.rs`).
+    shed: shed::Shedding,
     /// REGISTERs handed out and not yet answered.
     pending_requests: HashMap<RequestId, ServerKey>,
     next_request: RequestId,
@@ -115,6 +119,7 @@ impl SipEndpoint {
             events: VecDeque::new(),
             stats: Stats::default(),
             draining: false,
+            shed: shed::Shedding::default(),
             pending_requests: HashMap::new(),
             next_request: 1,
             probes: HashMap::new(),

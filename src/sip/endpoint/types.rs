@@ -200,6 +200,8 @@ pub struct Stats {
     pub responses_by_class: [u64; 6],
     /// New calls refused with 503 while the daemon drains for shutdown.
     pub refused_draining: u64,
+    /// New calls refused with a stateless 503 while the SIP task was behind (`shed.rs`).
+    pub refused_overload: u64,
     pub malformed_answered: u64,
     pub malformed_dropped: u64,
     pub retransmissions_absorbed: u64,

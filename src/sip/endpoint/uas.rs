@@ -248,6 +248,9 @@ impl SipEndpoint {
         transport: Transport,
         req: Request,
     ) {
+        if req.to.tag().is_none() && self.shed_invite(now, &key, &req, dst, transport) {
+            return;
+        }
         let trying = self.response(&req, 100, None).to_bytes();
         let mut tx = ServerInvite::new(now, transport.reliable(), self.cfg.timers, trying.into());
         if let Some(status) = self.precheck(&req) {
