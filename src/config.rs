@@ -14,11 +14,13 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
 mod callbacks;
+mod tls;
 mod trunk;
 mod values;
 pub use callbacks::CallbacksConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use tls::TlsConfig;
 pub use trunk::{NumberFormat, TrunkConfig};
 pub use values::log_filter;
 use values::{socket_addr, value_source};
@@ -44,6 +46,7 @@ pub struct Config {
     pub log: LogConfig,
     pub trunk: TrunkConfig,
     pub callbacks: CallbacksConfig,
+    pub tls: TlsConfig,
 }
 
 /// `[sip]`: signalling.
@@ -704,6 +707,7 @@ impl Config {
         let mut p = Vec::new();
         self.trunk.validate(&mut p);
         self.callbacks.validate(&self.dialplan.queues, &mut p);
+        self.tls.validate(self.sip.listen, &mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }

@@ -46,7 +46,7 @@
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
-//! layer: phone pii clock rng suggest outcome
+//! layer: phone pii clock rng suggest outcome srtp
 //! ```
 //!
 //! `sip` knows nothing of dial plans, `dialplan` nothing of SIP or RTP; `call` translates
@@ -102,6 +102,7 @@ pub mod rng;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod srtp;
 pub mod store;
 pub mod suggest;
 pub mod switchboard;

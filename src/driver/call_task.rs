@@ -31,6 +31,8 @@ use crate::pii::Pii;
 pub(super) struct CallerPort {
     pub receive: UdpSocket,
     pub send: UdpSocket,
+    /// The caller leg's SRTP, when the call came over TLS with SDES keys.
+    pub srtp: Option<Box<crate::srtp::Session>>,
 }
 
 pub(super) async fn run(
@@ -54,8 +56,12 @@ pub(super) async fn run(
         );
         // From here on the media threads do the call's RTP work; this task brings in SIP and
         // the plan's results and hands on what the core decides.
-        let CallerPort { receive, send } = port;
-        let slot = shared.media.add(Call::new(now, setup), send);
+        let CallerPort {
+            receive,
+            send,
+            srtp,
+        } = port;
+        let slot = shared.media.add(Call::new(now, setup), send, srtp);
         let rx = shared.media_rx.add(&slot, receive);
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
         loop {
@@ -76,10 +82,11 @@ pub(super) async fn run(
                     socket: op,
                     operator,
                     negotiated,
+                    srtp,
                 })) => {
-                    info!(operator = %operator, "operator answered: bridged");
+                    info!(operator = %operator, srtp = srtp.is_some(), "operator answered: bridged");
                     shared.tie_bridged(dialog, &operator);
-                    shared.media_rx.add_operator(&rx, op);
+                    shared.media_rx.add_operator(&rx, op, srtp);
                     call.handle_input(
                         now,
                         CallInput::Queue(QueueNews::Connected {

@@ -49,8 +49,13 @@ enum Msg {
         slot: Weak<CallSlot>,
         socket: UdpSocket,
     },
-    /// The operator leg of call `id`, once an operator answered.
-    Operator { id: usize, socket: UdpSocket },
+    /// The operator leg of call `id`, once an operator answered (with its SRTP when it
+    /// was rung over TLS).
+    Operator {
+        id: usize,
+        socket: UdpSocket,
+        srtp: Option<Box<crate::srtp::Session>>,
+    },
 }
 
 struct Inbox {
@@ -102,10 +107,16 @@ impl MediaRx {
     }
 
     /// The call's operator leg (`socket`, non-blocking): relayed both ways from now on.
-    pub fn add_operator(&self, call: &RxCall, socket: UdpSocket) {
+    pub fn add_operator(
+        &self,
+        call: &RxCall,
+        socket: UdpSocket,
+        srtp: Option<Box<crate::srtp::Session>>,
+    ) {
         self.send(Msg::Operator {
             id: call.id,
             socket,
+            srtp,
         });
     }
 
@@ -124,6 +135,9 @@ struct Entry {
     slot: Weak<CallSlot>,
     caller: MioSocket,
     operator: Option<MioSocket>,
+    /// The operator leg's SRTP (rung over TLS); the caller leg's is in the slot, shared
+    /// with the media clock.
+    operator_srtp: Option<Box<crate::srtp::Session>>,
 }
 
 /// A leg's token: the call's id, times two, plus one for the operator leg.
@@ -174,7 +188,7 @@ fn run(mut poll: Poll, inbox: &Weak<Inbox>) {
                 .map(leg),
         );
         for &(id, side) in &legs {
-            let Some(entry) = calls.get(&id) else {
+            let Some(entry) = calls.get_mut(&id) else {
                 continue;
             };
             match take_in(entry, side, &mut buf, &mut out) {
@@ -227,10 +241,11 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                     slot,
                     caller,
                     operator: None,
+                    operator_srtp: None,
                 },
             );
         }
-        Msg::Operator { id, socket } => {
+        Msg::Operator { id, socket, srtp } => {
             let Some(entry) = calls.get_mut(&id) else {
                 return;
             };
@@ -242,6 +257,7 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                 return;
             }
             entry.operator = Some(op);
+            entry.operator_srtp = srtp;
         }
     }
 }
@@ -265,13 +281,22 @@ enum Taken {
     Ended,
 }
 
+/// Protects a relayed packet in place for a secure leg (`out` has room for the tag);
+/// the length to send, `None` when it cannot be protected.
+fn seal(srtp: Option<&mut crate::srtp::Session>, out: &mut [u8], len: usize) -> Option<usize> {
+    match srtp {
+        Some(s) => s.send.protect(out, len).ok(),
+        None => Some(len),
+    }
+}
+
 /// Datagrams read from one socket in one go, so one flooded port cannot hold up the
 /// others (a call's own stream is one datagram per 20 ms).
 const BATCH: usize = 64;
 
 /// Reads what waits on one leg's socket (up to [`BATCH`]) and hands it to the call under
 /// one lock.
-fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
+fn take_in(entry: &mut Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
     let Some(slot) = entry.slot.upgrade() else {
         return Taken::Ended;
     };
@@ -283,6 +308,8 @@ fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
         },
     };
     let mut call = slot.lock();
+    // Taken with the call held, as the media clock does: never contended.
+    let mut caller_srtp = slot.srtp();
     let mut taken = Taken::More;
     for _ in 0..BATCH {
         let (len, src) = match socket.recv_from(buf) {
@@ -298,13 +325,26 @@ fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
             Err(_) => continue,
         };
         let now = Instant::now();
-        let datagram = &buf[..len];
+        // A secure leg's packets are checked and decrypted in place; a refused one (forged,
+        // replayed, not SRTP) is dropped as if it never came.
+        let receiving = match side {
+            Side::Caller => caller_srtp.as_deref_mut(),
+            Side::Operator => entry.operator_srtp.as_deref_mut(),
+        };
+        let datagram: &[u8] = match receiving {
+            Some(s) => match s.receive(&mut buf[..len]) {
+                Some(d) => d,
+                None => continue,
+            },
+            None => &buf[..len],
+        };
         match side {
             Side::Caller if !call.is_bridged() => call.handle_rtp(now, src, datagram),
             Side::Caller => {
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Caller, src, datagram, out)
                     && let Some(op) = &entry.operator
+                    && let Some(len) = seal(entry.operator_srtp.as_deref_mut(), out, len)
                 {
                     // Non-blocking: a full buffer drops the datagram, as the network would.
                     let _ = op.send_to(&out[..len], dst);
@@ -313,6 +353,7 @@ fn take_in(entry: &Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Taken {
             Side::Operator => {
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Operator, src, datagram, out)
+                    && let Some(len) = seal(caller_srtp.as_deref_mut(), out, len)
                 {
                     let _ = entry.caller.send_to(&out[..len], dst);
                 }
@@ -356,7 +397,7 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("nonblocking");
         let port = socket.local_addr().expect("addr");
-        let slot = clock.add(call, socket.try_clone().expect("clone"));
+        let slot = clock.add(call, socket.try_clone().expect("clone"), None);
         let _registered = media_rx.add(&slot, socket);
 
         // Answered 500 ms in, by the clock; the answer is taken as the call's task would

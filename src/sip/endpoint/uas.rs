@@ -302,6 +302,7 @@ impl SipEndpoint {
             request: Box::new(req),
             source: src,
             local,
+            transport,
         });
     }
 
