@@ -360,6 +360,8 @@ fn take_in(entry: &mut Entry, side: Side, buf: &mut [u8], out: &mut [u8]) -> Tak
             }
         }
     }
+    // `flush` takes the SRTP lock itself (it sends the call's own frames).
+    drop(caller_srtp);
     slot.flush(&mut call);
     if call.has_pending() {
         slot.wake.notify_one();
