@@ -24,6 +24,8 @@
 //!                    rtp/ ──────────────► sdp/ (parse, offer_answer, MediaSession)
 //!
 //!   knowledge/ (articles, search) sits beside dialplan/; the console reads both.
+//!   srtp (the RFC 3711 transform, sans-IO) sits at the bottom: the driver runs a secure
+//!   leg's packets through it at the socket, so call/, media/ and rtp/ see plain RTP.
 //!   callback (jobs: due times, attempts, back-off) sits beside acd/; the switchboard
 //!   offers due jobs to operators and calls the resident once one answers.
 //! ```

@@ -200,6 +200,7 @@ fn tls_phone(pki: &Pki, account: String, source: Option<PathBuf>) -> Baresip {
     Baresip::start(BaresipConfig {
         source,
         account: Some(account),
+        sip_trace: true,
         extra_config: vec![
             format!("sip_cafile {}", pki.ca().display()),
             "module srtp.so".to_owned(),
@@ -464,6 +465,40 @@ fn a_teleworker_on_tls_with_srtp_talks_to_a_udp_caller_and_no_plain_rtp_crosses_
         daemon.stderr().contains("operator leg: SRTP agreed"),
         "the daemon logs the agreed SRTP"
     );
+
+    // The INVITE reached the teleworker over the connection its REGISTER opened (baresip
+    // has no TLS listener of its own here), offering SRTP keys, and baresip took one.
+    let log = erika.log();
+    let lines: Vec<&str> = log.lines().map(str::trim_end).collect();
+    let hop = |first: &str| {
+        lines
+            .windows(2)
+            .find(|w| w[1].starts_with(first))
+            .map(|w| w[0].to_owned())
+            .unwrap_or_else(|| panic!("no {first} in the teleworker's trace: {log}"))
+    };
+    let register = hop("REGISTER ");
+    let phone_port = register
+        .strip_prefix("TLS 127.0.0.1:")
+        .and_then(|r| r.strip_suffix(&format!(" -> 127.0.0.1:{tls_port}")))
+        .unwrap_or_else(|| panic!("REGISTER sent over TLS to the daemon: {register}"));
+    assert_eq!(
+        hop("INVITE "),
+        format!("TLS 127.0.0.1:{tls_port} -> 127.0.0.1:{phone_port}"),
+        "the INVITE comes back on the phone's own connection"
+    );
+    for offered in [
+        format!("Via: SIP/2.0/TLS 127.0.0.1:{tls_port};"),
+        "RTP/SAVP".to_owned(),
+        "a=crypto:1 AEAD_AES_128_GCM inline:".to_owned(),
+        "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:".to_owned(),
+        "SRTP is Enabled (cryptosuite=AEAD_AES_128_GCM)".to_owned(),
+    ] {
+        assert!(
+            log.contains(&offered),
+            "the teleworker's trace shows {offered:?}: {log}"
+        );
+    }
 }
 
 #[test]
@@ -555,6 +590,47 @@ fn a_require_secure_account_is_refused_over_udp_and_with_plain_rtp_over_tls() {
             && refusals.contains("require_secure, came over UDP"),
         "both refused calls are logged"
     );
+    // Over TLS with SRTP the same account is served: it hears the menu through SRTP
+    // (the prompts are protected on their way out) and what it sends is taken in (the
+    // call's received packets, counted when it ends, pass the unprotect first).
+    let secure_call = tls_phone(
+        &pki,
+        format!(
+            "<sip:erika@127.0.0.1:{tls_port};transport=tls>;regint=0;audio_codecs=PCMA;\
+             mediaenc=srtp-mand"
+        ),
+        None,
+    );
+    secure_call.dial(&format!("sip:ugyelet@127.0.0.1:{tls_port};transport=tls"));
+    secure_call.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    let (_, menu_ncc, _) = wait_for_prompt(&secure_call, "main_menu", 0, 0, 30 * SECOND);
+    assert!(
+        menu_ncc > HEARD,
+        "the menu heard through SRTP (ncc {menu_ncc:.3})"
+    );
+    secure_call.hangup();
+    let deadline = Instant::now() + 10 * SECOND;
+    let received = loop {
+        let (_, metrics) = http_get(daemon.admin_port, "/metrics");
+        let n: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("ugyelet_rtp_packets_total{direction=\"received\"} "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0);
+        if n > 100 || Instant::now() >= deadline {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        received > 100,
+        "the SRTP caller's packets were taken in: {received}"
+    );
+    assert!(
+        daemon.stderr().contains("caller leg: SRTP agreed"),
+        "the daemon logs the caller leg's SRTP"
+    );
+
     // An account without require_secure still calls over UDP as before.
     let anna = Baresip::start(BaresipConfig {
         account: Some("<sip:anna@127.0.0.1>;regint=0;audio_codecs=PCMA".to_owned()),
@@ -597,6 +673,52 @@ fn served(port: u16, pki: &Pki, extra: &[&str]) -> Option<String> {
     Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
+/// Sends `bytes` over a new TLS connection (`openssl s_client`) and returns what comes
+/// back within 5 s, at most `want` octets.
+fn tls_exchange(port: u16, pki: &Pki, bytes: &[u8], want: usize) -> Vec<u8> {
+    use std::io::{Read, Write};
+    let mut child = Command::new("openssl")
+        .args([
+            "s_client",
+            "-quiet",
+            "-ign_eof",
+            "-connect",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .arg("-CAfile")
+        .arg(pki.ca())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl s_client");
+    let mut out = child.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        while got.len() < want {
+            match out.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        let _ = tx.send(got);
+    });
+    // The handshake first: s_client sends what it reads once connected.
+    std::thread::sleep(Duration::from_millis(500));
+    child
+        .stdin
+        .as_mut()
+        .expect("stdin")
+        .write_all(bytes)
+        .expect("write to s_client");
+    let got = rx.recv_timeout(5 * SECOND).unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    got
+}
+
 fn fingerprint(chain: &Path) -> String {
     run(Command::new("openssl")
         .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
@@ -619,6 +741,11 @@ fn a_renewed_certificate_is_served_to_new_connections_without_a_restart_and_a_mi
         key,
     } = start_daemon(&dir, &first, &first_key);
     assert_eq!(served(tls_port, &pki, &[]), Some(fingerprint(&first)));
+    assert_eq!(
+        tls_exchange(tls_port, &pki, b"\r\n\r\n", 2),
+        b"\r\n",
+        "a CRLF ping over TLS gets a CRLF pong (RFC 5626 §4.4.1)"
+    );
     // TLS 1.2 and 1.3 only: an older client gets no certificate.
     assert_eq!(
         served(tls_port, &pki, &["-tls1_1"]),
@@ -664,4 +791,50 @@ fn a_renewed_certificate_is_served_to_new_connections_without_a_restart_and_a_mi
         Some(fingerprint(&second)),
         "the previous certificate is still served"
     );
+}
+
+#[test]
+fn check_and_run_refuse_a_key_that_is_not_the_certificates_and_a_missing_file_naming_it() {
+    let dir = scratch_dir("tls-check");
+    let pki = Pki::new();
+    let (chain, _) = pki.issue("first", "localhost");
+    let (_, other_key) = pki.issue("second", "localhost");
+    let missing = dir.join("nincs.pem");
+    let ugyelet = |cmd: &str, key: &Path| {
+        Command::new(env!("CARGO_BIN_EXE_ugyelet"))
+            .arg(cmd)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("UGYELET_STATE__DIR", dir.join("state"))
+            .env("UGYELET_SIP__LISTEN", "127.0.0.1:0")
+            .env("UGYELET_ADMIN__LISTEN", "")
+            .env("UGYELET_NOTIFY__PUBLIC_LISTEN", "")
+            .env("UGYELET_TLS__LISTEN", "127.0.0.1:0")
+            .env("UGYELET_TLS__CERTIFICATE", &chain)
+            .env("UGYELET_TLS__KEY", key)
+            .output()
+            .expect("run ugyelet")
+    };
+    for cmd in ["check", "run"] {
+        let out = ugyelet(cmd, &other_key);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "tls: {} does not belong to the first certificate of {}",
+                other_key.display(),
+                chain.display()
+            )),
+            "{cmd}: says which files do not match: {stderr}"
+        );
+        let out = ugyelet(cmd, &missing);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{cmd}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "tls: {}: expected a PEM private key",
+                missing.display()
+            )),
+            "{cmd}: names the missing key file: {stderr}"
+        );
+    }
 }

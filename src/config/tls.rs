@@ -56,7 +56,9 @@ impl TlsConfig {
                 "tls.listen: expected an address and port such as \"0.0.0.0:5061\", found {:?}",
                 self.listen
             )),
-            Some(a) if a.port() == sip_listen.port() && a.ip() == sip_listen.ip() => {
+            Some(a)
+                if a.port() != 0 && a.port() == sip_listen.port() && a.ip() == sip_listen.ip() =>
+            {
                 p.push(format!(
                     "tls.listen: expected another port than sip.listen's (SIP over TCP \
                      listens there), found {a}"

@@ -3,7 +3,8 @@
 //! ```text
 //!   run ─► loads prompts, plan, calendar (live), the override, the forms service,
 //!          the media threads (media_clock, media_rx), the record writer, the admin API,
-//!          the file watcher, the TCP acceptor ─► SipTask::run until shutdown and drain
+//!          the file watcher, the TCP acceptor, the TLS acceptor and its certificate's
+//!          reload (tls.rs) ─► SipTask::run until shutdown and drain
 //! ```
 //!
 //! Who does what: the SIP task (`sip_task.rs`) owns the SIP endpoint and the switchboard;
@@ -12,7 +13,8 @@
 //! the messages in `messages.rs`. Callbacks (`sip_task/callbacks.rs`) add a task that keeps job
 //! changes and a relay task per callback. Each loop reads the clock once per turn and hands
 //! `now` to its core; decisions are the cores' (`admission`, `switchboard`, `call`,
-//! `callback`, `notify`).
+//! `callback`, `notify`). Legs over TLS carry SRTP: `secure.rs` makes and reads the SDES
+//! keys, and the media threads protect and unprotect at the socket.
 
 mod admin;
 mod call_task;
