@@ -430,9 +430,13 @@ impl Context {
         let slot = self.stream(ssrc);
         let index = self.streams[slot].estimate(seq);
         let stream = &mut self.streams[slot];
-        if !stream.used || index > stream.highest {
-            stream.update(index);
+        // RFC 3711 §9.1: the keystream "MUST NOT be reused"; a packet index protected once
+        // is never protected again (a repeated sequence number, e.g. a relayed duplicate,
+        // is dropped here: the receiver would drop it as a replay anyway).
+        if stream.replayed(index) {
+            return Err(SrtpError::Replayed { index });
         }
+        stream.update(index);
         match &mut self.keys {
             Keys::Cm(k) => {
                 let CmKeys { aes, salt, mac } = &**k;

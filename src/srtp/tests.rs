@@ -194,3 +194,22 @@ fn short_garbage_and_a_buffer_without_room_are_errors_not_panics() {
         "expected 30 octets of key and salt for AES_CM_128_HMAC_SHA1_80, found 29"
     );
 }
+
+#[test]
+fn a_sequence_number_sent_twice_is_not_protected_twice_so_no_keystream_is_reused() {
+    for suite in Suite::ALL {
+        let mut tx = Context::new(&MasterKey::from_random(suite, [5u8; 30]));
+        protected(&mut tx, &packet(7, 3, 0x11));
+        let mut again = packet(7, 3, 0x22);
+        again.resize(again.len() + 16, 0);
+        assert_eq!(
+            tx.protect(&mut again, 172),
+            Err(SrtpError::Replayed { index: 7 }),
+            "{suite:?}"
+        );
+        // The next packet still goes out (`protected` panics otherwise), and so does a
+        // late one that was never sent.
+        protected(&mut tx, &packet(9, 3, 0));
+        protected(&mut tx, &packet(8, 3, 0));
+    }
+}
