@@ -224,3 +224,159 @@ fn transport_name(t: Transport) -> &'static str {
         Transport::Tls(_) => "TLS",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sip::msg::{Message, parse};
+
+    fn accounts() -> Operators {
+        let ha1 = "0123456789abcdef0123456789abcdef";
+        Operators::parse(
+            &format!(
+                "[[operator]]\nname = \"erika\"\nrequire_secure = true\nha1_md5 = \"{ha1}\"\n\n\
+                 [[operator]]\nname = \"anna\"\nha1_md5 = \"{ha1}\"\n"
+            ),
+            "operators.toml",
+        )
+        .expect("valid accounts")
+    }
+
+    fn sdp(proto: &str, crypto: &str) -> String {
+        format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio 4000 {proto} 8\r\na=rtpmap:8 PCMA/8000\r\n{crypto}"
+        )
+    }
+
+    fn request(method: &str, from: &str, body: &str) -> Request {
+        let text = format!(
+            "{method} sip:ugyelet@127.0.0.1 SIP/2.0\r\n\
+             Via: SIP/2.0/TLS 127.0.0.1:5000;branch=z9hG4bK1\r\n\
+             From: <sip:{from}@127.0.0.1>;tag=1\r\nTo: <sip:{from}@127.0.0.1>\r\n\
+             Call-ID: c1\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        match parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("test request does not parse: {other:?}"),
+        }
+    }
+
+    const KEY: &str =
+        "a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:5Y0pFC5Lmsd0DT2xRkAaXiSyMj0T0ZibwfyzJ3sl\r\n";
+
+    #[test]
+    fn sdes_is_taken_over_tls_only_and_our_answer_echoes_the_tag() {
+        let ops = accounts();
+        let savp = sdp("RTP/SAVP", KEY);
+        let offer = CallerOffer::read(
+            &ops,
+            &request("INVITE", "36301234567", &savp),
+            Transport::Tls(1),
+        )
+        .unwrap_or_else(|r| panic!("refused: {}", r.log));
+        assert!(String::from_utf8_lossy(&offer.plain).contains("RTP/AVP 8"));
+        let plain_answer = sdp("RTP/AVP", "");
+        let (answer, session) = offer
+            .answer(plain_answer.into_bytes())
+            .expect("secure answer");
+        let answer = String::from_utf8(answer).expect("utf-8");
+        assert!(answer.contains("RTP/SAVP"), "{answer}");
+        assert!(
+            answer.contains("a=crypto:7 AES_CM_128_HMAC_SHA1_80 inline:"),
+            "{answer}"
+        );
+        assert!(session.is_some());
+        // The same offer over UDP is left to admission as it is (which refuses RTP/SAVP).
+        let offer = CallerOffer::read(
+            &ops,
+            &request("INVITE", "36301234567", &savp),
+            Transport::Udp,
+        )
+        .unwrap_or_else(|r| panic!("refused: {}", r.log));
+        assert_eq!(offer.plain, savp.as_bytes());
+        let (_, session) = offer.answer(Vec::new()).expect("plain");
+        assert!(session.is_none(), "no keys taken over UDP");
+    }
+
+    #[test]
+    fn an_srtp_offer_without_a_usable_key_and_plain_calls_of_a_secure_account_are_refused() {
+        let ops = accounts();
+        let no_key = sdp(
+            "RTP/SAVP",
+            "a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:AAAA\r\n",
+        );
+        let r = CallerOffer::read(&ops, &request("INVITE", "anna", &no_key), Transport::Tls(1))
+            .err()
+            .expect("refused");
+        assert_eq!(r.status, 488);
+        let plain = sdp("RTP/AVP", "");
+        let r = CallerOffer::read(&ops, &request("INVITE", "erika", &plain), Transport::Tls(1))
+            .err()
+            .expect("refused");
+        assert_eq!((r.status, r.warning), (488, CALL_WARNING));
+        let r = CallerOffer::read(&ops, &request("INVITE", "erika", &plain), Transport::Tcp(2))
+            .err()
+            .expect("refused");
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.log,
+            "call from account erika refused: require_secure, came over TCP"
+        );
+        assert!(
+            CallerOffer::read(&ops, &request("INVITE", "anna", &plain), Transport::Udp).is_ok(),
+            "anna has no require_secure"
+        );
+    }
+
+    #[test]
+    fn a_secure_accounts_register_is_refused_unless_over_tls() {
+        let ops = accounts();
+        let src = "203.0.113.5:5060".parse().expect("addr");
+        let reg = request("REGISTER", "erika", "");
+        let r = register_refusal(&ops, &reg, Transport::Udp, src).expect("refused");
+        assert_eq!(r.status, 403);
+        assert_eq!(
+            r.headers.get("Warning"),
+            Some(format!("399 ugyelet \"{REGISTER_WARNING}\"").as_str())
+        );
+        assert!(register_refusal(&ops, &reg, Transport::Tls(3), src).is_none());
+        let anna = request("REGISTER", "anna", "");
+        assert!(register_refusal(&ops, &anna, Transport::Udp, src).is_none());
+    }
+
+    #[test]
+    fn an_operator_answer_must_take_one_of_our_keys() {
+        let mut legs = SecureLegs::default();
+        let (offer, keys) = SecureLegs::offer(sdp("RTP/AVP", "").as_bytes()).expect("offer");
+        assert!(String::from_utf8_lossy(&offer).contains("a=crypto:2 AES_CM_128_HMAC_SHA1_80"));
+        legs.offered(1, keys.clone());
+        let theirs = "a=crypto:2 AES_CM_128_HMAC_SHA1_80 inline:5Y0pFC5Lmsd0DT2xRkAaXiSyMj0T0ZibwfyzJ3sl\r\n";
+        let body = legs
+            .answered(1, sdp("RTP/SAVP", theirs).into_bytes())
+            .expect("agreed");
+        assert!(String::from_utf8_lossy(&body).contains("RTP/AVP 8"));
+        assert!(legs.take(1).is_some());
+        // Plain RTP, or a tag we did not offer under that suite: refused.
+        legs.offered(2, keys.clone());
+        assert_eq!(
+            legs.answered(2, sdp("RTP/AVP", "").into_bytes()),
+            Err("expected an RTP/SAVP answer to our SRTP offer, found plain RTP".to_owned())
+        );
+        legs.offered(3, keys);
+        let wrong = theirs.replace("crypto:2", "crypto:1");
+        assert_eq!(
+            legs.answered(3, sdp("RTP/SAVP", &wrong).into_bytes()),
+            Err(
+                "expected the answer's a=crypto to take one of our tags, found tag 1 with \
+                 AES_CM_128_HMAC_SHA1_80"
+                    .to_owned()
+            )
+        );
+        // A leg we rang over UDP passes as it is.
+        let plain = sdp("RTP/AVP", "").into_bytes();
+        assert_eq!(legs.answered(9, plain.clone()), Ok(plain));
+    }
+}
