@@ -16,6 +16,7 @@ use std::net::{IpAddr, SocketAddr};
 mod callbacks;
 mod http;
 mod sip_udp;
+mod tls;
 mod trunk;
 mod values;
 pub use callbacks::CallbacksConfig;
@@ -23,6 +24,7 @@ pub use http::HttpConfig;
 pub use sip_udp::SipUdpConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+pub use tls::TlsConfig;
 pub use trunk::{NumberFormat, TrunkConfig};
 pub use values::log_filter;
 use values::{socket_addr, value_source};
@@ -49,6 +51,7 @@ pub struct Config {
     pub trunk: TrunkConfig,
     pub callbacks: CallbacksConfig,
     pub http: HttpConfig,
+    pub tls: TlsConfig,
 }
 
 /// `[sip]`: signalling.
@@ -718,6 +721,7 @@ impl Config {
         self.callbacks.validate(&self.dialplan.queues, &mut p);
         self.http.validate(&mut p);
         self.sip.udp.validate(&mut p);
+        self.tls.validate(self.sip.listen, &mut p);
         if let Err(e) = log_filter(&self.log.level) {
             p.push(format!("log.level: {e}"));
         }

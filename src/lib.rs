@@ -25,6 +25,8 @@
 //!                    rtp/ ──────────────► sdp/ (parse, offer_answer, MediaSession)
 //!
 //!   knowledge/ (articles, search) sits beside dialplan/; the console reads both.
+//!   srtp (the RFC 3711 transform, sans-IO) sits at the bottom: the driver runs a secure
+//!   leg's packets through it at the socket, so call/, media/ and rtp/ see plain RTP.
 //!   callback (jobs: due times, attempts, back-off) sits beside acd/; the switchboard
 //!   offers due jobs to operators and calls the resident once one answers.
 //! ```
@@ -47,7 +49,7 @@
 //! layer: media
 //! layer: rtp
 //! layer: sdp sip
-//! layer: phone pii clock rng suggest outcome
+//! layer: phone pii clock rng suggest outcome srtp
 //! ```
 //!
 //! `sip` knows nothing of dial plans, `dialplan` nothing of SIP or RTP; `call` translates
@@ -105,6 +107,7 @@ pub mod rng;
 pub mod rtp;
 pub mod sdp;
 pub mod sip;
+pub mod srtp;
 pub mod store;
 pub mod suggest;
 pub mod switchboard;

@@ -9,6 +9,7 @@
 //! role = "admin"           # optional; "operator" (default) or "admin" (web console)
 //! ha1_md5 = "…"            # 32 hex digits: MD5(name:realm:password)
 //! ha1_sha256 = "…"         # 64 hex digits: SHA-256(name:realm:password)
+//! require_secure = true    # optional; only over TLS with SRTP (default false)
 //! ```
 //!
 //! Only HA1 digests are stored (RFC 7616 §3.4.2 / RFC 2617 §3.2.2.2): they let the
@@ -76,6 +77,9 @@ pub struct Operator {
     pub role: Role,
     /// HA1 digests, lowercase hex.
     pub credentials: Credentials,
+    /// Only over TLS with SRTP: a REGISTER over UDP or TCP, or a call with plain RTP,
+    /// is refused (a teleworker's audio must not cross the internet in the clear).
+    pub require_secure: bool,
 }
 
 /// Every operator account, in file order.
@@ -102,6 +106,7 @@ struct RawOperator {
     role: Option<Spanned<String>>,
     ha1_md5: Option<Spanned<String>>,
     ha1_sha256: Option<Spanned<String>>,
+    require_secure: Option<bool>,
 }
 
 /// `[a-z0-9._-]+`: safe in a SIP URI user part without escaping, and one spelling per
@@ -309,6 +314,7 @@ impl Operators {
                         ha1_md5: md5,
                         ha1_sha256: sha256,
                     },
+                    require_secure: r.require_secure.unwrap_or(false),
                 });
             }
         }

@@ -568,7 +568,7 @@ impl Registrar {
     fn keepalive_interval(&self, source: Source) -> Duration {
         match source.transport {
             Transport::Udp => self.cfg.keepalive_udp,
-            Transport::Tcp(_) => self.cfg.keepalive_tcp,
+            Transport::Tcp(_) | Transport::Tls(_) => self.cfg.keepalive_tcp,
         }
     }
 
@@ -594,7 +594,7 @@ impl Registrar {
                 if b.next_keepalive <= now {
                     let interval = match b.source.transport {
                         Transport::Udp => self.cfg.keepalive_udp,
-                        Transport::Tcp(_) => self.cfg.keepalive_tcp,
+                        Transport::Tcp(_) | Transport::Tls(_) => self.cfg.keepalive_tcp,
                     };
                     self.keepalives.push_back(KeepAlive {
                         binding: b.id,
@@ -603,7 +603,7 @@ impl Registrar {
                         target: b.source,
                         kind: match b.source.transport {
                             Transport::Udp => KeepAliveKind::Options,
-                            Transport::Tcp(_) => KeepAliveKind::Crlf,
+                            Transport::Tcp(_) | Transport::Tls(_) => KeepAliveKind::Crlf,
                         },
                     });
                     b.next_keepalive = now + interval.max(Duration::from_secs(1));
@@ -633,9 +633,9 @@ impl Registrar {
         self.remove_where(|b| b.id == binding);
     }
 
-    /// A TCP connection closed: bindings that arrived over it cannot be reached.
+    /// A TCP or TLS connection closed: bindings that arrived over it cannot be reached.
     pub fn handle_connection_closed(&mut self, _now: Instant, conn: u64) {
-        self.remove_where(|b| b.source.transport == Transport::Tcp(conn));
+        self.remove_where(|b| b.source.transport.connection() == Some(conn));
     }
 
     fn remove_where(&mut self, mut pred: impl FnMut(&Binding) -> bool) {

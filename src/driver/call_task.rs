@@ -31,6 +31,8 @@ use crate::pii::Pii;
 pub(super) struct CallerPort {
     pub receive: UdpSocket,
     pub send: UdpSocket,
+    /// The caller leg's SRTP, when the call came over TLS with SDES keys.
+    pub srtp: Option<Box<crate::srtp::Session>>,
 }
 
 pub(super) async fn run(
@@ -54,8 +56,12 @@ pub(super) async fn run(
         );
         // From here on the media threads do the call's RTP work; this task brings in SIP and
         // the plan's results and hands on what the core decides.
-        let CallerPort { receive, send } = port;
-        let slot = shared.media.add(Call::new(now, setup), send);
+        let CallerPort {
+            receive,
+            send,
+            srtp,
+        } = port;
+        let slot = shared.media.add(Call::new(now, setup), send, srtp);
         let rx = shared.media_rx.add(&slot, receive);
         let (results_tx, mut results) = mpsc::unbounded_channel::<ActionResult>();
         // The media receiver reads an operator leg for this call.
@@ -78,6 +84,7 @@ pub(super) async fn run(
                     socket: op,
                     operator,
                     negotiated,
+                    srtp,
                 })) => {
                     // A call out through the trunk is named by its number: masked.
                     let who = if operator.starts_with('+') {
@@ -85,9 +92,9 @@ pub(super) async fn run(
                     } else {
                         operator.clone()
                     };
-                    info!(operator = %who, "answered: bridged");
+                    info!(operator = %who, srtp = srtp.is_some(), "answered: bridged");
                     shared.tie_bridged(dialog, &operator);
-                    shared.media_rx.add_operator(&rx, op);
+                    shared.media_rx.add_operator(&rx, op, srtp);
                     relaying = true;
                     call.handle_input(
                         now,

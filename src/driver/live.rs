@@ -344,6 +344,14 @@ impl Shared {
         }
     }
 
+    /// The operator accounts in force.
+    pub fn accounts(&self) -> Arc<crate::operators::Operators> {
+        match self.accounts.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
     /// The value new calls are served from.
     pub fn current(&self) -> Arc<Live> {
         match self.live.read() {

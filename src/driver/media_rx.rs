@@ -51,8 +51,12 @@ enum Msg {
         socket: UdpSocket,
     },
     /// The operator leg of call `id`, once an operator answered (replacing the one before,
-    /// after a transfer).
-    Operator { id: usize, socket: UdpSocket },
+    /// after a transfer), with its SRTP when it was rung over TLS.
+    Operator {
+        id: usize,
+        socket: UdpSocket,
+        srtp: Option<Box<crate::srtp::Session>>,
+    },
     /// Call `id` no longer relays (its operator passes it on): stop reading that leg.
     DropOperator { id: usize },
 }
@@ -107,10 +111,16 @@ impl MediaRx {
     }
 
     /// The call's operator leg (`socket`, non-blocking): relayed both ways from now on.
-    pub fn add_operator(&self, call: &RxCall, socket: UdpSocket) {
+    pub fn add_operator(
+        &self,
+        call: &RxCall,
+        socket: UdpSocket,
+        srtp: Option<Box<crate::srtp::Session>>,
+    ) {
         self.send(Msg::Operator {
             id: call.id,
             socket,
+            srtp,
         });
     }
 
@@ -134,6 +144,9 @@ struct Entry {
     slot: Weak<CallSlot>,
     caller: MioSocket,
     operator: Option<MioSocket>,
+    /// The operator leg's SRTP (rung over TLS); the caller leg's is in the slot, shared
+    /// with the media clock.
+    operator_srtp: Option<Box<crate::srtp::Session>>,
 }
 
 /// A leg's token: the call's id, times two, plus one for the operator leg.
@@ -184,7 +197,7 @@ fn run(mut poll: Poll, inbox: &Weak<Inbox>, mut relay: RelayTimer) {
                 .map(leg),
         );
         for &(id, side) in &legs {
-            let Some(entry) = calls.get(&id) else {
+            let Some(entry) = calls.get_mut(&id) else {
                 continue;
             };
             match take_in(entry, side, &mut buf, &mut out, &mut relay) {
@@ -237,10 +250,11 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                     slot,
                     caller,
                     operator: None,
+                    operator_srtp: None,
                 },
             );
         }
-        Msg::Operator { id, socket } => {
+        Msg::Operator { id, socket, srtp } => {
             let Some(entry) = calls.get_mut(&id) else {
                 return;
             };
@@ -257,10 +271,14 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                 return;
             }
             entry.operator = Some(op);
+            entry.operator_srtp = srtp;
         }
         Msg::DropOperator { id } => {
-            if let Some(mut old) = calls.get_mut(&id).and_then(|e| e.operator.take()) {
-                let _ = registry.deregister(&mut old);
+            if let Some(entry) = calls.get_mut(&id) {
+                entry.operator_srtp = None;
+                if let Some(mut old) = entry.operator.take() {
+                    let _ = registry.deregister(&mut old);
+                }
             }
         }
     }
@@ -285,6 +303,15 @@ enum Taken {
     Ended,
 }
 
+/// Protects a relayed packet in place for a secure leg (`out` has room for the tag);
+/// the length to send, `None` when it cannot be protected.
+fn seal(srtp: Option<&mut crate::srtp::Session>, out: &mut [u8], len: usize) -> Option<usize> {
+    match srtp {
+        Some(s) => s.send.protect(out, len).ok(),
+        None => Some(len),
+    }
+}
+
 /// Datagrams read from one socket in one go, so one flooded port cannot hold up the
 /// others (a call's own stream is one datagram per 20 ms).
 const BATCH: usize = 64;
@@ -292,7 +319,7 @@ const BATCH: usize = 64;
 /// Reads what waits on one leg's socket (up to [`BATCH`]) and hands it to the call under
 /// one lock.
 fn take_in(
-    entry: &Entry,
+    entry: &mut Entry,
     side: Side,
     buf: &mut [u8],
     out: &mut [u8],
@@ -309,6 +336,8 @@ fn take_in(
         },
     };
     let mut call = slot.lock();
+    // Taken with the call held, as the media clock does: never contended.
+    let mut caller_srtp = slot.srtp();
     let mut taken = Taken::More;
     for _ in 0..BATCH {
         let (len, src) = match socket.recv_from(buf) {
@@ -324,7 +353,19 @@ fn take_in(
             Err(_) => continue,
         };
         let now = Instant::now();
-        let datagram = &buf[..len];
+        // A secure leg's packets are checked and decrypted in place; a refused one (forged,
+        // replayed, not SRTP) is dropped as if it never came.
+        let receiving = match side {
+            Side::Caller => caller_srtp.as_deref_mut(),
+            Side::Operator => entry.operator_srtp.as_deref_mut(),
+        };
+        let datagram: &[u8] = match receiving {
+            Some(s) => match s.receive(&mut buf[..len]) {
+                Some(d) => d,
+                None => continue,
+            },
+            None => &buf[..len],
+        };
         match side {
             Side::Caller if !call.is_bridged() => call.handle_rtp(now, src, datagram),
             Side::Caller => {
@@ -332,6 +373,7 @@ fn take_in(
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Caller, src, datagram, out)
                     && let Some(op) = &entry.operator
+                    && let Some(len) = seal(entry.operator_srtp.as_deref_mut(), out, len)
                 {
                     // Non-blocking: a full buffer drops the datagram, as the network would.
                     let _ = op.send_to(&out[..len], dst);
@@ -342,6 +384,7 @@ fn take_in(
                 let arrived = relay.arrived(socket);
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Operator, src, datagram, out)
+                    && let Some(len) = seal(caller_srtp.as_deref_mut(), out, len)
                 {
                     let _ = entry.caller.send_to(&out[..len], dst);
                     relay.sent(arrived);
@@ -349,6 +392,8 @@ fn take_in(
             }
         }
     }
+    // `flush` takes the SRTP lock itself (it sends the call's own frames).
+    drop(caller_srtp);
     slot.flush(&mut call);
     if call.has_pending() {
         slot.wake.notify_one();
@@ -389,7 +434,7 @@ mod tests {
         let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("nonblocking");
         let port = socket.local_addr().expect("addr");
-        let slot = clock.add(call, socket.try_clone().expect("clone"));
+        let slot = clock.add(call, socket.try_clone().expect("clone"), None);
         let _registered = media_rx.add(&slot, socket);
 
         // Answered 500 ms in, by the clock; the answer is taken as the call's task would

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //!   call task ── ToSip::Command / CallGone ──►  SIP task  ── ToCall ──► call task
-//!   TCP connection ── ToSip::Tcp / TcpOpen / TcpClosed ──► SIP task
+//!   TCP or TLS connection ── ToSip::Tcp / TcpOpen / TcpClosed ──► SIP task
 //!   file watcher, admin API ── ToSip::Accounts / Agent ──► SIP task
 //!   call tasks, call-record writer, admin API ── ToSip::Callback ──► SIP task
 //! ```
@@ -26,19 +26,21 @@ pub enum ToSip {
     Command(DialogId, CallCommand),
     /// A call task finished.
     CallGone(DialogId),
-    /// A complete message read from a TCP connection.
+    /// A complete message read from a TCP or TLS connection.
     Tcp {
         conn: u64,
         src: SocketAddr,
         local: SocketAddr,
         bytes: Vec<u8>,
+        /// The connection is TLS (`driver/tls.rs`).
+        secure: bool,
     },
-    /// A TCP connection was accepted; its writer.
+    /// A TCP or TLS connection was accepted; its writer.
     TcpOpen {
         conn: u64,
         writer: mpsc::UnboundedSender<Arc<[u8]>>,
     },
-    /// A TCP connection closed.
+    /// A TCP or TLS connection closed.
     TcpClosed { conn: u64 },
     /// The operator accounts file was read again.
     Accounts(Operators),
@@ -67,5 +69,7 @@ pub enum ToCall {
         socket: UdpSocket,
         operator: String,
         negotiated: Negotiated,
+        /// The operator leg's SRTP, when it was rung over TLS.
+        srtp: Option<Box<crate::srtp::Session>>,
     },
 }

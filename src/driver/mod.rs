@@ -3,7 +3,8 @@
 //! ```text
 //!   run ─► loads prompts, plan, calendar (live), the override, the forms service,
 //!          the media threads (media_clock, media_rx), the record writer, the admin API,
-//!          the file watcher, the TCP acceptor ─► SipTask::run until shutdown and drain
+//!          the file watcher, the TCP acceptor, the TLS acceptor and its certificate's
+//!          reload (tls.rs) ─► SipTask::run until shutdown and drain
 //! ```
 //!
 //! Who does what: the SIP task (`sip_task/`) owns the SIP endpoint and the switchboard, and
@@ -13,7 +14,8 @@
 //! the messages in `messages.rs`. Callbacks (`sip_task/callbacks.rs`) add a task that keeps job
 //! changes and a relay task per callback. Each loop reads the clock once per turn and hands
 //! `now` to its core; decisions are the cores' (`admission`, `switchboard`, `call`,
-//! `callback`, `notify`).
+//! `callback`, `notify`). Legs over TLS carry SRTP: `secure.rs` makes and reads the SDES
+//! keys, and the media threads protect and unprotect at the socket.
 
 mod admin;
 mod call_task;
@@ -31,10 +33,12 @@ pub mod preflight;
 mod records;
 mod relay_timer;
 mod rtp_ports;
+mod secure;
 mod sip_socket;
 mod sip_task;
 mod switchboard;
 mod tcp;
+pub mod tls;
 mod trunk;
 mod watch;
 
@@ -72,6 +76,8 @@ pub enum StartError {
     Notify(String),
     /// The media clock or media receiver thread cannot be started.
     MediaThread(std::io::Error),
+    /// The TLS certificate or key does not load.
+    Tls(String),
     Bind {
         what: &'static str,
         addr: SocketAddr,
@@ -107,6 +113,7 @@ impl std::fmt::Display for StartError {
             StartError::Records(e) => write!(f, "call records: {e}"),
             StartError::Notify(e) => write!(f, "forms and messages: {e}"),
             StartError::MediaThread(e) => write!(f, "media thread: {e}"),
+            StartError::Tls(e) => write!(f, "SIP over TLS: {e}"),
             StartError::Bind { what, addr, error } => {
                 write!(f, "cannot bind {what} on {addr}: {error}")
             }
@@ -193,6 +200,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         ));
     }
     info!(%listen, tcp = cfg.sip.tcp, "SIP listening");
+    let tls_port = start_tls(&cfg, &to_sip).await?;
     if !cfg.admin.listen.is_empty() {
         // Validation checked the address parses.
         let addr: SocketAddr = cfg.admin.listen.parse().map_err(|_| StartError::Bind {
@@ -294,6 +302,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
         tcp: HashMap::new(),
         leg_ports: HashMap::new(),
         answered: Vec::new(),
+        tls_port,
+        secure: Default::default(),
         trunk: trunk::TrunkLink::new(&cfg.trunk, Instant::now(), rand::random()),
         bindings,
         callbacks,
@@ -316,4 +326,44 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<(), 
     }
     info!("stopped");
     Ok(())
+}
+
+/// Starts the SIP/TLS listener and its certificate's reload when `[tls] listen` is set;
+/// returns its port (our Via, Contact and SDP address towards phones on TLS use it).
+async fn start_tls(
+    cfg: &Config,
+    to_sip: &mpsc::UnboundedSender<ToSip>,
+) -> Result<Option<u16>, StartError> {
+    if !cfg.tls.enabled() {
+        return Ok(None);
+    }
+    // Validation checked the address parses.
+    let addr = cfg
+        .tls
+        .listen_addr()
+        .ok_or_else(|| StartError::Tls(format!("tls.listen: {:?}", cfg.tls.listen)))?;
+    let tls = Arc::new(tls::Tls::new(&cfg.tls).map_err(StartError::Tls)?);
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|error| StartError::Bind {
+            what: "SIP/TLS",
+            addr,
+            error,
+        })?;
+    let port = listener.local_addr().map_or(addr.port(), |a| a.port());
+    info!(%addr, certificate = %cfg.tls.certificate.display(), "SIP over TLS listening");
+    tokio::spawn(tls::reload_loop(
+        Arc::clone(&tls),
+        cfg.tls.certificate.clone(),
+        cfg.tls.key.clone(),
+        Duration::from_secs(cfg.tls.reload_check_s),
+    ));
+    tokio::spawn(tls::accept_loop(
+        listener,
+        tls,
+        to_sip.clone(),
+        cfg.sip.max_message_bytes,
+        Duration::from_secs(cfg.tls.handshake_timeout_s),
+    ));
+    Ok(Some(port))
 }

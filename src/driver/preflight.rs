@@ -5,7 +5,8 @@
 //! Beyond the files [`super::live::load`] reads: the outgoing mail and SMS settings as the
 //! senders would build them (including trusted CA certificates for their TLS), the address
 //! the links in them point at, the state directory (it must be writable), the operator
-//! accounts file, and dial-plan features the configuration cannot serve.
+//! accounts file, the SIP/TLS certificate and key (they load and belong together), and
+//! dial-plan features the configuration cannot serve.
 
 use std::collections::BTreeSet;
 
@@ -37,6 +38,15 @@ pub fn check(cfg: &Config, plan: Option<&Plan>) -> Preflight {
     }
     state_dir_writable(cfg, &mut p);
     public_links(cfg, &mut p);
+    if cfg.tls.enabled()
+        && let Err(e) = super::tls::load_pair(
+            &cfg.tls.certificate,
+            &cfg.tls.key,
+            &rustls::crypto::ring::default_provider(),
+        )
+    {
+        p.errors.push(format!("tls: {e}"));
+    }
     if !cfg.sip.operators.exists() {
         p.warnings.push(format!(
             "{}: warning: no operator accounts file: nobody can register, and every caller \

@@ -1,4 +1,5 @@
-//! SIP over TCP: one reader and one writer task per connection.
+//! SIP over TCP (and, after its handshake, TLS: `tls.rs`): one reader and one writer task
+//! per connection.
 //!
 //! The reader frames messages with [`crate::sip::framing`] (Content-Length is mandatory on
 //! streams, RFC 3261 §18.3) and hands each complete message to the SIP task; CRLF
@@ -9,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::debug;
@@ -28,7 +29,7 @@ pub(super) async fn accept_loop(
     loop {
         match listener.accept().await {
             Ok((stream, src)) => {
-                let conn = NEXT_CONN.fetch_add(1, Ordering::Relaxed);
+                let conn = next_conn();
                 tokio::spawn(connection(conn, stream, src, to_sip.clone(), max));
             }
             Err(e) => {
@@ -50,7 +51,52 @@ async fn connection(
     let Ok(local) = stream.local_addr() else {
         return;
     };
-    let (mut rd, mut wr) = stream.into_split();
+    serve(
+        Stream {
+            conn,
+            src,
+            local,
+            secure: false,
+        },
+        stream,
+        to_sip,
+        max,
+    )
+    .await;
+}
+
+/// The next connection's id, shared by TCP and TLS (the SIP task keeps one table of
+/// writers).
+pub(super) fn next_conn() -> u64 {
+    NEXT_CONN.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Who a stream connection is, for the SIP task.
+pub(super) struct Stream {
+    pub conn: u64,
+    pub src: SocketAddr,
+    pub local: SocketAddr,
+    /// TLS (RFC 3261 §26) rather than plain TCP.
+    pub secure: bool,
+}
+
+/// Reads and writes SIP on an accepted stream (plain TCP, or TLS after its handshake)
+/// until either side closes it.
+pub(super) async fn serve<S>(
+    who: Stream,
+    stream: S,
+    to_sip: mpsc::UnboundedSender<ToSip>,
+    max: usize,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let Stream {
+        conn,
+        src,
+        local,
+        secure,
+    } = who;
+    let (mut rd, mut wr) = tokio::io::split(stream);
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Arc<[u8]>>();
     if to_sip
         .send(ToSip::TcpOpen {
@@ -63,7 +109,7 @@ async fn connection(
     }
     let writer = tokio::spawn(async move {
         while let Some(bytes) = wrx.recv().await {
-            if wr.write_all(&bytes).await.is_err() {
+            if wr.write_all(&bytes).await.is_err() || wr.flush().await.is_err() {
                 break;
             }
         }
@@ -94,6 +140,7 @@ async fn connection(
                             src,
                             local,
                             bytes,
+                            secure,
                         })
                         .is_err()
                     {

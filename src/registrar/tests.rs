@@ -778,3 +778,41 @@ fn wrong_password_is_a_failed_check_and_the_block_after_it_is_throttled() {
         [Clean, Failed, Failed, Failed, Failed, Failed, Throttled]
     );
 }
+
+#[test]
+fn a_binding_over_tls_is_kept_alive_with_crlf_and_lost_with_its_connection() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let mut e = Phone::new("tele1", "jelszo-t1");
+    let tls = Source {
+        addr: "203.0.113.9:50001".parse().expect("addr"),
+        transport: Transport::Tls(43),
+    };
+    assert_eq!(
+        e.register(
+            &mut reg,
+            t0,
+            tls,
+            "Contact: <sip:tele1@10.0.0.7;transport=tls>\r\n"
+        )
+        .status,
+        200
+    );
+    let _ = events(&mut reg);
+    // Kept alive like TCP: a CRLF on the connection, every keepalive_tcp (90 s).
+    let now = reg.poll_timeout().expect("a keep-alive is due");
+    assert_eq!(now, t0 + Duration::from_secs(90));
+    reg.handle_timeout(now);
+    let k = reg.poll_keepalive().expect("keep-alive");
+    assert_eq!((k.kind, k.target), (KeepAliveKind::Crlf, tls));
+    // The INVITE goes where the REGISTER came from: this connection.
+    assert_eq!(
+        reg.lookup("tele1").next().expect("bound").source.transport,
+        Transport::Tls(43)
+    );
+    // A TCP connection with another id leaves it; its own closing drops it.
+    reg.handle_connection_closed(now, 42);
+    assert!(reg.is_registered("tele1"));
+    reg.handle_connection_closed(now, 43);
+    assert!(!reg.is_registered("tele1"));
+}

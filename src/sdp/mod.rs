@@ -20,8 +20,11 @@
 //! ```
 //!
 //! Errors say which line was wrong, what was expected there and what was found.
+//!
+//! [`sdes`] wraps the offer/answer for secure legs: SRTP keys in `a=crypto` (RFC 4568).
 
 pub mod offer_answer;
+pub mod sdes;
 
 #[cfg(test)]
 pub(crate) mod fixtures;

@@ -654,7 +654,7 @@ impl Switchboard {
     fn decide(&mut self, now: Instant) {
         while let Some(k) = self.registrar.poll_keepalive() {
             match (k.kind, k.target.transport) {
-                (KeepAliveKind::Crlf, Transport::Tcp(conn)) => {
+                (KeepAliveKind::Crlf, Transport::Tcp(conn) | Transport::Tls(conn)) => {
                     self.actions.push_back(Action::Crlf { conn });
                 }
                 (KeepAliveKind::Crlf, Transport::Udp) => {}

@@ -449,6 +449,8 @@ pub struct BaresipConfig {
     /// A whole `accounts` line (e.g. one the README gives), used as it is instead of the
     /// one made from `user`, `codecs`, `register` and the answer mode.
     pub account: Option<String>,
+    /// Lines added to baresip's `config` (e.g. `sip_cafile …`, `module srtp.so`).
+    pub extra_config: Vec<String>,
 }
 
 impl Default for BaresipConfig {
@@ -462,6 +464,7 @@ impl Default for BaresipConfig {
             register: None,
             sip_trace: false,
             account: None,
+            extra_config: Vec::new(),
         }
     }
 }
@@ -545,6 +548,10 @@ impl Baresip {
             rtp_hi = rtp + 9,
             snd = snd_dir.display(),
         );
+        let config = cfg
+            .extra_config
+            .iter()
+            .fold(config, |c, line| format!("{c}{line}\n"));
         fs::write(dir.join("config"), config).expect("write baresip config");
         let answermode = if cfg.auto_answer {
             ";answermode=auto"

@@ -226,7 +226,9 @@ impl SipTask {
         let (tx, rx) = mpsc::unbounded_channel();
         let tx = Arc::new(tx);
         let metrics = Arc::clone(&self.shared);
-        match start_relay(op, res, operator, resident, rx, metrics) {
+        // An operator rung over TLS speaks SRTP (driver/secure.rs).
+        let srtp = self.secure.take(operator_leg);
+        match start_relay(op, res, (operator, srtp), resident, rx, metrics) {
             Ok(()) => {
                 info!(operator_leg, resident_leg, "callback relayed");
                 let relays = &mut self.callbacks.relays;
@@ -258,7 +260,7 @@ impl SipTask {
 fn start_relay(
     operator: StdUdpSocket,
     resident: StdUdpSocket,
-    op: Negotiated,
+    (op, mut srtp): (Negotiated, Option<Box<crate::srtp::Session>>),
     res: Negotiated,
     mut news: mpsc::UnboundedReceiver<(Side, Negotiated)>,
     shared: Arc<crate::driver::live::Shared>,
@@ -286,13 +288,27 @@ fn start_relay(
                         && let Relayed::Forward { dst, len } =
                             bridge.relay(Side::Caller, src, &from_res[..n], &mut out)
                     {
+                        let len = match srtp.as_deref_mut() {
+                            Some(s) => match s.send.protect(&mut out, len) {
+                                Ok(n) => n,
+                                Err(_) => continue,
+                            },
+                            None => len,
+                        };
                         let _ = operator.send_to(&out[..len], dst).await;
                     }
                 }
                 r = operator.recv_from(&mut from_op) => {
-                    if let Ok((n, src)) = r
-                        && let Relayed::Forward { dst, len } =
-                            bridge.relay(Side::Operator, src, &from_op[..n], &mut out)
+                    let Ok((n, src)) = r else { continue };
+                    let got: &[u8] = match srtp.as_deref_mut() {
+                        Some(s) => match s.receive(&mut from_op[..n]) {
+                            Some(p) => p,
+                            None => continue,
+                        },
+                        None => &from_op[..n],
+                    };
+                    if let Relayed::Forward { dst, len } =
+                            bridge.relay(Side::Operator, src, got, &mut out)
                     {
                         let _ = resident.send_to(&out[..len], dst).await;
                     }

@@ -86,6 +86,11 @@ pub(super) struct SipTask {
     pub bindings: std::sync::mpsc::Sender<Vec<SavedBinding>>,
     /// Callback jobs' writer and relays (`callbacks.rs`).
     pub callbacks: callbacks::CallbackLink,
+    /// The SIP/TLS listener's port, when there is one (our Via and Contact towards phones
+    /// on TLS).
+    pub tls_port: Option<u16>,
+    /// SRTP keys of operator legs rung over TLS (`driver/secure.rs`).
+    pub secure: super::secure::SecureLegs,
 }
 
 impl SipTask {
@@ -277,10 +282,15 @@ impl SipTask {
                 src,
                 local,
                 bytes,
+                secure,
             } => {
                 if admit_source(&mut self.limiter, now, src) {
-                    self.endpoint
-                        .handle_message(now, src, local, Transport::Tcp(conn), &bytes);
+                    let t = if secure {
+                        Transport::Tls(conn)
+                    } else {
+                        Transport::Tcp(conn)
+                    };
+                    self.endpoint.handle_message(now, src, local, t, &bytes);
                 }
             }
             ToSip::TcpOpen { conn, writer } => {
@@ -324,15 +334,21 @@ impl SipTask {
                 request,
                 source,
                 transport,
-            } => self.board.handle_register(
-                now,
-                id,
-                &request,
-                Source {
-                    addr: source,
-                    transport,
-                },
-            ),
+            } => {
+                let accounts = self.shared.accounts();
+                match super::secure::register_refusal(&accounts, &request, transport, source) {
+                    Some(refused) => self.endpoint.respond(now, id, refused),
+                    None => self.board.handle_register(
+                        now,
+                        id,
+                        &request,
+                        Source {
+                            addr: source,
+                            transport,
+                        },
+                    ),
+                }
+            }
             SipEvent::ProbeResult { probe, status } => self.board.probe_result(now, probe, status),
             SipEvent::Answered { id, response } => {
                 let trunk = self
@@ -366,10 +382,18 @@ impl SipTask {
                 request,
                 source,
                 local,
-            } => self.incoming_call(now, dialog, request, source, local),
+                transport,
+            } => self.incoming_call(now, dialog, request, source, (local, transport)),
             // Events of operator legs are the switchboard's.
             SipEvent::OutgoingAnswered { dialog, sdp } if self.board.owns(dialog) => {
-                self.board.answered(now, dialog, &sdp);
+                match self.secure.answered(dialog, sdp) {
+                    Ok(sdp) => self.board.answered(now, dialog, &sdp),
+                    Err(why) => {
+                        warn!(leg = dialog, "operator leg hung up: {why}");
+                        self.endpoint.hangup(now, dialog);
+                        self.board.failed(now, dialog, 488);
+                    }
+                }
             }
             SipEvent::OutgoingFailed { dialog, status } if self.board.owns(dialog) => {
                 self.board.failed(now, dialog, status);
@@ -411,13 +435,23 @@ impl SipTask {
         dialog: DialogId,
         request: Box<Request>,
         source: SocketAddr,
-        local: SocketAddr,
+        (local, transport): (SocketAddr, Transport),
     ) {
+        let offer =
+            match super::secure::CallerOffer::read(&self.shared.accounts(), &request, transport) {
+                Ok(o) => o,
+                Err(r) => {
+                    info!(dialog, status = r.status, "call refused: {}", r.log);
+                    return self
+                        .endpoint
+                        .reject_because(now, dialog, r.status, r.warning);
+                }
+            };
         let feature = self.board.feature_code(now, &request, source);
         let ports = &mut self.ports;
         let listen_ip = self.shared.cfg.sip.listen.ip();
         let mut caller_port = None;
-        let decision = admission::admit(feature, &request.body, || {
+        let decision = admission::admit(feature, &offer.plain, || {
             let (socket, port) = ports
                 .bind(bind_ip(listen_ip, local.ip()))
                 .map_err(|e| e.to_string())?;
@@ -426,6 +460,7 @@ impl SipTask {
             caller_port = Some(call_task::CallerPort {
                 receive: socket,
                 send: sender,
+                srtp: None,
             });
             Ok(local_media(local.ip(), port))
         });
@@ -449,10 +484,21 @@ impl SipTask {
             }
             Admission::Accept(a) => a,
         };
-        let Some(port) = caller_port else {
+        let Some(mut port) = caller_port else {
             error!(dialog, "accepted call without an RTP port");
             return self.endpoint.reject(now, dialog, 500);
         };
+        let mut accepted = accepted;
+        match offer.answer(std::mem::take(&mut accepted.answer_sdp)) {
+            Ok((sdp, srtp)) => {
+                accepted.answer_sdp = sdp;
+                port.srtp = srtp;
+            }
+            Err(why) => {
+                error!(dialog, "cannot make the answer secure: {why}");
+                return self.endpoint.reject(now, dialog, 500);
+            }
+        }
         // An operator's call to a colleague runs a plan of its own: pass it on to them.
         let colleague_plan = match &accepted.colleague {
             Some(c) => match live::colleague_plan(&c.to) {
@@ -580,20 +626,25 @@ impl SipTask {
                     operator,
                     negotiated,
                 } => match self.leg_ports.get(&leg).map(StdUdpSocket::try_clone) {
-                    Some(Ok(socket)) => self.tell(
-                        call,
-                        ToCall::Bridge {
-                            socket,
-                            operator,
-                            negotiated,
-                        },
-                    ),
+                    Some(Ok(socket)) => {
+                        let srtp = self.secure.take(leg);
+                        self.tell(
+                            call,
+                            ToCall::Bridge {
+                                socket,
+                                operator,
+                                negotiated,
+                                srtp,
+                            },
+                        );
+                    }
                     Some(Err(e)) => warn!(leg, "operator leg's RTP port not handed over: {e}"),
                     None => {}
                 },
                 Action::Tell { call, news } => self.tell(call, ToCall::Sip(CallInput::Queue(news))),
                 Action::Release { leg } => {
                     self.leg_ports.remove(&leg);
+                    self.secure.take(leg);
                     self.release_relay(leg);
                 }
                 Action::Dial(dial) => self.dial(now, &dial),
@@ -630,7 +681,11 @@ impl SipTask {
 
     /// Binds the operator leg's RTP port and sends the INVITE.
     fn ring(&mut self, now: Instant, ring: &Ring) -> Result<(), String> {
-        let local = self.locals.for_peer(ring.target.addr.ip());
+        let mut local = self.locals.for_peer(ring.target.addr.ip());
+        let tls = matches!(ring.target.transport, Transport::Tls(_));
+        if let (true, Some(port)) = (tls, self.tls_port) {
+            local.set_port(port);
+        }
         let ip = bind_ip(self.shared.cfg.sip.listen.ip(), local.ip());
         let (socket, port) = self
             .ports
@@ -638,8 +693,19 @@ impl SipTask {
             .map_err(|e| format!("no RTP port: {e}"))?;
         let media = MediaSession::new(local_media(local.ip(), port));
         let console = self.shared.cfg.admin.console_base(local.ip());
-        let invite = ring.invite(local, &media, console.as_deref())?;
+        let mut invite = ring.invite(local, &media, console.as_deref())?;
+        // Over TLS the operator's audio is SRTP (keys in SDP are safe only there).
+        let keys = if tls {
+            let (sdp, keys) = super::secure::SecureLegs::offer(&invite.sdp)?;
+            invite.sdp = sdp;
+            Some(keys)
+        } else {
+            None
+        };
         let leg = self.endpoint.invite(now, invite);
+        if let Some(keys) = keys {
+            self.secure.offered(leg, keys);
+        }
         self.leg_ports.insert(leg, socket);
         self.board.ring_started(ring, leg, media);
         Ok(())
@@ -770,7 +836,7 @@ async fn send(udp: &UdpSocket, tcp: &HashMap<u64, mpsc::UnboundedSender<Arc<[u8]
                 debug!(dst = %Pii(t.dst), "SIP/UDP send failed: {e}");
             }
         }
-        Transport::Tcp(conn) => {
+        Transport::Tcp(conn) | Transport::Tls(conn) => {
             if let Some(w) = tcp.get(&conn) {
                 let _ = w.send(t.bytes);
             }

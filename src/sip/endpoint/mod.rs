@@ -263,10 +263,10 @@ impl SipEndpoint {
             IpAddr::V6(a) => format!("[{a}]"),
             IpAddr::V4(a) => a.to_string(),
         };
-        let t = if transport.reliable() {
-            ";transport=tcp"
-        } else {
-            ""
+        let t = match transport {
+            Transport::Udp => "",
+            Transport::Tcp(_) => ";transport=tcp",
+            Transport::Tls(_) => ";transport=tls",
         };
         format!(
             "<sip:{}@{}:{}{}>",

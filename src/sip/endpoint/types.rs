@@ -31,17 +31,34 @@ pub enum Transport {
     /// A TCP connection, by the driver's id for it. Responses go back on the same
     /// connection (RFC 3261 §18.2.2).
     Tcp(u64),
+    /// A TLS connection (RFC 3261 §26.2), by the driver's id for it (one numbering with
+    /// TCP's). Like TCP, responses and requests to a phone registered over it reuse it.
+    Tls(u64),
 }
 
 impl Transport {
     pub(super) fn reliable(self) -> bool {
-        matches!(self, Transport::Tcp(_))
+        matches!(self, Transport::Tcp(_) | Transport::Tls(_))
+    }
+
+    /// The driver's connection, for stream transports.
+    pub fn connection(self) -> Option<u64> {
+        match self {
+            Transport::Udp => None,
+            Transport::Tcp(c) | Transport::Tls(c) => Some(c),
+        }
+    }
+
+    /// Whether the signalling is encrypted (what SDES keys in SDP may travel over).
+    pub fn secure(self) -> bool {
+        matches!(self, Transport::Tls(_))
     }
 
     pub(super) fn via_name(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp(_) => "TCP",
+            Transport::Tls(_) => "TLS",
         }
     }
 }
@@ -80,6 +97,8 @@ pub enum SipEvent {
         request: Box<Request>,
         source: SocketAddr,
         local: SocketAddr,
+        /// What it came over: SRTP keys may only be taken from an offer over TLS.
+        transport: Transport,
     },
     /// The ACK for our 2xx arrived: the call is established.
     Confirmed { dialog: DialogId },

@@ -355,6 +355,7 @@ impl SipEndpoint {
             request: Box::new(req),
             source: src,
             local,
+            transport,
         });
     }
 
