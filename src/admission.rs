@@ -56,6 +56,12 @@ pub fn admit(
                 reason: None,
             };
         }
+        Feature::NotSecure(status) => {
+            return Admission::Refuse {
+                status,
+                reason: Some(crate::switchboard::CALL_WARNING.to_owned()),
+            };
+        }
     };
     let media = match bind() {
         Ok(local) => MediaSession::new(local),

@@ -378,6 +378,10 @@ impl CredentialStore for Operators {
     fn credentials(&self, username: &str) -> Option<&Credentials> {
         self.get(username).map(|o| &o.credentials)
     }
+
+    fn requires_secure(&self, username: &str) -> bool {
+        self.get(username).is_some_and(|o| o.require_secure)
+    }
 }
 
 /// What `ugyelet passwd` changes in one account.

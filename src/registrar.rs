@@ -158,17 +158,35 @@ pub struct KeepAlive {
     pub kind: KeepAliveKind,
 }
 
+/// What an operator's phone sees in the `Warning` of a REGISTER refused for
+/// `require_secure`.
+pub const REGISTER_WARNING: &str =
+    "ez a fiók csak titkosított kapcsolaton (TLS: sips: vagy transport=tls) regisztrálhat";
+
 /// Why a REGISTER was refused before any binding changed, for logs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RegisterError {
     NotRegister(String),
     NoAor,
-    NotYourAor { user: String, aor: String },
+    NotYourAor {
+        user: String,
+        aor: String,
+    },
     BadExpires(String),
     BadContact(String),
     WildcardMisuse,
-    TooBrief { asked: u32, min: u32 },
-    OutOfOrder { cseq: u32, bound: u32 },
+    TooBrief {
+        asked: u32,
+        min: u32,
+    },
+    OutOfOrder {
+        cseq: u32,
+        bound: u32,
+    },
+    /// A `require_secure` account, authenticated, registering over UDP or TCP.
+    NotSecure {
+        transport: &'static str,
+    },
 }
 
 impl fmt::Display for RegisterError {
@@ -193,6 +211,10 @@ impl fmt::Display for RegisterError {
             RegisterError::OutOfOrder { cseq, bound } => write!(
                 f,
                 "expected a CSeq above {bound} for this Call-ID, found {cseq}"
+            ),
+            RegisterError::NotSecure { transport } => write!(
+                f,
+                "the account has require_secure and must register over TLS, found {transport}"
             ),
         }
     }
@@ -360,6 +382,21 @@ impl Registrar {
         };
         if aor != user {
             return refuse(403, RegisterError::NotYourAor { user, aor });
+        }
+        // A teleworker's account that may use nothing but TLS: refused only now, once the
+        // phone has proved it holds the password (digest sends none), so the refusal names
+        // the account to no one else; its Warning says why, so the phone's owner knows.
+        if accounts.requires_secure(&user) && !source.transport.secure() {
+            let mut out = refuse(
+                403,
+                RegisterError::NotSecure {
+                    transport: source.transport.via_name(),
+                },
+            );
+            out.response
+                .headers
+                .set("Warning", format!("399 ugyelet \"{}\"", REGISTER_WARNING));
+            return out;
         }
         let header_expires = match req.headers.get("Expires").map(parse_delta) {
             None => None,

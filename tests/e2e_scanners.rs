@@ -32,10 +32,12 @@ use ugyelet::sip::auth::{Algorithm, Credentials, ha1, response};
 
 /// The `user_agent` the daemon is given: a name, no version.
 const USER_AGENT: &str = "ugyelet-ugyeleti-vonal";
-const ACCOUNTS: [(&str, &str); 3] = [
+const ACCOUNTS: [(&str, &str); 4] = [
     ("kati", "Kati-titka-42"),
     ("anna", "Anna-jelszava-7"),
     ("bela", "Bela-jelszava-9"),
+    // A teleworker with require_secure (TLS and SRTP only).
+    ("erika", "Erika-jelszava-3"),
 ];
 
 /// The scanner's command: Debian names them `svmap`, the PyPI package `sipvicious_svmap`.
@@ -85,8 +87,14 @@ fn daemon_with_accounts() -> Daemon {
     let mut text = String::new();
     for (name, password) in ACCOUNTS {
         let c = Credentials::from_password(name, "ugyelet", password);
+        // erika works from home: TLS and SRTP only. A scanner must not learn that either.
+        let secure = if name == "erika" {
+            "location = \"remote\"\nrequire_secure = true\n"
+        } else {
+            ""
+        };
         text.push_str(&format!(
-            "[[operator]]\nname = \"{name}\"\nha1_md5 = \"{}\"\n",
+            "[[operator]]\nname = \"{name}\"\n{secure}ha1_md5 = \"{}\"\n",
             c.ha1_md5.unwrap_or_default()
         ));
     }
@@ -243,7 +251,7 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
 
     // svwar: every name is answered alike, so it finds none, with every method.
     let names = scratch_dir("svwar-names").join("names.txt");
-    std::fs::write(&names, "kati\nanna\nbela\nnincsilyen\n1000\nadmin\n").expect("names");
+    std::fs::write(&names, "kati\nanna\nbela\nerika\nnincsilyen\n1000\nadmin\n").expect("names");
     let names = names.display().to_string();
     // Unforced, svwar first checks that a made-up name is answered differently from a
     // known one and gives up when it is not; forced, it goes through the list anyway.
@@ -285,7 +293,11 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
         ("INVITE", false),
     ] {
         let mut seen = Vec::new();
-        for (user, id) in [("kati", "aaaa1"), ("nincsilyen", "bbbb1")] {
+        for (user, id) in [
+            ("kati", "aaaa1"),
+            ("erika", "cccc1"),
+            ("nincsilyen", "bbbb1"),
+        ] {
             let id = format!("{id}{}", seen.len() + usize::from(wrong_password) * 7);
             let req = request(&probe, p, method, user, &id, "");
             let mut answers = exchange(&probe, p, &req, Duration::from_millis(300));
@@ -316,13 +328,15 @@ fn scanners_learn_no_version_no_account_and_no_password_and_fail2ban_reads_their
             let masked: Vec<String> = answers.iter().map(|a| masked(a, user, &id)).collect();
             seen.push((user, masked));
         }
-        let (a, b) = (&seen[0], &seen[1]);
+        let a = &seen[0];
         assert!(!a.1.is_empty(), "{method}: answered");
-        assert_eq!(
-            a.1, b.1,
-            "{method} (wrong password: {wrong_password}): {} and {} are told apart",
-            a.0, b.0
-        );
+        for b in &seen[1..] {
+            assert_eq!(
+                a.1, b.1,
+                "{method} (wrong password: {wrong_password}): {} and {} are told apart",
+                a.0, b.0
+            );
+        }
     }
 
     // A real phone on another address registers: ordinary log lines, never a ban.

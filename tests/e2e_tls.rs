@@ -11,6 +11,7 @@
 
 mod common;
 
+use common::operators::{operator_state, wait_available};
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -207,27 +208,6 @@ fn tls_phone(pki: &Pki, account: String, source: Option<PathBuf>) -> Baresip {
         ],
         ..BaresipConfig::default()
     })
-}
-
-fn wait_available(daemon: &Daemon, name: &str) {
-    let deadline = Instant::now() + 10 * SECOND;
-    loop {
-        let (status, body) = http_get(daemon.admin_port, "/api/operators");
-        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        let state = v["operators"].as_array().and_then(|ops| {
-            ops.iter()
-                .find(|o| o["name"] == name)
-                .and_then(|o| o["state"].as_str().map(str::to_owned))
-        });
-        if status == 200 && state.as_deref() == Some("available") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "operator {name} not available within 10 s: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn wait_heard(phone: &Baresip, speech: &[i16], timeout: Duration) -> f64 {
@@ -559,13 +539,17 @@ fn a_require_secure_account_is_refused_over_udp_and_with_plain_rtp_over_tls() {
     );
     wait_available(&daemon, "erika");
 
-    // A call from the account over TLS but with plain RTP: 488.
+    // The account's own calls (a feature code: *23, a pause), authenticated, over TLS but
+    // with plain RTP: 488.
     let plain_call = tls_phone(
         &pki,
-        format!("<sip:erika@127.0.0.1:{tls_port};transport=tls>;regint=0;audio_codecs=PCMA"),
+        format!(
+            "<sip:erika@127.0.0.1:{tls_port};transport=tls>;auth_pass=erika-jelszava-3;\
+             regint=0;audio_codecs=PCMA"
+        ),
         None,
     );
-    plain_call.dial(&format!("sip:ugyelet@127.0.0.1:{tls_port};transport=tls"));
+    plain_call.dial(&format!("sip:*23@127.0.0.1:{tls_port};transport=tls"));
     let closed = plain_call.wait_event("CALL_CLOSED", 10 * SECOND);
     assert!(
         closed.raw.contains("488"),
@@ -574,10 +558,13 @@ fn a_require_secure_account_is_refused_over_udp_and_with_plain_rtp_over_tls() {
     );
     // Over UDP: 403.
     let udp_call = Baresip::start(BaresipConfig {
-        account: Some("<sip:erika@127.0.0.1>;regint=0;audio_codecs=PCMA".to_owned()),
+        account: Some(
+            "<sip:erika@127.0.0.1>;auth_pass=erika-jelszava-3;regint=0;audio_codecs=PCMA"
+                .to_owned(),
+        ),
         ..BaresipConfig::default()
     });
-    udp_call.dial(&daemon.uri());
+    udp_call.dial(&format!("sip:*23@{}", daemon.addr()));
     let closed = udp_call.wait_event("CALL_CLOSED", 10 * SECOND);
     assert!(
         closed.raw.contains("403"),
@@ -590,6 +577,22 @@ fn a_require_secure_account_is_refused_over_udp_and_with_plain_rtp_over_tls() {
             && refusals.contains("require_secure, came over UDP"),
         "both refused calls are logged"
     );
+    let (_, board) = http_get(daemon.admin_port, "/api/operators");
+    assert_eq!(
+        operator_state(&board, "erika").as_deref(),
+        Some("available"),
+        "neither refused call paused erika: {board}"
+    );
+    // A call to the line that only says it is from erika, without her password, is a
+    // resident's like any other: a From proves nothing, and refusing it would tell a
+    // scanner which names are teleworkers'.
+    let unproven = Baresip::start(BaresipConfig {
+        account: Some("<sip:erika@127.0.0.1>;regint=0;audio_codecs=PCMA".to_owned()),
+        ..BaresipConfig::default()
+    });
+    unproven.dial(&daemon.uri());
+    unproven.wait_event("CALL_ESTABLISHED", 10 * SECOND);
+    unproven.hangup();
     // Over TLS with SRTP the same account is served: it hears the menu through SRTP
     // (the prompts are protected on their way out) and what it sends is taken in (the
     // call's received packets, counted when it ends, pass the unprotect first).

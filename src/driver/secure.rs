@@ -8,7 +8,9 @@
 //!   call arriving over TLS:  RTP/SAVP offer ─► plain to admission, our key in the answer,
 //!                            the session on the caller leg (prompts and relay alike)
 //!   plain transport:         SDES is never offered nor accepted (the keys would be readable)
-//!   require_secure account:  plain REGISTER ─► 403; a call over UDP/TCP or with plain RTP ─► 403/488
+//!   require_secure account:  once authenticated (the registrar, the switchboard's feature
+//!                            codes and colleague calls): plain REGISTER ─► 403; its call over
+//!                            UDP/TCP or with plain RTP ─► 403/488 (`CallerOffer::insecure`)
 //! ```
 //!
 //! The keys come from the OS random number generator here, in the driver; the transform
@@ -16,21 +18,13 @@
 
 use std::collections::HashMap;
 
-use tracing::{info, warn};
+use tracing::info;
 
-use crate::operators::Operators;
-use crate::pii::Pii;
 use crate::sdp::sdes::{self, Opened};
 use crate::sip::endpoint::{DialogId, Transport};
-use crate::sip::msg::{Request, Response, reason_phrase};
+use crate::sip::msg::Request;
 use crate::srtp::{MasterKey, Session, Suite};
-
-/// What an operator sees in the `Warning` of a refused REGISTER.
-pub const REGISTER_WARNING: &str =
-    "ez a fiók csak titkosított kapcsolaton (TLS: sips: vagy transport=tls) regisztrálhat";
-
-/// What a caller's phone sees in the `Warning` of a refused plain call.
-pub const CALL_WARNING: &str = "ez a fiók csak titkosított hívást (TLS és SRTP) indíthat";
+use crate::switchboard::Insecure;
 
 /// A fresh master key of `suite` from the OS random number generator.
 fn fresh(suite: Suite) -> MasterKey {
@@ -117,25 +111,10 @@ pub(super) struct Refusal {
 }
 
 impl CallerOffer {
-    /// Reads an incoming INVITE's offer. SDES is taken only over TLS; an account that
-    /// requires security calling over a plain transport or with plain RTP is refused.
-    pub(super) fn read(
-        accounts: &Operators,
-        request: &Request,
-        transport: Transport,
-    ) -> Result<CallerOffer, Refusal> {
-        let user = request.from.uri.user().unwrap_or("");
-        let required = accounts.get(user).is_some_and(|o| o.require_secure);
-        if required && !transport.secure() {
-            return Err(Refusal {
-                status: 403,
-                warning: CALL_WARNING,
-                log: format!(
-                    "call from account {user} refused: require_secure, came over {}",
-                    transport_name(transport)
-                ),
-            });
-        }
+    /// Reads an incoming INVITE's offer. SDES is taken only over TLS. Whether the call is
+    /// secure enough for a `require_secure` account is [`CallerOffer::insecure`]'s to say,
+    /// asked only once the caller has authenticated as that account.
+    pub(super) fn read(request: &Request, transport: Transport) -> Result<CallerOffer, Refusal> {
         if !transport.secure() || request.body.is_empty() {
             return Ok(CallerOffer {
                 plain: request.body.clone(),
@@ -165,15 +144,21 @@ impl CallerOffer {
                 warning: "nincs használható a=crypto sor (AES_CM_128_HMAC_SHA1_80 vagy AEAD_AES_128_GCM)",
                 log: "SRTP offer without a usable a=crypto line (expected AES_CM_128_HMAC_SHA1_80 or AEAD_AES_128_GCM)".to_owned(),
             }),
-            (false, _) if required => Err(Refusal {
-                status: 488,
-                warning: CALL_WARNING,
-                log: format!("call from account {user} refused: require_secure, offered plain RTP"),
-            }),
             (false, _) => Ok(CallerOffer {
                 plain: opened.plain,
                 secure: None,
             }),
+        }
+    }
+
+    /// How this call, over `transport`, falls short of TLS with SRTP.
+    pub(super) fn insecure(&self, transport: Transport) -> Option<Insecure> {
+        if !transport.secure() {
+            Some(Insecure::Transport(transport.via_name()))
+        } else if self.secure.is_none() {
+            Some(Insecure::PlainRtp)
+        } else {
+            None
         }
     }
 
@@ -191,56 +176,10 @@ impl CallerOffer {
     }
 }
 
-/// A REGISTER of an account that requires TLS, arriving otherwise: the 403 to send.
-pub(super) fn register_refusal(
-    accounts: &Operators,
-    request: &Request,
-    transport: Transport,
-    source: std::net::SocketAddr,
-) -> Option<Response> {
-    if transport.secure() {
-        return None;
-    }
-    let user = request.to.uri.user()?;
-    if !accounts.get(user).is_some_and(|o| o.require_secure) {
-        return None;
-    }
-    warn!(
-        account = user,
-        source = %Pii(source),
-        transport = transport_name(transport),
-        "REGISTER refused: the account has require_secure and must register over TLS"
-    );
-    let mut r = Response::from_request(request, 403, reason_phrase(403), Some("ugyelet-tls"));
-    r.headers
-        .set("Warning", format!("399 ugyelet \"{REGISTER_WARNING}\""));
-    Some(r)
-}
-
-fn transport_name(t: Transport) -> &'static str {
-    match t {
-        Transport::Udp => "UDP",
-        Transport::Tcp(_) => "TCP",
-        Transport::Tls(_) => "TLS",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sip::msg::{Message, parse};
-
-    fn accounts() -> Operators {
-        let ha1 = "0123456789abcdef0123456789abcdef";
-        Operators::parse(
-            &format!(
-                "[[operator]]\nname = \"erika\"\nrequire_secure = true\nha1_md5 = \"{ha1}\"\n\n\
-                 [[operator]]\nname = \"anna\"\nha1_md5 = \"{ha1}\"\n"
-            ),
-            "operators.toml",
-        )
-        .expect("valid accounts")
-    }
 
     fn sdp(proto: &str, crypto: &str) -> String {
         format!(
@@ -269,14 +208,10 @@ mod tests {
 
     #[test]
     fn sdes_is_taken_over_tls_only_and_our_answer_echoes_the_tag() {
-        let ops = accounts();
         let savp = sdp("RTP/SAVP", KEY);
-        let offer = CallerOffer::read(
-            &ops,
-            &request("INVITE", "36301234567", &savp),
-            Transport::Tls(1),
-        )
-        .unwrap_or_else(|r| panic!("refused: {}", r.log));
+        let offer = CallerOffer::read(&request("INVITE", "36301234567", &savp), Transport::Tls(1))
+            .unwrap_or_else(|r| panic!("refused: {}", r.log));
+        assert_eq!(offer.insecure(Transport::Tls(1)), None);
         assert!(String::from_utf8_lossy(&offer.plain).contains("RTP/AVP 8"));
         let plain_answer = sdp("RTP/AVP", "");
         let (answer, session) = offer
@@ -290,61 +225,41 @@ mod tests {
         );
         assert!(session.is_some());
         // The same offer over UDP is left to admission as it is (which refuses RTP/SAVP).
-        let offer = CallerOffer::read(
-            &ops,
-            &request("INVITE", "36301234567", &savp),
-            Transport::Udp,
-        )
-        .unwrap_or_else(|r| panic!("refused: {}", r.log));
+        let offer = CallerOffer::read(&request("INVITE", "36301234567", &savp), Transport::Udp)
+            .unwrap_or_else(|r| panic!("refused: {}", r.log));
+        assert_eq!(
+            offer.insecure(Transport::Udp),
+            Some(Insecure::Transport("UDP"))
+        );
         assert_eq!(offer.plain, savp.as_bytes());
         let (_, session) = offer.answer(Vec::new()).expect("plain");
         assert!(session.is_none(), "no keys taken over UDP");
     }
 
     #[test]
-    fn an_srtp_offer_without_a_usable_key_and_plain_calls_of_a_secure_account_are_refused() {
-        let ops = accounts();
+    fn an_srtp_offer_without_a_usable_key_is_refused_and_a_plain_one_is_judged_by_its_transport() {
         let no_key = sdp(
             "RTP/SAVP",
             "a=crypto:1 AES_256_CM_HMAC_SHA1_80 inline:AAAA\r\n",
         );
-        let r = CallerOffer::read(&ops, &request("INVITE", "anna", &no_key), Transport::Tls(1))
+        let r = CallerOffer::read(&request("INVITE", "anna", &no_key), Transport::Tls(1))
             .err()
             .expect("refused");
         assert_eq!(r.status, 488);
+        // Plain offers are read whoever the From names (it proves nothing): how they fall
+        // short is for the switchboard to weigh once the caller has authenticated.
         let plain = sdp("RTP/AVP", "");
-        let r = CallerOffer::read(&ops, &request("INVITE", "erika", &plain), Transport::Tls(1))
-            .err()
-            .expect("refused");
-        assert_eq!((r.status, r.warning), (488, CALL_WARNING));
-        let r = CallerOffer::read(&ops, &request("INVITE", "erika", &plain), Transport::Tcp(2))
-            .err()
-            .expect("refused");
-        assert_eq!(r.status, 403);
-        assert_eq!(
-            r.log,
-            "call from account erika refused: require_secure, came over TCP"
-        );
-        assert!(
-            CallerOffer::read(&ops, &request("INVITE", "anna", &plain), Transport::Udp).is_ok(),
-            "anna has no require_secure"
-        );
-    }
-
-    #[test]
-    fn a_secure_accounts_register_is_refused_unless_over_tls() {
-        let ops = accounts();
-        let src = "203.0.113.5:5060".parse().expect("addr");
-        let reg = request("REGISTER", "erika", "");
-        let r = register_refusal(&ops, &reg, Transport::Udp, src).expect("refused");
-        assert_eq!(r.status, 403);
-        assert_eq!(
-            r.headers.get("Warning"),
-            Some(format!("399 ugyelet \"{REGISTER_WARNING}\"").as_str())
-        );
-        assert!(register_refusal(&ops, &reg, Transport::Tls(3), src).is_none());
-        let anna = request("REGISTER", "anna", "");
-        assert!(register_refusal(&ops, &anna, Transport::Udp, src).is_none());
+        for (transport, insecure) in [
+            (Transport::Tls(1), Insecure::PlainRtp),
+            (Transport::Tcp(2), Insecure::Transport("TCP")),
+            (Transport::Udp, Insecure::Transport("UDP")),
+        ] {
+            let offer = CallerOffer::read(&request("INVITE", "erika", &plain), transport)
+                .unwrap_or_else(|r| panic!("refused: {}", r.log));
+            assert_eq!(offer.insecure(transport), Some(insecure));
+        }
+        assert_eq!(Insecure::PlainRtp.status(), 488);
+        assert_eq!(Insecure::Transport("UDP").status(), 403);
     }
 
     #[test]

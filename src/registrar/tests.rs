@@ -816,3 +816,79 @@ fn a_binding_over_tls_is_kept_alive_with_crlf_and_lost_with_its_connection() {
     reg.handle_connection_closed(now, 43);
     assert!(!reg.is_registered("tele1"));
 }
+
+/// `tele1` with `require_secure`, as an operators file would say.
+struct SecureTele1(HashMap<String, Credentials>);
+
+impl CredentialStore for SecureTele1 {
+    fn credentials(&self, username: &str) -> Option<&Credentials> {
+        self.0.get(username)
+    }
+    fn requires_secure(&self, username: &str) -> bool {
+        username == "tele1"
+    }
+}
+
+#[test]
+fn a_require_secure_account_is_refused_over_udp_only_after_it_authenticates() {
+    let t0 = crate::clock::test_epoch();
+    let mut reg = registrar(t0);
+    let store = SecureTele1(accounts());
+    let src = udp("203.0.113.7:40000");
+    let contact = "Contact: <sip:tele1@10.0.0.7:5060>\r\n";
+    // Without credentials it gets the challenge everyone gets, a made-up name included:
+    // nothing tells a scanner that the account exists or that it needs TLS.
+    let mut p = Phone::new("tele1", "jelszo-t1");
+    let first = reg.handle_register(t0, &p.request(contact), src, &store);
+    let mut stranger = Phone::new("nincsilyen", "x");
+    let other = reg.handle_register(t0, &stranger.request(contact), src, &store);
+    assert_eq!((first.response.status, other.response.status), (401, 401));
+    assert_eq!(first.response.headers.get("Warning"), None);
+    // With the right password over UDP: 403, and the Warning says why.
+    let ch = first
+        .response
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge");
+    let at = ch.find("nonce=\"").expect("nonce") + 7;
+    p.nonce = Some(ch[at..at + 52].to_owned());
+    let out = reg.handle_register(t0, &p.request(contact), src, &store);
+    assert_eq!(out.response.status, 403);
+    assert_eq!(
+        out.response.headers.get("Warning"),
+        Some(format!("399 ugyelet \"{}\"", REGISTER_WARNING).as_str())
+    );
+    assert_eq!(
+        out.error,
+        Some(RegisterError::NotSecure { transport: "UDP" })
+    );
+    assert!(!reg.is_registered("tele1"));
+    // Over TLS the same phone registers; op1 (no require_secure) over UDP as ever.
+    let tls = Source {
+        addr: "203.0.113.7:40001".parse().expect("addr"),
+        transport: Transport::Tls(7),
+    };
+    let mut p = Phone::new("tele1", "jelszo-t1");
+    let first = reg.handle_register(t0, &p.request(contact), tls, &store);
+    let ch = first
+        .response
+        .headers
+        .get("WWW-Authenticate")
+        .expect("challenge");
+    let at = ch.find("nonce=\"").expect("nonce") + 7;
+    p.nonce = Some(ch[at..at + 52].to_owned());
+    let out = reg.handle_register(t0, &p.request(contact), tls, &store);
+    assert_eq!(out.response.status, 200, "{:?}", out.response);
+    assert!(reg.is_registered("tele1"));
+    let mut op1 = Phone::new("op1", "jelszo-1");
+    assert_eq!(
+        op1.register(
+            &mut reg,
+            t0,
+            udp("203.0.113.8:40000"),
+            contact.replace("tele1", "op1").as_str()
+        )
+        .status,
+        200
+    );
+}

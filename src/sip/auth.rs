@@ -189,6 +189,12 @@ impl Credentials {
 /// Where the verifier looks up accounts.
 pub trait CredentialStore {
     fn credentials(&self, username: &str) -> Option<&Credentials>;
+
+    /// Whether the account may use nothing but TLS and SRTP (`require_secure`). Asked only
+    /// once the user has authenticated, so the answer tells no one else the name exists.
+    fn requires_secure(&self, _username: &str) -> bool {
+        false
+    }
 }
 
 impl CredentialStore for HashMap<String, Credentials> {

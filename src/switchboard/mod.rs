@@ -34,6 +34,7 @@
 mod board;
 mod callbacks;
 mod ring;
+mod secure;
 #[cfg(test)]
 mod tests;
 mod transfer;
@@ -41,6 +42,7 @@ mod transfer;
 pub use board::{Board, CallerView, CurrentCall, OperatorRow, WaitingRow};
 pub use callbacks::{DeskSettings, Dial, job_of, job_ref};
 pub use ring::{Ring, TOPIC_MAX_CHARS, TOPIC_SEPARATOR, call_info, operator_display_name};
+pub use secure::{CALL_WARNING, Insecure};
 pub use transfer::{CallOut, Reach};
 
 use std::collections::{HashMap, VecDeque};
@@ -150,6 +152,9 @@ pub enum Feature {
     /// An operator (authenticated on this INVITE) calls a colleague: the call is theirs,
     /// passed on to the colleague (see [`Switchboard::colleague_call`]).
     Colleague(Colleague),
+    /// An authenticated `require_secure` account called without TLS (403) or without SRTP
+    /// (488): refused with this status and a `Warning` saying why.
+    NotSecure(u16),
 }
 
 /// An operator's call to a colleague through the daemon (to consult before a transfer).
@@ -793,8 +798,17 @@ impl Switchboard {
 
     /// Handles an INVITE whose Request-URI user is a feature code (`*21` log in, `*22` log
     /// out, `*23` pause, `*24` end the pause). Only an operator authenticated by Digest on
-    /// this very INVITE may use them, and only for their own account.
-    pub fn feature_code(&mut self, now: Instant, request: &Request, source: SocketAddr) -> Feature {
+    /// this very INVITE may use them, and only for their own account; a `require_secure`
+    /// account only over TLS with SRTP (`insecure` says how this call falls short, if it
+    /// does). The account is judged only once authenticated: a refusal names no account to
+    /// anyone without its password.
+    pub fn feature_code(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: SocketAddr,
+        insecure: Option<Insecure>,
+    ) -> Feature {
         let Some(user) = request.uri.user() else {
             return Feature::No;
         };
@@ -809,7 +823,7 @@ impl Switchboard {
             // anywhere else a name is dialled like any other (the menu answers), so a
             // scanner cannot tell operators' names by the challenge.
             u if self.accounts.get(u).is_some() && self.registrar.has_binding_from(source.ip()) => {
-                return self.colleague(now, request, source);
+                return self.colleague(now, request, source, insecure);
             }
             _ => return Feature::No,
         };
@@ -825,6 +839,9 @@ impl Switchboard {
             .auth_mut()
             .verify(now, &attempt, &self.accounts)
         {
+            Verdict::Ok { username, .. } if self.not_secure(&username, insecure).is_some() => {
+                Feature::NotSecure(insecure.map_or(403, Insecure::status))
+            }
             Verdict::Ok { username, .. } => match self.agent_op(now, &username, op.clone()) {
                 Ok(()) => {
                     info!(operator = %username, code = user, ?op, "feature code");

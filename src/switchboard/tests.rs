@@ -700,32 +700,109 @@ fn feature_code_without_credentials_is_challenged_and_unknown_code_refused() {
     };
     let src = SocketAddr::from(([127, 0, 0, 1], 5070));
     assert!(matches!(
-        room.sb.feature_code(room.now, &invite("*21"), src),
+        room.sb.feature_code(room.now, &invite("*21"), src, None),
         Feature::Challenge(_)
     ));
     assert_eq!(
-        room.sb.feature_code(room.now, &invite("*99"), src),
+        room.sb.feature_code(room.now, &invite("*99"), src, None),
         Feature::Refuse(404)
     );
     assert_eq!(
-        room.sb.feature_code(room.now, &invite("ugyelet"), src),
+        room.sb
+            .feature_code(room.now, &invite("ugyelet"), src, None),
         Feature::No
     );
     // An operator's name is a colleague call, challenged, only from where an operator's
     // phone registered; from elsewhere it is dialled like any name, so it tells nothing.
     assert!(matches!(
-        room.sb.feature_code(room.now, &invite("anna"), src),
+        room.sb.feature_code(room.now, &invite("anna"), src, None),
         Feature::Challenge(_)
     ));
     let elsewhere = SocketAddr::from(([198, 51, 100, 7], 5060));
     assert_eq!(
-        room.sb.feature_code(room.now, &invite("anna"), elsewhere),
         room.sb
-            .feature_code(room.now, &invite("nincsilyen"), elsewhere),
+            .feature_code(room.now, &invite("anna"), elsewhere, None),
+        room.sb
+            .feature_code(room.now, &invite("nincsilyen"), elsewhere, None),
     );
     assert_eq!(
-        room.sb.feature_code(room.now, &invite("anna"), elsewhere),
+        room.sb
+            .feature_code(room.now, &invite("anna"), elsewhere, None),
         Feature::No
+    );
+}
+
+#[test]
+fn a_require_secure_operators_own_call_is_refused_when_plain_but_only_once_authenticated() {
+    let mut room = Room::staffed(quiet(), &[("erika", "remote")]);
+    let h = ha1(Algorithm::Sha256, "erika", REALM, &password("erika"));
+    let text = format!(
+        "[[operator]]\nname = \"erika\"\nlocation = \"remote\"\nrequire_secure = true\n\
+         ha1_sha256 = \"{h}\"\n"
+    );
+    let accounts = Operators::parse(&text, "operators.toml").expect("accounts parse");
+    room.sb.set_accounts(room.now, accounts);
+    let ruri = "sip:*23@127.0.0.1";
+    let invite = |auth: &str| -> Request {
+        let text = format!(
+            "INVITE {ruri} SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bKs1\r\n\
+             From: <sip:erika@127.0.0.1>;tag=a\r\nTo: <{ruri}>\r\nCall-ID: s1\r\n\
+             CSeq: 1 INVITE\r\n{auth}Content-Length: 0\r\n\r\n"
+        );
+        match parse(text.as_bytes()) {
+            Ok(Message::Request(r)) => r,
+            other => panic!("test INVITE must parse: {other:?}"),
+        }
+    };
+    let src = SocketAddr::from(([127, 0, 0, 1], 5070));
+    let udp = Some(Insecure::Transport("UDP"));
+    // Without credentials: the challenge anyone gets, secure or not.
+    let Feature::Challenge(ch) = room.sb.feature_code(room.now, &invite(""), src, udp) else {
+        panic!("challenged first")
+    };
+    let c = ch
+        .iter()
+        .find(|c| c.contains("SHA-256"))
+        .expect("a SHA-256 challenge");
+    let at = c.find("nonce=\"").expect("nonce") + 7;
+    let nonce = &c[at..at + c[at..].find('"').expect("nonce ends")];
+    let auth = |nc: &str| {
+        let r = response(
+            Algorithm::Sha256,
+            &h,
+            nonce,
+            nc,
+            "cn",
+            "auth",
+            "INVITE",
+            ruri,
+        );
+        format!(
+            "Authorization: Digest username=\"erika\", realm=\"{REALM}\", nonce=\"{nonce}\", \
+             uri=\"{ruri}\", response=\"{r}\", algorithm=SHA-256, qop=auth, nc={nc}, cnonce=\"cn\"\r\n"
+        )
+    };
+    // Authenticated over UDP: 403; over TLS with plain RTP: 488; nothing done either time.
+    assert_eq!(
+        room.sb
+            .feature_code(room.now, &invite(&auth("00000001")), src, udp),
+        Feature::NotSecure(403)
+    );
+    assert_eq!(
+        room.sb.feature_code(
+            room.now,
+            &invite(&auth("00000002")),
+            src,
+            Some(Insecure::PlainRtp)
+        ),
+        Feature::NotSecure(488)
+    );
+    assert_eq!(board_json(&room)["operators"][0]["state"], "available");
+    // Over TLS with SRTP: the pause is taken.
+    assert_eq!(
+        room.sb
+            .feature_code(room.now, &invite(&auth("00000003")), src, None),
+        Feature::Done
     );
 }
 

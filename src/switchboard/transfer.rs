@@ -399,6 +399,7 @@ impl Switchboard {
         now: Instant,
         request: &Request,
         source: SocketAddr,
+        insecure: Option<super::Insecure>,
     ) -> Feature {
         let to = request.uri.user().unwrap_or_default().to_owned();
         let ruri = request.uri.to_string();
@@ -413,6 +414,9 @@ impl Switchboard {
             .auth_mut()
             .verify(now, &attempt, &self.accounts)
         {
+            Verdict::Ok { username, .. } if self.not_secure(&username, insecure).is_some() => {
+                Feature::NotSecure(insecure.map_or(403, super::Insecure::status))
+            }
             Verdict::Ok { username, .. } if username == to => {
                 info!(operator = %username, "a call to oneself refused");
                 Feature::Refuse(403)

@@ -334,21 +334,15 @@ impl SipTask {
                 request,
                 source,
                 transport,
-            } => {
-                let accounts = self.shared.accounts();
-                match super::secure::register_refusal(&accounts, &request, transport, source) {
-                    Some(refused) => self.endpoint.respond(now, id, refused),
-                    None => self.board.handle_register(
-                        now,
-                        id,
-                        &request,
-                        Source {
-                            addr: source,
-                            transport,
-                        },
-                    ),
-                }
-            }
+            } => self.board.handle_register(
+                now,
+                id,
+                &request,
+                Source {
+                    addr: source,
+                    transport,
+                },
+            ),
             SipEvent::ProbeResult { probe, status } => self.board.probe_result(now, probe, status),
             SipEvent::Answered { id, response } => {
                 let trunk = self
@@ -437,17 +431,18 @@ impl SipTask {
         source: SocketAddr,
         (local, transport): (SocketAddr, Transport),
     ) {
-        let offer =
-            match super::secure::CallerOffer::read(&self.shared.accounts(), &request, transport) {
-                Ok(o) => o,
-                Err(r) => {
-                    info!(dialog, status = r.status, "call refused: {}", r.log);
-                    return self
-                        .endpoint
-                        .reject_because(now, dialog, r.status, r.warning);
-                }
-            };
-        let feature = self.board.feature_code(now, &request, source);
+        let offer = match super::secure::CallerOffer::read(&request, transport) {
+            Ok(o) => o,
+            Err(r) => {
+                info!(dialog, status = r.status, "call refused: {}", r.log);
+                return self
+                    .endpoint
+                    .reject_because(now, dialog, r.status, r.warning);
+            }
+        };
+        let feature = self
+            .board
+            .feature_code(now, &request, source, offer.insecure(transport));
         let ports = &mut self.ports;
         let listen_ip = self.shared.cfg.sip.listen.ip();
         let mut caller_port = None;

@@ -54,7 +54,7 @@ impl Transport {
         matches!(self, Transport::Tls(_))
     }
 
-    pub(super) fn via_name(self) -> &'static str {
+    pub fn via_name(self) -> &'static str {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp(_) => "TCP",

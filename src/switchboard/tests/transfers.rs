@@ -485,7 +485,7 @@ fn only_an_authenticated_operator_calls_a_colleague_by_name() {
     let src = SocketAddr::from(([127, 0, 0, 1], 5070));
     assert!(
         matches!(
-            room.sb.feature_code(room.now, &invite, src),
+            room.sb.feature_code(room.now, &invite, src, None),
             Feature::Challenge(_)
         ),
         "no credentials: challenged like a feature code"
