@@ -87,6 +87,9 @@ pub(super) async fn run(
                     };
                     info!(operator = %who, "answered: bridged");
                     shared.tie_bridged(dialog, &operator);
+                    // The media clock sends music on hold from the same port if the caller
+                    // holds the call.
+                    slot.set_operator(op.try_clone().ok());
                     shared.media_rx.add_operator(&rx, op);
                     relaying = true;
                     call.handle_input(
@@ -104,6 +107,7 @@ pub(super) async fn run(
             if relaying && !call.is_bridged() {
                 // Passed on (music on hold until someone takes the call), or over.
                 shared.media_rx.drop_operator(&rx);
+                slot.set_operator(None);
                 relaying = false;
             }
             while let Some(req) = call.poll_request() {

@@ -27,7 +27,8 @@
 //! the call's next deadline after its step, so an earlier deadline (a new prompt after a
 //! key press) is seen by the next tick.
 //!
-//! Frames go out with a non-blocking `send_to` on a clone of the call's socket: each call
+//! Frames go out with a non-blocking `send_to` on a clone of the call's socket (music on
+//! hold for a held operator on a clone of the operator leg's): each call
 //! sends from its own port (symmetric RTP), so there is no batch to hand to `sendmmsg`,
 //! which sends on one socket. A full socket buffer drops the frame, as a late frame would be.
 
@@ -61,6 +62,9 @@ pub struct CallSlot {
     deadline: AtomicU64,
     /// The caller leg's RTP socket (a clone of the one the call task reads).
     socket: UdpSocket,
+    /// The operator leg's RTP socket while bridged (a clone of the one the media receiver
+    /// reads), for music on hold when the caller holds the call.
+    operator: Mutex<Option<UdpSocket>>,
     /// Wakes the call task when a tick left SIP commands, log events, requests or an outcome.
     pub wake: Notify,
 }
@@ -84,8 +88,29 @@ impl CallSlot {
             // call: the caller may be behind a NAT that is still opening.
             let _ = self.socket.send_to(&frame, dst);
         }
+        if let Some((dst, frame)) = call.poll_operator_rtp() {
+            let operator = match self.operator.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            let mut next = Some((dst, frame));
+            while let Some((dst, frame)) = next {
+                if let Some(s) = operator.as_ref() {
+                    let _ = s.send_to(&frame, dst);
+                }
+                next = call.poll_operator_rtp();
+            }
+        }
         let next = call.poll_timeout().map_or(NEVER, to_nanos);
         self.deadline.store(next, Ordering::Release);
+    }
+
+    /// The operator leg's socket, once an operator answered (`None` once the relay stops).
+    pub fn set_operator(&self, socket: Option<UdpSocket>) {
+        match self.operator.lock() {
+            Ok(mut g) => *g = socket,
+            Err(p) => *p.into_inner() = socket,
+        }
     }
 
     /// Runs the call's deadline if it is still due at `at` (`due` in nanoseconds).
@@ -132,6 +157,7 @@ impl MediaClock {
             call: Mutex::new(call),
             deadline: AtomicU64::new(NEVER),
             socket,
+            operator: Mutex::new(None),
             wake: Notify::new(),
         });
         {
