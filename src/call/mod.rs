@@ -2193,4 +2193,45 @@ type = "hangup"
         run_both(&mut c, until + Duration::from_secs(61));
         assert_eq!(c.ending(), Some(Ending::NoMedia));
     }
+
+    #[test]
+    fn when_both_legs_hold_nobody_gets_music_and_the_one_left_held_gets_it_on_its_stream() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, now) = bridged(t0);
+        let to_operator = relay_one(&mut c, now, Side::Caller, 100).expect("relayed");
+        c.handle_input(
+            now,
+            CallInput::Queue(QueueNews::OperatorMedia(operator_leg(Direction::RecvOnly))),
+        );
+        // The resident holds too, the RFC 2543 way: nobody listens, nothing is sent.
+        c.handle_input(
+            now,
+            CallInput::ReInvite {
+                body: b"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+                        m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+                    .to_vec(),
+            },
+        );
+        assert!(matches!(c.poll_command(), Some(CallCommand::Answer { .. })));
+        let (caller, operator) = run_both(&mut c, now + Duration::from_secs(1));
+        assert!(caller.is_empty() && operator.is_empty());
+        // The operator resumes: the resident still holds, so the operator hears music.
+        let later = now + Duration::from_secs(1);
+        c.handle_input(
+            later,
+            CallInput::Queue(QueueNews::OperatorMedia(operator_leg(Direction::SendRecv))),
+        );
+        let (caller, music) = run_both(&mut c, later + Duration::from_secs(1));
+        assert!(caller.is_empty(), "the holder gets nothing");
+        assert!(
+            music.len() >= 45 && music.iter().all(is_music),
+            "{}",
+            music.len()
+        );
+        let first = header(&music[0]);
+        assert_eq!(
+            (first.ssrc, first.sequence, first.marker),
+            (to_operator.ssrc, to_operator.sequence.wrapping_add(1), true)
+        );
+    }
 }
