@@ -13,6 +13,9 @@
 //! The caller's phone sees one stream from us throughout: our SSRC, with the sequence
 //! number and timestamp carried from the menu into the relay and back out of it, and a
 //! marker bit where the audio changes hands.
+//!
+//! Inside `Bridged`, either leg may hold the call with a re-INVITE; the other then hears
+//! music on hold from us until the holder resumes (`hold.rs`).
 
 use std::time::Instant;
 
