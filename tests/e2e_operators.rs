@@ -909,3 +909,136 @@ fn after_a_bridged_call_the_scrape_has_latency_samples_passes_promtool_and_has_e
         assert!(names.iter().any(|n| n == needed), "no panel reads {needed}");
     }
 }
+
+/// Waits until what `phone` received from sample `from` on holds `expected` (NCC above
+/// [`HEARD`]); returns the best NCC and where it was found (an offset in the whole
+/// recording).
+fn wait_heard_after(
+    phone: &Baresip,
+    from: usize,
+    expected: &[i16],
+    timeout: Duration,
+) -> (f64, usize) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let got = phone.received_wav();
+        let (at, n) = got
+            .get(from..)
+            .and_then(|tail| find_prompt(tail, expected))
+            .unwrap_or((0, 0.0));
+        if n > HEARD || Instant::now() >= deadline {
+            return (n, from + at);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The first four seconds of the music on hold: enough to know it, without waiting for
+/// the whole 16 s prompt.
+fn music_on_hold_start() -> Vec<i16> {
+    let mut moh = load_prompt("music_on_hold");
+    moh.truncate(ms(4000));
+    moh
+}
+
+#[test]
+fn when_the_operator_holds_the_caller_hears_music_on_hold_and_the_operator_again_after_resume() {
+    let dir = scratch_dir("hold");
+    let ops = anna_only();
+    let daemon = start_daemon(&ops, &[]);
+    let (anna_wav, anna_speech) = speech_file(
+        &dir,
+        "anna.wav",
+        "Jó napot kívánok, Kovács Anna vagyok, miben segíthetek?",
+    );
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", Some(anna_wav), true);
+    wait_available(&daemon, "anna");
+    let caller = call_and_ask_for_operator(&daemon, None);
+    anna.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+    let bridged = wait_heard(&caller, &anna_speech, HEARD, 30 * SECOND);
+    assert!(
+        bridged > HEARD,
+        "bridged: the caller hears anna ({bridged:.3})"
+    );
+
+    // Anna's softphone holds the call (a re-INVITE with a=sendonly). The caller waited
+    // in the queue with the same music, so only what arrives from now on counts.
+    let held_from = caller.received_wav().len();
+    anna.command("hold", None);
+    let moh = music_on_hold_start();
+    let (heard_moh, moh_at) = wait_heard_after(&caller, held_from, &moh, 20 * SECOND);
+    eprintln!("music on hold at sample {moh_at} (hold from {held_from}), ncc {heard_moh:.3}");
+    assert!(
+        heard_moh > HEARD,
+        "the held caller hears music on hold (ncc {heard_moh:.3})"
+    );
+    // Anna says her sentence every few seconds; none of it reaches the held caller.
+    std::thread::sleep(6 * SECOND);
+    let during = caller.received_wav();
+    let leaked = ncc(&during[moh_at..], &anna_speech);
+    assert!(
+        leaked < HEARD,
+        "nothing of the holder reaches the caller (ncc {leaked:.3})"
+    );
+
+    // Anna resumes (a=sendrecv): the caller hears her again.
+    let resumed_from = caller.received_wav().len();
+    anna.command("resume", None);
+    let (again, _) = wait_heard_after(&caller, resumed_from, &anna_speech, 30 * SECOND);
+    assert!(
+        again > HEARD,
+        "after the resume the caller hears anna again (ncc {again:.3})"
+    );
+    caller.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+}
+
+#[test]
+fn when_the_caller_holds_the_operator_hears_music_on_hold_and_the_caller_again_after_resume() {
+    let dir = scratch_dir("hold");
+    let ops = anna_only();
+    let daemon = start_daemon(&ops, &[]);
+    let (caller_wav, caller_speech) = speech_file(
+        &dir,
+        "caller.wav",
+        "Az építési engedélyről szeretnék érdeklődni, köszönöm szépen.",
+    );
+    let anna = operator_phone(&daemon, "anna", "anna-jelszava-7", None, true);
+    wait_available(&daemon, "anna");
+    let caller = call_and_ask_for_operator(&daemon, Some(caller_wav));
+    anna.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+    let bridged = wait_heard(&anna, &caller_speech, HEARD, 30 * SECOND);
+    assert!(
+        bridged > HEARD,
+        "bridged: anna hears the caller ({bridged:.3})"
+    );
+
+    // The resident's phone holds the call (a re-INVITE with a=sendonly, which the daemon
+    // answers itself): anna hears music on hold from the daemon.
+    let held_from = anna.received_wav().len();
+    caller.command("hold", None);
+    let moh = music_on_hold_start();
+    let (heard_moh, moh_at) = wait_heard_after(&anna, held_from, &moh, 20 * SECOND);
+    eprintln!("music on hold at sample {moh_at} (hold from {held_from}), ncc {heard_moh:.3}");
+    assert!(
+        heard_moh > HEARD,
+        "the held operator hears music on hold (ncc {heard_moh:.3})"
+    );
+    std::thread::sleep(6 * SECOND);
+    let during = anna.received_wav();
+    let leaked = ncc(&during[moh_at..], &caller_speech);
+    assert!(
+        leaked < HEARD,
+        "nothing of the holder reaches the operator (ncc {leaked:.3})"
+    );
+
+    let resumed_from = anna.received_wav().len();
+    caller.command("resume", None);
+    let (again, _) = wait_heard_after(&anna, resumed_from, &caller_speech, 30 * SECOND);
+    assert!(
+        again > HEARD,
+        "after the resume anna hears the caller again (ncc {again:.3})"
+    );
+    anna.hangup();
+    caller.wait_event("CALL_CLOSED", 10 * SECOND);
+}

@@ -53,6 +53,7 @@ use crate::rtp::stream::{IncomingStream, OutgoingStream, SAMPLES_PER_FRAME};
 use crate::sdp::offer_answer::{Codec, Direction, MediaSession, Negotiated};
 use crate::sip::endpoint::{DialogId, EndReason};
 
+mod hold;
 mod operator;
 mod types;
 pub use types::*;
@@ -63,10 +64,12 @@ enum Media {
     Menu,
     /// Waiting for an operator: music on hold and position announcements.
     Queued { since: Instant },
-    /// Talking to an operator: RTP relayed both ways.
+    /// Talking to an operator: RTP relayed both ways, or, while one leg holds the call,
+    /// music on hold to the other (see `hold.rs`).
     Bridged {
         bridge: Box<Bridge>,
         operator: String,
+        music: Option<hold::Music>,
     },
 }
 
@@ -141,6 +144,8 @@ pub struct Call {
     goertzel: Option<Goertzel>,
     pcm: Vec<i16>,
     packets: VecDeque<RtpFrame>,
+    /// Music on hold for the operator leg of a bridged call (see `hold.rs`).
+    operator_packets: VecDeque<RtpFrame>,
     commands: VecDeque<CallCommand>,
     events: VecDeque<CallEvent>,
     /// Long-running actions handed to the driver (see [`Call::poll_request`]).
@@ -192,6 +197,7 @@ impl Call {
             goertzel: negotiated.telephone_event.is_none().then(Goertzel::new),
             pcm: Vec::with_capacity(480),
             packets: VecDeque::with_capacity(8),
+            operator_packets: VecDeque::new(),
             commands: VecDeque::new(),
             events: VecDeque::new(),
             requests: VecDeque::new(),
@@ -457,9 +463,7 @@ impl Call {
             self.end(Ending::MaxDuration, true);
             return;
         }
-        if let Some(limit) = self.setup.inactivity
-            && now >= self.last_media + limit
-        {
+        if self.inactivity_deadline().is_some_and(|t| now >= t) {
             self.end(Ending::NoMedia, true);
             return;
         }
@@ -561,10 +565,15 @@ impl Call {
     /// no media until that host itself sends some, so the line cannot be used to aim a
     /// stream of prompts at a third party.
     fn media_target(&self) -> Option<SocketAddr> {
-        if let Some(latched) = self.incoming.latched() {
+        // While bridged the relay keeps the caller leg's receive state.
+        let incoming = match &self.media {
+            Media::Bridged { bridge, .. } => bridge.caller_stream(),
+            _ => &self.incoming,
+        };
+        if let Some(latched) = incoming.latched() {
             return Some(latched);
         }
-        self.incoming
+        incoming
             .send_target()
             .filter(|sdp| sdp.ip() == self.setup.source.ip() || self.setup.trust_sdp_address)
     }
@@ -577,10 +586,8 @@ impl Call {
             State::Ended => None,
             State::Answered => {
                 let mut t = self.started + self.setup.max_duration;
-                if let Some(limit) = self.setup.inactivity {
-                    t = t.min(self.last_media + limit);
-                }
                 for x in [
+                    self.inactivity_deadline(),
                     // Media may start: at once (the pacer then sets frame 0's deadline).
                     self.media_may_start().then_some(self.now),
                     self.pacer.as_ref().map(Pacer::poll_timeout),
@@ -643,6 +650,8 @@ impl Call {
                 self.negotiated = neg;
                 self.goertzel = neg.telephone_event.is_none().then(Goertzel::new);
                 self.commands.push_back(CallCommand::Answer { sdp });
+                // The caller may have put the operator on hold, or taken them off it.
+                self.hold_changed();
             }
             // RFC 3261 §14.2: a refused re-INVITE leaves the session as it was.
             Err(e) => self
@@ -774,25 +783,29 @@ impl Call {
                 finished = true;
             }
         }
-        if finished && matches!(self.media, Media::Queued { .. }) {
+        if finished && (matches!(self.media, Media::Queued { .. }) || self.music_to().is_some()) {
             // The music loops (and resumes after an announcement) while the caller waits.
             self.start_hold_music();
             return;
         }
-        if finished {
+        // Nothing else plays while bridged: the plan waits for the operator.
+        if finished && !self.is_bridged() {
             self.interp.handle_playback_finished(now);
             self.run_actions(now);
         }
     }
 
     /// Whether the outgoing stream may start now: answered, the 200 OK handed to SIP,
-    /// somewhere to send, not started yet and not relayed to an operator.
+    /// somewhere to send, not started yet and not relayed to an operator (unless one leg
+    /// holds the bridged call: then the other hears music on hold).
     fn media_may_start(&self) -> bool {
         self.state == State::Answered
             && self.answer_sent
             && self.pacer.is_none()
-            && !self.is_bridged()
-            && self.media_target().is_some()
+            && match self.music_to() {
+                Some(side) => self.music_target(side).is_some(),
+                None => !self.is_bridged() && self.media_target().is_some(),
+            }
     }
 
     /// Time as the driver last told it; the threads that step a call may pass instants a
@@ -802,6 +815,11 @@ impl Call {
     }
 
     fn next_packet(&mut self, now: Instant) {
+        if self.music_to() == Some(Side::Operator) {
+            self.next_operator_packet();
+            self.check_player(now);
+            return;
+        }
         if self.media_target().is_none() {
             // Nowhere to send (a re-INVITE moved the media to a host that has not sent
             // any yet): the prompt waits instead of playing to nobody. The timeline goes on,
@@ -974,6 +992,7 @@ type = "hangup"
             tone("main_menu", 2000, 50),
             tone("office_hours", 4000, 4),
             tone("goodbye", 8000, 3),
+            tone(MUSIC_ON_HOLD, MUSIC_LEVEL, 30),
         ]));
         let ids = ["welcome", "main_menu", "office_hours", "goodbye"];
         let known = crate::dialplan::Known {
@@ -1080,6 +1099,16 @@ type = "hangup"
             timestamp: p.timestamp,
             ssrc: p.ssrc,
         }
+    }
+
+    /// The level of the test set's music on hold (see [`source`]: none of the plan's).
+    const MUSIC_LEVEL: i16 = 3000;
+
+    /// Whether a frame is music on hold.
+    fn is_music(frame: &RtpFrame) -> bool {
+        frame[12..]
+            .iter()
+            .all(|b| *b == g711::alaw_encode(MUSIC_LEVEL))
     }
 
     /// Which prompt a frame came from: the level its samples were made with.
@@ -1736,8 +1765,7 @@ type = "hangup"
                 "+36301234567"
             )
         );
-        // While bela rings the caller hears the hold music (the test prompt set has none:
-        // silence), never the menu; nobody answers, so the plan goes on at on_error.
+        // While bela rings the caller hears the hold music, never the menu; nobody answers, so the plan goes on at on_error.
         let before = out.len();
         run(&mut c, t0 + Duration::from_secs(3), &mut out);
         assert!(out.len() > before + 90, "the stream goes on while waiting");
@@ -1968,5 +1996,242 @@ type = "hangup"
             "version 3: {resumed}"
         );
         assert!(resumed.contains("a=sendrecv"), "{resumed}");
+    }
+
+    /// A call of `QUEUE_PLAN` bridged to anna's phone at 127.0.0.1:30000 at `now`.
+    fn bridged(t0: Instant) -> (Call, Instant) {
+        let (mut c, _) = call_with_plan(t0, Some(101), QUEUE_PLAN);
+        let mut out = Vec::new();
+        run(&mut c, t0 + Duration::from_secs(1), &mut out);
+        let now = t0 + Duration::from_secs(2);
+        c.handle_input(
+            now,
+            CallInput::Queue(QueueNews::Connected {
+                operator: "anna".to_owned(),
+                negotiated: operator_leg(Direction::SendRecv),
+            }),
+        );
+        (c, now)
+    }
+
+    const OPERATOR_RTP: &str = "127.0.0.1:30000";
+
+    /// Anna's phone's media; `direction` is ours towards it (`RecvOnly` while it holds).
+    fn operator_leg(direction: Direction) -> Negotiated {
+        Negotiated {
+            codec: Codec::Pcma,
+            pt: 8,
+            telephone_event: Some(101),
+            remote: Some(OPERATOR_RTP.parse().expect("literal")),
+            ptime_ms: 20,
+            direction,
+        }
+    }
+
+    /// Relays a packet `from` a leg; the header the other leg sees, if relayed.
+    fn relay_one(c: &mut Call, at: Instant, from: Side, seq: u16) -> Result<RtpHeader, Relayed> {
+        let mut buf = [0u8; 300];
+        let src = match from {
+            Side::Caller => CALLER_RTP,
+            Side::Operator => OPERATOR_RTP,
+        };
+        let src = src.parse().expect("literal");
+        match c.relay_rtp(at, from, src, &audio_packet(seq, 100), &mut buf) {
+            Relayed::Forward { len, .. } => Ok(header(
+                &<RtpFrame>::try_from(&buf[..len]).expect("a 20 ms frame"),
+            )),
+            other => Err(other),
+        }
+    }
+
+    /// Runs the call's timers to `until`: what went to the caller and to the operator.
+    fn run_both(c: &mut Call, until: Instant) -> (Vec<RtpFrame>, Vec<RtpFrame>) {
+        let (mut caller, mut operator) = (Vec::new(), Vec::new());
+        while let Some(t) = c.poll_timeout() {
+            if t > until {
+                break;
+            }
+            c.handle_timeout(t);
+            while c.poll_command().is_some() {}
+            caller.extend(std::iter::from_fn(|| c.poll_rtp()).map(|(_, f)| f));
+            while let Some((dst, f)) = c.poll_operator_rtp() {
+                assert_eq!(dst, OPERATOR_RTP.parse().expect("literal"));
+                operator.push(f);
+            }
+        }
+        (caller, operator)
+    }
+
+    /// Asserts `frames` are one run of a stream: consecutive sequence numbers and
+    /// timestamps 160 apart on one SSRC, only the first marked.
+    fn assert_one_run(frames: &[RtpFrame]) {
+        for (i, w) in frames.windows(2).enumerate() {
+            let (a, b) = (header(&w[0]), header(&w[1]));
+            assert_eq!(b.ssrc, a.ssrc, "frame {i}");
+            assert_eq!(b.sequence, a.sequence.wrapping_add(1), "frame {i}");
+            assert_eq!(b.timestamp, a.timestamp.wrapping_add(160), "frame {i}");
+            assert!(!b.marker, "frame {}", i + 1);
+        }
+    }
+
+    #[test]
+    fn operator_hold_plays_music_on_hold_to_the_caller_in_its_one_stream_until_resumed() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, now) = bridged(t0);
+        let last = (0..5u16)
+            .map(|i| relay_one(&mut c, now, Side::Operator, 900 + i).expect("relayed"))
+            .last()
+            .expect("five");
+        // The operator's softphone holds (sendonly, answered recvonly by the switchboard).
+        c.handle_input(
+            now,
+            CallInput::Queue(QueueNews::OperatorMedia(operator_leg(Direction::RecvOnly))),
+        );
+        assert!(c.is_bridged(), "still the operator's call");
+        // What the holder still sends is not relayed, nor anything to it.
+        assert_eq!(
+            relay_one(&mut c, now, Side::Operator, 905),
+            Err(Relayed::OnHold)
+        );
+        assert_eq!(
+            relay_one(&mut c, now, Side::Caller, 1),
+            Err(Relayed::OnHold)
+        );
+        let (music, to_operator) = run_both(&mut c, now + Duration::from_secs(1));
+        assert!(to_operator.is_empty(), "the holder gets nothing");
+        assert!(music.len() >= 45, "a second of music: {}", music.len());
+        assert!(music.iter().all(is_music), "music on hold, nothing else");
+        // The caller's one stream goes on where the relay stopped, a talkspurt starting.
+        let first = header(&music[0]);
+        assert_eq!(
+            (first.ssrc, first.sequence, first.timestamp, first.marker),
+            (
+                last.ssrc,
+                last.sequence.wrapping_add(1),
+                last.timestamp.wrapping_add(160),
+                true
+            )
+        );
+        assert_one_run(&music);
+        let music_last = header(&music[music.len() - 1]);
+        // Resumed: relayed again on the same stream, after the music's last packet.
+        let later = now + Duration::from_secs(1);
+        c.handle_input(
+            later,
+            CallInput::Queue(QueueNews::OperatorMedia(operator_leg(Direction::SendRecv))),
+        );
+        let next = relay_one(&mut c, later, Side::Operator, 906).expect("relayed");
+        assert_eq!(
+            (next.ssrc, next.sequence, next.marker),
+            (last.ssrc, music_last.sequence.wrapping_add(1), true)
+        );
+        assert!(
+            relay_one(&mut c, later, Side::Caller, 2).is_ok(),
+            "both ways"
+        );
+        let (caller, _) = run_both(&mut c, later + Duration::from_secs(1));
+        assert!(caller.is_empty(), "the music stopped: {}", caller.len());
+    }
+
+    #[test]
+    fn caller_hold_plays_music_on_hold_to_the_operator_on_the_relays_stream_until_resumed() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, now) = bridged(t0);
+        let last = (0..5u16)
+            .map(|i| relay_one(&mut c, now, Side::Caller, 100 + i).expect("relayed"))
+            .last()
+            .expect("five");
+        let offer = |direction: &str| CallInput::ReInvite {
+            body: format!(
+                "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+                 m=audio 40000 RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\n\
+                 a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-15\r\na={direction}\r\n"
+            )
+            .into_bytes(),
+        };
+        c.handle_input(now, offer("inactive"));
+        assert!(
+            matches!(c.poll_command(), Some(CallCommand::Answer { sdp }) if String::from_utf8_lossy(&sdp).contains("a=inactive"))
+        );
+        assert_eq!(
+            relay_one(&mut c, now, Side::Operator, 1),
+            Err(Relayed::OnHold)
+        );
+        // An inactive phone sends nothing: a hold longer than the inactivity limit (60 s)
+        // does not end the call.
+        let until = now + Duration::from_secs(90);
+        let (to_caller, music) = run_both(&mut c, until);
+        assert!(c.ending().is_none(), "{:?}", c.ending());
+        assert!(to_caller.is_empty(), "the holder gets nothing");
+        assert!(music.len() >= 4000, "90 s of music: {}", music.len());
+        assert!(music.iter().all(is_music), "music on hold, nothing else");
+        let first = header(&music[0]);
+        assert_eq!(
+            (first.ssrc, first.sequence, first.timestamp, first.marker),
+            (
+                last.ssrc,
+                last.sequence.wrapping_add(1),
+                last.timestamp.wrapping_add(160),
+                true
+            ),
+            "the operator's stream goes on where the relay stopped"
+        );
+        assert_one_run(&music);
+        let music_last = header(&music[music.len() - 1]);
+        c.handle_input(until, offer("sendrecv"));
+        assert!(matches!(c.poll_command(), Some(CallCommand::Answer { .. })));
+        let next = relay_one(&mut c, until, Side::Caller, 105).expect("relayed");
+        assert_eq!(
+            (next.ssrc, next.sequence, next.marker),
+            (last.ssrc, music_last.sequence.wrapping_add(1), true)
+        );
+        let (_, operator) = run_both(&mut c, until + Duration::from_secs(1));
+        assert!(operator.is_empty(), "the music stopped: {}", operator.len());
+        // The inactivity limit counts again from the resume.
+        run_both(&mut c, until + Duration::from_secs(59));
+        assert!(c.ending().is_none());
+        run_both(&mut c, until + Duration::from_secs(61));
+        assert_eq!(c.ending(), Some(Ending::NoMedia));
+    }
+
+    #[test]
+    fn when_both_legs_hold_nobody_gets_music_and_the_one_left_held_gets_it_on_its_stream() {
+        let t0 = crate::clock::test_epoch();
+        let (mut c, now) = bridged(t0);
+        let to_operator = relay_one(&mut c, now, Side::Caller, 100).expect("relayed");
+        c.handle_input(
+            now,
+            CallInput::Queue(QueueNews::OperatorMedia(operator_leg(Direction::RecvOnly))),
+        );
+        // The resident holds too, the RFC 2543 way: nobody listens, nothing is sent.
+        c.handle_input(
+            now,
+            CallInput::ReInvite {
+                body: b"v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n\
+                        m=audio 40000 RTP/AVP 8\r\na=rtpmap:8 PCMA/8000\r\n"
+                    .to_vec(),
+            },
+        );
+        assert!(matches!(c.poll_command(), Some(CallCommand::Answer { .. })));
+        let (caller, operator) = run_both(&mut c, now + Duration::from_secs(1));
+        assert!(caller.is_empty() && operator.is_empty());
+        // The operator resumes: the resident still holds, so the operator hears music.
+        let later = now + Duration::from_secs(1);
+        c.handle_input(
+            later,
+            CallInput::Queue(QueueNews::OperatorMedia(operator_leg(Direction::SendRecv))),
+        );
+        let (caller, music) = run_both(&mut c, later + Duration::from_secs(1));
+        assert!(caller.is_empty(), "the holder gets nothing");
+        assert!(
+            music.len() >= 45 && music.iter().all(is_music),
+            "{}",
+            music.len()
+        );
+        let first = header(&music[0]);
+        assert_eq!(
+            (first.ssrc, first.sequence, first.marker),
+            (to_operator.ssrc, to_operator.sequence.wrapping_add(1), true)
+        );
     }
 }

@@ -13,10 +13,13 @@
 //! The caller's phone sees one stream from us throughout: our SSRC, with the sequence
 //! number and timestamp carried from the menu into the relay and back out of it, and a
 //! marker bit where the audio changes hands.
+//!
+//! Inside `Bridged`, either leg may hold the call with a re-INVITE; the other then hears
+//! music on hold from us until the holder resumes (`hold.rs`).
 
 use std::time::Instant;
 
-use super::{Call, CallEvent, Media, QueueNews, State};
+use super::{Call, CallEvent, Media, QueueNews, State, hold};
 use crate::dialplan::interp::ActionResult;
 use crate::media::bridge::{Bridge, Side};
 
@@ -82,19 +85,20 @@ impl Call {
                     operator,
                     negotiated,
                 },
-                Media::Bridged { bridge, .. },
+                Media::Bridged { bridge, music, .. },
             ) => {
                 // Attended transfer: the relay goes on with another leg.
-                let (stream, next) = (bridge.caller_stream().clone(), bridge.caller_stream_next());
+                let stream = bridge.caller_stream().clone();
+                let next = hold::caller_next(bridge, music.as_ref(), &self.out);
                 self.bridge_to(stream, next, operator, negotiated);
                 self.events.push_back(CallEvent::Plan {
                     node: "transfer".to_owned(),
                     text: "the call was handed to another operator".to_owned(),
                 });
             }
-            (QueueNews::Held, Media::Bridged { bridge, .. }) => {
+            (QueueNews::Held, Media::Bridged { bridge, music, .. }) => {
                 // Our own stream takes over from the relay where it stopped.
-                let (seq, ts) = bridge.caller_stream_next();
+                let (seq, ts) = hold::caller_next(bridge, music.as_ref(), &self.out);
                 self.incoming = bridge.caller_stream().clone();
                 self.out.continue_at(seq, ts);
                 self.media = Media::Queued { since: now };
@@ -105,11 +109,11 @@ impl Call {
                     text: "the operator passes the call on: music on hold".to_owned(),
                 });
             }
-            (QueueNews::OperatorHungUp, Media::Bridged { bridge, .. })
+            (QueueNews::OperatorHungUp, Media::Bridged { bridge, music, .. })
                 if self.interp.goes_on_after_operator() =>
             {
                 // Our own stream takes over from the relay where it stopped, as on hold.
-                let (seq, ts) = bridge.caller_stream_next();
+                let (seq, ts) = hold::caller_next(bridge, music.as_ref(), &self.out);
                 self.incoming = bridge.caller_stream().clone();
                 self.out.continue_at(seq, ts);
                 self.media = Media::Menu;
@@ -127,6 +131,8 @@ impl Call {
             }
             (QueueNews::OperatorMedia(neg), Media::Bridged { bridge, .. }) => {
                 bridge.renegotiated(Side::Operator, neg);
+                // The operator may have put the caller on hold, or taken them off it.
+                self.hold_changed();
             }
             _ => {}
         }
@@ -151,7 +157,10 @@ impl Call {
         self.media = Media::Bridged {
             bridge: Box::new(bridge),
             operator,
+            music: None,
         };
+        // A caller who holds (a re-INVITE while being passed on) keeps the new leg on hold.
+        self.hold_changed();
     }
 
     /// The caller waited on hold from `since` to `now`: added to the call's queue wait.

@@ -20,6 +20,7 @@ use std::net::UdpSocket;
 use tokio::sync::mpsc;
 use tracing::{Instrument, debug, info, info_span};
 
+use super::media_clock::OperatorLeg;
 use super::messages::{ToCall, ToSip};
 use crate::call::{Call, CallEvent, CallInput, CallSetup, QueueNews, Request};
 use crate::dialplan::interp::{Action, ActionResult};
@@ -94,7 +95,13 @@ pub(super) async fn run(
                     };
                     info!(operator = %who, srtp = srtp.is_some(), "answered: bridged");
                     shared.tie_bridged(dialog, &operator);
-                    shared.media_rx.add_operator(&rx, op, srtp);
+                    // The media clock sends music on hold from the same port if the caller
+                    // holds the call; the relay and the music share the leg's SRTP.
+                    slot.set_operator(OperatorLeg {
+                        socket: op.try_clone().ok(),
+                        srtp,
+                    });
+                    shared.media_rx.add_operator(&rx, op);
                     relaying = true;
                     call.handle_input(
                         now,
@@ -111,6 +118,7 @@ pub(super) async fn run(
             if relaying && !call.is_bridged() {
                 // Passed on (music on hold until someone takes the call), or over.
                 shared.media_rx.drop_operator(&rx);
+                slot.set_operator(OperatorLeg::default());
                 relaying = false;
             }
             while let Some(req) = call.poll_request() {

@@ -27,7 +27,8 @@
 //! the call's next deadline after its step, so an earlier deadline (a new prompt after a
 //! key press) is seen by the next tick.
 //!
-//! Frames go out with a non-blocking `send_to` on a clone of the call's socket: each call
+//! Frames go out with a non-blocking `send_to` on a clone of the call's socket (music on
+//! hold for a held operator on a clone of the operator leg's): each call
 //! sends from its own port (symmetric RTP), so there is no batch to hand to `sendmmsg`,
 //! which sends on one socket. A full socket buffer drops the frame, as a late frame would be.
 
@@ -58,6 +59,17 @@ fn to_nanos(t: Instant) -> u64 {
     u64::try_from(t.saturating_duration_since(*BASE).as_nanos()).unwrap_or(NEVER - 1)
 }
 
+/// A bridged call's operator leg as the media clock and the media receiver share it.
+#[derive(Default)]
+pub struct OperatorLeg {
+    /// A clone of the socket the media receiver reads: music on hold goes out from it when
+    /// the caller holds the call.
+    pub socket: Option<UdpSocket>,
+    /// The leg's SRTP (an operator rung over TLS): relayed packets and music alike are
+    /// protected with it, so its packet index runs on across both.
+    pub srtp: Option<Box<crate::srtp::Session>>,
+}
+
 /// One call as both its task and the media clock see it.
 pub struct CallSlot {
     call: Mutex<Call>,
@@ -69,6 +81,10 @@ pub struct CallSlot {
     /// they leave, by this clock and by the media receiver's relay alike. Only ever locked
     /// with the call held, so never contended.
     srtp: Mutex<Option<Box<crate::srtp::Session>>>,
+    /// The operator leg while bridged, for music on hold when the caller holds the call;
+    /// its SRTP serves the media receiver's relay too. Locked only with the call held,
+    /// after `srtp`.
+    operator: Mutex<OperatorLeg>,
     /// Wakes the call task when a tick left SIP commands, log events, requests or an outcome.
     pub wake: Notify,
 }
@@ -102,6 +118,21 @@ impl CallSlot {
             // call: the caller may be behind a NAT that is still opening.
             let _ = self.socket.send_to(bytes, dst);
         }
+        if let Some(first) = call.poll_operator_rtp() {
+            let mut operator = self.operator();
+            let leg = &mut *operator;
+            let mut next = Some(first);
+            while let Some((dst, frame)) = next {
+                let bytes: Option<&[u8]> = match leg.srtp.as_mut() {
+                    Some(s) => s.send(&frame, &mut sealed),
+                    None => Some(&frame),
+                };
+                if let (Some(socket), Some(bytes)) = (&leg.socket, bytes) {
+                    let _ = socket.send_to(bytes, dst);
+                }
+                next = call.poll_operator_rtp();
+            }
+        }
         let next = call.poll_timeout().map_or(NEVER, to_nanos);
         self.deadline.store(next, Ordering::Release);
     }
@@ -109,6 +140,20 @@ impl CallSlot {
     /// The caller leg's SRTP; lock it only with the call held.
     pub fn srtp(&self) -> MutexGuard<'_, Option<Box<crate::srtp::Session>>> {
         match self.srtp.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The operator leg, once an operator answered (the default, none, once the relay
+    /// stops).
+    pub fn set_operator(&self, leg: OperatorLeg) {
+        *self.operator() = leg;
+    }
+
+    /// The operator leg; lock it only with the call held, after [`CallSlot::srtp`].
+    pub fn operator(&self) -> MutexGuard<'_, OperatorLeg> {
+        match self.operator.lock() {
             Ok(g) => g,
             Err(poisoned) => poisoned.into_inner(),
         }
@@ -164,6 +209,7 @@ impl MediaClock {
             deadline: AtomicU64::new(NEVER),
             socket,
             srtp: Mutex::new(srtp),
+            operator: Mutex::new(OperatorLeg::default()),
             wake: Notify::new(),
         });
         {

@@ -51,12 +51,8 @@ enum Msg {
         socket: UdpSocket,
     },
     /// The operator leg of call `id`, once an operator answered (replacing the one before,
-    /// after a transfer), with its SRTP when it was rung over TLS.
-    Operator {
-        id: usize,
-        socket: UdpSocket,
-        srtp: Option<Box<crate::srtp::Session>>,
-    },
+    /// after a transfer); its SRTP, if any, is in the call's slot.
+    Operator { id: usize, socket: UdpSocket },
     /// Call `id` no longer relays (its operator passes it on): stop reading that leg.
     DropOperator { id: usize },
 }
@@ -111,16 +107,10 @@ impl MediaRx {
     }
 
     /// The call's operator leg (`socket`, non-blocking): relayed both ways from now on.
-    pub fn add_operator(
-        &self,
-        call: &RxCall,
-        socket: UdpSocket,
-        srtp: Option<Box<crate::srtp::Session>>,
-    ) {
+    pub fn add_operator(&self, call: &RxCall, socket: UdpSocket) {
         self.send(Msg::Operator {
             id: call.id,
             socket,
-            srtp,
         });
     }
 
@@ -143,10 +133,9 @@ impl MediaRx {
 struct Entry {
     slot: Weak<CallSlot>,
     caller: MioSocket,
+    /// The operator leg's socket; both legs' SRTP is in the slot, shared with the media
+    /// clock.
     operator: Option<MioSocket>,
-    /// The operator leg's SRTP (rung over TLS); the caller leg's is in the slot, shared
-    /// with the media clock.
-    operator_srtp: Option<Box<crate::srtp::Session>>,
 }
 
 /// A leg's token: the call's id, times two, plus one for the operator leg.
@@ -250,11 +239,10 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                     slot,
                     caller,
                     operator: None,
-                    operator_srtp: None,
                 },
             );
         }
-        Msg::Operator { id, socket, srtp } => {
+        Msg::Operator { id, socket } => {
             let Some(entry) = calls.get_mut(&id) else {
                 return;
             };
@@ -271,14 +259,10 @@ fn register(registry: &Registry, calls: &mut HashMap<usize, Entry>, msg: Msg) {
                 return;
             }
             entry.operator = Some(op);
-            entry.operator_srtp = srtp;
         }
         Msg::DropOperator { id } => {
-            if let Some(entry) = calls.get_mut(&id) {
-                entry.operator_srtp = None;
-                if let Some(mut old) = entry.operator.take() {
-                    let _ = registry.deregister(&mut old);
-                }
+            if let Some(mut old) = calls.get_mut(&id).and_then(|e| e.operator.take()) {
+                let _ = registry.deregister(&mut old);
             }
         }
     }
@@ -338,6 +322,7 @@ fn take_in(
     let mut call = slot.lock();
     // Taken with the call held, as the media clock does: never contended.
     let mut caller_srtp = slot.srtp();
+    let mut operator = slot.operator();
     let mut taken = Taken::More;
     for _ in 0..BATCH {
         let (len, src) = match socket.recv_from(buf) {
@@ -357,7 +342,7 @@ fn take_in(
         // replayed, not SRTP) is dropped as if it never came.
         let receiving = match side {
             Side::Caller => caller_srtp.as_deref_mut(),
-            Side::Operator => entry.operator_srtp.as_deref_mut(),
+            Side::Operator => operator.srtp.as_deref_mut(),
         };
         let datagram: &[u8] = match receiving {
             Some(s) => match s.receive(&mut buf[..len]) {
@@ -373,7 +358,7 @@ fn take_in(
                 if let Relayed::Forward { dst, len } =
                     call.relay_rtp(now, Side::Caller, src, datagram, out)
                     && let Some(op) = &entry.operator
-                    && let Some(len) = seal(entry.operator_srtp.as_deref_mut(), out, len)
+                    && let Some(len) = seal(operator.srtp.as_deref_mut(), out, len)
                 {
                     // Non-blocking: a full buffer drops the datagram, as the network would.
                     let _ = op.send_to(&out[..len], dst);
@@ -392,7 +377,8 @@ fn take_in(
             }
         }
     }
-    // `flush` takes the SRTP lock itself (it sends the call's own frames).
+    // `flush` takes the SRTP locks itself (it sends the call's own frames and music).
+    drop(operator);
     drop(caller_srtp);
     slot.flush(&mut call);
     if call.has_pending() {

@@ -18,7 +18,13 @@
 //!   leg negotiated them; otherwise they are dropped (and the call layer may still act on
 //!   them);
 //! - packets from anyone but the latched source of a leg are ignored (symmetric RTP,
-//!   RFC 4961), so a third party can neither inject audio nor redirect it.
+//!   RFC 4961), so a third party can neither inject audio nor redirect it;
+//! - while a leg holds the call (its last offer said `sendonly` or `inactive`, or
+//!   `c=0.0.0.0`), nothing is relayed either way: the holder takes no audio, and the held
+//!   party hears the daemon's music on hold (the call's business) instead of whatever the
+//!   holder still sends. The music goes out on the held leg's rewritten stream
+//!   ([`Bridge::stream_next`]) and the relay carries on after it
+//!   ([`Bridge::continue_stream`]), so that leg still sees one stream.
 //!
 //! Nothing here allocates: packets are parsed in place and written into the caller's
 //! buffer.
@@ -28,7 +34,7 @@ use std::net::SocketAddr;
 use crate::rtp::g711;
 use crate::rtp::packet::RtpHeader;
 use crate::rtp::stream::IncomingStream;
-use crate::sdp::offer_answer::{Codec, Negotiated};
+use crate::sdp::offer_answer::{Codec, Direction, Negotiated};
 
 /// Which leg a packet came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,8 +105,17 @@ pub enum Relayed {
     Forward { dst: SocketAddr, len: usize },
     /// A telephone-event packet the other leg cannot take; the digit is the call's business.
     DtmfNotForwarded,
+    /// Received, but a leg holds the call: nothing is relayed (see the module docs).
+    OnHold,
     /// Not for this call, a duplicate, malformed, or nowhere to send yet.
     Dropped,
+}
+
+/// Whether a leg whose media negotiated to `n` holds the call: it takes no audio from us
+/// (we answered its `sendonly` with `recvonly`, its `inactive` with `inactive`), or it
+/// gave no address (RFC 2543 hold, `c=0.0.0.0`).
+pub fn holds(n: &Negotiated) -> bool {
+    matches!(n.direction, Direction::RecvOnly | Direction::Inactive) || n.remote.is_none()
 }
 
 /// The relay of one bridged call.
@@ -170,6 +185,9 @@ impl Bridge {
         let Ok(pkt) = inc.incoming.handle_datagram(src, datagram) else {
             return Relayed::Dropped;
         };
+        if holds(&inc.negotiated) || holds(&dst_leg.negotiated) {
+            return Relayed::OnHold;
+        }
         let Some(dst) = dst_leg.incoming.send_target() else {
             return Relayed::Dropped;
         };
@@ -227,6 +245,53 @@ impl Bridge {
     /// own stream goes on when the relay stops (the call goes back on hold).
     pub fn caller_stream_next(&self) -> (u16, u32) {
         (self.to_caller.next_seq, self.to_caller.next_ts)
+    }
+
+    /// Whether `side` holds the call.
+    pub fn holds(&self, side: Side) -> bool {
+        holds(&self.leg(side).negotiated)
+    }
+
+    /// What offer/answer agreed with `side`.
+    pub fn negotiated(&self, side: Side) -> &Negotiated {
+        &self.leg(side).negotiated
+    }
+
+    /// Where packets for `side` go: its latched source, else its SDP address.
+    pub fn target(&self, side: Side) -> Option<std::net::SocketAddr> {
+        self.leg(side).incoming.send_target()
+    }
+
+    /// The stream `side` sees from us: its SSRC, and the sequence number and timestamp
+    /// it should see next. Music on hold to that leg goes out on it.
+    pub fn stream_next(&self, side: Side) -> (u32, u16, u32) {
+        let r = self.rewrite(side);
+        (r.ssrc, r.next_seq, r.next_ts)
+    }
+
+    /// The relay to `side` carries on after packets we sent on its stream ourselves
+    /// (music on hold), at `next_seq` and `next_ts`, its next packet marked.
+    pub fn continue_stream(&mut self, side: Side, next_seq: u16, next_ts: u32) {
+        let ssrc = self.rewrite(side).ssrc;
+        match side {
+            Side::Caller => self.to_caller = Rewrite::new(ssrc, next_seq, next_ts),
+            Side::Operator => self.to_operator = Rewrite::new(ssrc, next_seq, next_ts),
+        }
+    }
+
+    fn leg(&self, side: Side) -> &Leg {
+        match side {
+            Side::Caller => &self.caller,
+            Side::Operator => &self.operator,
+        }
+    }
+
+    /// The rewriting of packets towards `side`.
+    fn rewrite(&self, side: Side) -> &Rewrite {
+        match side {
+            Side::Caller => &self.to_caller,
+            Side::Operator => &self.to_operator,
+        }
     }
 
     /// What the caller leg has received, for the call's counters.
@@ -419,5 +484,58 @@ mod tests {
             seqs,
             vec![(500, true), (501, false), (502, true), (503, false)]
         );
+    }
+
+    #[test]
+    fn while_a_leg_holds_nothing_is_relayed_and_after_it_the_relay_goes_on_after_our_packets() {
+        let mut b = bridge(Codec::Pcma, Codec::Pcma, Some(101));
+        let (caller, op): (SocketAddr, SocketAddr) = (
+            CALLER.parse().expect("literal"),
+            OPERATOR.parse().expect("literal"),
+        );
+        let mut out = [0u8; 200];
+        assert!(matches!(
+            b.relay(
+                Side::Caller,
+                caller,
+                &pkt(8, 1, 0, 1, &[0xD5; 160]),
+                &mut out
+            ),
+            Relayed::Forward { .. }
+        ));
+        // The operator's phone holds: RFC 3264 §8.4 sendonly, answered recvonly.
+        let mut held = neg(Codec::Pcma, 8, Some(101), OPERATOR);
+        held.direction = Direction::RecvOnly;
+        b.renegotiated(Side::Operator, held);
+        assert!(b.holds(Side::Operator) && !b.holds(Side::Caller));
+        for (from, src) in [(Side::Caller, caller), (Side::Operator, op)] {
+            assert_eq!(
+                b.relay(from, src, &pkt(8, 2, 160, 1, &[0xD5; 160]), &mut out),
+                Relayed::OnHold,
+                "from {from:?}"
+            );
+        }
+        // We sent 10 packets of our own on the operator's stream meanwhile.
+        let (ssrc, seq, ts) = b.stream_next(Side::Operator);
+        b.continue_stream(Side::Operator, seq.wrapping_add(10), ts.wrapping_add(1600));
+        b.renegotiated(Side::Operator, neg(Codec::Pcma, 8, Some(101), OPERATOR));
+        let Relayed::Forward { len, .. } = b.relay(
+            Side::Caller,
+            caller,
+            &pkt(8, 3, 320, 1, &[0xD5; 160]),
+            &mut out,
+        ) else {
+            panic!("relayed again after the resume");
+        };
+        let p = packet::parse(&out[..len]).expect("valid");
+        assert_eq!(
+            (p.ssrc, p.sequence, p.timestamp, p.marker),
+            (ssrc, seq.wrapping_add(10), ts.wrapping_add(1600), true)
+        );
+        // RFC 2543 hold: no address at all.
+        let mut old_style = neg(Codec::Pcma, 8, Some(101), CALLER);
+        old_style.remote = None;
+        b.renegotiated(Side::Caller, old_style);
+        assert!(b.holds(Side::Caller));
     }
 }
