@@ -5,54 +5,16 @@
 
 mod common;
 
+use common::operators::{
+    Account, call_and_ask_for_operator, ncc, operator_state, operators_file, speech_file,
+    start_daemon, wait_available,
+};
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-use ugyelet::sip::auth::Credentials;
 
 const SECOND: Duration = Duration::from_secs(1);
-
-/// An operator account for the accounts file.
-struct Account<'a> {
-    name: &'a str,
-    location: &'a str,
-    password: &'a str,
-}
-
-/// Writes an operators file holding only HA1 digests, as `ugyelet passwd` would.
-fn operators_file(dir: &Path, accounts: &[Account<'_>]) -> PathBuf {
-    let mut text = String::new();
-    for a in accounts {
-        let c = Credentials::from_password(a.name, "ugyelet", a.password);
-        text.push_str(&format!(
-            "[[operator]]\nname = \"{}\"\nlocation = \"{}\"\nha1_md5 = \"{}\"\nha1_sha256 = \"{}\"\n\n",
-            a.name,
-            a.location,
-            c.ha1_md5.unwrap_or_default(),
-            c.ha1_sha256.unwrap_or_default()
-        ));
-    }
-    let p = dir.join("operators.toml");
-    fs::write(&p, text).expect("write operators file");
-    p
-}
-
-/// Speech followed by silence, long enough to outlast the test (baresip ends the call
-/// when its source file ends).
-fn speech_file(dir: &Path, name: &str, text: &str) -> (PathBuf, Vec<i16>) {
-    let speech = espeak_hu(text);
-    let mut samples = Vec::with_capacity(RATE * 130);
-    // Said again and again, two seconds apart, for two minutes: whenever the bridge
-    // starts, whole copies cross it.
-    while samples.len() < RATE * 120 {
-        samples.extend_from_slice(&speech);
-        samples.extend(std::iter::repeat_n(0i16, ms(2000)));
-    }
-    let p = dir.join(name);
-    write_wav_8k(&p, &samples);
-    (p, speech)
-}
 
 /// An accounts file with the one on-site operator "anna".
 fn anna_only() -> PathBuf {
@@ -64,18 +26,6 @@ fn anna_only() -> PathBuf {
             password: "anna-jelszava-7",
         }],
     )
-}
-
-fn start_daemon(ops: &Path, extra: &[(&str, &str)]) -> Daemon {
-    let file = ops.display().to_string();
-    let mut env: Vec<(&str, &str)> = vec![
-        ("UGYELET_SIP__OPERATORS", file.as_str()),
-        ("UGYELET_OPERATORS__RING_TIMEOUT_S", "10"),
-        ("UGYELET_OPERATORS__OVERFLOW_AFTER_S", "3"),
-        ("UGYELET_OPERATORS__WRAP_UP_S", "1"),
-    ];
-    env.extend_from_slice(extra);
-    Daemon::start(&env)
 }
 
 fn operator_phone(
@@ -93,49 +43,6 @@ fn operator_phone(
         register: Some((daemon.addr(), password.to_owned())),
         ..BaresipConfig::default()
     })
-}
-
-/// Waits until the daemon's admin API lists `name` as available.
-fn wait_available(daemon: &Daemon, name: &str) {
-    let deadline = Instant::now() + 10 * SECOND;
-    loop {
-        let (status, body) = http_get(daemon.admin_port, "/api/operators");
-        if status == 200 && operator_state(&body, name).as_deref() == Some("available") {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "operator {name} not available within 10 s: {body}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The `state` of operator `name` in the `/api/operators` JSON.
-fn operator_state(body: &str, name: &str) -> Option<String> {
-    let v: serde_json::Value = serde_json::from_str(body).ok()?;
-    v["operators"]
-        .as_array()?
-        .iter()
-        .find(|o| o["name"] == name)
-        .and_then(|o| o["state"].as_str().map(str::to_owned))
-}
-
-/// Calls the line, goes through the welcome, presses 1 (operator).
-fn call_and_ask_for_operator(daemon: &Daemon, source: Option<PathBuf>) -> Baresip {
-    let caller = Baresip::start(BaresipConfig {
-        source,
-        ..BaresipConfig::default()
-    });
-    caller.dial(&daemon.uri());
-    caller.wait_event("CALL_ESTABLISHED", 10 * SECOND);
-    wait_for_prompt(&caller, "main_menu", 0, 0, 30 * SECOND);
-    caller.send_dtmf('1');
-    caller
-}
-
-fn ncc(received: &[i16], expected: &[i16]) -> f64 {
-    find_prompt(received, expected).map_or(0.0, |(_, n)| n)
 }
 
 /// Waits until `phone` has received `speech` (NCC above `min`), returning the best NCC.

@@ -61,7 +61,7 @@ use crate::registrar::{
     AuthNote, KeepAliveKind, Registrar, RegistrarEvent, Restored, SavedBinding, Source,
 };
 use crate::sdp::offer_answer::{self, Codec, MediaSession, Negotiated};
-use crate::sip::auth::{Attempt, Verdict};
+use crate::sip::auth::Verdict;
 use crate::sip::endpoint::{DialogId, RequestId, Transport};
 use crate::sip::msg::{Request, Response, Uri};
 
@@ -827,21 +827,11 @@ impl Switchboard {
             }
             _ => return Feature::No,
         };
-        let ruri = request.uri.to_string();
-        let attempt = Attempt {
-            method: "INVITE",
-            request_uri: &ruri,
-            authorization: request.headers.get("Authorization"),
-            source: source.ip(),
+        let verdict = match self.verify_own_call(now, request, source, insecure) {
+            Ok(v) => v,
+            Err(refused) => return refused,
         };
-        match self
-            .registrar
-            .auth_mut()
-            .verify(now, &attempt, &self.accounts)
-        {
-            Verdict::Ok { username, .. } if self.not_secure(&username, insecure).is_some() => {
-                Feature::NotSecure(insecure.map_or(403, Insecure::status))
-            }
+        match verdict {
             Verdict::Ok { username, .. } => match self.agent_op(now, &username, op.clone()) {
                 Ok(()) => {
                     info!(operator = %username, code = user, ?op, "feature code");

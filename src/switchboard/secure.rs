@@ -4,8 +4,12 @@
 
 use tracing::info;
 
-use super::Switchboard;
-use crate::sip::auth::CredentialStore;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::{Feature, Switchboard};
+use crate::sip::auth::{Attempt, CredentialStore, Verdict};
+use crate::sip::msg::Request;
 
 /// What an operator's phone sees in the `Warning` of a plain call refused for
 /// `require_secure`.
@@ -40,12 +44,38 @@ impl std::fmt::Display for Insecure {
 }
 
 impl Switchboard {
-    /// How `username`'s own call falls short of their account's `require_secure`, logged.
-    pub(super) fn not_secure(
-        &self,
-        username: &str,
+    /// Checks the Digest credentials of an operator's own INVITE (a feature code, a call to
+    /// a colleague); an authenticated `require_secure` account whose call falls short
+    /// (`insecure`) is refused here, as `Err` with what to answer.
+    pub(super) fn verify_own_call(
+        &mut self,
+        now: Instant,
+        request: &Request,
+        source: SocketAddr,
         insecure: Option<Insecure>,
-    ) -> Option<Insecure> {
+    ) -> Result<Verdict, Feature> {
+        let ruri = request.uri.to_string();
+        let attempt = Attempt {
+            method: "INVITE",
+            request_uri: &ruri,
+            authorization: request.headers.get("Authorization"),
+            source: source.ip(),
+        };
+        let verdict = self
+            .registrar
+            .auth_mut()
+            .verify(now, &attempt, &self.accounts);
+        match &verdict {
+            Verdict::Ok { username, .. } => match self.not_secure(username, insecure) {
+                Some(why) => Err(Feature::NotSecure(why.status())),
+                None => Ok(verdict),
+            },
+            _ => Ok(verdict),
+        }
+    }
+
+    /// How `username`'s own call falls short of their account's `require_secure`, logged.
+    fn not_secure(&self, username: &str, insecure: Option<Insecure>) -> Option<Insecure> {
         let why = insecure.filter(|_| self.accounts.requires_secure(username))?;
         info!(operator = %username, "call from account {username} refused: require_secure, {why}");
         Some(why)

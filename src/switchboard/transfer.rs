@@ -39,7 +39,7 @@ use crate::call::QueueNews;
 use crate::dialplan::TransferTarget;
 use crate::dialplan::interp::ActionResult;
 use crate::sdp::offer_answer::{Codec, MediaSession};
-use crate::sip::auth::{Attempt, Verdict};
+use crate::sip::auth::Verdict;
 use crate::sip::endpoint::{DialogId, RequestId};
 use crate::sip::msg::{self, Request, Response};
 use crate::sip::refer::{Refer, Replaces};
@@ -402,21 +402,11 @@ impl Switchboard {
         insecure: Option<super::Insecure>,
     ) -> Feature {
         let to = request.uri.user().unwrap_or_default().to_owned();
-        let ruri = request.uri.to_string();
-        let attempt = Attempt {
-            method: "INVITE",
-            request_uri: &ruri,
-            authorization: request.headers.get("Authorization"),
-            source: source.ip(),
+        let verdict = match self.verify_own_call(now, request, source, insecure) {
+            Ok(v) => v,
+            Err(refused) => return refused,
         };
-        match self
-            .registrar
-            .auth_mut()
-            .verify(now, &attempt, &self.accounts)
-        {
-            Verdict::Ok { username, .. } if self.not_secure(&username, insecure).is_some() => {
-                Feature::NotSecure(insecure.map_or(403, super::Insecure::status))
-            }
+        match verdict {
             Verdict::Ok { username, .. } if username == to => {
                 info!(operator = %username, "a call to oneself refused");
                 Feature::Refuse(403)
