@@ -14,7 +14,8 @@
 //! Each phone keeps seeing one stream: the music goes out on the SSRC the relay uses towards
 //! that leg, its sequence number and timestamp going on from the relay's last packet with
 //! the marker bit set (a talkspurt starts), and the relay goes on after the music's last
-//! packet the same way. If both legs hold, nobody listens and nothing is sent.
+//! packet the same way (the shared pieces are in `media/hold.rs`, which a callback's relay
+//! uses too). If both legs hold, nobody listens and nothing is sent.
 //!
 //! While the caller holds, it may send nothing at all (`inactive`), so the inactivity limit
 //! does not apply; it starts afresh when the hold changes.
@@ -24,9 +25,8 @@ use std::time::Instant;
 
 use super::{Call, CallEvent, MUSIC_ON_HOLD, Media, PACKET_LEN, RtpFrame};
 use crate::media::bridge::{Bridge, Side};
-use crate::media::player::FrameCodec;
-use crate::rtp::stream::{OutgoingStream, SAMPLES_PER_FRAME};
-use crate::sdp::offer_answer::Codec;
+use crate::media::hold::{end_music, frame_codec, music_stream, music_to, write_music_packet};
+use crate::rtp::stream::OutgoingStream;
 
 /// Music on hold to one leg of a bridged call.
 pub(super) enum Music {
@@ -43,15 +43,6 @@ impl Music {
             Music::Caller => Side::Caller,
             Music::Operator(_) => Side::Operator,
         }
-    }
-}
-
-/// Who should hear music: the leg that does not hold while the other does.
-fn wanted(bridge: &Bridge) -> Option<Side> {
-    match (bridge.holds(Side::Caller), bridge.holds(Side::Operator)) {
-        (true, false) => Some(Side::Operator),
-        (false, true) => Some(Side::Caller),
-        _ => None,
     }
 }
 
@@ -94,7 +85,7 @@ impl Call {
         let Media::Bridged { bridge, music, .. } = &mut self.media else {
             return;
         };
-        let wanted = wanted(bridge);
+        let wanted = music_to(bridge);
         if wanted == music.as_ref().map(Music::side) {
             if let Some(Music::Operator(out)) = music {
                 // The operator's phone may have picked another codec meanwhile.
@@ -109,9 +100,7 @@ impl Call {
                 self.out.next_sequence(),
                 self.out.next_timestamp(),
             ),
-            Some(Music::Operator(out)) => {
-                bridge.continue_stream(Side::Operator, out.next_sequence(), out.next_timestamp());
-            }
+            Some(Music::Operator(out)) => end_music(bridge, Side::Operator, &out),
             None => {}
         }
         self.player.stop();
@@ -126,9 +115,7 @@ impl Call {
                 "the operator holds the call: music on hold to the caller"
             }
             Some(Side::Operator) => {
-                let (ssrc, seq, ts) = bridge.stream_next(Side::Operator);
-                let pt = bridge.negotiated(Side::Operator).pt;
-                *music = Some(Music::Operator(OutgoingStream::new(ssrc, pt, seq, ts)));
+                *music = Some(Music::Operator(music_stream(bridge, Side::Operator)));
                 "the caller holds the call: music on hold to the operator"
             }
             None => "the hold ended: media relayed both ways",
@@ -154,20 +141,10 @@ impl Call {
         else {
             return;
         };
-        let codec = match bridge.negotiated(Side::Operator).codec {
-            Codec::Pcma => FrameCodec::Pcma,
-            Codec::Pcmu => FrameCodec::Pcmu,
-        };
+        let codec = frame_codec(bridge.negotiated(Side::Operator).codec);
         let payload = self.player.next_frame(codec).payload;
-        if bridge.target(Side::Operator).is_none() {
-            // Nowhere to send: the timeline goes on, the next packet starts a talkspurt.
-            out.skip(SAMPLES_PER_FRAME);
-            out.start_talkspurt();
-            return;
-        }
-        let header = out.next_header(SAMPLES_PER_FRAME);
         let mut frame = [0u8; PACKET_LEN];
-        if header.write_into(payload, &mut frame).is_ok() {
+        if write_music_packet(bridge, Side::Operator, out, payload, &mut frame).is_some() {
             self.operator_packets.push_back(frame);
         }
     }

@@ -23,8 +23,8 @@ pub const ANSWER_LEAD: Duration = crate::rtp::pacer::FRAME_INTERVAL;
 /// Size of one outgoing packet: 12-byte RTP header + 160 bytes of G.711 (20 ms at 8 kHz).
 pub const PACKET_LEN: usize = 12 + 160;
 
-/// The prompt looped while a caller waits for an operator.
-pub const MUSIC_ON_HOLD: &str = "music_on_hold";
+/// The prompt looped while a caller waits for an operator (and to a held party).
+pub use crate::media::hold::MUSIC_ON_HOLD;
 
 /// One outgoing RTP packet.
 pub type RtpFrame = [u8; PACKET_LEN];

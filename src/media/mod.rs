@@ -1,6 +1,7 @@
 //! Media: voice prompts decoded once and shared, the per-call prompt player, and the
-//! Hungarian number composer.
+//! Hungarian number composer; the bridge between two legs and music on hold inside it.
 pub mod bridge;
+pub mod hold;
 pub mod player;
 pub mod prompts;
 pub mod say;
