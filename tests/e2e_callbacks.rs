@@ -285,3 +285,99 @@ fn a_callback_asked_for_in_the_queue_survives_kill_9_rings_the_operator_then_the
         "the resident's number is masked in the log"
     );
 }
+
+/// Polls what `phone` received from sample `from` on until `expected` is found in it (NCC
+/// above [`HEARD`], at most `timeout`): the best NCC and where it was found.
+fn heard_after(phone: &Baresip, from: usize, expected: &[i16], timeout: Duration) -> (f64, usize) {
+    let until = Instant::now() + timeout;
+    loop {
+        let got = phone.received_wav();
+        let (at, n) = got
+            .get(from..)
+            .and_then(|tail| find_prompt(tail, expected))
+            .unwrap_or((0, 0.0));
+        if n > HEARD || Instant::now() >= until {
+            return (n, from + at);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[test]
+fn when_the_resident_holds_a_callback_the_operator_hears_music_on_hold_then_the_resident_again() {
+    let dir = scratch_dir("callback-hold");
+    let state = dir.join("state");
+    fs::create_dir_all(&state).expect("state dir");
+    fs::write(
+        state.join("override.toml"),
+        "mode = \"open\"\nreason = \"test\"\n",
+    )
+    .expect("write override");
+    let ops = anna_account(&dir);
+    let (anna_wav, anna_speech) = speech_file(&dir, "Kovács Anna vagyok, visszahívom.");
+    // The provider: it registers the daemon, answers the callback, echoes the audio, holds
+    // after ten seconds of talk and resumes ten seconds later.
+    let trunk_port = free_ports(2);
+    let trunk = format!("127.0.0.1:{trunk_port}");
+    let sipp_port = trunk_port.to_string();
+    let provider = std::thread::spawn(move || {
+        sipp(
+            &scenario("trunk_answers_a_callback_whose_resident_holds_and_resumes.xml"),
+            &["-p", &sipp_port, "-m", "2", "-rtp_echo", "-timeout", "120s"],
+        )
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let daemon = daemon(&state, &ops, &trunk);
+    let status = wait_json(&daemon, "/api/status", 15 * SECOND, |v| {
+        v["trunk"]["state"] == "registered"
+    });
+    assert_eq!(status["trunk"]["state"], "registered", "{status}");
+    let anna = anna_phone(&daemon, &anna_wav);
+    wait_operator(&daemon, "available");
+    // An operator asks for the callback by hand: anna is rung, then the resident.
+    let (code, body) = http(
+        daemon.admin_port,
+        "POST",
+        "/api/callbacks",
+        Some(&format!(r#"{{"number": "{RESIDENT}"}}"#)),
+    );
+    assert_eq!(code, 201, "callback asked for: {body}");
+    anna.wait_event("CALL_ESTABLISHED", 20 * SECOND);
+
+    // The music on hold's first four seconds: enough to know it (the prompt is 16 s, the
+    // hold 10 s). Anna hears it only while the resident holds, and never heard it before
+    // (a callback's operator waits in no queue).
+    let mut moh = load_prompt("music_on_hold");
+    moh.truncate(ms(4000));
+    let (heard_moh, moh_at) = heard_after(&anna, 0, &moh, 40 * SECOND);
+    eprintln!("music on hold at sample {moh_at}, ncc {heard_moh:.3}");
+    assert!(
+        heard_moh > HEARD,
+        "the held operator hears music on hold (ncc {heard_moh:.3})"
+    );
+    // Before the hold, her words came back over the resident's leg.
+    let got = anna.received_wav();
+    let before = find_prompt(&got[..moh_at], &anna_speech).map_or(0.0, |(_, n)| n);
+    eprintln!("anna heard her words before the hold: ncc {before:.3}");
+    assert!(
+        before > HEARD,
+        "before the hold the relay carries audio both ways (ncc {before:.3})"
+    );
+    // After the resume, her words come back again: nothing of them reaches her while held,
+    // so a match behind the music's start is after the resume.
+    let (again, again_at) = heard_after(&anna, moh_at + moh.len(), &anna_speech, 30 * SECOND);
+    eprintln!("anna heard her words again at sample {again_at}: ncc {again:.3}");
+    assert!(
+        again > HEARD,
+        "after the resume the relay goes on (ncc {again:.3})"
+    );
+
+    anna.hangup();
+    anna.wait_event("CALL_CLOSED", 10 * SECOND);
+    let sipp = provider.join().expect("SIPp thread");
+    sipp.assert_success();
+    let done = wait_json(&daemon, "/api/callbacks", 10 * SECOND, |v| {
+        v["jobs"][0]["state"] == "reached"
+    });
+    assert_eq!(done["jobs"][0]["state"], "reached", "{done}");
+}

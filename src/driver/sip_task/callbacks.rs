@@ -13,6 +13,11 @@
 //! enabled`, the trunk usable (its address known, registered when it registers) and the
 //! schedule open (the calendar with the manual override, as calls see it).
 //!
+//! While either leg holds (a re-INVITE with `sendonly`, `inactive` or `c=0.0.0.0`), the
+//! relay carries nothing and the other leg hears music on hold from the relay task, paced by
+//! a 20 ms interval, on the stream the relay uses towards it (`media/hold.rs`); to an
+//! operator on SRTP it is protected like the relayed packets.
+//!
 //! The relay is a task per bridged callback, not the media receiver thread the callers'
 //! calls use: there are at most as many callbacks as operators, so a task wake-up per
 //! packet costs nothing measurable, and the relay needs no call core behind it (neither leg
@@ -33,6 +38,7 @@ use crate::callback::{Callbacks, Job};
 use crate::config::Config;
 use crate::driver::forms::Forms;
 use crate::media::bridge::{Bridge, Relayed, Side};
+use crate::media::hold::HoldMusic;
 use crate::rtp::stream::IncomingStream;
 use crate::sdp::offer_answer::{MediaSession, Negotiated};
 use crate::sip::endpoint::DialogId;
@@ -277,10 +283,16 @@ fn start_relay(
     let mut stream = IncomingStream::from_negotiated(&res);
     stream.answered();
     let mut bridge = Bridge::new(res, stream, op, rand::random());
+    // Music on hold for whichever leg is held (prompts are shared, loaded once).
+    let mut music = HoldMusic::new(Arc::clone(&shared.current().prompts));
     tokio::spawn(async move {
         let mut from_op = vec![0u8; 2048];
         let mut from_res = vec![0u8; 2048];
         let mut out = vec![0u8; 2048];
+        // The music's pace: a frame every 20 ms while someone is held; a late tick is not
+        // made up with a burst, the timeline just goes on.
+        let mut pace = tokio::time::interval(Duration::from_millis(20));
+        pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 r = resident.recv_from(&mut from_res) => {
@@ -313,8 +325,33 @@ fn start_relay(
                         let _ = resident.send_to(&out[..len], dst).await;
                     }
                 }
+                _ = pace.tick(), if music.side().is_some() => {
+                    let Some((side, dst, len)) = music.next_packet(&bridge, &mut out) else {
+                        continue;
+                    };
+                    let _ = match side {
+                        Side::Caller => resident.send_to(&out[..len], dst).await,
+                        Side::Operator => {
+                            let len = match srtp.as_deref_mut() {
+                                Some(s) => match s.send.protect(&mut out, len) {
+                                    Ok(n) => n,
+                                    Err(_) => continue,
+                                },
+                                None => len,
+                            };
+                            operator.send_to(&out[..len], dst).await
+                        }
+                    };
+                }
                 m = news.recv() => match m {
-                    Some((side, n)) => bridge.renegotiated(side, n),
+                    Some((side, n)) => {
+                        bridge.renegotiated(side, n);
+                        if music.hold_changed(&mut bridge) {
+                            // The first frame goes out now, the next 20 ms later.
+                            pace.reset_immediately();
+                            debug!(to = ?music.side(), "callback hold changed: music on hold");
+                        }
+                    }
                     // The SIP task let go: a leg ended.
                     None => break,
                 },
