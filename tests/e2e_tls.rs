@@ -345,7 +345,10 @@ fn rtp_range_of(phone: &Baresip) -> (u16, u16) {
         .find_map(|l| l.strip_prefix("rtp_ports "))
         .expect("rtp_ports line");
     let (lo, hi) = range.trim().split_once('-').expect("lo-hi");
-    (lo.parse().expect("lo"), hi.parse().expect("hi"))
+    let lo: u16 = lo.parse().expect("lo");
+    // baresip takes an even RTP port (RTCP on the odd one above it), rounding down: from
+    // an odd lower bound it may use the even port just below the range.
+    (lo & !1, hi.parse().expect("hi"))
 }
 
 #[test]
