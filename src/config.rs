@@ -471,8 +471,9 @@ impl SmsKind {
     }
 }
 
-/// `[notify.sms]`: the SMS gateway. Which keys matter depends on `kind`.
-#[derive(Debug, Clone, Deserialize)]
+/// `[notify.sms]`: the SMS gateway. Which keys matter depends on `kind`. Its `Debug`
+/// hides the token and the extra headers' values (an API key is often one).
+#[derive(Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SmsConfig {
     pub kind: SmsKind,
@@ -502,6 +503,30 @@ pub struct SmsConfig {
     pub token_file: Option<PathBuf>,
     /// twilio, infobip: sender number or alphanumeric sender id.
     pub from: String,
+}
+
+impl fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let headers: Vec<(&str, &str)> = self
+            .headers
+            .iter()
+            .map(|(name, _)| (name.as_str(), "***"))
+            .collect();
+        f.debug_struct("SmsConfig")
+            .field("kind", &self.kind)
+            .field("timeout_s", &self.timeout_s)
+            .field("url", &self.url)
+            .field("method", &self.method)
+            .field("headers", &headers)
+            .field("content_type", &self.content_type)
+            .field("id_field", &self.id_field)
+            .field("base_url", &self.base_url)
+            .field("account_sid", &self.account_sid)
+            .field("token", &self.token.as_ref().map(|_| "***"))
+            .field("token_file", &self.token_file)
+            .field("from", &self.from)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for SmsConfig {
@@ -967,6 +992,39 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sms_gateways_secrets_stay_out_of_debug_output() {
+        let env = vec![
+            ("UGYELET_NOTIFY__SMS__KIND".to_owned(), "twilio".to_owned()),
+            (
+                "UGYELET_NOTIFY__SMS__TOKEN".to_owned(),
+                "tok-3f9a1c".to_owned(),
+            ),
+            (
+                "UGYELET_NOTIFY__SMS__ACCOUNT_SID".to_owned(),
+                "AC0001".to_owned(),
+            ),
+            (
+                "UGYELET_NOTIFY__SMS__FROM".to_owned(),
+                "+3623000000".to_owned(),
+            ),
+        ];
+        let mut cfg = Config::load_with_env(None, env).expect("loads");
+        cfg.notify
+            .sms
+            .headers
+            .push(("X-Api-Key".to_owned(), "key-77b2e0".to_owned()));
+        let shown = format!("{cfg:?}");
+        assert!(shown.contains("X-Api-Key"), "{shown}");
+        assert!(
+            shown.contains("twilio") || shown.contains("Twilio"),
+            "{shown}"
+        );
+        for secret in ["tok-3f9a1c", "key-77b2e0"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+    }
 
     #[test]
     fn a_bad_value_is_shown_with_what_was_expected_and_where_it_came_from() {
