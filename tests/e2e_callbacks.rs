@@ -8,6 +8,7 @@
 
 mod common;
 
+use common::operators::heard_where;
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -286,23 +287,6 @@ fn a_callback_asked_for_in_the_queue_survives_kill_9_rings_the_operator_then_the
     );
 }
 
-/// Polls what `phone` received from sample `from` on until `expected` is found in it (NCC
-/// above [`HEARD`], at most `timeout`): the best NCC and where it was found.
-fn heard_after(phone: &Baresip, from: usize, expected: &[i16], timeout: Duration) -> (f64, usize) {
-    let until = Instant::now() + timeout;
-    loop {
-        let got = phone.received_wav();
-        let (at, n) = got
-            .get(from..)
-            .and_then(|tail| find_prompt(tail, expected))
-            .unwrap_or((0, 0.0));
-        if n > HEARD || Instant::now() >= until {
-            return (n, from + at);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 #[test]
 fn when_the_resident_holds_a_callback_the_operator_hears_music_on_hold_then_the_resident_again() {
     let dir = scratch_dir("callback-hold");
@@ -349,7 +333,7 @@ fn when_the_resident_holds_a_callback_the_operator_hears_music_on_hold_then_the_
     // (a callback's operator waits in no queue).
     let mut moh = load_prompt("music_on_hold");
     moh.truncate(ms(4000));
-    let (heard_moh, moh_at) = heard_after(&anna, 0, &moh, 40 * SECOND);
+    let (heard_moh, moh_at) = heard_where(&anna, &moh, 0, HEARD, 40 * SECOND);
     eprintln!("music on hold at sample {moh_at}, ncc {heard_moh:.3}");
     assert!(
         heard_moh > HEARD,
@@ -365,7 +349,8 @@ fn when_the_resident_holds_a_callback_the_operator_hears_music_on_hold_then_the_
     );
     // After the resume, her words come back again: nothing of them reaches her while held,
     // so a match behind the music's start is after the resume.
-    let (again, again_at) = heard_after(&anna, moh_at + moh.len(), &anna_speech, 30 * SECOND);
+    let (again, again_at) =
+        heard_where(&anna, &anna_speech, moh_at + moh.len(), HEARD, 30 * SECOND);
     eprintln!("anna heard her words again at sample {again_at}: ncc {again:.3}");
     assert!(
         again > HEARD,

@@ -6,8 +6,8 @@
 mod common;
 
 use common::operators::{
-    Account, call_and_ask_for_operator, ncc, operator_state, operators_file, speech_file,
-    start_daemon, wait_available,
+    Account, call_and_ask_for_operator, heard_where, ncc, operator_state, operators_file,
+    speech_file, start_daemon, wait_available,
 };
 use common::*;
 use std::fs;
@@ -817,29 +817,6 @@ fn after_a_bridged_call_the_scrape_has_latency_samples_passes_promtool_and_has_e
     }
 }
 
-/// Waits until what `phone` received from sample `from` on holds `expected` (NCC above
-/// [`HEARD`]); returns the best NCC and where it was found (an offset in the whole
-/// recording).
-fn wait_heard_after(
-    phone: &Baresip,
-    from: usize,
-    expected: &[i16],
-    timeout: Duration,
-) -> (f64, usize) {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let got = phone.received_wav();
-        let (at, n) = got
-            .get(from..)
-            .and_then(|tail| find_prompt(tail, expected))
-            .unwrap_or((0, 0.0));
-        if n > HEARD || Instant::now() >= deadline {
-            return (n, from + at);
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
 /// The first four seconds of the music on hold: enough to know it, without waiting for
 /// the whole 16 s prompt.
 fn music_on_hold_start() -> Vec<i16> {
@@ -873,7 +850,7 @@ fn when_the_operator_holds_the_caller_hears_music_on_hold_and_the_operator_again
     let held_from = caller.received_wav().len();
     anna.command("hold", None);
     let moh = music_on_hold_start();
-    let (heard_moh, moh_at) = wait_heard_after(&caller, held_from, &moh, 20 * SECOND);
+    let (heard_moh, moh_at) = heard_where(&caller, &moh, held_from, HEARD, 20 * SECOND);
     eprintln!("music on hold at sample {moh_at} (hold from {held_from}), ncc {heard_moh:.3}");
     assert!(
         heard_moh > HEARD,
@@ -891,7 +868,7 @@ fn when_the_operator_holds_the_caller_hears_music_on_hold_and_the_operator_again
     // Anna resumes (a=sendrecv): the caller hears her again.
     let resumed_from = caller.received_wav().len();
     anna.command("resume", None);
-    let (again, _) = wait_heard_after(&caller, resumed_from, &anna_speech, 30 * SECOND);
+    let (again, _) = heard_where(&caller, &anna_speech, resumed_from, HEARD, 30 * SECOND);
     assert!(
         again > HEARD,
         "after the resume the caller hears anna again (ncc {again:.3})"
@@ -925,7 +902,7 @@ fn when_the_caller_holds_the_operator_hears_music_on_hold_and_the_caller_again_a
     let held_from = anna.received_wav().len();
     caller.command("hold", None);
     let moh = music_on_hold_start();
-    let (heard_moh, moh_at) = wait_heard_after(&anna, held_from, &moh, 20 * SECOND);
+    let (heard_moh, moh_at) = heard_where(&anna, &moh, held_from, HEARD, 20 * SECOND);
     eprintln!("music on hold at sample {moh_at} (hold from {held_from}), ncc {heard_moh:.3}");
     assert!(
         heard_moh > HEARD,
@@ -941,7 +918,7 @@ fn when_the_caller_holds_the_operator_hears_music_on_hold_and_the_caller_again_a
 
     let resumed_from = anna.received_wav().len();
     caller.command("resume", None);
-    let (again, _) = wait_heard_after(&anna, resumed_from, &caller_speech, 30 * SECOND);
+    let (again, _) = heard_where(&anna, &caller_speech, resumed_from, HEARD, 30 * SECOND);
     assert!(
         again > HEARD,
         "after the resume anna hears the caller again (ncc {again:.3})"

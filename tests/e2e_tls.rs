@@ -11,7 +11,7 @@
 
 mod common;
 
-use common::operators::{operator_state, wait_available};
+use common::operators::{operator_state, speech_file, wait_available, wait_heard_after};
 use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -183,19 +183,6 @@ fn start_daemon(dir: &Path, chain: &Path, key: &Path) -> TlsDaemon {
     }
 }
 
-/// Speech followed by silence, said again and again for two minutes.
-fn speech_file(dir: &Path, name: &str, text: &str) -> (PathBuf, Vec<i16>) {
-    let speech = espeak_hu(text);
-    let mut samples = Vec::with_capacity(RATE * 130);
-    while samples.len() < RATE * 120 {
-        samples.extend_from_slice(&speech);
-        samples.extend(std::iter::repeat_n(0i16, ms(2000)));
-    }
-    let p = dir.join(name);
-    write_wav_8k(&p, &samples);
-    (p, speech)
-}
-
 /// baresip trusting the test CA, with the SRTP module loaded.
 fn tls_phone(pki: &Pki, account: String, source: Option<PathBuf>) -> Baresip {
     Baresip::start(BaresipConfig {
@@ -208,17 +195,6 @@ fn tls_phone(pki: &Pki, account: String, source: Option<PathBuf>) -> Baresip {
         ],
         ..BaresipConfig::default()
     })
-}
-
-fn wait_heard(phone: &Baresip, speech: &[i16], timeout: Duration) -> f64 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let n = find_prompt(&phone.received_wav(), speech).map_or(0.0, |(_, n)| n);
-        if n > HEARD || Instant::now() >= deadline {
-            return n;
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    }
 }
 
 /// tcpdump on the loopback, UDP only, written packet by packet.
@@ -389,8 +365,8 @@ fn a_teleworker_on_tls_with_srtp_talks_to_a_udp_caller_and_no_plain_rtp_crosses_
     wait_for_prompt(&caller, "main_menu", 0, 0, 30 * SECOND);
     caller.send_dtmf('1');
     erika.wait_event("CALL_ESTABLISHED", 30 * SECOND);
-    let heard_erika = wait_heard(&caller, &erika_speech, 30 * SECOND);
-    let erika_heard = wait_heard(&erika, &caller_speech, 30 * SECOND);
+    let heard_erika = wait_heard_after(&caller, &erika_speech, 0, HEARD, 30 * SECOND);
+    let erika_heard = wait_heard_after(&erika, &caller_speech, 0, HEARD, 30 * SECOND);
     let packets = capture.finish();
     eprintln!("caller heard erika: {heard_erika:.3}; erika heard the caller: {erika_heard:.3}");
     assert!(

@@ -150,12 +150,28 @@ pub fn wait_heard_after(
     min: f64,
     timeout: Duration,
 ) -> f64 {
+    heard_where(phone, speech, from, min, timeout).0
+}
+
+/// Waits until `phone` has received `speech` from sample `from` on (NCC above `min`, at
+/// most `timeout`): the best NCC and where it was found (an offset in the whole
+/// recording).
+pub fn heard_where(
+    phone: &Baresip,
+    speech: &[i16],
+    from: usize,
+    min: f64,
+    timeout: Duration,
+) -> (f64, usize) {
     let deadline = Instant::now() + timeout;
     loop {
         let got = phone.received_wav();
-        let n = ncc(got.get(from..).unwrap_or_default(), speech);
+        let (at, n) = got
+            .get(from..)
+            .and_then(|tail| find_prompt(tail, speech))
+            .unwrap_or((0, 0.0));
         if n > min || Instant::now() >= deadline {
-            return n;
+            return (n, from + at);
         }
         std::thread::sleep(Duration::from_millis(250));
     }
