@@ -117,17 +117,7 @@ impl Guard {
 
     /// The client's address: the peer, or behind the proxy the last address it added.
     pub fn client(&self, peer: SocketAddr, headers: &HeaderMap) -> IpAddr {
-        if self.behind_https_proxy && peer.ip().is_loopback() {
-            let forwarded = headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok());
-            if let Some(a) = forwarded {
-                return a;
-            }
-        }
-        peer.ip()
+        client_addr(peer, headers, self.behind_https_proxy)
     }
 
     fn body_limit(&self, path: &str) -> usize {
@@ -311,6 +301,22 @@ async fn check(
               "HTTP request refused with 413: a body without a length ran over the limit");
     }
     g.harden(res)
+}
+
+/// The client's address: the peer, or when behind a reverse proxy (which connects from
+/// loopback) the last address it added to `X-Forwarded-For`.
+pub(crate) fn client_addr(peer: SocketAddr, headers: &HeaderMap, behind_proxy: bool) -> IpAddr {
+    if behind_proxy && peer.ip().is_loopback() {
+        let forwarded = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if let Some(a) = forwarded {
+            return a;
+        }
+    }
+    peer.ip()
 }
 
 #[cfg(test)]

@@ -52,7 +52,7 @@ pub mod throttle;
 pub mod worklist;
 
 use std::convert::Infallible;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -69,6 +69,7 @@ use tracing::{info, warn};
 
 use crate::acd::AgentOp;
 use crate::http::daemon::{Account, Daemon};
+use crate::http::guard::client_addr;
 use crate::metrics::http::{Listener, Refusal};
 use crate::store::{Channel, Row};
 use board::Board;
@@ -432,21 +433,6 @@ async fn login<D: Daemon>(
         }
     }
     r
-}
-
-/// The client's address: the peer, or behind a reverse proxy the address it reports.
-fn client_addr(peer: SocketAddr, headers: &HeaderMap, behind_proxy: bool) -> IpAddr {
-    if behind_proxy && peer.ip().is_loopback() {
-        let forwarded = headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|v| v.trim().parse::<IpAddr>().ok());
-        if let Some(a) = forwarded {
-            return a;
-        }
-    }
-    peer.ip()
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
