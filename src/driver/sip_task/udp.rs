@@ -65,7 +65,7 @@ impl SipTask {
             let Some((d, _)) = self.inbound.inbound.get(i) else {
                 break;
             };
-            let refused = self.endpoint.stats().refused_overload;
+            let refused = self.endpoint.refused_overload();
             let waited = d.waited(SystemTime::now());
             let shed = self
                 .inbound
@@ -99,7 +99,7 @@ impl SipTask {
 
     /// Ends an overload episode once the task has kept up for a while.
     pub(super) fn overload_timeout(&mut self, now: Instant) {
-        let refused = self.endpoint.stats().refused_overload;
+        let refused = self.endpoint.refused_overload();
         self.inbound.overload.handle_timeout(now, refused);
         self.overload_news();
     }

@@ -147,6 +147,12 @@ impl SipEndpoint {
         self.stats
     }
 
+    /// New calls refused so far while the SIP task was behind: read for every datagram
+    /// (`driver/sip_task/udp.rs`), so without copying all of [`Stats`].
+    pub fn refused_overload(&self) -> u64 {
+        self.stats.refused_overload
+    }
+
     /// Number of dialogs still held (for shutdown and tests).
     pub fn dialog_count(&self) -> usize {
         self.dialogs.len()
